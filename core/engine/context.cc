@@ -1,0 +1,44 @@
+#include "storyloom/context.h"
+
+namespace storyloom {
+
+Json Context::step(std::string_view name, const std::function<Json()>& fn) {
+  StepBegin begin = execution_.begin_step(name);
+  if (begin.memoized) return std::move(begin.result);
+  Json result;
+  try {
+    result = fn();
+  } catch (const Error& e) {
+    execution_.fail_step(begin.seq, e);
+    throw;
+  } catch (const std::exception& e) {
+    Error error(ErrorCode::step_failed,
+                "step '" + std::string(name) + "' threw: " + e.what(), ErrorClass::retryable);
+    execution_.fail_step(begin.seq, error);
+    throw error;
+  }
+  execution_.complete_step(begin.seq, result);
+  return result;
+}
+
+Json Context::wait_or_park(WaitResult result) {
+  if (result.state == WaitState::parked) throw Parked{};
+  return std::move(result.value);
+}
+
+void Context::sleep(std::string_view name, std::chrono::milliseconds duration) {
+  wait_or_park(execution_.sleep(name, duration));
+}
+
+std::optional<Json> Context::wait_for_signal(std::string_view name,
+                                             std::optional<std::chrono::milliseconds> timeout) {
+  WaitResult result = execution_.wait_for_signal(name, timeout);
+  if (result.state == WaitState::timed_out) return std::nullopt;
+  return wait_or_park(std::move(result));
+}
+
+Json Context::invoke(std::string_view name, std::string_view workflow, Json input) {
+  return wait_or_park(execution_.invoke(name, workflow, std::move(input)));
+}
+
+}  // namespace storyloom

@@ -1,0 +1,63 @@
+#include "storyloom/engine.h"
+
+#include "engine/engine_core.h"
+
+namespace storyloom {
+
+using detail::EngineCore;
+
+Subscription::Subscription(std::shared_ptr<detail::SubscriptionState> state) : state_(std::move(state)) {}
+Subscription::~Subscription() { close(); }
+Subscription::Subscription(Subscription&&) noexcept = default;
+Subscription& Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    close();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+void Subscription::close() {
+  if (state_) state_->close();
+}
+
+Engine::Engine(std::shared_ptr<EngineCore> core) : core_(std::move(core)) {}
+
+std::unique_ptr<Engine> Engine::open(EngineOptions options) {
+  return std::unique_ptr<Engine>(new Engine(EngineCore::open(std::move(options))));
+}
+
+Engine::~Engine() { close(); }
+void Engine::close() { core_->close(); }
+
+void Engine::register_workflow(std::string_view name, WorkflowFn fn, WorkflowOptions options) {
+  if (!fn) throw Error(ErrorCode::invalid_argument, "workflow function for '" + std::string(name) + "' is empty");
+  core_->register_workflow(name, detail::Workflow{std::move(fn), nullptr, options});
+}
+
+void Engine::register_workflow(std::string_view name, ExecuteFn fn, WorkflowOptions options) {
+  if (!fn) throw Error(ErrorCode::invalid_argument, "workflow callback for '" + std::string(name) + "' is empty");
+  core_->register_workflow(name, detail::Workflow{nullptr, std::move(fn), options});
+}
+
+RunInfo Engine::start(std::string_view workflow, Json input, const StartOptions& options) {
+  return core_->start(workflow, std::move(input), options);
+}
+RunInfo Engine::get(std::string_view run_id) { return core_->get(run_id); }
+RunPage Engine::list(const RunFilter& filter) { return core_->list(filter); }
+void Engine::remove(std::string_view run_id) { core_->remove(run_id); }
+void Engine::cancel(std::string_view run_id) { core_->cancel(run_id); }
+void Engine::signal(std::string_view run_id, std::string_view name, Json payload) {
+  core_->signal(run_id, name, std::move(payload));
+}
+void Engine::retry(std::string_view run_id) { core_->retry(run_id); }
+Snapshot Engine::snapshot(std::string_view run_id) { return core_->snapshot(run_id); }
+std::vector<ArtifactInfo> Engine::artifacts(std::string_view run_id) { return core_->artifacts(run_id); }
+std::vector<Event> Engine::events(std::string_view run_id, int64_t after_id, size_t limit) {
+  return core_->events(run_id, after_id, limit);
+}
+Subscription Engine::subscribe(std::string_view run_id, int64_t after_id, EventCallback callback) {
+  return Subscription(core_->subscribe(run_id, after_id, std::move(callback)));
+}
+const EngineOptions& Engine::options() const { return core_->options(); }
+
+}  // namespace storyloom

@@ -1,0 +1,630 @@
+#include "engine/engine_core.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include "engine/execution_state.h"
+#include "engine/validate.h"
+
+namespace storyloom::detail {
+namespace {
+
+constexpr size_t kClaimBatch = 128;
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
+  return buf;
+}
+
+bool process_alive(int64_t pid) {
+  if (pid <= 0) return false;
+  return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+bool waits_for(const std::string& waiting_for, const std::string& what) {
+  size_t start = 0;
+  while (start <= waiting_for.size()) {
+    size_t end = waiting_for.find('\n', start);
+    if (end == std::string::npos) end = waiting_for.size();
+    if (waiting_for.compare(start, end - start, what) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+Json error_json(const Error& error, std::string_view step) {
+  return boost::json::object{{"code", to_string(error.code())},
+                             {"class", to_string(error.error_class())},
+                             {"message", error.what()},
+                             {"step", step}};
+}
+
+EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {
+  if (!options_.clock) options_.clock = std::make_shared<SystemClock>();
+  if (options_.workers < 1) {
+    throw Error(ErrorCode::invalid_argument,
+                "workers must be at least 1, got " + std::to_string(options_.workers));
+  }
+  if (options_.max_executions < 1) {
+    throw Error(ErrorCode::invalid_argument,
+                "max_executions must be at least 1, got " + std::to_string(options_.max_executions));
+  }
+  if (options_.max_payload_bytes < 1024) {
+    throw Error(ErrorCode::invalid_argument, "max_payload_bytes must be at least 1024");
+  }
+  std::random_device rd;
+  ids_random_.seed((static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(getpid()));
+  engine_id_ = "e" + new_run_id().substr(0, 16);
+  store_ = store::open_store(options_.store);
+  int64_t last_id = store_->begin_read()->last_event_id();
+  hub_ = std::make_unique<EventHub>([this] { return store_->begin_read(); }, last_id);
+  writer_ = std::make_unique<Writer>(
+      *store_, [this] { return now_ms(); },
+      [this](std::vector<store::EventRecord>&& events) { hub_->publish(std::move(events)); });
+}
+
+std::shared_ptr<EngineCore> EngineCore::open(EngineOptions options) {
+  std::shared_ptr<EngineCore> core(new EngineCore(std::move(options)));
+  core->heartbeat();
+  core->recover_orphans();
+  core->start_threads();
+  return core;
+}
+
+EngineCore::~EngineCore() { close(); }
+
+void EngineCore::start_threads() {
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  scheduler_ = std::thread([this] { scheduler_loop(); });
+  poller_ = std::thread([this] { poller_loop(); });
+}
+
+void EngineCore::close() {
+  {
+    std::unique_lock lock(sched_mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  sched_wake_.notify_all();
+  poller_wake_.notify_all();
+  if (scheduler_.joinable()) scheduler_.join();
+  // Let executions finish, then put the rest back in the queue.
+  std::vector<std::shared_ptr<ExecutionState>> leftovers;
+  {
+    std::unique_lock lock(sched_mutex_);
+    drained_.wait_for(lock, options_.drain_timeout, [this] { return inflight_.empty(); });
+    for (auto& [id, weak] : inflight_) {
+      if (auto state = weak.lock()) leftovers.push_back(state);
+    }
+  }
+  closed_ = true;
+  for (auto& state : leftovers) state->abandon();
+  if (poller_.joinable()) poller_.join();
+  {
+    std::lock_guard lock(workers_mutex_);
+    workers_stopping_ = true;
+  }
+  workers_wake_.notify_all();
+  for (auto& w : workers_) {
+    if (w.joinable()) w.join();
+  }
+  try {
+    writer_->submit([id = engine_id_](Batch& b) { b.tx.delete_engine(id); });
+  } catch (const Error&) {
+  }
+  writer_->stop();
+  hub_->stop();
+}
+
+void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
+  check_name("workflow name", name);
+  std::lock_guard lock(registry_mutex_);
+  if (workflows_.count(name)) {
+    throw Error(ErrorCode::invalid_argument,
+                "workflow '" + std::string(name) + "' is already registered");
+  }
+  workflows_.emplace(std::string(name), std::move(workflow));
+  wake_scheduler();
+}
+
+bool EngineCore::has_workflow(std::string_view name) {
+  std::lock_guard lock(registry_mutex_);
+  return workflows_.count(name) > 0;
+}
+
+std::string EngineCore::workflows_json() {
+  std::lock_guard lock(registry_mutex_);
+  boost::json::array names;
+  for (const auto& [name, wf] : workflows_) names.push_back(boost::json::string(name));
+  return boost::json::serialize(names);
+}
+
+std::string EngineCore::new_run_id() {
+  std::lock_guard lock(ids_mutex_);
+  char buf[33];
+  uint64_t a = ids_random_(), b = ids_random_();
+  std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return std::string(buf, 24);
+}
+
+store::RunRecord EngineCore::must_find(store::ReadTx& tx, std::string_view run_id) {
+  if (run_id.empty()) throw Error(ErrorCode::invalid_argument, "run id is empty");
+  auto run = tx.find_run(std::string(run_id));
+  if (!run) throw Error(ErrorCode::not_found, "no run with id '" + std::string(run_id) + "'");
+  return *run;
+}
+
+// ---- operations ----
+
+RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOptions& options) {
+  check_name("workflow name", workflow);
+  check_key("idempotency key", options.idempotency_key);
+  check_key("owner", options.owner);
+  check_object("run input", input);
+  checked_json_text("run input", input, options_.max_payload_bytes);
+  store::RunRecord run;
+  run.info.id = new_run_id();
+  run.info.workflow = std::string(workflow);
+  run.info.status = RunStatus::queued;
+  run.info.input = std::move(input);
+  run.info.owner = options.owner;
+  run.info.idempotency_key = options.idempotency_key;
+  run.info.priority = options.priority;
+  RunInfo result;
+  writer_->run([&](Batch& b) {
+    if (!run.info.idempotency_key.empty()) {
+      if (auto existing = b.tx.find_run_by_key(run.info.idempotency_key)) {
+        if (existing->info.workflow != run.info.workflow) {
+          throw Error(ErrorCode::invalid_argument,
+                      "idempotency key '" + run.info.idempotency_key +
+                          "' belongs to a run of workflow '" + existing->info.workflow + "'");
+        }
+        result = existing->info;
+        return;
+      }
+    }
+    run.info.created_at_ms = run.info.updated_at_ms = run.available_at_ms = b.now_ms;
+    b.tx.insert_run(run);
+    b.event(run.info.id, "run.created",
+            boost::json::object{{"workflow", run.info.workflow}, {"input", run.info.input}});
+    result = run.info;
+    b.after_commit([this] { wake_scheduler(); });
+  });
+  return result;
+}
+
+RunInfo EngineCore::get(std::string_view run_id) {
+  auto tx = read();
+  return must_find(*tx, run_id).info;
+}
+
+RunPage EngineCore::list(const RunFilter& filter) {
+  if (filter.limit < 1 || filter.limit > 1000) {
+    throw Error(ErrorCode::invalid_argument,
+                "limit must be between 1 and 1000, got " + std::to_string(filter.limit));
+  }
+  store::ListQuery q;
+  q.status = filter.status;
+  q.workflow = filter.workflow;
+  q.owner = filter.owner;
+  q.limit = filter.limit;
+  auto tx = read();
+  if (!filter.after_run_id.empty()) {
+    q.after_seq = tx->run_seq(filter.after_run_id);
+    if (q.after_seq == 0) {
+      throw Error(ErrorCode::invalid_argument,
+                  "paging cursor '" + filter.after_run_id + "' is not the id of an existing run");
+    }
+  }
+  int64_t last_seq = 0;
+  RunPage page;
+  for (auto& r : tx->list_runs(q, &last_seq)) page.runs.push_back(std::move(r.info));
+  if (page.runs.size() == filter.limit) page.next_cursor = page.runs.back().id;
+  return page;
+}
+
+void EngineCore::remove(std::string_view run_id) {
+  writer_->run([&](Batch& b) {
+    auto run = must_find(b.tx, run_id);
+    if (!is_finished(run.info.status)) {
+      throw Error(ErrorCode::invalid_state,
+                  "run '" + run.info.id + "' is " + to_string(run.info.status) +
+                      "; only finished runs can be deleted (cancel it first)");
+    }
+    std::vector<std::string> doomed{run.info.id};
+    for (size_t i = 0; i < doomed.size(); ++i) {
+      for (auto& child : b.tx.children(doomed[i])) doomed.push_back(child);
+    }
+    for (const auto& id : doomed) b.tx.delete_run(id);
+  });
+}
+
+void EngineCore::cancel_tree(Batch& b, store::RunRecord& run, std::vector<std::string>& cancelled) {
+  run.info.status = RunStatus::cancelled;
+  run.info.finished_at_ms = run.info.updated_at_ms = b.now_ms;
+  run.lease_owner.clear();
+  run.wake_at_ms = 0;
+  run.waiting_for.clear();
+  b.tx.update_run(run);
+  b.event(run.info.id, "run.cancelled", boost::json::object{});
+  cancelled.push_back(run.info.id);
+  for (const auto& child_id : b.tx.children(run.info.id)) {
+    auto child = b.tx.find_run(child_id);
+    if (child && !is_finished(child->info.status)) cancel_tree(b, *child, cancelled);
+  }
+}
+
+void EngineCore::cancel(std::string_view run_id) {
+  writer_->run([&](Batch& b) {
+    auto run = must_find(b.tx, run_id);
+    if (is_finished(run.info.status)) {
+      throw Error(ErrorCode::invalid_state, "run '" + run.info.id + "' is already " +
+                                                to_string(run.info.status) + "; it cannot be cancelled");
+    }
+    std::vector<std::string> cancelled;
+    cancel_tree(b, run, cancelled);
+    wake_parent(b, run);
+    b.after_commit([this, cancelled] {
+      std::lock_guard lock(sched_mutex_);
+      for (const auto& id : cancelled) {
+        auto it = inflight_.find(id);
+        if (it == inflight_.end()) continue;
+        if (auto state = it->second.lock()) state->mark_cancelled();
+      }
+    });
+  });
+}
+
+void EngineCore::signal(std::string_view run_id, std::string_view name, Json payload) {
+  check_name("signal name", name);
+  std::string text = checked_json_text("signal payload", payload, options_.max_payload_bytes);
+  writer_->run([&](Batch& b) {
+    auto run = must_find(b.tx, run_id);
+    if (is_finished(run.info.status)) {
+      throw Error(ErrorCode::invalid_state, "run '" + run.info.id + "' is already " +
+                                                to_string(run.info.status) +
+                                                "; signals can only be sent to unfinished runs");
+    }
+    b.tx.insert_signal(store::SignalRecord{0, run.info.id, std::string(name), text}, b.now_ms);
+    b.event(run.info.id, "signal.received",
+            boost::json::object{{"name", name}, {"payload", payload}});
+    if (run.info.status == RunStatus::waiting && waits_for(run.waiting_for, "signal:" + std::string(name))) {
+      run.info.status = RunStatus::queued;
+      run.available_at_ms = run.info.updated_at_ms = b.now_ms;
+      run.wake_at_ms = 0;
+      run.waiting_for.clear();
+      b.tx.update_run(run);
+      b.event(run.info.id, "run.resumed", boost::json::object{{"reason", "signal"}, {"name", name}});
+      b.after_commit([this] { wake_scheduler(); });
+    }
+  });
+}
+
+void EngineCore::retry(std::string_view run_id) {
+  writer_->run([&](Batch& b) {
+    auto run = must_find(b.tx, run_id);
+    if (run.info.status != RunStatus::failed) {
+      throw Error(ErrorCode::invalid_state, "run '" + run.info.id + "' is " +
+                                                to_string(run.info.status) +
+                                                "; only failed runs can be retried");
+    }
+    run.info.status = RunStatus::queued;
+    run.info.error = nullptr;
+    run.info.finished_at_ms = 0;
+    run.available_at_ms = run.info.updated_at_ms = b.now_ms;
+    b.tx.update_run(run);
+    b.event(run.info.id, "run.retried", boost::json::object{});
+    b.after_commit([this] { wake_scheduler(); });
+  });
+}
+
+void EngineCore::wake_parent(Batch& b, const store::RunRecord& child) {
+  if (child.info.parent_id.empty()) return;
+  auto parent = b.tx.find_run(child.info.parent_id);
+  if (!parent || parent->info.status != RunStatus::waiting ||
+      !waits_for(parent->waiting_for, "child:" + child.info.id)) {
+    return;
+  }
+  parent->info.status = RunStatus::queued;
+  parent->available_at_ms = parent->info.updated_at_ms = b.now_ms;
+  parent->wake_at_ms = 0;
+  parent->waiting_for.clear();
+  b.tx.update_run(*parent);
+  b.event(parent->info.id, "run.resumed",
+          boost::json::object{{"reason", "child"}, {"child_id", child.info.id}});
+  b.after_commit([this] { wake_scheduler(); });
+}
+
+Snapshot EngineCore::snapshot(std::string_view run_id) {
+  auto tx = read();
+  Snapshot snap;
+  snap.run = must_find(*tx, run_id).info;
+  for (auto& s : tx->steps(snap.run.id)) {
+    snap.steps.push_back(StepInfo{s.seq, s.name, s.kind, s.status, boost::json::parse(s.result),
+                                  s.completed_at_ms});
+  }
+  for (auto& a : tx->artifacts(snap.run.id, true)) {
+    snap.artifacts.push_back(ArtifactInfo{a.key, a.version, boost::json::parse(a.value), a.created_at_ms});
+  }
+  snap.last_event_id = tx->last_event_id(snap.run.id);
+  return snap;
+}
+
+std::vector<ArtifactInfo> EngineCore::artifacts(std::string_view run_id) {
+  auto tx = read();
+  auto run = must_find(*tx, run_id);
+  std::vector<ArtifactInfo> out;
+  for (auto& a : tx->artifacts(run.info.id, false)) {
+    out.push_back(ArtifactInfo{a.key, a.version, boost::json::parse(a.value), a.created_at_ms});
+  }
+  return out;
+}
+
+std::vector<Event> EngineCore::events(std::string_view run_id, int64_t after_id, size_t limit) {
+  if (after_id < 0) throw Error(ErrorCode::invalid_argument, "after id must not be negative");
+  if (limit < 1 || limit > 10000) {
+    throw Error(ErrorCode::invalid_argument,
+                "limit must be between 1 and 10000, got " + std::to_string(limit));
+  }
+  auto tx = read();
+  auto run = must_find(*tx, run_id);
+  std::vector<Event> out;
+  for (const auto& r : tx->events(run.info.id, after_id, limit)) out.push_back(to_event(r));
+  return out;
+}
+
+std::shared_ptr<SubscriptionState> EngineCore::subscribe(std::string_view run_id, int64_t after_id,
+                                                         EventCallback callback) {
+  if (after_id < 0) throw Error(ErrorCode::invalid_argument, "after id must not be negative");
+  if (!callback) throw Error(ErrorCode::invalid_argument, "subscription callback is empty");
+  std::string id;
+  {
+    auto tx = read();
+    id = must_find(*tx, run_id).info.id;
+  }
+  if (closed()) throw Error(ErrorCode::closed, "the engine is closed");
+  return hub_->subscribe(id, after_id, std::move(callback), shared_from_this());
+}
+
+// ---- scheduling ----
+
+void EngineCore::wake_scheduler() {
+  {
+    std::lock_guard lock(sched_mutex_);
+    work_hint_ = true;
+  }
+  sched_wake_.notify_one();
+}
+
+void EngineCore::execution_finished(const std::string& run_id) {
+  {
+    std::lock_guard lock(sched_mutex_);
+    inflight_.erase(run_id);
+    if (backlog_) work_hint_ = true;
+  }
+  sched_wake_.notify_one();
+  drained_.notify_all();
+}
+
+void EngineCore::scheduler_loop() {
+  std::unique_lock lock(sched_mutex_);
+  for (;;) {
+    sched_wake_.wait(lock, [this] { return stopping_ || (work_hint_ && inflight_.size() < static_cast<size_t>(options_.max_executions)); });
+    if (stopping_) return;
+    work_hint_ = false;
+    size_t free = static_cast<size_t>(options_.max_executions) - inflight_.size();
+    size_t want = std::min(free, kClaimBatch);
+    lock.unlock();
+    std::string names = workflows_json();
+    std::vector<std::pair<store::RunRecord, std::vector<store::StepRecord>>> claimed;
+    if (names != "[]") {
+      try {
+        writer_->run([&](Batch& b) {
+          for (auto& run : b.tx.claim_runs(engine_id_, b.now_ms, want, names)) {
+            run.lease_owner = engine_id_;
+            b.event(run.info.id, "run.started", boost::json::object{{"engine", engine_id_}});
+            auto steps = b.tx.steps(run.info.id);
+            claimed.emplace_back(std::move(run), std::move(steps));
+          }
+        });
+      } catch (const Error&) {
+        claimed.clear();  // the store is failing or closing; the poller will hint again
+      }
+    }
+    lock.lock();
+    backlog_ = claimed.size() == want;
+    if (backlog_) work_hint_ = true;
+    std::vector<std::shared_ptr<ExecutionState>> states;
+    for (auto& [run, steps] : claimed) {
+      auto state = std::make_shared<ExecutionState>(shared_from_this(), std::move(run), std::move(steps));
+      inflight_[state->run_id()] = state;
+      states.push_back(std::move(state));
+    }
+    lock.unlock();
+    for (auto& state : states) dispatch(std::move(state));
+    lock.lock();
+  }
+}
+
+void EngineCore::dispatch(std::shared_ptr<ExecutionState> state) {
+  Workflow wf;
+  {
+    std::lock_guard lock(registry_mutex_);
+    auto it = workflows_.find(state->workflow());
+    if (it != workflows_.end()) wf = it->second;
+  }
+  post_to_workers([state, wf = std::move(wf)]() mutable {
+    Execution execution(state);
+    if (wf.host_fn) {
+      try {
+        wf.host_fn(std::move(execution));
+      } catch (const std::exception& e) {
+        try {
+          state->finish_failed(Error(ErrorCode::internal, std::string("workflow host callback threw: ") + e.what()));
+        } catch (const Error&) {
+        }
+      }
+      return;
+    }
+    Context ctx(execution);
+    try {
+      Json output = wf.sync_fn(ctx, state->input());
+      execution.finish_completed(std::move(output));
+    } catch (const Parked&) {
+      execution.finish_parked();
+    } catch (const Error& e) {
+      try {
+        execution.finish_failed(e);
+      } catch (const Error&) {
+      }
+    } catch (const std::exception& e) {
+      try {
+        execution.finish_failed(Error(ErrorCode::step_failed, e.what(), ErrorClass::retryable));
+      } catch (const Error&) {
+      }
+    }
+  });
+}
+
+void EngineCore::post_to_workers(std::function<void()> task) {
+  {
+    std::lock_guard lock(workers_mutex_);
+    tasks_.push_back(std::move(task));
+  }
+  workers_wake_.notify_one();
+}
+
+void EngineCore::worker_loop() {
+  std::unique_lock lock(workers_mutex_);
+  for (;;) {
+    workers_wake_.wait(lock, [this] { return workers_stopping_ || !tasks_.empty(); });
+    if (tasks_.empty()) return;
+    auto task = std::move(tasks_.front());
+    tasks_.pop_front();
+    lock.unlock();
+    task();
+    lock.lock();
+  }
+}
+
+// ---- the poller: timers, other processes, leases, chunk flushing ----
+
+void EngineCore::poller_loop() {
+  std::unique_lock lock(sched_mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      poll_once(now_ms());
+    } catch (const std::exception&) {
+      // A failing store shows up in the operations that use it; keep polling.
+    }
+    lock.lock();
+    poller_wake_.wait_for(lock, options_.poll_interval, [this] { return stopping_; });
+  }
+  lock.unlock();
+  // Flush what is left so no token text is lost.
+  for (const auto& run : hub_->runs_with_pending_chunks(INT64_MAX)) {
+    std::shared_ptr<ExecutionState> state;
+    {
+      std::lock_guard guard(sched_mutex_);
+      auto it = inflight_.find(run);
+      if (it != inflight_.end()) state = it->second.lock();
+    }
+    if (state) state->flush_chunks();
+  }
+}
+
+void EngineCore::poll_once(int64_t now) {
+  int64_t beat = std::max<int64_t>(options_.lease_ttl.count() / 4, 1);
+  if (now - last_heartbeat_ms_ >= beat) {
+    heartbeat();
+    recover_orphans();
+  }
+  for (const auto& run : hub_->runs_with_pending_chunks(now - options_.chunk_flush_interval.count())) {
+    std::shared_ptr<ExecutionState> state;
+    {
+      std::lock_guard lock(sched_mutex_);
+      auto it = inflight_.find(run);
+      if (it != inflight_.end()) state = it->second.lock();
+    }
+    if (state) state->flush_chunks();
+  }
+  // Events from other processes (and any of ours not yet fanned out).
+  bool hint = false;
+  for (const auto& e : hub_->catch_up()) {
+    if (e.type == "run.cancelled") {
+      std::lock_guard lock(sched_mutex_);
+      auto it = inflight_.find(e.run_id);
+      if (it != inflight_.end()) {
+        if (auto state = it->second.lock()) state->mark_cancelled();
+      }
+    } else if (e.type == "run.created" || e.type == "run.resumed" || e.type == "run.retried" ||
+               e.type == "run.released" || e.type == "run.recovered") {
+      hint = true;
+    }
+  }
+  std::optional<int64_t> due;
+  {
+    auto tx = read();
+    due = tx->next_due_ms();
+  }
+  if (due && *due <= now) {
+    writer_->run([&](Batch& b) {
+      for (auto& r : b.tx.due_parked_runs(b.now_ms, 1000)) {
+        r.info.status = RunStatus::queued;
+        r.available_at_ms = r.info.updated_at_ms = b.now_ms;
+        r.wake_at_ms = 0;
+        r.waiting_for.clear();
+        b.tx.update_run(r);
+        b.event(r.info.id, "run.resumed", boost::json::object{{"reason", "timer"}});
+      }
+    });
+    hint = true;
+  }
+  if (hint) wake_scheduler();
+}
+
+void EngineCore::heartbeat() {
+  last_heartbeat_ms_ = now_ms();
+  writer_->run([this](Batch& b) {
+    b.tx.upsert_engine(engine_id_, getpid(), host_name(), b.now_ms);
+  });
+}
+
+void EngineCore::recover_orphans() {
+  std::string host = host_name();
+  bool any = false;
+  writer_->run([&](Batch& b) {
+    std::vector<std::string> live;
+    int64_t stale_before = b.now_ms - options_.lease_ttl.count();
+    for (const auto& e : b.tx.engines()) {
+      bool dead = e.heartbeat_ms < stale_before || (e.host == host && !process_alive(e.pid));
+      if (e.id == engine_id_) dead = false;
+      if (dead) {
+        b.tx.delete_engine(e.id);
+      } else {
+        live.push_back(e.id);
+      }
+    }
+    for (auto& r : b.tx.running_runs_without(live)) {
+      std::string previous = r.lease_owner;
+      r.info.status = RunStatus::queued;
+      r.lease_owner.clear();
+      r.available_at_ms = r.info.updated_at_ms = b.now_ms;
+      b.tx.update_run(r);
+      b.event(r.info.id, "run.recovered", boost::json::object{{"previous_engine", previous}});
+      any = true;
+    }
+  });
+  if (any) wake_scheduler();
+}
+
+}  // namespace storyloom::detail

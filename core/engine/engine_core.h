@@ -1,0 +1,121 @@
+// EngineCore: what Engine, Execution and the C ABI share. Owns the store, the
+// writer, the event hub, the scheduler, the poller and the worker threads.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/writer.h"
+#include "events/hub.h"
+#include "store/store.h"
+#include "storyloom/engine.h"
+
+namespace storyloom::detail {
+
+class ExecutionState;
+
+struct Workflow {
+  WorkflowFn sync_fn;       // set for C++ workflow functions
+  ExecuteFn host_fn;        // set for host-driven workflows
+  WorkflowOptions options;
+};
+
+class EngineCore : public std::enable_shared_from_this<EngineCore> {
+ public:
+  static std::shared_ptr<EngineCore> open(EngineOptions options);
+  ~EngineCore();
+  void close();
+
+  void register_workflow(std::string_view name, Workflow workflow);
+
+  RunInfo start(std::string_view workflow, Json input, const StartOptions& options);
+  RunInfo get(std::string_view run_id);
+  RunPage list(const RunFilter& filter);
+  void remove(std::string_view run_id);
+  void cancel(std::string_view run_id);
+  void signal(std::string_view run_id, std::string_view name, Json payload);
+  void retry(std::string_view run_id);
+  Snapshot snapshot(std::string_view run_id);
+  std::vector<ArtifactInfo> artifacts(std::string_view run_id);
+  std::vector<Event> events(std::string_view run_id, int64_t after_id, size_t limit);
+  std::shared_ptr<SubscriptionState> subscribe(std::string_view run_id, int64_t after_id,
+                                               EventCallback callback);
+
+  // For executions.
+  const EngineOptions& options() const { return options_; }
+  const std::string& engine_id() const { return engine_id_; }
+  int64_t now_ms() const { return options_.clock->now_ms(); }
+  bool closed() const { return closed_.load(); }
+  Writer& writer() { return *writer_; }
+  EventHub& hub() { return *hub_; }
+  std::unique_ptr<store::ReadTx> read() { return store_->begin_read(); }
+  bool has_workflow(std::string_view name);
+  std::string new_run_id();
+  void execution_finished(const std::string& run_id);
+  // Wakes the parent waiting on `child` if the child is now finished. Inside a batch.
+  void wake_parent(Batch& batch, const store::RunRecord& child);
+  void wake_scheduler();
+
+ private:
+  explicit EngineCore(EngineOptions options);
+  void start_threads();
+  void scheduler_loop();
+  void poller_loop();
+  void poll_once(int64_t now);
+  void recover_orphans();
+  void heartbeat();
+  void dispatch(std::shared_ptr<ExecutionState> state);
+  void post_to_workers(std::function<void()> task);
+  void worker_loop();
+  void cancel_tree(Batch& batch, store::RunRecord& run, std::vector<std::string>& cancelled);
+  store::RunRecord must_find(store::ReadTx& tx, std::string_view run_id);
+  std::string workflows_json();
+
+  EngineOptions options_;
+  std::string engine_id_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<EventHub> hub_;
+  std::unique_ptr<Writer> writer_;
+  std::atomic<bool> closed_{false};
+
+  std::mutex registry_mutex_;
+  std::map<std::string, Workflow, std::less<>> workflows_;
+
+  std::mutex ids_mutex_;
+  std::mt19937_64 ids_random_;
+
+  // Scheduler: executions in flight and the hint that work may be waiting.
+  std::mutex sched_mutex_;
+  std::condition_variable sched_wake_;
+  std::condition_variable drained_;
+  std::unordered_map<std::string, std::weak_ptr<ExecutionState>> inflight_;
+  bool work_hint_ = true;
+  bool backlog_ = false;  // the last claim filled every free slot
+  bool stopping_ = false;
+  std::thread scheduler_;
+  std::thread poller_;
+  std::condition_variable poller_wake_;
+
+  std::mutex workers_mutex_;
+  std::condition_variable workers_wake_;
+  std::deque<std::function<void()>> tasks_;
+  bool workers_stopping_ = false;
+  std::vector<std::thread> workers_;
+
+  int64_t last_heartbeat_ms_ = 0;
+};
+
+// Error JSON stored on a failed run: {"code","class","message","step"}.
+Json error_json(const Error& error, std::string_view step = {});
+
+}  // namespace storyloom::detail

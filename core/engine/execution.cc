@@ -1,0 +1,542 @@
+#include <algorithm>
+
+#include "engine/engine_core.h"
+#include "engine/execution_state.h"
+#include "engine/validate.h"
+
+namespace storyloom::detail {
+namespace {
+
+bool is_reserved_event_type(std::string_view type) {
+  return type.rfind("run.", 0) == 0 || type.rfind("step.", 0) == 0 || type == "chunk" ||
+         type == "progress" || type == "artifact" || type == "signal.received";
+}
+
+std::string join_lines(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += '\n';
+    out += item;
+  }
+  return out;
+}
+
+store::StepRecord make_step(const std::string& run_id, int64_t seq, std::string_view name,
+                            std::string_view kind, std::string_view status,
+                            std::string result = "null", int64_t wake_at_ms = 0,
+                            std::string child_id = {}) {
+  store::StepRecord rec;
+  rec.run_id = run_id;
+  rec.seq = seq;
+  rec.name = std::string(name);
+  rec.kind = std::string(kind);
+  rec.status = std::string(status);
+  rec.result = std::move(result);
+  rec.wake_at_ms = wake_at_ms;
+  rec.child_id = std::move(child_id);
+  return rec;
+}
+
+}  // namespace
+
+ExecutionState::ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
+                               std::vector<store::StepRecord> steps)
+    : core_(std::move(core)), run_(std::move(run)) {
+  for (auto& s : steps) {
+    last_stored_seq_ = std::max(last_stored_seq_, s.seq);
+    stored_.emplace(s.seq, std::move(s));
+  }
+}
+
+bool ExecutionState::cancelled() const { return cancelled_.load() || core_->closed(); }
+
+void ExecutionState::check_open() {
+  if (finished_) {
+    throw Error(ErrorCode::invalid_state,
+                "this execution of run '" + run_id() + "' has already finished");
+  }
+  if (cancelled_) throw Error(ErrorCode::cancelled, "run '" + run_id() + "' was cancelled");
+  if (core_->closed()) {
+    throw Error(ErrorCode::closed, "the engine is closing; run '" + run_id() +
+                                       "' resumes when a store on it is opened again");
+  }
+}
+
+ExecutionState::Position ExecutionState::next_position(std::string_view name,
+                                                       std::string_view kind) {
+  check_open();
+  check_name("step name", name);
+  int64_t seq = next_seq_++;
+  auto it = stored_.find(seq);
+  if (it == stored_.end()) return {seq, nullptr};
+  if (it->second.name != name || it->second.kind != kind) {
+    Error error(ErrorCode::nondeterminism,
+                "replay of run '" + run_id() + "' called " + std::string(kind) + " '" +
+                    std::string(name) + "' at position " + std::to_string(seq) +
+                    ", but the run recorded " + it->second.kind + " '" + it->second.name +
+                    "' there; a workflow must call its steps in the same order every time");
+    record_failure(error, name);
+    throw error;
+  }
+  return {seq, &it->second};
+}
+
+void ExecutionState::record_failure(const Error& error, std::string_view step) {
+  if (!failure_) failure_ = error_json(error, step);
+}
+
+void ExecutionState::submit_locked(std::function<void(Batch&)> op) {
+  auto chunks = core_->hub().take_chunks(run_id());
+  if (!chunks.empty()) {
+    core_->writer().submit([chunks = std::move(chunks)](Batch& b) {
+      for (const auto& c : chunks) {
+        b.event(c.run_id, "chunk",
+                boost::json::object{{"stream", c.stream}, {"offset", c.offset}, {"text", c.text}});
+        b.tx.set_chunk_stream_end(c.run_id, c.stream,
+                                  c.offset + static_cast<int64_t>(c.text.size()));
+      }
+    });
+  }
+  if (op) core_->writer().submit(std::move(op));
+}
+
+void ExecutionState::flush_chunks() {
+  std::lock_guard lock(mutex_);
+  submit_locked(nullptr);
+}
+
+StepBegin ExecutionState::begin_step(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  auto pos = next_position(name, "step");
+  StepBegin out;
+  out.seq = pos.seq;
+  if (pos.stored && pos.stored->status == "completed") {
+    out.memoized = true;
+    out.result = boost::json::parse(pos.stored->result);
+  } else {
+    // Remember the name until the host completes the step.
+    stored_[pos.seq] = make_step(run_id(), pos.seq, name, "step", "begun");
+  }
+  return out;
+}
+
+void ExecutionState::complete_step(int64_t seq, Json result) {
+  std::lock_guard lock(mutex_);
+  if (finished_) {
+    throw Error(ErrorCode::invalid_state,
+                "this execution of run '" + run_id() + "' has already finished");
+  }
+  auto it = stored_.find(seq);
+  if (it == stored_.end() || it->second.status != "begun") {
+    throw Error(ErrorCode::invalid_argument,
+                "step position " + std::to_string(seq) + " of run '" + run_id() +
+                    "' was not begun by this execution or is already finished");
+  }
+  auto& rec = it->second;
+  rec.result = checked_json_text("result of step '" + rec.name + "'", result,
+                                 core_->options().max_payload_bytes);
+  rec.status = "completed";
+  rec.completed_at_ms = core_->now_ms();
+  submit_locked([rec, result = std::move(result)](Batch& b) {
+    if (b.tx.upsert_step(rec)) {
+      b.event(rec.run_id, "step.completed",
+              boost::json::object{{"seq", rec.seq}, {"name", rec.name}, {"result", result}});
+    }
+  });
+}
+
+void ExecutionState::fail_step(int64_t seq, const Error& error) {
+  std::lock_guard lock(mutex_);
+  auto it = stored_.find(seq);
+  if (it == stored_.end() || it->second.status != "begun") {
+    throw Error(ErrorCode::invalid_argument,
+                "step position " + std::to_string(seq) + " of run '" + run_id() +
+                    "' was not begun by this execution or is already finished");
+  }
+  it->second.status = "failed";
+  std::string name = it->second.name;
+  record_failure(error, name);
+  if (finished_) return;
+  Json data = boost::json::object{{"seq", seq}, {"name", name}, {"error", error_json(error, name)}};
+  submit_locked([run = run_id(), data = std::move(data)](Batch& b) {
+    b.event(run, "step.failed", data);
+  });
+}
+
+void ExecutionState::complete_wait_step(int64_t seq, std::string_view name, std::string_view kind,
+                                        Json result) {
+  auto rec = make_step(run_id(), seq, name, kind, "completed", boost::json::serialize(result));
+  rec.completed_at_ms = core_->now_ms();
+  auto previous = stored_.find(seq);
+  if (previous != stored_.end()) rec.child_id = previous->second.child_id;
+  stored_[seq] = rec;
+  submit_locked([rec, result = std::move(result)](Batch& b) {
+    if (b.tx.upsert_step(rec)) {
+      b.event(rec.run_id, "step.completed",
+              boost::json::object{{"seq", rec.seq}, {"name", rec.name}, {"kind", rec.kind},
+                                  {"result", result}});
+    }
+  });
+}
+
+WaitResult ExecutionState::sleep(std::string_view name, std::chrono::milliseconds duration) {
+  std::lock_guard lock(mutex_);
+  auto pos = next_position(name, "sleep");
+  int64_t now = core_->now_ms();
+  if (pos.stored && pos.stored->status == "completed") return {WaitState::ready, nullptr};
+  int64_t wake_at = pos.stored ? pos.stored->wake_at_ms : now + duration.count();
+  if (now >= wake_at) {
+    complete_wait_step(pos.seq, name, "sleep", nullptr);
+    return {WaitState::ready, nullptr};
+  }
+  if (!pos.stored) {
+    auto rec = make_step(run_id(), pos.seq, name, "sleep", "pending", "null", wake_at);
+    stored_[pos.seq] = rec;
+    submit_locked([rec](Batch& b) { b.tx.upsert_step(rec); });
+  }
+  park_wake_at_ = park_wake_at_ == 0 ? wake_at : std::min(park_wake_at_, wake_at);
+  return {WaitState::parked, nullptr};
+}
+
+WaitResult ExecutionState::wait_for_signal(std::string_view name,
+                                           std::optional<std::chrono::milliseconds> timeout) {
+  std::lock_guard lock(mutex_);
+  auto pos = next_position(name, "signal");
+  if (pos.stored && pos.stored->status == "completed") {
+    Json result = boost::json::parse(pos.stored->result);
+    const auto& o = result.as_object();
+    if (o.contains("signal")) return {WaitState::ready, o.at("signal")};
+    return {WaitState::timed_out, nullptr};
+  }
+  std::vector<store::SignalRecord> mailbox;
+  {
+    auto tx = core_->read();
+    mailbox = tx->unconsumed_signals(run_id(), std::string(name));
+  }
+  for (const auto& signal : mailbox) {
+    if (consumed_signals_.count(signal.id)) continue;
+    consumed_signals_.insert(signal.id);
+    Json payload = boost::json::parse(signal.payload);
+    int64_t seq = pos.seq;
+    submit_locked([id = signal.id, seq](Batch& b) { b.tx.consume_signal(id, seq); });
+    complete_wait_step(seq, name, "signal", boost::json::object{{"signal", payload}});
+    return {WaitState::ready, payload};
+  }
+  int64_t now = core_->now_ms();
+  int64_t deadline = pos.stored ? pos.stored->wake_at_ms : (timeout ? now + timeout->count() : 0);
+  if (timeout && now >= deadline) {
+    complete_wait_step(pos.seq, name, "signal", boost::json::object{{"timed_out", true}});
+    return {WaitState::timed_out, nullptr};
+  }
+  if (!pos.stored) {
+    auto rec = make_step(run_id(), pos.seq, name, "signal", "pending", "null", deadline);
+    stored_[pos.seq] = rec;
+    submit_locked([rec](Batch& b) { b.tx.upsert_step(rec); });
+  }
+  park_waiting_for_.push_back("signal:" + std::string(name));
+  if (deadline > 0) park_wake_at_ = park_wake_at_ == 0 ? deadline : std::min(park_wake_at_, deadline);
+  return {WaitState::parked, nullptr};
+}
+
+WaitResult ExecutionState::invoke(std::string_view name, std::string_view workflow, Json input) {
+  std::lock_guard lock(mutex_);
+  auto pos = next_position(name, "invoke");
+  auto outcome = [&](const Json& result, const std::string& child_id) -> WaitResult {
+    const auto& o = result.as_object();
+    if (o.contains("output")) return {WaitState::ready, o.at("output")};
+    std::string message = "child run '" + child_id + "'";
+    if (const auto* e = o.if_contains("error"); e && e->is_object()) {
+      if (const auto* m = e->as_object().if_contains("message"); m && m->is_string()) {
+        message += " failed: " + std::string(m->as_string());
+      }
+    } else {
+      message += " was cancelled";
+    }
+    throw Error(ErrorCode::step_failed, message);
+  };
+  if (pos.stored && pos.stored->status == "completed") {
+    return outcome(boost::json::parse(pos.stored->result), pos.stored->child_id);
+  }
+  if (pos.stored) {
+    std::string child_id = pos.stored->child_id;
+    std::optional<store::RunRecord> child;
+    {
+      auto tx = core_->read();
+      child = tx->find_run(child_id);
+    }
+    if (child && is_finished(child->info.status)) {
+      Json result = child->info.status == RunStatus::completed
+                        ? Json(boost::json::object{{"output", child->info.output}})
+                        : Json(boost::json::object{{"error", child->info.error}});
+      complete_wait_step(pos.seq, name, "invoke", result);
+      return outcome(result, child_id);
+    }
+    park_waiting_for_.push_back("child:" + child_id);
+    return {WaitState::parked, nullptr};
+  }
+  check_name("workflow name", workflow);
+  if (!core_->has_workflow(workflow)) {
+    throw Error(ErrorCode::not_found, "workflow '" + std::string(workflow) + "' is not registered");
+  }
+  check_object("input of child run '" + std::string(name) + "'", input);
+  checked_json_text("input of child run '" + std::string(name) + "'", input,
+                    core_->options().max_payload_bytes);
+  store::RunRecord child;
+  child.info.id = core_->new_run_id();
+  child.info.workflow = std::string(workflow);
+  child.info.status = RunStatus::queued;
+  child.info.input = std::move(input);
+  child.info.owner = run_.info.owner;
+  child.info.priority = run_.info.priority;
+  child.info.parent_id = run_id();
+  child.info.idempotency_key = run_id() + ":" + std::to_string(pos.seq);
+  child.parent_step = pos.seq;
+  auto rec = make_step(run_id(), pos.seq, name, "invoke", "pending", "null", 0, child.info.id);
+  stored_[pos.seq] = rec;
+  park_waiting_for_.push_back("child:" + child.info.id);
+  auto core = core_;
+  submit_locked([rec, child, core](Batch& b) mutable {
+    child.info.created_at_ms = child.info.updated_at_ms = child.available_at_ms = b.now_ms;
+    b.tx.insert_run(child);
+    b.event(child.info.id, "run.created",
+            boost::json::object{{"workflow", child.info.workflow},
+                                {"parent_id", child.info.parent_id}});
+    b.tx.upsert_step(rec);
+    b.after_commit([core] { core->wake_scheduler(); });
+  });
+  return {WaitState::parked, nullptr};
+}
+
+void ExecutionState::progress(Json value) {
+  std::lock_guard lock(mutex_);
+  check_open();
+  if (replaying()) return;
+  checked_json_text("progress", value, core_->options().max_payload_bytes);
+  submit_locked([run = run_id(), value = std::move(value)](Batch& b) {
+    auto r = b.tx.find_run(run);
+    if (!r) return;
+    r->info.progress = value;
+    r->info.updated_at_ms = b.now_ms;
+    b.tx.update_run(*r);
+    b.event(run, "progress", value);
+  });
+}
+
+void ExecutionState::artifact(std::string_view key, Json value) {
+  std::lock_guard lock(mutex_);
+  check_open();
+  check_name("artifact key", key);
+  if (replaying()) return;
+  std::string text = checked_json_text("artifact '" + std::string(key) + "'", value,
+                                       core_->options().max_payload_bytes);
+  submit_locked([run = run_id(), key = std::string(key), text = std::move(text),
+                 value = std::move(value)](Batch& b) {
+    // A replay after a crash may write the same artifact again: keep one version.
+    auto latest = b.tx.latest_artifact(run, key);
+    if (latest && latest->value == text) return;
+    int64_t version = b.tx.insert_artifact(run, key, text, b.now_ms);
+    b.event(run, "artifact", boost::json::object{{"key", key}, {"version", version}, {"value", value}});
+  });
+}
+
+void ExecutionState::emit(std::string_view type, Json data) {
+  std::lock_guard lock(mutex_);
+  check_open();
+  check_name("event type", type);
+  if (is_reserved_event_type(type)) {
+    throw Error(ErrorCode::invalid_argument,
+                "event type '" + std::string(type) + "' is reserved for storyloom's own events");
+  }
+  if (replaying()) return;
+  checked_json_text("data of event '" + std::string(type) + "'", data,
+                    core_->options().max_payload_bytes);
+  submit_locked([run = run_id(), type = std::string(type), data = std::move(data)](Batch& b) {
+    b.event(run, type, data);
+  });
+}
+
+void ExecutionState::chunk(std::string_view stream, std::string_view text) {
+  std::lock_guard lock(mutex_);
+  check_open();
+  check_name("stream name", stream);
+  if (text.size() > core_->options().max_payload_bytes) {
+    throw Error(ErrorCode::payload_too_large,
+                "chunk of stream '" + std::string(stream) + "' is " + std::to_string(text.size()) +
+                    " bytes; the limit is " + std::to_string(core_->options().max_payload_bytes));
+  }
+  if (text.empty() || replaying()) return;
+  std::string name(stream);
+  auto it = stream_ends_.find(name);
+  if (it == stream_ends_.end()) {
+    auto live_end = core_->hub().stream_end(run_id(), name);
+    int64_t end = live_end ? *live_end : core_->read()->chunk_stream_end(run_id(), name);
+    it = stream_ends_.emplace(name, end).first;
+  }
+  size_t pending = core_->hub().append_chunk(run_id(), name, it->second, text, core_->now_ms());
+  it->second += static_cast<int64_t>(text.size());
+  if (pending >= core_->options().chunk_flush_bytes) submit_locked(nullptr);
+}
+
+void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply) {
+  {
+    std::lock_guard lock(mutex_);
+    if (finished_) {
+      throw Error(ErrorCode::invalid_state,
+                  "this execution of run '" + run_id() + "' has already finished");
+    }
+    finished_ = true;
+    submit_locked([run = run_id(), owner = core_->engine_id(), apply = std::move(apply)](Batch& b) {
+      auto r = b.tx.find_run(run);
+      // Cancelled, deleted or reclaimed meanwhile: this execution's end no longer matters.
+      if (!r || r->info.status != RunStatus::running || r->lease_owner != owner) return;
+      r->lease_owner.clear();
+      r->info.updated_at_ms = b.now_ms;
+      apply(b, *r);
+    });
+  }
+  core_->execution_finished(run_id());
+}
+
+void ExecutionState::finish_completed(Json output) {
+  if (failure_) return finish_failed(Error(ErrorCode::step_failed, "a step failed"));
+  std::string text;
+  try {
+    text = checked_json_text("output of run '" + run_id() + "'", output,
+                             core_->options().max_payload_bytes);
+  } catch (const Error& e) {
+    return finish_failed(e);
+  }
+  auto core = core_;
+  finish([output = std::move(output), core](Batch& b, store::RunRecord& r) {
+    r.info.status = RunStatus::completed;
+    r.info.output = output;
+    r.info.finished_at_ms = b.now_ms;
+    b.tx.update_run(r);
+    b.event(r.info.id, "run.completed", boost::json::object{{"output", output}});
+    core->wake_parent(b, r);
+  });
+}
+
+void ExecutionState::finish_failed(const Error& error) {
+  Json failure;
+  {
+    std::lock_guard lock(mutex_);
+    failure = failure_ ? *failure_ : error_json(error);
+  }
+  auto core = core_;
+  finish([failure = std::move(failure), core](Batch& b, store::RunRecord& r) {
+    r.info.status = RunStatus::failed;
+    r.info.error = failure;
+    r.info.finished_at_ms = b.now_ms;
+    b.tx.update_run(r);
+    b.event(r.info.id, "run.failed", boost::json::object{{"error", failure}});
+    core->wake_parent(b, r);
+  });
+}
+
+void ExecutionState::finish_parked() {
+  std::vector<std::string> waiting_for;
+  int64_t wake_at = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (failure_) {
+      // fall through to finish_failed below, outside the lock
+    } else if (park_waiting_for_.empty() && park_wake_at_ == 0 && !finished_) {
+      failure_ = error_json(Error(ErrorCode::invalid_state,
+                                  "the workflow parked run '" + run_id() +
+                                      "' without a pending sleep, signal wait or child run"));
+    }
+    waiting_for = park_waiting_for_;
+    wake_at = park_wake_at_;
+  }
+  if (failure_) return finish_failed(Error(ErrorCode::step_failed, "a step failed"));
+  auto core = core_;
+  finish([waiting_for, wake_at, core](Batch& b, store::RunRecord& r) {
+    // Whatever it waits for may have happened since the wait was checked.
+    std::string reason;
+    if (wake_at > 0 && b.now_ms >= wake_at) reason = "timer";
+    for (const auto& w : waiting_for) {
+      if (!reason.empty()) break;
+      if (w.rfind("signal:", 0) == 0 && !b.tx.unconsumed_signals(r.info.id, w.substr(7)).empty()) {
+        reason = "signal";
+      } else if (w.rfind("child:", 0) == 0) {
+        auto child = b.tx.find_run(w.substr(6));
+        if (!child || is_finished(child->info.status)) reason = "child";
+      }
+    }
+    if (!reason.empty()) {
+      r.info.status = RunStatus::queued;
+      r.available_at_ms = b.now_ms;
+      b.tx.update_run(r);
+      b.event(r.info.id, "run.resumed", boost::json::object{{"reason", reason}});
+      b.after_commit([core] { core->wake_scheduler(); });
+      return;
+    }
+    r.info.status = waiting_for.empty() ? RunStatus::sleeping : RunStatus::waiting;
+    r.wake_at_ms = wake_at;
+    r.waiting_for = join_lines(waiting_for);
+    b.tx.update_run(r);
+    boost::json::array reasons;
+    for (const auto& w : waiting_for) reasons.push_back(boost::json::string(w));
+    boost::json::object data{{"until", wake_at}};
+    if (!waiting_for.empty()) data["for"] = reasons;
+    b.event(r.info.id, waiting_for.empty() ? "run.sleeping" : "run.waiting", data);
+  });
+}
+
+void ExecutionState::abandon() {
+  {
+    std::lock_guard lock(mutex_);
+    if (finished_) return;
+    finished_ = true;
+    submit_locked([run = run_id(), owner = core_->engine_id()](Batch& b) {
+      auto r = b.tx.find_run(run);
+      if (!r || r->info.status != RunStatus::running || r->lease_owner != owner) return;
+      r->info.status = RunStatus::queued;
+      r->lease_owner.clear();
+      r->available_at_ms = b.now_ms;
+      r->info.updated_at_ms = b.now_ms;
+      b.tx.update_run(*r);
+      b.event(run, "run.released", boost::json::object{{"reason", "engine closed"}});
+    });
+  }
+  core_->execution_finished(run_id());
+}
+
+}  // namespace storyloom::detail
+
+namespace storyloom {
+
+using detail::ExecutionState;
+
+Execution::Execution(std::shared_ptr<ExecutionState> state) : state_(std::move(state)) {}
+Execution::Execution(Execution&&) noexcept = default;
+Execution& Execution::operator=(Execution&&) noexcept = default;
+Execution::~Execution() = default;
+
+const std::string& Execution::run_id() const { return state_->run_id(); }
+const std::string& Execution::workflow() const { return state_->workflow(); }
+const Json& Execution::input() const { return state_->input(); }
+bool Execution::cancelled() const { return state_->cancelled(); }
+StepBegin Execution::begin_step(std::string_view name) { return state_->begin_step(name); }
+void Execution::complete_step(int64_t seq, Json result) { state_->complete_step(seq, std::move(result)); }
+void Execution::fail_step(int64_t seq, const Error& error) { state_->fail_step(seq, error); }
+WaitResult Execution::sleep(std::string_view name, std::chrono::milliseconds duration) {
+  return state_->sleep(name, duration);
+}
+WaitResult Execution::wait_for_signal(std::string_view name,
+                                      std::optional<std::chrono::milliseconds> timeout) {
+  return state_->wait_for_signal(name, timeout);
+}
+WaitResult Execution::invoke(std::string_view name, std::string_view workflow, Json input) {
+  return state_->invoke(name, workflow, std::move(input));
+}
+void Execution::progress(Json value) { state_->progress(std::move(value)); }
+void Execution::artifact(std::string_view key, Json value) { state_->artifact(key, std::move(value)); }
+void Execution::emit(std::string_view type, Json data) { state_->emit(type, std::move(data)); }
+void Execution::chunk(std::string_view stream, std::string_view text) { state_->chunk(stream, text); }
+void Execution::finish_completed(Json output) { state_->finish_completed(std::move(output)); }
+void Execution::finish_failed(const Error& error) { state_->finish_failed(error); }
+void Execution::finish_parked() { state_->finish_parked(); }
+
+}  // namespace storyloom

@@ -1,0 +1,81 @@
+// ExecutionState: the memo and the bookkeeping of one execution of a run.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+#include "storyloom/execution.h"
+
+namespace storyloom::detail {
+
+class EngineCore;
+class Batch;
+
+class ExecutionState {
+ public:
+  ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
+                 std::vector<store::StepRecord> steps);
+
+  const std::string& run_id() const { return run_.info.id; }
+  const std::string& workflow() const { return run_.info.workflow; }
+  const Json& input() const { return run_.info.input; }
+  bool cancelled() const;
+  void mark_cancelled() { cancelled_ = true; }
+
+  StepBegin begin_step(std::string_view name);
+  void complete_step(int64_t seq, Json result);
+  void fail_step(int64_t seq, const Error& error);
+  WaitResult sleep(std::string_view name, std::chrono::milliseconds duration);
+  WaitResult wait_for_signal(std::string_view name, std::optional<std::chrono::milliseconds> timeout);
+  WaitResult invoke(std::string_view name, std::string_view workflow, Json input);
+  void progress(Json value);
+  void artifact(std::string_view key, Json value);
+  void emit(std::string_view type, Json data);
+  void chunk(std::string_view stream, std::string_view text);
+  void flush_chunks();
+
+  void finish_completed(Json output);
+  void finish_failed(const Error& error);
+  void finish_parked();
+  // The engine is closing and gave up waiting: put the run back in the queue.
+  void abandon();
+
+ private:
+  // A position in the run's order of steps, checked against what was recorded.
+  struct Position {
+    int64_t seq;
+    const store::StepRecord* stored;  // null when this position is new
+  };
+  Position next_position(std::string_view name, std::string_view kind);
+  void check_open();
+  bool replaying() const { return next_seq_ <= last_stored_seq_; }
+  // Queues `op` after this run's pending chunk text. Caller holds mutex_.
+  void submit_locked(std::function<void(Batch&)> op);
+  void record_failure(const Error& error, std::string_view step);
+  void finish(std::function<void(Batch&, store::RunRecord&)> apply);
+  void complete_wait_step(int64_t seq, std::string_view name, std::string_view kind, Json result);
+
+  std::shared_ptr<EngineCore> core_;
+  store::RunRecord run_;
+  mutable std::mutex mutex_;
+  std::map<int64_t, store::StepRecord> stored_;
+  int64_t last_stored_seq_ = -1;
+  int64_t next_seq_ = 0;
+  bool finished_ = false;
+  std::atomic<bool> cancelled_{false};
+  std::optional<Json> failure_;  // error JSON recorded by a failed step or nondeterminism
+  std::set<int64_t> consumed_signals_;
+  std::map<std::string, int64_t> stream_ends_;
+  // Why the run parks: the earliest timer and what it waits for.
+  int64_t park_wake_at_ = 0;
+  std::vector<std::string> park_waiting_for_;
+};
+
+}  // namespace storyloom::detail

@@ -1,0 +1,106 @@
+#include "engine/writer.h"
+
+#include <future>
+
+#include "storyloom/error.h"
+
+namespace storyloom::detail {
+
+store::EventRecord& Batch::event(const std::string& run_id, const std::string& type,
+                                 const Json& data) {
+  events_.push_back(tx.append_event(run_id, type, boost::json::serialize(data), now_ms));
+  return events_.back();
+}
+
+Writer::Writer(store::Store& store, Now now, Publish publish)
+    : store_(store), now_(std::move(now)), publish_(std::move(publish)) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+Writer::~Writer() { stop(); }
+
+void Writer::submit(Op op, Done done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) throw Error(ErrorCode::closed, "the engine is closed");
+    queue_.push_back(Item{std::move(op), std::move(done)});
+  }
+  wake_.notify_one();
+}
+
+void Writer::run(Op op) {
+  std::promise<void> committed;
+  auto result = committed.get_future();
+  submit(std::move(op), [&committed](std::exception_ptr error) {
+    if (error) {
+      committed.set_exception(error);
+    } else {
+      committed.set_value();
+    }
+  });
+  result.get();
+}
+
+void Writer::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void Writer::loop() {
+  std::vector<Item> items;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      items.swap(queue_);
+    }
+    apply(items);
+    items.clear();
+  }
+}
+
+void Writer::apply(std::vector<Item>& items) {
+  std::vector<std::exception_ptr> errors(items.size());
+  std::vector<store::EventRecord> events;
+  std::vector<std::function<void()>> after;
+  try {
+    auto tx = store_.begin_write();
+    Batch batch(*tx, now_());
+    for (size_t i = 0; i < items.size(); ++i) {
+      size_t events_before = batch.events_.size();
+      size_t after_before = batch.after_commit_.size();
+      tx->savepoint();
+      try {
+        items[i].op(batch);
+        tx->release();
+      } catch (...) {
+        errors[i] = std::current_exception();
+        tx->rollback_to_savepoint();
+        batch.events_.resize(events_before);
+        batch.after_commit_.resize(after_before);
+      }
+    }
+    tx->commit();
+    events = std::move(batch.events_);
+    after = std::move(batch.after_commit_);
+  } catch (...) {
+    // The whole batch failed (the store is unwritable): every op gets the error.
+    auto error = std::current_exception();
+    for (auto& e : errors) {
+      if (!e) e = error;
+    }
+  }
+  if (!events.empty()) publish_(std::move(events));
+  for (auto& fn : after) fn();
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].done) items[i].done(errors[i]);
+  }
+}
+
+}  // namespace storyloom::detail

@@ -1,0 +1,74 @@
+// Writer: the one thread that writes to the store. Operations queued from any
+// thread are applied in order and group-committed: one transaction per batch,
+// one savepoint per operation so a failing operation rolls back alone.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store.h"
+#include "storyloom/json.h"
+
+namespace storyloom::detail {
+
+// What an operation sees: the transaction, the batch's time, and places to put
+// events (published after commit) and work to do after commit.
+class Batch {
+ public:
+  Batch(store::WriteTx& transaction, int64_t batch_now_ms) : tx(transaction), now_ms(batch_now_ms) {}
+  store::WriteTx& tx;
+  const int64_t now_ms;
+
+  store::EventRecord& event(const std::string& run_id, const std::string& type, const Json& data);
+  void after_commit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
+
+ private:
+  friend class Writer;
+  std::vector<store::EventRecord> events_;
+  std::vector<std::function<void()>> after_commit_;
+};
+
+class Writer {
+ public:
+  using Op = std::function<void(Batch&)>;
+  using Done = std::function<void(std::exception_ptr)>;
+  using Publish = std::function<void(std::vector<store::EventRecord>&&)>;
+  using Now = std::function<int64_t()>;
+
+  Writer(store::Store& store, Now now, Publish publish);
+  ~Writer();  // stop()
+
+  // Queues `op`; `done` runs on the writer thread after the batch commits (or
+  // with the op's exception). Throws Error(closed) after stop().
+  void submit(Op op, Done done = {});
+  // Queues `op` and waits until it is committed; rethrows its exception.
+  void run(Op op);
+  // Applies everything queued, then stops the thread.
+  void stop();
+
+ private:
+  struct Item {
+    Op op;
+    Done done;
+  };
+  void loop();
+  void apply(std::vector<Item>& items);
+
+  store::Store& store_;
+  Now now_;
+  Publish publish_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Item> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace storyloom::detail

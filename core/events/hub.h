@@ -1,0 +1,120 @@
+// EventHub: fans committed events out to subscribers, with no gap and no
+// duplicate across the switch from stored to live, and holds token text that
+// is delivered live but not yet persisted.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "store/store.h"
+#include "storyloom/events.h"
+
+namespace storyloom::detail {
+
+class EventHub;
+
+class SubscriptionState {
+ public:
+  void close();
+
+ private:
+  friend class EventHub;
+  EventHub* hub_ = nullptr;
+  std::shared_ptr<void> keep_alive_;  // the engine that owns hub_
+  std::string run_id_;
+  int64_t last_id_ = 0;
+  EventCallback callback_;
+  std::deque<std::shared_ptr<const Event>> queue_;
+  std::vector<Event> snapshot_;  // unpersisted chunk text at subscribe time
+  bool catching_up_ = true;
+  bool scheduled_ = false;
+  bool closed_ = false;
+  bool delivering_ = false;
+  std::map<std::string, int64_t> stream_ends_;  // bytes of each stream delivered
+};
+
+// Token text of one run's stream that is not yet published as a stored event.
+struct PendingChunk {
+  std::string run_id;
+  std::string stream;
+  int64_t offset = 0;
+  std::string text;
+};
+
+class EventHub {
+ public:
+  using ReadStore = std::function<std::unique_ptr<store::ReadTx>()>;
+
+  EventHub(ReadStore read, int64_t published_through);
+  ~EventHub();
+  void stop();
+
+  std::shared_ptr<SubscriptionState> subscribe(const std::string& run_id, int64_t after_id,
+                                               EventCallback callback,
+                                               std::shared_ptr<void> keep_alive = {});
+  void unsubscribe(SubscriptionState& sub);
+
+  // Called after commit with the batch's events in id order. Events with ids
+  // not yet published that come before them (written by another process) are
+  // read from the store and published first.
+  void publish(std::vector<store::EventRecord>&& committed);
+  // Publishes everything in the store after the last published id; returns the
+  // events published here (for the engine to react to other processes).
+  std::vector<store::EventRecord> catch_up();
+
+  // Token text starting at byte `offset` of the stream (the execution keeps
+  // the count). Delivered live at once. Returns the bytes not yet taken for writing.
+  size_t append_chunk(const std::string& run_id, const std::string& stream, int64_t offset,
+                      std::string_view text, int64_t now_ms);
+  // The stream's end offset if this process holds text of it not yet published.
+  std::optional<int64_t> stream_end(const std::string& run_id, const std::string& stream);
+  // Takes the run's unflushed text for writing; it stays visible to new
+  // subscribers until its stored event is published.
+  std::vector<PendingChunk> take_chunks(const std::string& run_id);
+  // Runs with text pending since before `older_than_ms`.
+  std::vector<std::string> runs_with_pending_chunks(int64_t older_than_ms);
+
+ private:
+  struct StreamBuffer {
+    int64_t persisted_end = 0;   // published through here
+    int64_t flushed_end = 0;     // taken for writing through here
+    std::string text;            // bytes from persisted_end on
+    int64_t pending_since_ms = 0;  // when unflushed text first appeared; 0 when none
+  };
+  using StreamKey = std::pair<std::string, std::string>;  // run, stream
+
+  void publish_locked(std::vector<store::EventRecord>& records);
+  void enqueue_locked(const std::shared_ptr<const Event>& event);
+  void schedule_locked(const std::shared_ptr<SubscriptionState>& sub);
+  void dispatch_loop();
+  void deliver(SubscriptionState& sub, const Event& event);
+  void catch_up_subscriber(const std::shared_ptr<SubscriptionState>& sub);
+
+  ReadStore read_;
+  std::mutex publish_mutex_;  // serializes publishing, so ids go out in order
+  int64_t published_through_;
+
+  std::mutex mutex_;  // subscribers, buffers, dispatch queue
+  std::condition_variable wake_;
+  std::condition_variable delivered_;
+  std::unordered_multimap<std::string, std::shared_ptr<SubscriptionState>> subscribers_;
+  std::deque<std::shared_ptr<SubscriptionState>> ready_;
+  std::map<StreamKey, StreamBuffer> streams_;
+  bool stopping_ = false;
+  std::thread dispatcher_;
+};
+
+// Builds a public Event from a stored record.
+Event to_event(const store::EventRecord& record);
+
+}  // namespace storyloom::detail

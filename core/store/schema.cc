@@ -1,0 +1,99 @@
+#include "store/schema.h"
+
+namespace storyloom::store {
+
+const std::vector<const char*>& migrations() {
+  static const std::vector<const char*> all = {
+      // 0 -> 1: the first schema.
+      R"sql(
+CREATE TABLE runs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  workflow TEXT NOT NULL,
+  status TEXT NOT NULL,
+  input TEXT NOT NULL,
+  output TEXT,
+  error TEXT,
+  progress TEXT,
+  owner TEXT NOT NULL DEFAULT '',
+  idempotency_key TEXT UNIQUE,
+  parent_id TEXT NOT NULL DEFAULT '',
+  parent_step INTEGER NOT NULL DEFAULT -1,
+  priority INTEGER NOT NULL DEFAULT 0,
+  available_at INTEGER NOT NULL DEFAULT 0,
+  wake_at INTEGER NOT NULL DEFAULT 0,
+  waiting_for TEXT NOT NULL DEFAULT '',
+  lease_owner TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_queue ON runs(priority DESC, available_at, seq) WHERE status = 'queued';
+CREATE INDEX runs_parked ON runs(wake_at) WHERE status IN ('sleeping', 'waiting') AND wake_at > 0;
+CREATE INDEX runs_running ON runs(lease_owner) WHERE status = 'running';
+CREATE INDEX runs_by_status ON runs(status, seq);
+CREATE INDEX runs_by_workflow ON runs(workflow, seq);
+CREATE INDEX runs_by_owner ON runs(owner, seq);
+CREATE INDEX runs_by_parent ON runs(parent_id) WHERE parent_id <> '';
+
+CREATE TABLE steps (
+  run_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,
+  result TEXT NOT NULL DEFAULT 'null',
+  wake_at INTEGER NOT NULL DEFAULT 0,
+  child_id TEXT NOT NULL DEFAULT '',
+  completed_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE signals (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  consumed_seq INTEGER NOT NULL DEFAULT -1,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX signals_mailbox ON signals(run_id, name, consumed_seq, id);
+
+CREATE TABLE artifacts (
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, key, version)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX events_by_run ON events(run_id, id);
+
+-- Persisted length of each token stream, so offsets continue after a restart.
+CREATE TABLE chunk_streams (
+  run_id TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  end_offset INTEGER NOT NULL,
+  PRIMARY KEY (run_id, stream)
+) WITHOUT ROWID;
+
+CREATE TABLE engines (
+  id TEXT PRIMARY KEY,
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  heartbeat_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+  };
+  return all;
+}
+
+}  // namespace storyloom::store

@@ -1,0 +1,700 @@
+#include "store/sqlite_store.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "storyloom/error.h"
+#include "store/schema.h"
+
+namespace storyloom::store {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+Error store_error(const std::string& what, const std::exception& e) {
+  return Error(ErrorCode::store, what + ": " + e.what(), ErrorClass::retryable);
+}
+
+// One SQLite connection and its prepared statements.
+class Connection {
+ public:
+  Connection(const std::string& path, bool memory)
+      : db_(memory ? ":memory:" : path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE |
+                                            SQLite::OPEN_NOMUTEX) {
+    db_.setBusyTimeout(kBusyTimeoutMs);
+  }
+
+  SQLite::Database& db() { return db_; }
+
+  // A cached statement, reset and ready to bind. Keyed by the SQL literal's address.
+  SQLite::Statement& prepare(const char* sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      it = cache_.emplace(sql, std::make_unique<SQLite::Statement>(db_, sql)).first;
+    } else {
+      it->second->reset();
+      it->second->clearBindings();
+    }
+    return *it->second;
+  }
+
+ private:
+  SQLite::Database db_;
+  std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
+};
+
+void configure(Connection& conn, bool memory) {
+  if (!memory) {
+    conn.db().exec("PRAGMA journal_mode=WAL");
+    conn.db().exec("PRAGMA synchronous=NORMAL");
+  }
+  conn.db().exec("PRAGMA foreign_keys=OFF");
+}
+
+int64_t pragma_int(Connection& conn, const char* pragma) {
+  SQLite::Statement q(conn.db(), pragma);
+  q.executeStep();
+  return q.getColumn(0).getInt64();
+}
+
+// Checks that the file is ours (or empty) and brings its schema up to date.
+void migrate(Connection& conn, const std::string& path) {
+  int64_t app_id = 0;
+  int64_t tables = 0;
+  try {
+    app_id = pragma_int(conn, "PRAGMA application_id");
+    tables = pragma_int(conn, "SELECT count(*) FROM sqlite_master");
+  } catch (const SQLite::Exception& e) {
+    if (e.getErrorCode() == SQLITE_NOTADB) {
+      throw Error(ErrorCode::not_a_database,
+                  "store '" + path + "' is not a storyloom database (not an SQLite file)");
+    }
+    throw store_error("cannot read store '" + path + "'", e);
+  }
+  if (app_id != kApplicationId && (app_id != 0 || tables > 0)) {
+    throw Error(ErrorCode::not_a_database,
+                "store '" + path + "' is not a storyloom database (an SQLite file of another application)");
+  }
+  const auto& steps = migrations();
+  SQLite::Transaction tx(conn.db(), SQLite::TransactionBehavior::IMMEDIATE);
+  int64_t version = pragma_int(conn, "PRAGMA user_version");
+  if (version > current_schema_version()) {
+    throw Error(ErrorCode::schema_too_new,
+                "store '" + path + "' has schema version " + std::to_string(version) +
+                    ", newer than this storyloom supports (" +
+                    std::to_string(current_schema_version()) + "); upgrade storyloom");
+  }
+  for (int64_t v = version; v < current_schema_version(); ++v) {
+    conn.db().exec(steps[static_cast<size_t>(v)]);
+  }
+  if (version < current_schema_version()) {
+    conn.db().exec("PRAGMA application_id=" + std::to_string(kApplicationId));
+    conn.db().exec("PRAGMA user_version=" + std::to_string(current_schema_version()));
+  }
+  tx.commit();
+}
+
+const char* kRunColumns =
+    "id, workflow, status, input, output, error, progress, owner, idempotency_key, parent_id, "
+    "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
+    "updated_at, finished_at";
+
+std::string text_or_empty(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
+
+Json json_or_null(const SQLite::Column& c) {
+  if (c.isNull()) return nullptr;
+  return boost::json::parse(c.getString());
+}
+
+// Reads a row selected with kRunColumns starting at column `first`.
+RunRecord read_run(SQLite::Statement& q, int first = 0) {
+  RunRecord r;
+  int i = first;
+  r.info.id = q.getColumn(i++).getString();
+  r.info.workflow = q.getColumn(i++).getString();
+  r.info.status = parse_run_status(q.getColumn(i++).getString());
+  r.info.input = boost::json::parse(q.getColumn(i++).getString());
+  r.info.output = json_or_null(q.getColumn(i++));
+  r.info.error = json_or_null(q.getColumn(i++));
+  r.info.progress = json_or_null(q.getColumn(i++));
+  r.info.owner = q.getColumn(i++).getString();
+  r.info.idempotency_key = text_or_empty(q.getColumn(i++));
+  r.info.parent_id = q.getColumn(i++).getString();
+  r.parent_step = q.getColumn(i++).getInt64();
+  r.info.priority = q.getColumn(i++).getInt();
+  r.available_at_ms = q.getColumn(i++).getInt64();
+  r.wake_at_ms = q.getColumn(i++).getInt64();
+  r.waiting_for = q.getColumn(i++).getString();
+  r.lease_owner = q.getColumn(i++).getString();
+  r.info.created_at_ms = q.getColumn(i++).getInt64();
+  r.info.updated_at_ms = q.getColumn(i++).getInt64();
+  r.info.finished_at_ms = q.getColumn(i++).getInt64();
+  return r;
+}
+
+EventRecord read_event(SQLite::Statement& q) {
+  return EventRecord{q.getColumn(0).getInt64(), q.getColumn(1).getString(),
+                     q.getColumn(2).getString(), q.getColumn(3).getString(),
+                     q.getColumn(4).getInt64()};
+}
+
+// Read and write queries over one connection; the caller holds its lock.
+class SqliteTx : public WriteTx {
+ public:
+  SqliteTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
+           std::function<void()> on_end)
+      : conn_(conn), lock_(std::move(lock)), write_(write), on_end_(std::move(on_end)) {
+    try {
+      conn_.db().exec(write ? "BEGIN IMMEDIATE" : "BEGIN");
+    } catch (const std::exception& e) {
+      finish_lock();
+      throw store_error("cannot begin a transaction", e);
+    }
+    open_ = true;
+  }
+
+  ~SqliteTx() override {
+    if (open_) {
+      try {
+        conn_.db().exec(write_ ? "ROLLBACK" : "COMMIT");
+      } catch (...) {
+      }
+    }
+    finish_lock();
+  }
+
+  void commit() override {
+    try {
+      conn_.db().exec("COMMIT");
+      open_ = false;
+    } catch (const std::exception& e) {
+      throw store_error("commit failed", e);
+    }
+  }
+  void savepoint() override { conn_.prepare("SAVEPOINT op").exec(); }
+  void release() override { conn_.prepare("RELEASE op").exec(); }
+  void rollback_to_savepoint() override {
+    conn_.prepare("ROLLBACK TO op").exec();
+    conn_.prepare("RELEASE op").exec();
+  }
+
+  // ---- reads ----
+
+  std::optional<RunRecord> find_run(const std::string& run_id) override {
+    static const std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?";
+    auto& q = conn_.prepare(sql.c_str());
+    q.bind(1, run_id);
+    if (!q.executeStep()) return std::nullopt;
+    return read_run(q);
+  }
+
+  std::optional<RunRecord> find_run_by_key(const std::string& key) override {
+    static const std::string sql =
+        std::string("SELECT ") + kRunColumns + " FROM runs WHERE idempotency_key = ?";
+    auto& q = conn_.prepare(sql.c_str());
+    q.bind(1, key);
+    if (!q.executeStep()) return std::nullopt;
+    return read_run(q);
+  }
+
+  int64_t run_seq(const std::string& run_id) override {
+    auto& q = conn_.prepare("SELECT seq FROM runs WHERE id = ?");
+    q.bind(1, run_id);
+    return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+  }
+
+  std::vector<RunRecord> list_runs(const ListQuery& query, int64_t* last_seq) override {
+    std::string sql = std::string("SELECT seq, ") + kRunColumns + " FROM runs WHERE seq > ?";
+    if (query.status) sql += " AND status = ?";
+    if (!query.workflow.empty()) sql += " AND workflow = ?";
+    if (!query.owner.empty()) sql += " AND owner = ?";
+    sql += " ORDER BY seq LIMIT ?";
+    SQLite::Statement q(conn_.db(), sql);
+    int i = 1;
+    q.bind(i++, query.after_seq);
+    if (query.status) q.bind(i++, to_string(*query.status));
+    if (!query.workflow.empty()) q.bind(i++, query.workflow);
+    if (!query.owner.empty()) q.bind(i++, query.owner);
+    q.bind(i++, static_cast<int64_t>(query.limit));
+    std::vector<RunRecord> out;
+    *last_seq = 0;
+    while (q.executeStep()) {
+      *last_seq = q.getColumn(0).getInt64();
+      out.push_back(read_run(q, 1));
+    }
+    return out;
+  }
+
+  std::vector<StepRecord> steps(const std::string& run_id) override {
+    auto& q = conn_.prepare(
+        "SELECT seq, name, kind, status, result, wake_at, child_id, completed_at FROM steps "
+        "WHERE run_id = ? ORDER BY seq");
+    q.bind(1, run_id);
+    std::vector<StepRecord> out;
+    while (q.executeStep()) {
+      out.push_back(StepRecord{run_id, q.getColumn(0).getInt64(), q.getColumn(1).getString(),
+                               q.getColumn(2).getString(), q.getColumn(3).getString(),
+                               q.getColumn(4).getString(), q.getColumn(5).getInt64(),
+                               q.getColumn(6).getString(), q.getColumn(7).getInt64()});
+    }
+    return out;
+  }
+
+  std::vector<ArtifactRecord> artifacts(const std::string& run_id, bool latest_only) override {
+    auto& q = latest_only
+                  ? conn_.prepare(
+                        "SELECT key, max(version), value, created_at FROM artifacts WHERE run_id = ? "
+                        "GROUP BY key ORDER BY key")
+                  : conn_.prepare(
+                        "SELECT key, version, value, created_at FROM artifacts WHERE run_id = ? "
+                        "ORDER BY key, version");
+    q.bind(1, run_id);
+    std::vector<ArtifactRecord> out;
+    while (q.executeStep()) {
+      out.push_back(ArtifactRecord{q.getColumn(0).getString(), q.getColumn(1).getInt64(),
+                                   q.getColumn(2).getString(), q.getColumn(3).getInt64()});
+    }
+    return out;
+  }
+
+  std::optional<ArtifactRecord> latest_artifact(const std::string& run_id,
+                                                const std::string& key) override {
+    auto& q = conn_.prepare(
+        "SELECT key, version, value, created_at FROM artifacts WHERE run_id = ? AND key = ? "
+        "ORDER BY version DESC LIMIT 1");
+    q.bind(1, run_id);
+    q.bind(2, key);
+    if (!q.executeStep()) return std::nullopt;
+    return ArtifactRecord{q.getColumn(0).getString(), q.getColumn(1).getInt64(),
+                          q.getColumn(2).getString(), q.getColumn(3).getInt64()};
+  }
+
+  std::vector<SignalRecord> unconsumed_signals(const std::string& run_id,
+                                               const std::string& name) override {
+    auto& q = conn_.prepare(
+        "SELECT id, payload FROM signals WHERE run_id = ? AND name = ? AND consumed_seq = -1 "
+        "ORDER BY id");
+    q.bind(1, run_id);
+    q.bind(2, name);
+    std::vector<SignalRecord> out;
+    while (q.executeStep()) {
+      out.push_back(SignalRecord{q.getColumn(0).getInt64(), run_id, name, q.getColumn(1).getString()});
+    }
+    return out;
+  }
+
+  std::vector<EventRecord> events(const std::string& run_id, int64_t after_id,
+                                  size_t limit) override {
+    auto& q = conn_.prepare(
+        "SELECT id, run_id, type, data, created_at FROM events WHERE run_id = ? AND id > ? "
+        "ORDER BY id LIMIT ?");
+    q.bind(1, run_id);
+    q.bind(2, after_id);
+    q.bind(3, static_cast<int64_t>(limit));
+    std::vector<EventRecord> out;
+    while (q.executeStep()) out.push_back(read_event(q));
+    return out;
+  }
+
+  std::vector<EventRecord> events_since(int64_t after_id, size_t limit) override {
+    auto& q = conn_.prepare(
+        "SELECT id, run_id, type, data, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?");
+    q.bind(1, after_id);
+    q.bind(2, static_cast<int64_t>(limit));
+    std::vector<EventRecord> out;
+    while (q.executeStep()) out.push_back(read_event(q));
+    return out;
+  }
+
+  int64_t last_event_id() override {
+    auto& q = conn_.prepare("SELECT coalesce(max(id), 0) FROM events");
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  }
+
+  int64_t last_event_id(const std::string& run_id) override {
+    auto& q = conn_.prepare("SELECT coalesce(max(id), 0) FROM events WHERE run_id = ?");
+    q.bind(1, run_id);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  }
+
+  int64_t chunk_stream_end(const std::string& run_id, const std::string& stream) override {
+    auto& q = conn_.prepare("SELECT end_offset FROM chunk_streams WHERE run_id = ? AND stream = ?");
+    q.bind(1, run_id);
+    q.bind(2, stream);
+    return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+  }
+
+  std::optional<int64_t> next_due_ms() override {
+    auto& q = conn_.prepare(
+        "SELECT min(t) FROM (SELECT min(wake_at) AS t FROM runs WHERE status IN ('sleeping', "
+        "'waiting') AND wake_at > 0 UNION ALL SELECT min(available_at) FROM runs WHERE status = "
+        "'queued')");
+    q.executeStep();
+    if (q.getColumn(0).isNull()) return std::nullopt;
+    return q.getColumn(0).getInt64();
+  }
+
+  std::vector<std::string> children(const std::string& run_id) override {
+    auto& q = conn_.prepare("SELECT id FROM runs WHERE parent_id = ? ORDER BY seq");
+    q.bind(1, run_id);
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
+  }
+
+  std::vector<std::pair<std::string, RunStatus>> statuses(
+      const std::vector<std::string>& run_ids) override {
+    std::vector<std::pair<std::string, RunStatus>> out;
+    auto& q = conn_.prepare("SELECT status FROM runs WHERE id = ?");
+    for (const auto& id : run_ids) {
+      q.reset();
+      q.bind(1, id);
+      if (q.executeStep()) out.emplace_back(id, parse_run_status(q.getColumn(0).getString()));
+    }
+    return out;
+  }
+
+  // ---- writes ----
+
+  int64_t insert_run(const RunRecord& r) override {
+    auto& q = conn_.prepare(
+        "INSERT INTO runs (id, workflow, status, input, output, error, progress, owner, "
+        "idempotency_key, parent_id, parent_step, priority, available_at, wake_at, waiting_for, "
+        "lease_owner, created_at, updated_at, finished_at) "
+        "VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    int i = 1;
+    q.bind(i++, r.info.id);
+    q.bind(i++, r.info.workflow);
+    q.bind(i++, to_string(r.info.status));
+    q.bind(i++, boost::json::serialize(r.info.input));
+    q.bind(i++, r.info.owner);
+    if (r.info.idempotency_key.empty()) {
+      q.bind(i++);
+    } else {
+      q.bind(i++, r.info.idempotency_key);
+    }
+    q.bind(i++, r.info.parent_id);
+    q.bind(i++, r.parent_step);
+    q.bind(i++, r.info.priority);
+    q.bind(i++, r.available_at_ms);
+    q.bind(i++, r.wake_at_ms);
+    q.bind(i++, r.waiting_for);
+    q.bind(i++, r.lease_owner);
+    q.bind(i++, r.info.created_at_ms);
+    q.bind(i++, r.info.updated_at_ms);
+    q.bind(i++, r.info.finished_at_ms);
+    try {
+      q.exec();
+    } catch (const SQLite::Exception& e) {
+      if (e.getErrorCode() == SQLITE_CONSTRAINT) {
+        throw Error(ErrorCode::invalid_argument,
+                    "a run with id '" + r.info.id + "' or idempotency key '" +
+                        r.info.idempotency_key + "' already exists");
+      }
+      throw;
+    }
+    return conn_.db().getLastInsertRowid();
+  }
+
+  void update_run(const RunRecord& r) override {
+    auto& q = conn_.prepare(
+        "UPDATE runs SET status = ?, output = ?, error = ?, progress = ?, priority = ?, "
+        "available_at = ?, wake_at = ?, waiting_for = ?, lease_owner = ?, updated_at = ?, "
+        "finished_at = ? WHERE id = ?");
+    int i = 1;
+    q.bind(i++, to_string(r.info.status));
+    bind_json(q, i++, r.info.output);
+    bind_json(q, i++, r.info.error);
+    bind_json(q, i++, r.info.progress);
+    q.bind(i++, r.info.priority);
+    q.bind(i++, r.available_at_ms);
+    q.bind(i++, r.wake_at_ms);
+    q.bind(i++, r.waiting_for);
+    q.bind(i++, r.lease_owner);
+    q.bind(i++, r.info.updated_at_ms);
+    q.bind(i++, r.info.finished_at_ms);
+    q.bind(i++, r.info.id);
+    q.exec();
+  }
+
+  void delete_run(const std::string& run_id) override {
+    for (const char* sql :
+         {"DELETE FROM steps WHERE run_id = ?", "DELETE FROM signals WHERE run_id = ?",
+          "DELETE FROM artifacts WHERE run_id = ?", "DELETE FROM events WHERE run_id = ?",
+          "DELETE FROM chunk_streams WHERE run_id = ?", "DELETE FROM runs WHERE id = ?"}) {
+      auto& q = conn_.prepare(sql);
+      q.bind(1, run_id);
+      q.exec();
+    }
+  }
+
+  bool upsert_step(const StepRecord& s) override {
+    auto& q = conn_.prepare(
+        "INSERT INTO steps (run_id, seq, name, kind, status, result, wake_at, child_id, "
+        "completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) DO UPDATE SET "
+        "name = excluded.name, kind = excluded.kind, status = excluded.status, "
+        "result = excluded.result, wake_at = excluded.wake_at, child_id = excluded.child_id, "
+        "completed_at = excluded.completed_at WHERE steps.status <> 'completed'");
+    q.bind(1, s.run_id);
+    q.bind(2, s.seq);
+    q.bind(3, s.name);
+    q.bind(4, s.kind);
+    q.bind(5, s.status);
+    q.bind(6, s.result);
+    q.bind(7, s.wake_at_ms);
+    q.bind(8, s.child_id);
+    q.bind(9, s.completed_at_ms);
+    return q.exec() > 0;
+  }
+
+  void delete_steps_from(const std::string& run_id, int64_t seq) override {
+    auto& q = conn_.prepare("DELETE FROM steps WHERE run_id = ? AND seq >= ?");
+    q.bind(1, run_id);
+    q.bind(2, seq);
+    q.exec();
+  }
+
+  int64_t insert_signal(const SignalRecord& s, int64_t now_ms) override {
+    auto& q = conn_.prepare(
+        "INSERT INTO signals (run_id, name, payload, created_at) VALUES (?, ?, ?, ?)");
+    q.bind(1, s.run_id);
+    q.bind(2, s.name);
+    q.bind(3, s.payload);
+    q.bind(4, now_ms);
+    q.exec();
+    return conn_.db().getLastInsertRowid();
+  }
+
+  void consume_signal(int64_t signal_id, int64_t step_seq) override {
+    auto& q = conn_.prepare("UPDATE signals SET consumed_seq = ? WHERE id = ?");
+    q.bind(1, step_seq);
+    q.bind(2, signal_id);
+    q.exec();
+  }
+
+  int64_t insert_artifact(const std::string& run_id, const std::string& key,
+                          const std::string& value, int64_t now_ms) override {
+    auto& q = conn_.prepare(
+        "INSERT INTO artifacts (run_id, key, version, value, created_at) VALUES (?, ?, "
+        "(SELECT coalesce(max(version), 0) + 1 FROM artifacts WHERE run_id = ? AND key = ?), ?, ?) "
+        "RETURNING version");
+    q.bind(1, run_id);
+    q.bind(2, key);
+    q.bind(3, run_id);
+    q.bind(4, key);
+    q.bind(5, value);
+    q.bind(6, now_ms);
+    q.executeStep();
+    int64_t version = q.getColumn(0).getInt64();
+    q.reset();
+    return version;
+  }
+
+  void set_chunk_stream_end(const std::string& run_id, const std::string& stream,
+                            int64_t end_offset) override {
+    auto& q = conn_.prepare(
+        "INSERT OR REPLACE INTO chunk_streams (run_id, stream, end_offset) VALUES (?, ?, ?)");
+    q.bind(1, run_id);
+    q.bind(2, stream);
+    q.bind(3, end_offset);
+    q.exec();
+  }
+
+  EventRecord append_event(const std::string& run_id, const std::string& type,
+                           const std::string& data, int64_t now_ms) override {
+    auto& q = conn_.prepare("INSERT INTO events (run_id, type, data, created_at) VALUES (?, ?, ?, ?)");
+    q.bind(1, run_id);
+    q.bind(2, type);
+    q.bind(3, data);
+    q.bind(4, now_ms);
+    q.exec();
+    return EventRecord{conn_.db().getLastInsertRowid(), run_id, type, data, now_ms};
+  }
+
+  std::vector<RunRecord> claim_runs(const std::string& owner, int64_t now_ms, size_t limit,
+                                    const std::string& workflows_json_array) override {
+    static const std::string sql =
+        std::string("UPDATE runs SET status = 'running', lease_owner = ?1, updated_at = ?2 ") +
+        "WHERE id IN (SELECT id FROM runs WHERE status = 'queued' AND available_at <= ?2 " +
+        "AND workflow IN (SELECT value FROM json_each(?4)) " +
+        "ORDER BY priority DESC, available_at, seq LIMIT ?3) RETURNING " + kRunColumns;
+    auto& q = conn_.prepare(sql.c_str());
+    q.bind(1, owner);
+    q.bind(2, now_ms);
+    q.bind(3, static_cast<int64_t>(limit));
+    q.bind(4, workflows_json_array);
+    std::vector<RunRecord> out;
+    while (q.executeStep()) out.push_back(read_run(q));
+    q.reset();
+    // RETURNING gives no order guarantee: keep the queue order.
+    std::stable_sort(out.begin(), out.end(), [](const RunRecord& a, const RunRecord& b) {
+      if (a.info.priority != b.info.priority) return a.info.priority > b.info.priority;
+      return a.available_at_ms < b.available_at_ms;
+    });
+    return out;
+  }
+
+  std::vector<RunRecord> due_parked_runs(int64_t now_ms, size_t limit) override {
+    static const std::string sql = std::string("SELECT ") + kRunColumns +
+                                   " FROM runs WHERE status IN ('sleeping', 'waiting') AND "
+                                   "wake_at > 0 AND wake_at <= ? ORDER BY wake_at LIMIT ?";
+    auto& q = conn_.prepare(sql.c_str());
+    q.bind(1, now_ms);
+    q.bind(2, static_cast<int64_t>(limit));
+    std::vector<RunRecord> out;
+    while (q.executeStep()) out.push_back(read_run(q));
+    return out;
+  }
+
+  void upsert_engine(const std::string& engine_id, int64_t pid, const std::string& host,
+                     int64_t now_ms) override {
+    auto& q = conn_.prepare(
+        "INSERT OR REPLACE INTO engines (id, pid, host, heartbeat_at) VALUES (?, ?, ?, ?)");
+    q.bind(1, engine_id);
+    q.bind(2, pid);
+    q.bind(3, host);
+    q.bind(4, now_ms);
+    q.exec();
+  }
+
+  void delete_engine(const std::string& engine_id) override {
+    auto& q = conn_.prepare("DELETE FROM engines WHERE id = ?");
+    q.bind(1, engine_id);
+    q.exec();
+  }
+
+  std::vector<EngineRow> engines() override {
+    auto& q = conn_.prepare("SELECT id, pid, host, heartbeat_at FROM engines");
+    std::vector<EngineRow> out;
+    while (q.executeStep()) {
+      out.push_back(EngineRow{q.getColumn(0).getString(), q.getColumn(1).getInt64(),
+                              q.getColumn(2).getString(), q.getColumn(3).getInt64()});
+    }
+    return out;
+  }
+
+  std::vector<RunRecord> running_runs_without(
+      const std::vector<std::string>& live_engine_ids) override {
+    static const std::string sql =
+        std::string("SELECT ") + kRunColumns + " FROM runs WHERE status = 'running'";
+    auto& q = conn_.prepare(sql.c_str());
+    std::vector<RunRecord> out;
+    while (q.executeStep()) {
+      RunRecord r = read_run(q);
+      bool live = false;
+      for (const auto& id : live_engine_ids) live = live || id == r.lease_owner;
+      if (!live) out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+ private:
+  static void bind_json(SQLite::Statement& q, int index, const Json& v) {
+    if (v.is_null()) {
+      q.bind(index);
+    } else {
+      q.bind(index, boost::json::serialize(v));
+    }
+  }
+
+  void finish_lock() {
+    if (lock_.owns_lock()) lock_.unlock();
+    if (on_end_) on_end_();
+    on_end_ = nullptr;
+  }
+
+  Connection& conn_;
+  std::unique_lock<std::mutex> lock_;
+  bool write_;
+  bool open_ = false;
+  std::function<void()> on_end_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::string& path) : path_(path), memory_(path == ":memory:") {
+    try {
+      writer_ = std::make_unique<Connection>(path, memory_);
+      configure(*writer_, memory_);
+    } catch (const Error&) {
+      throw;
+    } catch (const SQLite::Exception& e) {
+      if (e.getErrorCode() == SQLITE_NOTADB) {
+        throw Error(ErrorCode::not_a_database,
+                    "store '" + path + "' is not a storyloom database (not an SQLite file)");
+      }
+      throw Error(ErrorCode::store, "cannot open store '" + path + "': " + e.what());
+    }
+    migrate(*writer_, path);
+  }
+
+  std::unique_ptr<ReadTx> begin_read() override {
+    if (memory_) {
+      // One private database: reads share the writer's connection and lock.
+      return std::make_unique<SqliteTx>(*writer_, std::unique_lock(write_mutex_), false, nullptr);
+    }
+    Connection* conn = acquire_reader();
+    return std::make_unique<SqliteTx>(*conn, std::unique_lock<std::mutex>(), false,
+                                      [this, conn] { release_reader(conn); });
+  }
+
+  std::unique_ptr<WriteTx> begin_write() override {
+    return std::make_unique<SqliteTx>(*writer_, std::unique_lock(write_mutex_), true, nullptr);
+  }
+
+ private:
+  Connection* acquire_reader() {
+    {
+      std::lock_guard lock(readers_mutex_);
+      if (!idle_readers_.empty()) {
+        Connection* c = idle_readers_.back();
+        idle_readers_.pop_back();
+        return c;
+      }
+    }
+    auto conn = std::make_unique<Connection>(path_, false);
+    Connection* raw = conn.get();
+    std::lock_guard lock(readers_mutex_);
+    all_readers_.push_back(std::move(conn));
+    return raw;
+  }
+
+  void release_reader(Connection* conn) {
+    std::lock_guard lock(readers_mutex_);
+    idle_readers_.push_back(conn);
+  }
+
+  std::string path_;
+  bool memory_;
+  std::mutex write_mutex_;
+  std::unique_ptr<Connection> writer_;
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<Connection>> all_readers_;
+  std::vector<Connection*> idle_readers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite_store(const std::string& path) {
+  if (path.empty()) throw Error(ErrorCode::invalid_argument, "store path is empty");
+  return std::make_unique<SqliteStore>(path);
+}
+
+std::unique_ptr<Store> open_store(const std::string& spec) {
+  const std::string prefix = "sqlite:";
+  if (spec.rfind(prefix, 0) == 0) return open_sqlite_store(spec.substr(prefix.size()));
+  if (spec.find("://") != std::string::npos) {
+    throw Error(ErrorCode::invalid_argument,
+                "store '" + spec + "' uses a scheme this build does not support (use sqlite:PATH)");
+  }
+  return open_sqlite_store(spec);
+}
+
+}  // namespace storyloom::store

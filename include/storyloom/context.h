@@ -1,0 +1,48 @@
+// Context: the synchronous face of an Execution for C++ workflow functions.
+// Waits that are not yet satisfied unwind the workflow function with an
+// internal exception; let it pass (do not catch(...) without rethrowing).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "storyloom/execution.h"
+
+namespace storyloom {
+
+class Context {
+ public:
+  explicit Context(Execution& execution) : execution_(execution) {}
+
+  const std::string& run_id() const { return execution_.run_id(); }
+  bool cancelled() const { return execution_.cancelled(); }
+
+  // Runs fn once per run: later executions get its stored result. An exception
+  // from fn fails the step (Error keeps its code and class; other exceptions
+  // are retryable internal errors) and is rethrown.
+  Json step(std::string_view name, const std::function<Json()>& fn);
+  void sleep(std::string_view name, std::chrono::milliseconds duration);
+  // nullopt when the timeout passed without a signal.
+  std::optional<Json> wait_for_signal(std::string_view name,
+                                      std::optional<std::chrono::milliseconds> timeout = {});
+  Json invoke(std::string_view name, std::string_view workflow, Json input);
+
+  void progress(Json value) { execution_.progress(std::move(value)); }
+  void artifact(std::string_view key, Json value) { execution_.artifact(key, std::move(value)); }
+  void emit(std::string_view type, Json data) { execution_.emit(type, std::move(data)); }
+  void chunk(std::string_view stream, std::string_view text) { execution_.chunk(stream, text); }
+
+  Execution& execution() { return execution_; }
+
+ private:
+  Json wait_or_park(WaitResult result);
+  Execution& execution_;
+};
+
+// Thrown through the workflow function when the run must park. Not an
+// std::exception on purpose, so `catch (const std::exception&)` lets it pass.
+struct Parked {};
+
+}  // namespace storyloom

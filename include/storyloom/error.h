@@ -1,0 +1,47 @@
+// Errors: one type, with a code shared with the C ABI and a message that
+// names the offending value.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace storyloom {
+
+// The same numbers as SL_E* in storyloom.h; never renumber.
+enum class ErrorCode : int {
+  ok = 0,
+  invalid_argument = 1,   // malformed input: bad name, bad JSON, non-object input
+  not_found = 2,          // unknown run, workflow, artifact
+  invalid_state = 3,      // the run is not in a state that allows the call
+  payload_too_large = 4,  // a JSON payload or name over its limit
+  store = 5,              // the store failed (I/O, SQLite error)
+  not_a_database = 6,     // the store path is not a storyloom database
+  schema_too_new = 7,     // written by a newer storyloom
+  nondeterminism = 8,     // replay called steps in a different order
+  cancelled = 9,          // the run was cancelled
+  step_failed = 10,       // a step (or child run) failed
+  closed = 11,            // the engine is closed or closing
+  timeout = 12,           // a step or run took too long
+  internal = 13,          // a bug in storyloom
+};
+
+// How a failure should be treated by retry policies.
+enum class ErrorClass : int { retryable = 0, fatal = 1, rate_limited = 2 };
+
+const char* to_string(ErrorCode code) noexcept;
+const char* to_string(ErrorClass error_class) noexcept;
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message, ErrorClass error_class = ErrorClass::fatal)
+      : std::runtime_error(message), code_(code), class_(error_class) {}
+
+  ErrorCode code() const noexcept { return code_; }
+  ErrorClass error_class() const noexcept { return class_; }
+
+ private:
+  ErrorCode code_;
+  ErrorClass class_;
+};
+
+}  // namespace storyloom

@@ -1,0 +1,92 @@
+// Execution: one attempt at running a run's workflow function, driven by the
+// host. This is the asynchronous heart every binding uses (the C ABI exposes it
+// one to one); the synchronous Context in context.h is built on top of it.
+//
+// Thread rules: every method may be called from any thread, including several
+// at once (parallel steps). Exactly one finish_*() call ends the execution;
+// calls after it throw Error(invalid_state).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "storyloom/error.h"
+#include "storyloom/json.h"
+
+namespace storyloom {
+
+namespace detail {
+class ExecutionState;
+}
+
+// Outcome of a durable wait (sleep, signal, child run).
+enum class WaitState {
+  ready,      // satisfied: continue with `value`
+  timed_out,  // wait_for_signal only: the timeout passed with no signal
+  parked,     // not yet: unwind the workflow function and call finish_parked()
+};
+
+struct WaitResult {
+  WaitState state = WaitState::parked;
+  Json value;
+};
+
+struct StepBegin {
+  int64_t seq = 0;      // pass back to complete_step / fail_step
+  bool memoized = false;
+  Json result;          // the stored result when memoized
+};
+
+class Execution {
+ public:
+  explicit Execution(std::shared_ptr<detail::ExecutionState> state);
+  ~Execution();
+  Execution(Execution&&) noexcept;
+  Execution& operator=(Execution&&) noexcept;
+
+  const std::string& run_id() const;
+  const std::string& workflow() const;
+  const Json& input() const;
+  // true once the run was cancelled (here or by another process) or the engine
+  // is closing; steps should stop early. Further begin_step calls throw cancelled.
+  bool cancelled() const;
+
+  // Host step, phase one. Returns the stored result when the step completed in
+  // an earlier execution (memoized), else a seq to complete later. Throws
+  // nondeterminism when the name differs from what this position recorded.
+  StepBegin begin_step(std::string_view name);
+  // Host step, phase two: records the result (committed in order, before any
+  // later state change of this run).
+  void complete_step(int64_t seq, Json result);
+  // Records a failed step; the run fails with this error when the execution
+  // finishes (there is no retry policy yet).
+  void fail_step(int64_t seq, const Error& error);
+
+  WaitResult sleep(std::string_view name, std::chrono::milliseconds duration);
+  // timeout: nullopt waits forever.
+  WaitResult wait_for_signal(std::string_view name,
+                             std::optional<std::chrono::milliseconds> timeout);
+  // Starts `workflow` as a child run (once) and waits for its output. A failed
+  // or cancelled child makes this throw Error(step_failed) with the child's message.
+  WaitResult invoke(std::string_view name, std::string_view workflow, Json input);
+
+  // Not memoized: skipped while the execution replays stored steps.
+  void progress(Json value);
+  void artifact(std::string_view key, Json value);
+  void emit(std::string_view type, Json data);
+  // Token text: delivered live at once, persisted coalesced.
+  void chunk(std::string_view stream, std::string_view text);
+
+  void finish_completed(Json output);
+  void finish_failed(const Error& error);
+  void finish_parked();
+
+ private:
+  std::shared_ptr<detail::ExecutionState> state_;
+};
+
+}  // namespace storyloom

@@ -1,0 +1,84 @@
+// Runs, their steps and artifacts as the public API reports them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storyloom/json.h"
+
+namespace storyloom {
+
+enum class RunStatus { queued, running, sleeping, waiting, completed, failed, cancelled };
+
+const char* to_string(RunStatus status) noexcept;
+// Throws Error(invalid_argument) naming the text when it is not a status.
+RunStatus parse_run_status(std::string_view text);
+// completed, failed and cancelled are finished: nothing more happens to the run.
+bool is_finished(RunStatus status) noexcept;
+
+struct RunInfo {
+  std::string id;
+  std::string workflow;
+  RunStatus status = RunStatus::queued;
+  Json input;
+  Json output;    // null until completed
+  Json error;     // null, or {"code","class","message","step"} when failed
+  Json progress;  // the last value given to ctx.progress(), or null
+  std::string owner;
+  std::string idempotency_key;
+  std::string parent_id;  // empty for top-level runs
+  int priority = 0;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  int64_t finished_at_ms = 0;  // 0 until finished
+};
+
+struct StartOptions {
+  std::string idempotency_key;  // same key → the same run is returned
+  std::string owner;            // free-form owner id (a user id); used for listing
+  int priority = 0;             // higher runs first
+};
+
+// Filters for Engine::list_runs; empty fields do not filter.
+struct RunFilter {
+  std::optional<RunStatus> status;
+  std::string workflow;
+  std::string owner;
+  size_t limit = 100;        // at most 1000
+  std::string after_run_id;  // paging cursor: runs created after this one
+};
+
+struct RunPage {
+  std::vector<RunInfo> runs;
+  std::string next_cursor;  // pass as after_run_id for the next page; empty at the end
+};
+
+struct StepInfo {
+  int64_t seq = 0;     // position in the run's order of steps
+  std::string name;
+  std::string kind;    // step, sleep, signal, invoke
+  std::string status;  // completed or pending
+  Json result;
+  int64_t completed_at_ms = 0;
+};
+
+struct ArtifactInfo {
+  std::string key;
+  int64_t version = 0;  // 1, 2, ... per key
+  Json value;
+  int64_t created_at_ms = 0;
+};
+
+// One consistent read of everything a page needs to render a run; subscribe
+// after last_event_id to continue live.
+struct Snapshot {
+  RunInfo run;
+  std::vector<StepInfo> steps;
+  std::vector<ArtifactInfo> artifacts;  // the latest version of each key
+  int64_t last_event_id = 0;
+};
+
+}  // namespace storyloom
