@@ -168,6 +168,10 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
   check_name("workflow name", workflow);
   check_key("idempotency key", options.idempotency_key);
   check_key("owner", options.owner);
+  if (!has_workflow(workflow)) {
+    throw Error(ErrorCode::not_found,
+                "workflow '" + std::string(workflow) + "' is not registered in this engine");
+  }
   check_object("run input", input);
   checked_json_text("run input", input, options_.max_payload_bytes);
   store::RunRecord run;

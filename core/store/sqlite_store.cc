@@ -40,12 +40,21 @@ class Connection {
       it->second->reset();
       it->second->clearBindings();
     }
+    used_.push_back(it->second.get());
     return *it->second;
+  }
+
+  // A statement left mid-result keeps its read snapshot open after COMMIT, so
+  // every statement used in a transaction is reset when the transaction ends.
+  void reset_used() {
+    for (auto* q : used_) q->tryReset();
+    used_.clear();
   }
 
  private:
   SQLite::Database db_;
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
+  std::vector<SQLite::Statement*> used_;
 };
 
 void configure(Connection& conn, bool memory) {
@@ -159,6 +168,7 @@ class SqliteTx : public WriteTx {
   }
 
   ~SqliteTx() override {
+    conn_.reset_used();
     if (open_) {
       try {
         conn_.db().exec(write_ ? "ROLLBACK" : "COMMIT");
@@ -169,6 +179,7 @@ class SqliteTx : public WriteTx {
   }
 
   void commit() override {
+    conn_.reset_used();
     try {
       conn_.db().exec("COMMIT");
       open_ = false;

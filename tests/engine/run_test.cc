@@ -1,38 +1,220 @@
+// Starting, reading, listing and deleting runs, and the errors callers can reach.
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
-#include <thread>
 
-#include "storyloom/engine.h"
+#include "support/test_support.h"
 
 using namespace storyloom;
+using namespace storyloom::testing;
 using namespace std::chrono_literals;
 
 namespace {
 
-RunInfo wait_finished(Engine& engine, const std::string& id, std::chrono::milliseconds limit = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    auto run = engine.get(id);
-    if (is_finished(run.status) || std::chrono::steady_clock::now() > deadline) return run;
-    std::this_thread::sleep_for(2ms);
-  }
+void register_adder(Engine& engine, std::atomic<int>* calls = nullptr) {
+  engine.register_workflow("add", [calls](Context& ctx, const Json& input) -> Json {
+    auto a = ctx.step("a", [&] {
+      if (calls) ++*calls;
+      return Json(input.at("x").as_int64() + 1);
+    });
+    auto b = ctx.step("b", [&] {
+      if (calls) ++*calls;
+      return Json(a.as_int64() * 2);
+    });
+    return boost::json::object{{"b", b}};
+  });
 }
 
 }  // namespace
 
 TEST(Run, CompletesWithStepResults) {
-  auto engine = Engine::open({});
+  auto engine = Engine::open(fast_options());
   std::atomic<int> calls{0};
-  engine->register_workflow("two", [&](Context& ctx, const Json& input) -> Json {
-    auto a = ctx.step("a", [&] { ++calls; return Json(input.at("x").as_int64() + 1); });
-    auto b = ctx.step("b", [&] { ++calls; return Json(a.as_int64() * 2); });
-    return boost::json::object{{"b", b}};
-  });
-  auto run = engine->start("two", boost::json::object{{"x", 1}});
+  register_adder(*engine, &calls);
+  auto run = engine->start("add", boost::json::object{{"x", 1}}, {"", "user-1", 3});
+  EXPECT_EQ(run.status, RunStatus::queued);
+  EXPECT_EQ(run.owner, "user-1");
+  EXPECT_EQ(run.priority, 3);
   auto done = wait_finished(*engine, run.id);
   ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
   EXPECT_EQ(done.output.at("b").as_int64(), 4);
   EXPECT_EQ(calls.load(), 2);
+  EXPECT_GT(done.finished_at_ms, 0);
+  auto snap = engine->snapshot(run.id);
+  ASSERT_EQ(snap.steps.size(), 2u);
+  EXPECT_EQ(snap.steps[0].name, "a");
+  EXPECT_EQ(snap.steps[1].result.as_int64(), 4);
+  EXPECT_GT(snap.last_event_id, 0);
+}
+
+TEST(Run, IdempotencyKeyReturnsTheSameRun) {
+  auto engine = Engine::open(fast_options());
+  register_adder(*engine);
+  StartOptions o;
+  o.idempotency_key = "order-17";
+  auto a = engine->start("add", boost::json::object{{"x", 1}}, o);
+  auto b = engine->start("add", boost::json::object{{"x", 2}}, o);
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(b.input.at("x").as_int64(), 1);
+  engine->register_workflow("other", [](Context&, const Json&) -> Json { return nullptr; });
+  auto e = error_of([&] { engine->start("other", boost::json::object{}, o); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "idempotency key 'order-17' belongs to a run of workflow 'add'");
+}
+
+TEST(Run, ListFiltersAndPages) {
+  auto engine = Engine::open(fast_options());
+  register_adder(*engine);
+  engine->register_workflow("wait", [](Context& ctx, const Json&) -> Json {
+    ctx.wait_for_signal("go");
+    return nullptr;
+  });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    StartOptions o;
+    o.owner = i % 2 ? "odd" : "even";
+    ids.push_back(engine->start("add", boost::json::object{{"x", i}}, o).id);
+  }
+  auto waiting = engine->start("wait", boost::json::object{});
+  for (auto& id : ids) wait_finished(*engine, id);
+  wait_status(*engine, waiting.id, RunStatus::waiting);
+
+  RunFilter f;
+  f.limit = 2;
+  auto p1 = engine->list(f);
+  ASSERT_EQ(p1.runs.size(), 2u);
+  EXPECT_EQ(p1.runs[0].id, ids[0]);
+  EXPECT_EQ(p1.next_cursor, ids[1]);
+  f.after_run_id = p1.next_cursor;
+  auto p2 = engine->list(f);
+  EXPECT_EQ(p2.runs[0].id, ids[2]);
+
+  RunFilter by_owner;
+  by_owner.owner = "odd";
+  EXPECT_EQ(engine->list(by_owner).runs.size(), 2u);
+  RunFilter by_status;
+  by_status.status = RunStatus::waiting;
+  auto w = engine->list(by_status);
+  ASSERT_EQ(w.runs.size(), 1u);
+  EXPECT_EQ(w.runs[0].id, waiting.id);
+  RunFilter by_workflow;
+  by_workflow.workflow = "add";
+  EXPECT_EQ(engine->list(by_workflow).runs.size(), 5u);
+  EXPECT_TRUE(engine->list(by_workflow).next_cursor.empty());
+}
+
+TEST(Run, ListRejectsBadLimitsAndCursors) {
+  auto engine = Engine::open(fast_options());
+  RunFilter f;
+  f.limit = 0;
+  auto e = error_of([&] { engine->list(f); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "limit must be between 1 and 1000, got 0");
+  f.limit = 10;
+  f.after_run_id = "nope";
+  e = error_of([&] { engine->list(f); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "paging cursor 'nope' is not the id of an existing run");
+}
+
+TEST(Run, RemoveDeletesAFinishedRunAndRefusesAnUnfinishedOne) {
+  auto engine = Engine::open(fast_options());
+  register_adder(*engine);
+  engine->register_workflow("wait", [](Context& ctx, const Json&) -> Json {
+    ctx.wait_for_signal("go");
+    return nullptr;
+  });
+  auto done = engine->start("add", boost::json::object{{"x", 1}});
+  wait_finished(*engine, done.id);
+  engine->remove(done.id);
+  auto e = error_of([&] { engine->get(done.id); });
+  EXPECT_EQ(e.code(), ErrorCode::not_found);
+  EXPECT_EQ(std::string(e.what()), "no run with id '" + done.id + "'");
+  EXPECT_EQ(error_of([&] { engine->events(done.id, 0); }).code(), ErrorCode::not_found);
+
+  auto waiting = engine->start("wait", boost::json::object{});
+  wait_status(*engine, waiting.id, RunStatus::waiting);
+  e = error_of([&] { engine->remove(waiting.id); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_state);
+  EXPECT_EQ(std::string(e.what()), "run '" + waiting.id +
+                                       "' is waiting; only finished runs can be deleted (cancel it first)");
+}
+
+TEST(Run, BadInputGetsSpecificErrors) {
+  EngineOptions options = fast_options();
+  options.max_payload_bytes = 2048;
+  auto engine = Engine::open(options);
+  register_adder(*engine);
+
+  auto e = error_of([&] { engine->start("nope", boost::json::object{}); });
+  EXPECT_EQ(e.code(), ErrorCode::not_found);
+  EXPECT_STREQ(e.what(), "workflow 'nope' is not registered in this engine");
+
+  e = error_of([&] { engine->start("add", Json(boost::json::array{1, 2})); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "run input must be a JSON object, not an array");
+
+  e = error_of([&] { engine->start("add", boost::json::object{{"big", std::string(5000, 'x')}}); });
+  EXPECT_EQ(e.code(), ErrorCode::payload_too_large);
+  EXPECT_STREQ(e.what(), "run input is 5010 bytes of JSON; the limit is 2048");
+
+  e = error_of([&] { engine->start("", boost::json::object{}); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "workflow name is empty");
+
+  e = error_of([&] { engine->register_workflow(std::string(200, 'w'), [](Context&, const Json&) -> Json { return nullptr; }); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_NE(std::string(e.what()).find("is 200 bytes; the limit is 128"), std::string::npos) << e.what();
+
+  e = error_of([&] { engine->register_workflow("add", [](Context&, const Json&) -> Json { return nullptr; }); });
+  EXPECT_STREQ(e.what(), "workflow 'add' is already registered");
+
+  StartOptions o;
+  o.idempotency_key = std::string(300, 'k');
+  e = error_of([&] { engine->start("add", boost::json::object{}, o); });
+  EXPECT_STREQ(e.what(), "idempotency key is 300 bytes; the limit is 256");
+
+  e = error_of([&] { parse_json("{\"a\":", "run input"); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_NE(std::string(e.what()).find("run input is not valid JSON"), std::string::npos) << e.what();
+
+  e = error_of([&] { engine->get("does-not-exist"); });
+  EXPECT_EQ(e.code(), ErrorCode::not_found);
+  EXPECT_STREQ(e.what(), "no run with id 'does-not-exist'");
+  e = error_of([&] { engine->get(""); });
+  EXPECT_STREQ(e.what(), "run id is empty");
+}
+
+TEST(Run, EngineOptionsAreChecked) {
+  EngineOptions o;
+  o.workers = 0;
+  auto e = error_of([&] { Engine::open(o); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "workers must be at least 1, got 0");
+}
+
+TEST(Run, OutputTooLargeFailsTheRun) {
+  EngineOptions options = fast_options();
+  options.max_payload_bytes = 2048;
+  auto engine = Engine::open(options);
+  engine->register_workflow("big", [](Context&, const Json&) -> Json {
+    return boost::json::object{{"s", std::string(4000, 'x')}};
+  });
+  auto run = engine->start("big", boost::json::object{});
+  auto done = wait_finished(*engine, run.id);
+  ASSERT_EQ(done.status, RunStatus::failed);
+  EXPECT_EQ(done.error.at("code").as_string(), "payload_too_large");
+}
+
+TEST(Run, SeveralEnginesLiveInOneProcess) {
+  TempDir dir;
+  auto a = Engine::open(fast_options(dir.file("a.db")));
+  auto b = Engine::open(fast_options(dir.file("b.db")));
+  register_adder(*a);
+  register_adder(*b);
+  auto ra = a->start("add", boost::json::object{{"x", 1}});
+  auto rb = b->start("add", boost::json::object{{"x", 2}});
+  EXPECT_EQ(wait_finished(*a, ra.id).output.at("b").as_int64(), 4);
+  EXPECT_EQ(wait_finished(*b, rb.id).output.at("b").as_int64(), 6);
+  EXPECT_EQ(error_of([&] { a->get(rb.id); }).code(), ErrorCode::not_found);
 }

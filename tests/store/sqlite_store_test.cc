@@ -1,0 +1,100 @@
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "store/schema.h"
+#include "store/store.h"
+#include "support/test_support.h"
+
+using namespace storyloom;
+using storyloom::testing::TempDir;
+using storyloom::testing::error_of;
+
+TEST(SqliteStore, CreatesSchemaAndReopens) {
+  TempDir dir;
+  auto path = dir.file("a.db");
+  { store::open_store("sqlite:" + path); }
+  auto store = store::open_store(path);
+  SQLite::Database db(path);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt64(), store::current_schema_version());
+  EXPECT_EQ(db.execAndGet("PRAGMA application_id").getInt(), store::kApplicationId);
+  EXPECT_EQ(db.execAndGet("PRAGMA journal_mode").getString(), "wal");
+}
+
+TEST(SqliteStore, RefusesNewerSchema) {
+  TempDir dir;
+  auto path = dir.file("new.db");
+  { store::open_store(path); }
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("PRAGMA user_version=99");
+  }
+  auto e = error_of([&] { store::open_store(path); });
+  EXPECT_EQ(e.code(), ErrorCode::schema_too_new);
+  EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("upgrade storyloom"), std::string::npos) << e.what();
+}
+
+TEST(SqliteStore, RefusesTextFile) {
+  TempDir dir;
+  auto path = dir.file("notes.txt");
+  std::ofstream(path) << "these are not the tables you are looking for, not at all, no sir\n";
+  auto e = error_of([&] { store::open_store(path); });
+  EXPECT_EQ(e.code(), ErrorCode::not_a_database);
+  EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+}
+
+TEST(SqliteStore, RefusesOtherApplicationsDatabase) {
+  TempDir dir;
+  auto path = dir.file("other.db");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("CREATE TABLE customers (id INTEGER)");
+  }
+  auto e = error_of([&] { store::open_store(path); });
+  EXPECT_EQ(e.code(), ErrorCode::not_a_database);
+  EXPECT_NE(std::string(e.what()).find("another application"), std::string::npos) << e.what();
+}
+
+TEST(SqliteStore, ReportsUnopenablePath) {
+  auto e = error_of([&] { store::open_store("/nonexistent-dir/x/y.db"); });
+  EXPECT_EQ(e.code(), ErrorCode::store);
+  EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/x/y.db"), std::string::npos) << e.what();
+}
+
+TEST(SqliteStore, RefusesUnknownScheme) {
+  auto e = error_of([&] { store::open_store("mysql://localhost/x"); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_NE(std::string(e.what()).find("mysql://localhost/x"), std::string::npos) << e.what();
+}
+
+TEST(SqliteStore, CompletedStepIsNeverOverwritten) {
+  auto store = store::open_store(":memory:");
+  auto tx = store->begin_write();
+  store::StepRecord s;
+  s.run_id = "r";
+  s.seq = 0;
+  s.name = "a";
+  s.kind = "step";
+  s.status = "completed";
+  s.result = "1";
+  EXPECT_TRUE(tx->upsert_step(s));
+  s.result = "2";
+  EXPECT_FALSE(tx->upsert_step(s));
+  EXPECT_EQ(tx->steps("r").at(0).result, "1");
+}
+
+TEST(SqliteStore, EventIdsIncreaseAcrossTransactions) {
+  TempDir dir;
+  auto store = store::open_store(dir.file("e.db"));
+  int64_t last = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto tx = store->begin_write();
+    auto e = tx->append_event("r", "t", "{}", 1);
+    EXPECT_GT(e.id, last);
+    last = e.id;
+    tx->commit();
+  }
+  EXPECT_EQ(store->begin_read()->last_event_id(), last);
+}
