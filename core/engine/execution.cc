@@ -397,8 +397,18 @@ void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply
   core_->execution_finished(run_id());
 }
 
+bool ExecutionState::has_failure() const {
+  std::lock_guard lock(mutex_);
+  return failure_.has_value();
+}
+
+bool ExecutionState::finished() const {
+  std::lock_guard lock(mutex_);
+  return finished_;
+}
+
 void ExecutionState::finish_completed(Json output) {
-  if (failure_) return finish_failed(Error(ErrorCode::step_failed, "a step failed"));
+  if (has_failure()) return finish_failed(Error(ErrorCode::step_failed, "a step failed"));
   std::string text;
   try {
     text = checked_json_text("output of run '" + run_id() + "'", output,
@@ -437,19 +447,19 @@ void ExecutionState::finish_failed(const Error& error) {
 void ExecutionState::finish_parked() {
   std::vector<std::string> waiting_for;
   int64_t wake_at = 0;
+  bool failed = false;
   {
     std::lock_guard lock(mutex_);
-    if (failure_) {
-      // fall through to finish_failed below, outside the lock
-    } else if (park_waiting_for_.empty() && park_wake_at_ == 0 && !finished_) {
+    if (!failure_ && park_waiting_for_.empty() && park_wake_at_ == 0 && !finished_) {
       failure_ = error_json(Error(ErrorCode::invalid_state,
                                   "the workflow parked run '" + run_id() +
                                       "' without a pending sleep, signal wait or child run"));
     }
+    failed = failure_.has_value();
     waiting_for = park_waiting_for_;
     wake_at = park_wake_at_;
   }
-  if (failure_) return finish_failed(Error(ErrorCode::step_failed, "a step failed"));
+  if (failed) return finish_failed(Error(ErrorCode::step_failed, "a step failed"));
   auto core = core_;
   finish([waiting_for, wake_at, core](Batch& b, store::RunRecord& r) {
     // Whatever it waits for may have happened since the wait was checked.
@@ -512,7 +522,17 @@ using detail::ExecutionState;
 Execution::Execution(std::shared_ptr<ExecutionState> state) : state_(std::move(state)) {}
 Execution::Execution(Execution&&) noexcept = default;
 Execution& Execution::operator=(Execution&&) noexcept = default;
-Execution::~Execution() = default;
+Execution::~Execution() {
+  // A host that drops its execution unfinished would leave the run running forever.
+  if (state_ && !state_->finished()) {
+    try {
+      state_->finish_failed(Error(ErrorCode::internal,
+                                  "the host dropped the execution of run '" + state_->run_id() +
+                                      "' without finishing it"));
+    } catch (const Error&) {
+    }
+  }
+}
 
 const std::string& Execution::run_id() const { return state_->run_id(); }
 const std::string& Execution::workflow() const { return state_->workflow(); }

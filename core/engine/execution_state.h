@@ -27,6 +27,7 @@ class ExecutionState {
   const std::string& workflow() const { return run_.info.workflow; }
   const Json& input() const { return run_.info.input; }
   bool cancelled() const;
+  bool finished() const;
   void mark_cancelled() { cancelled_ = true; }
 
   StepBegin begin_step(std::string_view name);
@@ -55,6 +56,7 @@ class ExecutionState {
   };
   Position next_position(std::string_view name, std::string_view kind);
   void check_open();
+  bool has_failure() const;
   bool replaying() const { return next_seq_ <= last_stored_seq_; }
   // Queues `op` after this run's pending chunk text. Caller holds mutex_.
   void submit_locked(std::function<void(Batch&)> op);

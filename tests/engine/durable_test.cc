@@ -384,3 +384,50 @@ TEST(Durable, TimersSurviveARestart) {
   EXPECT_EQ(done.status, RunStatus::completed);
   EXPECT_EQ(done.output.as_string(), "rested");
 }
+
+TEST(Durable, DroppedExecutionFailsTheRunInsteadOfHanging) {
+  Fixture f;
+  f.engine->register_workflow("careless", [](Execution) {});
+  auto done = wait_finished(*f.engine, f.engine->start("careless", boost::json::object{}).id);
+  ASSERT_EQ(done.status, RunStatus::failed);
+  EXPECT_NE(std::string(done.error.at("message").as_string()).find("without finishing it"),
+            std::string::npos);
+}
+
+TEST(Durable, CloseDrainsFinishingWorkAndParksTheRest) {
+  TempDir dir;
+  std::atomic<bool> release{false};
+  std::atomic<int> spins{0};
+  std::string quick_id, stuck_id;
+  {
+    auto o = fast_options(dir.file("close.db"));
+    o.drain_timeout = 100ms;
+    auto engine = Engine::open(o);
+    engine->register_workflow("quick", [](Context& ctx, const Json&) -> Json {
+      std::this_thread::sleep_for(30ms);
+      return ctx.step("s", [] { return Json(1); });
+    });
+    engine->register_workflow("stuck", [&](Context& ctx, const Json&) -> Json {
+      ctx.step("spin", [&] {
+        ++spins;
+        while (!release && !ctx.cancelled()) std::this_thread::sleep_for(1ms);
+        return Json(nullptr);
+      });
+      return Json("never in the first engine");
+    });
+    quick_id = engine->start("quick", boost::json::object{}).id;
+    stuck_id = engine->start("stuck", boost::json::object{}).id;
+    wait_status(*engine, stuck_id, RunStatus::running);
+    engine->close();
+    EXPECT_EQ(engine->get(quick_id).status, RunStatus::completed);  // drained
+  }
+  auto engine = Engine::open(fast_options(dir.file("close.db")));
+  EXPECT_EQ(engine->get(stuck_id).status, RunStatus::queued);  // parked for the next open
+  release = true;
+  engine->register_workflow("quick", [](Context&, const Json&) -> Json { return nullptr; });
+  engine->register_workflow("stuck", [&](Context& ctx, const Json&) -> Json {
+    ctx.step("spin", [&] { ++spins; return Json(nullptr); });
+    return Json("resumed");
+  });
+  EXPECT_EQ(wait_finished(*engine, stuck_id).output.as_string(), "resumed");
+}
