@@ -125,12 +125,15 @@ void EngineCore::close() {
 
 void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
   check_name("workflow name", name);
-  std::lock_guard lock(registry_mutex_);
-  if (workflows_.count(name)) {
-    throw Error(ErrorCode::invalid_argument,
-                "workflow '" + std::string(name) + "' is already registered");
+  {
+    std::lock_guard lock(registry_mutex_);
+    if (workflows_.count(name)) {
+      throw Error(ErrorCode::invalid_argument,
+                  "workflow '" + std::string(name) + "' is already registered");
+    }
+    workflows_.emplace(std::string(name), std::move(workflow));
   }
-  workflows_.emplace(std::string(name), std::move(workflow));
+  heartbeat();  // tells other processes this engine executes it
   wake_scheduler();
 }
 
@@ -168,10 +171,7 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
   check_name("workflow name", workflow);
   check_key("idempotency key", options.idempotency_key);
   check_key("owner", options.owner);
-  if (!has_workflow(workflow)) {
-    throw Error(ErrorCode::not_found,
-                "workflow '" + std::string(workflow) + "' is not registered in this engine");
-  }
+  bool local = has_workflow(workflow);
   check_object("run input", input);
   checked_json_text("run input", input, options_.max_payload_bytes);
   store::RunRecord run;
@@ -184,6 +184,11 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
   run.info.priority = options.priority;
   RunInfo result;
   writer_->run([&](Batch& b) {
+    // Another process may execute it: any engine on the store that registered it.
+    if (!local && !b.tx.workflow_known(run.info.workflow)) {
+      throw Error(ErrorCode::not_found, "workflow '" + run.info.workflow +
+                                            "' is not registered by any engine on this store");
+    }
     if (!run.info.idempotency_key.empty()) {
       if (auto existing = b.tx.find_run_by_key(run.info.idempotency_key)) {
         if (existing->info.workflow != run.info.workflow) {
@@ -598,8 +603,9 @@ void EngineCore::poll_once(int64_t now) {
 
 void EngineCore::heartbeat() {
   last_heartbeat_ms_ = now_ms();
-  writer_->run([this](Batch& b) {
-    b.tx.upsert_engine(engine_id_, getpid(), host_name(), b.now_ms);
+  std::string names = workflows_json();
+  writer_->run([this, &names](Batch& b) {
+    b.tx.upsert_engine(engine_id_, getpid(), host_name(), b.now_ms, names);
   });
 }
 

@@ -112,7 +112,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   bool workers_stopping_ = false;
   std::vector<std::thread> workers_;
 
-  int64_t last_heartbeat_ms_ = 0;
+  std::atomic<int64_t> last_heartbeat_ms_{0};
 };
 
 // Error JSON stored on a failed run: {"code","class","message","step"}.

@@ -89,7 +89,8 @@ CREATE TABLE engines (
   id TEXT PRIMARY KEY,
   pid INTEGER NOT NULL,
   host TEXT NOT NULL,
-  heartbeat_at INTEGER NOT NULL
+  heartbeat_at INTEGER NOT NULL,
+  workflows TEXT NOT NULL DEFAULT '[]'  -- JSON array of the names it executes
 ) WITHOUT ROWID;
 )sql",
   };

@@ -565,14 +565,23 @@ class SqliteTx : public WriteTx {
   }
 
   void upsert_engine(const std::string& engine_id, int64_t pid, const std::string& host,
-                     int64_t now_ms) override {
+                     int64_t now_ms, const std::string& workflows_json_array) override {
     auto& q = conn_.prepare(
-        "INSERT OR REPLACE INTO engines (id, pid, host, heartbeat_at) VALUES (?, ?, ?, ?)");
+        "INSERT OR REPLACE INTO engines (id, pid, host, heartbeat_at, workflows) "
+        "VALUES (?, ?, ?, ?, ?)");
     q.bind(1, engine_id);
     q.bind(2, pid);
     q.bind(3, host);
     q.bind(4, now_ms);
+    q.bind(5, workflows_json_array);
     q.exec();
+  }
+
+  bool workflow_known(const std::string& name) override {
+    auto& q = conn_.prepare(
+        "SELECT 1 FROM engines, json_each(engines.workflows) WHERE json_each.value = ? LIMIT 1");
+    q.bind(1, name);
+    return q.executeStep();
   }
 
   void delete_engine(const std::string& engine_id) override {

@@ -134,7 +134,9 @@ class WriteTx : public ReadTx {
 
   // Engines: heartbeats, so a dead process's runs can be reclaimed.
   virtual void upsert_engine(const std::string& engine_id, int64_t pid, const std::string& host,
-                             int64_t now_ms) = 0;
+                             int64_t now_ms, const std::string& workflows_json_array) = 0;
+  // Whether any engine on this store has registered the workflow.
+  virtual bool workflow_known(const std::string& name) = 0;
   virtual void delete_engine(const std::string& engine_id) = 0;
   // Running runs whose lease owner is not one of `live_engine_ids`.
   virtual std::vector<RunRecord> running_runs_without(

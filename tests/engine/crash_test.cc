@@ -165,6 +165,11 @@ TEST(Crash, SignalAndStartFromAnotherProcessWakeTheEngine) {
   auto done = wait_finished(*other, run_id);
   EXPECT_EQ(done.status, RunStatus::completed);
   EXPECT_EQ(done.output.at("edits").as_string(), "none");
+  // This process has no "approval" workflow: the child's engine executes the run.
+  auto started = other->start("approval", boost::json::object{});
+  wait_status(*other, started.id, RunStatus::waiting);
+  other->signal(started.id, "approve", Json(7));
+  EXPECT_EQ(wait_finished(*other, started.id).output.as_int64(), 7);
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
 }

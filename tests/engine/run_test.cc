@@ -148,7 +148,7 @@ TEST(Run, BadInputGetsSpecificErrors) {
 
   auto e = error_of([&] { engine->start("nope", boost::json::object{}); });
   EXPECT_EQ(e.code(), ErrorCode::not_found);
-  EXPECT_STREQ(e.what(), "workflow 'nope' is not registered in this engine");
+  EXPECT_STREQ(e.what(), "workflow 'nope' is not registered by any engine on this store");
 
   e = error_of([&] { engine->start("add", Json(boost::json::array{1, 2})); });
   EXPECT_EQ(e.code(), ErrorCode::invalid_argument);

@@ -1,0 +1,369 @@
+/* storyloom.h: the C ABI of storyloom (libstoryloom). Python, Node and plain C
+ * hosts all bind to this header; it is usable without reading any source.
+ *
+ * Conventions
+ *  - Handles are opaque pointers: sl_engine, sl_execution, sl_subscription.
+ *  - Strings in are (const char* ptr, size_t len) UTF-8, not NUL-terminated;
+ *    NULL with len 0 is the empty string, NULL with len > 0 is SL_EINVALID.
+ *  - A fallible call returns an int status, SL_OK (0) or an SL_E* code (the same
+ *    numbers as storyloom::ErrorCode), and writes its results through
+ *    out-parameters that come first; on failure they are set to NULL / 0.
+ *  - The last error of the calling thread: sl_last_error_code(),
+ *    sl_last_error_class(), sl_last_error_message(). Successful calls leave it
+ *    alone; the message stays valid until the next failing call on that thread.
+ *  - Every sl_*_open has an sl_*_close that accepts NULL. Every buffer the
+ *    library hands out (char** out) is NUL-terminated and freed with sl_free().
+ *  - Options are structs passed by const pointer (NULL = defaults) whose first
+ *    field is `version`; initialise them with the SL_*_OPTIONS_INIT macros.
+ *  - Callbacks run on engine threads: sl_execute_fn on a worker thread,
+ *    sl_event_fn on the event thread. An event callback must be quick, must not
+ *    block and must not call into the engine (except sl_subscription_close on
+ *    its own subscription); an execute callback may drive its execution.
+ *  - No C++ exception crosses this ABI; each one becomes a status.
+ *  - Structured results (runs, snapshots, events) are JSON text; shapes below.
+ *
+ * JSON shapes
+ *  run:      {"id","workflow","status","input","output","error","progress",
+ *             "owner","idempotency_key","parent_id","priority",
+ *             "created_at_ms","updated_at_ms","finished_at_ms"}
+ *            status: queued|running|sleeping|waiting|completed|failed|cancelled;
+ *            output, error, progress: JSON or null; error is
+ *            {"code","class","message","step"}; absent strings are "";
+ *            finished_at_ms is 0 until the run finishes.
+ *  run page: {"runs":[run...],"next_cursor":"<run id>" or "" at the end}
+ *  snapshot: {"run":run,
+ *             "steps":[{"seq","name","kind","status","result","completed_at_ms"}],
+ *             "artifacts":[artifact...] (latest version of each key),
+ *             "last_event_id"}
+ *  artifact: {"key","version","value","created_at_ms"}
+ *  event:    {"id","run_id","type","data","created_at_ms"}
+ */
+#ifndef STORYLOOM_STORYLOOM_H_
+#define STORYLOOM_STORYLOOM_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks the exported functions; everything else in libstoryloom is hidden. */
+#if defined(_WIN32)
+#if defined(SL_BUILDING_LIBRARY)
+#define SL_API __declspec(dllexport)
+#else
+#define SL_API __declspec(dllimport)
+#endif
+#else
+#define SL_API __attribute__((visibility("default")))
+#endif
+
+#define SL_VERSION_MAJOR 0
+#define SL_VERSION_MINOR 1
+#define SL_VERSION_PATCH 0
+#define SL_VERSION_STRING "0.1.0"
+
+/* ---- status codes, error classes ---------------------------------------- */
+
+/* Status codes; never renumbered (they equal storyloom::ErrorCode). */
+enum {
+  SL_OK = 0,
+  SL_EINVALID = 1,         /* malformed input: NULL, bad name, bad JSON, non-object input */
+  SL_ENOTFOUND = 2,        /* unknown run, workflow */
+  SL_EINVALIDSTATE = 3,    /* the run is not in a state that allows the call */
+  SL_ETOOLARGE = 4,        /* a JSON payload or name over its limit */
+  SL_ESTORE = 5,           /* the store failed (I/O, SQLite error) */
+  SL_ENOTADB = 6,          /* the store path is not a storyloom database */
+  SL_ESCHEMATOONEW = 7,    /* the store was written by a newer storyloom */
+  SL_ENONDETERMINISM = 8,  /* replay called steps in a different order */
+  SL_ECANCELLED = 9,       /* the run was cancelled */
+  SL_ESTEPFAILED = 10,     /* a step (or child run) failed */
+  SL_ECLOSED = 11,         /* the engine is closed or closing */
+  SL_ETIMEOUT = 12,        /* a step or run took too long */
+  SL_EINTERNAL = 13        /* a bug in storyloom, or out of memory */
+};
+
+/* How a failure should be treated by retry policies (storyloom::ErrorClass). */
+enum { SL_CLASS_RETRYABLE = 0, SL_CLASS_FATAL = 1, SL_CLASS_RATE_LIMITED = 2 };
+
+/* The calling thread's last error: code (SL_OK before any failure), class, and
+ * message (UTF-8, also NUL-terminated; valid until this thread's next failing
+ * call). Any thread; either out-parameter of the message may be NULL. */
+SL_API int sl_last_error_code(void);
+SL_API int sl_last_error_class(void);
+SL_API void sl_last_error_message(const char** msg, size_t* len);
+
+/* The library's version, "MAJOR.MINOR.PATCH" (static storage, never freed). */
+SL_API const char* sl_version(void);
+
+/* Frees a buffer handed out by this library. NULL is a no-op. Any thread. */
+SL_API void sl_free(void* buffer);
+
+/* ---- engine --------------------------------------------------------------- */
+
+typedef struct sl_engine sl_engine;
+typedef struct sl_execution sl_execution;
+typedef struct sl_subscription sl_subscription;
+
+/* Zero in a numeric field means the engine's default (shown in brackets). */
+typedef struct sl_engine_options {
+  unsigned int version;      /* SL_ENGINE_OPTIONS_VERSION */
+  const char* store;         /* "sqlite:PATH", a PATH, or ":memory:" [":memory:"] */
+  size_t store_len;
+  int workers;               /* threads running execute callbacks [4] */
+  int max_executions;        /* executions in flight at once [256] */
+  size_t max_payload_bytes;  /* limit on any one JSON payload [1 MiB] */
+  int64_t poll_interval_ms;  /* timers, other processes' changes [50] */
+  int64_t lease_ttl_ms;      /* a silent engine's runs are reclaimed after [10000] */
+  int64_t drain_timeout_ms;  /* close waits this long for executions [5000] */
+} sl_engine_options;
+#define SL_ENGINE_OPTIONS_VERSION 1
+#define SL_ENGINE_OPTIONS_INIT {SL_ENGINE_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0}
+
+/* Opens (creating if needed) the store and starts the engine's threads; runs
+ * left executing by a dead process are resumed. Several engines may live in
+ * one process. Errors: SL_EINVALID (options), SL_ESTORE (cannot open),
+ * SL_ENOTADB, SL_ESCHEMATOONEW. Any thread. */
+SL_API int sl_engine_open(sl_engine** out, const sl_engine_options* options);
+
+/* Stops claiming runs, waits up to drain_timeout_ms for executions in flight,
+ * puts the rest back in the queue for the next open, stops the engine's
+ * threads and frees the handle. NULL is a no-op. Never from inside a callback
+ * (it joins the threads that run them). Open executions and subscriptions
+ * outlive it: their calls fail, and they must still be finished / closed. */
+SL_API void sl_engine_close(sl_engine* engine);
+
+/* Per-workflow options; retries, concurrency and throttles will arrive here. */
+typedef struct sl_workflow_options {
+  unsigned int version; /* SL_WORKFLOW_OPTIONS_VERSION */
+} sl_workflow_options;
+#define SL_WORKFLOW_OPTIONS_VERSION 1
+#define SL_WORKFLOW_OPTIONS_INIT {SL_WORKFLOW_OPTIONS_VERSION}
+
+/* Called on an engine worker thread for every execution of a run. The host
+ * owns `execution` from then on and ends it with exactly one
+ * sl_execution_finish_* call, from any thread, which also frees it. The
+ * callback may drive the whole workflow before returning (it then occupies a
+ * worker) or hand the execution to another thread or event loop and return. */
+typedef void (*sl_execute_fn)(void* user_data, sl_execution* execution);
+
+/* Registers a workflow run by `fn`; user_data must outlive the engine.
+ * Errors: SL_EINVALID (NULL fn, empty, over-long or duplicate name). Any thread. */
+SL_API int sl_engine_register_workflow(sl_engine* engine, const char* name, size_t name_len,
+                                       const sl_workflow_options* options, sl_execute_fn fn,
+                                       void* user_data);
+
+typedef struct sl_start_options {
+  unsigned int version;         /* SL_START_OPTIONS_VERSION */
+  const char* idempotency_key;  /* same key: the existing run is returned [none] */
+  size_t idempotency_key_len;
+  const char* owner;            /* free-form owner id, used for listing [none] */
+  size_t owner_len;
+  int priority;                 /* higher runs first [0] */
+} sl_start_options;
+#define SL_START_OPTIONS_VERSION 1
+#define SL_START_OPTIONS_INIT {SL_START_OPTIONS_VERSION, NULL, 0, NULL, 0, 0}
+
+/* Starts a run of `workflow` on `input_json` (a JSON object) and returns it
+ * as run JSON; the run is durable when this returns. A workflow registered
+ * only by another process is fine: the run waits in the queue for it.
+ * Errors: SL_EINVALID (bad JSON, not an object, bad name), SL_ETOOLARGE. */
+SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* engine,
+                           const char* workflow, size_t workflow_len, const char* input_json,
+                           size_t input_len, const sl_start_options* options);
+
+/* Run JSON of one run. Errors: SL_ENOTFOUND. Any thread. */
+SL_API int sl_engine_get_run(char** run_json, size_t* run_json_len, sl_engine* engine,
+                             const char* run_id, size_t run_id_len);
+
+/* Empty strings do not filter. */
+typedef struct sl_list_options {
+  unsigned int version;  /* SL_LIST_OPTIONS_VERSION */
+  const char* status;    /* a run status, e.g. "failed" (the dead-letter view) */
+  size_t status_len;
+  const char* workflow;
+  size_t workflow_len;
+  const char* owner;
+  size_t owner_len;
+  size_t limit;          /* 1..1000 [100] */
+  const char* after;     /* paging cursor: next_cursor of the previous page */
+  size_t after_len;
+} sl_list_options;
+#define SL_LIST_OPTIONS_VERSION 1
+#define SL_LIST_OPTIONS_INIT {SL_LIST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0}
+
+/* A run page, oldest first. Errors: SL_EINVALID (status, limit, cursor). */
+SL_API int sl_engine_list_runs(char** page_json, size_t* page_json_len, sl_engine* engine,
+                               const sl_list_options* options);
+
+/* Deletes a finished run with its steps, events, artifacts, signals and child
+ * runs. Errors: SL_ENOTFOUND, SL_EINVALIDSTATE (not finished). */
+SL_API int sl_engine_delete_run(sl_engine* engine, const char* run_id, size_t run_id_len);
+
+/* Cancels an unfinished run and its unfinished child runs; an execution in
+ * flight sees sl_execution_cancelled(). Errors: SL_ENOTFOUND, SL_EINVALIDSTATE. */
+SL_API int sl_engine_cancel(sl_engine* engine, const char* run_id, size_t run_id_len);
+
+/* Puts a signal in the run's mailbox, where it stays until a wait of that
+ * name reads it (it may be sent before the wait). Errors: SL_ENOTFOUND,
+ * SL_EINVALIDSTATE (finished run), SL_EINVALID, SL_ETOOLARGE. */
+SL_API int sl_engine_signal(sl_engine* engine, const char* run_id, size_t run_id_len,
+                            const char* name, size_t name_len, const char* payload_json,
+                            size_t payload_len);
+
+/* Queues a failed run again; its completed steps are not executed again.
+ * Errors: SL_ENOTFOUND, SL_EINVALIDSTATE (not failed). */
+SL_API int sl_engine_retry(sl_engine* engine, const char* run_id, size_t run_id_len);
+
+/* Snapshot JSON: one consistent read of everything a page needs; subscribe
+ * after its last_event_id to continue live. Errors: SL_ENOTFOUND. */
+SL_API int sl_engine_snapshot(char** snapshot_json, size_t* snapshot_json_len, sl_engine* engine,
+                              const char* run_id, size_t run_id_len);
+
+/* Every version of every artifact, by key then version: [artifact...]. */
+SL_API int sl_engine_artifacts(char** artifacts_json, size_t* artifacts_json_len,
+                               sl_engine* engine, const char* run_id, size_t run_id_len);
+
+/* Stored events of the run with id > after_id, at most `limit` (1..10000;
+ * 0 = 1000), as [event...]. Errors: SL_ENOTFOUND, SL_EINVALID. */
+SL_API int sl_engine_events(char** events_json, size_t* events_json_len, sl_engine* engine,
+                            const char* run_id, size_t run_id_len, int64_t after_id, size_t limit);
+
+/* ---- events and subscriptions --------------------------------------------- */
+
+enum {
+  SL_EVENT_STORED = 0,    /* persisted, with a global strictly increasing id */
+  SL_EVENT_TRANSIENT = 1, /* live token text not yet persisted (chunk); id is 0 */
+  SL_EVENT_CURSOR = 2     /* a stored chunk this subscriber already got live: only the id moves */
+};
+
+/* One event, borrowed: every pointer is valid only during the callback (the
+ * strings are also NUL-terminated). data_json is the event's JSON data. */
+typedef struct sl_event {
+  int64_t id;
+  int kind; /* SL_EVENT_* */
+  const char* run_id;
+  size_t run_id_len;
+  const char* type; /* run.created, step.completed, progress, chunk, ... */
+  size_t type_len;
+  const char* data_json;
+  size_t data_len;
+  int64_t created_at_ms;
+} sl_event;
+
+/* Runs on the engine's event thread, one event at a time for all of the
+ * engine's subscriptions: be quick, do not block, do not call into the engine
+ * (sl_subscription_close of this subscription is allowed). */
+typedef void (*sl_event_fn)(void* user_data, const sl_event* event);
+
+/* Delivers the run's stored events after after_id, then live ones, with no
+ * gap and no duplicate (stored ids strictly increase). The first callbacks may
+ * arrive before this returns. user_data must outlive the subscription.
+ * Errors: SL_ENOTFOUND, SL_EINVALID, SL_ECLOSED. Any thread. */
+SL_API int sl_engine_subscribe(sl_subscription** out, sl_engine* engine, const char* run_id,
+                               size_t run_id_len, int64_t after_id, sl_event_fn fn,
+                               void* user_data);
+
+/* Stops delivery and frees the handle; after it returns no callback runs or
+ * will run, unless it is called from inside that callback. NULL is a no-op.
+ * May be called before or after sl_engine_close. */
+SL_API void sl_subscription_close(sl_subscription* subscription);
+
+/* Server-sent events wire format, the same for every host: `id:`, `event:`
+ * and `data:` lines (a cursor event is an id-only record). Errors: SL_EINVALID
+ * (bad kind, data_json not JSON). Any thread, including callbacks. */
+SL_API int sl_event_to_sse(char** out, size_t* out_len, const sl_event* event);
+/* ": heartbeat\n\n", a comment that keeps idle connections open. */
+SL_API int sl_sse_heartbeat(char** out, size_t* out_len);
+/* "retry: N\n\n": how long a browser waits before reconnecting. */
+SL_API int sl_sse_retry(char** out, size_t* out_len, int64_t reconnect_ms);
+
+/* ---- executions ------------------------------------------------------------
+ * One attempt at running a run's workflow, driven by the host. Every function
+ * may be called from any thread, several at once (parallel steps). Steps and
+ * waits are memoized: on a later execution of the same run they return their
+ * stored outcome, as long as they are called in the same order. After the
+ * engine closes, calls fail with SL_ECLOSED; the execution must still be
+ * finished. Calls after the run was cancelled fail with SL_ECANCELLED. */
+
+/* Outcome of a durable wait. */
+enum {
+  SL_WAIT_READY = 0,     /* satisfied: continue */
+  SL_WAIT_TIMED_OUT = 1, /* wait_for_signal only: the timeout passed with no signal */
+  SL_WAIT_PARKED = 2     /* not yet: unwind and call sl_execution_finish_parked */
+};
+
+/* Borrowed views, valid until the execution is finished. input is JSON text. */
+SL_API int sl_execution_run_id(const char** out, size_t* out_len, const sl_execution* execution);
+SL_API int sl_execution_workflow(const char** out, size_t* out_len,
+                                 const sl_execution* execution);
+SL_API int sl_execution_input(const char** out, size_t* out_len, const sl_execution* execution);
+
+/* 1 once the run was cancelled or the engine is closing; stop early. */
+SL_API int sl_execution_cancelled(int* out, const sl_execution* execution);
+
+/* Host step, phase one. When the step completed in an earlier execution,
+ * *memoized is 1 and *result_json holds its result (free with sl_free); else
+ * *memoized is 0, *result_json is NULL, and the step is completed or failed
+ * later with *seq. Errors: SL_ENONDETERMINISM (another step recorded at this
+ * position), SL_EINVALID (name), SL_ECANCELLED. */
+SL_API int sl_execution_step_begin(int64_t* seq, int* memoized, char** result_json,
+                                   size_t* result_len, sl_execution* execution, const char* name,
+                                   size_t name_len);
+/* Host step, phase two: records the result. Errors: SL_EINVALID, SL_ETOOLARGE. */
+SL_API int sl_execution_step_complete(sl_execution* execution, int64_t seq,
+                                      const char* result_json, size_t result_len);
+/* Records a failed step (error_class SL_CLASS_*); the run fails with this error
+ * when the execution finishes. */
+SL_API int sl_execution_step_fail(sl_execution* execution, int64_t seq, int error_class,
+                                  const char* message, size_t message_len);
+
+/* Durable sleep of duration_ms (>= 0) counted from the first call. */
+SL_API int sl_execution_sleep(int* state, sl_execution* execution, const char* name,
+                              size_t name_len, int64_t duration_ms);
+/* Waits for a signal of this name; timeout_ms < 0 waits forever. On
+ * SL_WAIT_READY *payload_json holds the signal's payload (free with sl_free),
+ * else NULL. */
+SL_API int sl_execution_wait_for_signal(int* state, char** payload_json, size_t* payload_len,
+                                        sl_execution* execution, const char* name,
+                                        size_t name_len, int64_t timeout_ms);
+/* Starts `workflow` on input_json (an object) as a child run, once, and waits
+ * for it. On SL_WAIT_READY *output_json holds the child's output (free with
+ * sl_free). Errors: SL_ENOTFOUND (workflow not registered), SL_ESTEPFAILED
+ * (the child failed or was cancelled; the message says why). */
+SL_API int sl_execution_invoke(int* state, char** output_json, size_t* output_len,
+                               sl_execution* execution, const char* name, size_t name_len,
+                               const char* workflow, size_t workflow_len, const char* input_json,
+                               size_t input_len);
+
+/* Not memoized: skipped while the execution replays stored steps. */
+SL_API int sl_execution_progress(sl_execution* execution, const char* value_json,
+                                 size_t value_len);
+/* Stores a new version of the artifact `key`. */
+SL_API int sl_execution_artifact(sl_execution* execution, const char* key, size_t key_len,
+                                 const char* value_json, size_t value_len);
+/* A custom event; run.*, step.*, chunk, progress, artifact are reserved. */
+SL_API int sl_execution_emit(sl_execution* execution, const char* type, size_t type_len,
+                             const char* data_json, size_t data_len);
+/* Token text of `stream`: delivered live at once, persisted coalesced. */
+SL_API int sl_execution_chunk(sl_execution* execution, const char* stream, size_t stream_len,
+                              const char* text, size_t text_len);
+
+/* The finish calls end the execution and free the handle, also when they
+ * return an error. When the error is the caller's input (invalid output JSON,
+ * bad error class), the run still ends: it fails with that error. A failed
+ * step recorded earlier makes the run fail whatever the finish call. */
+SL_API int sl_execution_finish_completed(sl_execution* execution, const char* output_json,
+                                         size_t output_len);
+SL_API int sl_execution_finish_failed(sl_execution* execution, int error_class,
+                                      const char* message, size_t message_len);
+/* After a wait returned SL_WAIT_PARKED: the run sleeps or waits, holding no
+ * thread, and a new execution starts when the wait is satisfied. */
+SL_API int sl_execution_finish_parked(sl_execution* execution);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STORYLOOM_STORYLOOM_H_ */
