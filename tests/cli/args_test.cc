@@ -86,8 +86,10 @@ TEST(Args, SignalParsesItsPayload) {
 }
 
 TEST(Args, RunCommands) {
-  for (auto [name, command] : {std::pair{"status", Command::status}, {"cancel", Command::cancel},
-                               {"retry", Command::retry}, {"artifacts", Command::artifacts}}) {
+  for (auto [name, command] : {std::pair{"status", Command::status},
+                               {"cancel", Command::cancel},
+                               {"retry", Command::retry},
+                               {"artifacts", Command::artifacts}}) {
     auto cmd = parse_args({"--db", "x.db", name, "r9"});
     EXPECT_EQ(cmd.command, command) << name;
     EXPECT_EQ(cmd.run_id, "r9") << name;
@@ -108,7 +110,8 @@ TEST(Args, BadArgumentsNameTheProblem) {
   EXPECT_EQ(usage_error({"--db", "x.db", "signal", "r1", "n"}), "missing JSON for 'signal'");
   EXPECT_EQ(usage_error({"--db", "x.db", "status", "r1", "r2"}),
             "unexpected argument 'r2' for 'status'");
-  EXPECT_EQ(usage_error({"--db", "x.db", "list", "extra"}), "unexpected argument 'extra' for 'list'");
+  EXPECT_EQ(usage_error({"--db", "x.db", "list", "extra"}),
+            "unexpected argument 'extra' for 'list'");
   EXPECT_EQ(usage_error({"--db", "x.db", "list", "--limit", "ten"}),
             "--limit expects a non-negative whole number, got 'ten'");
   EXPECT_EQ(usage_error({"--db", "x.db", "list", "--limit", "-1"}),
@@ -118,7 +121,8 @@ TEST(Args, BadArgumentsNameTheProblem) {
   EXPECT_EQ(usage_error({"--db", "x.db", "events", "r1", "--after", "3x"}),
             "--after expects a non-negative whole number, got '3x'");
   EXPECT_EQ(usage_error({"--db", "x.db", "list", "--limit"}), "option --limit needs a value");
-  EXPECT_EQ(usage_error({"--db", "x.db", "list", "--bogus"}), "unknown option '--bogus' for 'list'");
+  EXPECT_EQ(usage_error({"--db", "x.db", "list", "--bogus"}),
+            "unknown option '--bogus' for 'list'");
   EXPECT_EQ(usage_error({"--db", "x.db", "status", "r1", "--follow"}),
             "unknown option '--follow' for 'status'");
   EXPECT_EQ(usage_error({"--db", "x.db", "--json", "list"}),

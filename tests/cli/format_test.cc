@@ -47,10 +47,11 @@ TEST(Format, RunJsonHasEveryField) {
   run.priority = 3;
   run.created_at_ms = 10;
   Json json = run_json(run);
-  EXPECT_EQ(to_json_text(json),
-            R"({"id":"r1","workflow":"story","status":"failed","input":{"pages":2},"output":null,)"
-            R"("error":{"code":"step_failed"},"progress":null,"owner":"alice","idempotency_key":"",)"
-            R"("parent_id":"","priority":3,"created_at_ms":10,"updated_at_ms":0,"finished_at_ms":0})");
+  EXPECT_EQ(
+      to_json_text(json),
+      R"({"id":"r1","workflow":"story","status":"failed","input":{"pages":2},"output":null,)"
+      R"("error":{"code":"step_failed"},"progress":null,"owner":"alice","idempotency_key":"",)"
+      R"("parent_id":"","priority":3,"created_at_ms":10,"updated_at_ms":0,"finished_at_ms":0})");
 }
 
 TEST(Format, SnapshotAddsStepsAndLastEventId) {

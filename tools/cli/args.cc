@@ -1,0 +1,245 @@
+#include "args.h"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <optional>
+
+#include "storyloom/error.h"
+
+namespace storyloom::cli {
+namespace {
+
+struct FlagSpec {
+  std::string_view name;
+  bool takes_value;
+};
+
+struct CommandSpec {
+  std::string_view name;
+  Command command;
+  std::vector<std::string_view> positionals;  // all required, in order
+  std::vector<FlagSpec> flags;
+};
+
+const std::vector<CommandSpec>& command_specs() {
+  static const std::vector<CommandSpec> all = {
+      {"help", Command::help, {}, {}},
+      {"list",
+       Command::list,
+       {},
+       {{"--status", true},
+        {"--workflow", true},
+        {"--owner", true},
+        {"--limit", true},
+        {"--after", true},
+        {"--json", false}}},
+      {"status", Command::status, {"RUN"}, {}},
+      {"events",
+       Command::events,
+       {"RUN"},
+       {{"--after", true}, {"--follow", false}, {"--sse", false}}},
+      {"cancel", Command::cancel, {"RUN"}, {}},
+      {"signal", Command::signal, {"RUN", "NAME", "JSON"}, {}},
+      {"retry", Command::retry, {"RUN"}, {}},
+      {"artifacts", Command::artifacts, {"RUN"}, {}},
+  };
+  return all;
+}
+
+const CommandSpec* find_command(std::string_view name) {
+  for (const auto& spec : command_specs()) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+const FlagSpec* find_flag(const CommandSpec& spec, std::string_view name) {
+  for (const auto& flag : spec.flags) {
+    if (flag.name == name) return &flag;
+  }
+  return nullptr;
+}
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+// A whole number >= 0: digits only, no sign, no spaces, no overflow.
+int64_t parse_count(std::string_view flag, std::string_view text) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < 0) {
+    throw UsageError(std::string(flag) + " expects a non-negative whole number, got " +
+                     quoted(text));
+  }
+  return value;
+}
+
+bool is_help_flag(std::string_view arg) { return arg == "--help" || arg == "-h"; }
+
+// Flags and positionals as given, before they are given meaning.
+struct RawArgs {
+  const CommandSpec* spec = nullptr;
+  std::optional<std::string> db;
+  std::vector<std::string_view> positionals;
+  std::map<std::string_view, std::string, std::less<>> flags;  // switches map to ""
+};
+
+RawArgs split_args(const std::vector<std::string_view>& args) {
+  RawArgs raw;
+  bool options_done = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (options_done || arg.substr(0, 2) != "--") {
+      if (raw.spec) {
+        raw.positionals.push_back(arg);
+        continue;
+      }
+      raw.spec = find_command(arg);
+      if (!raw.spec) throw UsageError("unknown command " + quoted(arg));
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    size_t eq = arg.find('=');
+    std::string_view name = arg.substr(0, eq);
+    std::optional<std::string_view> inline_value;
+    if (eq != std::string_view::npos) inline_value = arg.substr(eq + 1);
+
+    const FlagSpec db_flag{"--db", true};
+    const FlagSpec* flag = nullptr;
+    if (name == db_flag.name) {
+      flag = &db_flag;
+    } else if (raw.spec) {
+      flag = find_flag(*raw.spec, name);
+    }
+    if (!flag && !raw.spec) {
+      throw UsageError("unknown option " + quoted(name) + " (options of a command go after it)");
+    }
+    if (!flag) {
+      throw UsageError("unknown option " + quoted(name) + " for " + quoted(raw.spec->name));
+    }
+    std::string value;
+    if (flag->takes_value) {
+      if (inline_value) {
+        value = std::string(*inline_value);
+      } else if (i + 1 < args.size() && args[i + 1].substr(0, 2) != "--") {
+        value = std::string(args[++i]);
+      }
+      if (value.empty()) throw UsageError("option " + std::string(name) + " needs a value");
+    } else if (inline_value) {
+      throw UsageError("option " + std::string(name) + " takes no value");
+    }
+    if (name == "--db") {
+      if (raw.db) throw UsageError("option --db given twice");
+      raw.db = std::move(value);
+    } else if (!raw.flags.emplace(name, std::move(value)).second) {
+      throw UsageError("option " + std::string(name) + " given twice");
+    }
+  }
+  return raw;
+}
+
+}  // namespace
+
+CommandLine parse_args(const std::vector<std::string_view>& args) {
+  CommandLine cmd;
+  auto end_of_options = std::find(args.begin(), args.end(), std::string_view("--"));
+  if (std::any_of(args.begin(), end_of_options, is_help_flag)) return cmd;  // help
+
+  RawArgs raw = split_args(args);
+  if (!raw.spec) throw UsageError("missing command");
+  const CommandSpec& spec = *raw.spec;
+  cmd.command = spec.command;
+  if (cmd.command == Command::help) return cmd;  // `help anything` is still help
+  if (!raw.db) throw UsageError("missing --db PATH");
+  cmd.db = *raw.db;
+
+  std::string name(spec.name);
+  if (raw.positionals.size() < spec.positionals.size()) {
+    throw UsageError("missing " + std::string(spec.positionals[raw.positionals.size()]) + " for '" +
+                     name + "'");
+  }
+  if (raw.positionals.size() > spec.positionals.size()) {
+    throw UsageError("unexpected argument " + quoted(raw.positionals[spec.positionals.size()]) +
+                     " for '" + name + "'");
+  }
+  if (!raw.positionals.empty()) cmd.run_id = std::string(raw.positionals[0]);
+
+  auto flag = [&](std::string_view f) -> const std::string* {
+    auto it = raw.flags.find(f);
+    return it == raw.flags.end() ? nullptr : &it->second;
+  };
+  switch (cmd.command) {
+    case Command::list:
+      if (auto v = flag("--status")) {
+        try {
+          cmd.filter.status = parse_run_status(*v);
+        } catch (const Error& e) {
+          throw UsageError(std::string("--status: ") + e.what());
+        }
+      }
+      if (auto v = flag("--workflow")) cmd.filter.workflow = *v;
+      if (auto v = flag("--owner")) cmd.filter.owner = *v;
+      if (auto v = flag("--limit"))
+        cmd.filter.limit = static_cast<size_t>(parse_count("--limit", *v));
+      if (auto v = flag("--after")) cmd.filter.after_run_id = *v;
+      cmd.json = flag("--json") != nullptr;
+      break;
+    case Command::events:
+      if (auto v = flag("--after")) cmd.after_event_id = parse_count("--after", *v);
+      cmd.follow = flag("--follow") != nullptr;
+      cmd.sse = flag("--sse") != nullptr;
+      break;
+    case Command::signal:
+      cmd.signal_name = std::string(raw.positionals[1]);
+      try {
+        cmd.signal_payload = parse_json(raw.positionals[2], "signal payload");
+      } catch (const Error& e) {
+        throw UsageError(e.what());
+      }
+      break;
+    default:
+      break;
+  }
+  return cmd;
+}
+
+const char* usage() {
+  return R"(usage: storyloom --db PATH COMMAND [ARGS]
+
+Reads and changes the runs of a storyloom store. PATH is an existing storyloom
+SQLite file, written as PATH or sqlite:PATH. An engine running on the same
+store in another process notices cancels, signals and retries within a fraction
+of a second. This tool never executes runs itself.
+
+commands:
+  list [--status S] [--workflow W] [--owner O] [--limit N] [--after RUN] [--json]
+        one line per run (id, status, workflow, owner, created), oldest first;
+        a last line "next: RUN" when the page is full: pass RUN to --after
+  status RUN
+        the run, its progress and its steps as JSON
+  events RUN [--after N] [--follow] [--sse]
+        the run's stored events after event id N as JSON lines; --follow keeps
+        printing live events until the run ends (or SIGINT/SIGTERM); --sse
+        prints Server-Sent Events wire format instead
+  cancel RUN
+        cancels an unfinished run and its unfinished child runs
+  signal RUN NAME JSON
+        delivers a signal with a JSON payload to the run's mailbox
+  retry RUN
+        queues a failed run again; its completed steps do not run again
+  artifacts RUN
+        every version of every artifact of the run as JSON lines
+  help, --help, -h
+        this text
+
+Options take their value as the next argument or after '='; "--" ends options.
+
+exit status: 0 done, 1 storyloom error ("storyloom: CODE: MESSAGE" on stderr),
+2 bad arguments.
+)";
+}
+
+}  // namespace storyloom::cli

@@ -1,0 +1,51 @@
+// Command-line arguments of the `storyloom` tool: what was asked, already
+// checked for shape (known command, required arguments, numbers, JSON), so the
+// commands only meet errors the engine reports.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storyloom/json.h"
+#include "storyloom/run.h"
+
+namespace storyloom::cli {
+
+enum class Command { help, list, status, events, cancel, signal, retry, artifacts };
+
+struct CommandLine {
+  Command command = Command::help;
+  std::string db;      // the --db value as given: PATH or sqlite:PATH
+  std::string run_id;  // every command but list and help
+
+  // list
+  RunFilter filter;
+  bool json = false;
+
+  // events
+  int64_t after_event_id = 0;
+  bool follow = false;
+  bool sse = false;
+
+  // signal
+  std::string signal_name;
+  Json signal_payload;
+};
+
+// Bad arguments; the message names the offending argument. The tool prints it
+// with the usage text and exits 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// `args` excludes the program name. Throws UsageError.
+CommandLine parse_args(const std::vector<std::string_view>& args);
+
+// The help text, ending in a newline.
+const char* usage();
+
+}  // namespace storyloom::cli

@@ -1,0 +1,81 @@
+#include "commands.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "format.h"
+
+namespace storyloom::cli {
+
+std::unique_ptr<Engine> open_store(const std::string& db) {
+  const std::string prefix = "sqlite:";
+  std::string path = db.rfind(prefix, 0) == 0 ? db.substr(prefix.size()) : db;
+  bool is_file = path != ":memory:" && db.find("://") == std::string::npos;
+  std::error_code ec;
+  if (is_file && !std::filesystem::exists(path, ec) && !ec) {
+    throw Error(ErrorCode::not_found,
+                "no storyloom database at '" + path +
+                    "': the file does not exist (this tool never creates one)");
+  }
+  EngineOptions options;
+  options.store = db;
+  options.workers = 1;  // nothing is ever executed here
+  return Engine::open(std::move(options));
+}
+
+void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  switch (cmd.command) {
+    case Command::list:
+      return list_runs(engine, cmd, out);
+    case Command::status:
+      return show_status(engine, cmd, out);
+    case Command::events:
+      return print_events(engine, cmd, out);
+    case Command::cancel:
+      return cancel_run(engine, cmd, out);
+    case Command::signal:
+      return signal_run(engine, cmd, out);
+    case Command::retry:
+      return retry_run(engine, cmd, out);
+    case Command::artifacts:
+      return list_artifacts(engine, cmd, out);
+    case Command::help:
+      break;
+  }
+  throw Error(ErrorCode::internal, "the help command needs no store");
+}
+
+void list_runs(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  RunPage page = engine.list(cmd.filter);
+  if (cmd.json) {
+    out << pretty_json(run_page_json(page));
+    return;
+  }
+  out << run_table(page.runs);
+  if (!page.next_cursor.empty()) out << "next: " << page.next_cursor << "\n";
+}
+
+void show_status(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  out << pretty_json(snapshot_json(engine.snapshot(cmd.run_id)));
+}
+
+void cancel_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  engine.cancel(cmd.run_id);
+  out << "cancelled run " << cmd.run_id << "\n";
+}
+
+void signal_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  engine.signal(cmd.run_id, cmd.signal_name, cmd.signal_payload);
+  out << "sent signal '" << cmd.signal_name << "' to run " << cmd.run_id << "\n";
+}
+
+void retry_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  engine.retry(cmd.run_id);
+  out << "queued run " << cmd.run_id << " again (completed steps are kept)\n";
+}
+
+void list_artifacts(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  for (const auto& artifact : engine.artifacts(cmd.run_id)) out << artifact_json_line(artifact);
+}
+
+}  // namespace storyloom::cli

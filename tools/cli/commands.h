@@ -1,0 +1,34 @@
+// The commands of the `storyloom` tool, one function each. They print to
+// `out` and let storyloom::Error through for main() to report.
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "args.h"
+#include "storyloom/engine.h"
+
+namespace storyloom::cli {
+
+// Opens the store named by --db. No workflow is registered, so this engine only
+// reads and writes state and never executes a run. Throws Error(not_found) when
+// the file does not exist: the tool never creates a store.
+std::unique_ptr<Engine> open_store(const std::string& db);
+
+// Dispatches to the command's function below. Throws Error.
+void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out);
+
+void list_runs(Engine& engine, const CommandLine& cmd, std::ostream& out);
+void show_status(Engine& engine, const CommandLine& cmd, std::ostream& out);
+void cancel_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
+void signal_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
+void retry_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
+void list_artifacts(Engine& engine, const CommandLine& cmd, std::ostream& out);
+
+// Stored events after cmd.after_event_id. With cmd.follow, live events follow
+// until the run ends or SIGINT/SIGTERM arrives (handlers are installed for the
+// duration of the call). In events_command.cc.
+void print_events(Engine& engine, const CommandLine& cmd, std::ostream& out);
+
+}  // namespace storyloom::cli

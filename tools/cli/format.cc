@@ -1,0 +1,158 @@
+#include "format.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+namespace storyloom::cli {
+namespace {
+
+void append_indent(std::string& out, int depth) { out.append(static_cast<size_t>(depth) * 2, ' '); }
+
+void append_pretty(std::string& out, const Json& value, int depth) {
+  if (value.is_object() && !value.get_object().empty()) {
+    const auto& object = value.get_object();
+    out += "{\n";
+    size_t i = 0;
+    for (const auto& member : object) {
+      append_indent(out, depth + 1);
+      out += boost::json::serialize(boost::json::string(member.key()));
+      out += ": ";
+      append_pretty(out, member.value(), depth + 1);
+      out += ++i < object.size() ? ",\n" : "\n";
+    }
+    append_indent(out, depth);
+    out += '}';
+  } else if (value.is_array() && !value.get_array().empty()) {
+    const auto& array = value.get_array();
+    out += "[\n";
+    for (size_t i = 0; i < array.size(); ++i) {
+      append_indent(out, depth + 1);
+      append_pretty(out, array[i], depth + 1);
+      out += i + 1 < array.size() ? ",\n" : "\n";
+    }
+    append_indent(out, depth);
+    out += ']';
+  } else {
+    out += boost::json::serialize(value);  // scalars, {} and []
+  }
+}
+
+std::string pad(const std::string& text, size_t width) {
+  std::string out = text;
+  if (out.size() < width) out.append(width - out.size(), ' ');
+  return out;
+}
+
+}  // namespace
+
+std::string format_time(int64_t ms) {
+  if (ms <= 0) return "-";
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char date[32];
+  std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &utc);
+  char millis[8];
+  std::snprintf(millis, sizeof(millis), ".%03dZ", static_cast<int>(ms % 1000));
+  return std::string(date) + millis;
+}
+
+std::string pretty_json(const Json& value) {
+  std::string out;
+  append_pretty(out, value, 0);
+  out += '\n';
+  return out;
+}
+
+Json run_json(const RunInfo& run) {
+  return boost::json::object{
+      {"id", run.id},
+      {"workflow", run.workflow},
+      {"status", to_string(run.status)},
+      {"input", run.input},
+      {"output", run.output},
+      {"error", run.error},
+      {"progress", run.progress},
+      {"owner", run.owner},
+      {"idempotency_key", run.idempotency_key},
+      {"parent_id", run.parent_id},
+      {"priority", run.priority},
+      {"created_at_ms", run.created_at_ms},
+      {"updated_at_ms", run.updated_at_ms},
+      {"finished_at_ms", run.finished_at_ms},
+  };
+}
+
+Json snapshot_json(const Snapshot& snapshot) {
+  Json out = run_json(snapshot.run);
+  boost::json::array steps;
+  for (const auto& step : snapshot.steps) {
+    steps.push_back(boost::json::object{
+        {"seq", step.seq},
+        {"name", step.name},
+        {"kind", step.kind},
+        {"status", step.status},
+        {"result", step.result},
+        {"completed_at_ms", step.completed_at_ms},
+    });
+  }
+  auto& object = out.as_object();
+  object["last_event_id"] = snapshot.last_event_id;
+  object["steps"] = std::move(steps);
+  return out;
+}
+
+Json run_page_json(const RunPage& page) {
+  boost::json::array runs;
+  for (const auto& run : page.runs) runs.push_back(run_json(run));
+  return boost::json::object{{"runs", std::move(runs)}, {"next_cursor", page.next_cursor}};
+}
+
+std::string run_table(const std::vector<RunInfo>& runs) {
+  struct Row {
+    std::string cells[5];
+  };
+  std::vector<Row> rows;
+  size_t widths[5] = {0, 0, 0, 0, 0};
+  for (const auto& run : runs) {
+    Row row{{run.id, to_string(run.status), run.workflow, run.owner.empty() ? "-" : run.owner,
+             format_time(run.created_at_ms)}};
+    for (size_t i = 0; i < 5; ++i) widths[i] = std::max(widths[i], row.cells[i].size());
+    rows.push_back(std::move(row));
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < 4; ++i) out += pad(row.cells[i], widths[i]) + "  ";
+    out += row.cells[4] + "\n";
+  }
+  return out;
+}
+
+std::string event_json_line(const Event& event) {
+  switch (event.kind) {
+    case EventKind::cursor:
+      return {};
+    case EventKind::transient:
+      return boost::json::serialize(boost::json::object{{"id", nullptr},
+                                                        {"type", event.type},
+                                                        {"data", event.data},
+                                                        {"transient", true}}) +
+             "\n";
+    case EventKind::stored:
+      break;
+  }
+  return boost::json::serialize(
+             boost::json::object{{"id", event.id}, {"type", event.type}, {"data", event.data}}) +
+         "\n";
+}
+
+std::string artifact_json_line(const ArtifactInfo& artifact) {
+  return boost::json::serialize(boost::json::object{{"key", artifact.key},
+                                                    {"version", artifact.version},
+                                                    {"value", artifact.value},
+                                                    {"created_at_ms", artifact.created_at_ms}}) +
+         "\n";
+}
+
+}  // namespace storyloom::cli

@@ -1,0 +1,48 @@
+// storyloom: reads and changes the runs of a storyloom store from a shell.
+#include <iostream>
+#include <string_view>
+#include <vector>
+
+#include "args.h"
+#include "commands.h"
+
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+int fail(std::string_view code, std::string_view message) {
+  std::cerr << "storyloom: " << code << ": " << message << "\n";
+  return kExitError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace storyloom::cli;
+  CommandLine cmd;
+  try {
+    cmd = parse_args(std::vector<std::string_view>(argv + 1, argv + argc));
+  } catch (const UsageError& e) {
+    std::cerr << "storyloom: " << e.what() << "\n\n" << usage();
+    return kExitUsage;
+  }
+  if (cmd.command == Command::help) {
+    std::cout << usage();
+    return 0;
+  }
+  try {
+    auto engine = open_store(cmd.db);
+    run_command(*engine, cmd, std::cout);
+    engine->close();
+  } catch (const storyloom::Error& e) {
+    return fail(storyloom::to_string(e.code()), e.what());
+  } catch (const std::exception& e) {
+    return fail("internal", e.what());
+  }
+  if (!std::cout.flush()) {
+    std::cerr << "storyloom: cannot write to standard output\n";
+    return kExitError;
+  }
+  return 0;
+}
