@@ -224,7 +224,7 @@ RunPage EngineCore::list(const RunFilter& filter) {
   q.status = filter.status;
   q.workflow = filter.workflow;
   q.owner = filter.owner;
-  q.limit = filter.limit;
+  q.limit = filter.limit + 1;  // one more tells whether another page exists
   auto tx = read();
   if (!filter.after_run_id.empty()) {
     q.after_seq = tx->run_seq(filter.after_run_id);
@@ -236,7 +236,10 @@ RunPage EngineCore::list(const RunFilter& filter) {
   int64_t last_seq = 0;
   RunPage page;
   for (auto& r : tx->list_runs(q, &last_seq)) page.runs.push_back(std::move(r.info));
-  if (page.runs.size() == filter.limit) page.next_cursor = page.runs.back().id;
+  if (page.runs.size() > filter.limit) {
+    page.runs.pop_back();
+    page.next_cursor = page.runs.back().id;
+  }
   return page;
 }
 

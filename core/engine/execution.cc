@@ -97,7 +97,14 @@ void ExecutionState::submit_locked(std::function<void(Batch&)> op) {
       }
     });
   }
-  if (op) core_->writer().submit(std::move(op));
+  if (!op) return;
+  // Once the run is cancelled, deleted or reclaimed, this execution's writes
+  // (other than token text already streamed) no longer belong in its history.
+  core_->writer().submit([run = run_id(), owner = core_->engine_id(), op = std::move(op)](Batch& b) {
+    auto r = b.tx.find_run(run);
+    if (!r || r->info.status != RunStatus::running || r->lease_owner != owner) return;
+    op(b);
+  });
 }
 
 void ExecutionState::flush_chunks() {

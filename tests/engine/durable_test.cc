@@ -259,6 +259,10 @@ TEST(Durable, CancelWhileWaitingAndWhileRunning) {
   std::this_thread::sleep_for(20ms);
   EXPECT_EQ(later_steps.load(), 0);
   EXPECT_EQ(f.engine->get(busy.id).status, RunStatus::cancelled);
+  // Nothing the cancelled execution did afterwards lands in the history.
+  auto history = f.engine->events(busy.id, 0);
+  EXPECT_EQ(history.back().type, "run.cancelled");
+  EXPECT_TRUE(f.engine->snapshot(busy.id).steps.empty());
 
   auto e = error_of([&] { f.engine->cancel(busy.id); });
   EXPECT_EQ(e.code(), ErrorCode::invalid_state);

@@ -218,3 +218,14 @@ TEST(Run, SeveralEnginesLiveInOneProcess) {
   EXPECT_EQ(wait_finished(*b, rb.id).output.at("b").as_int64(), 6);
   EXPECT_EQ(error_of([&] { a->get(rb.id); }).code(), ErrorCode::not_found);
 }
+
+TEST(Run, ExactlyFullLastPageHasNoCursor) {
+  auto engine = Engine::open(fast_options());
+  register_adder(*engine);
+  for (int i = 0; i < 3; ++i) engine->start("add", boost::json::object{{"x", i}});
+  RunFilter f;
+  f.limit = 3;
+  auto page = engine->list(f);
+  EXPECT_EQ(page.runs.size(), 3u);
+  EXPECT_TRUE(page.next_cursor.empty());
+}
