@@ -92,6 +92,7 @@ void EngineCore::close() {
     if (stopping_) return;
     stopping_ = true;
   }
+  closing_ = true;
   sched_wake_.notify_all();
   poller_wake_.notify_all();
   if (scheduler_.joinable()) scheduler_.join();

@@ -56,6 +56,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   const std::string& engine_id() const { return engine_id_; }
   int64_t now_ms() const { return options_.clock->now_ms(); }
   bool closed() const { return closed_.load(); }
+  // From the first moment of close(): executions should stop at the next step.
+  bool closing() const { return closing_.load(); }
   Writer& writer() { return *writer_; }
   EventHub& hub() { return *hub_; }
   std::unique_ptr<store::ReadTx> read() { return store_->begin_read(); }
@@ -86,6 +88,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<EventHub> hub_;
   std::unique_ptr<Writer> writer_;
+  std::atomic<bool> closing_{false};
   std::atomic<bool> closed_{false};
 
   std::mutex registry_mutex_;

@@ -48,7 +48,7 @@ ExecutionState::ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecor
   }
 }
 
-bool ExecutionState::cancelled() const { return cancelled_.load() || core_->closed(); }
+bool ExecutionState::cancelled() const { return cancelled_.load() || core_->closing(); }
 
 void ExecutionState::check_open() {
   if (finished_) {
@@ -56,9 +56,10 @@ void ExecutionState::check_open() {
                 "this execution of run '" + run_id() + "' has already finished");
   }
   if (cancelled_) throw Error(ErrorCode::cancelled, "run '" + run_id() + "' was cancelled");
-  if (core_->closed()) {
+  if (core_->closing()) {
     throw Error(ErrorCode::closed, "the engine is closing; run '" + run_id() +
-                                       "' resumes when a store on it is opened again");
+                                       "' goes back to the queue and resumes when the store is "
+                                       "opened again");
   }
 }
 
@@ -435,6 +436,9 @@ void ExecutionState::finish_completed(Json output) {
 }
 
 void ExecutionState::finish_failed(const Error& error) {
+  // A workflow stopped by the engine closing (or failing while it closes) is
+  // not done: it goes back to the queue instead of failing for good.
+  if (core_->closing() && !cancelled_) return abandon();
   Json failure;
   {
     std::lock_guard lock(mutex_);

@@ -72,8 +72,10 @@ class Engine {
   static std::unique_ptr<Engine> open(EngineOptions options);
   ~Engine();  // close()
 
-  // Stops claiming work, lets executions finish for up to drain_timeout, puts
-  // the rest back in the queue for the next open, and stops all threads.
+  // Stops claiming work and tells executions to stop (ctx.cancelled() turns
+  // true; the next step call throws Error(closed)); waits up to drain_timeout
+  // for them, puts every unfinished run back in the queue for the next open,
+  // and stops all threads. Results of steps that finish meanwhile are kept.
   void close();
 
   void register_workflow(std::string_view name, WorkflowFn fn, WorkflowOptions options = {});

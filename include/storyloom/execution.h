@@ -52,7 +52,8 @@ class Execution {
   const std::string& workflow() const;
   const Json& input() const;
   // true once the run was cancelled (here or by another process) or the engine
-  // is closing; steps should stop early. Further begin_step calls throw cancelled.
+  // began closing; steps should stop early. Further begin_step calls throw
+  // Error(cancelled), or Error(closed) when closing (the run is then requeued).
   bool cancelled() const;
 
   // Host step, phase one. Returns the stored result when the step completed in

@@ -2,25 +2,22 @@
  * hosts all bind to this header; it is usable without reading any source.
  *
  * Conventions
- *  - Handles are opaque pointers: sl_engine, sl_execution, sl_subscription.
- *  - Strings in are (const char* ptr, size_t len) UTF-8, not NUL-terminated;
- *    NULL with len 0 is the empty string, NULL with len > 0 is SL_EINVALID.
- *  - A fallible call returns an int status, SL_OK (0) or an SL_E* code (the same
- *    numbers as storyloom::ErrorCode), and writes its results through
- *    out-parameters that come first; on failure they are set to NULL / 0.
- *  - The last error of the calling thread: sl_last_error_code(),
- *    sl_last_error_class(), sl_last_error_message(). Successful calls leave it
- *    alone; the message stays valid until the next failing call on that thread.
- *  - Every sl_*_open has an sl_*_close that accepts NULL. Every buffer the
- *    library hands out (char** out) is NUL-terminated and freed with sl_free().
- *  - Options are structs passed by const pointer (NULL = defaults) whose first
- *    field is `version`; initialise them with the SL_*_OPTIONS_INIT macros.
- *  - Callbacks run on engine threads: sl_execute_fn on a worker thread,
- *    sl_event_fn on the event thread. An event callback must be quick, must not
- *    block and must not call into the engine (except sl_subscription_close on
- *    its own subscription); an execute callback may drive its execution.
- *  - No C++ exception crosses this ABI; each one becomes a status.
- *  - Structured results (runs, snapshots, events) are JSON text; shapes below.
+ *  - Handles are opaque: sl_engine, sl_execution, sl_subscription. Every open
+ *    has a close accepting NULL; an execution is closed by its finish call.
+ *  - Strings in are (const char*, size_t len) UTF-8 and need no NUL; NULL with
+ *    len 0 is "", NULL with len > 0 is SL_EINVALID.
+ *  - Fallible calls return SL_OK (0) or an SL_E* code (= storyloom::ErrorCode)
+ *    and write results through out-parameters that come first (NULL/0 on failure).
+ *  - The last error is per calling thread: sl_last_error_code/_class/_message;
+ *    the message stays valid until that thread's next failing call.
+ *  - Buffers handed out (char** out) are NUL-terminated; free them with
+ *    sl_free(), never free(). Structured results are JSON text (shapes below).
+ *  - Options structs start with `version`: initialise with SL_*_OPTIONS_INIT;
+ *    a NULL options pointer means defaults.
+ *  - Every function may be called from any thread unless its comment says
+ *    otherwise. Callbacks run on engine threads: an event callback must be
+ *    quick and must not call into the engine; an execute callback may drive
+ *    its execution. No C++ exception crosses this ABI.
  *
  * JSON shapes
  *  run:      {"id","workflow","status","input","output","error","progress",
@@ -129,9 +126,11 @@ SL_API int sl_engine_open(sl_engine** out, const sl_engine_options* options);
 
 /* Stops claiming runs, waits up to drain_timeout_ms for executions in flight,
  * puts the rest back in the queue for the next open, stops the engine's
- * threads and frees the handle. NULL is a no-op. Never from inside a callback
- * (it joins the threads that run them). Open executions and subscriptions
- * outlive it: their calls fail, and they must still be finished / closed. */
+ * threads and frees the handle. NULL is a no-op. Not from inside a callback
+ * (it joins the threads that run them; the handle then stays open and the
+ * last error says why), nor concurrently with other calls on this engine.
+ * Executions and subscriptions may outlive it: their calls fail, and they
+ * must still be finished / closed. */
 SL_API void sl_engine_close(sl_engine* engine);
 
 /* Per-workflow options; retries, concurrency and throttles will arrive here. */
@@ -166,9 +165,10 @@ typedef struct sl_start_options {
 #define SL_START_OPTIONS_INIT {SL_START_OPTIONS_VERSION, NULL, 0, NULL, 0, 0}
 
 /* Starts a run of `workflow` on `input_json` (a JSON object) and returns it
- * as run JSON; the run is durable when this returns. A workflow registered
- * only by another process is fine: the run waits in the queue for it.
- * Errors: SL_EINVALID (bad JSON, not an object, bad name), SL_ETOOLARGE. */
+ * as run JSON; the run is durable when this returns. The workflow must be
+ * registered here or by another engine on the same store (which runs it).
+ * Errors: SL_EINVALID (bad JSON, not an object, bad name), SL_ETOOLARGE,
+ * SL_ENOTFOUND (no engine on the store registered the workflow). */
 SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* engine,
                            const char* workflow, size_t workflow_len, const char* input_json,
                            size_t input_len, const sl_start_options* options);
@@ -266,8 +266,9 @@ SL_API int sl_engine_subscribe(sl_subscription** out, sl_engine* engine, const c
                                void* user_data);
 
 /* Stops delivery and frees the handle; after it returns no callback runs or
- * will run, unless it is called from inside that callback. NULL is a no-op.
- * May be called before or after sl_engine_close. */
+ * will run, unless it is called from inside that callback (then the current
+ * one completes). NULL is a no-op. May be called before or after
+ * sl_engine_close; once per subscription. */
 SL_API void sl_subscription_close(sl_subscription* subscription);
 
 /* Server-sent events wire format, the same for every host: `id:`, `event:`
@@ -283,9 +284,10 @@ SL_API int sl_sse_retry(char** out, size_t* out_len, int64_t reconnect_ms);
  * One attempt at running a run's workflow, driven by the host. Every function
  * may be called from any thread, several at once (parallel steps). Steps and
  * waits are memoized: on a later execution of the same run they return their
- * stored outcome, as long as they are called in the same order. After the
- * engine closes, calls fail with SL_ECLOSED; the execution must still be
- * finished. Calls after the run was cancelled fail with SL_ECANCELLED. */
+ * stored outcome, as long as they are called in the same order. Once the
+ * engine closes, calls fail with SL_ECLOSED, or SL_EINVALIDSTATE when close
+ * gave up waiting and put the run back in the queue; the execution must still
+ * be finished. Once the run is cancelled, calls fail with SL_ECANCELLED. */
 
 /* Outcome of a durable wait. */
 enum {
@@ -351,9 +353,11 @@ SL_API int sl_execution_chunk(sl_execution* execution, const char* stream, size_
                               const char* text, size_t text_len);
 
 /* The finish calls end the execution and free the handle, also when they
- * return an error. When the error is the caller's input (invalid output JSON,
- * bad error class), the run still ends: it fails with that error. A failed
- * step recorded earlier makes the run fail whatever the finish call. */
+ * return an error, so no other call on it may be in progress or follow. When
+ * the error is the caller's input (invalid output JSON, bad error class), the
+ * run still ends: it fails with that error. A failed step recorded earlier
+ * makes the run fail whatever the finish call. finish_failed records error
+ * code "step_failed" with the given class and message. */
 SL_API int sl_execution_finish_completed(sl_execution* execution, const char* output_json,
                                          size_t output_len);
 SL_API int sl_execution_finish_failed(sl_execution* execution, int error_class,

@@ -398,40 +398,53 @@ TEST(Durable, DroppedExecutionFailsTheRunInsteadOfHanging) {
             std::string::npos);
 }
 
-TEST(Durable, CloseDrainsFinishingWorkAndParksTheRest) {
+TEST(Durable, CloseStopsExecutionsAndRequeuesTheirRuns) {
   TempDir dir;
-  std::atomic<bool> release{false};
-  std::atomic<int> spins{0};
-  std::string quick_id, stuck_id;
+  std::atomic<int> first_calls{0}, spins{0};
+  std::atomic<bool> in_first{false};
+  std::string polite_id, stubborn_id;
   {
     auto o = fast_options(dir.file("close.db"));
-    o.drain_timeout = 100ms;
+    o.drain_timeout = 200ms;
     auto engine = Engine::open(o);
-    engine->register_workflow("quick", [](Context& ctx, const Json&) -> Json {
-      std::this_thread::sleep_for(30ms);
-      return ctx.step("s", [] { return Json(1); });
+    // Finishes its step during the drain: the result is kept, the next step refused.
+    engine->register_workflow("polite", [&](Context& ctx, const Json&) -> Json {
+      ctx.step("first", [&] {
+        ++first_calls;
+        in_first = true;
+        while (!ctx.cancelled()) std::this_thread::sleep_for(1ms);
+        return Json("kept");
+      });
+      return ctx.step("second", [] { return Json("second"); });
     });
-    engine->register_workflow("stuck", [&](Context& ctx, const Json&) -> Json {
+    // Ignores cancellation longer than the drain: abandoned and requeued.
+    engine->register_workflow("stubborn", [&](Context& ctx, const Json&) -> Json {
       ctx.step("spin", [&] {
         ++spins;
-        while (!release && !ctx.cancelled()) std::this_thread::sleep_for(1ms);
+        std::this_thread::sleep_for(400ms);
         return Json(nullptr);
       });
       return Json("never in the first engine");
     });
-    quick_id = engine->start("quick", boost::json::object{}).id;
-    stuck_id = engine->start("stuck", boost::json::object{}).id;
-    wait_status(*engine, stuck_id, RunStatus::running);
+    polite_id = engine->start("polite", boost::json::object{}).id;
+    stubborn_id = engine->start("stubborn", boost::json::object{}).id;
+    ASSERT_TRUE(eventually([&] { return in_first.load() && spins.load() == 1; }));
     engine->close();
-    EXPECT_EQ(engine->get(quick_id).status, RunStatus::completed);  // drained
+    EXPECT_EQ(engine->get(polite_id).status, RunStatus::queued);
+    EXPECT_EQ(engine->get(stubborn_id).status, RunStatus::queued);
   }
   auto engine = Engine::open(fast_options(dir.file("close.db")));
-  EXPECT_EQ(engine->get(stuck_id).status, RunStatus::queued);  // parked for the next open
-  release = true;
-  engine->register_workflow("quick", [](Context&, const Json&) -> Json { return nullptr; });
-  engine->register_workflow("stuck", [&](Context& ctx, const Json&) -> Json {
+  EXPECT_EQ(engine->snapshot(polite_id).steps.size(), 1u);  // "first" survived the close
+  engine->register_workflow("polite", [&](Context& ctx, const Json&) -> Json {
+    auto first = ctx.step("first", [&] { ++first_calls; return Json("redone"); });
+    ctx.step("second", [] { return Json("second"); });
+    return first;
+  });
+  engine->register_workflow("stubborn", [&](Context& ctx, const Json&) -> Json {
     ctx.step("spin", [&] { ++spins; return Json(nullptr); });
     return Json("resumed");
   });
-  EXPECT_EQ(wait_finished(*engine, stuck_id).output.as_string(), "resumed");
+  EXPECT_EQ(wait_finished(*engine, polite_id).output.as_string(), "kept");
+  EXPECT_EQ(first_calls.load(), 1);
+  EXPECT_EQ(wait_finished(*engine, stubborn_id).output.as_string(), "resumed");
 }
