@@ -1,0 +1,98 @@
+#include "options.h"
+
+#include <charconv>
+#include <string_view>
+
+namespace story {
+namespace {
+
+std::optional<int> parse_int(std::string_view text, int min, int max) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+std::string usage() {
+  return "usage: story --db PATH --topic TEXT [--pages N] [--export FILE.md]\n"
+         "             [--fast | --word-delay-ms MS]\n"
+         "\n"
+         "Writes a short illustrated-book-style story durably into the SQLite file PATH,\n"
+         "streaming each page as it is written. The text is offline placeholder text,\n"
+         "not a language model. Running the same command again (same topic and pages)\n"
+         "resumes the same run: pages already written are not written again.\n"
+         "\n"
+         "  --db PATH          the store (created if missing)\n"
+         "  --topic TEXT       what the story is about (at most 200 bytes)\n"
+         "  --pages N          number of pages, 1 to 40 (default 4)\n"
+         "  --export FILE.md   write the finished story as Markdown\n"
+         "  --fast             do not pause between streamed words\n"
+         "  --word-delay-ms MS pause between streamed words (default 15)\n"
+         "\n"
+         "Ctrl-C stops cleanly (exit code 130); the run waits in the store for the next start.\n";
+}
+
+std::optional<Options> parse_options(int argc, char** argv, std::string& message, int& exit_code) {
+  Options options;
+  exit_code = 2;
+  auto fail = [&](const std::string& what) -> std::optional<Options> {
+    message = "story: " + what + "\n\n" + usage();
+    return std::nullopt;
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto value = [&]() -> std::optional<std::string_view> {
+      if (i + 1 >= argc) return std::nullopt;
+      return std::string_view(argv[++i]);
+    };
+    if (arg == "--help" || arg == "-h") {
+      message = usage();
+      exit_code = 0;
+      return std::nullopt;
+    } else if (arg == "--fast") {
+      options.word_delay = std::chrono::milliseconds(0);
+    } else if (arg == "--db" || arg == "--topic" || arg == "--pages" || arg == "--export" ||
+               arg == "--word-delay-ms") {
+      auto v = value();
+      if (!v) return fail(std::string(arg) + " needs a value");
+      if (arg == "--db") {
+        options.db = *v;
+      } else if (arg == "--topic") {
+        options.topic = *v;
+      } else if (arg == "--export") {
+        options.export_path = *v;
+      } else if (arg == "--pages") {
+        auto n = parse_int(*v, 1, kMaxPages);
+        if (!n) {
+          return fail("--pages must be a whole number from 1 to " + std::to_string(kMaxPages) +
+                      ", got '" + std::string(*v) + "'");
+        }
+        options.pages = *n;
+      } else {
+        auto n = parse_int(*v, 0, 10'000);
+        if (!n) {
+          return fail("--word-delay-ms must be a whole number from 0 to 10000, got '" +
+                      std::string(*v) + "'");
+        }
+        options.word_delay = std::chrono::milliseconds(*n);
+      }
+    } else {
+      return fail("unknown argument '" + std::string(arg) + "'");
+    }
+  }
+  if (options.db.empty()) return fail("--db PATH is required");
+  if (options.topic.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return fail("--topic TEXT is required and must not be blank");
+  }
+  if (options.topic.size() > kMaxTopicBytes) {
+    return fail("--topic is " + std::to_string(options.topic.size()) + " bytes; the limit is " +
+                std::to_string(kMaxTopicBytes));
+  }
+  return options;
+}
+
+}  // namespace story

@@ -1,0 +1,28 @@
+// Command-line options of the story example.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace story {
+
+struct Options {
+  std::string db;  // the SQLite file the run lives in
+  std::string topic;
+  int pages = 4;
+  std::string export_path;                   // empty: no Markdown export
+  std::chrono::milliseconds word_delay{15};  // between streamed words; 0 with --fast
+};
+
+inline constexpr int kMaxPages = 40;
+inline constexpr size_t kMaxTopicBytes = 200;
+
+// The usage text printed by --help and after a usage error.
+std::string usage();
+
+// Parses argv. On success returns the options; on --help or an error returns
+// nullopt and writes what to print to `message` (`exit_code` 0 for --help, 2 otherwise).
+std::optional<Options> parse_options(int argc, char** argv, std::string& message, int& exit_code);
+
+}  // namespace story

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The first command to run: installs what storyloom builds with, builds it, and
+# writes a short illustrated story durably into ./storyloom-demo.db, streaming
+# each page (offline placeholder text, not a language model). Press Ctrl-C in
+# the middle and run it again: the same run resumes, written pages are kept.
+# Extra arguments go to the story program (build/examples/cpp/story --help).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+story="$build/examples/cpp/story"
+
+"$root/scripts/setup.sh"
+echo "demo: building storyloom in $build (the first build takes a few minutes)" >&2
+"$root/scripts/build.sh"
+if [ ! -x "$story" ]; then
+  echo "demo: $story was not built; is STORYLOOM_BUILD_EXAMPLES off in $build/CMakeCache.txt?" >&2
+  exit 1
+fi
+exec "$story" --db ./storyloom-demo.db --topic "a lighthouse keeper who befriends a storm" \
+  --pages 4 --export story.md "$@"
