@@ -17,6 +17,12 @@ enum class EventKind {
               // only the id advances (SSE: an `id:` line with no data)
 };
 
+// Ordering: stored events reach a subscriber in id order, and the chunks of
+// one stream in offset order with every byte exactly once. A transient chunk is
+// delivered the moment it is produced, so it can arrive a few milliseconds
+// before a stored event (progress, artifact) the workflow wrote just before it,
+// which waits for its commit. A stream is append-only: a step that runs again
+// (after a crash or a retry) appends its text again after the first attempt's.
 struct Event {
   int64_t id = 0;
   EventKind kind = EventKind::stored;
