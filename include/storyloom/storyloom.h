@@ -126,11 +126,11 @@ SL_API int sl_engine_open(sl_engine** out, const sl_engine_options* options);
 
 /* Stops claiming runs, waits up to drain_timeout_ms for executions in flight,
  * puts the rest back in the queue for the next open, stops the engine's
- * threads and frees the handle. NULL is a no-op. Not from inside a callback
- * (it joins the threads that run them; the handle then stays open and the
- * last error says why), nor concurrently with other calls on this engine.
- * Executions and subscriptions may outlive it: their calls fail, and they
- * must still be finished / closed. */
+ * threads and frees the handle. NULL is a no-op. Not concurrently with other
+ * calls on this engine, and never from inside a callback: it joins the
+ * threads that run them, so it fails there (last error SL_EINTERNAL) and
+ * leaves the engine half-closed. Executions and subscriptions may outlive
+ * it: their calls fail, and they must still be finished / closed. */
 SL_API void sl_engine_close(sl_engine* engine);
 
 /* Per-workflow options; retries, concurrency and throttles will arrive here. */

@@ -1,0 +1,206 @@
+// sl_engine_*: the engine's operations, one to one onto storyloom::Engine.
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "args.h"
+#include "handles.h"
+#include "status.h"
+#include "to_json.h"
+
+using storyloom::capi::Args;
+using storyloom::capi::guarded;
+using storyloom::capi::OutText;
+using namespace storyloom;
+
+namespace {
+
+// C has no duration type: zero picks the engine's default, negatives are refused.
+std::chrono::milliseconds duration_or(const Args& args, int64_t ms, const char* name,
+                                      std::chrono::milliseconds fallback) {
+  if (ms < 0) {
+    args.invalid(std::string("sl_engine_options.") + name + " is " + std::to_string(ms) +
+                 "; it must not be negative");
+  }
+  return ms == 0 ? fallback : std::chrono::milliseconds(ms);
+}
+
+EngineOptions engine_options(const Args& args, const sl_engine_options* o) {
+  EngineOptions options;
+  if (o == nullptr) return options;
+  auto store = args.text(o->store, o->store_len, "sl_engine_options.store");
+  if (!store.empty()) options.store = std::string(store);
+  if (o->workers != 0) options.workers = o->workers;
+  if (o->max_executions != 0) options.max_executions = o->max_executions;
+  if (o->max_payload_bytes != 0) options.max_payload_bytes = o->max_payload_bytes;
+  options.poll_interval = duration_or(args, o->poll_interval_ms, "poll_interval_ms",
+                                      options.poll_interval);
+  options.lease_ttl = duration_or(args, o->lease_ttl_ms, "lease_ttl_ms", options.lease_ttl);
+  options.drain_timeout = duration_or(args, o->drain_timeout_ms, "drain_timeout_ms",
+                                      options.drain_timeout);
+  return options;
+}
+
+// The host owns each execution from the call on; a finish call deletes it.
+ExecuteFn execute_through(sl_execute_fn fn, void* user_data) {
+  return [fn, user_data](Execution execution) {
+    fn(user_data, new sl_execution(std::move(execution)));
+  };
+}
+
+}  // namespace
+
+extern "C" {
+
+SL_API int sl_engine_open(sl_engine** out, const sl_engine_options* options) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& result = args.out(out, "out");
+    auto* o = args.options(options, SL_ENGINE_OPTIONS_VERSION, "sl_engine_options");
+    auto handle = std::make_unique<sl_engine>();
+    handle->engine = Engine::open(engine_options(args, o));
+    result = handle.release();
+  });
+}
+
+SL_API void sl_engine_close(sl_engine* engine) {
+  if (engine == nullptr) return;
+  int status = guarded([&] { engine->engine->close(); });
+  // Close fails only when it cannot join the engine's threads (called from one
+  // of them, against the contract); destroying joinable threads would abort
+  // the host at once, so the handle is left alive and the last error says why.
+  if (status == SL_OK) delete engine;
+}
+
+SL_API int sl_engine_register_workflow(sl_engine* engine, const char* name, size_t name_len,
+                                       const sl_workflow_options* options, sl_execute_fn fn,
+                                       void* user_data) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(engine, "engine");
+    auto workflow = args.text(name, name_len, "name");
+    args.options(options, SL_WORKFLOW_OPTIONS_VERSION, "sl_workflow_options");
+    if (fn == nullptr) args.invalid("fn is NULL");
+    e.engine->register_workflow(workflow, execute_through(fn, user_data), WorkflowOptions{});
+  });
+}
+
+SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* engine,
+                           const char* workflow, size_t workflow_len, const char* input_json,
+                           size_t input_len, const sl_start_options* options) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, run_json, run_json_len, "run_json");
+    auto& e = args.required(engine, "engine");
+    auto name = args.text(workflow, workflow_len, "workflow");
+    StartOptions start;
+    if (auto* o = args.options(options, SL_START_OPTIONS_VERSION, "sl_start_options")) {
+      start.idempotency_key = args.text(o->idempotency_key, o->idempotency_key_len,
+                                        "sl_start_options.idempotency_key");
+      start.owner = args.text(o->owner, o->owner_len, "sl_start_options.owner");
+      start.priority = o->priority;
+    }
+    auto input = args.json(input_json, input_len, "input_json");
+    out.set_json(capi::run_json(e.engine->start(name, std::move(input), start)));
+  });
+}
+
+SL_API int sl_engine_get_run(char** run_json, size_t* run_json_len, sl_engine* engine,
+                             const char* run_id, size_t run_id_len) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, run_json, run_json_len, "run_json");
+    auto& e = args.required(engine, "engine");
+    out.set_json(capi::run_json(e.engine->get(args.text(run_id, run_id_len, "run_id"))));
+  });
+}
+
+SL_API int sl_engine_list_runs(char** page_json, size_t* page_json_len, sl_engine* engine,
+                               const sl_list_options* options) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, page_json, page_json_len, "page_json");
+    auto& e = args.required(engine, "engine");
+    RunFilter filter;
+    if (auto* o = args.options(options, SL_LIST_OPTIONS_VERSION, "sl_list_options")) {
+      auto status = args.text(o->status, o->status_len, "sl_list_options.status");
+      if (!status.empty()) filter.status = parse_run_status(status);
+      filter.workflow = args.text(o->workflow, o->workflow_len, "sl_list_options.workflow");
+      filter.owner = args.text(o->owner, o->owner_len, "sl_list_options.owner");
+      if (o->limit != 0) filter.limit = o->limit;
+      filter.after_run_id = args.text(o->after, o->after_len, "sl_list_options.after");
+    }
+    out.set_json(capi::run_page_json(e.engine->list(filter)));
+  });
+}
+
+SL_API int sl_engine_delete_run(sl_engine* engine, const char* run_id, size_t run_id_len) {
+  Args args(__func__);
+  return guarded([&] {
+    args.required(engine, "engine").engine->remove(args.text(run_id, run_id_len, "run_id"));
+  });
+}
+
+SL_API int sl_engine_cancel(sl_engine* engine, const char* run_id, size_t run_id_len) {
+  Args args(__func__);
+  return guarded([&] {
+    args.required(engine, "engine").engine->cancel(args.text(run_id, run_id_len, "run_id"));
+  });
+}
+
+SL_API int sl_engine_signal(sl_engine* engine, const char* run_id, size_t run_id_len,
+                            const char* name, size_t name_len, const char* payload_json,
+                            size_t payload_len) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(engine, "engine");
+    auto run = args.text(run_id, run_id_len, "run_id");
+    auto signal = args.text(name, name_len, "name");
+    e.engine->signal(run, signal, args.json(payload_json, payload_len, "payload_json"));
+  });
+}
+
+SL_API int sl_engine_retry(sl_engine* engine, const char* run_id, size_t run_id_len) {
+  Args args(__func__);
+  return guarded([&] {
+    args.required(engine, "engine").engine->retry(args.text(run_id, run_id_len, "run_id"));
+  });
+}
+
+SL_API int sl_engine_snapshot(char** snapshot_json, size_t* snapshot_json_len, sl_engine* engine,
+                              const char* run_id, size_t run_id_len) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, snapshot_json, snapshot_json_len, "snapshot_json");
+    auto& e = args.required(engine, "engine");
+    out.set_json(capi::snapshot_json(e.engine->snapshot(args.text(run_id, run_id_len, "run_id"))));
+  });
+}
+
+SL_API int sl_engine_artifacts(char** artifacts_json, size_t* artifacts_json_len,
+                               sl_engine* engine, const char* run_id, size_t run_id_len) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, artifacts_json, artifacts_json_len, "artifacts_json");
+    auto& e = args.required(engine, "engine");
+    out.set_json(
+        capi::artifacts_json(e.engine->artifacts(args.text(run_id, run_id_len, "run_id"))));
+  });
+}
+
+SL_API int sl_engine_events(char** events_json, size_t* events_json_len, sl_engine* engine,
+                            const char* run_id, size_t run_id_len, int64_t after_id,
+                            size_t limit) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, events_json, events_json_len, "events_json");
+    auto& e = args.required(engine, "engine");
+    auto run = args.text(run_id, run_id_len, "run_id");
+    // Zero takes the engine's default page size.
+    auto events =
+        limit == 0 ? e.engine->events(run, after_id) : e.engine->events(run, after_id, limit);
+    out.set_json(capi::events_json(events));
+  });
+}
+
+}  // extern "C"
