@@ -59,15 +59,32 @@ EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {
   if (options_.max_payload_bytes < 1024) {
     throw Error(ErrorCode::invalid_argument, "max_payload_bytes must be at least 1024");
   }
+  auto positive = [](const char* name, std::chrono::milliseconds value, int64_t minimum) {
+    if (value.count() < minimum) {
+      throw Error(ErrorCode::invalid_argument, std::string(name) + " must be at least " +
+                                                   std::to_string(minimum) + " ms, got " +
+                                                   std::to_string(value.count()));
+    }
+  };
+  positive("poll_interval", options_.poll_interval, 1);
+  positive("lease_ttl", options_.lease_ttl, 1);
+  positive("chunk_flush_interval", options_.chunk_flush_interval, 1);
+  positive("drain_timeout", options_.drain_timeout, 0);
+  if (options_.chunk_flush_bytes < 1) {
+    throw Error(ErrorCode::invalid_argument, "chunk_flush_bytes must be at least 1");
+  }
   std::random_device rd;
   ids_random_.seed((static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(getpid()));
-  engine_id_ = "e" + new_run_id().substr(0, 16);
+  engine_id_ = "e";
+  engine_id_.append(new_run_id(), 0, 16);
   store_ = store::open_store(options_.store);
   int64_t last_id = store_->begin_read()->last_event_id();
-  hub_ = std::make_unique<EventHub>([this] { return store_->begin_read(); }, last_id);
+  hub_ = std::make_unique<EventHub>([this] { return store_->begin_read(); }, last_id,
+                                    [this] { mark_engine_thread(); });
   writer_ = std::make_unique<Writer>(
       *store_, [this] { return now_ms(); },
-      [this](std::vector<store::EventRecord>&& events) { hub_->publish(std::move(events)); });
+      [this](std::vector<store::EventRecord>&& events) { hub_->publish(std::move(events)); },
+      [this] { mark_engine_thread(); });
 }
 
 std::shared_ptr<EngineCore> EngineCore::open(EngineOptions options) {
@@ -86,7 +103,19 @@ void EngineCore::start_threads() {
   poller_ = std::thread([this] { poller_loop(); });
 }
 
+namespace {
+// The engine whose thread this is, so close() can refuse to join itself.
+thread_local const EngineCore* tls_engine_thread = nullptr;
+}  // namespace
+
+void EngineCore::mark_engine_thread() const { tls_engine_thread = this; }
+
 void EngineCore::close() {
+  if (tls_engine_thread == this) {
+    throw Error(ErrorCode::invalid_state,
+                "close() was called from one of the engine's own threads (inside a workflow, "
+                "step or subscription callback); call it from another thread");
+  }
   {
     std::unique_lock lock(sched_mutex_);
     if (stopping_) return;
@@ -428,6 +457,7 @@ void EngineCore::execution_finished(const std::string& run_id) {
 }
 
 void EngineCore::scheduler_loop() {
+  mark_engine_thread();
   std::unique_lock lock(sched_mutex_);
   for (;;) {
     sched_wake_.wait(lock, [this] { return stopping_ || (work_hint_ && inflight_.size() < static_cast<size_t>(options_.max_executions)); });
@@ -516,6 +546,7 @@ void EngineCore::post_to_workers(std::function<void()> task) {
 }
 
 void EngineCore::worker_loop() {
+  mark_engine_thread();
   std::unique_lock lock(workers_mutex_);
   for (;;) {
     workers_wake_.wait(lock, [this] { return workers_stopping_ || !tasks_.empty(); });
@@ -531,6 +562,7 @@ void EngineCore::worker_loop() {
 // ---- the poller: timers, other processes, leases, chunk flushing ----
 
 void EngineCore::poller_loop() {
+  mark_engine_thread();
   std::unique_lock lock(sched_mutex_);
   while (!stopping_) {
     lock.unlock();

@@ -71,6 +71,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
  private:
   explicit EngineCore(EngineOptions options);
   void start_threads();
+  void mark_engine_thread() const;
   void scheduler_loop();
   void poller_loop();
   void poll_once(int64_t now);

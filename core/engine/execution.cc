@@ -372,6 +372,7 @@ void ExecutionState::chunk(std::string_view stream, std::string_view text) {
                 "chunk of stream '" + std::string(stream) + "' is " + std::to_string(text.size()) +
                     " bytes; the limit is " + std::to_string(core_->options().max_payload_bytes));
   }
+  check_utf8("chunk of stream '" + std::string(stream) + "'", text);
   if (text.empty() || replaying()) return;
   std::string name(stream);
   auto it = stream_ends_.find(name);
@@ -422,7 +423,8 @@ void ExecutionState::finish_completed(Json output) {
     text = checked_json_text("output of run '" + run_id() + "'", output,
                              core_->options().max_payload_bytes);
   } catch (const Error& e) {
-    return finish_failed(e);
+    finish_failed(e);
+    throw;  // the run failed with this error; the host should know why
   }
   auto core = core_;
   finish([output = std::move(output), core](Batch& b, store::RunRecord& r) {

@@ -5,6 +5,43 @@
 
 namespace storyloom::detail {
 
+bool is_valid_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    auto lead = static_cast<unsigned char>(text[i]);
+    size_t extra;
+    uint32_t cp;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    } else if ((lead >> 5) == 0x6) {
+      extra = 1;
+      cp = lead & 0x1f;
+    } else if ((lead >> 4) == 0xe) {
+      extra = 2;
+      cp = lead & 0x0f;
+    } else if ((lead >> 3) == 0x1e) {
+      extra = 3;
+      cp = lead & 0x07;
+    } else {
+      return false;
+    }
+    if (i + extra >= text.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= extra; ++k) {
+      auto cont = static_cast<unsigned char>(text[i + k]);
+      if ((cont >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cont & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
 void check_name(std::string_view what, std::string_view name) {
   if (name.empty()) throw Error(ErrorCode::invalid_argument, std::string(what) + " is empty");
   if (name.size() > kMaxNameBytes) {
@@ -19,9 +56,19 @@ void check_name(std::string_view what, std::string_view name) {
                   std::string(what) + " contains a control character");
     }
   }
+  if (!is_valid_utf8(name)) {
+    throw Error(ErrorCode::invalid_argument, std::string(what) + " is not valid UTF-8");
+  }
+}
+
+void check_utf8(std::string_view what, std::string_view text) {
+  if (!is_valid_utf8(text)) {
+    throw Error(ErrorCode::invalid_argument, std::string(what) + " is not valid UTF-8");
+  }
 }
 
 void check_key(std::string_view what, std::string_view key) {
+  check_utf8(what, key);
   if (key.size() > kMaxKeyBytes) {
     throw Error(ErrorCode::invalid_argument, std::string(what) + " is " +
                                                  std::to_string(key.size()) +

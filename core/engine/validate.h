@@ -10,6 +10,8 @@ namespace storyloom::detail {
 
 // 1..kMaxNameBytes bytes of UTF-8 without control characters.
 void check_name(std::string_view what, std::string_view name);
+bool is_valid_utf8(std::string_view text);
+void check_utf8(std::string_view what, std::string_view text);
 // At most kMaxKeyBytes bytes (may be empty).
 void check_key(std::string_view what, std::string_view key);
 // Serializes `value`, refusing more than `max_bytes`.

@@ -12,9 +12,12 @@ store::EventRecord& Batch::event(const std::string& run_id, const std::string& t
   return events_.back();
 }
 
-Writer::Writer(store::Store& store, Now now, Publish publish)
+Writer::Writer(store::Store& store, Now now, Publish publish, std::function<void()> on_thread_start)
     : store_(store), now_(std::move(now)), publish_(std::move(publish)) {
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this, start = std::move(on_thread_start)] {
+    if (start) start();
+    loop();
+  });
 }
 
 Writer::~Writer() { stop(); }

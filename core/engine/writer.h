@@ -42,7 +42,8 @@ class Writer {
   using Publish = std::function<void(std::vector<store::EventRecord>&&)>;
   using Now = std::function<int64_t()>;
 
-  Writer(store::Store& store, Now now, Publish publish);
+  // `on_thread_start` runs first on the writer thread.
+  Writer(store::Store& store, Now now, Publish publish, std::function<void()> on_thread_start = {});
   ~Writer();  // stop()
 
   // Queues `op`; `done` runs on the writer thread after the batch commits (or

@@ -28,9 +28,12 @@ void SubscriptionState::close() {
   if (hub_ != nullptr) hub_->unsubscribe(*this);
 }
 
-EventHub::EventHub(ReadStore read, int64_t published_through)
+EventHub::EventHub(ReadStore read, int64_t published_through, std::function<void()> on_thread_start)
     : read_(std::move(read)), published_through_(published_through) {
-  dispatcher_ = std::thread([this] { dispatch_loop(); });
+  dispatcher_ = std::thread([this, start = std::move(on_thread_start)] {
+    if (start) start();
+    dispatch_loop();
+  });
 }
 
 EventHub::~EventHub() { stop(); }
@@ -291,6 +294,24 @@ void EventHub::catch_up_subscriber(const std::shared_ptr<SubscriptionState>& sub
 }
 
 void EventHub::deliver(SubscriptionState& sub, const Event& event) {
+  try {
+    deliver_deduplicated(sub, event);
+  } catch (...) {
+    // Nobody to report to on this thread: a callback that throws ends its
+    // subscription rather than the process.
+    std::lock_guard lock(mutex_);
+    sub.closed_ = true;
+    auto range = subscribers_.equal_range(sub.run_id_);
+    for (auto it = range.first; it != range.second; ++it) {
+      if (it->second.get() == &sub) {
+        subscribers_.erase(it);
+        break;
+      }
+    }
+  }
+}
+
+void EventHub::deliver_deduplicated(SubscriptionState& sub, const Event& event) {
   if (event.kind == EventKind::stored) {
     if (event.id <= sub.last_id_) return;
     sub.last_id_ = event.id;

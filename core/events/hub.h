@@ -55,7 +55,8 @@ class EventHub {
  public:
   using ReadStore = std::function<std::unique_ptr<store::ReadTx>()>;
 
-  EventHub(ReadStore read, int64_t published_through);
+  // `on_thread_start` runs first on the delivery thread.
+  EventHub(ReadStore read, int64_t published_through, std::function<void()> on_thread_start = {});
   ~EventHub();
   void stop();
 
@@ -98,6 +99,7 @@ class EventHub {
   void schedule_locked(const std::shared_ptr<SubscriptionState>& sub);
   void dispatch_loop();
   void deliver(SubscriptionState& sub, const Event& event);
+  void deliver_deduplicated(SubscriptionState& sub, const Event& event);
   void catch_up_subscriber(const std::shared_ptr<SubscriptionState>& sub);
 
   ReadStore read_;

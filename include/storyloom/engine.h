@@ -76,6 +76,8 @@ class Engine {
   // true; the next step call throws Error(closed)); waits up to drain_timeout
   // for them, puts every unfinished run back in the queue for the next open,
   // and stops all threads. Results of steps that finish meanwhile are kept.
+  // Refused with Error(invalid_state) from the engine's own threads (inside a
+  // workflow, step or subscription callback).
   void close();
 
   void register_workflow(std::string_view name, WorkflowFn fn, WorkflowOptions options = {});
@@ -104,7 +106,8 @@ class Engine {
   std::vector<Event> events(std::string_view run_id, int64_t after_id, size_t limit = 1000);
   // Stored events after `after_id`, then live ones, with no gap and no
   // duplicate. The callback runs on an engine thread, one event at a time; it
-  // must be quick and must not call back into the engine.
+  // must be quick and must not call back into the engine. A callback that
+  // throws ends its subscription.
   Subscription subscribe(std::string_view run_id, int64_t after_id, EventCallback callback);
 
   const EngineOptions& options() const;

@@ -82,6 +82,7 @@ class Execution {
   // Token text: delivered live at once, persisted coalesced.
   void chunk(std::string_view stream, std::string_view text);
 
+  // An output over the payload limit fails the run, then throws that error.
   void finish_completed(Json output);
   void finish_failed(const Error& error);
   void finish_parked();

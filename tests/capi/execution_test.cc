@@ -654,8 +654,8 @@ TEST_F(CapiExecution, OversizedOutputFailsTheRun) {
   reopen_with_payload_limit(1024);
   workflow("verbose", [&](sl_execution* e) {
     std::string output = "{\"text\":\"" + std::string(2000, 'x') + "\"}";
-    // The core turns this into a failed run without reporting it to the caller.
-    EXPECT_EQ(sl_execution_finish_completed(e, output.data(), output.size()), SL_OK);
+    // The run fails with the error, and the caller hears about it too.
+    EXPECT_EQ(sl_execution_finish_completed(e, output.data(), output.size()), SL_ETOOLARGE);
   });
   std::string id = id_of(start("verbose"));
   Json run = wait_finished(id);

@@ -229,3 +229,46 @@ TEST(Run, ExactlyFullLastPageHasNoCursor) {
   EXPECT_EQ(page.runs.size(), 3u);
   EXPECT_TRUE(page.next_cursor.empty());
 }
+
+TEST(Run, NamesMustBeValidUtf8) {
+  auto engine = Engine::open(fast_options());
+  auto e = error_of([&] {
+    engine->register_workflow("story\xff", [](Context&, const Json&) -> Json { return nullptr; });
+  });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "workflow name is not valid UTF-8");
+  engine->register_workflow("histoire \xc3\xa9t\xc3\xa9", [](Context&, const Json&) -> Json { return nullptr; });
+  StartOptions o;
+  o.owner = "\xc0\xaf";  // an overlong '/'
+  e = error_of([&] { engine->start("histoire \xc3\xa9t\xc3\xa9", boost::json::object{}, o); });
+  EXPECT_STREQ(e.what(), "owner is not valid UTF-8");
+}
+
+TEST(Run, DurationOptionsAreChecked) {
+  EngineOptions o;
+  o.poll_interval = std::chrono::milliseconds(-5);
+  auto e = error_of([&] { Engine::open(o); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "poll_interval must be at least 1 ms, got -5");
+  o = EngineOptions{};
+  o.lease_ttl = std::chrono::milliseconds(0);
+  EXPECT_STREQ(error_of([&] { Engine::open(o); }).what(), "lease_ttl must be at least 1 ms, got 0");
+}
+
+TEST(Run, CloseFromInsideAWorkflowIsRefused) {
+  auto engine = Engine::open(fast_options());
+  std::string message;
+  engine->register_workflow("rude", [&](Context&, const Json&) -> Json {
+    try {
+      engine->close();
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    return nullptr;
+  });
+  auto run = engine->start("rude", boost::json::object{});
+  EXPECT_EQ(wait_finished(*engine, run.id).status, RunStatus::completed);
+  EXPECT_NE(message.find("close() was called from one of the engine's own threads"), std::string::npos)
+      << message;
+  engine->close();  // from the test thread: fine
+}

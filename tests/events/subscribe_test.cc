@@ -212,3 +212,18 @@ TEST(Subscribe, SnapshotThenSubscribeContinuesWithoutGap) {
   std::lock_guard lock(c.m);
   EXPECT_EQ(c.ids, expected);
 }
+
+TEST(Subscribe, ThrowingCallbackEndsOnlyItsSubscription) {
+  auto engine = Engine::open(fast_options());
+  register_writer(*engine, nullptr, 0us);
+  auto run = engine->start("writer", boost::json::object{{"pages", 1}});
+  std::atomic<int> thrower_calls{0};
+  auto bad = engine->subscribe(run.id, 0, [&](const Event&) {
+    ++thrower_calls;
+    throw std::runtime_error("bug in the host");
+  });
+  Collector good;
+  auto ok = engine->subscribe(run.id, 0, good.callback());
+  ASSERT_TRUE(eventually([&] { return good.done(); }));
+  EXPECT_EQ(thrower_calls.load(), 1);
+}
