@@ -102,8 +102,8 @@ void ExecutionState::submit_locked(std::function<void(Batch&)> op) {
   // Once the run is cancelled, deleted or reclaimed, this execution's writes
   // (other than token text already streamed) no longer belong in its history.
   core_->writer().submit([run = run_id(), owner = core_->engine_id(), op = std::move(op)](Batch& b) {
-    auto r = b.tx.find_run(run);
-    if (!r || r->info.status != RunStatus::running || r->lease_owner != owner) return;
+    auto lease = b.tx.run_lease(run);
+    if (!lease || lease->first != RunStatus::running || lease->second != owner) return;
     op(b);
   });
 }

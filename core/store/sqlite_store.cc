@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -57,12 +58,23 @@ class Connection {
   std::vector<SQLite::Statement*> used_;
 };
 
-void configure(Connection& conn, bool memory) {
+// Every connection: temporary data in memory (savepoint journals would
+// otherwise spill to files) and a page cache large enough for hot indexes.
+void configure(Connection& conn, int cache_kib) {
+  conn.db().exec("PRAGMA temp_store=MEMORY");
+  conn.db().exec("PRAGMA cache_size=-" + std::to_string(cache_kib));
+  conn.db().exec("PRAGMA foreign_keys=OFF");
+}
+
+// The writer: WAL, durable at checkpoints (synchronous=NORMAL), and no
+// checkpoint inside COMMIT: a checkpointer thread does that off the commit path.
+void configure_writer(Connection& conn, bool memory) {
+  configure(conn, 65536);
   if (!memory) {
     conn.db().exec("PRAGMA journal_mode=WAL");
     conn.db().exec("PRAGMA synchronous=NORMAL");
+    conn.db().exec("PRAGMA wal_autocheckpoint=0");
   }
-  conn.db().exec("PRAGMA foreign_keys=OFF");
 }
 
 int64_t pragma_int(Connection& conn, const char* pragma) {
@@ -211,6 +223,13 @@ class SqliteTx : public WriteTx {
     q.bind(1, key);
     if (!q.executeStep()) return std::nullopt;
     return read_run(q);
+  }
+
+  std::optional<std::pair<RunStatus, std::string>> run_lease(const std::string& run_id) override {
+    auto& q = conn_.prepare("SELECT status, lease_owner FROM runs WHERE id = ?");
+    q.bind(1, run_id);
+    if (!q.executeStep()) return std::nullopt;
+    return std::make_pair(parse_run_status(q.getColumn(0).getString()), q.getColumn(1).getString());
   }
 
   int64_t run_seq(const std::string& run_id) override {
@@ -637,12 +656,73 @@ class SqliteTx : public WriteTx {
   std::function<void()> on_end_;
 };
 
+// Copies the WAL into the database when it grows past kCheckpointPages, on
+// its own connection and thread, so commits never wait for it.
+class Checkpointer {
+ public:
+  static constexpr int kCheckpointPages = 2000;
+
+  Checkpointer(const std::string& path, sqlite3* writer) : conn_(path, false) {
+    sqlite3_wal_hook(writer, &Checkpointer::on_commit, this);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  static int on_commit(void* self, sqlite3*, const char*, int pages) {
+    auto* c = static_cast<Checkpointer*>(self);
+    if (pages >= kCheckpointPages) {
+      {
+        std::lock_guard lock(c->mutex_);
+        c->due_ = true;
+      }
+      c->wake_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || due_; });
+      if (stopping_) break;
+      due_ = false;
+      lock.unlock();
+      try {
+        conn_.db().exec("PRAGMA wal_checkpoint(PASSIVE)");
+      } catch (const std::exception&) {
+        // Busy or failing: the next commit past the threshold asks again.
+      }
+      lock.lock();
+    }
+    lock.unlock();
+    try {
+      conn_.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch (const std::exception&) {
+    }
+  }
+
+  Connection conn_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool due_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(const std::string& path) : path_(path), memory_(path == ":memory:") {
     try {
       writer_ = std::make_unique<Connection>(path, memory_);
-      configure(*writer_, memory_);
+      configure_writer(*writer_, memory_);
     } catch (const Error&) {
       throw;
     } catch (const SQLite::Exception& e) {
@@ -653,6 +733,12 @@ class SqliteStore final : public Store {
       throw Error(ErrorCode::store, "cannot open store '" + path + "': " + e.what());
     }
     migrate(*writer_, path);
+    if (!memory_) checkpointer_ = std::make_unique<Checkpointer>(path, writer_->db().getHandle());
+  }
+
+  ~SqliteStore() override {
+    checkpointer_.reset();
+    if (writer_) sqlite3_wal_hook(writer_->db().getHandle(), nullptr, nullptr);
   }
 
   std::unique_ptr<ReadTx> begin_read() override {
@@ -680,6 +766,7 @@ class SqliteStore final : public Store {
       }
     }
     auto conn = std::make_unique<Connection>(path_, false);
+    configure(*conn, 16384);
     Connection* raw = conn.get();
     std::lock_guard lock(readers_mutex_);
     all_readers_.push_back(std::move(conn));
@@ -698,6 +785,7 @@ class SqliteStore final : public Store {
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<Connection>> all_readers_;
   std::vector<Connection*> idle_readers_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // declared last: stops first
 };
 
 }  // namespace

@@ -72,6 +72,8 @@ class ReadTx {
   virtual std::optional<RunRecord> find_run(const std::string& run_id) = 0;
   virtual std::optional<RunRecord> find_run_by_key(const std::string& idempotency_key) = 0;
   virtual int64_t run_seq(const std::string& run_id) = 0;  // 0 when unknown
+  // Status and lease owner only: the cheap check before an execution writes.
+  virtual std::optional<std::pair<RunStatus, std::string>> run_lease(const std::string& run_id) = 0;
   // Returns the runs and, in `last_seq`, the seq of the last one.
   virtual std::vector<RunRecord> list_runs(const ListQuery& query, int64_t* last_seq) = 0;
   virtual std::vector<StepRecord> steps(const std::string& run_id) = 0;
