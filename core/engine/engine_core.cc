@@ -221,8 +221,41 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
   run.info.owner = options.owner;
   run.info.idempotency_key = options.idempotency_key;
   run.info.priority = options.priority;
+  // Fast path: with a free slot and nothing queued before it, the run starts
+  // running in the same commit that creates it and is dispatched right after.
+  bool direct = local && reserve_slot(run.info.id);
   RunInfo result;
-  writer_->run([&](Batch& b) {
+  std::shared_ptr<ExecutionState> started;
+  try {
+    writer_->run([&](Batch& b) {
+      start_op(b, run, direct, local, result, started);
+    });
+  } catch (...) {
+    if (direct) execution_finished(run.info.id);
+    throw;
+  }
+  if (direct) {
+    if (started) {
+      dispatch(std::move(started));
+    } else {
+      execution_finished(run.info.id);  // an existing run was returned
+    }
+  }
+  return result;
+}
+
+bool EngineCore::reserve_slot(const std::string& run_id) {
+  std::lock_guard lock(sched_mutex_);
+  if (stopping_ || backlog_ || inflight_.size() >= static_cast<size_t>(options_.max_executions)) {
+    return false;
+  }
+  inflight_[run_id];  // an empty entry holds the slot until the execution exists
+  return true;
+}
+
+void EngineCore::start_op(Batch& b, store::RunRecord& run, bool direct, bool local, RunInfo& result,
+                          std::shared_ptr<ExecutionState>& started) {
+  {
     // Another process may execute it: any engine on the store that registered it.
     if (!local && !b.tx.workflow_known(run.info.workflow)) {
       throw Error(ErrorCode::not_found, "workflow '" + run.info.workflow +
@@ -240,13 +273,24 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
       }
     }
     run.info.created_at_ms = run.info.updated_at_ms = run.available_at_ms = b.now_ms;
+    if (direct) {
+      run.info.status = RunStatus::running;
+      run.lease_owner = engine_id_;
+    }
     b.tx.insert_run(run);
     b.event(run.info.id, "run.created",
             boost::json::object{{"workflow", run.info.workflow}, {"input", run.info.input}});
     result = run.info;
-    b.after_commit([this] { wake_scheduler(); });
-  });
-  return result;
+    if (direct) {
+      b.event(run.info.id, "run.started", boost::json::object{{"engine", engine_id_}});
+      started = std::make_shared<ExecutionState>(shared_from_this(), run,
+                                                  std::vector<store::StepRecord>{});
+      std::lock_guard lock(sched_mutex_);
+      inflight_[run.info.id] = started;
+    } else {
+      b.after_commit([this] { wake_scheduler(); });
+    }
+  }
 }
 
 RunInfo EngineCore::get(std::string_view run_id) {

@@ -78,6 +78,9 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void recover_orphans();
   void heartbeat();
   void dispatch(std::shared_ptr<ExecutionState> state);
+  bool reserve_slot(const std::string& run_id);
+  void start_op(Batch& b, store::RunRecord& run, bool direct, bool local, RunInfo& result,
+                std::shared_ptr<ExecutionState>& started);
   void post_to_workers(std::function<void()> task);
   void worker_loop();
   void cancel_tree(Batch& batch, store::RunRecord& run, std::vector<std::string>& cancelled);

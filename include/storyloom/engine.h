@@ -84,7 +84,9 @@ class Engine {
   void register_workflow(std::string_view name, ExecuteFn fn, WorkflowOptions options = {});
 
   // The workflow must be registered here or by another engine on the same
-  // store (which then executes it); input must be a JSON object. Returns the run (the existing one when the
+  // store (which then executes it); input must be a JSON object. An idle
+  // engine starts a local workflow in the same commit (status running), a busy
+  // one queues it (status queued). Returns the run (the existing one when the
   // idempotency key was seen). The run is durable when this returns.
   RunInfo start(std::string_view workflow, Json input, const StartOptions& options = {});
   RunInfo get(std::string_view run_id);

@@ -190,7 +190,7 @@ TEST_F(CapiEngine, RegisterChecksWorkflowOptionsVersion) {
 
 // ---- start / get ----
 
-TEST_F(CapiEngine, StartReturnsTheQueuedRunWithEveryField) {
+TEST_F(CapiEngine, StartReturnsTheRunWithEveryField) {
   std::string input = R"({"title":"The Fox","pages":3})";
   sl_start_options opts = SL_START_OPTIONS_INIT;
   opts.owner = "user-7";
@@ -211,7 +211,8 @@ TEST_F(CapiEngine, StartReturnsTheQueuedRunWithEveryField) {
   }
   EXPECT_EQ(o.size(), 14u);
   EXPECT_EQ(o.at("workflow"), "story");
-  EXPECT_EQ(o.at("status"), "queued");
+  // An idle engine starts a local run in the commit that creates it.
+  EXPECT_TRUE(o.at("status") == "queued" || o.at("status") == "running") << o.at("status");
   EXPECT_EQ(o.at("input"), boost::json::parse(input));
   EXPECT_TRUE(o.at("output").is_null());
   EXPECT_TRUE(o.at("error").is_null());

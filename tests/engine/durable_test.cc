@@ -228,10 +228,11 @@ TEST(Durable, CancelWhileWaitingAndWhileRunning) {
     ctx.wait_for_signal("never");
     return nullptr;
   });
-  std::atomic<bool> saw_cancel{false};
+  std::atomic<bool> saw_cancel{false}, spinning{false};
   std::atomic<int> later_steps{0};
   f.engine->register_workflow("busy", [&](Context& ctx, const Json&) -> Json {
     ctx.step("spin", [&] {
+      spinning = true;
       while (!ctx.cancelled()) std::this_thread::sleep_for(1ms);
       saw_cancel = true;
       return Json(nullptr);
@@ -254,6 +255,7 @@ TEST(Durable, CancelWhileWaitingAndWhileRunning) {
 
   auto busy = f.engine->start("busy", boost::json::object{});
   wait_status(*f.engine, busy.id, RunStatus::running);
+  ASSERT_TRUE(eventually([&] { return spinning.load(); }));
   f.engine->cancel(busy.id);
   EXPECT_TRUE(eventually([&] { return saw_cancel.load(); }));
   std::this_thread::sleep_for(20ms);
