@@ -530,8 +530,8 @@ void EngineCore::scheduler_loop() {
             auto steps = b.tx.steps(run.info.id);
             claimed.emplace_back(std::move(run), std::move(steps));
           }
-        });
-      } catch (const Error&) {
+        }, Writer::Isolation::none);
+      } catch (const std::exception&) {
         claimed.clear();  // the store is failing or closing; the poller will hint again
       }
     }

@@ -86,8 +86,9 @@ void ExecutionState::record_failure(const Error& error, std::string_view step) {
   if (!failure_) failure_ = error_json(error, step);
 }
 
-void ExecutionState::submit_locked(std::function<void(Batch&)> op) {
+void ExecutionState::submit_locked(std::function<void(Batch&)> op, bool guarded) {
   auto chunks = core_->hub().take_chunks(run_id());
+  constexpr auto kNoSavepoint = Writer::Isolation::none;
   if (!chunks.empty()) {
     core_->writer().submit([chunks = std::move(chunks)](Batch& b) {
       for (const auto& c : chunks) {
@@ -96,7 +97,7 @@ void ExecutionState::submit_locked(std::function<void(Batch&)> op) {
         b.tx.set_chunk_stream_end(c.run_id, c.stream,
                                   c.offset + static_cast<int64_t>(c.text.size()));
       }
-    });
+    }, {}, kNoSavepoint);
   }
   if (!op) return;
   // Once the run is cancelled, deleted or reclaimed, this execution's writes
@@ -105,7 +106,7 @@ void ExecutionState::submit_locked(std::function<void(Batch&)> op) {
     auto lease = b.tx.run_lease(run);
     if (!lease || lease->first != RunStatus::running || lease->second != owner) return;
     op(b);
-  });
+  }, {}, guarded ? Writer::Isolation::savepoint : kNoSavepoint);
 }
 
 void ExecutionState::flush_chunks() {
@@ -311,7 +312,7 @@ WaitResult ExecutionState::invoke(std::string_view name, std::string_view workfl
                                 {"parent_id", child.info.parent_id}});
     b.tx.upsert_step(rec);
     b.after_commit([core] { core->wake_scheduler(); });
-  });
+  }, /*guarded=*/true);
   return {WaitState::parked, nullptr};
 }
 

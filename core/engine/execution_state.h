@@ -59,7 +59,8 @@ class ExecutionState {
   bool has_failure() const;
   bool replaying() const { return next_seq_ <= last_stored_seq_; }
   // Queues `op` after this run's pending chunk text. Caller holds mutex_.
-  void submit_locked(std::function<void(Batch&)> op);
+  // `guarded` gives the op its own savepoint (only ops that may throw need it).
+  void submit_locked(std::function<void(Batch&)> op, bool guarded = false);
   void record_failure(const Error& error, std::string_view step);
   void finish(std::function<void(Batch&, store::RunRecord&)> apply);
   void complete_wait_step(int64_t seq, std::string_view name, std::string_view kind, Json result);

@@ -5,6 +5,23 @@
 #include "storyloom/error.h"
 
 namespace storyloom::detail {
+namespace {
+
+// Callers see storyloom errors only: anything else from the store becomes one.
+std::exception_ptr as_storyloom_error(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error&) {
+    return error;
+  } catch (const std::exception& e) {
+    return std::make_exception_ptr(
+        Error(ErrorCode::store, std::string("store write failed: ") + e.what(), ErrorClass::retryable));
+  } catch (...) {
+    return std::make_exception_ptr(Error(ErrorCode::internal, "store write failed"));
+  }
+}
+
+}  // namespace
 
 store::EventRecord& Batch::event(const std::string& run_id, const std::string& type,
                                  const Json& data) {
@@ -22,16 +39,16 @@ Writer::Writer(store::Store& store, Now now, Publish publish, std::function<void
 
 Writer::~Writer() { stop(); }
 
-void Writer::submit(Op op, Done done) {
+void Writer::submit(Op op, Done done, Isolation isolation) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw Error(ErrorCode::closed, "the engine is closed");
-    queue_.push_back(Item{std::move(op), std::move(done)});
+    queue_.push_back(Item{std::move(op), std::move(done), isolation});
   }
   wake_.notify_one();
 }
 
-void Writer::run(Op op) {
+void Writer::run(Op op, Isolation isolation) {
   std::promise<void> committed;
   auto result = committed.get_future();
   submit(std::move(op), [&committed](std::exception_ptr error) {
@@ -40,7 +57,7 @@ void Writer::run(Op op) {
     } else {
       committed.set_value();
     }
-  });
+  }, isolation);
   result.get();
 }
 
@@ -76,6 +93,10 @@ void Writer::apply(std::vector<Item>& items) {
     auto tx = store_.begin_write();
     Batch batch(*tx, now_());
     for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i].isolation == Isolation::none) {
+        items[i].op(batch);  // throws out of the batch: everything rolls back
+        continue;
+      }
       size_t events_before = batch.events_.size();
       size_t after_before = batch.after_commit_.size();
       tx->savepoint();
@@ -83,7 +104,7 @@ void Writer::apply(std::vector<Item>& items) {
         items[i].op(batch);
         tx->release();
       } catch (...) {
-        errors[i] = std::current_exception();
+        errors[i] = as_storyloom_error(std::current_exception());
         tx->rollback_to_savepoint();
         batch.events_.resize(events_before);
         batch.after_commit_.resize(after_before);
@@ -93,11 +114,12 @@ void Writer::apply(std::vector<Item>& items) {
     events = std::move(batch.events_);
     after = std::move(batch.after_commit_);
   } catch (...) {
-    // The whole batch failed (the store is unwritable): every op gets the error.
-    auto error = std::current_exception();
-    for (auto& e : errors) {
-      if (!e) e = error;
-    }
+    // The whole batch failed: every op gets the error, and nothing of it is
+    // published (the transaction rolled back).
+    auto error = as_storyloom_error(std::current_exception());
+    for (auto& e : errors) e = error;
+    events.clear();
+    after.clear();
   }
   if (!events.empty()) publish_(std::move(events));
   for (auto& fn : after) fn();

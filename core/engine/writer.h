@@ -46,11 +46,17 @@ class Writer {
   Writer(store::Store& store, Now now, Publish publish, std::function<void()> on_thread_start = {});
   ~Writer();  // stop()
 
+  // Whether an operation gets its own savepoint. Operations that validate and
+  // may refuse (start, cancel, signal...) need one so they roll back alone;
+  // operations that only fail when the store itself fails skip its cost, and
+  // if one does fail, the whole batch fails with it.
+  enum class Isolation { savepoint, none };
+
   // Queues `op`; `done` runs on the writer thread after the batch commits (or
   // with the op's exception). Throws Error(closed) after stop().
-  void submit(Op op, Done done = {});
+  void submit(Op op, Done done = {}, Isolation isolation = Isolation::savepoint);
   // Queues `op` and waits until it is committed; rethrows its exception.
-  void run(Op op);
+  void run(Op op, Isolation isolation = Isolation::savepoint);
   // Applies everything queued, then stops the thread.
   void stop();
 
@@ -58,6 +64,7 @@ class Writer {
   struct Item {
     Op op;
     Done done;
+    Isolation isolation;
   };
   void loop();
   void apply(std::vector<Item>& items);
