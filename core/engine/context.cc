@@ -2,19 +2,20 @@
 
 namespace storyloom {
 
-Json Context::step(std::string_view name, const std::function<Json()>& fn) {
-  StepBegin begin = execution_.begin_step(name);
+Json Context::step(std::string_view name, const std::function<Json()>& fn,
+                  std::optional<RetryPolicy> retry) {
+  StepBegin begin = execution_.begin_step(name, std::move(retry));
   if (begin.memoized) return std::move(begin.result);
   Json result;
   try {
     result = fn();
   } catch (const Error& e) {
-    execution_.fail_step(begin.seq, e);
+    if (execution_.fail_step(begin.seq, e).will_retry) throw Parked{};
     throw;
   } catch (const std::exception& e) {
-    Error error(ErrorCode::step_failed,
-                "step '" + std::string(name) + "' threw: " + e.what(), ErrorClass::retryable);
-    execution_.fail_step(begin.seq, error);
+    Error error(ErrorCode::step_failed, "step '" + std::string(name) + "' threw: " + e.what(),
+                ErrorClass::retryable);
+    if (execution_.fail_step(begin.seq, error).will_retry) throw Parked{};
     throw error;
   }
   execution_.complete_step(begin.seq, result);

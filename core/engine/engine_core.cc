@@ -155,6 +155,7 @@ void EngineCore::close() {
 
 void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
   check_name("workflow name", name);
+  validate(workflow.options.retry);
   {
     std::lock_guard lock(registry_mutex_);
     if (workflows_.count(name)) {
@@ -165,6 +166,18 @@ void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
   }
   heartbeat();  // tells other processes this engine executes it
   wake_scheduler();
+}
+
+RetryPolicy EngineCore::retry_policy(std::string_view workflow) {
+  std::lock_guard lock(registry_mutex_);
+  auto it = workflows_.find(workflow);
+  return it == workflows_.end() ? RetryPolicy{} : it->second.options.retry;
+}
+
+double EngineCore::jitter01() {
+  if (options_.random01) return options_.random01();
+  std::lock_guard lock(ids_mutex_);
+  return std::uniform_real_distribution<double>(0.0, 1.0)(ids_random_);
 }
 
 bool EngineCore::has_workflow(std::string_view name) {
@@ -284,7 +297,8 @@ void EngineCore::start_op(Batch& b, store::RunRecord& run, bool direct, bool loc
     if (direct) {
       b.event(run.info.id, "run.started", boost::json::object{{"engine", engine_id_}});
       started = std::make_shared<ExecutionState>(shared_from_this(), run,
-                                                  std::vector<store::StepRecord>{});
+                                                  std::vector<store::StepRecord>{},
+                                                  retry_policy(run.info.workflow));
       std::lock_guard lock(sched_mutex_);
       inflight_[run.info.id] = started;
     } else {
@@ -416,6 +430,7 @@ void EngineCore::retry(std::string_view run_id) {
     run.info.finished_at_ms = 0;
     run.available_at_ms = run.info.updated_at_ms = b.now_ms;
     b.tx.update_run(run);
+    b.tx.delete_retrying_steps(run.info.id);  // the failed step gets fresh attempts
     b.event(run.info.id, "run.retried", boost::json::object{});
     b.after_commit([this] { wake_scheduler(); });
   });
@@ -540,7 +555,9 @@ void EngineCore::scheduler_loop() {
     if (backlog_) work_hint_ = true;
     std::vector<std::shared_ptr<ExecutionState>> states;
     for (auto& [run, steps] : claimed) {
-      auto state = std::make_shared<ExecutionState>(shared_from_this(), std::move(run), std::move(steps));
+      RetryPolicy retry = retry_policy(run.info.workflow);
+      auto state = std::make_shared<ExecutionState>(shared_from_this(), std::move(run),
+                                                    std::move(steps), retry);
       inflight_[state->run_id()] = state;
       states.push_back(std::move(state));
     }

@@ -62,6 +62,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   EventHub& hub() { return *hub_; }
   std::unique_ptr<store::ReadTx> read() { return store_->begin_read(); }
   bool has_workflow(std::string_view name);
+  RetryPolicy retry_policy(std::string_view workflow);
+  double jitter01();
   std::string new_run_id();
   void execution_finished(const std::string& run_id);
   // Wakes the parent waiting on `child` if the child is now finished. Inside a batch.

@@ -40,8 +40,8 @@ store::StepRecord make_step(const std::string& run_id, int64_t seq, std::string_
 }  // namespace
 
 ExecutionState::ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
-                               std::vector<store::StepRecord> steps)
-    : core_(std::move(core)), run_(std::move(run)) {
+                               std::vector<store::StepRecord> steps, RetryPolicy retry)
+    : core_(std::move(core)), run_(std::move(run)), workflow_retry_(retry) {
   for (auto& s : steps) {
     last_stored_seq_ = std::max(last_stored_seq_, s.seq);
     stored_.emplace(s.seq, std::move(s));
@@ -114,7 +114,8 @@ void ExecutionState::flush_chunks() {
   submit_locked(nullptr);
 }
 
-StepBegin ExecutionState::begin_step(std::string_view name) {
+StepBegin ExecutionState::begin_step(std::string_view name, std::optional<RetryPolicy> retry) {
+  if (retry) validate(*retry);
   std::lock_guard lock(mutex_);
   auto pos = next_position(name, "step");
   StepBegin out;
@@ -122,10 +123,15 @@ StepBegin ExecutionState::begin_step(std::string_view name) {
   if (pos.stored && pos.stored->status == "completed") {
     out.memoized = true;
     out.result = boost::json::parse(pos.stored->result);
-  } else {
-    // Remember the name until the host completes the step.
-    stored_[pos.seq] = make_step(run_id(), pos.seq, name, "step", "begun");
+    return out;
   }
+  int64_t failed_before = pos.stored ? pos.stored->attempts : 0;
+  out.attempt = static_cast<int>(failed_before) + 1;
+  if (retry) step_retry_[pos.seq] = *retry;
+  // Remember the name (and the attempts so far) until the host completes the step.
+  auto rec = make_step(run_id(), pos.seq, name, "step", "begun");
+  rec.attempts = failed_before;
+  stored_[pos.seq] = rec;
   return out;
 }
 
@@ -154,7 +160,7 @@ void ExecutionState::complete_step(int64_t seq, Json result) {
   });
 }
 
-void ExecutionState::fail_step(int64_t seq, const Error& error) {
+StepFailure ExecutionState::fail_step(int64_t seq, const Error& error) {
   std::lock_guard lock(mutex_);
   auto it = stored_.find(seq);
   if (it == stored_.end() || it->second.status != "begun") {
@@ -162,13 +168,62 @@ void ExecutionState::fail_step(int64_t seq, const Error& error) {
                 "step position " + std::to_string(seq) + " of run '" + run_id() +
                     "' was not begun by this execution or is already finished");
   }
-  it->second.status = "failed";
-  std::string name = it->second.name;
-  record_failure(error, name);
-  if (finished_) return;
-  Json data = boost::json::object{{"seq", seq}, {"name", name}, {"error", error_json(error, name)}};
-  submit_locked([run = run_id(), data = std::move(data)](Batch& b) {
-    b.event(run, "step.failed", data);
+  auto& rec = it->second;
+  StepFailure out;
+  out.attempt = static_cast<int>(rec.attempts) + 1;
+  auto policy_it = step_retry_.find(seq);
+  const RetryPolicy& policy = policy_it != step_retry_.end() ? policy_it->second : workflow_retry_;
+  out.will_retry = error.error_class() != ErrorClass::fatal && out.attempt < policy.max_attempts &&
+                   !finished_ && !cancelled();
+  Json error_data = error_json(error, rec.name);
+  if (!out.will_retry) {
+    rec.status = "failed";
+    record_failure(error, rec.name);
+    if (finished_) return out;
+    Json data = boost::json::object{
+        {"seq", seq}, {"name", rec.name}, {"attempt", out.attempt}, {"error", error_data}};
+    submit_locked([run = run_id(), data = std::move(data)](Batch& b) {
+      b.event(run, "step.failed", data);
+    });
+    return out;
+  }
+  out.delay = error.error_class() == ErrorClass::rate_limited && error.retry_after_ms() > 0
+                  ? std::chrono::milliseconds(error.retry_after_ms())
+                  : backoff_delay(policy, out.attempt, core_->jitter01());
+  int64_t retry_at = core_->now_ms() + out.delay.count();
+  retry_at_ = std::max(retry_at_, retry_at);
+  rec.status = "retrying";
+  rec.attempts = out.attempt;
+  rec.wake_at_ms = retry_at;
+  Json data = boost::json::object{{"seq", seq},
+                                  {"name", rec.name},
+                                  {"attempt", out.attempt},
+                                  {"next_attempt", out.attempt + 1},
+                                  {"delay_ms", out.delay.count()},
+                                  {"error", error_data}};
+  submit_locked([rec, data = std::move(data)](Batch& b) {
+    b.tx.upsert_step(rec);
+    b.event(rec.run_id, "step.retrying", data);
+  });
+  return out;
+}
+
+int64_t ExecutionState::pending_retry_at() const {
+  std::lock_guard lock(mutex_);
+  return retry_at_;
+}
+
+void ExecutionState::finish_for_retry(int64_t retry_at_ms) {
+  auto core = core_;
+  finish([retry_at_ms, core](Batch& b, store::RunRecord& r) {
+    r.info.status = RunStatus::queued;
+    r.available_at_ms = retry_at_ms;
+    r.wake_at_ms = 0;
+    r.waiting_for.clear();
+    b.tx.update_run(r);
+    b.event(r.info.id, "run.queued",
+            boost::json::object{{"reason", "step retry"}, {"available_at", retry_at_ms}});
+    b.after_commit([core] { core->wake_scheduler(); });
   });
 }
 
@@ -418,6 +473,7 @@ bool ExecutionState::finished() const {
 }
 
 void ExecutionState::finish_completed(Json output) {
+  if (int64_t retry_at = pending_retry_at()) return finish_for_retry(retry_at);
   if (has_failure()) return finish_failed(Error(ErrorCode::step_failed, "a step failed"));
   std::string text;
   try {
@@ -442,6 +498,8 @@ void ExecutionState::finish_failed(const Error& error) {
   // A workflow stopped by the engine closing (or failing while it closes) is
   // not done: it goes back to the queue instead of failing for good.
   if (core_->closing() && !cancelled_) return abandon();
+  // The host gave up after a failed attempt that will be retried: requeue.
+  if (int64_t retry_at = pending_retry_at()) return finish_for_retry(retry_at);
   Json failure;
   {
     std::lock_guard lock(mutex_);
@@ -459,6 +517,7 @@ void ExecutionState::finish_failed(const Error& error) {
 }
 
 void ExecutionState::finish_parked() {
+  if (int64_t retry_at = pending_retry_at()) return finish_for_retry(retry_at);
   std::vector<std::string> waiting_for;
   int64_t wake_at = 0;
   bool failed = false;
@@ -552,9 +611,11 @@ const std::string& Execution::run_id() const { return state_->run_id(); }
 const std::string& Execution::workflow() const { return state_->workflow(); }
 const Json& Execution::input() const { return state_->input(); }
 bool Execution::cancelled() const { return state_->cancelled(); }
-StepBegin Execution::begin_step(std::string_view name) { return state_->begin_step(name); }
+StepBegin Execution::begin_step(std::string_view name, std::optional<RetryPolicy> retry) {
+  return state_->begin_step(name, std::move(retry));
+}
 void Execution::complete_step(int64_t seq, Json result) { state_->complete_step(seq, std::move(result)); }
-void Execution::fail_step(int64_t seq, const Error& error) { state_->fail_step(seq, error); }
+StepFailure Execution::fail_step(int64_t seq, const Error& error) { return state_->fail_step(seq, error); }
 WaitResult Execution::sleep(std::string_view name, std::chrono::milliseconds duration) {
   return state_->sleep(name, duration);
 }

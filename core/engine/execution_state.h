@@ -21,7 +21,7 @@ class Batch;
 class ExecutionState {
  public:
   ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
-                 std::vector<store::StepRecord> steps);
+                 std::vector<store::StepRecord> steps, RetryPolicy retry);
 
   const std::string& run_id() const { return run_.info.id; }
   const std::string& workflow() const { return run_.info.workflow; }
@@ -30,9 +30,9 @@ class ExecutionState {
   bool finished() const;
   void mark_cancelled() { cancelled_ = true; }
 
-  StepBegin begin_step(std::string_view name);
+  StepBegin begin_step(std::string_view name, std::optional<RetryPolicy> retry);
   void complete_step(int64_t seq, Json result);
-  void fail_step(int64_t seq, const Error& error);
+  StepFailure fail_step(int64_t seq, const Error& error);
   WaitResult sleep(std::string_view name, std::chrono::milliseconds duration);
   WaitResult wait_for_signal(std::string_view name, std::optional<std::chrono::milliseconds> timeout);
   WaitResult invoke(std::string_view name, std::string_view workflow, Json input);
@@ -63,10 +63,16 @@ class ExecutionState {
   void submit_locked(std::function<void(Batch&)> op, bool guarded = false);
   void record_failure(const Error& error, std::string_view step);
   void finish(std::function<void(Batch&, store::RunRecord&)> apply);
+  // A failed attempt is waiting for its retry: requeue the run for then.
+  void finish_for_retry(int64_t retry_at_ms);
+  int64_t pending_retry_at() const;
   void complete_wait_step(int64_t seq, std::string_view name, std::string_view kind, Json result);
 
   std::shared_ptr<EngineCore> core_;
   store::RunRecord run_;
+  RetryPolicy workflow_retry_;
+  std::map<int64_t, RetryPolicy> step_retry_;  // per-step overrides, by seq
+  int64_t retry_at_ = 0;                        // a failed attempt's next try; 0 when none
   mutable std::mutex mutex_;
   std::map<int64_t, store::StepRecord> stored_;
   int64_t last_stored_seq_ = -1;

@@ -46,6 +46,7 @@ CREATE TABLE steps (
   wake_at INTEGER NOT NULL DEFAULT 0,
   child_id TEXT NOT NULL DEFAULT '',
   completed_at INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,  -- failed attempts so far (status 'retrying')
   PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 

@@ -262,15 +262,16 @@ class SqliteTx : public WriteTx {
 
   std::vector<StepRecord> steps(const std::string& run_id) override {
     auto& q = conn_.prepare(
-        "SELECT seq, name, kind, status, result, wake_at, child_id, completed_at FROM steps "
-        "WHERE run_id = ? ORDER BY seq");
+        "SELECT seq, name, kind, status, result, wake_at, child_id, completed_at, attempts "
+        "FROM steps WHERE run_id = ? ORDER BY seq");
     q.bind(1, run_id);
     std::vector<StepRecord> out;
     while (q.executeStep()) {
       out.push_back(StepRecord{run_id, q.getColumn(0).getInt64(), q.getColumn(1).getString(),
                                q.getColumn(2).getString(), q.getColumn(3).getString(),
                                q.getColumn(4).getString(), q.getColumn(5).getInt64(),
-                               q.getColumn(6).getString(), q.getColumn(7).getInt64()});
+                               q.getColumn(6).getString(), q.getColumn(7).getInt64(),
+                               q.getColumn(8).getInt64()});
     }
     return out;
   }
@@ -468,10 +469,11 @@ class SqliteTx : public WriteTx {
   bool upsert_step(const StepRecord& s) override {
     auto& q = conn_.prepare(
         "INSERT INTO steps (run_id, seq, name, kind, status, result, wake_at, child_id, "
-        "completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) DO UPDATE SET "
-        "name = excluded.name, kind = excluded.kind, status = excluded.status, "
+        "completed_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) "
+        "DO UPDATE SET name = excluded.name, kind = excluded.kind, status = excluded.status, "
         "result = excluded.result, wake_at = excluded.wake_at, child_id = excluded.child_id, "
-        "completed_at = excluded.completed_at WHERE steps.status <> 'completed'");
+        "completed_at = excluded.completed_at, attempts = excluded.attempts "
+        "WHERE steps.status <> 'completed'");
     q.bind(1, s.run_id);
     q.bind(2, s.seq);
     q.bind(3, s.name);
@@ -481,6 +483,7 @@ class SqliteTx : public WriteTx {
     q.bind(7, s.wake_at_ms);
     q.bind(8, s.child_id);
     q.bind(9, s.completed_at_ms);
+    q.bind(10, s.attempts);
     return q.exec() > 0;
   }
 
@@ -488,6 +491,12 @@ class SqliteTx : public WriteTx {
     auto& q = conn_.prepare("DELETE FROM steps WHERE run_id = ? AND seq >= ?");
     q.bind(1, run_id);
     q.bind(2, seq);
+    q.exec();
+  }
+
+  void delete_retrying_steps(const std::string& run_id) override {
+    auto& q = conn_.prepare("DELETE FROM steps WHERE run_id = ? AND status = 'retrying'");
+    q.bind(1, run_id);
     q.exec();
   }
 

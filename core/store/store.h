@@ -28,11 +28,12 @@ struct StepRecord {
   int64_t seq = 0;
   std::string name;
   std::string kind;    // step, sleep, signal, invoke
-  std::string status;  // completed, pending
+  std::string status;  // completed, pending, retrying
   std::string result;  // JSON text ("null" when none)
   int64_t wake_at_ms = 0;
   std::string child_id;
   int64_t completed_at_ms = 0;
+  int64_t attempts = 0;  // failed attempts so far
 };
 
 struct SignalRecord {
@@ -115,6 +116,8 @@ class WriteTx : public ReadTx {
   // Inserts or updates a step; a completed step is never overwritten (returns false).
   virtual bool upsert_step(const StepRecord& step) = 0;
   virtual void delete_steps_from(const std::string& run_id, int64_t seq) = 0;
+  // Forgets the failed attempts of unfinished steps (a retried run starts them afresh).
+  virtual void delete_retrying_steps(const std::string& run_id) = 0;
 
   virtual int64_t insert_signal(const SignalRecord& signal, int64_t now_ms) = 0;
   virtual void consume_signal(int64_t signal_id, int64_t step_seq) = 0;

@@ -20,9 +20,12 @@ class Context {
   bool cancelled() const { return execution_.cancelled(); }
 
   // Runs fn once per run: later executions get its stored result. An exception
-  // from fn fails the step (Error keeps its code and class; other exceptions
-  // are retryable internal errors) and is rethrown.
-  Json step(std::string_view name, const std::function<Json()>& fn);
+  // from fn fails the attempt (Error keeps its code and class; other exceptions
+  // are retryable step_failed errors). When the policy retries it, the workflow
+  // unwinds (Parked) and the run is requeued for the next attempt; otherwise the
+  // error is rethrown.
+  Json step(std::string_view name, const std::function<Json()>& fn,
+            std::optional<RetryPolicy> retry = std::nullopt);
   void sleep(std::string_view name, std::chrono::milliseconds duration);
   // nullopt when the timeout passed without a signal.
   std::optional<Json> wait_for_signal(std::string_view name,

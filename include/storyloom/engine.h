@@ -14,6 +14,7 @@
 #include "storyloom/context.h"
 #include "storyloom/events.h"
 #include "storyloom/execution.h"
+#include "storyloom/retry.h"
 #include "storyloom/run.h"
 
 namespace storyloom {
@@ -40,6 +41,7 @@ struct EngineOptions {
   std::chrono::milliseconds lease_ttl{10000};   // a silent engine's runs are reclaimed after this
   std::chrono::milliseconds drain_timeout{5000};  // close() waits this long for executions
   std::shared_ptr<Clock> clock;                 // defaults to the system clock
+  std::function<double()> random01;             // jitter source in [0, 1); defaults to a PRNG
 };
 
 // Synchronous C++ workflow function, run on an engine worker thread.
@@ -48,7 +50,9 @@ using WorkflowFn = std::function<Json(Context&, const Json& input)>;
 // the host owns from then on and must finish (from any thread). Must not block.
 using ExecuteFn = std::function<void(Execution)>;
 
-struct WorkflowOptions {};  // retries, concurrency and throttles arrive here later
+struct WorkflowOptions {
+  RetryPolicy retry;  // for every step of the workflow unless the step has its own
+};
 
 // Live events of one run. Destroying it (or close()) stops delivery; after
 // close() returns no callback is running or will run, unless close() is called

@@ -2,6 +2,7 @@
 // names the offending value.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -33,15 +34,19 @@ const char* to_string(ErrorClass error_class) noexcept;
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message, ErrorClass error_class = ErrorClass::fatal)
-      : std::runtime_error(message), code_(code), class_(error_class) {}
+  // retry_after_ms: for rate_limited errors, how long the provider asked to wait.
+  Error(ErrorCode code, const std::string& message, ErrorClass error_class = ErrorClass::fatal,
+        int64_t retry_after_ms = 0)
+      : std::runtime_error(message), code_(code), class_(error_class), retry_after_ms_(retry_after_ms) {}
 
   ErrorCode code() const noexcept { return code_; }
   ErrorClass error_class() const noexcept { return class_; }
+  int64_t retry_after_ms() const noexcept { return retry_after_ms_; }
 
  private:
   ErrorCode code_;
   ErrorClass class_;
+  int64_t retry_after_ms_;
 };
 
 }  // namespace storyloom

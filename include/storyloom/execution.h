@@ -16,6 +16,7 @@
 
 #include "storyloom/error.h"
 #include "storyloom/json.h"
+#include "storyloom/retry.h"
 
 namespace storyloom {
 
@@ -39,6 +40,14 @@ struct StepBegin {
   int64_t seq = 0;      // pass back to complete_step / fail_step
   bool memoized = false;
   Json result;          // the stored result when memoized
+  int attempt = 1;      // 1 on the first try, 2 on the first retry, ...
+};
+
+// What fail_step decided.
+struct StepFailure {
+  bool will_retry = false;            // the run is requeued: unwind and finish (any finish_* call)
+  int attempt = 1;                    // the attempt that failed
+  std::chrono::milliseconds delay{0};  // until the next attempt
 };
 
 class Execution {
@@ -59,13 +68,16 @@ class Execution {
   // Host step, phase one. Returns the stored result when the step completed in
   // an earlier execution (memoized), else a seq to complete later. Throws
   // nondeterminism when the name differs from what this position recorded.
-  StepBegin begin_step(std::string_view name);
+  // `retry` overrides the workflow's policy for this step.
+  StepBegin begin_step(std::string_view name, std::optional<RetryPolicy> retry = std::nullopt);
   // Host step, phase two: records the result (committed in order, before any
   // later state change of this run).
   void complete_step(int64_t seq, Json result);
-  // Records a failed step; the run fails with this error when the execution
-  // finishes (there is no retry policy yet).
-  void fail_step(int64_t seq, const Error& error);
+  // Records a failed attempt. Retryable and rate-limited errors are retried per
+  // the step's policy: the run is requeued for the next attempt once this
+  // execution finishes (whichever finish_* the host calls). Otherwise, or when
+  // attempts are exhausted, the run fails with this error.
+  StepFailure fail_step(int64_t seq, const Error& error);
 
   WaitResult sleep(std::string_view name, std::chrono::milliseconds duration);
   // timeout: nullopt waits forever.

@@ -1,0 +1,28 @@
+// Retry policies: how often a failed step is tried again, and how long to wait.
+#pragma once
+
+#include <chrono>
+
+namespace storyloom {
+
+// Exponential backoff with full jitter: before attempt n+1 the run waits a
+// random time in [0, min(max_backoff, initial_backoff * multiplier^(n-1))].
+// Fatal errors are never retried; a rate-limited error's retry-after replaces
+// the backoff.
+struct RetryPolicy {
+  int max_attempts = 1;  // 1: no retry
+  std::chrono::milliseconds initial_backoff{1000};
+  double multiplier = 2.0;
+  std::chrono::milliseconds max_backoff{60000};
+  bool jitter = true;  // false: wait the full backoff
+};
+
+// Throws Error(invalid_argument) naming the field: max_attempts < 1, a
+// negative backoff, multiplier < 1, max_backoff < initial_backoff.
+void validate(const RetryPolicy& policy);
+
+// The wait after `failed_attempts` failures (1, 2, ...); `random01` in [0, 1).
+std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int failed_attempts,
+                                        double random01);
+
+}  // namespace storyloom
