@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine, builds everything with warnings as errors, runs every test.
+# Sets up a fresh machine, builds everything with warnings as errors, runs every
+# test: the C++ suites (ctest), then the npm package's tests (node --test).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
 CI=true "$root/scripts/build.sh"
-cd "${BUILD_DIR:-$root/build}"
-ctest --output-on-failure -j "$(nproc)"
+(cd "${BUILD_DIR:-$root/build}" && ctest --output-on-failure -j "$(nproc)")
+if ! command -v npm >/dev/null; then
+  echo "test: npm is not installed; the Node package needs Node.js 20+ with npm" >&2
+  exit 1
+fi
+"$root/node/run_tests.sh"

@@ -1,0 +1,119 @@
+// Errors of the engine, one class per code of the C ABI (storyloom.h). The
+// message is the engine's own text (sl_last_error_message), unchanged.
+
+export type ErrorCode =
+  | 'invalid_argument'
+  | 'not_found'
+  | 'invalid_state'
+  | 'payload_too_large'
+  | 'store'
+  | 'not_a_database'
+  | 'schema_too_new'
+  | 'nondeterminism'
+  | 'cancelled'
+  | 'step_failed'
+  | 'closed'
+  | 'timeout'
+  | 'internal';
+
+export type ErrorClass = 'retryable' | 'fatal' | 'rate_limited';
+
+const CODES: ErrorCode[] = [
+  'internal', // 0 is SL_OK; never thrown
+  'invalid_argument',
+  'not_found',
+  'invalid_state',
+  'payload_too_large',
+  'store',
+  'not_a_database',
+  'schema_too_new',
+  'nondeterminism',
+  'cancelled',
+  'step_failed',
+  'closed',
+  'timeout',
+  'internal',
+];
+const CLASSES: ErrorClass[] = ['retryable', 'fatal', 'rate_limited'];
+
+/** Any failure reported by the engine. `code` names what went wrong. */
+export class StoryloomError extends Error {
+  readonly code: ErrorCode;
+  /** How a retry policy treats it. */
+  readonly errorClass: ErrorClass;
+  constructor(message: string, code: ErrorCode = 'internal', errorClass: ErrorClass = 'fatal') {
+    super(message);
+    this.code = code;
+    this.errorClass = errorClass;
+  }
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+export class InvalidArgumentError extends StoryloomError {}
+export class NotFoundError extends StoryloomError {}
+export class InvalidStateError extends StoryloomError {}
+export class PayloadTooLargeError extends StoryloomError {}
+export class StoreError extends StoryloomError {}
+export class NotADatabaseError extends StoryloomError {}
+export class SchemaTooNewError extends StoryloomError {}
+export class NondeterminismError extends StoryloomError {}
+export class CancelledError extends StoryloomError {}
+export class StepFailedError extends StoryloomError {}
+export class ClosedError extends StoryloomError {}
+export class TimeoutError extends StoryloomError {}
+export class InternalError extends StoryloomError {}
+
+const BY_CODE: Record<ErrorCode, new (m: string, c: ErrorCode, k: ErrorClass) => StoryloomError> = {
+  invalid_argument: InvalidArgumentError,
+  not_found: NotFoundError,
+  invalid_state: InvalidStateError,
+  payload_too_large: PayloadTooLargeError,
+  store: StoreError,
+  not_a_database: NotADatabaseError,
+  schema_too_new: SchemaTooNewError,
+  nondeterminism: NondeterminismError,
+  cancelled: CancelledError,
+  step_failed: StepFailedError,
+  closed: ClosedError,
+  timeout: TimeoutError,
+  internal: InternalError,
+};
+
+/** Builds the error for a code, e.g. from a run's stored `error.code`. */
+export function errorFor(code: string, message: string, errorClass: string = 'fatal'): StoryloomError {
+  const c = (code in BY_CODE ? code : 'internal') as ErrorCode;
+  const k = (CLASSES.includes(errorClass as ErrorClass) ? errorClass : 'fatal') as ErrorClass;
+  return new BY_CODE[c](message, c, k);
+}
+
+/** Turns an error thrown by the addon (carrying slCode/slClass) into a StoryloomError. */
+export function translate(e: unknown): unknown {
+  if (e instanceof Error && typeof (e as { slCode?: unknown }).slCode === 'number') {
+    const raw = e as Error & { slCode: number; slClass: number };
+    const err = errorFor(CODES[raw.slCode] ?? 'internal', raw.message, CLASSES[raw.slClass] ?? 'fatal');
+    return err;
+  }
+  return e;
+}
+
+/** Calls into the addon, translating its errors. */
+export function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw translate(e);
+  }
+}
+
+/** Awaits a Promise of the addon, translating its errors. */
+export async function callAsync<T>(p: () => Promise<T>): Promise<T> {
+  try {
+    return await p();
+  } catch (e) {
+    throw translate(e);
+  }
+}
+
+export const ERROR_CLASS_CODE: Record<ErrorClass, number> = { retryable: 0, fatal: 1, rate_limited: 2 };

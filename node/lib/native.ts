@@ -1,0 +1,87 @@
+// The addon's surface (src/addon.cc), typed. Internal: use Engine instead.
+import * as path from 'node:path';
+
+export interface NativeExecution {
+  runId(): string;
+  workflow(): string;
+  input(): string;
+  cancelled(): boolean;
+  stepBegin(name: string): { seq: number; memoized: boolean; result?: string };
+  stepComplete(seq: number, json: string): void;
+  stepFail(seq: number, errorClass: number, message: string): void;
+  sleep(name: string, ms: number): number;
+  waitForSignal(name: string, timeoutMs: number): { state: number; payload?: string };
+  invoke(name: string, workflow: string, inputJson: string): { state: number; output?: string };
+  progress(json: string): void;
+  artifact(key: string, json: string): void;
+  emit(type: string, json: string): void;
+  chunk(stream: string, text: string): void;
+  finishCompleted(json: string): void;
+  finishFailed(errorClass: number, message: string): void;
+  finishParked(): void;
+}
+
+export interface NativeEvent {
+  id: number;
+  kind: number;
+  runId: string;
+  type: string;
+  data: string;
+  createdAtMs: number;
+  sse?: string;
+}
+
+export interface NativeSubscription {
+  close(): void;
+}
+
+export interface NativeEngine {
+  registerWorkflow(name: string, dispatch: (execution: NativeExecution) => void): void;
+  start(workflow: string, inputJson: string, key: string, owner: string, priority: number): Promise<string>;
+  getRun(id: string): Promise<string>;
+  listRuns(status: string, workflow: string, owner: string, limit: number, after: string): Promise<string>;
+  deleteRun(id: string): Promise<void>;
+  cancel(id: string): Promise<void>;
+  signal(id: string, name: string, payloadJson: string): Promise<void>;
+  retry(id: string): Promise<void>;
+  snapshot(id: string): Promise<string>;
+  artifacts(id: string): Promise<string>;
+  events(id: string, after: number, limit: number): Promise<string>;
+  subscribe(id: string, after: number, sse: boolean, onEvent: (e: NativeEvent) => void): NativeSubscription;
+  close(): Promise<void>;
+}
+
+export interface NativeOpenOptions {
+  store: string;
+  workers?: number;
+  maxExecutions?: number;
+  maxPayloadBytes?: number;
+  pollIntervalMs?: number;
+  leaseTtlMs?: number;
+  drainTimeoutMs?: number;
+}
+
+export interface Native {
+  open(options: NativeOpenOptions): Promise<NativeEngine>;
+  version(): string;
+  sseHeartbeat(): string;
+  sseRetry(ms: number): string;
+}
+
+export const SL_WAIT_READY = 0;
+export const SL_WAIT_TIMED_OUT = 1;
+export const SL_WAIT_PARKED = 2;
+export const SL_EVENT_STORED = 0;
+export const SL_EVENT_TRANSIENT = 1;
+export const SL_EVENT_CURSOR = 2;
+
+let loaded: Native | undefined;
+
+/** Loads build/Release/storyloom.node (built by `npm install`) on first use. */
+export function native(): Native {
+  if (!loaded) {
+    // dist/cjs/native.js -> ../../build/Release
+    loaded = require(path.join(__dirname, '..', '..', 'build', 'Release', 'storyloom.node')) as Native;
+  }
+  return loaded;
+}

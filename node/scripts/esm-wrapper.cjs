@@ -1,0 +1,32 @@
+// Writes dist/esm/index.mjs and index.d.mts: the ESM entry re-exports the
+// CommonJS build, so both module systems share one addon and one set of classes.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
+const names = [
+  'Engine',
+  'Context',
+  'StoryloomError',
+  'InvalidArgumentError',
+  'NotFoundError',
+  'InvalidStateError',
+  'PayloadTooLargeError',
+  'StoreError',
+  'NotADatabaseError',
+  'SchemaTooNewError',
+  'NondeterminismError',
+  'CancelledError',
+  'StepFailedError',
+  'ClosedError',
+  'TimeoutError',
+  'InternalError',
+  'errorFor',
+];
+const dir = path.join(__dirname, '..', 'dist', 'esm');
+fs.mkdirSync(dir, { recursive: true });
+fs.writeFileSync(
+  path.join(dir, 'index.mjs'),
+  `import cjs from '../cjs/index.js';\nexport const { ${names.join(', ')} } = cjs;\nexport default cjs;\n`,
+);
+fs.writeFileSync(path.join(dir, 'index.d.mts'), `export * from '../cjs/index.js';\n`);

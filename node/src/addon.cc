@@ -1,0 +1,815 @@
+// storyloom.node: the Node-API module over the C ABI (storyloom.h), and only
+// over it. It marshals values and schedules work; it holds no engine logic.
+//
+// Threads: engine threads never call JavaScript. Execute callbacks and events
+// are queued to the JS thread through Napi::ThreadSafeFunction
+// (NonBlockingCall). Blocking sl_engine_* calls run in Napi::AsyncWorker on
+// libuv's pool, so the JS thread never waits on the store's writer; the
+// sl_execution_* calls only enqueue work and run on the JS thread.
+//
+// Keeping the process alive: a workflow's thread-safe function is referenced
+// only while one of its executions is in the hands of JS; a subscription's
+// while it is open. An idle engine keeps nothing alive.
+#include <napi.h>
+#include <storyloom/storyloom.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+struct Failure {
+  int code = SL_OK;
+  int error_class = SL_CLASS_FATAL;
+  std::string message;
+};
+
+// Reads the calling thread's last error (the C ABI keeps it per thread).
+Failure last_failure(int code) {
+  const char* msg = nullptr;
+  size_t len = 0;
+  sl_last_error_message(&msg, &len);
+  return Failure{code, sl_last_error_class(), std::string(msg ? msg : "", msg ? len : 0)};
+}
+
+// A plain Error carrying the C status; lib/errors.ts turns it into a
+// StoryloomError subclass.
+Napi::Error to_js_error(Napi::Env env, const Failure& f) {
+  auto error = Napi::Error::New(env, f.message);
+  error.Set("slCode", Napi::Number::New(env, f.code));
+  error.Set("slClass", Napi::Number::New(env, f.error_class));
+  return error;
+}
+
+[[noreturn]] void throw_last(Napi::Env env, int code) { throw to_js_error(env, last_failure(code)); }
+
+void check(Napi::Env env, int code) {
+  if (code != SL_OK) throw_last(env, code);
+}
+
+std::string take(char* buffer, size_t len) {
+  std::string out(buffer ? buffer : "", buffer ? len : 0);
+  sl_free(buffer);
+  return out;
+}
+
+std::string arg_string(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsString()) {
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a string");
+  }
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+int64_t arg_int64(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a number");
+  }
+  return info[i].As<Napi::Number>().Int64Value();
+}
+
+Napi::Value string_or_undefined(Napi::Env env, char* buffer, size_t len) {
+  if (!buffer) return env.Undefined();
+  return Napi::String::New(env, take(buffer, len));
+}
+
+// Runs one blocking C call on the libuv pool and settles a Promise with its
+// JSON text (or undefined) or with the error it left.
+class CallWorker : public Napi::AsyncWorker {
+ public:
+  using Op = std::function<int(std::string& out, bool& has_out)>;
+  CallWorker(Napi::Env env, Op op)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), op_(std::move(op)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    code_ = op_(out_, has_out_);
+    if (code_ != SL_OK) failure_ = last_failure(code_);  // same thread as the call
+  }
+  void OnOK() override {
+    auto env = Env();
+    if (code_ != SL_OK) {
+      deferred_.Reject(to_js_error(env, failure_).Value());
+    } else {
+      deferred_.Resolve(has_out_ ? Napi::Value(Napi::String::New(env, out_)) : env.Undefined());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Op op_;
+  int code_ = SL_OK;
+  Failure failure_;
+  std::string out_;
+  bool has_out_ = false;
+};
+
+Napi::Value schedule(Napi::Env env, CallWorker::Op op) {
+  auto* worker = new CallWorker(env, std::move(op));
+  auto promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// Adapts "char** out, size_t* len" calls to CallWorker.
+template <typename F>
+CallWorker::Op returning_json(F f) {
+  return [f = std::move(f)](std::string& out, bool& has_out) {
+    char* buffer = nullptr;
+    size_t len = 0;
+    int code = f(&buffer, &len);
+    if (code == SL_OK) {
+      out = take(buffer, len);
+      has_out = true;
+    }
+    return code;
+  };
+}
+
+template <typename F>
+CallWorker::Op returning_nothing(F f) {
+  return [f = std::move(f)](std::string&, bool&) { return f(); };
+}
+
+struct AddonData {
+  Napi::FunctionReference engine_ctor;
+  Napi::FunctionReference execution_ctor;
+  Napi::FunctionReference subscription_ctor;
+};
+
+// One registered workflow: the execute callback's user_data, which must
+// outlive the engine, and its thread-safe function to the JS dispatcher.
+struct Workflow {
+  Napi::ThreadSafeFunction tsfn;
+  int in_flight = 0;      // executions JS holds; JS thread only
+  bool released = false;  // tsfn released by close; JS thread only
+};
+
+// ---- executions ------------------------------------------------------------
+
+class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "Execution",
+        {
+            InstanceMethod<&ExecutionWrap::RunId>("runId"),
+            InstanceMethod<&ExecutionWrap::WorkflowName>("workflow"),
+            InstanceMethod<&ExecutionWrap::Input>("input"),
+            InstanceMethod<&ExecutionWrap::Cancelled>("cancelled"),
+            InstanceMethod<&ExecutionWrap::StepBegin>("stepBegin"),
+            InstanceMethod<&ExecutionWrap::StepComplete>("stepComplete"),
+            InstanceMethod<&ExecutionWrap::StepFail>("stepFail"),
+            InstanceMethod<&ExecutionWrap::Sleep>("sleep"),
+            InstanceMethod<&ExecutionWrap::WaitForSignal>("waitForSignal"),
+            InstanceMethod<&ExecutionWrap::Invoke>("invoke"),
+            InstanceMethod<&ExecutionWrap::Progress>("progress"),
+            InstanceMethod<&ExecutionWrap::Artifact>("artifact"),
+            InstanceMethod<&ExecutionWrap::Emit>("emit"),
+            InstanceMethod<&ExecutionWrap::Chunk>("chunk"),
+            InstanceMethod<&ExecutionWrap::FinishCompleted>("finishCompleted"),
+            InstanceMethod<&ExecutionWrap::FinishFailed>("finishFailed"),
+            InstanceMethod<&ExecutionWrap::FinishParked>("finishParked"),
+        });
+  }
+
+  explicit ExecutionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutionWrap>(info) {
+    execution_ = info[0].As<Napi::External<sl_execution>>().Data();
+    workflow_ = info[1].As<Napi::External<Workflow>>().Data();
+  }
+
+  ~ExecutionWrap() override {
+    // Never finished by JS (a bug in the dispatcher): the run is reclaimed
+    // when its lease expires. Nothing to free safely here.
+  }
+
+ private:
+  sl_execution* live(Napi::Env env) {
+    if (!execution_) {
+      throw to_js_error(env, Failure{SL_EINVALIDSTATE, SL_CLASS_FATAL, "the execution is finished"});
+    }
+    return execution_;
+  }
+
+  Napi::Value View(const Napi::CallbackInfo& info,
+                   int (*f)(const char**, size_t*, const sl_execution*)) {
+    const char* out = nullptr;
+    size_t len = 0;
+    check(info.Env(), f(&out, &len, live(info.Env())));
+    return Napi::String::New(info.Env(), out, len);
+  }
+  Napi::Value RunId(const Napi::CallbackInfo& info) { return View(info, sl_execution_run_id); }
+  Napi::Value WorkflowName(const Napi::CallbackInfo& info) {
+    return View(info, sl_execution_workflow);
+  }
+  Napi::Value Input(const Napi::CallbackInfo& info) { return View(info, sl_execution_input); }
+
+  Napi::Value Cancelled(const Napi::CallbackInfo& info) {
+    if (!execution_) return Napi::Boolean::New(info.Env(), true);
+    int out = 0;
+    check(info.Env(), sl_execution_cancelled(&out, execution_));
+    return Napi::Boolean::New(info.Env(), out != 0);
+  }
+
+  // -> {seq, memoized, result?}
+  Napi::Value StepBegin(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto name = arg_string(info, 0);
+    int64_t seq = 0;
+    int memoized = 0;
+    char* result = nullptr;
+    size_t len = 0;
+    check(env, sl_execution_step_begin(&seq, &memoized, &result, &len, live(env), name.data(),
+                                       name.size()));
+    auto out = Napi::Object::New(env);
+    out.Set("seq", Napi::Number::New(env, static_cast<double>(seq)));
+    out.Set("memoized", Napi::Boolean::New(env, memoized != 0));
+    out.Set("result", string_or_undefined(env, result, len));
+    return out;
+  }
+
+  Napi::Value StepComplete(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto seq = arg_int64(info, 0);
+    auto json = arg_string(info, 1);
+    check(env, sl_execution_step_complete(live(env), seq, json.data(), json.size()));
+    return env.Undefined();
+  }
+
+  Napi::Value StepFail(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto seq = arg_int64(info, 0);
+    auto cls = static_cast<int>(arg_int64(info, 1));
+    auto message = arg_string(info, 2);
+    check(env, sl_execution_step_fail(live(env), seq, cls, message.data(), message.size()));
+    return env.Undefined();
+  }
+
+  Napi::Value Sleep(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto name = arg_string(info, 0);
+    auto ms = arg_int64(info, 1);
+    int state = 0;
+    check(env, sl_execution_sleep(&state, live(env), name.data(), name.size(), ms));
+    return Napi::Number::New(env, state);
+  }
+
+  // -> {state, payload?}
+  Napi::Value WaitForSignal(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto name = arg_string(info, 0);
+    auto timeout = arg_int64(info, 1);
+    int state = 0;
+    char* payload = nullptr;
+    size_t len = 0;
+    check(env, sl_execution_wait_for_signal(&state, &payload, &len, live(env), name.data(),
+                                            name.size(), timeout));
+    auto out = Napi::Object::New(env);
+    out.Set("state", Napi::Number::New(env, state));
+    out.Set("payload", string_or_undefined(env, payload, len));
+    return out;
+  }
+
+  // -> {state, output?}
+  Napi::Value Invoke(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto name = arg_string(info, 0);
+    auto workflow = arg_string(info, 1);
+    auto input = arg_string(info, 2);
+    int state = 0;
+    char* output = nullptr;
+    size_t len = 0;
+    check(env, sl_execution_invoke(&state, &output, &len, live(env), name.data(), name.size(),
+                                   workflow.data(), workflow.size(), input.data(), input.size()));
+    auto out = Napi::Object::New(env);
+    out.Set("state", Napi::Number::New(env, state));
+    out.Set("output", string_or_undefined(env, output, len));
+    return out;
+  }
+
+  Napi::Value Progress(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto json = arg_string(info, 0);
+    check(env, sl_execution_progress(live(env), json.data(), json.size()));
+    return env.Undefined();
+  }
+
+  Napi::Value Artifact(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto key = arg_string(info, 0);
+    auto json = arg_string(info, 1);
+    check(env, sl_execution_artifact(live(env), key.data(), key.size(), json.data(), json.size()));
+    return env.Undefined();
+  }
+
+  Napi::Value Emit(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto type = arg_string(info, 0);
+    auto json = arg_string(info, 1);
+    check(env, sl_execution_emit(live(env), type.data(), type.size(), json.data(), json.size()));
+    return env.Undefined();
+  }
+
+  Napi::Value Chunk(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto stream = arg_string(info, 0);
+    auto text = arg_string(info, 1);
+    check(env,
+          sl_execution_chunk(live(env), stream.data(), stream.size(), text.data(), text.size()));
+    return env.Undefined();
+  }
+
+  // The finish calls free the execution whatever they return.
+  sl_execution* release(Napi::Env env) {
+    auto* execution = live(env);
+    execution_ = nullptr;
+    if (--workflow_->in_flight == 0 && !workflow_->released) workflow_->tsfn.Unref(env);
+    return execution;
+  }
+
+  Napi::Value FinishCompleted(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto json = arg_string(info, 0);
+    check(env, sl_execution_finish_completed(release(env), json.data(), json.size()));
+    return env.Undefined();
+  }
+
+  Napi::Value FinishFailed(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto cls = static_cast<int>(arg_int64(info, 0));
+    auto message = arg_string(info, 1);
+    check(env, sl_execution_finish_failed(release(env), cls, message.data(), message.size()));
+    return env.Undefined();
+  }
+
+  Napi::Value FinishParked(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    check(env, sl_execution_finish_parked(release(env)));
+    return env.Undefined();
+  }
+
+  sl_execution* execution_ = nullptr;
+  Workflow* workflow_ = nullptr;
+};
+
+// Engine thread -> JS thread. Runs on a worker of the engine.
+void on_execute(void* user_data, sl_execution* execution) {
+  auto* workflow = static_cast<Workflow*>(user_data);
+  auto status = workflow->tsfn.NonBlockingCall(
+      execution, [workflow](Napi::Env env, Napi::Function dispatch, sl_execution* ex) {
+        if (env == nullptr) return;  // the environment is going away; the lease expires
+        auto* data = env.GetInstanceData<AddonData>();
+        if (workflow->in_flight++ == 0) workflow->tsfn.Ref(env);
+        auto wrapped = data->execution_ctor.New(
+            {Napi::External<sl_execution>::New(env, ex), Napi::External<Workflow>::New(env, workflow)});
+        dispatch.Call({wrapped});
+      });
+  // Otherwise the environment is shutting down: the execution is left
+  // unfinished, so the engine's close puts the run back in the queue (or,
+  // should the process die first, its lease expires and another engine
+  // resumes it). Finishing it as failed would fail the run for good.
+  (void)status;
+}
+
+// ---- subscriptions -----------------------------------------------------------
+
+struct EventCopy {
+  int64_t id;
+  int kind;
+  std::string run_id, type, data;
+  int64_t created_at_ms;
+  std::string sse;
+  bool has_sse = false;
+};
+
+// Shared by its SubscriptionWrap and its thread-safe function; the wrapper
+// closes the C subscription before letting go, so on_event never sees a
+// dangling pointer.
+struct Subscription {
+  Napi::ThreadSafeFunction tsfn;
+  sl_subscription* handle = nullptr;
+  bool sse = false;
+  bool released = false;  // tsfn released, or finalized by the environment's teardown
+};
+
+// Engine event thread: copy, format SSE if asked (allowed in callbacks), queue.
+void on_event(void* user_data, const sl_event* event) {
+  auto* sub = static_cast<Subscription*>(user_data);
+  auto* copy = new EventCopy{event->id,
+                             event->kind,
+                             std::string(event->run_id, event->run_id_len),
+                             std::string(event->type, event->type_len),
+                             std::string(event->data_json, event->data_len),
+                             event->created_at_ms,
+                             {},
+                             false};
+  if (sub->sse) {
+    char* out = nullptr;
+    size_t len = 0;
+    if (sl_event_to_sse(&out, &len, event) == SL_OK) {
+      copy->sse = take(out, len);
+      copy->has_sse = true;
+    }
+  }
+  auto status = sub->tsfn.NonBlockingCall(copy, [](Napi::Env env, Napi::Function fn, EventCopy* e) {
+    std::unique_ptr<EventCopy> owned(e);
+    if (env == nullptr) return;
+    auto obj = Napi::Object::New(env);
+    obj.Set("id", Napi::Number::New(env, static_cast<double>(e->id)));
+    obj.Set("kind", Napi::Number::New(env, e->kind));
+    obj.Set("runId", Napi::String::New(env, e->run_id));
+    obj.Set("type", Napi::String::New(env, e->type));
+    obj.Set("data", Napi::String::New(env, e->data));
+    obj.Set("createdAtMs", Napi::Number::New(env, static_cast<double>(e->created_at_ms)));
+    if (e->has_sse) obj.Set("sse", Napi::String::New(env, e->sse));
+    fn.Call({obj});
+  });
+  if (status != napi_ok) delete copy;
+}
+
+class SubscriptionWrap : public Napi::ObjectWrap<SubscriptionWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Subscription",
+                       {InstanceMethod<&SubscriptionWrap::Close>("close")});
+  }
+
+  explicit SubscriptionWrap(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<SubscriptionWrap>(info) {
+    auto* holder = info[0].As<Napi::External<std::shared_ptr<Subscription>>>().Data();
+    sub_ = std::move(*holder);
+    delete holder;
+  }
+
+  ~SubscriptionWrap() override { CloseNow(); }
+
+ private:
+  void CloseNow() {
+    if (!sub_) return;
+    // After sl_subscription_close no callback runs or will run, so the
+    // thread-safe function can be released (events already queued are still
+    // delivered, and ignored by the JS side) and the Subscription freed.
+    sl_subscription_close(sub_->handle);
+    sub_->handle = nullptr;
+    if (!sub_->released) {
+      sub_->released = true;
+      sub_->tsfn.Release();
+    }
+    sub_.reset();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    CloseNow();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<Subscription> sub_;
+};
+
+// ---- engine ------------------------------------------------------------------
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Engine",
+                       {
+                           InstanceMethod<&EngineWrap::RegisterWorkflow>("registerWorkflow"),
+                           InstanceMethod<&EngineWrap::Start>("start"),
+                           InstanceMethod<&EngineWrap::GetRun>("getRun"),
+                           InstanceMethod<&EngineWrap::ListRuns>("listRuns"),
+                           InstanceMethod<&EngineWrap::DeleteRun>("deleteRun"),
+                           InstanceMethod<&EngineWrap::Cancel>("cancel"),
+                           InstanceMethod<&EngineWrap::Signal>("signal"),
+                           InstanceMethod<&EngineWrap::Retry>("retry"),
+                           InstanceMethod<&EngineWrap::Snapshot>("snapshot"),
+                           InstanceMethod<&EngineWrap::Artifacts>("artifacts"),
+                           InstanceMethod<&EngineWrap::Events>("events"),
+                           InstanceMethod<&EngineWrap::Subscribe>("subscribe"),
+                           InstanceMethod<&EngineWrap::Close>("close"),
+                       });
+  }
+
+  explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
+    engine_ = info[0].As<Napi::External<sl_engine>>().Data();
+  }
+
+  ~EngineWrap() override {
+    // Not closed by JS: close here (no executions can be in JS any more, as
+    // they hold the engine object alive through the dispatcher).
+    if (engine_) sl_engine_close(engine_);
+  }
+
+ private:
+  sl_engine* live(Napi::Env env) {
+    if (!engine_ || closing_) {
+      throw to_js_error(env, Failure{SL_ECLOSED, SL_CLASS_FATAL, "the engine is closed"});
+    }
+    return engine_;
+  }
+
+  Napi::Value RegisterWorkflow(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto name = arg_string(info, 0);
+    if (info.Length() < 2 || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "argument 1 must be a function");
+    }
+    auto workflow = std::make_unique<Workflow>();
+    workflow->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(),
+                                                   "storyloom.execute", 0, 1);
+    workflow->tsfn.Unref(env);
+    sl_workflow_options options = SL_WORKFLOW_OPTIONS_INIT;
+    int code = sl_engine_register_workflow(live(env), name.data(), name.size(), &options,
+                                           on_execute, workflow.get());
+    if (code != SL_OK) {
+      auto failure = last_failure(code);
+      workflow->tsfn.Release();
+      throw to_js_error(env, failure);
+    }
+    workflows_.push_back(std::move(workflow));
+    return env.Undefined();
+  }
+
+  // start(workflow, inputJson, idempotencyKey, owner, priority)
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto workflow = arg_string(info, 0);
+    auto input = arg_string(info, 1);
+    auto key = arg_string(info, 2);
+    auto owner = arg_string(info, 3);
+    auto priority = static_cast<int>(arg_int64(info, 4));
+    return schedule(env, returning_json([=](char** out, size_t* len) {
+                      sl_start_options o = SL_START_OPTIONS_INIT;
+                      o.idempotency_key = key.data();
+                      o.idempotency_key_len = key.size();
+                      o.owner = owner.data();
+                      o.owner_len = owner.size();
+                      o.priority = priority;
+                      return sl_engine_start(out, len, engine, workflow.data(), workflow.size(),
+                                             input.data(), input.size(), &o);
+                    }));
+  }
+
+  template <int (*F)(char**, size_t*, sl_engine*, const char*, size_t)>
+  Napi::Value ById(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto id = arg_string(info, 0);
+    return schedule(env, returning_json([=](char** out, size_t* len) {
+                      return F(out, len, engine, id.data(), id.size());
+                    }));
+  }
+  template <int (*F)(sl_engine*, const char*, size_t)>
+  Napi::Value ByIdNoResult(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto id = arg_string(info, 0);
+    return schedule(env, returning_nothing([=] { return F(engine, id.data(), id.size()); }));
+  }
+
+  Napi::Value GetRun(const Napi::CallbackInfo& info) { return ById<sl_engine_get_run>(info); }
+  Napi::Value Snapshot(const Napi::CallbackInfo& info) { return ById<sl_engine_snapshot>(info); }
+  Napi::Value Artifacts(const Napi::CallbackInfo& info) { return ById<sl_engine_artifacts>(info); }
+  Napi::Value DeleteRun(const Napi::CallbackInfo& info) {
+    return ByIdNoResult<sl_engine_delete_run>(info);
+  }
+  Napi::Value Cancel(const Napi::CallbackInfo& info) { return ByIdNoResult<sl_engine_cancel>(info); }
+  Napi::Value Retry(const Napi::CallbackInfo& info) { return ByIdNoResult<sl_engine_retry>(info); }
+
+  // listRuns(status, workflow, owner, limit, after)
+  Napi::Value ListRuns(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto status = arg_string(info, 0);
+    auto workflow = arg_string(info, 1);
+    auto owner = arg_string(info, 2);
+    auto limit = arg_int64(info, 3);
+    auto after = arg_string(info, 4);
+    if (limit < 0) limit = 1000000;  // rejected by the engine with its own message
+    return schedule(env, returning_json([=](char** out, size_t* len) {
+                      sl_list_options o = SL_LIST_OPTIONS_INIT;
+                      o.status = status.data();
+                      o.status_len = status.size();
+                      o.workflow = workflow.data();
+                      o.workflow_len = workflow.size();
+                      o.owner = owner.data();
+                      o.owner_len = owner.size();
+                      o.limit = static_cast<size_t>(limit);
+                      o.after = after.data();
+                      o.after_len = after.size();
+                      return sl_engine_list_runs(out, len, engine, &o);
+                    }));
+  }
+
+  // signal(runId, name, payloadJson)
+  Napi::Value Signal(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto id = arg_string(info, 0);
+    auto name = arg_string(info, 1);
+    auto payload = arg_string(info, 2);
+    return schedule(env, returning_nothing([=] {
+                      return sl_engine_signal(engine, id.data(), id.size(), name.data(),
+                                              name.size(), payload.data(), payload.size());
+                    }));
+  }
+
+  // events(runId, afterId, limit)
+  Napi::Value Events(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto id = arg_string(info, 0);
+    auto after = arg_int64(info, 1);
+    auto limit = arg_int64(info, 2);
+    if (limit < 0) limit = 0;
+    return schedule(env, returning_json([=](char** out, size_t* len) {
+                      return sl_engine_events(out, len, engine, id.data(), id.size(), after,
+                                              static_cast<size_t>(limit));
+                    }));
+  }
+
+  // subscribe(runId, afterId, sse, onEvent) -> Subscription. Synchronous: it
+  // only registers the subscriber; stored events arrive through onEvent.
+  Napi::Value Subscribe(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto id = arg_string(info, 0);
+    auto after = arg_int64(info, 1);
+    bool sse = info[2].ToBoolean().Value();
+    if (info.Length() < 4 || !info[3].IsFunction()) {
+      throw Napi::TypeError::New(env, "argument 3 must be a function");
+    }
+    // Shared by the wrapper and the thread-safe function's finalizer, which
+    // may run after the wrapper is gone (environment teardown) or before.
+    auto sub = std::make_shared<Subscription>();
+    sub->sse = sse;
+    using Holder = std::shared_ptr<Subscription>;
+    sub->tsfn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "storyloom.events",
+                                              0, 1, new Holder(sub), [](Napi::Env, Holder* h) {
+                                                (*h)->released = true;
+                                                delete h;
+                                              });
+    int code = sl_engine_subscribe(&sub->handle, engine, id.data(), id.size(), after, on_event,
+                                   sub.get());
+    if (code != SL_OK) {
+      auto failure = last_failure(code);
+      sub->released = true;
+      sub->tsfn.Release();
+      throw to_js_error(env, failure);
+    }
+    auto* data = env.GetInstanceData<AddonData>();
+    return data->subscription_ctor.New({Napi::External<Holder>::New(env, new Holder(sub))});
+  }
+
+  // close() -> Promise. On the pool: executions still in JS must be able to
+  // finish on the JS thread while sl_engine_close drains them.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    if (!engine_ || closing_) {
+      auto d = Napi::Promise::Deferred::New(env);
+      d.Resolve(env.Undefined());
+      return d.Promise();
+    }
+    closing_ = true;
+    auto* engine = engine_;
+    auto* worker = new CloseWorker(env, this, engine);
+    auto promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  }
+
+  class CloseWorker : public Napi::AsyncWorker {
+   public:
+    CloseWorker(Napi::Env env, EngineWrap* owner, sl_engine* engine)
+        : Napi::AsyncWorker(env),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          owner_(owner),
+          engine_(engine) {
+      self_ = Napi::Persistent(owner->Value());  // keep the wrapper alive meanwhile
+    }
+    Napi::Promise Promise() { return deferred_.Promise(); }
+    void Execute() override { sl_engine_close(engine_); }
+    void OnOK() override {
+      owner_->engine_ = nullptr;
+      // An execution close gave up on may still be in JS: it no longer
+      // touches the released thread-safe function when it finishes.
+      for (auto& workflow : owner_->workflows_) {
+        workflow->released = true;
+        workflow->tsfn.Release();
+      }
+      deferred_.Resolve(Env().Undefined());
+      self_.Reset();
+    }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    EngineWrap* owner_;
+    sl_engine* engine_;
+    Napi::ObjectReference self_;
+  };
+
+  sl_engine* engine_ = nullptr;
+  bool closing_ = false;
+  std::vector<std::unique_ptr<Workflow>> workflows_;  // user_data of the engine's callbacks
+};
+
+// open({store, workers, maxExecutions, maxPayloadBytes, pollIntervalMs,
+//       leaseTtlMs, drainTimeoutMs}) -> Promise<Engine>
+class OpenWorker : public Napi::AsyncWorker {
+ public:
+  OpenWorker(Napi::Env env, std::string store, sl_engine_options options)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        store_(std::move(store)),
+        options_(options) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    options_.store = store_.data();
+    options_.store_len = store_.size();
+    code_ = sl_engine_open(&engine_, &options_);
+    if (code_ != SL_OK) failure_ = last_failure(code_);
+  }
+  void OnOK() override {
+    auto env = Env();
+    if (code_ != SL_OK) return deferred_.Reject(to_js_error(env, failure_).Value());
+    auto* data = env.GetInstanceData<AddonData>();
+    deferred_.Resolve(data->engine_ctor.New({Napi::External<sl_engine>::New(env, engine_)}));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string store_;
+  sl_engine_options options_;
+  sl_engine* engine_ = nullptr;
+  int code_ = SL_OK;
+  Failure failure_;
+};
+
+int64_t option_int(const Napi::Object& o, const char* key) {
+  auto v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : 0;
+}
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    throw Napi::TypeError::New(env, "open() needs an options object");
+  }
+  auto o = info[0].As<Napi::Object>();
+  std::string store = o.Get("store").IsString() ? o.Get("store").As<Napi::String>().Utf8Value() : "";
+  sl_engine_options options = SL_ENGINE_OPTIONS_INIT;
+  options.workers = static_cast<int>(option_int(o, "workers"));
+  options.max_executions = static_cast<int>(option_int(o, "maxExecutions"));
+  options.max_payload_bytes = static_cast<size_t>(option_int(o, "maxPayloadBytes"));
+  options.poll_interval_ms = option_int(o, "pollIntervalMs");
+  options.lease_ttl_ms = option_int(o, "leaseTtlMs");
+  options.drain_timeout_ms = option_int(o, "drainTimeoutMs");
+  auto* worker = new OpenWorker(env, std::move(store), options);
+  auto promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value Version(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), sl_version());
+}
+
+Napi::Value SseHeartbeat(const Napi::CallbackInfo& info) {
+  char* out = nullptr;
+  size_t len = 0;
+  check(info.Env(), sl_sse_heartbeat(&out, &len));
+  return Napi::String::New(info.Env(), take(out, len));
+}
+
+Napi::Value SseRetry(const Napi::CallbackInfo& info) {
+  char* out = nullptr;
+  size_t len = 0;
+  check(info.Env(), sl_sse_retry(&out, &len, arg_int64(info, 0)));
+  return Napi::String::New(info.Env(), take(out, len));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  auto engine = EngineWrap::Define(env);
+  auto execution = ExecutionWrap::Define(env);
+  auto subscription = SubscriptionWrap::Define(env);
+  data->engine_ctor = Napi::Persistent(engine);
+  data->execution_ctor = Napi::Persistent(execution);
+  data->subscription_ctor = Napi::Persistent(subscription);
+  env.SetInstanceData(data);
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("version", Napi::Function::New(env, Version));
+  exports.Set("sseHeartbeat", Napi::Function::New(env, SseHeartbeat));
+  exports.Set("sseRetry", Napi::Function::New(env, SseRetry));
+  exports.Set("Engine", engine);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(storyloom, Init)

@@ -1,0 +1,23 @@
+// Every function of the C ABI is bound by the addon or listed here as
+// deliberately not exposed, with the reason (DuckDB's Node bindings keep such a list).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const header = readFileSync(path.join(here, '..', '..', 'include', 'storyloom', 'storyloom.h'), 'utf8');
+const addon = readFileSync(path.join(here, '..', 'src', 'addon.cc'), 'utf8');
+
+/** name -> why it is not called by the addon. */
+const NOT_EXPOSED = {
+  sl_last_error_code: 'every call returns its status code; the addon reads the class and message of the last error',
+};
+
+test('every exported C function is bound or listed as not exposed', () => {
+  const exported = [...header.matchAll(/SL_API[^;(]*?\b(sl_\w+)\s*\(/g)].map((m) => m[1]);
+  assert.ok(exported.length > 30, `found ${exported.length} functions`);
+  const missing = exported.filter((name) => !(name in NOT_EXPOSED) && !new RegExp(`\\b${name}\\b`).test(addon));
+  assert.deepEqual(missing, []);
+});
