@@ -79,9 +79,16 @@ SL_API int sl_engine_register_workflow(sl_engine* engine, const char* name, size
   return guarded([&] {
     auto& e = args.required(engine, "engine");
     auto workflow = args.text(name, name_len, "name");
-    args.options(options, SL_WORKFLOW_OPTIONS_VERSION, "sl_workflow_options");
+    WorkflowOptions wf;
+    if (auto* o = args.options(options, SL_WORKFLOW_OPTIONS_VERSION, "sl_workflow_options")) {
+      wf.retry.max_attempts = o->max_attempts;
+      wf.retry.initial_backoff = std::chrono::milliseconds(o->initial_backoff_ms);
+      wf.retry.multiplier = o->multiplier;
+      wf.retry.max_backoff = std::chrono::milliseconds(o->max_backoff_ms);
+      wf.retry.jitter = o->no_jitter == 0;
+    }
     if (fn == nullptr) args.invalid("fn is NULL");
-    e.engine->register_workflow(workflow, execute_through(fn, user_data), WorkflowOptions{});
+    e.engine->register_workflow(workflow, execute_through(fn, user_data), wf);
   });
 }
 

@@ -134,11 +134,22 @@ SL_API int sl_engine_open(sl_engine** out, const sl_engine_options* options);
 SL_API void sl_engine_close(sl_engine* engine);
 
 /* Per-workflow options; retries, concurrency and throttles will arrive here. */
+/* The retry policy for every step of the workflow (storyloom/retry.h): up to
+ * max_attempts tries; before try n+1 a wait in [0, min(max_backoff_ms,
+ * initial_backoff_ms * multiplier^(n-1))] (full jitter; no_jitter waits the
+ * whole bound). Fatal errors are never retried; a rate-limited error's
+ * retry-after replaces the backoff. Errors: SL_EINVALID naming the field
+ * (max_attempts < 1, negative backoff, multiplier < 1, max < initial). */
 typedef struct sl_workflow_options {
-  unsigned int version; /* SL_WORKFLOW_OPTIONS_VERSION */
+  unsigned int version;       /* SL_WORKFLOW_OPTIONS_VERSION */
+  int max_attempts;           /* [1: no retry] */
+  int64_t initial_backoff_ms; /* [1000] */
+  double multiplier;          /* [2.0] */
+  int64_t max_backoff_ms;     /* [60000] */
+  int no_jitter;              /* [0: full jitter] */
 } sl_workflow_options;
 #define SL_WORKFLOW_OPTIONS_VERSION 1
-#define SL_WORKFLOW_OPTIONS_INIT {SL_WORKFLOW_OPTIONS_VERSION}
+#define SL_WORKFLOW_OPTIONS_INIT {SL_WORKFLOW_OPTIONS_VERSION, 1, 1000, 2.0, 60000, 0}
 
 /* Called on an engine worker thread for every execution of a run. The host
  * owns `execution` from then on and ends it with exactly one
@@ -316,8 +327,10 @@ SL_API int sl_execution_step_begin(int64_t* seq, int* memoized, char** result_js
 /* Host step, phase two: records the result. Errors: SL_EINVALID, SL_ETOOLARGE. */
 SL_API int sl_execution_step_complete(sl_execution* execution, int64_t seq,
                                       const char* result_json, size_t result_len);
-/* Records a failed step (error_class SL_CLASS_*); the run fails with this error
- * when the execution finishes. */
+/* Records a failed attempt (error_class SL_CLASS_*). When the workflow's retry
+ * policy retries it, the run is requeued for the next attempt whichever
+ * sl_execution_finish_* the host then calls; otherwise the run fails with this
+ * error when the execution finishes. */
 SL_API int sl_execution_step_fail(sl_execution* execution, int64_t seq, int error_class,
                                   const char* message, size_t message_len);
 

@@ -67,12 +67,12 @@ void EngineTest::close() {
   engine_ = nullptr;
 }
 
-void EngineTest::workflow(const std::string& name, Body body) {
+void EngineTest::workflow(const std::string& name, Body body, const sl_workflow_options* options) {
   bodies_.push_back(std::move(body));
   auto trampoline = [](void* user_data, sl_execution* execution) {
     (*static_cast<Body*>(user_data))(execution);
   };
-  ASSERT_EQ(sl_engine_register_workflow(engine_, name.data(), name.size(), nullptr, trampoline,
+  ASSERT_EQ(sl_engine_register_workflow(engine_, name.data(), name.size(), options, trampoline,
                                         &bodies_.back()),
             SL_OK)
       << last_message();

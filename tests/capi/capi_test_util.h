@@ -55,7 +55,7 @@ class EngineTest : public ::testing::Test {
   void close();
 
   // Registers `name`; `body` runs on an engine thread for every execution.
-  void workflow(const std::string& name, Body body);
+  void workflow(const std::string& name, Body body, const sl_workflow_options* options = nullptr);
   Json start(const std::string& workflow, const std::string& input = "{}");
   Json get(const std::string& run_id);
   // Polls until the run is finished (or has `status`), for at most `limit`.

@@ -395,6 +395,49 @@ TEST_F(CapiExecution, RetryRunsOnlyTheFailedStepAgain) {
   EXPECT_EQ(b_calls, 2);
 }
 
+TEST_F(CapiExecution, WorkflowRetryPolicyRetriesAFailedStep) {
+  sl_workflow_options options = SL_WORKFLOW_OPTIONS_INIT;
+  options.max_attempts = 3;
+  options.initial_backoff_ms = 10;
+  options.max_backoff_ms = 10;
+  options.no_jitter = 1;
+  std::atomic<int> calls{0};
+  workflow("retrying", [&](sl_execution* e) {
+    int64_t seq = -1;
+    int memoized = -1;
+    char* result = nullptr;
+    ASSERT_EQ(sl_execution_step_begin(&seq, &memoized, &result, nullptr, e, "call", 4), SL_OK);
+    if (++calls == 1) {
+      EXPECT_EQ(sl_execution_step_fail(e, seq, SL_CLASS_RETRYABLE, "503", 3), SL_OK);
+      // Whatever finish the host calls, the run is requeued for the next attempt.
+      EXPECT_EQ(sl_execution_finish_failed(e, SL_CLASS_RETRYABLE, "503", 3), SL_OK);
+      return;
+    }
+    EXPECT_EQ(sl_execution_step_complete(e, seq, "\"ok\"", 4), SL_OK);
+    complete(e);
+  }, &options);
+  std::string id = id_of(start("retrying"));
+  Json run = wait_status(id, "completed");
+  ASSERT_EQ(status_of(run), "completed") << run;
+  EXPECT_EQ(calls, 2);
+  bool retrying = false;
+  Json history = events(id);
+  for (const auto& e : history.as_array()) retrying = retrying || e.at("type") == "step.retrying";
+  EXPECT_TRUE(retrying);
+}
+
+TEST_F(CapiExecution, InvalidRetryPolicyIsRefusedNamingTheField) {
+  sl_workflow_options options = SL_WORKFLOW_OPTIONS_INIT;
+  options.max_attempts = 0;
+  auto noop = [](void*, sl_execution*) {};
+  EXPECT_EQ(sl_engine_register_workflow(engine_, "w", 1, &options, noop, nullptr), SL_EINVALID);
+  EXPECT_EQ(last_message(), "max_attempts must be at least 1, got 0");
+  options = SL_WORKFLOW_OPTIONS_INIT;
+  options.multiplier = 0.5;
+  EXPECT_EQ(sl_engine_register_workflow(engine_, "w", 1, &options, noop, nullptr), SL_EINVALID);
+  EXPECT_EQ(last_message(), "multiplier must be at least 1, got 0.500000");
+}
+
 // ---- cancellation and events from an execution ----
 
 TEST_F(CapiExecution, CancellationIsVisibleToTheExecution) {
