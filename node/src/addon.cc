@@ -362,12 +362,18 @@ void on_execute(void* user_data, sl_execution* execution) {
   auto* workflow = static_cast<Workflow*>(user_data);
   auto status = workflow->tsfn.NonBlockingCall(
       execution, [workflow](Napi::Env env, Napi::Function dispatch, sl_execution* ex) {
-        if (env == nullptr) return;  // the environment is going away; the lease expires
-        auto* data = env.GetInstanceData<AddonData>();
-        if (workflow->in_flight++ == 0) workflow->tsfn.Ref(env);
-        auto wrapped = data->execution_ctor.New(
-            {Napi::External<sl_execution>::New(env, ex), Napi::External<Workflow>::New(env, workflow)});
-        dispatch.Call({wrapped});
+        // The environment is going away (env or the function is gone): leave the
+        // execution unfinished; the engine's close requeues the run.
+        if (env == nullptr || dispatch.IsEmpty()) return;
+        try {
+          auto* data = env.GetInstanceData<AddonData>();
+          if (workflow->in_flight++ == 0) workflow->tsfn.Ref(env);
+          auto wrapped = data->execution_ctor.New(
+              {Napi::External<sl_execution>::New(env, ex), Napi::External<Workflow>::New(env, workflow)});
+          dispatch.Call({wrapped});
+        } catch (const Napi::Error&) {
+          // JavaScript cannot run any more (teardown); nothing here may throw.
+        }
       });
   // Otherwise the environment is shutting down: the execution is left
   // unfinished, so the engine's close puts the run back in the queue (or,
@@ -418,7 +424,8 @@ void on_event(void* user_data, const sl_event* event) {
   }
   auto status = sub->tsfn.NonBlockingCall(copy, [](Napi::Env env, Napi::Function fn, EventCopy* e) {
     std::unique_ptr<EventCopy> owned(e);
-    if (env == nullptr) return;
+    if (env == nullptr || fn.IsEmpty()) return;
+    try {
     auto obj = Napi::Object::New(env);
     obj.Set("id", Napi::Number::New(env, static_cast<double>(e->id)));
     obj.Set("kind", Napi::Number::New(env, e->kind));
@@ -428,6 +435,9 @@ void on_event(void* user_data, const sl_event* event) {
     obj.Set("createdAtMs", Napi::Number::New(env, static_cast<double>(e->created_at_ms)));
     if (e->has_sse) obj.Set("sse", Napi::String::New(env, e->sse));
     fn.Call({obj});
+    } catch (const Napi::Error&) {
+      // JavaScript cannot run any more (teardown); nothing here may throw.
+    }
   });
   if (status != napi_ok) delete copy;
 }

@@ -8,6 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from 'storyloom';
 import { tempDir, waitForRun } from '../test-support/helpers.mjs';
+import { holdEventLoopDuringTests } from '../test-support/helpers.mjs';
+
+await holdEventLoopDuringTests();
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
