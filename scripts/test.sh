@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine, builds everything with warnings as errors, runs every
-# test: the C++ suites (ctest), then the npm package's tests (node --test).
+# test: the C++ suites (ctest), the npm package's (node --test), then the pip
+# package's (pytest, in a fresh virtual environment).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
@@ -11,3 +12,4 @@ if ! command -v npm >/dev/null; then
   exit 1
 fi
 "$root/node/run_tests.sh"
+"$root/python/run_tests.sh"

@@ -1,0 +1,630 @@
+// storyloom._native: the pybind11 module over the C ABI (storyloom.h) and
+// nothing else. It only translates: strings and JSON text, status codes into
+// Python exceptions, and threads (the GIL). The Python API lives in
+// storyloom/__init__.py and friends.
+//
+// Threads: every blocking sl_* call runs with the GIL released. The execute
+// callback arrives on an engine worker thread and takes the GIL to run the
+// Python handler there; event callbacks never touch Python: they copy the
+// event into a queue that Python drains.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "storyloom/storyloom.h"
+
+namespace py = pybind11;
+
+namespace {
+
+// storyloom.errors._from_native(code, error_class, message) -> exception
+// instance; set by the Python package at import.
+py::object& error_factory() {
+  static py::object* factory = new py::object();  // leaked: outlives finalization
+  return *factory;
+}
+
+// Raises the calling thread's last error as the matching Python exception.
+// Call with the GIL held, on the thread that made the failing sl_* call.
+[[noreturn]] void raise_last_error(int rc) {
+  const char* msg = nullptr;
+  size_t len = 0;
+  sl_last_error_message(&msg, &len);
+  std::string message(msg ? msg : "", msg ? len : 0);
+  int cls = sl_last_error_class();
+  int code = sl_last_error_code();
+  if (code == SL_OK) code = rc;
+  if (!error_factory()) throw std::runtime_error(message);
+  py::object exc = error_factory()(code, cls, message);
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+  throw py::error_already_set();
+}
+
+void check(int rc) {
+  if (rc != SL_OK) raise_last_error(rc);
+}
+
+// Takes ownership of a buffer handed out by the library.
+std::string take(char* buffer, size_t len) {
+  if (buffer == nullptr) return std::string();
+  std::string text(buffer, len);
+  sl_free(buffer);
+  return text;
+}
+
+std::optional<std::string> take_optional(char* buffer, size_t len) {
+  if (buffer == nullptr) return std::nullopt;
+  return take(buffer, len);
+}
+
+// Runs an sl_* call with the GIL released, then raises its error (GIL held).
+template <typename F>
+void call(F&& f) {
+  int rc;
+  {
+    py::gil_scoped_release release;
+    rc = f();
+  }
+  check(rc);
+}
+
+// ---- executions -----------------------------------------------------------
+
+class Execution {
+ public:
+  explicit Execution(sl_execution* e) : e_(e) {}
+
+  bool finished() const { return e_ == nullptr; }
+
+  std::string run_id() const { return lend(sl_execution_run_id); }
+  std::string workflow() const { return lend(sl_execution_workflow); }
+  std::string input() const { return lend(sl_execution_input); }
+
+  bool cancelled() const {
+    int out = 0;
+    check(sl_execution_cancelled(&out, live()));
+    return out != 0;
+  }
+
+  // (seq, memoized, result JSON or None)
+  std::tuple<int64_t, bool, std::optional<std::string>> step_begin(const std::string& name) {
+    int64_t seq = 0;
+    int memoized = 0;
+    char* result = nullptr;
+    size_t len = 0;
+    sl_execution* e = live();
+    call([&] {
+      return sl_execution_step_begin(&seq, &memoized, &result, &len, e, name.data(), name.size());
+    });
+    return {seq, memoized != 0, take_optional(result, len)};
+  }
+
+  void step_complete(int64_t seq, const std::string& result_json) {
+    sl_execution* e = live();
+    call([&] {
+      return sl_execution_step_complete(e, seq, result_json.data(), result_json.size());
+    });
+  }
+
+  void step_fail(int64_t seq, int error_class, const std::string& message) {
+    sl_execution* e = live();
+    call([&] {
+      return sl_execution_step_fail(e, seq, error_class, message.data(), message.size());
+    });
+  }
+
+  int sleep(const std::string& name, int64_t duration_ms) {
+    int state = -1;
+    sl_execution* e = live();
+    call([&] { return sl_execution_sleep(&state, e, name.data(), name.size(), duration_ms); });
+    return state;
+  }
+
+  std::pair<int, std::optional<std::string>> wait_for_signal(const std::string& name,
+                                                             int64_t timeout_ms) {
+    int state = -1;
+    char* payload = nullptr;
+    size_t len = 0;
+    sl_execution* e = live();
+    call([&] {
+      return sl_execution_wait_for_signal(&state, &payload, &len, e, name.data(), name.size(),
+                                          timeout_ms);
+    });
+    return {state, take_optional(payload, len)};
+  }
+
+  std::pair<int, std::optional<std::string>> invoke(const std::string& name,
+                                                    const std::string& workflow,
+                                                    const std::string& input_json) {
+    int state = -1;
+    char* output = nullptr;
+    size_t len = 0;
+    sl_execution* e = live();
+    call([&] {
+      return sl_execution_invoke(&state, &output, &len, e, name.data(), name.size(),
+                                 workflow.data(), workflow.size(), input_json.data(),
+                                 input_json.size());
+    });
+    return {state, take_optional(output, len)};
+  }
+
+  void progress(const std::string& value_json) {
+    sl_execution* e = live();
+    call([&] { return sl_execution_progress(e, value_json.data(), value_json.size()); });
+  }
+
+  void artifact(const std::string& key, const std::string& value_json) {
+    sl_execution* e = live();
+    call([&] {
+      return sl_execution_artifact(e, key.data(), key.size(), value_json.data(), value_json.size());
+    });
+  }
+
+  void emit(const std::string& type, const std::string& data_json) {
+    sl_execution* e = live();
+    call([&] {
+      return sl_execution_emit(e, type.data(), type.size(), data_json.data(), data_json.size());
+    });
+  }
+
+  void chunk(const std::string& stream, const std::string& text) {
+    sl_execution* e = live();
+    call([&] {
+      return sl_execution_chunk(e, stream.data(), stream.size(), text.data(), text.size());
+    });
+  }
+
+  // The finish calls free the handle, also when they fail.
+  void finish_completed(const std::string& output_json) {
+    sl_execution* e = release();
+    call([&] {
+      return sl_execution_finish_completed(e, output_json.data(), output_json.size());
+    });
+  }
+
+  void finish_failed(int error_class, const std::string& message) {
+    sl_execution* e = release();
+    call([&] {
+      return sl_execution_finish_failed(e, error_class, message.data(), message.size());
+    });
+  }
+
+  void finish_parked() {
+    sl_execution* e = release();
+    call([&] { return sl_execution_finish_parked(e); });
+  }
+
+ private:
+  sl_execution* live() const {
+    if (e_ == nullptr) {
+      PyErr_SetString(PyExc_RuntimeError, "this execution is already finished");
+      throw py::error_already_set();
+    }
+    return e_;
+  }
+  sl_execution* release() {
+    sl_execution* e = live();
+    e_ = nullptr;
+    return e;
+  }
+  std::string lend(int (*fn)(const char**, size_t*, const sl_execution*)) const {
+    const char* out = nullptr;
+    size_t len = 0;
+    check(fn(&out, &len, live()));
+    return std::string(out, len);
+  }
+
+  sl_execution* e_;
+};
+
+// ---- subscriptions --------------------------------------------------------
+
+struct EventCopy {
+  int64_t id;
+  int kind;
+  std::string run_id, type, data_json;
+  int64_t created_at_ms;
+};
+
+using EventTuple = std::tuple<int64_t, int, std::string, std::string, std::string, int64_t>;
+
+// Filled on the engine's event thread, drained by Python; never runs Python.
+struct EventQueue {
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::deque<EventCopy> events;
+
+  static void on_event(void* user_data, const sl_event* ev) {
+    auto* q = static_cast<EventQueue*>(user_data);
+    EventCopy copy{ev->id,
+                   ev->kind,
+                   std::string(ev->run_id, ev->run_id_len),
+                   std::string(ev->type, ev->type_len),
+                   std::string(ev->data_json, ev->data_len),
+                   ev->created_at_ms};
+    {
+      std::lock_guard lock(q->mutex);
+      q->events.push_back(std::move(copy));
+    }
+    q->ready.notify_one();
+  }
+};
+
+class Subscription {
+ public:
+  Subscription() : queue_(std::make_unique<EventQueue>()) {}
+  ~Subscription() { close_handle(); }
+
+  void open(sl_engine* engine, const std::string& run_id, int64_t after_id) {
+    sl_subscription* sub = nullptr;
+    EventQueue* q = queue_.get();
+    call([&] {
+      return sl_engine_subscribe(&sub, engine, run_id.data(), run_id.size(), after_id,
+                                 &EventQueue::on_event, q);
+    });
+    sub_ = sub;
+  }
+
+  // The next event, or None after timeout_s seconds (negative: wait forever).
+  std::optional<EventTuple> next(double timeout_s) {
+    std::optional<EventCopy> got;
+    {
+      py::gil_scoped_release release;
+      std::unique_lock lock(queue_->mutex);
+      auto has = [&] { return !queue_->events.empty(); };
+      if (timeout_s < 0) {
+        queue_->ready.wait(lock, has);
+      } else {
+        queue_->ready.wait_for(lock, std::chrono::duration<double>(timeout_s), has);
+      }
+      if (!queue_->events.empty()) {
+        got = std::move(queue_->events.front());
+        queue_->events.pop_front();
+      }
+    }
+    if (!got) return std::nullopt;
+    return EventTuple{got->id, got->kind, std::move(got->run_id), std::move(got->type),
+                      std::move(got->data_json), got->created_at_ms};
+  }
+
+  void close() {
+    py::gil_scoped_release release;
+    close_handle();
+  }
+
+ private:
+  void close_handle() {
+    sl_subscription* sub = std::exchange(sub_, nullptr);
+    sl_subscription_close(sub);
+  }
+
+  std::unique_ptr<EventQueue> queue_;
+  sl_subscription* sub_ = nullptr;
+};
+
+// ---- engines --------------------------------------------------------------
+
+// A registered workflow's handler; must outlive the engine's threads.
+struct Registration {
+  py::object handler;  // handler(Execution)
+};
+
+void execute(void* user_data, sl_execution* execution) {
+  auto* reg = static_cast<Registration*>(user_data);
+  if (!Py_IsInitialized()) {
+    static const char kMsg[] = "the Python interpreter is shutting down";
+    sl_execution_finish_failed(execution, SL_CLASS_RETRYABLE, kMsg, sizeof kMsg - 1);
+    return;
+  }
+  py::gil_scoped_acquire gil;
+  auto ex = std::make_shared<Execution>(execution);
+  try {
+    reg->handler(ex);
+  } catch (py::error_already_set& err) {
+    // The handler finishes the execution itself; this is a bug in it.
+    std::string message = std::string("storyloom Python handler failed: ") + err.what();
+    err.restore();
+    PyErr_WriteUnraisable(reg->handler.ptr());
+    if (!ex->finished()) {
+      try {
+        ex->finish_failed(SL_CLASS_FATAL, message);
+      } catch (py::error_already_set&) {
+        PyErr_Clear();
+      }
+    }
+    return;
+  }
+  if (!ex->finished()) {
+    try {
+      ex->finish_failed(SL_CLASS_FATAL, "the workflow handler returned without finishing");
+    } catch (py::error_already_set&) {
+      PyErr_Clear();
+    }
+  }
+}
+
+std::pair<const char*, size_t> view(const std::optional<std::string>& s) {
+  if (!s) return {nullptr, 0};
+  return {s->data(), s->size()};
+}
+
+// Calls may come from several Python threads while another closes the engine: close
+// waits for the calls in flight, and calls that start once it began fail with Closed.
+class Engine {
+ public:
+  Engine(const std::string& store, int workers, int max_executions, size_t max_payload_bytes,
+         int64_t poll_interval_ms, int64_t lease_ttl_ms, int64_t drain_timeout_ms) {
+    sl_engine_options o = SL_ENGINE_OPTIONS_INIT;
+    o.store = store.data();
+    o.store_len = store.size();
+    o.workers = workers;
+    o.max_executions = max_executions;
+    o.max_payload_bytes = max_payload_bytes;
+    o.poll_interval_ms = poll_interval_ms;
+    o.lease_ttl_ms = lease_ttl_ms;
+    o.drain_timeout_ms = drain_timeout_ms;
+    sl_engine* e = nullptr;
+    call([&] { return sl_engine_open(&e, &o); });
+    engine_ = e;
+  }
+
+  ~Engine() { close(); }
+
+  bool closed() {
+    std::lock_guard lock(mutex_);
+    return engine_ == nullptr || closing_;
+  }
+
+  // With the GIL held. Not from an execute callback (sl_engine_close fails there).
+  void close() {
+    py::gil_scoped_release release;
+    std::unique_lock lock(mutex_);
+    if (engine_ == nullptr || closing_) return;
+    closing_ = true;
+    idle_.wait(lock, [this] { return in_flight_ == 0; });
+    sl_engine* e = std::exchange(engine_, nullptr);
+    lock.unlock();
+    sl_engine_close(e);
+  }
+
+  void register_workflow(const std::string& name, py::object handler) {
+    auto reg = std::make_unique<Registration>();
+    reg->handler = std::move(handler);
+    Registration* r = reg.get();
+    use([&](sl_engine* e) {
+      return sl_engine_register_workflow(e, name.data(), name.size(), nullptr, &execute, r);
+    });
+    registrations_.push_back(std::move(reg));
+  }
+
+  std::string start(const std::string& workflow, const std::string& input_json,
+                    const std::optional<std::string>& idempotency_key,
+                    const std::optional<std::string>& owner, int priority) {
+    sl_start_options o = SL_START_OPTIONS_INIT;
+    std::tie(o.idempotency_key, o.idempotency_key_len) = view(idempotency_key);
+    std::tie(o.owner, o.owner_len) = view(owner);
+    o.priority = priority;
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) {
+      return sl_engine_start(&out, &len, e, workflow.data(), workflow.size(), input_json.data(),
+                             input_json.size(), &o);
+    });
+    return take(out, len);
+  }
+
+  std::string get_run(const std::string& id) { return by_id(sl_engine_get_run, id); }
+  std::string snapshot(const std::string& id) { return by_id(sl_engine_snapshot, id); }
+  std::string artifacts(const std::string& id) { return by_id(sl_engine_artifacts, id); }
+
+  std::string list_runs(const std::optional<std::string>& status,
+                        const std::optional<std::string>& workflow,
+                        const std::optional<std::string>& owner, size_t limit,
+                        const std::optional<std::string>& after) {
+    sl_list_options o = SL_LIST_OPTIONS_INIT;
+    std::tie(o.status, o.status_len) = view(status);
+    std::tie(o.workflow, o.workflow_len) = view(workflow);
+    std::tie(o.owner, o.owner_len) = view(owner);
+    o.limit = limit;
+    std::tie(o.after, o.after_len) = view(after);
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) { return sl_engine_list_runs(&out, &len, e, &o); });
+    return take(out, len);
+  }
+
+  void delete_run(const std::string& id) { act(sl_engine_delete_run, id); }
+  void cancel(const std::string& id) { act(sl_engine_cancel, id); }
+  void retry(const std::string& id) { act(sl_engine_retry, id); }
+
+  void signal(const std::string& id, const std::string& name, const std::string& payload_json) {
+    use([&](sl_engine* e) {
+      return sl_engine_signal(e, id.data(), id.size(), name.data(), name.size(),
+                              payload_json.data(), payload_json.size());
+    });
+  }
+
+  std::string events(const std::string& id, int64_t after_id, size_t limit) {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) {
+      return sl_engine_events(&out, &len, e, id.data(), id.size(), after_id, limit);
+    });
+    return take(out, len);
+  }
+
+  std::unique_ptr<Subscription> subscribe(const std::string& id, int64_t after_id) {
+    auto sub = std::make_unique<Subscription>();
+    sl_engine* e = enter();
+    Leave leave{this};
+    sub->open(e, id, after_id);
+    return sub;
+  }
+
+ private:
+  struct Leave {
+    Engine* self;
+    ~Leave() { self->leave(); }
+  };
+
+  // With the GIL held: counts a call in flight, or raises Closed.
+  sl_engine* enter() {
+    {
+      std::lock_guard lock(mutex_);
+      if (engine_ != nullptr && !closing_) {
+        ++in_flight_;
+        return engine_;
+      }
+    }
+    // Same code and wording as a closed engine in the C ABI.
+    py::object exc = error_factory()(static_cast<int>(SL_ECLOSED),
+                                     static_cast<int>(SL_CLASS_FATAL), "the engine is closed");
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+    throw py::error_already_set();
+  }
+
+  void leave() {
+    {
+      std::lock_guard lock(mutex_);
+      --in_flight_;
+    }
+    idle_.notify_all();
+  }
+
+  // Runs fn(engine) with the GIL released as a call in flight; raises its error.
+  template <typename F>
+  void use(F&& fn) {
+    sl_engine* e = enter();
+    Leave leave{this};
+    call([&] { return fn(e); });
+  }
+
+  std::string by_id(int (*fn)(char**, size_t*, sl_engine*, const char*, size_t),
+                    const std::string& id) {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) { return fn(&out, &len, e, id.data(), id.size()); });
+    return take(out, len);
+  }
+
+  void act(int (*fn)(sl_engine*, const char*, size_t), const std::string& id) {
+    use([&](sl_engine* e) { return fn(e, id.data(), id.size()); });
+  }
+
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  int in_flight_ = 0;
+  bool closing_ = false;
+  sl_engine* engine_ = nullptr;
+  std::vector<std::unique_ptr<Registration>> registrations_;
+};
+
+py::bytes event_to_sse(int64_t id, int kind, const std::string& run_id, const std::string& type,
+                       const std::string& data_json, int64_t created_at_ms) {
+  sl_event ev{};
+  ev.id = id;
+  ev.kind = kind;
+  ev.run_id = run_id.c_str();
+  ev.run_id_len = run_id.size();
+  ev.type = type.c_str();
+  ev.type_len = type.size();
+  ev.data_json = data_json.c_str();
+  ev.data_len = data_json.size();
+  ev.created_at_ms = created_at_ms;
+  char* out = nullptr;
+  size_t len = 0;
+  check(sl_event_to_sse(&out, &len, &ev));
+  return py::bytes(take(out, len));
+}
+
+py::bytes sse_heartbeat() {
+  char* out = nullptr;
+  size_t len = 0;
+  check(sl_sse_heartbeat(&out, &len));
+  return py::bytes(take(out, len));
+}
+
+py::bytes sse_retry(int64_t reconnect_ms) {
+  char* out = nullptr;
+  size_t len = 0;
+  check(sl_sse_retry(&out, &len, reconnect_ms));
+  return py::bytes(take(out, len));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "storyloom C ABI binding (internal; use the storyloom package)";
+
+  m.attr("OK") = static_cast<int>(SL_OK);
+  m.attr("WAIT_READY") = static_cast<int>(SL_WAIT_READY);
+  m.attr("WAIT_TIMED_OUT") = static_cast<int>(SL_WAIT_TIMED_OUT);
+  m.attr("WAIT_PARKED") = static_cast<int>(SL_WAIT_PARKED);
+  m.attr("CLASS_RETRYABLE") = static_cast<int>(SL_CLASS_RETRYABLE);
+  m.attr("CLASS_FATAL") = static_cast<int>(SL_CLASS_FATAL);
+  m.attr("CLASS_RATE_LIMITED") = static_cast<int>(SL_CLASS_RATE_LIMITED);
+  m.attr("EVENT_STORED") = static_cast<int>(SL_EVENT_STORED);
+  m.attr("EVENT_TRANSIENT") = static_cast<int>(SL_EVENT_TRANSIENT);
+  m.attr("EVENT_CURSOR") = static_cast<int>(SL_EVENT_CURSOR);
+
+  m.def("version", [] { return std::string(sl_version()); });
+  m.def("set_error_factory", [](py::object f) { error_factory() = std::move(f); });
+  m.def("event_to_sse", &event_to_sse);
+  m.def("sse_heartbeat", &sse_heartbeat);
+  m.def("sse_retry", &sse_retry);
+
+  py::class_<Execution, std::shared_ptr<Execution>>(m, "Execution")
+      .def_property_readonly("finished", &Execution::finished)
+      .def("run_id", &Execution::run_id)
+      .def("workflow", &Execution::workflow)
+      .def("input", &Execution::input)
+      .def("cancelled", &Execution::cancelled)
+      .def("step_begin", &Execution::step_begin)
+      .def("step_complete", &Execution::step_complete)
+      .def("step_fail", &Execution::step_fail)
+      .def("sleep", &Execution::sleep)
+      .def("wait_for_signal", &Execution::wait_for_signal)
+      .def("invoke", &Execution::invoke)
+      .def("progress", &Execution::progress)
+      .def("artifact", &Execution::artifact)
+      .def("emit", &Execution::emit)
+      .def("chunk", &Execution::chunk)
+      .def("finish_completed", &Execution::finish_completed)
+      .def("finish_failed", &Execution::finish_failed)
+      .def("finish_parked", &Execution::finish_parked);
+
+  py::class_<Subscription>(m, "Subscription")
+      .def("next", &Subscription::next, py::arg("timeout_s"))
+      .def("close", &Subscription::close);
+
+  py::class_<Engine>(m, "Engine")
+      .def(py::init<const std::string&, int, int, size_t, int64_t, int64_t, int64_t>(),
+           py::arg("store"), py::arg("workers"), py::arg("max_executions"),
+           py::arg("max_payload_bytes"), py::arg("poll_interval_ms"), py::arg("lease_ttl_ms"),
+           py::arg("drain_timeout_ms"))
+      .def_property_readonly("closed", &Engine::closed)
+      .def("close", &Engine::close)
+      .def("register_workflow", &Engine::register_workflow)
+      .def("start", &Engine::start)
+      .def("get_run", &Engine::get_run)
+      .def("list_runs", &Engine::list_runs)
+      .def("delete_run", &Engine::delete_run)
+      .def("cancel", &Engine::cancel)
+      .def("retry", &Engine::retry)
+      .def("signal", &Engine::signal)
+      .def("snapshot", &Engine::snapshot)
+      .def("artifacts", &Engine::artifacts)
+      .def("events", &Engine::events)
+      .def("subscribe", &Engine::subscribe);
+}

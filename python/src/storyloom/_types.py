@@ -1,0 +1,162 @@
+"""Typed views of the JSON the engine returns (shapes in storyloom.h)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Artifact", "Event", "Run", "RunPage", "Snapshot", "Step"]
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled"})
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: status is queued|running|sleeping|waiting|completed|failed|cancelled.
+    ``error`` is ``{"code", "class", "message", "step"}`` or None."""
+
+    id: str
+    workflow: str
+    status: str
+    input: Any
+    output: Any
+    error: dict[str, Any] | None
+    progress: Any
+    owner: str
+    idempotency_key: str
+    parent_id: str
+    priority: int
+    created_at_ms: int
+    updated_at_ms: int
+    finished_at_ms: int
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> Run:
+        return cls(
+            id=d["id"],
+            workflow=d["workflow"],
+            status=d["status"],
+            input=d.get("input"),
+            output=d.get("output"),
+            error=d.get("error"),
+            progress=d.get("progress"),
+            owner=d.get("owner", ""),
+            idempotency_key=d.get("idempotency_key", ""),
+            parent_id=d.get("parent_id", ""),
+            priority=d.get("priority", 0),
+            created_at_ms=d.get("created_at_ms", 0),
+            updated_at_ms=d.get("updated_at_ms", 0),
+            finished_at_ms=d.get("finished_at_ms", 0),
+        )
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """A page of runs, oldest first; pass ``next_cursor`` as ``after`` ("" at the end)."""
+
+    runs: list[Run]
+    next_cursor: str
+
+
+@dataclass(frozen=True)
+class Step:
+    seq: int
+    name: str
+    kind: str
+    status: str
+    result: Any
+    completed_at_ms: int
+
+
+@dataclass(frozen=True)
+class Artifact:
+    key: str
+    version: int
+    value: Any
+    created_at_ms: int
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> Artifact:
+        return cls(d["key"], d["version"], d.get("value"), d.get("created_at_ms", 0))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent read of a run: subscribe after ``last_event_id`` to go on live."""
+
+    run: Run
+    steps: list[Step]
+    artifacts: list[Artifact]
+    last_event_id: int
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> Snapshot:
+        return cls(
+            run=Run._from(d["run"]),
+            steps=[
+                Step(
+                    s["seq"],
+                    s["name"],
+                    s["kind"],
+                    s["status"],
+                    s.get("result"),
+                    s.get("completed_at_ms", 0),
+                )
+                for s in d.get("steps", [])
+            ],
+            artifacts=[Artifact._from(a) for a in d.get("artifacts", [])],
+            last_event_id=d.get("last_event_id", 0),
+        )
+
+
+_KINDS = ("stored", "transient", "cursor")
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event. kind: "stored" (persisted, id > 0), "transient" (live chunk text, id 0) or
+    "cursor" (a stored chunk this subscriber already got live: only the id moves)."""
+
+    id: int
+    kind: str
+    run_id: str
+    type: str
+    data: Any
+    created_at_ms: int
+    _data_json: str = field(default="null", repr=False, compare=False)
+
+    @property
+    def ends_run(self) -> bool:
+        return self.kind == "stored" and self.type in TERMINAL_EVENTS
+
+    @classmethod
+    def _from_native(cls, t: tuple) -> Event:
+        id_, kind, run_id, type_, data_json, created = t
+        return cls(
+            id_,
+            _KINDS[kind] if 0 <= kind < 3 else str(kind),
+            run_id,
+            type_,
+            json.loads(data_json) if data_json else None,
+            created,
+            data_json,
+        )
+
+    @classmethod
+    def _from_json(cls, d: dict[str, Any]) -> Event:
+        data = d.get("data")
+        return cls(
+            d["id"],
+            "stored",
+            d["run_id"],
+            d["type"],
+            data,
+            d.get("created_at_ms", 0),
+            json.dumps(data, separators=(",", ":")),
+        )

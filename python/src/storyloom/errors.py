@@ -1,0 +1,111 @@
+"""Exceptions: one class per storyloom status code (the SL_E* codes of storyloom.h)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "FATAL",
+    "RATE_LIMITED",
+    "RETRYABLE",
+    "Cancelled",
+    "Closed",
+    "InternalError",
+    "InvalidArgument",
+    "InvalidState",
+    "Nondeterminism",
+    "NotADatabase",
+    "NotFound",
+    "PayloadTooLarge",
+    "SchemaTooNew",
+    "StepFailed",
+    "StoreError",
+    "StoryloomError",
+    "Timeout",
+]
+
+# Error classes (SL_CLASS_*): how retry policies treat a failure.
+RETRYABLE = 0
+FATAL = 1
+RATE_LIMITED = 2
+_CLASS_NAMES = {RETRYABLE: "retryable", FATAL: "fatal", RATE_LIMITED: "rate_limited"}
+
+
+class StoryloomError(Exception):
+    """A failed storyloom call: ``code`` (SL_E* number), ``message`` as the engine wrote it,
+    and ``error_class`` ("retryable", "fatal" or "rate_limited")."""
+
+    code: int = 0
+    code_name: str = "error"
+
+    def __init__(self, code: int, message: str, error_class: str = "fatal") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.error_class = error_class
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code}, {self.message!r})"
+
+
+def _subclass(name: str, code: int, code_name: str, doc: str, *bases: type) -> type[StoryloomError]:
+    cls = type(name, (StoryloomError, *bases), {"__doc__": doc, "code_name": code_name})
+    cls.code = code  # type: ignore[attr-defined]
+    return cls
+
+
+InvalidArgument = _subclass(
+    "InvalidArgument",
+    1,
+    "invalid_argument",
+    "Malformed input: bad name, bad JSON, non-object input.",
+    ValueError,
+)
+NotFound = _subclass("NotFound", 2, "not_found", "Unknown run or workflow.", LookupError)
+InvalidState = _subclass(
+    "InvalidState", 3, "invalid_state", "The run is not in a state that allows the call."
+)
+PayloadTooLarge = _subclass(
+    "PayloadTooLarge", 4, "payload_too_large", "A JSON payload or name over its limit.", ValueError
+)
+StoreError = _subclass("StoreError", 5, "store", "The store failed (I/O, SQLite error).")
+NotADatabase = _subclass(
+    "NotADatabase", 6, "not_a_database", "The store path is not a storyloom database."
+)
+SchemaTooNew = _subclass(
+    "SchemaTooNew", 7, "schema_too_new", "The store was written by a newer storyloom."
+)
+Nondeterminism = _subclass(
+    "Nondeterminism", 8, "nondeterminism", "Replay called steps in a different order."
+)
+Cancelled = _subclass("Cancelled", 9, "cancelled", "The run was cancelled.")
+StepFailed = _subclass("StepFailed", 10, "step_failed", "A step or a child run failed.")
+Closed = _subclass("Closed", 11, "closed", "The engine is closed or closing.")
+Timeout = _subclass("Timeout", 12, "timeout", "A wait took too long.")
+InternalError = _subclass("InternalError", 13, "internal", "A bug in storyloom, or out of memory.")
+
+_BY_CODE: dict[int, type[StoryloomError]] = {
+    c.code: c
+    for c in (
+        InvalidArgument,
+        NotFound,
+        InvalidState,
+        PayloadTooLarge,
+        StoreError,
+        NotADatabase,
+        SchemaTooNew,
+        Nondeterminism,
+        Cancelled,
+        StepFailed,
+        Closed,
+        Timeout,
+        InternalError,
+    )
+}
+
+
+def _from_native(code: int, error_class: int, message: str) -> StoryloomError:
+    """Called by storyloom._native to build the exception for a failed sl_* call."""
+    cls = _BY_CODE.get(code, StoryloomError)
+    return cls(code, message, _CLASS_NAMES.get(error_class, "fatal"))
