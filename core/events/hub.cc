@@ -76,14 +76,7 @@ std::shared_ptr<SubscriptionState> EventHub::subscribe(const std::string& run_id
 void EventHub::unsubscribe(SubscriptionState& sub) {
   std::unique_lock lock(mutex_);
   if (sub.closed_) return;
-  sub.closed_ = true;
-  auto range = subscribers_.equal_range(sub.run_id_);
-  for (auto it = range.first; it != range.second; ++it) {
-    if (it->second.get() == &sub) {
-      subscribers_.erase(it);
-      break;
-    }
-  }
+  remove_locked(sub);
   if (std::this_thread::get_id() != dispatcher_.get_id()) {
     delivered_.wait(lock, [&sub] { return !sub.delivering_; });
   }
@@ -300,13 +293,17 @@ void EventHub::deliver(SubscriptionState& sub, const Event& event) {
     // Nobody to report to on this thread: a callback that throws ends its
     // subscription rather than the process.
     std::lock_guard lock(mutex_);
-    sub.closed_ = true;
-    auto range = subscribers_.equal_range(sub.run_id_);
-    for (auto it = range.first; it != range.second; ++it) {
-      if (it->second.get() == &sub) {
-        subscribers_.erase(it);
-        break;
-      }
+    remove_locked(sub);
+  }
+}
+
+void EventHub::remove_locked(SubscriptionState& sub) {
+  sub.closed_ = true;
+  auto range = subscribers_.equal_range(sub.run_id_);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second.get() == &sub) {
+      subscribers_.erase(it);
+      return;
     }
   }
 }

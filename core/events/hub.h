@@ -100,6 +100,8 @@ class EventHub {
   void dispatch_loop();
   void deliver(SubscriptionState& sub, const Event& event);
   void deliver_deduplicated(SubscriptionState& sub, const Event& event);
+  // Marks it closed and drops it from subscribers_. Caller holds mutex_.
+  void remove_locked(SubscriptionState& sub);
   void catch_up_subscriber(const std::shared_ptr<SubscriptionState>& sub);
 
   ReadStore read_;
