@@ -50,6 +50,7 @@ void Engine::signal(std::string_view run_id, std::string_view name, Json payload
   core_->signal(run_id, name, std::move(payload));
 }
 void Engine::retry(std::string_view run_id) { core_->retry(run_id); }
+size_t Engine::retry_failed(const RunFilter& filter) { return core_->retry_failed(filter); }
 Snapshot Engine::snapshot(std::string_view run_id) { return core_->snapshot(run_id); }
 std::vector<ArtifactInfo> Engine::artifacts(std::string_view run_id) { return core_->artifacts(run_id); }
 std::vector<Event> Engine::events(std::string_view run_id, int64_t after_id, size_t limit) {

@@ -317,10 +317,7 @@ RunPage EngineCore::list(const RunFilter& filter) {
     throw Error(ErrorCode::invalid_argument,
                 "limit must be between 1 and 1000, got " + std::to_string(filter.limit));
   }
-  store::ListQuery q;
-  q.status = filter.status;
-  q.workflow = filter.workflow;
-  q.owner = filter.owner;
+  store::ListQuery q = list_query(filter);
   q.limit = filter.limit + 1;  // one more tells whether another page exists
   auto tx = read();
   if (!filter.after_run_id.empty()) {
@@ -338,6 +335,57 @@ RunPage EngineCore::list(const RunFilter& filter) {
     page.next_cursor = page.runs.back().id;
   }
   return page;
+}
+
+store::ListQuery EngineCore::list_query(const RunFilter& filter) {
+  if (filter.finished_after_ms < 0 || filter.finished_before_ms < 0) {
+    throw Error(ErrorCode::invalid_argument, "finished_after_ms and finished_before_ms must not be negative");
+  }
+  store::ListQuery q;
+  q.status = filter.status;
+  q.workflow = filter.workflow;
+  q.owner = filter.owner;
+  if (filter.error_class) q.error_class = to_string(*filter.error_class);
+  q.finished_after_ms = filter.finished_after_ms;
+  q.finished_before_ms = filter.finished_before_ms;
+  return q;
+}
+
+size_t EngineCore::retry_failed(const RunFilter& filter) {
+  if (filter.status && *filter.status != RunStatus::failed) {
+    throw Error(ErrorCode::invalid_argument,
+                std::string("retry by filter takes failed runs only; the filter asks for ") +
+                    to_string(*filter.status) + " runs");
+  }
+  store::ListQuery q = list_query(filter);
+  q.status = RunStatus::failed;
+  q.limit = 500;
+  size_t retried = 0;
+  for (;;) {
+    size_t batch = 0;
+    writer_->run([&](Batch& b) {
+      int64_t last_seq = 0;
+      for (auto& run : b.tx.list_runs(q, &last_seq)) {
+        requeue_failed(b, run);
+        ++batch;
+      }
+      q.after_seq = last_seq;  // a run that fails again meanwhile is not retried twice
+    });
+    retried += batch;
+    if (batch < q.limit) break;
+  }
+  if (retried > 0) wake_scheduler();
+  return retried;
+}
+
+void EngineCore::requeue_failed(Batch& b, store::RunRecord& run) {
+  run.info.status = RunStatus::queued;
+  run.info.error = nullptr;
+  run.info.finished_at_ms = 0;
+  run.available_at_ms = run.info.updated_at_ms = b.now_ms;
+  b.tx.update_run(run);
+  b.tx.delete_retrying_steps(run.info.id);  // the failed step gets fresh attempts
+  b.event(run.info.id, "run.retried", boost::json::object{});
 }
 
 void EngineCore::remove(std::string_view run_id) {
@@ -425,13 +473,7 @@ void EngineCore::retry(std::string_view run_id) {
                                                 to_string(run.info.status) +
                                                 "; only failed runs can be retried");
     }
-    run.info.status = RunStatus::queued;
-    run.info.error = nullptr;
-    run.info.finished_at_ms = 0;
-    run.available_at_ms = run.info.updated_at_ms = b.now_ms;
-    b.tx.update_run(run);
-    b.tx.delete_retrying_steps(run.info.id);  // the failed step gets fresh attempts
-    b.event(run.info.id, "run.retried", boost::json::object{});
+    requeue_failed(b, run);
     b.after_commit([this] { wake_scheduler(); });
   });
 }

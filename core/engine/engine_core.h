@@ -45,6 +45,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void cancel(std::string_view run_id);
   void signal(std::string_view run_id, std::string_view name, Json payload);
   void retry(std::string_view run_id);
+  size_t retry_failed(const RunFilter& filter);
   Snapshot snapshot(std::string_view run_id);
   std::vector<ArtifactInfo> artifacts(std::string_view run_id);
   std::vector<Event> events(std::string_view run_id, int64_t after_id, size_t limit);
@@ -87,6 +88,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void worker_loop();
   void cancel_tree(Batch& batch, store::RunRecord& run, std::vector<std::string>& cancelled);
   store::RunRecord must_find(store::ReadTx& tx, std::string_view run_id);
+  store::ListQuery list_query(const RunFilter& filter);
+  void requeue_failed(Batch& b, store::RunRecord& run);
   std::string workflows_json();
 
   EngineOptions options_;

@@ -243,6 +243,9 @@ class SqliteTx : public WriteTx {
     if (query.status) sql += " AND status = ?";
     if (!query.workflow.empty()) sql += " AND workflow = ?";
     if (!query.owner.empty()) sql += " AND owner = ?";
+    if (!query.error_class.empty()) sql += " AND json_extract(error, '$.class') = ?";
+    if (query.finished_after_ms > 0) sql += " AND finished_at >= ?";
+    if (query.finished_before_ms > 0) sql += " AND finished_at > 0 AND finished_at < ?";
     sql += " ORDER BY seq LIMIT ?";
     SQLite::Statement q(conn_.db(), sql);
     int i = 1;
@@ -250,6 +253,9 @@ class SqliteTx : public WriteTx {
     if (query.status) q.bind(i++, to_string(*query.status));
     if (!query.workflow.empty()) q.bind(i++, query.workflow);
     if (!query.owner.empty()) q.bind(i++, query.owner);
+    if (!query.error_class.empty()) q.bind(i++, query.error_class);
+    if (query.finished_after_ms > 0) q.bind(i++, query.finished_after_ms);
+    if (query.finished_before_ms > 0) q.bind(i++, query.finished_before_ms);
     q.bind(i++, static_cast<int64_t>(query.limit));
     std::vector<RunRecord> out;
     *last_seq = 0;

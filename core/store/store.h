@@ -62,6 +62,9 @@ struct ListQuery {
   std::optional<RunStatus> status;
   std::string workflow;
   std::string owner;
+  std::string error_class;  // matches error.class; empty: any
+  int64_t finished_after_ms = 0;
+  int64_t finished_before_ms = 0;
   size_t limit = 100;
   int64_t after_seq = 0;
 };

@@ -104,6 +104,9 @@ class Engine {
   void signal(std::string_view run_id, std::string_view name, Json payload);
   // Queues a failed run again; its completed steps are not executed again.
   void retry(std::string_view run_id);
+  // Retries every failed run matching `filter` (its status must be unset or
+  // failed; limit and cursor are ignored). Returns how many were queued.
+  size_t retry_failed(const RunFilter& filter);
 
   Snapshot snapshot(std::string_view run_id);
   // Every version of every artifact, by key then version.

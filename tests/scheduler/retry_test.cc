@@ -215,3 +215,53 @@ TEST(Retry, AttemptCountsSurviveARestart) {
   ASSERT_EQ(done.status, RunStatus::failed);  // attempt 2 of 2, counted across the restart
   EXPECT_EQ(calls.load(), 2);
 }
+
+TEST(DeadLetter, FailedRunsAreListedByClassAndTimeAndRetriedByFilter) {
+  Fixture f;
+  std::atomic<bool> healthy{false};
+  auto failing = [&](ErrorClass cls) {
+    return [&, cls](Context& ctx, const Json&) -> Json {
+      return ctx.step("call", [&]() -> Json {
+        if (!healthy) throw Error(ErrorCode::step_failed, "down", cls);
+        return Json("ok");
+      });
+    };
+  };
+  f.engine->register_workflow("pages", failing(ErrorClass::retryable));
+  f.engine->register_workflow("auth", failing(ErrorClass::fatal));
+  std::vector<std::string> pages, auth;
+  for (int i = 0; i < 3; ++i) pages.push_back(f.engine->start("pages", boost::json::object{}).id);
+  int64_t between = f.clock->now_ms() + 1;
+  for (auto& id : pages) wait_finished(*f.engine, id);
+  f.clock->advance_ms(10);
+  for (int i = 0; i < 2; ++i) auth.push_back(f.engine->start("auth", boost::json::object{}).id);
+  for (auto& id : auth) wait_finished(*f.engine, id);
+
+  RunFilter failed;
+  failed.status = RunStatus::failed;
+  EXPECT_EQ(f.engine->list(failed).runs.size(), 5u);
+  RunFilter fatal = failed;
+  fatal.error_class = ErrorClass::fatal;
+  auto page = f.engine->list(fatal);
+  ASSERT_EQ(page.runs.size(), 2u);
+  EXPECT_EQ(page.runs[0].id, auth[0]);
+  RunFilter late = failed;
+  late.finished_after_ms = between;
+  EXPECT_EQ(f.engine->list(late).runs.size(), 2u);
+  RunFilter early = failed;
+  early.finished_before_ms = between;
+  EXPECT_EQ(f.engine->list(early).runs.size(), 3u);
+
+  healthy = true;
+  RunFilter by_workflow;
+  by_workflow.workflow = "pages";
+  EXPECT_EQ(f.engine->retry_failed(by_workflow), 3u);
+  for (auto& id : pages) EXPECT_EQ(wait_finished(*f.engine, id).status, RunStatus::completed);
+  for (auto& id : auth) EXPECT_EQ(f.engine->get(id).status, RunStatus::failed);
+
+  RunFilter wrong;
+  wrong.status = RunStatus::completed;
+  auto e = error_of([&] { f.engine->retry_failed(wrong); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "retry by filter takes failed runs only; the filter asks for completed runs");
+}
