@@ -48,12 +48,12 @@ struct RunFilter {
   std::optional<RunStatus> status;
   std::string workflow;
   std::string owner;
+  size_t limit = 100;        // at most 1000
+  std::string after_run_id;  // paging cursor: runs created after this one
   // The dead-letter view: failed runs by the class of their error and when they ended.
   std::optional<ErrorClass> error_class;
   int64_t finished_after_ms = 0;   // finished_at >= this (0: no bound)
   int64_t finished_before_ms = 0;  // finished_at < this (0: no bound)
-  size_t limit = 100;        // at most 1000
-  std::string after_run_id;  // paging cursor: runs created after this one
 };
 
 struct RunPage {
