@@ -136,3 +136,15 @@ TEST(Args, BadArgumentsNameTheProblem) {
   EXPECT_EQ(usage_error({"--db", "x.db", "signal", "r1", "n", "{bad"}),
             "signal payload is not valid JSON: syntax error");
 }
+
+TEST(Args, ListFailedIsTheDeadLetterView) {
+  auto cmd = parse_args({"--db", "x.db", "list", "--failed", "--error-class", "rate_limited"});
+  ASSERT_TRUE(cmd.filter.status.has_value());
+  EXPECT_EQ(*cmd.filter.status, RunStatus::failed);
+  ASSERT_TRUE(cmd.filter.error_class.has_value());
+  EXPECT_EQ(*cmd.filter.error_class, storyloom::ErrorClass::rate_limited);
+  EXPECT_EQ(usage_error({"--db", "x.db", "list", "--failed", "--status", "queued"}),
+            "--failed contradicts --status queued");
+  EXPECT_EQ(usage_error({"--db", "x.db", "list", "--error-class", "grumpy"}),
+            "--error-class: 'grumpy' is not retryable, fatal or rate_limited");
+}

@@ -33,6 +33,8 @@ const std::vector<CommandSpec>& command_specs() {
         {"--owner", true},
         {"--limit", true},
         {"--after", true},
+        {"--failed", false},
+        {"--error-class", true},
         {"--json", false}}},
       {"status", Command::status, {"RUN"}, {}},
       {"events",
@@ -180,6 +182,24 @@ CommandLine parse_args(const std::vector<std::string_view>& args) {
           throw UsageError(std::string("--status: ") + e.what());
         }
       }
+      if (flag("--failed")) {
+        // The dead-letter view.
+        if (cmd.filter.status && *cmd.filter.status != RunStatus::failed) {
+          throw UsageError("--failed contradicts --status " + std::string(to_string(*cmd.filter.status)));
+        }
+        cmd.filter.status = RunStatus::failed;
+      }
+      if (auto v = flag("--error-class")) {
+        if (*v == "retryable") {
+          cmd.filter.error_class = ErrorClass::retryable;
+        } else if (*v == "fatal") {
+          cmd.filter.error_class = ErrorClass::fatal;
+        } else if (*v == "rate_limited") {
+          cmd.filter.error_class = ErrorClass::rate_limited;
+        } else {
+          throw UsageError("--error-class: '" + *v + "' is not retryable, fatal or rate_limited");
+        }
+      }
       if (auto v = flag("--workflow")) cmd.filter.workflow = *v;
       if (auto v = flag("--owner")) cmd.filter.owner = *v;
       if (auto v = flag("--limit"))
@@ -216,7 +236,9 @@ of a second. This tool never executes runs itself.
 
 commands:
   list [--status S] [--workflow W] [--owner O] [--limit N] [--after RUN] [--json]
+       [--failed] [--error-class retryable|fatal|rate_limited]
         one line per run (id, status, workflow, owner, created), oldest first;
+        --failed (the dead-letter view) lists failed runs, by error class too;
         a last line "next: RUN" when the page is full: pass RUN to --after
   status RUN
         the run, its progress and its steps as JSON
