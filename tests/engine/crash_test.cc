@@ -34,6 +34,18 @@ int count_lines(const std::string& path, const std::string& line) {
   return n;
 }
 
+// The run id the child wrote, once its whole line is there ("" if it never is).
+std::string wait_run_id(const std::string& path) {
+  std::string text;
+  eventually([&] {
+    text = read_file(path);
+    return !text.empty() && text.back() == '\n';
+  });
+  if (text.empty() || text.back() != '\n') return "";
+  text.pop_back();
+  return text;
+}
+
 int64_t monotonic_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -80,9 +92,10 @@ TEST(Crash, KilledProcessResumesWithoutRedoingCompletedSteps) {
     for (;;) pause();
   });
   ASSERT_GT(child, 0);
+  // The run may reach step b before the child has written its id: wait for both.
   ASSERT_TRUE(eventually([&] { return count_lines(log, "b") == 1; }));
-  std::string run_id = read_file(id_file);
-  run_id.pop_back();
+  std::string run_id = wait_run_id(id_file);
+  ASSERT_FALSE(run_id.empty());
   {
     // Another process's view: step a is committed before we pull the plug.
     auto observer = Engine::open(fast_options(db));
@@ -127,9 +140,8 @@ TEST(Crash, CancelFromAnotherProcessIsNoticedQuickly) {
     append_line(id_file, engine->start("busy", boost::json::object{}).id);
     for (;;) pause();
   });
-  ASSERT_TRUE(eventually([&] { return !read_file(id_file).empty(); }));
-  std::string run_id = read_file(id_file);
-  run_id.pop_back();
+  std::string run_id = wait_run_id(id_file);
+  ASSERT_FALSE(run_id.empty());
   auto other = Engine::open(fast_options(db));
   wait_status(*other, run_id, RunStatus::running);
   int64_t sent = monotonic_ns();
@@ -156,9 +168,8 @@ TEST(Crash, SignalAndStartFromAnotherProcessWakeTheEngine) {
     append_line(id_file, engine->start("approval", boost::json::object{}).id);
     for (;;) pause();
   });
-  ASSERT_TRUE(eventually([&] { return !read_file(id_file).empty(); }));
-  std::string run_id = read_file(id_file);
-  run_id.pop_back();
+  std::string run_id = wait_run_id(id_file);
+  ASSERT_FALSE(run_id.empty());
   auto other = Engine::open(fast_options(db));
   wait_status(*other, run_id, RunStatus::waiting);
   other->signal(run_id, "approve", boost::json::object{{"edits", "none"}});
