@@ -148,3 +148,19 @@ TEST(Args, ListFailedIsTheDeadLetterView) {
   EXPECT_EQ(usage_error({"--db", "x.db", "list", "--error-class", "grumpy"}),
             "--error-class: 'grumpy' is not retryable, fatal or rate_limited");
 }
+
+TEST(Args, RetryTakesARunOrFailedWithFilters) {
+  auto cmd = parse_args({"--db", "x.db", "retry", "--failed", "--workflow", "story", "--error-class",
+                         "retryable"});
+  EXPECT_EQ(cmd.command, Command::retry);
+  EXPECT_TRUE(cmd.retry_failed);
+  EXPECT_EQ(cmd.filter.workflow, "story");
+  ASSERT_TRUE(cmd.filter.error_class.has_value());
+  EXPECT_EQ(*cmd.filter.error_class, storyloom::ErrorClass::retryable);
+  EXPECT_FALSE(parse_args({"--db", "x.db", "retry", "abc"}).retry_failed);
+  EXPECT_EQ(usage_error({"--db", "x.db", "retry", "abc", "--failed"}),
+            "retry takes either RUN or --failed with filters, not both");
+  EXPECT_EQ(usage_error({"--db", "x.db", "retry", "abc", "--workflow", "story"}),
+            "retry filters (--workflow, --owner, --error-class) need --failed");
+  EXPECT_EQ(usage_error({"--db", "x.db", "retry"}), "missing RUN for 'retry'");
+}

@@ -598,6 +598,21 @@ TEST_F(CliProgram, RetryOfAFailedRunRunsOnlyTheFailedStep) {
   EXPECT_EQ(a_calls_.load(), 1);  // step a was memoized
 }
 
+TEST_F(CliProgram, RetryFailedRetriesEveryMatchingFailedRun) {
+  auto first = engine_->start("flaky", boost::json::object{}).id;
+  auto second = engine_->start("flaky", boost::json::object{}).id;
+  wait_for(first, RunStatus::failed);
+  wait_for(second, RunStatus::failed);
+  fix_b_ = true;
+  auto result = cli({"retry", "--failed", "--workflow", "flaky"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "queued 2 failed runs again (completed steps are kept)\n");
+  EXPECT_EQ(wait_for(first, RunStatus::completed).status, RunStatus::completed);
+  EXPECT_EQ(wait_for(second, RunStatus::completed).status, RunStatus::completed);
+  auto none = cli({"retry", "--failed", "--workflow", "flaky"});
+  EXPECT_EQ(none.out, "queued 0 failed runs again (completed steps are kept)\n");
+}
+
 // ---- following ----
 
 TEST_F(CliProgram, FollowEndsWhenTheRunCompletes) {

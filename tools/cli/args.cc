@@ -43,7 +43,10 @@ const std::vector<CommandSpec>& command_specs() {
        {{"--after", true}, {"--follow", false}, {"--sse", false}}},
       {"cancel", Command::cancel, {"RUN"}, {}},
       {"signal", Command::signal, {"RUN", "NAME", "JSON"}, {}},
-      {"retry", Command::retry, {"RUN"}, {}},
+      {"retry",
+       Command::retry,
+       {"RUN"},
+       {{"--failed", false}, {"--workflow", true}, {"--owner", true}, {"--error-class", true}}},
       {"artifacts", Command::artifacts, {"RUN"}, {}},
   };
   return all;
@@ -143,6 +146,24 @@ RawArgs split_args(const std::vector<std::string_view>& args) {
   return raw;
 }
 
+// --error-class, --workflow and --owner, shared by `list` and `retry --failed`.
+template <typename Flag>
+void read_dead_letter_filters(const Flag& flag, CommandLine& cmd) {
+  if (auto v = flag("--error-class")) {
+    if (*v == "retryable") {
+      cmd.filter.error_class = ErrorClass::retryable;
+    } else if (*v == "fatal") {
+      cmd.filter.error_class = ErrorClass::fatal;
+    } else if (*v == "rate_limited") {
+      cmd.filter.error_class = ErrorClass::rate_limited;
+    } else {
+      throw UsageError("--error-class: '" + *v + "' is not retryable, fatal or rate_limited");
+    }
+  }
+  if (auto v = flag("--workflow")) cmd.filter.workflow = *v;
+  if (auto v = flag("--owner")) cmd.filter.owner = *v;
+}
+
 }  // namespace
 
 CommandLine parse_args(const std::vector<std::string_view>& args) {
@@ -159,7 +180,16 @@ CommandLine parse_args(const std::vector<std::string_view>& args) {
   cmd.db = *raw.db;
 
   std::string name(spec.name);
-  if (raw.positionals.size() < spec.positionals.size()) {
+  bool retry_by_filter = cmd.command == Command::retry && raw.flags.count("--failed") > 0;
+  if (retry_by_filter) {
+    if (!raw.positionals.empty()) {
+      throw UsageError("retry takes either RUN or --failed with filters, not both");
+    }
+  } else if (cmd.command == Command::retry &&
+             (raw.flags.count("--workflow") || raw.flags.count("--owner") ||
+              raw.flags.count("--error-class"))) {
+    throw UsageError("retry filters (--workflow, --owner, --error-class) need --failed");
+  } else if (raw.positionals.size() < spec.positionals.size()) {
     throw UsageError("missing " + std::string(spec.positionals[raw.positionals.size()]) + " for '" +
                      name + "'");
   }
@@ -189,23 +219,18 @@ CommandLine parse_args(const std::vector<std::string_view>& args) {
         }
         cmd.filter.status = RunStatus::failed;
       }
-      if (auto v = flag("--error-class")) {
-        if (*v == "retryable") {
-          cmd.filter.error_class = ErrorClass::retryable;
-        } else if (*v == "fatal") {
-          cmd.filter.error_class = ErrorClass::fatal;
-        } else if (*v == "rate_limited") {
-          cmd.filter.error_class = ErrorClass::rate_limited;
-        } else {
-          throw UsageError("--error-class: '" + *v + "' is not retryable, fatal or rate_limited");
-        }
-      }
-      if (auto v = flag("--workflow")) cmd.filter.workflow = *v;
-      if (auto v = flag("--owner")) cmd.filter.owner = *v;
+      read_dead_letter_filters(flag, cmd);
       if (auto v = flag("--limit"))
         cmd.filter.limit = static_cast<size_t>(parse_count("--limit", *v));
       if (auto v = flag("--after")) cmd.filter.after_run_id = *v;
       cmd.json = flag("--json") != nullptr;
+      break;
+    case Command::retry:
+      if (retry_by_filter) {
+        cmd.retry_failed = true;
+        cmd.filter.status = RunStatus::failed;
+        read_dead_letter_filters(flag, cmd);
+      }
       break;
     case Command::events:
       if (auto v = flag("--after")) cmd.after_event_id = parse_count("--after", *v);
@@ -252,6 +277,8 @@ commands:
         delivers a signal with a JSON payload to the run's mailbox
   retry RUN
         queues a failed run again; its completed steps do not run again
+  retry --failed [--workflow W] [--owner O] [--error-class C]
+        queues every failed run matching the filters again
   artifacts RUN
         every version of every artifact of the run as JSON lines
   help, --help, -h

@@ -24,6 +24,7 @@ struct CommandLine {
   // list
   RunFilter filter;
   bool json = false;
+  bool retry_failed = false;  // retry --failed: every failed run matching `filter`
 
   // events
   int64_t after_event_id = 0;

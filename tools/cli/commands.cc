@@ -70,6 +70,11 @@ void signal_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
 }
 
 void retry_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  if (cmd.retry_failed) {
+    size_t n = engine.retry_failed(cmd.filter);
+    out << "queued " << n << " failed run" << (n == 1 ? "" : "s") << " again (completed steps are kept)\n";
+    return;
+  }
   engine.retry(cmd.run_id);
   out << "queued run " << cmd.run_id << " again (completed steps are kept)\n";
 }
