@@ -108,7 +108,7 @@ SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* eng
       start.priority = o->priority;
     }
     auto input = args.json(input_json, input_len, "input_json");
-    out.set_json(capi::run_json(e.engine->start(name, std::move(input), start)));
+    out.set_json(to_json(e.engine->start(name, std::move(input), start)));
   });
 }
 
@@ -118,7 +118,7 @@ SL_API int sl_engine_get_run(char** run_json, size_t* run_json_len, sl_engine* e
   return guarded([&] {
     OutText out(args, run_json, run_json_len, "run_json");
     auto& e = args.required(engine, "engine");
-    out.set_json(capi::run_json(e.engine->get(args.text(run_id, run_id_len, "run_id"))));
+    out.set_json(to_json(e.engine->get(args.text(run_id, run_id_len, "run_id"))));
   });
 }
 
@@ -137,7 +137,7 @@ SL_API int sl_engine_list_runs(char** page_json, size_t* page_json_len, sl_engin
       if (o->limit != 0) filter.limit = o->limit;
       filter.after_run_id = args.text(o->after, o->after_len, "sl_list_options.after");
     }
-    out.set_json(capi::run_page_json(e.engine->list(filter)));
+    out.set_json(to_json(e.engine->list(filter)));
   });
 }
 
@@ -180,7 +180,7 @@ SL_API int sl_engine_snapshot(char** snapshot_json, size_t* snapshot_json_len, s
   return guarded([&] {
     OutText out(args, snapshot_json, snapshot_json_len, "snapshot_json");
     auto& e = args.required(engine, "engine");
-    out.set_json(capi::snapshot_json(e.engine->snapshot(args.text(run_id, run_id_len, "run_id"))));
+    out.set_json(to_json(e.engine->snapshot(args.text(run_id, run_id_len, "run_id"))));
   });
 }
 

@@ -1,5 +1,5 @@
-// C++ results to the JSON shapes documented in storyloom.h. Marshalling only:
-// field names and nesting, no decisions.
+// Lists of C++ results to the JSON shapes documented in storyloom.h; single
+// values use storyloom::to_json from the core.
 #pragma once
 
 #include <vector>
@@ -10,9 +10,6 @@
 
 namespace storyloom::capi {
 
-Json run_json(const RunInfo& run);
-Json run_page_json(const RunPage& page);
-Json snapshot_json(const Snapshot& snapshot);
 Json artifacts_json(const std::vector<ArtifactInfo>& artifacts);
 Json events_json(const std::vector<Event>& events);
 

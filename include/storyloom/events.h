@@ -37,6 +37,9 @@ struct Event {
 
 using EventCallback = std::function<void(const Event&)>;
 
+// {"id", "run_id", "type", "data", "created_at_ms"}
+Json to_json(const Event& event);
+
 // SSE wire format. Multi-line data is split into several `data:` lines.
 std::string format_sse(const Event& event);
 std::string format_sse(int64_t id, std::string_view type, std::string_view data);

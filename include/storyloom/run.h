@@ -86,4 +86,12 @@ struct Snapshot {
   int64_t last_event_id = 0;
 };
 
+// The JSON shapes every host sees (documented in storyloom.h): field names as
+// in these structs, statuses as strings.
+Json to_json(const RunInfo& run);
+Json to_json(const RunPage& page);  // {"runs", "next_cursor"}
+Json to_json(const StepInfo& step);
+Json to_json(const ArtifactInfo& artifact);
+Json to_json(const Snapshot& snapshot);  // {"run", "steps", "artifacts", "last_event_id"}
+
 }  // namespace storyloom

@@ -46,7 +46,7 @@ TEST(Format, RunJsonHasEveryField) {
   run.owner = "alice";
   run.priority = 3;
   run.created_at_ms = 10;
-  Json json = run_json(run);
+  Json json = storyloom::to_json(run);
   EXPECT_EQ(
       to_json_text(json),
       R"({"id":"r1","workflow":"story","status":"failed","input":{"pages":2},"output":null,)"
@@ -72,7 +72,7 @@ TEST(Format, RunPageJson) {
   page.runs[0].id = "a";
   page.runs[1].id = "b";
   page.next_cursor = "b";
-  Json json = run_page_json(page);
+  Json json = storyloom::to_json(page);
   EXPECT_EQ(json.at("runs").as_array().size(), 2u);
   EXPECT_EQ(json.at("runs").at(1).at("id").as_string(), "b");
   EXPECT_EQ(json.at("next_cursor").as_string(), "b");

@@ -48,7 +48,7 @@ void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out) {
 void list_runs(Engine& engine, const CommandLine& cmd, std::ostream& out) {
   RunPage page = engine.list(cmd.filter);
   if (cmd.json) {
-    out << pretty_json(run_page_json(page));
+    out << pretty_json(to_json(page));
     return;
   }
   out << run_table(page.runs);

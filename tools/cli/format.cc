@@ -65,48 +65,14 @@ std::string pretty_json(const Json& value) {
   return out;
 }
 
-Json run_json(const RunInfo& run) {
-  return boost::json::object{
-      {"id", run.id},
-      {"workflow", run.workflow},
-      {"status", to_string(run.status)},
-      {"input", run.input},
-      {"output", run.output},
-      {"error", run.error},
-      {"progress", run.progress},
-      {"owner", run.owner},
-      {"idempotency_key", run.idempotency_key},
-      {"parent_id", run.parent_id},
-      {"priority", run.priority},
-      {"created_at_ms", run.created_at_ms},
-      {"updated_at_ms", run.updated_at_ms},
-      {"finished_at_ms", run.finished_at_ms},
-  };
-}
-
 Json snapshot_json(const Snapshot& snapshot) {
-  Json out = run_json(snapshot.run);
+  Json out = to_json(snapshot.run);
   boost::json::array steps;
-  for (const auto& step : snapshot.steps) {
-    steps.push_back(boost::json::object{
-        {"seq", step.seq},
-        {"name", step.name},
-        {"kind", step.kind},
-        {"status", step.status},
-        {"result", step.result},
-        {"completed_at_ms", step.completed_at_ms},
-    });
-  }
+  for (const auto& step : snapshot.steps) steps.push_back(to_json(step));
   auto& object = out.as_object();
   object["last_event_id"] = snapshot.last_event_id;
   object["steps"] = std::move(steps);
   return out;
-}
-
-Json run_page_json(const RunPage& page) {
-  boost::json::array runs;
-  for (const auto& run : page.runs) runs.push_back(run_json(run));
-  return boost::json::object{{"runs", std::move(runs)}, {"next_cursor", page.next_cursor}};
 }
 
 std::string run_table(const std::vector<RunInfo>& runs) {
@@ -148,11 +114,7 @@ std::string event_json_line(const Event& event) {
 }
 
 std::string artifact_json_line(const ArtifactInfo& artifact) {
-  return boost::json::serialize(boost::json::object{{"key", artifact.key},
-                                                    {"version", artifact.version},
-                                                    {"value", artifact.value},
-                                                    {"created_at_ms", artifact.created_at_ms}}) +
-         "\n";
+  return boost::json::serialize(to_json(artifact)) + "\n";
 }
 
 }  // namespace storyloom::cli

@@ -18,12 +18,8 @@ std::string format_time(int64_t ms);
 // Indented with two spaces, keys in their stored order, ending in a newline.
 std::string pretty_json(const Json& value);
 
-// Every field of the run, timestamps in milliseconds since the Unix epoch.
-Json run_json(const RunInfo& run);
-// The run's fields plus last_event_id and its steps.
+// The run's fields (storyloom::to_json) plus last_event_id and its steps.
 Json snapshot_json(const Snapshot& snapshot);
-// {"runs": [...], "next_cursor": "..."}; next_cursor is empty at the end.
-Json run_page_json(const RunPage& page);
 
 // One aligned line per run: id, status, workflow, owner ("-" when none), created.
 std::string run_table(const std::vector<RunInfo>& runs);
