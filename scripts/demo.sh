@@ -3,11 +3,11 @@
 # writes a short illustrated story durably into ./storyloom-demo.db, streaming
 # each page (offline placeholder text, not a language model). Press Ctrl-C in
 # the middle and run it again: the same run resumes, written pages are kept.
-# Extra arguments go to the story program (build/examples/cpp/story --help).
+# Extra arguments go to the story program (build/examples/story/story --help).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
-story="$build/examples/cpp/story"
+story="$build/examples/story/story"
 
 "$root/scripts/setup.sh"
 echo "demo: building storyloom in $build (the first build takes a few minutes)" >&2

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "approval_prompt.h"
 #include "offline_writer.h"
 #include "options.h"
 #include "story_export.h"
@@ -65,7 +66,7 @@ int write_story(const story::Options& options, const sigset_t& stop_signals) {
   bool live = isatty(STDOUT_FILENO) == 1;
   int columns =
       live && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
-  story::TerminalView view(stdout, live, columns, options.pages);
+  story::TerminalView view(stdout, live, columns, options.input.pages);
   view.line("storyloom story example: " + std::string(story::kOfflineLabel));
 
   story::StartGate gate;  // declared before the engine: its workers may wait on it
@@ -77,12 +78,12 @@ int write_story(const story::Options& options, const sigset_t& stop_signals) {
     story::StartGate& gate;
     ~OpenOnExit() { gate.open(); }  // before the engine closes, on every path
   } open_on_exit{gate};
-  story::register_story_workflow(*engine, {options.word_delay, &gate});
+  story::register_story_workflow(*engine, {story::offline_text_source(options.word_delay), &gate});
 
   storyloom::StartOptions start;
-  start.idempotency_key = story::story_key(options.topic, options.pages);
+  start.idempotency_key = story::story_key(options.input);
   auto run =
-      engine->start(story::kWorkflowName, story::story_input(options.topic, options.pages), start);
+      engine->start(story::kWorkflowName, story::to_json(options.input), start);
   if (run.status == RunStatus::failed) {
     view.line("run " + run.id + " failed earlier (" +
               std::string(run.error.at("message").as_string()) +
@@ -97,11 +98,11 @@ int write_story(const story::Options& options, const sigset_t& stop_signals) {
     view.line("run " + run.id + " was cancelled and stays so; another topic, page count or --db " +
               "starts a new story");
   } else if (snap.steps.empty()) {
-    view.line("starting run " + run.id + " (" + std::to_string(options.pages) + " pages) in " +
+    view.line("starting run " + run.id + " (" + std::to_string(options.input.pages) + " pages) in " +
               options.db);
   } else {
     view.line("resuming run " + run.id + " (" + std::to_string(written.size()) + " of " +
-              std::to_string(options.pages) + " pages already written)");
+              std::to_string(options.input.pages) + " pages already written)");
   }
   if (auto title = story::outline_title(snap); !title.empty()) view.show_title(title);
   for (const auto& [page, text] : written) view.show_page(page, text, "written earlier");
@@ -112,7 +113,9 @@ int write_story(const story::Options& options, const sigset_t& stop_signals) {
     if (e.ends_run()) ended = true;
   });
   gate.open();
+  story::ApprovalPrompt approval(*engine, run.id, options.db, view);
   while (!ended) {
+    approval.poll();
     if (int sig = wait_stop_signal(stop_signals, 50ms); sig != 0) {
       engine->close();  // puts the run back in the queue
       subscription.close();
@@ -120,7 +123,7 @@ int write_story(const story::Options& options, const sigset_t& stop_signals) {
       std::printf(
           "\nstopped: run %s is back in the queue with %d of %d pages written;\n"
           "run the same command to resume it\n",
-          run.id.c_str(), view.pages_completed(), options.pages);
+          run.id.c_str(), view.pages_completed(), options.input.pages);
       return 128 + sig;
     }
   }

@@ -18,17 +18,22 @@ std::optional<int> parse_int(std::string_view text, int min, int max) {
 }  // namespace
 
 std::string usage() {
-  return "usage: story --db PATH --topic TEXT [--pages N] [--export FILE.md]\n"
-         "             [--fast | --word-delay-ms MS]\n"
+  return "usage: story --db PATH --topic TEXT [--style TEXT] [--pages N] [--quality N]\n"
+         "             [--approve-outline] [--export FILE.md] [--fast | --word-delay-ms MS]\n"
          "\n"
-         "Writes a short illustrated-book-style story durably into the SQLite file PATH,\n"
-         "streaming each page as it is written. The text is offline placeholder text,\n"
-         "not a language model. Running the same command again (same topic and pages)\n"
-         "resumes the same run: pages already written are not written again.\n"
+         "Writes an illustrated-book-style story durably into the SQLite file PATH: an\n"
+         "outline, then per page a draft, critique-and-revise rounds and an illustration\n"
+         "brief, streaming every piece of text as it is written. The text is offline\n"
+         "placeholder text, not a language model. Running the same command again (same\n"
+         "topic, style, pages and quality) resumes the same run: finished steps are not\n"
+         "redone.\n"
          "\n"
          "  --db PATH          the store (created if missing)\n"
          "  --topic TEXT       what the story is about (at most 200 bytes)\n"
+         "  --style TEXT       the author's style (at most 200 bytes)\n"
          "  --pages N          number of pages, 1 to 40 (default 4)\n"
+         "  --quality N        critique-and-revise rounds per page, 0 to 3 (default 1)\n"
+         "  --approve-outline  wait for the outline to be approved before writing pages\n"
          "  --export FILE.md   write the finished story as Markdown\n"
          "  --fast             do not pause between streamed words\n"
          "  --word-delay-ms MS pause between streamed words (default 15)\n"
@@ -53,16 +58,20 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& message
       message = usage();
       exit_code = 0;
       return std::nullopt;
+    } else if (arg == "--approve-outline") {
+      options.input.approve_outline = true;
     } else if (arg == "--fast") {
       options.word_delay = std::chrono::milliseconds(0);
-    } else if (arg == "--db" || arg == "--topic" || arg == "--pages" || arg == "--export" ||
-               arg == "--word-delay-ms") {
+    } else if (arg == "--db" || arg == "--topic" || arg == "--style" || arg == "--pages" ||
+               arg == "--quality" || arg == "--export" || arg == "--word-delay-ms") {
       auto v = value();
       if (!v) return fail(std::string(arg) + " needs a value");
       if (arg == "--db") {
         options.db = *v;
       } else if (arg == "--topic") {
-        options.topic = *v;
+        options.input.topic = *v;
+      } else if (arg == "--style") {
+        options.input.author_style = *v;
       } else if (arg == "--export") {
         options.export_path = *v;
       } else if (arg == "--pages") {
@@ -71,7 +80,14 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& message
           return fail("--pages must be a whole number from 1 to " + std::to_string(kMaxPages) +
                       ", got '" + std::string(*v) + "'");
         }
-        options.pages = *n;
+        options.input.pages = *n;
+      } else if (arg == "--quality") {
+        auto n = parse_int(*v, 0, kMaxQuality);
+        if (!n) {
+          return fail("--quality must be a whole number from 0 to " + std::to_string(kMaxQuality) +
+                      ", got '" + std::string(*v) + "'");
+        }
+        options.input.quality = *n;
       } else {
         auto n = parse_int(*v, 0, 10'000);
         if (!n) {
@@ -85,12 +101,12 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& message
     }
   }
   if (options.db.empty()) return fail("--db PATH is required");
-  if (options.topic.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return fail("--topic TEXT is required and must not be blank");
-  }
-  if (options.topic.size() > kMaxTopicBytes) {
-    return fail("--topic is " + std::to_string(options.topic.size()) + " bytes; the limit is " +
-                std::to_string(kMaxTopicBytes));
+  if (options.input.topic.empty()) return fail("--topic TEXT is required");
+  try {
+    // The workflow's own validation, so the messages match what an API caller sees.
+    options.input = parse_story_input(to_json(options.input));
+  } catch (const std::exception& e) {
+    return fail(e.what());
   }
   return options;
 }

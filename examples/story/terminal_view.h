@@ -29,13 +29,15 @@ class TerminalView {
   void set_progress(const storyloom::Json& progress);
   // A page written by an earlier process, shown whole.
   void show_page(int page, std::string_view text, std::string_view note);
-  // The subscription callback: progress ({pages_total, pages_completed, stage,
-  // writing: the page being written}), chunk and artifact events.
+  // The subscription callback: progress ({pages_total, pages_completed,
+  // pages_failed, stage, stream: the text being written}), chunk and artifact events.
   void on_event(const storyloom::Event& event);
   // Removes the bar; call before the final summary.
   void finish();
 
   int pages_completed() const;
+  // The run waits for its outline to be approved (the last progress said so).
+  bool awaiting_approval() const;
 
  private:
   void title_locked(std::string_view title);
@@ -53,10 +55,11 @@ class TerminalView {
   size_t width_;            // where streamed text wraps
   bool bar_shown_ = false;  // live: the bottom two lines are the partial text line and the bar
   std::string partial_;     // streamed text not yet ended by a wrap
-  std::string stream_;      // the stream being shown ("page/N")
+  std::string stream_;      // the stream being shown ("page/N", "page/N/revision/R", ...)
   std::map<std::string, std::string> held_;  // text of streams not shown yet
   int pages_total_ = 0;
   int pages_completed_ = 0;
+  int pages_failed_ = 0;
   std::string stage_ = "starting";
   int plain_bar_pages_ = -1;  // pages_completed when the bar was last printed as a line
   bool title_shown_ = false;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "story_workflow.h"
+
 namespace story {
 namespace {
 
@@ -51,6 +53,7 @@ void TerminalView::progress_locked(const storyloom::Json& progress) {
   if (!progress.is_object()) return;
   pages_total_ = int_field(progress, "pages_total");
   pages_completed_ = int_field(progress, "pages_completed");
+  pages_failed_ = int_field(progress, "pages_failed");
   if (const auto* s = progress.as_object().if_contains("stage"); s && s->is_string()) {
     stage_ = s->as_string();
   }
@@ -62,15 +65,22 @@ void TerminalView::progress_locked(const storyloom::Json& progress) {
     flush_text();
     emit(bar());
   }
-  // A page starts: its header, then the text that raced ahead of this event.
-  int page = int_field(progress, "writing");
-  std::string stream = "page/" + std::to_string(page);
-  if (page > 0 && stream != stream_) {
-    stream_ = stream;
-    header(page, "");
-    auto held = held_.extract(stream);
+  // A stream starts: its header, then the text that raced ahead of this event.
+  const auto* stream = progress.as_object().if_contains("stream");
+  if (stream && stream->is_string() && !stream->as_string().empty() &&
+      stream->as_string() != stream_) {
+    stream_ = stream->as_string();
+    flush_text();
+    emit("");
+    emit("── " + stage_ + " ──");
+    auto held = held_.extract(stream_);
     if (!held.empty()) add_text(held.mapped());
   }
+}
+
+bool TerminalView::awaiting_approval() const {
+  std::lock_guard lock(mutex_);
+  return stage_ == kAwaitingApprovalStage;
 }
 
 void TerminalView::show_page(int page, std::string_view text, std::string_view note) {
@@ -78,7 +88,6 @@ void TerminalView::show_page(int page, std::string_view text, std::string_view n
   header(page, note);
   add_text(text);
   flush_text();
-  stream_ = "page/" + std::to_string(page);  // a late "writing" progress adds no header
 }
 
 void TerminalView::on_event(const storyloom::Event& event) {
@@ -102,8 +111,8 @@ void TerminalView::on_event(const storyloom::Event& event) {
     const auto* key = data.if_contains("key");
     const auto* value = data.if_contains("value");
     if (!key || !key->is_string()) return;
-    if (key->as_string() == stream_) {
-      flush_text();  // the page is written
+    if (key->as_string().starts_with("page/")) {
+      flush_text();  // the page is finished
       stream_.clear();
     } else if (key->as_string() == "outline" && value && value->is_object()) {
       const auto* title = value->as_object().if_contains("title");
@@ -208,7 +217,9 @@ std::string TerminalView::bar() const {
   for (size_t i = 0; i < kBarCells; ++i)
     out += i < filled ? (live_ ? "█" : "#") : (live_ ? "░" : ".");
   std::string status = "] " + std::to_string(pages_completed_) + "/" +
-                       std::to_string(pages_total_) + " pages - " + stage_;
+                       std::to_string(pages_total_) + " pages";
+  if (pages_failed_ > 0) status += ", " + std::to_string(pages_failed_) + " failed";
+  status += " - " + stage_;
   // A bar wider than the terminal would wrap and break the redraw.
   if (status.size() + kBarCells + 1 > width_) status.resize(width_ - kBarCells - 1);
   return out + status;

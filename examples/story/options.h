@@ -5,18 +5,16 @@
 #include <optional>
 #include <string>
 
+#include "story_input.h"
+
 namespace story {
 
 struct Options {
-  std::string db;  // the SQLite file the run lives in
-  std::string topic;
-  int pages = 4;
+  std::string db;                            // the SQLite file the run lives in
+  StoryInput input;                          // what to write
   std::string export_path;                   // empty: no Markdown export
   std::chrono::milliseconds word_delay{15};  // between streamed words; 0 with --fast
 };
-
-inline constexpr int kMaxPages = 40;
-inline constexpr size_t kMaxTopicBytes = 200;
 
 // The usage text printed by --help and after a usage error.
 std::string usage();

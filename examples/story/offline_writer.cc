@@ -108,7 +108,7 @@ constexpr std::array<std::string_view, 4> kPlaces = {
     "on a hill where the wind never rests"};
 constexpr std::array<std::string_view, 4> kTimes = {"in the early morning", "as evening fell",
                                                     "late one night", "just after the rain"};
-constexpr std::array<std::string_view, 4> kColours = {"silver", "amber", "deep blue", "rose-gold"};
+constexpr std::array<std::string_view, 4> kColours = {"silver", "golden", "deep blue", "rose-gold"};
 constexpr std::array<std::string_view, 4> kSounds = {
     "the hum of the waves", "a distant bell", "the creak of old wood", "a whisper in the chimney"};
 constexpr std::array<std::string_view, 4> kObjects = {"a brass lantern", "a folded map",
@@ -182,28 +182,69 @@ Slots slots_for(std::string_view topic, int pages, Random& random) {
           {"object", std::string(random.pick(kObjects))}};
 }
 
-}  // namespace
+// The old single-file outline: a plan and a picture per page.
+struct PagePlan {
+  std::string plan;
+  std::string scene;
+};
 
-Outline write_outline(std::string_view topic, int pages) {
-  Outline outline;
-  Random random = random_for(topic, 0);
+PagePlan plan_page(std::string_view topic, int page, int pages) {
+  Random random = random_for(topic, page);
   auto slots = slots_for(topic, pages, random);
-  outline.title = fill(random.pick(kTitles), slots);
-  for (int page = 1; page <= pages; ++page) {
-    Random page_random = random_for(topic, page);
-    auto page_slots = slots_for(topic, pages, page_random);
-    const StageText& stage = stage_text(stage_of(page, pages));
-    outline.pages.push_back(
-        PagePlan{fill(stage.plan, page_slots), std::string(page_random.pick(kArtStyles)) + " of " +
-                                                   fill(stage.scene, page_slots, false) + "."});
-  }
-  return outline;
+  const StageText& stage = stage_text(stage_of(page, pages));
+  return PagePlan{fill(stage.plan, slots), fill(stage.scene, slots, false)};
 }
 
-std::string write_page(std::string_view topic, const Outline& outline, int page) {
-  int pages = static_cast<int>(outline.pages.size());
-  Random random = random_for(topic, page);  // the same place and time as its plan
-  auto slots = slots_for(topic, pages, random);
+std::string art_style(std::string_view topic) {
+  Random random = random_for(topic, 0);
+  std::string style(random.pick(kArtStyles));
+  style[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(style[0])));
+  return style.substr(style.find(' ') + 1);  // "soft watercolour", without the article
+}
+
+constexpr std::array<std::string_view, 4> kPraise = {
+    "The opening sentence sets the scene well.", "The page keeps a gentle, steady rhythm.",
+    "The plan for this page is followed closely.", "The language suits young readers."};
+
+struct Suggestion {
+  std::string_view advice;    // what the critique asks for
+  std::string_view sentence;  // what the revision adds
+};
+
+constexpr std::array<Suggestion, 4> kSuggestions = {{
+    {"Let the reader hear the place: add one sound.",
+     "Far off, {sound} kept time like a patient heart."},
+    {"Show what {topic} feels, not only what happens.",
+     "Deep inside, a small warm feeling grew, like a lamp being lit."},
+    {"End the page on a question that pulls the reader on.",
+     "But what would tomorrow bring?"},
+    {"Give the page one vivid colour to hold on to.",
+     "Everything glowed {colour}, as if the world had been freshly painted."},
+}};
+
+const Suggestion& suggestion_for(std::string_view topic, int page, int round) {
+  Random random = random_for(topic, page * 16 + round);
+  return kSuggestions[random.next() % kSuggestions.size()];
+}
+
+}  // namespace
+
+std::string offline_outline(const StoryInput& input) {
+  Random random = random_for(input.topic, 0);
+  auto slots = slots_for(input.topic, input.pages, random);
+  std::string text = "TITLE: " + fill(random.pick(kTitles), slots) + "\n";
+  text += "STYLE: " + art_style(input.topic) + "\n";
+  for (int page = 1; page <= input.pages; ++page) {
+    text += "PAGE " + std::to_string(page) + ": " + plan_page(input.topic, page, input.pages).plan +
+            "\n";
+  }
+  return text;
+}
+
+std::string offline_page(const StoryInput& input, int page) {
+  int pages = input.pages;
+  Random random = random_for(input.topic, page);  // the same place and time as its plan
+  auto slots = slots_for(input.topic, pages, random);
   const StageText& stage = stage_text(stage_of(page, pages));
 
   std::string text = fill(stage.first[random.next() % stage.first.size()], slots);
@@ -218,6 +259,29 @@ std::string write_page(std::string_view topic, const Outline& outline, int page)
   text += ' ';
   text += fill(stage.last, slots);
   return text;
+}
+
+std::string offline_critique(const StoryInput& input, int page, int round) {
+  Random random = random_for(input.topic, page * 16 + round);
+  auto slots = slots_for(input.topic, input.pages, random);
+  return std::string(random.pick(kPraise)) + " " +
+         fill(suggestion_for(input.topic, page, round).advice, slots);
+}
+
+std::string offline_revision(const StoryInput& input, int page, int round, std::string_view draft) {
+  Random random = random_for(input.topic, page);
+  auto slots = slots_for(input.topic, input.pages, random);
+  std::string sentence = fill(suggestion_for(input.topic, page, round).sentence, slots);
+  std::string text(draft);
+  if (text.find(sentence) == std::string::npos) text += " " + sentence;
+  return text;
+}
+
+std::string offline_illustration(const StoryInput& input, const std::string& visual_style,
+                                 int page) {
+  std::string scene = plan_page(input.topic, page, input.pages).scene;
+  scene[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(scene[0])));
+  return "Picture: " + scene + ". Style: " + visual_style + ".";
 }
 
 }  // namespace story

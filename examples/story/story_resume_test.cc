@@ -158,7 +158,9 @@ int check_resume(int argc, char** argv) {
   check(second.find("pages already written)") != std::string::npos &&
             second.find("(0 of") == std::string::npos,
         "the second run reports the pages written before");
-  check(second.find("── page 1 of 3 ──") == std::string::npos, "page 1 is not streamed again");
+  check(second.find("── writing page 1 of 3 ──") == std::string::npos, "page 1 is not streamed again");
+  check(second.find("── page 1 of 3 (written earlier) ──") != std::string::npos,
+        "page 1 is shown as written earlier");
   check(engine->get(run_id).status == RunStatus::completed, "the run completed");
 
   // Every page exactly once: one artifact version, one completed write step.

@@ -1,0 +1,232 @@
+// The story pipeline in one process: input validation, outline parsing and
+// approval, the steps a quality level produces, and a page that fails.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "offline_writer.h"
+#include "outline.h"
+#include "story_input.h"
+#include "story_workflow.h"
+#include "support/test_support.h"
+
+namespace story {
+namespace {
+
+using storyloom::Engine;
+using storyloom::Error;
+using storyloom::ErrorClass;
+using storyloom::ErrorCode;
+using storyloom::Json;
+using storyloom::RunStatus;
+using storyloom::testing::error_of;
+using storyloom::testing::eventually;
+using storyloom::testing::fast_options;
+using storyloom::testing::wait_finished;
+using storyloom::testing::wait_status;
+
+std::string input_error(const std::string& json) {
+  return error_of([&] { parse_story_input(boost::json::parse(json)); }).what();
+}
+
+TEST(StoryInput, DefaultsAndLimits) {
+  auto input = parse_story_input(boost::json::parse(R"({"topic": "a kite"})"));
+  EXPECT_EQ(input.topic, "a kite");
+  EXPECT_EQ(input.pages, 4);
+  EXPECT_EQ(input.quality, 1);
+  EXPECT_FALSE(input.approve_outline);
+  EXPECT_EQ(input.author_style, kDefaultStyle);
+
+  EXPECT_EQ(input_error(R"({"pages": 2})"), "story input: 'topic' is required");
+  EXPECT_EQ(input_error(R"({"topic": "  "})"), "story input: 'topic' must not be blank");
+  EXPECT_EQ(input_error(R"({"topic": 7})"), "story input: 'topic' must be a string");
+  EXPECT_EQ(input_error(R"({"topic": "k", "pages": 0})"),
+            "story input: 'pages' must be a whole number from 1 to 40, got 0");
+  EXPECT_EQ(input_error(R"({"topic": "k", "quality": 4})"),
+            "story input: 'quality' must be a whole number from 0 to 3, got 4");
+  EXPECT_EQ(input_error(R"({"topic": "k", "approve_outline": "yes"})"),
+            "story input: 'approve_outline' must be true or false");
+  EXPECT_EQ(input_error(R"({"topic": ")" + std::string(201, 'x') + R"("})"),
+            "story input: 'topic' is 201 bytes; the limit is 200");
+  EXPECT_NE(input_error("[1]").find("must be a JSON object"), std::string::npos);
+}
+
+TEST(StoryInput, KeyDependsOnEveryField) {
+  StoryInput a{"a kite", "plain", 3, 1, false};
+  auto b = a;
+  b.quality = 2;
+  auto c = a;
+  c.approve_outline = true;
+  EXPECT_EQ(story_key(a), story_key(StoryInput{"a kite", "plain", 3, 1, false}));
+  EXPECT_NE(story_key(a), story_key(b));
+  EXPECT_NE(story_key(a), story_key(c));
+  EXPECT_LE(story_key(StoryInput{std::string(200, 't'), std::string(200, 's'), 40, 3, true}).size(),
+            storyloom::kMaxKeyBytes);
+}
+
+TEST(Outline, ParsesTheTextFormTolerantly) {
+  StoryInput input{"a kite", "plain", 3, 0, false};
+  auto outline = parse_outline(
+      "Sure! Here is the outline.\n**TITLE:** The Brave Kite\r\nStyle: ink sketches\n"
+      "PAGE 1: The kite is afraid.\n**Page 2:** A gust comes.\nPAGE 9: ignored\n",
+      input);
+  EXPECT_EQ(outline.title, "The Brave Kite");
+  EXPECT_EQ(outline.visual_style, "ink sketches");
+  ASSERT_EQ(outline.plans.size(), 3u);
+  EXPECT_EQ(outline.plans[0], "The kite is afraid.");
+  EXPECT_EQ(outline.plans[1], "A gust comes.");
+  EXPECT_EQ(outline.plans[2], "Page 3 of the story of a kite.");  // missing: derived
+
+  auto empty = parse_outline("no structure at all", input);
+  EXPECT_EQ(empty.title, "A Story About a kite");
+  EXPECT_EQ(outline_from_json(to_json(outline)).plans, outline.plans);
+  EXPECT_EQ(parse_outline(outline_text(outline), input).title, outline.title);
+}
+
+TEST(Outline, ApprovalDecisions) {
+  Outline outline{"T", "ink", {"one", "two"}};
+  EXPECT_EQ(apply_outline_decision(outline, boost::json::object{}).title, "T");
+  EXPECT_EQ(apply_outline_decision(outline, nullptr).plans, outline.plans);
+  auto edited = apply_outline_decision(
+      outline, boost::json::parse(R"({"title": "New", "plans": ["uno", "dos"]})"));
+  EXPECT_EQ(edited.title, "New");
+  EXPECT_EQ(edited.plans[1], "dos");
+
+  auto wrong_count = error_of([&] {
+    apply_outline_decision(outline, boost::json::parse(R"({"plans": ["only one"]})"));
+  });
+  EXPECT_EQ(wrong_count.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(wrong_count.what(),
+               "approve: 'plans' must be an array of exactly 2 strings, one per page");
+  auto rejected = error_of([&] {
+    apply_outline_decision(outline, boost::json::parse(R"({"approved": false, "reason": "dark"})"));
+  });
+  EXPECT_EQ(rejected.error_class(), ErrorClass::fatal);
+  EXPECT_STREQ(rejected.what(), "the outline was rejected: dark");
+}
+
+class Pipeline : public ::testing::Test {
+ protected:
+  void open(TextSource source = offline_text_source(std::chrono::milliseconds(0))) {
+    engine_ = Engine::open(fast_options());
+    register_story_workflow(*engine_, {std::move(source), nullptr});
+  }
+  std::string start(const std::string& input) {
+    return engine_->start(std::string(kWorkflowName), boost::json::parse(input)).id;
+  }
+  std::vector<std::string> completed_steps(const std::string& run) {
+    std::vector<std::string> names;
+    for (const auto& s : engine_->snapshot(run).steps) {
+      if (s.status == "completed") names.push_back(s.name);
+    }
+    return names;
+  }
+  Json latest(const std::string& run, const std::string& key) {
+    Json value;
+    int64_t version = 0;
+    for (const auto& a : engine_->artifacts(run)) {
+      if (a.key == key && a.version > version) value = a.value, version = a.version;
+    }
+    return value;
+  }
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(Pipeline, QualityTwoRunsTwoCritiqueAndReviseRoundsPerPage) {
+  open();
+  auto run = start(R"({"topic": "a kite", "pages": 2, "quality": 2})");
+  ASSERT_EQ(wait_finished(*engine_, run).status, RunStatus::completed);
+  std::vector<std::string> expected = {"outline"};
+  for (std::string page : {"page/1", "page/2"}) {
+    for (std::string step : {"/write", "/critique/1", "/revise/1", "/critique/2", "/revise/2",
+                             "/illustration"}) {
+      expected.push_back(page + step);
+    }
+  }
+  EXPECT_EQ(completed_steps(run), expected);
+  auto page = latest(run, "page/2").as_object();
+  EXPECT_EQ(page.at("iteration").as_int64(), 2);
+  EXPECT_FALSE(page.at("critique").as_string().empty());
+  EXPECT_NE(page.at("illustration").as_string().find("Picture: "), std::string::npos);
+  auto story = latest(run, "story").as_object();
+  EXPECT_EQ(story.at("pages").as_array().size(), 2u);
+  auto progress = engine_->get(run).progress.as_object();
+  EXPECT_EQ(progress.at("pages_completed").as_int64(), 2);
+  EXPECT_EQ(progress.at("pages_failed").as_int64(), 0);
+  EXPECT_EQ(progress.at("stage").as_string(), "done");
+}
+
+TEST_F(Pipeline, BadInputFailsTheRunNamingTheField) {
+  open();
+  auto run = start(R"({"topic": "a kite", "pages": 99})");
+  auto info = wait_finished(*engine_, run);
+  ASSERT_EQ(info.status, RunStatus::failed);
+  EXPECT_EQ(info.error.at("message").as_string(),
+            "story input: 'pages' must be a whole number from 1 to 40, got 99");
+}
+
+TEST_F(Pipeline, ApprovalWaitsAcceptsEditsAndRepeatsAfterAMalformedOne) {
+  open();
+  auto run = start(R"({"topic": "a kite", "pages": 2, "quality": 0, "approve_outline": true})");
+  ASSERT_EQ(wait_status(*engine_, run, RunStatus::waiting).status, RunStatus::waiting);
+  EXPECT_EQ(engine_->get(run).progress.at("stage").as_string(), kAwaitingApprovalStage);
+
+  engine_->signal(run, "approve", boost::json::parse(R"({"plans": ["just one"]})"));
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& e : engine_->events(run, 0, 1000)) {
+      if (e.type == "outline.edit_rejected") return true;
+    }
+    return false;
+  }));
+  EXPECT_EQ(wait_status(*engine_, run, RunStatus::waiting).status, RunStatus::waiting);
+
+  engine_->signal(run, "approve",
+                  boost::json::parse(R"({"title": "Edited", "plans": ["First.", "Second."]})"));
+  ASSERT_EQ(wait_finished(*engine_, run).status, RunStatus::completed);
+  EXPECT_EQ(latest(run, "story").at("title").as_string(), "Edited");
+  EXPECT_EQ(latest(run, "page/2").at("plan").as_string(), "Second.");
+  EXPECT_EQ(latest(run, "outline").at("title").as_string(), "Edited");
+}
+
+TEST_F(Pipeline, RejectedOutlineFailsTheRun) {
+  open();
+  auto run = start(R"({"topic": "a kite", "pages": 1, "approve_outline": true})");
+  ASSERT_EQ(wait_status(*engine_, run, RunStatus::waiting).status, RunStatus::waiting);
+  engine_->signal(run, "approve", boost::json::parse(R"({"approved": false, "reason": "too dark"})"));
+  auto info = wait_finished(*engine_, run);
+  ASSERT_EQ(info.status, RunStatus::failed);
+  EXPECT_EQ(info.error.at("message").as_string(), "the outline was rejected: too dark");
+  EXPECT_TRUE(completed_steps(run) == std::vector<std::string>({"outline", "approve"}));
+}
+
+TEST_F(Pipeline, AFailingPageIsCountedAndRetryResumesAtIt) {
+  std::atomic<bool> broken{true};
+  auto offline = offline_text_source(std::chrono::milliseconds(0));
+  open([&, offline](storyloom::Context& ctx, const TextRequest& r) {
+    if (broken && r.step == "page/2/write") {
+      return std::string(ctx.step(r.step, [&]() -> Json {
+        throw Error(ErrorCode::step_failed, "the model refused", ErrorClass::fatal);
+      }).as_string());
+    }
+    return offline(ctx, r);
+  });
+  auto run = start(R"({"topic": "a kite", "pages": 3, "quality": 0})");
+  auto info = wait_finished(*engine_, run);
+  ASSERT_EQ(info.status, RunStatus::failed);
+  auto progress = info.progress.as_object();
+  EXPECT_EQ(progress.at("pages_completed").as_int64(), 1);
+  EXPECT_EQ(progress.at("pages_failed").as_int64(), 1);
+  EXPECT_EQ(progress.at("stage").as_string(), "page 2 of 3 failed: the model refused");
+
+  broken = false;
+  engine_->retry(run);
+  ASSERT_EQ(wait_finished(*engine_, run).status, RunStatus::completed);
+  size_t page1_writes = 0;
+  for (const auto& e : engine_->events(run, 0, 10000)) {
+    page1_writes += e.type == "step.completed" && e.data.at("name").as_string() == "page/1/write";
+  }
+  EXPECT_EQ(page1_writes, 1u);  // the finished page was not written again
+}
+
+}  // namespace
+}  // namespace story
