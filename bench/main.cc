@@ -4,7 +4,7 @@
 //   storyloom_bench [--runs N] [--clients 8,16,32] [--workers N] [--max-executions N]
 //                   [--steps K] [--memo-reps N] [--events N] [--gap-us N]
 //                   [--subscribers 1,100] [--start-samples N] [--tmp-dir DIR]
-//                   [--only throughput,memoized_step,event_latency,start_latency]
+//                   [--only throughput,memoized_step,event_latency,start_latency,host_step]
 //                   [--throughput-budget-s S] [--compact]
 #include <charconv>
 #include <cmath>
@@ -25,7 +25,7 @@ namespace {
 using namespace storyloom::bench;
 
 const std::set<std::string> kSections = {"throughput", "memoized_step", "event_latency",
-                                         "start_latency"};
+                                         "start_latency", "host_step"};
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "storyloom_bench: " << problem << "\n"
@@ -124,6 +124,11 @@ void write_json(std::ostream& os, const boost::json::value& v, bool compact, int
 
 }  // namespace
 
+namespace storyloom::bench {
+// host_step.cc: K new no-op host steps per run (--steps K, --memo-reps runs).
+boost::json::object measure_host_step(size_t steps, int repetitions, const std::string& tmp_dir);
+}  // namespace storyloom::bench
+
 int main(int argc, char** argv) {
   ThroughputParams throughput;
   MemoizedStepParams memoized;
@@ -204,6 +209,8 @@ int main(int argc, char** argv) {
       out["memoized_step"] = measure_memoized_step(memoized, tmp_dir);
     if (only.count("event_latency")) out["event_latency"] = measure_event_latency(events, tmp_dir);
     if (only.count("start_latency")) out["start_latency"] = measure_start_latency(start, tmp_dir);
+    if (only.count("host_step"))
+      out["host_step"] = measure_host_step(memoized.steps, memoized.repetitions, tmp_dir);
     out["bench_seconds"] = round3(std::chrono::duration<double>(SteadyClock::now() - t0).count());
   } catch (const storyloom::Error& e) {
     std::cerr << "storyloom_bench: " << storyloom::to_string(e.code()) << ": " << e.what() << "\n";

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds and installs the storyloom pip package into a fresh virtual environment and runs
-# its pytest suite. Needs the Debian packages of scripts/setup.sh and access to PyPI
-# (scikit-build-core, pybind11, pytest). Extra arguments go to pytest.
+# its pytest suite and the tests of examples/python (story.py, server.py). Needs the Debian
+# packages of scripts/setup.sh and access to PyPI (scikit-build-core, pybind11, pytest, and
+# the examples' requirements: rich, starlette, uvicorn, httpx). Extra arguments go to pytest.
 #   STORYLOOM_PYTHON  interpreter to build the venv with [python3]
 #   STORYLOOM_VENV    where to create the venv [a temporary directory, removed at exit]
+#   CMAKE_BUILD_PARALLEL_LEVEL  compile jobs [nproc]
 set -euo pipefail
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python="${STORYLOOM_PYTHON:-python3}"
 if [ -n "${STORYLOOM_VENV:-}" ]; then
@@ -18,12 +21,15 @@ fi
 
 echo "python: creating $venv"
 "$python" -m venv "$venv"
-echo "python: pip install ./python pytest (builds the core, libstoryloom and the module)"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here" pytest
+examples="$here/../examples/python"
+echo "python: pip install ./python pytest + examples/python/requirements.txt (builds the core,"
+echo "        libstoryloom and the module)"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here" pytest \
+  -r "$examples/requirements.txt"
 
 cd "$here"
 set +e
-"$venv/bin/python" -m pytest -q -p no:cacheprovider tests "$@"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests "$examples/tests" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

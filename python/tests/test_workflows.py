@@ -234,8 +234,8 @@ def test_replaying_steps_in_another_order_is_nondeterminism(engine):
 def test_async_workflow(engine):
     @engine.workflow("async")
     async def story(ctx, input):
-        a = ctx.step("a", lambda: 1)
-        ctx.sleep("nap", 0.02)
+        a = await ctx.step("a", lambda: 1)
+        await ctx.sleep("nap", 0.02)
         return {"a": a}
 
     run = engine.wait(engine.start("async", {}).id, timeout=10)
@@ -270,6 +270,25 @@ def test_workflows_run_on_engine_threads_while_python_threads_go_on(engine):
     assert len(ticks) > 5
 
 
+def test_async_step_function_in_a_plain_workflow_runs_on_the_engines_loop(engine):
+    where = []
+
+    async def fetch():
+        import asyncio
+
+        where.append(threading.current_thread().name)
+        await asyncio.sleep(0.01)
+        return "fetched"
+
+    @engine.workflow("sync-async-step")
+    def story(ctx, input):
+        return {"page": ctx.step("fetch", fetch)}
+
+    run = engine.wait(engine.start("sync-async-step", {}).id, timeout=10)
+    assert run.output == {"page": "fetched"}
+    assert where == ["storyloom-asyncio"]
+
+
 def test_duplicate_workflow_name_is_invalid(engine):
     engine.register("twice", lambda ctx, input: {})
     with pytest.raises(storyloom.InvalidArgument, match="twice"):
@@ -292,7 +311,7 @@ def test_async_step_function_inside_an_async_workflow(engine):
 
     @engine.workflow("async-steps")
     async def story(ctx, input):
-        return {"page": ctx.step("fetch", fetch)}
+        return {"page": await ctx.step("fetch", fetch)}
 
     run = engine.wait(engine.start("async-steps", {}).id, timeout=10)
     assert run.status == "completed", run
@@ -345,3 +364,25 @@ def test_a_step_result_that_is_not_json_fails_the_step(engine):
     assert run.status == "failed"
     assert run.error["step"] == "when"
     assert run.error["message"] == "TypeError: Object of type set is not JSON serializable"
+
+
+def test_a_step_returns_what_its_replay_returns(engine):
+    firsts = []
+
+    @engine.workflow("shapes")
+    def shapes(ctx, input):
+        got = [
+            ctx.step("tuple", lambda: (1, 2)),
+            ctx.step("int-keys", lambda: {1: "a"}),
+            ctx.step("flat", lambda: {"a": 1, "b": None}),
+            ctx.step("text", lambda: "page"),
+        ]
+        if not firsts:
+            firsts.append(got)
+            ctx.sleep("replay", 0.01)
+        return {"first": firsts[0], "replayed": got}
+
+    run = engine.wait(engine.start("shapes", {}).id, timeout=10)
+    expected = [[1, 2], {"1": "a"}, {"a": 1, "b": None}, "page"]
+    assert run.output == {"first": expected, "replayed": expected}
+    assert firsts[0] == expected  # in process, before any JSON round trip of the output

@@ -103,18 +103,17 @@ class Execution {
     int memoized = 0;
     char* result = nullptr;
     size_t len = 0;
-    sl_execution* e = live();
-    call([&] {
-      return sl_execution_step_begin(&seq, &memoized, &result, &len, e, name.data(), name.size());
-    });
+    // With the GIL held: a memo lookup in memory, never waiting on I/O (see below).
+    check(sl_execution_step_begin(&seq, &memoized, &result, &len, live(), name.data(),
+                                  name.size()));
     return {seq, memoized != 0, take_optional(result, len)};
   }
 
   void step_complete(int64_t seq, const std::string& result_json) {
-    sl_execution* e = live();
-    call([&] {
-      return sl_execution_step_complete(e, seq, result_json.data(), result_json.size());
-    });
+    // With the GIL held: the result is queued for the writer thread, not committed here,
+    // so the call never waits on I/O; releasing and retaking the GIL around it cost more
+    // than the call (bench/python/step_overhead.py).
+    check(sl_execution_step_complete(live(), seq, result_json.data(), result_json.size()));
   }
 
   void step_fail(int64_t seq, int error_class, const std::string& message) {
@@ -298,6 +297,33 @@ class Subscription {
                       std::move(got->data_json), got->created_at_ms};
   }
 
+  // Every queued event (at most max_events), waiting up to timeout_s seconds for the
+  // first one; empty after the timeout. One GIL round trip per batch, not per event.
+  std::vector<EventTuple> next_batch(double timeout_s, size_t max_events) {
+    std::vector<EventCopy> got;
+    {
+      py::gil_scoped_release release;
+      std::unique_lock lock(queue_->mutex);
+      auto has = [&] { return !queue_->events.empty(); };
+      if (timeout_s < 0) {
+        queue_->ready.wait(lock, has);
+      } else {
+        queue_->ready.wait_for(lock, std::chrono::duration<double>(timeout_s), has);
+      }
+      while (!queue_->events.empty() && got.size() < max_events) {
+        got.push_back(std::move(queue_->events.front()));
+        queue_->events.pop_front();
+      }
+    }
+    std::vector<EventTuple> out;
+    out.reserve(got.size());
+    for (auto& e : got) {
+      out.emplace_back(e.id, e.kind, std::move(e.run_id), std::move(e.type),
+                       std::move(e.data_json), e.created_at_ms);
+    }
+    return out;
+  }
+
   void close() {
     py::gil_scoped_release release;
     close_handle();
@@ -317,7 +343,7 @@ class Subscription {
 
 // A registered workflow's handler; must outlive the engine's threads.
 struct Registration {
-  py::object handler;  // handler(Execution)
+  py::object handler;  // handler(Execution) -> True when it kept the execution to finish later
 };
 
 void execute(void* user_data, sl_execution* execution) {
@@ -329,8 +355,11 @@ void execute(void* user_data, sl_execution* execution) {
   }
   py::gil_scoped_acquire gil;
   auto ex = std::make_shared<Execution>(execution);
+  bool kept = false;
   try {
-    reg->handler(ex);
+    // True: the handler handed the execution to the package's asyncio loop, which
+    // finishes it later (the C ABI allows finishing from any thread).
+    kept = reg->handler(ex).is(py::bool_(true));
   } catch (py::error_already_set& err) {
     // The handler finishes the execution itself; this is a bug in it.
     std::string message = std::string("storyloom Python handler failed: ") + err.what();
@@ -345,7 +374,7 @@ void execute(void* user_data, sl_execution* execution) {
     }
     return;
   }
-  if (!ex->finished()) {
+  if (!kept && !ex->finished()) {
     try {
       ex->finish_failed(SL_CLASS_FATAL, "the workflow handler returned without finishing");
     } catch (py::error_already_set&) {
@@ -398,12 +427,24 @@ class Engine {
     sl_engine_close(e);
   }
 
-  void register_workflow(const std::string& name, py::object handler) {
+  // retry: (max_attempts, initial_backoff_ms, multiplier, max_backoff_ms, jitter) or None.
+  using Retry = std::tuple<int, int64_t, double, int64_t, bool>;
+
+  void register_workflow(const std::string& name, py::object handler,
+                         const std::optional<Retry>& retry) {
     auto reg = std::make_unique<Registration>();
     reg->handler = std::move(handler);
     Registration* r = reg.get();
+    sl_workflow_options o = SL_WORKFLOW_OPTIONS_INIT;
+    if (retry) {
+      bool jitter = true;
+      std::tie(o.max_attempts, o.initial_backoff_ms, o.multiplier, o.max_backoff_ms, jitter) =
+          *retry;
+      o.no_jitter = jitter ? 0 : 1;
+    }
     use([&](sl_engine* e) {
-      return sl_engine_register_workflow(e, name.data(), name.size(), nullptr, &execute, r);
+      return sl_engine_register_workflow(e, name.data(), name.size(), retry ? &o : nullptr,
+                                         &execute, r);
     });
     registrations_.push_back(std::move(reg));
   }
@@ -606,6 +647,7 @@ PYBIND11_MODULE(_native, m) {
 
   py::class_<Subscription>(m, "Subscription")
       .def("next", &Subscription::next, py::arg("timeout_s"))
+      .def("next_batch", &Subscription::next_batch, py::arg("timeout_s"), py::arg("max_events"))
       .def("close", &Subscription::close);
 
   py::class_<Engine>(m, "Engine")
@@ -615,7 +657,8 @@ PYBIND11_MODULE(_native, m) {
            py::arg("drain_timeout_ms"))
       .def_property_readonly("closed", &Engine::closed)
       .def("close", &Engine::close)
-      .def("register_workflow", &Engine::register_workflow)
+      .def("register_workflow", &Engine::register_workflow, py::arg("name"), py::arg("handler"),
+           py::arg("retry") = py::none())
       .def("start", &Engine::start)
       .def("get_run", &Engine::get_run)
       .def("list_runs", &Engine::list_runs)

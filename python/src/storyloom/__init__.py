@@ -10,12 +10,13 @@ with storyloom.Engine("sqlite:./story.db") as engine:
     run = engine.start("story", {"topic": "a storm"})
 """
 
-from ._engine import Context, Engine, event_to_sse, sse
+from ._engine import AsyncContext, Context, Engine, EventStream, RetryPolicy, event_to_sse, sse
 from ._native import version as _version
 from ._types import Artifact, Event, Run, RunPage, Snapshot, Step
 from .errors import (
     Cancelled,
     Closed,
+    FatalError,
     InternalError,
     InvalidArgument,
     InvalidState,
@@ -34,11 +35,14 @@ __version__ = _version()
 
 __all__ = [
     "Artifact",
+    "AsyncContext",
     "Cancelled",
     "Closed",
     "Context",
     "Engine",
     "Event",
+    "EventStream",
+    "FatalError",
     "InternalError",
     "InvalidArgument",
     "InvalidState",
@@ -46,6 +50,7 @@ __all__ = [
     "NotADatabase",
     "NotFound",
     "PayloadTooLarge",
+    "RetryPolicy",
     "Run",
     "RunPage",
     "SchemaTooNew",

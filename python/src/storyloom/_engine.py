@@ -1,38 +1,93 @@
-"""Engine and workflow context over storyloom._native (which calls only the C ABI)."""
+"""Engine and workflow context over storyloom._native (which calls only the C ABI).
+
+Threads and event loops (the model every docstring below refers to):
+
+- Plain workflow functions run on the engine's worker threads, holding the GIL only while
+  Python runs; every blocking engine call releases it.
+- ``async def`` workflow functions run on one asyncio loop that the engine owns (a thread
+  named ``storyloom-asyncio``, started on first use and stopped by ``close()``). The worker
+  thread that received the execution hands it to that loop and is free at once; the
+  workflow gets an :class:`AsyncContext` whose steps and waits are awaited. The loop is
+  shared by every async workflow of the engine: do not block it (use
+  ``asyncio.to_thread`` for blocking work inside a step).
+- An ``async def`` step function given to the plain :meth:`Context.step` runs on that loop
+  too, while the worker thread waits for it.
+- Your own event loop is never used by the engine: the ``a*`` methods of :class:`Engine`
+  run the blocking call in a thread (GIL released) and are awaited, and
+  ``async for`` over :meth:`Engine.events` / :func:`sse` gets each event from a feeder
+  thread through ``loop.call_soon_threadsafe``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import builtins
 import inspect
 import json
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 from . import _native
 from ._types import TERMINAL_STATUSES, Artifact, Event, Run, RunPage, Snapshot
-from .errors import FATAL, StoryloomError, Timeout, _from_native
+from .errors import (
+    FATAL,
+    RETRYABLE,
+    Cancelled,
+    FatalError,
+    StoryloomError,
+    Timeout,
+    _from_native,
+)
 
 _native.set_error_factory(_from_native)
 
-__all__ = ["Context", "Engine", "sse"]
+__all__ = ["AsyncContext", "Context", "Engine", "EventStream", "RetryPolicy", "event_to_sse", "sse"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 Workflow = Callable[["Context", Any], Any]
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_dumps = _encoder.encode
 
 
 def _ms(seconds: float | None) -> int:
     return 0 if not seconds else max(1, round(seconds * 1000))  # 0: the engine's default
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failed step is tried again (storyloom/retry.h). Times in seconds.
+
+    Before attempt n+1 the run waits a random time in
+    [0, min(max_backoff, initial_backoff * multiplier ** (n - 1))] (full jitter;
+    ``jitter=False`` waits the whole bound). Exceptions raised in a step are retryable
+    unless they derive from :class:`storyloom.FatalError`. The engine validates the policy
+    when the workflow is registered and raises InvalidArgument naming the bad field."""
+
+    max_attempts: int = 3
+    initial_backoff: float = 1.0
+    multiplier: float = 2.0
+    max_backoff: float = 60.0
+    jitter: bool = True
+
+    def _native(self) -> tuple[int, int, float, int, bool]:
+        return (
+            int(self.max_attempts),
+            round(self.initial_backoff * 1000),
+            float(self.multiplier),
+            round(self.max_backoff * 1000),
+            bool(self.jitter),
+        )
 
 
 class _Parked(BaseException):
@@ -52,6 +107,7 @@ class Context:
 
     @property
     def engine(self) -> Engine:
+        """The engine running this workflow (to start other runs, send signals...)."""
         engine = self._engine_ref()
         if engine is None:
             raise RuntimeError("the engine of this workflow is gone")
@@ -64,21 +120,24 @@ class Context:
 
     def step(self, name: str, fn: Callable[[], Any]) -> Any:
         """Runs ``fn()`` once per run, ever: its JSON result is stored and returned again on
-        every later execution without calling ``fn``. An exception from ``fn`` is recorded
-        as the step's failure ("TypeName: message"), which fails the run, and re-raised."""
+        every later execution without calling ``fn``. An ``async def`` fn runs on the
+        engine's asyncio loop while this thread waits. An exception from ``fn`` is recorded
+        as a failed attempt ("TypeName: message") and re-raised: when the workflow's
+        RetryPolicy retries it, the run is queued again after the backoff and this step runs
+        again; otherwise the run fails. FatalError is never retried."""
         seq, memoized, result = self._x.step_begin(name)
         if memoized:
             return json.loads(result) if result is not None else None
         try:
             value = fn()
             if inspect.isawaitable(value):
-                value = _run_coroutine(value)
+                value = self.engine._run_on_loop(value)
             text = _dumps(value)
         except Exception as e:
-            self._x.step_fail(seq, FATAL, _describe(e))
+            self._x.step_fail(seq, _error_class(e), _describe(e))
             raise
         self._x.step_complete(seq, text)
-        return json.loads(text)  # the same value a replay returns (tuples become lists)
+        return _as_replayed(value, text)
 
     def sleep(self, name: str, seconds: float) -> None:
         """Durable sleep counted from the first call; parks the run until it is over."""
@@ -129,34 +188,107 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def _run_coroutine(awaitable: Any) -> Any:
-    """Runs an awaitable to its end on this engine thread (in a helper thread when an event
-    loop already runs here, as inside an async workflow)."""
+_SCALARS = frozenset({str, int, bool, type(None)})
 
-    async def main() -> Any:
-        return await awaitable
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    outcome: dict[str, Any] = {}
+def _as_replayed(value: Any, text: str) -> Any:
+    """The value a replay of the step returns: the JSON text parsed again (tuples become
+    lists, keys strings), skipped when ``value`` is already exactly that (the common small
+    results), which saves a json.loads per step."""
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is dict and len(value) <= 16:
+        if all(type(k) is str and type(v) in _SCALARS for k, v in value.items()):
+            return value
+    elif t is list and len(value) <= 16:
+        if all(type(v) in _SCALARS for v in value):
+            return value
+    return json.loads(text)
 
-    def run() -> None:
+
+def _error_class(e: BaseException) -> int:
+    if isinstance(e, (FatalError, TypeError)):
+        return FATAL  # TypeError: a result that is not JSON fails the same way every time
+    if isinstance(e, StoryloomError):
+        return {"retryable": RETRYABLE, "fatal": FATAL}.get(e.error_class, FATAL)
+    return RETRYABLE
+
+
+class AsyncContext(Context):
+    """The context of an ``async def`` workflow: the same calls as :class:`Context`, with
+    steps and waits awaited. It runs on the engine's asyncio loop (see the module
+    docstring): do not block it. Once the run is cancelled (or the engine closes), an
+    ``async def`` step function being awaited is cancelled within 0.1 s and the step raises
+    storyloom.Cancelled; later engine calls raise Cancelled too, so the workflow ends at its
+    next await."""
+
+    async def step(self, name: str, fn: Callable[[], Any]) -> Any:  # type: ignore[override]
+        """Like :meth:`Context.step`; ``fn`` may be ``async def`` (awaited on the loop) or
+        plain (called inline on the loop, so keep it quick or use asyncio.to_thread)."""
+        seq, memoized, result = self._x.step_begin(name)
+        if memoized:
+            return json.loads(result) if result is not None else None
         try:
-            outcome["value"] = asyncio.run(main())
-        except BaseException as e:  # noqa: BLE001 - handed back to the caller below
-            outcome["error"] = e
+            value = fn()
+            if inspect.isawaitable(value):
+                value = await self._unless_cancelled(value)
+            text = _dumps(value)
+        except Exception as e:
+            self._x.step_fail(seq, _error_class(e), _describe(e))
+            raise
+        self._x.step_complete(seq, text)
+        return _as_replayed(value, text)
 
-    helper = threading.Thread(target=run, name="storyloom-step")
-    helper.start()
-    helper.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+    async def _unless_cancelled(self, awaitable: Any) -> Any:
+        # The engine tells cancellation only when asked: look every 0.1 s while waiting.
+        task = asyncio.ensure_future(awaitable)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.1)
+            if done:
+                return task.result()
+            if self._x.cancelled():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise Cancelled(9, f"run '{self.run_id}' was cancelled during step")
+
+    async def sleep(self, name: str, seconds: float) -> None:  # type: ignore[override]
+        """Durable sleep (see :meth:`Context.sleep`); parks the run, holding no task."""
+        Context.sleep(self, name, seconds)
+
+    async def wait_for_signal(  # type: ignore[override]
+        self, name: str, timeout: float | None = None
+    ) -> Any:
+        """The payload of the signal ``name`` (see :meth:`Context.wait_for_signal`)."""
+        return Context.wait_for_signal(self, name, timeout)
+
+    async def invoke(  # type: ignore[override]
+        self, name: str, workflow: str, input: dict[str, Any]
+    ) -> Any:
+        """A child run's output (see :meth:`Context.invoke`)."""
+        return Context.invoke(self, name, workflow, input)
 
 
 _in_workflow = threading.local()
+
+
+async def _drive_async(
+    engine_ref: weakref.ref[Engine], fn: Workflow, execution: _native.Execution
+) -> None:
+    """One execution of an async workflow, on the engine's loop; always finishes it."""
+    try:
+        ctx = AsyncContext(engine_ref, execution)
+        value = await fn(ctx, json.loads(execution.input()))
+        output = _dumps(value)
+    except _Parked:
+        _finish(execution, execution.finish_parked)
+        return
+    except BaseException as e:
+        _finish(execution, execution.finish_failed, FATAL, _describe(e))
+        if not isinstance(e, Exception):
+            raise
+        return
+    _finish(execution, execution.finish_completed, output)
 
 
 def _finish(execution: _native.Execution, finish: Callable[..., None], *args: Any) -> None:
@@ -209,6 +341,9 @@ class Engine:
         )
         self._workflows: dict[str, Workflow] = {}
         self._close_lock = threading.Lock()
+        self._loop_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
         _open_engines.add(self)
 
     # ---- lifecycle ----
@@ -219,11 +354,17 @@ class Engine:
         if getattr(_in_workflow, "active", False):
             raise RuntimeError("Engine.close() cannot be called from inside a workflow function")
         with self._close_lock:
-            self._native.close()
+            self._native.close()  # async executions still in flight see Closed and end
+            self._stop_loop()
         _open_engines.discard(self)
+
+    async def aclose(self) -> None:
+        """close() in a thread, awaited: the caller's event loop is not blocked."""
+        await asyncio.to_thread(self.close)
 
     @property
     def closed(self) -> bool:
+        """True once close() began."""
         return self._native.closed
 
     def __enter__(self) -> Self:
@@ -232,44 +373,133 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     # ---- workflows ----
 
-    def workflow(self, name: str) -> Callable[[F], F]:
-        """Registers ``fn(ctx, input)`` (plain or ``async def``) as the workflow ``name``."""
+    def workflow(self, name: str, *, retries: RetryPolicy | None = None) -> Callable[[F], F]:
+        """Registers ``fn(ctx, input)`` as the workflow ``name`` (a decorator).
+
+        A plain function runs on an engine worker thread with a :class:`Context`; an
+        ``async def`` one runs on the engine's asyncio loop with an :class:`AsyncContext`.
+        ``retries`` applies to every step of the workflow (default: one attempt). The C ABI
+        has no per-step policy yet, nor concurrency or throttle options: those arrive with
+        the scheduling work."""
 
         def register(fn: F) -> F:
-            self.register(name, fn)
+            self.register(name, fn, retries=retries)
             return fn
 
         return register
 
-    def register(self, name: str, fn: Workflow) -> None:
-        self._native.register_workflow(name, self._handler_for(fn))
+    def register(self, name: str, fn: Workflow, *, retries: RetryPolicy | None = None) -> None:
+        """The non-decorator form of :meth:`workflow`."""
+        if retries is not None and not isinstance(retries, RetryPolicy):
+            raise TypeError(
+                f"retries must be a storyloom.RetryPolicy, got {type(retries).__name__}"
+            )
+        self._native.register_workflow(
+            name, self._handler_for(fn), None if retries is None else retries._native()
+        )
         self._workflows[name] = fn
 
-    def _handler_for(self, fn: Workflow) -> Callable[[_native.Execution], None]:
+    def _handler_for(self, fn: Workflow) -> Callable[[_native.Execution], bool]:
         engine_ref = weakref.ref(self)
+        is_async = inspect.iscoroutinefunction(fn)
 
-        def handle(execution: _native.Execution) -> None:
-            # On an engine worker thread, GIL held: drive the whole execution here.
+        def handle(execution: _native.Execution) -> bool:
+            # On an engine worker thread, GIL held.
+            if is_async:
+                # Hand the execution to the engine's loop and free this worker at once.
+                engine = engine_ref()
+                if engine is None:
+                    _finish(execution, execution.finish_failed, RETRYABLE, "the engine is gone")
+                    return False
+                engine._submit(_drive_async(engine_ref, fn, execution))
+                return True
             _in_workflow.active = True
             try:
                 ctx = Context(engine_ref, execution)
                 value = fn(ctx, json.loads(execution.input()))
-                if inspect.isawaitable(value):
-                    value = _run_coroutine(value)
+                if inspect.isawaitable(value):  # a plain function that returned a coroutine
+                    engine = engine_ref()
+                    value = engine._run_on_loop(value) if engine else None
                 output = _dumps(value)
             except _Parked:
                 _finish(execution, execution.finish_parked)
-                return
+                return False
             except BaseException as e:  # noqa: BLE001 - the run must end whatever happened
                 _finish(execution, execution.finish_failed, FATAL, _describe(e))
-                return
+                return False
             finally:
                 _in_workflow.active = False
             _finish(execution, execution.finish_completed, output)
+            return False
 
         return handle
+
+    # ---- the engine's asyncio loop ----
+
+    def _async_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                if self._native.closed:
+                    raise RuntimeError("the engine is closed")
+                loop = asyncio.new_event_loop()
+                started = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    _in_workflow.active = True  # close() from here would join this thread
+                    loop.call_soon(started.set)
+                    loop.run_forever()
+
+                thread = threading.Thread(target=run, name="storyloom-asyncio", daemon=True)
+                thread.start()
+                started.wait()
+                self._loop, self._loop_thread = loop, thread
+            return self._loop
+
+    def _submit(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._async_loop())
+
+    def _run_on_loop(self, awaitable: Any) -> Any:
+        """Runs an awaitable on the engine's loop; blocks this (worker) thread until done."""
+        if threading.current_thread() is self._loop_thread:
+            raise RuntimeError(
+                "a plain Context.step cannot wait for a coroutine on the engine's loop; "
+                "use an async def workflow and await ctx.step(...)"
+            )
+
+        async def main() -> Any:
+            return await awaitable
+
+        return self._submit(main()).result()
+
+    def _stop_loop(self) -> None:
+        with self._loop_lock:
+            loop, thread = self._loop, self._loop_thread
+            self._loop = self._loop_thread = None
+        if loop is None or thread is None:
+            return
+
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout=10)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            if not thread.is_alive():
+                loop.close()
 
     # ---- runs ----
 
@@ -289,6 +519,7 @@ class Engine:
         )
 
     def get(self, run_id: str) -> Run:
+        """The run ``run_id``. Raises NotFound."""
         return Run._from(json.loads(self._native.get_run(run_id)))
 
     def list(
@@ -305,36 +536,57 @@ class Engine:
         return RunPage([Run._from(r) for r in page["runs"]], page.get("next_cursor", ""))
 
     def delete(self, run_id: str) -> None:
+        """Deletes a finished run with its steps, events, artifacts, signals and child runs.
+        Raises NotFound, or InvalidState when the run has not finished."""
         self._native.delete_run(run_id)
 
     def cancel(self, run_id: str) -> None:
+        """Cancels an unfinished run and its unfinished children; a running workflow sees
+        ``ctx.cancelled`` and its next engine call raises Cancelled. Raises NotFound,
+        InvalidState (already finished)."""
         self._native.cancel(run_id)
 
     def retry(self, run_id: str) -> None:
+        """Queues a failed run again; its completed steps are not run again. Raises
+        NotFound, InvalidState (not failed)."""
         self._native.retry(run_id)
 
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Puts the signal ``name`` with a JSON payload in the run's mailbox, where a
+        ``wait_for_signal(name)`` reads it (before or after this call). Raises NotFound,
+        InvalidState (finished run), InvalidArgument, PayloadTooLarge."""
         self._native.signal(run_id, name, _dumps({} if payload is None else payload))
 
     def snapshot(self, run_id: str) -> Snapshot:
+        """Run, steps, latest artifacts and last event id in one consistent read: render it,
+        then follow ``events(run_id, after=snapshot.last_event_id)``."""
         return Snapshot._from(json.loads(self._native.snapshot(run_id)))
 
-    def artifacts(self, run_id: str) -> list[Artifact]:
+    def artifacts(self, run_id: str) -> builtins.list[Artifact]:
+        """Every version of every artifact of the run, by key then version."""
         return [Artifact._from(a) for a in json.loads(self._native.artifacts(run_id))]
 
-    def stored_events(self, run_id: str, after: int = 0, limit: int = 0) -> list[Event]:
+    def stored_events(self, run_id: str, after: int = 0, limit: int = 0) -> builtins.list[Event]:
         """Stored events with id > after, at most limit (0: 1000)."""
         return [Event._from_json(e) for e in json.loads(self._native.events(run_id, after, limit))]
 
     def events(
         self, run_id: str, after: int = 0, *, timeout: float | None = None
-    ) -> Iterator[Event]:
+    ) -> EventStream[Event]:
         """The run's stored events after ``after``, then live ones (transient chunks and
         cursors included), ending with the event that ends the run. Raises
-        storyloom.Timeout when the run has not ended within ``timeout`` seconds."""
-        for event in self._follow(run_id, after, timeout=timeout, idle=None):
-            if event is not None:
-                yield event
+        storyloom.Timeout when the run has not ended within ``timeout`` seconds.
+
+        Iterate it with ``for`` (blocks this thread, GIL released while waiting) or with
+        ``async for`` (never blocks the loop: a feeder thread hands each event to the
+        loop through ``call_soon_threadsafe``). Close it (or leave the loop) to stop."""
+
+        def follow(stop: threading.Event) -> Iterator[Event]:
+            for event in self._follow(run_id, after, timeout=timeout, idle=None, stop=stop):
+                if event is not None:
+                    yield event
+
+        return EventStream(follow)
 
     def wait(self, run_id: str, timeout: float | None = None) -> Run:
         """Blocks until the run ends; returns it. Raises storyloom.Timeout."""
@@ -342,8 +594,85 @@ class Engine:
             pass
         return self.get(run_id)
 
+    # ---- the same calls for asyncio: each runs in a thread (GIL released), awaited ----
+
+    async def astart(
+        self,
+        workflow: str,
+        input: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        owner: str | None = None,
+        priority: int = 0,
+    ) -> Run:
+        """:meth:`start` without blocking the event loop."""
+        return await asyncio.to_thread(
+            self.start, workflow, input, idempotency_key, owner, priority
+        )
+
+    async def aget(self, run_id: str) -> Run:
+        """:meth:`get` without blocking the event loop."""
+        return await asyncio.to_thread(self.get, run_id)
+
+    async def alist(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        owner: str | None = None,
+        limit: int = 0,
+        after: str | None = None,
+    ) -> RunPage:
+        """:meth:`list` without blocking the event loop."""
+        return await asyncio.to_thread(
+            lambda: self.list(
+                status=status, workflow=workflow, owner=owner, limit=limit, after=after
+            )
+        )
+
+    async def adelete(self, run_id: str) -> None:
+        """:meth:`delete` without blocking the event loop."""
+        await asyncio.to_thread(self.delete, run_id)
+
+    async def acancel(self, run_id: str) -> None:
+        """:meth:`cancel` without blocking the event loop."""
+        await asyncio.to_thread(self.cancel, run_id)
+
+    async def aretry(self, run_id: str) -> None:
+        """:meth:`retry` without blocking the event loop."""
+        await asyncio.to_thread(self.retry, run_id)
+
+    async def asignal(self, run_id: str, name: str, payload: Any = None) -> None:
+        """:meth:`signal` without blocking the event loop."""
+        await asyncio.to_thread(self.signal, run_id, name, payload)
+
+    async def asnapshot(self, run_id: str) -> Snapshot:
+        """:meth:`snapshot` without blocking the event loop."""
+        return await asyncio.to_thread(self.snapshot, run_id)
+
+    async def aartifacts(self, run_id: str) -> builtins.list[Artifact]:
+        """:meth:`artifacts` without blocking the event loop."""
+        return await asyncio.to_thread(self.artifacts, run_id)
+
+    async def astored_events(
+        self, run_id: str, after: int = 0, limit: int = 0
+    ) -> builtins.list[Event]:
+        """:meth:`stored_events` without blocking the event loop."""
+        return await asyncio.to_thread(self.stored_events, run_id, after, limit)
+
+    async def await_run(self, run_id: str, timeout: float | None = None) -> Run:
+        """:meth:`wait` for asyncio: the run once it has ended. Raises storyloom.Timeout."""
+        async for _ in self.events(run_id, timeout=timeout):
+            pass
+        return await self.aget(run_id)
+
     def _follow(
-        self, run_id: str, after: int, *, timeout: float | None, idle: float | None
+        self,
+        run_id: str,
+        after: int,
+        *,
+        timeout: float | None,
+        idle: float | None,
+        stop: threading.Event | None = None,
     ) -> Iterator[Event | None]:
         # Yields events, and None after each `idle` seconds without one.
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -351,10 +680,10 @@ class Engine:
         last_id = int(after)
         quiet_since = last_check = time.monotonic()
         try:
-            while True:
-                raw = sub.next(0.1)
+            while stop is None or not stop.is_set():
+                batch = sub.next_batch(0.1, 256)
                 now = time.monotonic()
-                if raw is None:
+                if not batch:
                     if deadline is not None and now >= deadline:
                         raise Timeout(12, f"run '{run_id}' did not end within {timeout} s")
                     if idle is not None and now - quiet_since >= idle:
@@ -367,12 +696,13 @@ class Engine:
                             return
                     continue
                 quiet_since = now
-                event = Event._from_native(raw)
-                if event.kind != "transient":
-                    last_id = max(last_id, event.id)
-                yield event
-                if event.ends_run and self._ended(run_id, event.id):
-                    return
+                for raw in batch:
+                    event = Event._from_native(raw)
+                    if event.kind != "transient":
+                        last_id = max(last_id, event.id)
+                    yield event
+                    if event.ends_run and self._ended(run_id, event.id):
+                        return
         finally:
             sub.close()
 
@@ -390,17 +720,135 @@ def sse(
     *,
     heartbeat: float = 15.0,
     retry: float | None = None,
-) -> Iterator[bytes]:
+) -> EventStream[bytes]:
     """Server-sent events of a run as bytes, resuming after ``last_event_id`` (the
-    Last-Event-ID header), until the run ends; ``: heartbeat`` comments while idle."""
-    after = int(last_event_id) if last_event_id not in (None, "") else 0
-    if retry is not None:
-        yield _native.sse_retry(int(retry * 1000))
-    for event in engine._follow(run_id, after, timeout=None, idle=heartbeat):
-        if event is None:
-            yield _native.sse_heartbeat()
-        else:
-            yield event_to_sse(event)
+    Last-Event-ID header), until the run ends; ``: heartbeat`` comments while idle.
+    Iterate with ``for`` or ``async for`` (as :meth:`Engine.events`); an ASGI response
+    such as Starlette's StreamingResponse uses the async form."""
+    try:
+        after = int(last_event_id) if last_event_id not in (None, "") else 0
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"last_event_id must be an event id (an integer), got {last_event_id!r}"
+        ) from None
+    if after < 0:
+        raise ValueError(f"last_event_id must not be negative, got {after}")
+
+    def follow(stop: threading.Event) -> Iterator[bytes]:
+        if retry is not None:
+            yield _native.sse_retry(int(retry * 1000))
+        for event in engine._follow(run_id, after, timeout=None, idle=heartbeat, stop=stop):
+            if event is None:
+                yield _native.sse_heartbeat()
+            else:
+                yield event_to_sse(event)
+
+    return EventStream(follow)
+
+
+_END = object()
+
+
+class EventStream(Generic[T]):
+    """Items of a run's stream (events, or SSE bytes), iterable with ``for`` or with
+    ``async for`` — once, one way. The async form runs the blocking source in a feeder
+    thread (daemon, GIL released while it waits) that hands each item to the consumer's
+    loop with ``loop.call_soon_threadsafe``; it stops within 0.1 s of :meth:`close`,
+    :meth:`aclose`, the end of the ``async with``/``with`` block, or garbage collection."""
+
+    def __init__(self, source: Callable[[threading.Event], Iterator[T]]) -> None:
+        self._source = source
+        self._stop = threading.Event()
+        self._iter: Iterator[T] | None = None
+        self._queue: asyncio.Queue[Any] | None = None
+
+    def _claim(self, how: str) -> None:
+        if self._iter is not None or self._queue is not None:
+            raise RuntimeError(f"this stream is already being iterated; cannot iterate it {how}")
+
+    # -- sync --
+    def __iter__(self) -> Iterator[T]:
+        if self._iter is None:
+            self._claim("with for")
+            self._iter = self._source(self._stop)
+        return self
+
+    def __next__(self) -> T:
+        if self._iter is None:
+            self.__iter__()
+        assert self._iter is not None
+        return next(self._iter)
+
+    def close(self) -> None:
+        """Stops the stream (and its feeder thread, if any). Idempotent."""
+        self._stop.set()
+        it = self._iter
+        if it is not None and hasattr(it, "close"):
+            it.close()  # type: ignore[union-attr]
+
+    def __enter__(self) -> EventStream[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- async --
+    def __aiter__(self) -> AsyncIterator[T]:
+        if self._queue is None:
+            self._claim("with async for")
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue[Any] = asyncio.Queue()
+            self._queue = queue
+            source, stop = self._source, self._stop
+
+            def post(item: Any) -> bool:
+                try:
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+                    return True
+                except RuntimeError:  # the loop is closed: nobody is listening
+                    return False
+
+            def feed() -> None:
+                try:
+                    for item in source(stop):
+                        if stop.is_set() or not post(item):
+                            return
+                    post(_END)
+                except BaseException as e:  # noqa: BLE001 - re-raised on the loop
+                    post(_Failure(e))
+
+            threading.Thread(target=feed, name="storyloom-events", daemon=True).start()
+        return self
+
+    async def __anext__(self) -> T:
+        if self._queue is None:
+            self.__aiter__()
+        assert self._queue is not None
+        item = await self._queue.get()
+        if item is _END:
+            self._queue.put_nowait(_END)  # later calls end too
+            raise StopAsyncIteration
+        if isinstance(item, _Failure):
+            raise item.error
+        return item
+
+    async def aclose(self) -> None:
+        """Stops the stream and its feeder thread (which ends within 0.1 s)."""
+        self._stop.set()
+
+    async def __aenter__(self) -> EventStream[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        self._stop.set()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 def event_to_sse(event: Event) -> bytes:

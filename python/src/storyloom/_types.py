@@ -34,6 +34,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
+        """True once the run is completed, failed or cancelled."""
         return self.status in TERMINAL_STATUSES
 
     @classmethod
@@ -66,6 +67,8 @@ class RunPage:
 
 @dataclass(frozen=True)
 class Step:
+    """A step of a run as stored: kind is step|sleep|signal|invoke; result is its JSON."""
+
     seq: int
     name: str
     kind: str
@@ -76,6 +79,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Artifact:
+    """One version of a named JSON document a run produced."""
+
     key: str
     version: int
     value: Any
@@ -133,6 +138,7 @@ class Event:
 
     @property
     def ends_run(self) -> bool:
+        """True for run.completed, run.failed and run.cancelled (stored)."""
         return self.kind == "stored" and self.type in TERMINAL_EVENTS
 
     @classmethod

@@ -8,6 +8,7 @@ __all__ = [
     "RETRYABLE",
     "Cancelled",
     "Closed",
+    "FatalError",
     "InternalError",
     "InvalidArgument",
     "InvalidState",
@@ -27,6 +28,11 @@ RETRYABLE = 0
 FATAL = 1
 RATE_LIMITED = 2
 _CLASS_NAMES = {RETRYABLE: "retryable", FATAL: "fatal", RATE_LIMITED: "rate_limited"}
+
+
+class FatalError(Exception):
+    """Raise (or subclass) in a step to fail it at once: the retry policy does not retry it.
+    Any other exception raised in a step is retryable."""
 
 
 class StoryloomError(Exception):

@@ -1,0 +1,230 @@
+"""server.py through a real HTTP client (httpx) against uvicorn, started by each test on
+127.0.0.1 with an ephemeral port in a child process, and stopped at the end."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def base(tmp_path):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(EXAMPLE / "server.py"),
+            "--db",
+            str(tmp_path / "server.db"),
+            "--port",
+            str(port),
+            "--word-delay",
+            "0.002",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            if httpx.get(url + "/api/health", timeout=5).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        assert "Traceback" not in err, err
+
+
+def _sse(client, url, last_event_id=None, *, until):
+    """Reads SSE records [(id, event, data)] until until(record) is true or the stream ends."""
+    headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+    records = []
+    with client.stream("GET", url, headers=headers, timeout=30) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        rec: dict = {}
+        for line in r.iter_lines():
+            if line == "":
+                if "event" in rec or "id" in rec:
+                    record = (
+                        int(rec["id"]) if rec.get("id") else None,
+                        rec.get("event"),
+                        json.loads(rec["data"]) if "data" in rec else None,
+                    )
+                    records.append(record)
+                    if until(record):
+                        break
+                rec = {}
+            elif not line.startswith(":"):
+                field, _, value = line.partition(":")
+                rec[field] = value.removeprefix(" ")
+    return records
+
+
+def _wait_status(client, base, rid, want, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"{base}/api/story/{rid}/status").json()
+        if body["status"] in want:
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+
+
+def test_generate_stream_reconnect_approve_and_finish(base):
+    with httpx.Client() as c:
+        req = {
+            "topic": "a lighthouse cat",
+            "author_style": "Roald Dahl",
+            "pages": 2,
+            "quality": 1,
+            "approve_outline": True,
+        }
+        r = c.post(f"{base}/api/story/generate", json=req)
+        assert r.status_code == 202, r.text
+        rid = r.json()["id"]
+        # The same request is the same story (idempotency key from the input).
+        assert c.post(f"{base}/api/story/generate", json=req).json()["id"] == rid
+
+        events_url = f"{base}/api/events/{rid}"
+        first = _sse(c, events_url, until=lambda rec: rec[1] == "run.waiting")
+        assert first[-1][1] == "run.waiting"
+        waiting = _wait_status(c, base, rid, {"waiting"})
+        assert waiting["progress"]["stage"] == "awaiting approval"
+        assert len(waiting["outline"]["plans"]) == 2
+
+        edits = ["The cat finds a map.", "The cat lights the lamp."]
+        r = c.post(f"{base}/api/story/{rid}/approve", json={"outline": edits})
+        assert r.status_code == 202, r.text
+
+        last_id = max(i for i, _, _ in first if i)
+        second = _sse(c, events_url, last_id, until=lambda rec: rec[1] == "run.completed")
+        assert second[-1][1] == "run.completed"
+
+        # Every stored event exactly once across the two connections.
+        everything = _sse(c, events_url, 0, until=lambda rec: rec[1] == "run.completed")
+        # (a stored chunk already seen live arrives as an id-only cursor record)
+        stored_all = [i for i, _, _ in everything if i]
+        got = [i for i, _, _ in first + second if i]
+        assert got == stored_all
+        assert len(set(got)) == len(got)
+        chunks = "".join(d["text"] for _, k, d in everything if k == "chunk")
+        assert chunks  # page text was streamed
+
+        done = c.get(f"{base}/api/story/{rid}/status").json()
+        assert done["status"] == "completed"
+        assert done["progress"] == {
+            "pages_total": 2,
+            "pages_completed": 2,
+            "pages_failed": 0,
+            "pages_in_progress": 0,
+            "stage": "done",
+        }
+        assert [p["plan"] for p in done["pages"]] == edits
+        assert set(done["pages"][0]) == {
+            "page",
+            "content",
+            "plan",
+            "critique",
+            "iteration",
+            "illustration",
+        }
+        assert done["story"]["pages"] == [p["content"] for p in done["pages"]]
+
+        library = c.get(f"{base}/api/stories").json()
+        assert [s["id"] for s in library["stories"]] == [rid]
+        assert library["stories"][0]["status"] == "completed"
+
+
+def test_cancel_a_waiting_story(base):
+    with httpx.Client() as c:
+        rid = c.post(
+            f"{base}/api/story/generate", json={"topic": "a storm", "approve_outline": True}
+        ).json()["id"]
+        _wait_status(c, base, rid, {"waiting"})
+        r = c.delete(f"{base}/api/story/{rid}/cancel")
+        assert r.status_code == 200 and r.json() == {"id": rid, "status": "cancelled"}
+        again = c.delete(f"{base}/api/story/{rid}/cancel")
+        assert again.status_code == 409
+        assert "cancelled" in again.json()["error"]
+        r = c.post(f"{base}/api/story/{rid}/approve", json={})
+        assert r.status_code == 409
+        events = _sse(c, f"{base}/api/events/{rid}", until=lambda rec: rec[1] == "run.cancelled")
+        assert events[-1][1] == "run.cancelled"
+
+
+def test_health_reports_store_workers_and_queue(base):
+    r = httpx.get(f"{base}/api/health", timeout=10)
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "store": "reachable", "workers": "alive", "queue_depth": 0}
+
+
+@pytest.mark.parametrize(
+    "body, fields",
+    [
+        ({}, {"topic": "required: a non-empty string"}),
+        ({"topic": "x", "pages": 0}, {"pages": "must be from 1 to 30, got 0"}),
+        ({"topic": "x", "pages": "3"}, {"pages": "must be an integer from 1 to 30"}),
+        ({"topic": "x", "quality": 9}, {"quality": "must be from 0 to 3, got 9"}),
+        ({"topic": "x", "approve_outline": "yes"}, {"approve_outline": "must be true or false"}),
+        ({"topic": "x", "author_style": ""}, {"author_style": "must be a non-empty string"}),
+        ({"topic": "x", "colour": "red"}, {"colour": "unknown field"}),
+        ([1, 2], {"body": "must be a JSON object"}),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(base, body, fields):
+    r = httpx.post(f"{base}/api/story/generate", json=body)
+    assert r.status_code == 400
+    assert r.json() == {"error": "invalid story request", "fields": fields}
+
+
+def test_other_bad_requests(base):
+    with httpx.Client() as c:
+        r = c.post(f"{base}/api/story/generate", content=b"{nope")
+        assert r.status_code == 400 and r.json()["error"] == "the body is not JSON"
+        assert c.get(f"{base}/api/story/missing/status").status_code == 404
+        assert "missing" in c.get(f"{base}/api/story/missing/status").json()["error"]
+        assert c.delete(f"{base}/api/story/missing/cancel").status_code == 404
+        assert c.get(f"{base}/api/events/missing").status_code == 404
+        rid = c.post(
+            f"{base}/api/story/generate", json={"topic": "t", "pages": 2, "approve_outline": True}
+        ).json()["id"]
+        r = c.get(f"{base}/api/events/{rid}", headers={"Last-Event-ID": "abc"})
+        assert r.status_code == 400 and "Last-Event-ID" in r.json()["fields"]
+        r = c.post(f"{base}/api/story/{rid}/approve", json={"outline": ["only one"]})
+        assert r.status_code == 400
+        assert r.json()["fields"] == {"outline": "must have 2 plans, got 1"}
+        r = c.post(f"{base}/api/story/{rid}/approve", json={"outline": "x"})
+        assert r.json()["fields"] == {"outline": "must be a list of non-empty strings"}
+        r = c.get(f"{base}/api/stories?limit=0")
+        assert r.status_code == 400 and "limit" in r.json()["fields"]
+        c.delete(f"{base}/api/story/{rid}/cancel")
