@@ -809,6 +809,14 @@ void EngineCore::poll_once(int64_t now) {
     }
     if (state) state->flush_chunks();
   }
+  std::vector<std::shared_ptr<ExecutionState>> running;
+  {
+    std::lock_guard lock(sched_mutex_);
+    for (auto& [id, weak] : inflight_) {
+      if (auto state = weak.lock()) running.push_back(std::move(state));
+    }
+  }
+  for (auto& state : running) state->check_step_timeouts(now);
   // Events from other processes (and any of ours not yet fanned out).
   bool hint = false;
   for (const auto& e : hub_->catch_up()) {

@@ -99,3 +99,126 @@ TEST(RunTimeout, ARetriedRunGetsAFreshDeadline) {
   f.engine->retry(run.id);
   EXPECT_EQ(wait_finished(*f.engine, run.id).status, RunStatus::completed);
 }
+
+namespace {
+
+RetryPolicy timed(int attempts, int timeout_ms) {
+  RetryPolicy p;
+  p.max_attempts = attempts;
+  p.initial_backoff = 0ms;
+  p.max_backoff = 0ms;
+  p.timeout = std::chrono::milliseconds(timeout_ms);
+  return p;
+}
+
+}  // namespace
+
+TEST(StepTimeout, AStuckStepTimesOutAndIsRetried) {
+  Fixture f;
+  std::atomic<int> calls{0};
+  f.engine->register_workflow(
+      "w",
+      [&](Context& ctx, const Json&) -> Json {
+        return ctx.step("call", [&] {
+          if (++calls == 1) {
+            while (!ctx.cancelled()) std::this_thread::sleep_for(1ms);  // stuck until it loses the run
+          }
+          return Json(calls.load());
+        });
+      },
+      WorkflowOptions{timed(2, 1000)});
+  auto run = f.engine->start("w", boost::json::object{});
+  ASSERT_TRUE(eventually([&] { return calls.load() == 1; }));
+  f.clock->advance_ms(999);
+  std::this_thread::sleep_for(30ms);
+  EXPECT_TRUE(events_of(*f.engine, run.id, "step.retrying").empty());
+  f.clock->advance_ms(1);
+  auto done = wait_finished(*f.engine, run.id);
+  ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
+  EXPECT_EQ(done.output.as_int64(), 2);
+  auto retrying = events_of(*f.engine, run.id, "step.retrying");
+  ASSERT_EQ(retrying.size(), 1u);
+  EXPECT_EQ(retrying[0].data.at("error").at("code").as_string(), "timeout");
+  EXPECT_EQ(retrying[0].data.at("error").at("class").as_string(), "timeout");
+  EXPECT_EQ(retrying[0].data.at("error").at("message").as_string(),
+            "step 'call' of run '" + run.id + "' timed out after 1000 ms without finishing or a heartbeat");
+}
+
+TEST(StepTimeout, WithNoAttemptLeftTheRunFailsWithATimeout) {
+  Fixture f;
+  f.engine->register_workflow("w", [&](Context& ctx, const Json&) -> Json {
+    return ctx.step("call", [&] {
+      while (!ctx.cancelled()) std::this_thread::sleep_for(1ms);
+      return Json(1);
+    }, timed(1, 500));
+  });
+  auto run = f.engine->start("w", boost::json::object{});
+  ASSERT_EQ(wait_status(*f.engine, run.id, RunStatus::running).status, RunStatus::running);
+  std::this_thread::sleep_for(20ms);
+  f.clock->advance_ms(500);
+  auto done = wait_finished(*f.engine, run.id);
+  ASSERT_EQ(done.status, RunStatus::failed);
+  EXPECT_EQ(done.error.at("code").as_string(), "timeout");
+  EXPECT_EQ(done.error.at("step").as_string(), "call");
+}
+
+// A host step that heartbeats keeps the run past its timeout; once it stops,
+// the attempt is lost and retried, and the old host's late result is refused.
+TEST(StepTimeout, AHostStepThatStopsHeartbeatingIsRetried) {
+  Fixture f;
+  std::mutex m;
+  std::vector<std::shared_ptr<Execution>> executions;
+  f.engine->register_workflow(
+      "upload",
+      [&](Execution execution) {
+        std::lock_guard lock(m);
+        executions.push_back(std::make_shared<Execution>(std::move(execution)));
+      },
+      WorkflowOptions{timed(2, 1000)});
+  auto count = [&] {
+    std::lock_guard lock(m);
+    return executions.size();
+  };
+  auto nth = [&](size_t i) {
+    std::lock_guard lock(m);
+    return executions.at(i);
+  };
+  auto run = f.engine->start("upload", boost::json::object{});
+  ASSERT_TRUE(eventually([&] { return count() == 1; }));
+  auto first = nth(0);
+  auto begin = first->begin_step("put", std::nullopt);
+  EXPECT_EQ(begin.attempt, 1);
+  for (int i = 0; i < 3; ++i) {
+    f.clock->advance_ms(600);
+    first->heartbeat(begin.seq);
+  }
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(f.engine->get(run.id).status, RunStatus::running);  // 1800 ms, alive
+  f.clock->advance_ms(1000);  // silent for its whole timeout
+  ASSERT_TRUE(eventually([&] { return count() == 2; }));
+  auto second = nth(1);
+  auto again = second->begin_step("put", std::nullopt);
+  EXPECT_EQ(again.attempt, 2);
+  auto late = error_of([&] { first->complete_step(begin.seq, Json("late")); });
+  EXPECT_EQ(late.code(), ErrorCode::invalid_state);
+  auto unknown = error_of([&] { second->heartbeat(99); });
+  EXPECT_EQ(unknown.code(), ErrorCode::invalid_argument);
+  EXPECT_EQ(std::string(unknown.what()), "step position 99 of run '" + run.id +
+                                             "' was not begun by this execution or is already finished");
+  second->complete_step(again.seq, Json("uploaded"));
+  second->finish_completed(Json("ok"));
+  ASSERT_EQ(wait_finished(*f.engine, run.id).status, RunStatus::completed);
+  EXPECT_EQ(f.engine->snapshot(run.id).steps.at(0).result.as_string(), "uploaded");
+  auto e = error_of([&] { second->heartbeat(99); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_state);
+}
+
+TEST(StepTimeout, ANegativeTimeoutIsRefused) {
+  Fixture f;
+  auto e = error_of([&] {
+    f.engine->register_workflow("w", [](Context&, const Json&) -> Json { return nullptr; },
+                                WorkflowOptions{timed(1, -1)});
+  });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "timeout must not be negative (0: none), got -1 ms");
+}
