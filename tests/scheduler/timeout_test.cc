@@ -222,3 +222,33 @@ TEST(StepTimeout, ANegativeTimeoutIsRefused) {
   EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
   EXPECT_STREQ(e.what(), "timeout must not be negative (0: none), got -1 ms");
 }
+
+TEST(StepTimeout, ContextHeartbeatKeepsALongStepAlive) {
+  Fixture f;
+  std::atomic<bool> release{false};
+  std::atomic<int> calls{0};
+  f.engine->register_workflow(
+      "long",
+      [&](Context& ctx, const Json&) -> Json {
+        return ctx.step("render", [&] {
+          ++calls;
+          while (!release && !ctx.cancelled()) {
+            ctx.heartbeat();
+            std::this_thread::sleep_for(1ms);
+          }
+          return Json("done");
+        });
+      },
+      WorkflowOptions{timed(1, 1000)});
+  auto run = f.engine->start("long", boost::json::object{});
+  ASSERT_TRUE(eventually([&] { return calls.load() == 1; }));
+  for (int i = 0; i < 5; ++i) {
+    f.clock->advance_ms(600);  // 3 s in all, each stretch shorter than the timeout
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(f.engine->get(run.id).status, RunStatus::running);
+  release = true;
+  auto done = wait_finished(*f.engine, run.id);
+  EXPECT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
+  EXPECT_EQ(calls.load(), 1);
+}
