@@ -54,6 +54,14 @@ TEST_F(CapiScheduling, BadLimitsAreRefusedWithTheFieldNamed) {
   EXPECT_EQ(sl_engine_register_workflow(engine_, "w", 1, &opts, [](void*, sl_execution*) {}, nullptr),
             SL_EINVALID);
   EXPECT_EQ(last_message(), "throttle period must be at least 1 ms, got 0 ms");
+  opts = SL_WORKFLOW_OPTIONS_INIT;
+  opts.throttle_key = "$.user";
+  opts.throttle_key_len = 6;
+  EXPECT_EQ(sl_engine_register_workflow(engine_, "w", 1, &opts, [](void*, sl_execution*) {}, nullptr),
+            SL_EINVALID);
+  EXPECT_EQ(last_message(),
+            "sl_engine_register_workflow: sl_workflow_options.throttle_key is set but throttle_limit is 0");
+  opts.throttle_limit = 2;
   // A version-1 caller's struct ends before the new fields: they are not read.
   opts.version = 1;
   EXPECT_EQ(sl_engine_register_workflow(engine_, "w", 1, &opts, [](void*, sl_execution*) {}, nullptr),
