@@ -90,4 +90,18 @@ struct StartLatencyParams {
 boost::json::object measure_start_latency(const StartLatencyParams& params,
                                           const std::string& tmp_dir);
 
+struct KeyedThroughputParams {
+  size_t runs = 20'000;
+  size_t keys = 1'000;  // distinct $.user values
+  int key_limit = 2;    // running runs per key
+};
+// In scheduling.cc.
+boost::json::object measure_keyed_throughput(const KeyedThroughputParams& params,
+                                             const std::string& tmp_dir);
+
+struct ParkedRunsParams {
+  size_t runs = 100'000;
+};
+boost::json::object measure_parked_runs(const ParkedRunsParams& params, const std::string& tmp_dir);
+
 }  // namespace storyloom::bench

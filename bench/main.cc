@@ -4,8 +4,9 @@
 //   storyloom_bench [--runs N] [--clients 8,16,32] [--workers N] [--max-executions N]
 //                   [--steps K] [--memo-reps N] [--events N] [--gap-us N]
 //                   [--subscribers 1,100] [--start-samples N] [--tmp-dir DIR]
-//                   [--only throughput,memoized_step,event_latency,start_latency,host_step]
-//                   [--throughput-budget-s S] [--compact]
+//                   [--only throughput,memoized_step,event_latency,start_latency,host_step,
+//                           keyed_throughput,parked_runs]
+//                   [--throughput-budget-s S] [--keyed-runs N] [--parked N] [--compact]
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -24,8 +25,9 @@ namespace {
 
 using namespace storyloom::bench;
 
-const std::set<std::string> kSections = {"throughput", "memoized_step", "event_latency",
-                                         "start_latency", "host_step"};
+const std::set<std::string> kSections = {"throughput",       "memoized_step", "event_latency",
+                                         "start_latency",    "host_step",
+                                         "keyed_throughput", "parked_runs"};
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "storyloom_bench: " << problem << "\n"
@@ -33,7 +35,7 @@ const std::set<std::string> kSections = {"throughput", "memoized_step", "event_l
             << "         [--max-executions N] [--steps K] [--memo-reps N] [--events N]\n"
             << "         [--gap-us N] [--subscribers 1,100] [--start-samples N]\n"
             << "         [--tmp-dir DIR] [--only SECTION,...] [--throughput-budget-s S]\n"
-            << "         [--compact]\n";
+            << "         [--keyed-runs N] [--parked N] [--compact]\n";
   std::exit(2);
 }
 
@@ -134,6 +136,8 @@ int main(int argc, char** argv) {
   MemoizedStepParams memoized;
   EventLatencyParams events;
   StartLatencyParams start;
+  KeyedThroughputParams keyed;
+  ParkedRunsParams parked;
   std::string tmp_dir = std::filesystem::temp_directory_path().string();
   std::set<std::string> only = kSections;
   bool compact = false;
@@ -157,7 +161,9 @@ int main(int argc, char** argv) {
                                                       "--start-samples",
                                                       "--tmp-dir",
                                                       "--only",
-                                                      "--throughput-budget-s"};
+                                                      "--throughput-budget-s",
+                                                      "--keyed-runs",
+                                                      "--parked"};
     if (!kValueFlags.count(flag)) usage("unknown flag '" + flag + "'");
     if (i + 1 >= argc) usage(flag + " needs a value");
     std::string value = argv[++i];
@@ -183,6 +189,10 @@ int main(int argc, char** argv) {
       events.subscribers = parse_list(flag, value);
     } else if (flag == "--start-samples") {
       start.samples = static_cast<size_t>(parse_count(flag, value, 1));
+    } else if (flag == "--keyed-runs") {
+      keyed.runs = static_cast<size_t>(parse_count(flag, value, 1));
+    } else if (flag == "--parked") {
+      parked.runs = static_cast<size_t>(parse_count(flag, value, 1));
     } else if (flag == "--tmp-dir") {
       tmp_dir = value;
     } else if (flag == "--only") {
@@ -211,6 +221,9 @@ int main(int argc, char** argv) {
     if (only.count("start_latency")) out["start_latency"] = measure_start_latency(start, tmp_dir);
     if (only.count("host_step"))
       out["host_step"] = measure_host_step(memoized.steps, memoized.repetitions, tmp_dir);
+    if (only.count("keyed_throughput"))
+      out["keyed_throughput"] = measure_keyed_throughput(keyed, tmp_dir);
+    if (only.count("parked_runs")) out["parked_runs"] = measure_parked_runs(parked, tmp_dir);
     out["bench_seconds"] = round3(std::chrono::duration<double>(SteadyClock::now() - t0).count());
   } catch (const storyloom::Error& e) {
     std::cerr << "storyloom_bench: " << storyloom::to_string(e.code()) << ": " << e.what() << "\n";

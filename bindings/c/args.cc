@@ -33,9 +33,10 @@ ErrorClass Args::error_class(int value, const char* name) const {
     case SL_CLASS_RETRYABLE: return ErrorClass::retryable;
     case SL_CLASS_FATAL: return ErrorClass::fatal;
     case SL_CLASS_RATE_LIMITED: return ErrorClass::rate_limited;
+    case SL_CLASS_TIMEOUT: return ErrorClass::timeout;
     default:
       invalid(std::string(name) + " is " + std::to_string(value) +
-              ", not SL_CLASS_RETRYABLE, SL_CLASS_FATAL or SL_CLASS_RATE_LIMITED");
+              ", not SL_CLASS_RETRYABLE, SL_CLASS_FATAL, SL_CLASS_RATE_LIMITED or SL_CLASS_TIMEOUT");
   }
 }
 

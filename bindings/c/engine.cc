@@ -41,6 +41,45 @@ EngineOptions engine_options(const Args& args, const sl_engine_options* o) {
   return options;
 }
 
+// Version 2 fields of sl_workflow_options: timeouts and limits.
+void read_limits(const Args& args, const sl_workflow_options& o, WorkflowOptions& wf) {
+  wf.retry.timeout = std::chrono::milliseconds(o.step_timeout_ms);
+  wf.max_running = o.max_running;
+  auto key = args.text(o.concurrency_key, o.concurrency_key_len, "sl_workflow_options.concurrency_key");
+  if (!key.empty() || o.concurrency_limit != 0) {
+    wf.concurrency = ConcurrencyKey{std::string(key), o.concurrency_limit};
+  }
+  auto throttle = args.text(o.throttle_key, o.throttle_key_len, "sl_workflow_options.throttle_key");
+  if (o.throttle_limit != 0 || o.throttle_period_ms != 0) {
+    wf.throttle = Throttle{std::string(throttle), o.throttle_limit,
+                           std::chrono::milliseconds(o.throttle_period_ms)};
+  } else if (!throttle.empty()) {
+    args.invalid("sl_workflow_options.throttle_key is set but throttle_limit is 0");
+  }
+  wf.run_timeout = std::chrono::milliseconds(o.run_timeout_ms);
+}
+
+// A NULL filter matches every run; limit and cursor do not apply.
+RunFilter run_filter(const Args& args, const sl_list_options* options) {
+  RunFilter filter;
+  if (auto* o = args.options(options, SL_LIST_OPTIONS_VERSION, "sl_list_options")) {
+    auto status = args.text(o->status, o->status_len, "sl_list_options.status");
+    if (!status.empty()) filter.status = parse_run_status(status);
+    filter.workflow = args.text(o->workflow, o->workflow_len, "sl_list_options.workflow");
+    filter.owner = args.text(o->owner, o->owner_len, "sl_list_options.owner");
+    if (o->limit != 0) filter.limit = o->limit;
+    filter.after_run_id = args.text(o->after, o->after_len, "sl_list_options.after");
+    if (o->version >= 2) {
+      if (o->by_error_class != 0) {
+        filter.error_class = args.error_class(o->error_class, "sl_list_options.error_class");
+      }
+      filter.finished_after_ms = o->finished_after_ms;
+      filter.finished_before_ms = o->finished_before_ms;
+    }
+  }
+  return filter;
+}
+
 // The host owns each execution from the call on; a finish call deletes it.
 ExecuteFn execute_through(sl_execute_fn fn, void* user_data) {
   return [fn, user_data](Execution execution) {
@@ -86,6 +125,7 @@ SL_API int sl_engine_register_workflow(sl_engine* engine, const char* name, size
       wf.retry.multiplier = o->multiplier;
       wf.retry.max_backoff = std::chrono::milliseconds(o->max_backoff_ms);
       wf.retry.jitter = o->no_jitter == 0;
+      if (o->version >= 2) read_limits(args, *o, wf);
     }
     if (fn == nullptr) args.invalid("fn is NULL");
     e.engine->register_workflow(workflow, execute_through(fn, user_data), wf);
@@ -128,16 +168,7 @@ SL_API int sl_engine_list_runs(char** page_json, size_t* page_json_len, sl_engin
   return guarded([&] {
     OutText out(args, page_json, page_json_len, "page_json");
     auto& e = args.required(engine, "engine");
-    RunFilter filter;
-    if (auto* o = args.options(options, SL_LIST_OPTIONS_VERSION, "sl_list_options")) {
-      auto status = args.text(o->status, o->status_len, "sl_list_options.status");
-      if (!status.empty()) filter.status = parse_run_status(status);
-      filter.workflow = args.text(o->workflow, o->workflow_len, "sl_list_options.workflow");
-      filter.owner = args.text(o->owner, o->owner_len, "sl_list_options.owner");
-      if (o->limit != 0) filter.limit = o->limit;
-      filter.after_run_id = args.text(o->after, o->after_len, "sl_list_options.after");
-    }
-    out.set_json(to_json(e.engine->list(filter)));
+    out.set_json(to_json(e.engine->list(run_filter(args, options))));
   });
 }
 
@@ -171,6 +202,46 @@ SL_API int sl_engine_retry(sl_engine* engine, const char* run_id, size_t run_id_
   Args args(__func__);
   return guarded([&] {
     args.required(engine, "engine").engine->retry(args.text(run_id, run_id_len, "run_id"));
+  });
+}
+
+SL_API int sl_engine_retry_failed(size_t* count, sl_engine* engine, const sl_list_options* filter) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& result = args.out(count, "count");
+    auto& e = args.required(engine, "engine");
+    result = e.engine->retry_failed(run_filter(args, filter));
+  });
+}
+
+SL_API int sl_engine_cancel_many(char** ids_json, size_t* ids_json_len, sl_engine* engine,
+                                 const sl_list_options* filter) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, ids_json, ids_json_len, "ids_json");
+    auto& e = args.required(engine, "engine");
+    boost::json::array ids;
+    for (auto& id : e.engine->cancel_many(run_filter(args, filter))) ids.emplace_back(id);
+    out.set_json(ids);
+  });
+}
+
+SL_API int sl_engine_set_priority(sl_engine* engine, const char* run_id, size_t run_id_len,
+                                  int priority) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(engine, "engine");
+    e.engine->set_priority(args.text(run_id, run_id_len, "run_id"), priority);
+  });
+}
+
+SL_API int sl_engine_rewind(sl_engine* engine, const char* run_id, size_t run_id_len,
+                            const char* step, size_t step_len) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(engine, "engine");
+    auto run = args.text(run_id, run_id_len, "run_id");
+    e.engine->rewind(run, args.text(step, step_len, "step"));
   });
 }
 

@@ -110,6 +110,11 @@ SL_API int sl_execution_step_fail(sl_execution* execution, int64_t seq, int erro
   });
 }
 
+SL_API int sl_execution_heartbeat(sl_execution* execution, int64_t seq) {
+  Args args(__func__);
+  return guarded([&] { args.required(execution, "execution").execution.heartbeat(seq); });
+}
+
 SL_API int sl_execution_sleep(int* state, sl_execution* execution, const char* name,
                               size_t name_len, int64_t duration_ms) {
   Args args(__func__);

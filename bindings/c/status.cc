@@ -29,6 +29,7 @@ static_assert(SL_EINTERNAL == static_cast<int>(ErrorCode::internal));
 static_assert(SL_CLASS_RETRYABLE == static_cast<int>(ErrorClass::retryable));
 static_assert(SL_CLASS_FATAL == static_cast<int>(ErrorClass::fatal));
 static_assert(SL_CLASS_RATE_LIMITED == static_cast<int>(ErrorClass::rate_limited));
+static_assert(SL_CLASS_TIMEOUT == static_cast<int>(ErrorClass::timeout));
 static_assert(SL_WAIT_READY == static_cast<int>(WaitState::ready));
 static_assert(SL_WAIT_TIMED_OUT == static_cast<int>(WaitState::timed_out));
 static_assert(SL_WAIT_PARKED == static_cast<int>(WaitState::parked));

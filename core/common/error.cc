@@ -27,6 +27,7 @@ const char* to_string(ErrorClass error_class) noexcept {
     case ErrorClass::retryable: return "retryable";
     case ErrorClass::fatal: return "fatal";
     case ErrorClass::rate_limited: return "rate_limited";
+    case ErrorClass::timeout: return "timeout";
   }
   return "unknown";
 }

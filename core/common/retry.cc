@@ -15,6 +15,9 @@ void validate(const RetryPolicy& p) {
     fail("initial_backoff must not be negative, got " + std::to_string(p.initial_backoff.count()) + " ms");
   }
   if (!(p.multiplier >= 1.0)) fail("multiplier must be at least 1, got " + std::to_string(p.multiplier));
+  if (p.timeout.count() < 0) {
+    fail("timeout must not be negative (0: none), got " + std::to_string(p.timeout.count()) + " ms");
+  }
   if (p.max_backoff < p.initial_backoff) {
     fail("max_backoff (" + std::to_string(p.max_backoff.count()) +
          " ms) must not be less than initial_backoff (" +

@@ -51,6 +51,11 @@ void Engine::signal(std::string_view run_id, std::string_view name, Json payload
 }
 void Engine::retry(std::string_view run_id) { core_->retry(run_id); }
 size_t Engine::retry_failed(const RunFilter& filter) { return core_->retry_failed(filter); }
+std::vector<std::string> Engine::cancel_many(const RunFilter& filter) { return core_->cancel_many(filter); }
+void Engine::set_priority(std::string_view run_id, int priority) { core_->set_priority(run_id, priority); }
+void Engine::rewind(std::string_view run_id, std::string_view step_name) {
+  core_->rewind(run_id, step_name);
+}
 Snapshot Engine::snapshot(std::string_view run_id) { return core_->snapshot(run_id); }
 std::vector<ArtifactInfo> Engine::artifacts(std::string_view run_id) { return core_->artifacts(run_id); }
 std::vector<Event> Engine::events(std::string_view run_id, int64_t after_id, size_t limit) {

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "engine/concurrency.h"
 #include "engine/execution_state.h"
 #include "engine/validate.h"
 
@@ -156,6 +157,7 @@ void EngineCore::close() {
 void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
   check_name("workflow name", name);
   validate(workflow.options.retry);
+  validate_limits(workflow.options);
   {
     std::lock_guard lock(registry_mutex_);
     if (workflows_.count(name)) {
@@ -166,6 +168,12 @@ void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
   }
   heartbeat();  // tells other processes this engine executes it
   wake_scheduler();
+}
+
+WorkflowOptions EngineCore::workflow_options(std::string_view workflow) {
+  std::lock_guard lock(registry_mutex_);
+  auto it = workflows_.find(workflow);
+  return it == workflows_.end() ? WorkflowOptions{} : it->second.options;
 }
 
 RetryPolicy EngineCore::retry_policy(std::string_view workflow) {
@@ -236,7 +244,8 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
   run.info.priority = options.priority;
   // Fast path: with a free slot and nothing queued before it, the run starts
   // running in the same commit that creates it and is dispatched right after.
-  bool direct = local && reserve_slot(run.info.id);
+  // Limited workflows always go through the claim, where the limits are counted.
+  bool direct = local && !has_limits(workflow_options(workflow)) && reserve_slot(run.info.id);
   RunInfo result;
   std::shared_ptr<ExecutionState> started;
   try {
@@ -382,6 +391,7 @@ void EngineCore::requeue_failed(Batch& b, store::RunRecord& run) {
   run.info.status = RunStatus::queued;
   run.info.error = nullptr;
   run.info.finished_at_ms = 0;
+  run.deadline_at_ms = 0;  // a fresh run timeout from the next start
   run.available_at_ms = run.info.updated_at_ms = b.now_ms;
   b.tx.update_run(run);
   b.tx.delete_retrying_steps(run.info.id);  // the failed step gets fresh attempts
@@ -429,14 +439,66 @@ void EngineCore::cancel(std::string_view run_id) {
     std::vector<std::string> cancelled;
     cancel_tree(b, run, cancelled);
     wake_parent(b, run);
-    b.after_commit([this, cancelled] {
-      std::lock_guard lock(sched_mutex_);
-      for (const auto& id : cancelled) {
-        auto it = inflight_.find(id);
-        if (it == inflight_.end()) continue;
-        if (auto state = it->second.lock()) state->mark_cancelled();
+    b.after_commit([this, cancelled] { stop_inflight(cancelled); });
+  });
+}
+
+void EngineCore::stop_inflight(const std::vector<std::string>& run_ids) {
+  std::lock_guard lock(sched_mutex_);
+  for (const auto& id : run_ids) {
+    auto it = inflight_.find(id);
+    if (it == inflight_.end()) continue;
+    if (auto state = it->second.lock()) state->mark_cancelled();
+  }
+}
+
+std::vector<std::string> EngineCore::cancel_many(const RunFilter& filter) {
+  if (filter.status && is_finished(*filter.status)) {
+    throw Error(ErrorCode::invalid_argument,
+                std::string("cancel by filter takes unfinished runs only; the filter asks for ") +
+                    to_string(*filter.status) + " runs");
+  }
+  store::ListQuery q = list_query(filter);
+  q.unfinished_only = true;
+  q.limit = 500;
+  std::vector<std::string> matched;
+  for (;;) {
+    size_t batch = 0;
+    writer_->run([&](Batch& b) {
+      int64_t last_seq = 0;
+      std::vector<std::string> cancelled;
+      for (auto& listed : b.tx.list_runs(q, &last_seq)) {
+        ++batch;
+        // An earlier run of this page may have cancelled it as its child.
+        auto run = b.tx.find_run(listed.info.id);
+        if (!run || is_finished(run->info.status)) continue;
+        cancel_tree(b, *run, cancelled);
+        wake_parent(b, *run);
+        matched.push_back(run->info.id);
       }
+      q.after_seq = last_seq;
+      b.after_commit([this, cancelled] { stop_inflight(cancelled); });
     });
+    if (batch < q.limit) break;
+  }
+  return matched;
+}
+
+void EngineCore::set_priority(std::string_view run_id, int priority) {
+  writer_->run([&](Batch& b) {
+    auto run = must_find(b.tx, run_id);
+    if (run.info.status != RunStatus::queued) {
+      throw Error(ErrorCode::invalid_state, "run '" + run.info.id + "' is " +
+                                                to_string(run.info.status) +
+                                                "; its priority can only be changed while it is queued");
+    }
+    int previous = run.info.priority;
+    run.info.priority = priority;
+    run.info.updated_at_ms = b.now_ms;
+    b.tx.update_run(run);
+    b.event(run.info.id, "run.priority",
+            boost::json::object{{"priority", priority}, {"previous", previous}});
+    b.after_commit([this] { wake_scheduler(); });
   });
 }
 
@@ -560,7 +622,8 @@ void EngineCore::execution_finished(const std::string& run_id) {
   {
     std::lock_guard lock(sched_mutex_);
     inflight_.erase(run_id);
-    if (backlog_) work_hint_ = true;
+    // A freed slot may let a run held back by a limit start.
+    if (backlog_ || limited_) work_hint_ = true;
   }
   sched_wake_.notify_one();
   drained_.notify_all();
@@ -576,12 +639,19 @@ void EngineCore::scheduler_loop() {
     size_t free = static_cast<size_t>(options_.max_executions) - inflight_.size();
     size_t want = std::min(free, kClaimBatch);
     lock.unlock();
-    std::string names = workflows_json();
+    store::ClaimRequest request = claim_request(want);
     std::vector<std::pair<store::RunRecord, std::vector<store::StepRecord>>> claimed;
-    if (names != "[]") {
+    bool limited = false;
+    int64_t throttle_wake = 0;
+    if (request.workflows_json_array != "[]") {
       try {
         writer_->run([&](Batch& b) {
-          for (auto& run : b.tx.claim_runs(engine_id_, b.now_ms, want, names)) {
+          request.now_ms = b.now_ms;
+          last_claim_ms_ = b.now_ms;
+          auto result = b.tx.claim_runs(request);
+          limited = result.limited;
+          throttle_wake = result.throttle_wake_ms;
+          for (auto& run : result.runs) {
             run.lease_owner = engine_id_;
             b.event(run.info.id, "run.started", boost::json::object{{"engine", engine_id_}});
             auto steps = b.tx.steps(run.info.id);
@@ -593,6 +663,8 @@ void EngineCore::scheduler_loop() {
       }
     }
     lock.lock();
+    limited_ = limited;
+    throttle_wake_ms_ = throttle_wake;
     backlog_ = claimed.size() == want;
     if (backlog_) work_hint_ = true;
     std::vector<std::shared_ptr<ExecutionState>> states;
@@ -607,6 +679,29 @@ void EngineCore::scheduler_loop() {
     for (auto& state : states) dispatch(std::move(state));
     lock.lock();
   }
+}
+
+store::ClaimRequest EngineCore::claim_request(size_t want) {
+  store::ClaimRequest request;
+  request.owner = engine_id_;
+  request.limit = want;
+  auto options = std::make_shared<std::map<std::string, WorkflowOptions, std::less<>>>();
+  {
+    std::lock_guard lock(registry_mutex_);
+    boost::json::array names;
+    for (const auto& [name, wf] : workflows_) {
+      names.push_back(boost::json::string(name));
+      if (!has_limits(wf.options)) continue;
+      request.rules[name] = claim_rules(wf.options);
+      (*options)[name] = wf.options;
+    }
+    request.workflows_json_array = boost::json::serialize(names);
+  }
+  request.keys = [options](const store::RunRecord& run) {
+    auto it = options->find(run.info.workflow);
+    return it == options->end() ? store::RunKeys{} : run_keys(it->second, run.info.input);
+  };
+  return request;
 }
 
 void EngineCore::dispatch(std::shared_ptr<ExecutionState> state) {
@@ -714,6 +809,14 @@ void EngineCore::poll_once(int64_t now) {
     }
     if (state) state->flush_chunks();
   }
+  std::vector<std::shared_ptr<ExecutionState>> running;
+  {
+    std::lock_guard lock(sched_mutex_);
+    for (auto& [id, weak] : inflight_) {
+      if (auto state = weak.lock()) running.push_back(std::move(state));
+    }
+  }
+  for (auto& state : running) state->check_step_timeouts(now);
   // Events from other processes (and any of ours not yet fanned out).
   bool hint = false;
   for (const auto& e : hub_->catch_up()) {
@@ -724,15 +827,31 @@ void EngineCore::poll_once(int64_t now) {
         if (auto state = it->second.lock()) state->mark_cancelled();
       }
     } else if (e.type == "run.created" || e.type == "run.resumed" || e.type == "run.retried" ||
-               e.type == "run.released" || e.type == "run.recovered") {
+               e.type == "run.released" || e.type == "run.recovered" ||
+               e.type == "run.rewound" || e.type == "run.priority") {
       hint = true;
+    } else if (limited_.load() &&
+               (e.type == "run.completed" || e.type == "run.failed" || e.type == "run.cancelled" ||
+                e.type == "run.sleeping" || e.type == "run.waiting" || e.type == "run.queued")) {
+      hint = true;  // another process freed a slot a held-back run may take
     }
   }
   std::optional<int64_t> due;
+  std::optional<int64_t> queued_due;
   {
     auto tx = read();
-    due = tx->next_due_ms();
+    due = tx->next_parked_ms();
+    // Runs that became available since the last claim (a backoff ended); the
+    // ones the last claim already saw wait for a slot, not for the poller.
+    queued_due = tx->next_queued_ms(last_claim_ms_.load());
   }
+  if (queued_due && *queued_due <= now) hint = true;
+  int64_t throttle_wake = throttle_wake_ms_.load();
+  if (throttle_wake > 0 && throttle_wake <= now) {
+    throttle_wake_ms_ = 0;
+    hint = true;
+  }
+  expire_overdue_runs();
   if (due && *due <= now) {
     writer_->run([&](Batch& b) {
       for (auto& r : b.tx.due_parked_runs(b.now_ms, 1000)) {

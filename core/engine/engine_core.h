@@ -46,6 +46,9 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void signal(std::string_view run_id, std::string_view name, Json payload);
   void retry(std::string_view run_id);
   size_t retry_failed(const RunFilter& filter);
+  std::vector<std::string> cancel_many(const RunFilter& filter);
+  void set_priority(std::string_view run_id, int priority);
+  void rewind(std::string_view run_id, std::string_view step_name);
   Snapshot snapshot(std::string_view run_id);
   std::vector<ArtifactInfo> artifacts(std::string_view run_id);
   std::vector<Event> events(std::string_view run_id, int64_t after_id, size_t limit);
@@ -64,6 +67,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::unique_ptr<store::ReadTx> read() { return store_->begin_read(); }
   bool has_workflow(std::string_view name);
   RetryPolicy retry_policy(std::string_view workflow);
+  WorkflowOptions workflow_options(std::string_view workflow);
   double jitter01();
   std::string new_run_id();
   void execution_finished(const std::string& run_id);
@@ -81,6 +85,11 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void recover_orphans();
   void heartbeat();
   void dispatch(std::shared_ptr<ExecutionState> state);
+  store::ClaimRequest claim_request(size_t want);
+  // Fails runs whose run timeout passed (timeouts.cc).
+  void expire_overdue_runs();
+  // Marks in-flight executions of these runs cancelled (their steps should stop).
+  void stop_inflight(const std::vector<std::string>& run_ids);
   bool reserve_slot(const std::string& run_id);
   void start_op(Batch& b, store::RunRecord& run, bool direct, bool local, RunInfo& result,
                 std::shared_ptr<ExecutionState>& started);
@@ -113,6 +122,9 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::unordered_map<std::string, std::weak_ptr<ExecutionState>> inflight_;
   bool work_hint_ = true;
   bool backlog_ = false;  // the last claim filled every free slot
+  std::atomic<bool> limited_{false};      // the last claim held runs back for a limit
+  std::atomic<int64_t> throttle_wake_ms_{0};  // when a throttled run may start
+  std::atomic<int64_t> last_claim_ms_{0};     // the store time of the last claim
   bool stopping_ = false;
   std::thread scheduler_;
   std::thread poller_;

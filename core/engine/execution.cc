@@ -128,6 +128,8 @@ StepBegin ExecutionState::begin_step(std::string_view name, std::optional<RetryP
   int64_t failed_before = pos.stored ? pos.stored->attempts : 0;
   out.attempt = static_cast<int>(failed_before) + 1;
   if (retry) step_retry_[pos.seq] = *retry;
+  int64_t timeout = (retry ? *retry : workflow_retry_).timeout.count();
+  if (timeout > 0) step_deadlines_[pos.seq] = StepDeadline{core_->now_ms() + timeout, timeout};
   // Remember the name (and the attempts so far) until the host completes the step.
   auto rec = make_step(run_id(), pos.seq, name, "step", "begun");
   rec.attempts = failed_before;
@@ -148,6 +150,7 @@ void ExecutionState::complete_step(int64_t seq, Json result) {
                     "' was not begun by this execution or is already finished");
   }
   auto& rec = it->second;
+  step_deadlines_.erase(seq);
   rec.result = checked_json_text("result of step '" + rec.name + "'", result,
                                  core_->options().max_payload_bytes);
   rec.status = "completed";
@@ -169,6 +172,7 @@ StepFailure ExecutionState::fail_step(int64_t seq, const Error& error) {
                     "' was not begun by this execution or is already finished");
   }
   auto& rec = it->second;
+  step_deadlines_.erase(seq);
   StepFailure out;
   out.attempt = static_cast<int>(rec.attempts) + 1;
   auto policy_it = step_retry_.find(seq);
@@ -616,6 +620,8 @@ StepBegin Execution::begin_step(std::string_view name, std::optional<RetryPolicy
 }
 void Execution::complete_step(int64_t seq, Json result) { state_->complete_step(seq, std::move(result)); }
 StepFailure Execution::fail_step(int64_t seq, const Error& error) { return state_->fail_step(seq, error); }
+void Execution::heartbeat(int64_t seq) { state_->heartbeat(seq); }
+void Execution::heartbeat_all() { state_->heartbeat_all(); }
 WaitResult Execution::sleep(std::string_view name, std::chrono::milliseconds duration) {
   return state_->sleep(name, duration);
 }

@@ -33,6 +33,11 @@ class ExecutionState {
   StepBegin begin_step(std::string_view name, std::optional<RetryPolicy> retry);
   void complete_step(int64_t seq, Json result);
   StepFailure fail_step(int64_t seq, const Error& error);
+  void heartbeat(int64_t seq);
+  void heartbeat_all();
+  // Fails a step past its timeout and ends this execution without the host
+  // (step_timeout.cc). Called by the poller.
+  void check_step_timeouts(int64_t now_ms);
   WaitResult sleep(std::string_view name, std::chrono::milliseconds duration);
   WaitResult wait_for_signal(std::string_view name, std::optional<std::chrono::milliseconds> timeout);
   WaitResult invoke(std::string_view name, std::string_view workflow, Json input);
@@ -72,6 +77,11 @@ class ExecutionState {
   store::RunRecord run_;
   RetryPolicy workflow_retry_;
   std::map<int64_t, RetryPolicy> step_retry_;  // per-step overrides, by seq
+  struct StepDeadline {
+    int64_t at_ms;
+    int64_t timeout_ms;
+  };
+  std::map<int64_t, StepDeadline> step_deadlines_;  // begun steps with a timeout, by seq
   int64_t retry_at_ = 0;                        // a failed attempt's next try; 0 when none
   mutable std::mutex mutex_;
   std::map<int64_t, store::StepRecord> stored_;

@@ -94,6 +94,18 @@ CREATE TABLE engines (
   workflows TEXT NOT NULL DEFAULT '[]'  -- JSON array of the names it executes
 ) WITHOUT ROWID;
 )sql",
+      // 1 -> 2: scheduling limits. The keys are computed from the input when a
+      // run is first claimed, so every process counts the same buckets.
+      R"sql(
+ALTER TABLE runs ADD COLUMN concurrency_key TEXT;
+ALTER TABLE runs ADD COLUMN throttle_key TEXT;
+ALTER TABLE runs ADD COLUMN started_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN deadline_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX runs_running_key ON runs(workflow, concurrency_key) WHERE status = 'running';
+CREATE INDEX runs_throttle ON runs(workflow, throttle_key, started_at) WHERE throttle_key IS NOT NULL;
+CREATE INDEX runs_deadline ON runs(deadline_at)
+  WHERE deadline_at > 0 AND status IN ('queued', 'running', 'sleeping', 'waiting');
+)sql",
   };
   return all;
 }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +23,38 @@ struct RunRecord {
   std::string waiting_for;      // "signal:NAME", "child:RUN" or empty
   int64_t parent_step = -1;     // seq of the invoke step in the parent
   std::string lease_owner;      // engine id while running
+  int64_t deadline_at_ms = 0;   // run timeout: fail then unless finished (0 = none)
+  int64_t started_at_ms = 0;    // first claim (0 = never started); set by claims only
+};
+
+// What a claim must respect for one workflow (set only for workflows with limits).
+struct ClaimRules {
+  int64_t max_running = 0;        // running runs of the workflow; 0: no limit
+  int64_t key_limit = 0;          // running runs per concurrency key; 0: no key
+  int64_t throttle_limit = 0;     // first starts per throttle key per period; 0: no throttle
+  int64_t throttle_period_ms = 0;
+  int64_t run_timeout_ms = 0;     // sets deadline_at at the first start; 0: none
+};
+
+// The bucket values of one run (serialized JSON; "null" for a missing path).
+struct RunKeys {
+  std::optional<std::string> concurrency;
+  std::optional<std::string> throttle;
+};
+
+struct ClaimRequest {
+  std::string owner;
+  int64_t now_ms = 0;
+  size_t limit = 0;
+  std::string workflows_json_array;            // the workflows this engine executes
+  std::map<std::string, ClaimRules> rules;     // by workflow; absent: no limits
+  std::function<RunKeys(const RunRecord&)> keys;  // for runs of workflows in `rules`
+};
+
+struct ClaimResult {
+  std::vector<RunRecord> runs;  // marked running, best first
+  bool limited = false;         // some runnable run was held back by a limit
+  int64_t throttle_wake_ms = 0;  // earliest time a throttled run may start (0: none)
 };
 
 struct StepRecord {
@@ -65,6 +99,7 @@ struct ListQuery {
   std::string error_class;  // matches error.class; empty: any
   int64_t finished_after_ms = 0;
   int64_t finished_before_ms = 0;
+  bool unfinished_only = false;  // queued, running, sleeping or waiting
   size_t limit = 100;
   int64_t after_seq = 0;
 };
@@ -95,9 +130,13 @@ class ReadTx {
   virtual int64_t last_event_id(const std::string& run_id) = 0;
   // The end offset of a chunk stream as persisted (0 when none).
   virtual int64_t chunk_stream_end(const std::string& run_id, const std::string& stream) = 0;
-  // Earliest wake_at among sleeping/waiting runs, and available_at among queued ones.
-  virtual std::optional<int64_t> next_due_ms() = 0;
+  // Earliest wake_at among sleeping/waiting runs.
+  virtual std::optional<int64_t> next_parked_ms() = 0;
+  // Earliest available_at among queued runs that is after `after_ms`.
+  virtual std::optional<int64_t> next_queued_ms(int64_t after_ms) = 0;
   virtual std::vector<std::string> children(const std::string& run_id) = 0;
+  // Unfinished runs whose run timeout has passed.
+  virtual std::vector<RunRecord> overdue_runs(int64_t now_ms, size_t limit) = 0;
   // The status of each of `run_ids` that exists.
   virtual std::vector<std::pair<std::string, RunStatus>> statuses(
       const std::vector<std::string>& run_ids) = 0;
@@ -134,9 +173,10 @@ class WriteTx : public ReadTx {
   virtual EventRecord append_event(const std::string& run_id, const std::string& type,
                                    const std::string& data, int64_t now_ms) = 0;
 
-  // Queued runs of the given workflows, best first, marked running under `owner`.
-  virtual std::vector<RunRecord> claim_runs(const std::string& owner, int64_t now_ms, size_t limit,
-                                            const std::string& workflows_json_array) = 0;
+  // Queued runs of the given workflows, best first, marked running under
+  // `owner`, skipping runs a workflow's limits hold back. Limits hold across
+  // processes because the counting happens inside this write transaction.
+  virtual ClaimResult claim_runs(const ClaimRequest& request) = 0;
   // Sleeping/waiting runs whose timer is due.
   virtual std::vector<RunRecord> due_parked_runs(int64_t now_ms, size_t limit) = 0;
 

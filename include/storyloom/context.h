@@ -26,6 +26,9 @@ class Context {
   // error is rethrown.
   Json step(std::string_view name, const std::function<Json()>& fn,
             std::optional<RetryPolicy> retry = std::nullopt);
+  // Extends the timeout of every step of this execution still in progress;
+  // call it from a long step that has a RetryPolicy::timeout.
+  void heartbeat() { execution_.heartbeat_all(); }
   void sleep(std::string_view name, std::chrono::milliseconds duration);
   // nullopt when the timeout passed without a signal.
   std::optional<Json> wait_for_signal(std::string_view name,

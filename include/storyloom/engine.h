@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,8 +51,38 @@ using WorkflowFn = std::function<Json(Context&, const Json& input)>;
 // the host owns from then on and must finish (from any thread). Must not block.
 using ExecuteFn = std::function<void(Execution)>;
 
+// Caps the running runs of a workflow per value of a key taken from the run
+// input (e.g. 2 running runs per user). The key is a JSON path into the input
+// object: "$.user_id", "user_id" and "$.user.id" are accepted (object members
+// only, separated by dots). A run whose input lacks the path is in the `null`
+// bucket: all such runs share one key whose value is JSON null.
+struct ConcurrencyKey {
+  std::string key;  // JSON path into the input; must not be empty
+  int limit = 1;    // at least 1
+};
+
+// Caps how many runs start per key per period; the rest stay queued, in
+// order, and start as the period allows. Only a run's first start counts
+// (resuming after a sleep, a signal or a retry does not). Key paths and the
+// null bucket work as for ConcurrencyKey; an empty key is one bucket for the
+// whole workflow.
+struct Throttle {
+  std::string key;
+  int limit = 1;                          // at least 1
+  std::chrono::milliseconds period{1000};  // at least 1 ms
+};
+
+// Limits hold across every process sharing the store (they are counted in the
+// claim transaction); processes registering the same workflow must give it the
+// same options. Sleeping and waiting runs hold no slot.
 struct WorkflowOptions {
   RetryPolicy retry;  // for every step of the workflow unless the step has its own
+  int max_running = 0;  // running runs of this workflow at once; 0: no limit
+  std::optional<ConcurrencyKey> concurrency;
+  std::optional<Throttle> throttle;
+  // From the run's first start, parked time included; the run then fails with
+  // ErrorCode::timeout (class timeout) and is not retried. 0: no timeout.
+  std::chrono::milliseconds run_timeout{0};
 };
 
 // Live events of one run. Destroying it (or close()) stops delivery; after
@@ -107,6 +138,22 @@ class Engine {
   // Retries every failed run matching `filter` (its status must be unset or
   // failed; limit and cursor are ignored). Returns how many were queued.
   size_t retry_failed(const RunFilter& filter);
+
+  // Cancels every unfinished run matching `filter` (its status, if set, must
+  // be unfinished; limit and cursor are ignored) and their unfinished
+  // children. Returns the ids of the matching runs it cancelled.
+  std::vector<std::string> cancel_many(const RunFilter& filter);
+  // Changes the priority of a queued run (higher starts first) and records a
+  // `run.priority` event. Refused with invalid_state unless the run is queued.
+  void set_priority(std::string_view run_id, int priority);
+  // Redo from a step: forgets the stored result of the first step named
+  // `step_name` and of every step after it, keeps the earlier ones, and
+  // queues the run again; records `run.rewound` {step, invalidated:[names]}.
+  // Artifacts keep their earlier versions; signals already read stay read.
+  // Only completed or failed runs (invalid_state otherwise); a step name the
+  // run never recorded is not_found. Rewinding across a child run (invoke) is
+  // refused with invalid_state.
+  void rewind(std::string_view run_id, std::string_view step_name);
 
   Snapshot snapshot(std::string_view run_id);
   // Every version of every artifact, by key then version.

@@ -27,7 +27,8 @@ enum class ErrorCode : int {
 };
 
 // How a failure should be treated by retry policies.
-enum class ErrorClass : int { retryable = 0, fatal = 1, rate_limited = 2 };
+// timeout: a step or run took too long; a step timeout is retried per the policy.
+enum class ErrorClass : int { retryable = 0, fatal = 1, rate_limited = 2, timeout = 3 };
 
 const char* to_string(ErrorCode code) noexcept;
 const char* to_string(ErrorClass error_class) noexcept;

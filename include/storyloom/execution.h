@@ -78,6 +78,14 @@ class Execution {
   // execution finishes (whichever finish_* the host calls). Otherwise, or when
   // attempts are exhausted, the run fails with this error.
   StepFailure fail_step(int64_t seq, const Error& error);
+  // The host step at `seq` is alive: its timeout (RetryPolicy::timeout) counts
+  // again from now. A step that stops heartbeating past its timeout loses the
+  // run: the attempt fails with a timeout and the run is requeued (or fails)
+  // without waiting for the host. Throws invalid_argument for a seq this
+  // execution has not begun, invalid_state once the execution has finished.
+  void heartbeat(int64_t seq);
+  // Heartbeats every step of this execution still in progress.
+  void heartbeat_all();
 
   WaitResult sleep(std::string_view name, std::chrono::milliseconds duration);
   // timeout: nullopt waits forever.

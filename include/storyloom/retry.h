@@ -15,10 +15,15 @@ struct RetryPolicy {
   double multiplier = 2.0;
   std::chrono::milliseconds max_backoff{60000};
   bool jitter = true;  // false: wait the full backoff
+  // Each attempt of a step must finish within this, or heartbeat at least this
+  // often (a heartbeat extends the deadline to now + timeout). A step past its
+  // deadline fails with ErrorCode::timeout, class timeout, and is retried per
+  // this policy; its late result is discarded. 0: no timeout.
+  std::chrono::milliseconds timeout{0};
 };
 
 // Throws Error(invalid_argument) naming the field: max_attempts < 1, a
-// negative backoff, multiplier < 1, max_backoff < initial_backoff.
+// negative backoff, multiplier < 1, max_backoff < initial_backoff, a negative timeout.
 void validate(const RetryPolicy& policy);
 
 // The wait after `failed_attempts` failures (1, 2, ...); `random01` in [0, 1).

@@ -82,7 +82,12 @@ enum {
 };
 
 /* How a failure should be treated by retry policies (storyloom::ErrorClass). */
-enum { SL_CLASS_RETRYABLE = 0, SL_CLASS_FATAL = 1, SL_CLASS_RATE_LIMITED = 2 };
+enum {
+  SL_CLASS_RETRYABLE = 0,
+  SL_CLASS_FATAL = 1,
+  SL_CLASS_RATE_LIMITED = 2,
+  SL_CLASS_TIMEOUT = 3 /* a step or run took too long; a step timeout is retried per policy */
+};
 
 /* The calling thread's last error: code (SL_OK before any failure), class, and
  * message (UTF-8, also NUL-terminated; valid until this thread's next failing
@@ -133,13 +138,19 @@ SL_API int sl_engine_open(sl_engine** out, const sl_engine_options* options);
  * it: their calls fail, and they must still be finished / closed. */
 SL_API void sl_engine_close(sl_engine* engine);
 
-/* Per-workflow options; retries, concurrency and throttles will arrive here. */
-/* The retry policy for every step of the workflow (storyloom/retry.h): up to
+/* Per-workflow options (storyloom/engine.h WorkflowOptions).
+ * The retry policy for every step of the workflow (storyloom/retry.h): up to
  * max_attempts tries; before try n+1 a wait in [0, min(max_backoff_ms,
  * initial_backoff_ms * multiplier^(n-1))] (full jitter; no_jitter waits the
  * whole bound). Fatal errors are never retried; a rate-limited error's
  * retry-after replaces the backoff. Errors: SL_EINVALID naming the field
- * (max_attempts < 1, negative backoff, multiplier < 1, max < initial). */
+ * (max_attempts < 1, negative backoff, multiplier < 1, max < initial).
+ * Version 2 appends timeouts and limits. Key paths are JSON paths into the
+ * run input ("$.user_id", "user_id", "$.user.id"); an input without the path
+ * is in the null bucket. Limits hold across processes sharing the store;
+ * sleeping and waiting runs hold no slot. Errors: SL_EINVALID naming the
+ * field (limits < 1, throttle period < 1 ms, empty or malformed key path,
+ * negative timeouts). */
 typedef struct sl_workflow_options {
   unsigned int version;       /* SL_WORKFLOW_OPTIONS_VERSION */
   int max_attempts;           /* [1: no retry] */
@@ -147,9 +158,21 @@ typedef struct sl_workflow_options {
   double multiplier;          /* [2.0] */
   int64_t max_backoff_ms;     /* [60000] */
   int no_jitter;              /* [0: full jitter] */
+  /* version 2 */
+  int64_t step_timeout_ms;       /* each step attempt must finish or heartbeat within [0: none] */
+  int max_running;               /* running runs of the workflow at once [0: no limit] */
+  const char* concurrency_key;   /* key path; set it (or the limit) to cap running runs per key */
+  size_t concurrency_key_len;
+  int concurrency_limit;         /* running runs per key value [0: no per-key limit] */
+  const char* throttle_key;      /* key path; empty: one bucket for the workflow */
+  size_t throttle_key_len;
+  int throttle_limit;            /* first starts per key per period [0: no throttle] */
+  int64_t throttle_period_ms;
+  int64_t run_timeout_ms;        /* from the first start, parked time included [0: none] */
 } sl_workflow_options;
-#define SL_WORKFLOW_OPTIONS_VERSION 1
-#define SL_WORKFLOW_OPTIONS_INIT {SL_WORKFLOW_OPTIONS_VERSION, 1, 1000, 2.0, 60000, 0}
+#define SL_WORKFLOW_OPTIONS_VERSION 2
+#define SL_WORKFLOW_OPTIONS_INIT \
+  {SL_WORKFLOW_OPTIONS_VERSION, 1, 1000, 2.0, 60000, 0, 0, 0, NULL, 0, 0, NULL, 0, 0, 0, 0}
 
 /* Called on an engine worker thread for every execution of a run. The host
  * owns `execution` from then on and ends it with exactly one
@@ -200,9 +223,15 @@ typedef struct sl_list_options {
   size_t limit;          /* 1..1000 [100] */
   const char* after;     /* paging cursor: next_cursor of the previous page */
   size_t after_len;
+  /* version 2: the dead-letter view */
+  int by_error_class;          /* 1: only runs whose error has error_class [0: any] */
+  int error_class;             /* SL_CLASS_* */
+  int64_t finished_after_ms;   /* finished at or after [0: no bound] */
+  int64_t finished_before_ms;  /* finished before [0: no bound] */
 } sl_list_options;
-#define SL_LIST_OPTIONS_VERSION 1
-#define SL_LIST_OPTIONS_INIT {SL_LIST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0}
+#define SL_LIST_OPTIONS_VERSION 2
+#define SL_LIST_OPTIONS_INIT \
+  {SL_LIST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, 0, 0, 0}
 
 /* A run page, oldest first. Errors: SL_EINVALID (status, limit, cursor). */
 SL_API int sl_engine_list_runs(char** page_json, size_t* page_json_len, sl_engine* engine,
@@ -226,6 +255,32 @@ SL_API int sl_engine_signal(sl_engine* engine, const char* run_id, size_t run_id
 /* Queues a failed run again; its completed steps are not executed again.
  * Errors: SL_ENOTFOUND, SL_EINVALIDSTATE (not failed). */
 SL_API int sl_engine_retry(sl_engine* engine, const char* run_id, size_t run_id_len);
+
+/* Queues every failed run matching `filter` (NULL: all failed runs; its status,
+ * if set, must be "failed"; limit and cursor are ignored); *count says how
+ * many. Errors: SL_EINVALID (filter). */
+SL_API int sl_engine_retry_failed(size_t* count, sl_engine* engine, const sl_list_options* filter);
+
+/* Cancels every unfinished run matching `filter` (NULL: all; its status, if
+ * set, must be unfinished; limit and cursor are ignored) and their unfinished
+ * children; *ids_json is the JSON array of the matching runs cancelled.
+ * Errors: SL_EINVALID (filter). */
+SL_API int sl_engine_cancel_many(char** ids_json, size_t* ids_json_len, sl_engine* engine,
+                                 const sl_list_options* filter);
+
+/* Changes the priority of a queued run (higher starts first); records a
+ * run.priority event. Errors: SL_ENOTFOUND, SL_EINVALIDSTATE (not queued). */
+SL_API int sl_engine_set_priority(sl_engine* engine, const char* run_id, size_t run_id_len,
+                                  int priority);
+
+/* Redo from a step: forgets the result of the first step named `step` and of
+ * every later step, keeps the earlier ones and queues the run again; records
+ * run.rewound {step, invalidated}. Artifacts keep their earlier versions.
+ * Errors: SL_ENOTFOUND (run, or a step the run never recorded),
+ * SL_EINVALIDSTATE (the run is not completed or failed, or a child-run step
+ * would be redone). */
+SL_API int sl_engine_rewind(sl_engine* engine, const char* run_id, size_t run_id_len,
+                            const char* step, size_t step_len);
 
 /* Snapshot JSON: one consistent read of everything a page needs; subscribe
  * after its last_event_id to continue live. Errors: SL_ENOTFOUND. */
@@ -333,6 +388,12 @@ SL_API int sl_execution_step_complete(sl_execution* execution, int64_t seq,
  * error when the execution finishes. */
 SL_API int sl_execution_step_fail(sl_execution* execution, int64_t seq, int error_class,
                                   const char* message, size_t message_len);
+
+/* The host step `seq` is alive: its step timeout counts again from now. A
+ * step silent past its timeout loses the run (the attempt fails with
+ * SL_CLASS_TIMEOUT and is retried per policy; later calls on this execution
+ * fail with SL_EINVALIDSTATE). Errors: SL_EINVALID (seq not begun here). */
+SL_API int sl_execution_heartbeat(sl_execution* execution, int64_t seq);
 
 /* Durable sleep of duration_ms (>= 0) counted from the first call. */
 SL_API int sl_execution_sleep(int* state, sl_execution* execution, const char* name,

@@ -16,7 +16,7 @@ export type ErrorCode =
   | 'timeout'
   | 'internal';
 
-export type ErrorClass = 'retryable' | 'fatal' | 'rate_limited';
+export type ErrorClass = 'retryable' | 'fatal' | 'rate_limited' | 'timeout';
 
 const CODES: ErrorCode[] = [
   'internal', // 0 is SL_OK; never thrown
@@ -34,7 +34,7 @@ const CODES: ErrorCode[] = [
   'timeout',
   'internal',
 ];
-const CLASSES: ErrorClass[] = ['retryable', 'fatal', 'rate_limited'];
+const CLASSES: ErrorClass[] = ['retryable', 'fatal', 'rate_limited', 'timeout'];
 
 /** Any failure reported by the engine. `code` names what went wrong. */
 export class StoryloomError extends Error {
@@ -116,4 +116,4 @@ export async function callAsync<T>(p: () => Promise<T>): Promise<T> {
   }
 }
 
-export const ERROR_CLASS_CODE: Record<ErrorClass, number> = { retryable: 0, fatal: 1, rate_limited: 2 };
+export const ERROR_CLASS_CODE: Record<ErrorClass, number> = { retryable: 0, fatal: 1, rate_limited: 2, timeout: 3 };

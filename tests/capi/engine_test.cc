@@ -432,12 +432,12 @@ TEST_F(CapiEngine, ListRunsRejectsAnUnknownCursor) {
 
 TEST_F(CapiEngine, ListRunsChecksListOptionsVersion) {
   sl_list_options opts = SL_LIST_OPTIONS_INIT;
-  opts.version = 2;
+  opts.version = 3;
   char* out = nullptr;
   EXPECT_EQ(sl_engine_list_runs(&out, nullptr, engine_, &opts), SL_EINVALID);
   EXPECT_EQ(last_message(),
-            "sl_engine_list_runs: sl_list_options.version is 2, but this library knows versions "
-            "1 to 1 (was the caller built against a newer storyloom.h?)");
+            "sl_engine_list_runs: sl_list_options.version is 3, but this library knows versions "
+            "1 to 2 (was the caller built against a newer storyloom.h?)");
 }
 
 // ---- delete / cancel / signal / retry ----

@@ -580,8 +580,8 @@ TEST_F(CapiExecution, StepCallsRejectBadInput) {
                                         "finished"));
   EXPECT_EQ(seen[3], std::make_pair(int(SL_EINVALID),
                                     std::string("sl_execution_step_fail: error_class is 42, not "
-                                                "SL_CLASS_RETRYABLE, SL_CLASS_FATAL or "
-                                                "SL_CLASS_RATE_LIMITED")));
+                                                "SL_CLASS_RETRYABLE, SL_CLASS_FATAL, "
+                                                "SL_CLASS_RATE_LIMITED or SL_CLASS_TIMEOUT")));
   EXPECT_EQ(seen[4], std::make_pair(int(SL_EINVALID),
                                     std::string("sl_execution_sleep: duration_ms is -1; it must "
                                                 "not be negative")));
@@ -675,8 +675,8 @@ TEST_F(CapiExecution, FinishFailedWithAnUnknownClassStillEndsTheRun) {
   auto [status, message] = outcome.get_future().get();
   EXPECT_EQ(status, SL_EINVALID);
   EXPECT_EQ(message,
-            "sl_execution_finish_failed: error_class is 7, not SL_CLASS_RETRYABLE, SL_CLASS_FATAL "
-            "or SL_CLASS_RATE_LIMITED");
+            "sl_execution_finish_failed: error_class is 7, not SL_CLASS_RETRYABLE, SL_CLASS_FATAL, "
+            "SL_CLASS_RATE_LIMITED or SL_CLASS_TIMEOUT");
   Json run = wait_finished(id);
   ASSERT_EQ(status_of(run), "failed");
   EXPECT_EQ(run.at("error").at("message"), message.c_str());

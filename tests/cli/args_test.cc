@@ -146,7 +146,7 @@ TEST(Args, ListFailedIsTheDeadLetterView) {
   EXPECT_EQ(usage_error({"--db", "x.db", "list", "--failed", "--status", "queued"}),
             "--failed contradicts --status queued");
   EXPECT_EQ(usage_error({"--db", "x.db", "list", "--error-class", "grumpy"}),
-            "--error-class: 'grumpy' is not retryable, fatal or rate_limited");
+            "--error-class: 'grumpy' is not retryable, fatal, rate_limited or timeout");
 }
 
 TEST(Args, RetryTakesARunOrFailedWithFilters) {
@@ -163,4 +163,37 @@ TEST(Args, RetryTakesARunOrFailedWithFilters) {
   EXPECT_EQ(usage_error({"--db", "x.db", "retry", "abc", "--workflow", "story"}),
             "retry filters (--workflow, --owner, --error-class) need --failed");
   EXPECT_EQ(usage_error({"--db", "x.db", "retry"}), "missing RUN for 'retry'");
+}
+
+TEST(Args, CancelTakesARunOrAWorkflowFilter) {
+  auto cmd = parse_args({"--db", "x.db", "cancel", "--workflow", "story", "--status", "queued"});
+  EXPECT_EQ(cmd.command, Command::cancel);
+  EXPECT_TRUE(cmd.cancel_many);
+  EXPECT_EQ(cmd.filter.workflow, "story");
+  ASSERT_TRUE(cmd.filter.status.has_value());
+  EXPECT_EQ(*cmd.filter.status, RunStatus::queued);
+  EXPECT_FALSE(parse_args({"--db", "x.db", "cancel", "r1"}).cancel_many);
+  EXPECT_EQ(usage_error({"--db", "x.db", "cancel", "r1", "--workflow", "story"}),
+            "cancel takes either RUN or filters (--workflow, --status, --owner), not both");
+  EXPECT_EQ(usage_error({"--db", "x.db", "cancel", "--status", "queued"}),
+            "cancel by filter needs --workflow W (so one typo cannot cancel everything)");
+  EXPECT_EQ(usage_error({"--db", "x.db", "cancel", "--workflow", "s", "--status", "done"}),
+            "--status: 'done' is not a run status (queued, running, sleeping, waiting, completed, "
+            "failed, cancelled)");
+}
+
+TEST(Args, RewindAndPriority) {
+  auto rewind = parse_args({"--db", "x.db", "rewind", "r1", "page-3"});
+  EXPECT_EQ(rewind.command, Command::rewind);
+  EXPECT_EQ(rewind.run_id, "r1");
+  EXPECT_EQ(rewind.step_name, "page-3");
+  EXPECT_EQ(usage_error({"--db", "x.db", "rewind", "r1"}), "missing STEP for 'rewind'");
+  auto priority = parse_args({"--db", "x.db", "priority", "r1", "-5"});
+  EXPECT_EQ(priority.command, Command::priority);
+  EXPECT_EQ(priority.priority, -5);
+  EXPECT_EQ(usage_error({"--db", "x.db", "priority", "r1", "high"}),
+            "priority N must be a whole number, got 'high'");
+  EXPECT_EQ(usage_error({"--db", "x.db", "priority", "r1"}), "missing N for 'priority'");
+  auto timeout = parse_args({"--db", "x.db", "list", "--error-class", "timeout"});
+  EXPECT_EQ(*timeout.filter.error_class, storyloom::ErrorClass::timeout);
 }

@@ -724,3 +724,38 @@ TEST_F(CliProgram, CommandsWorkWhileAnotherEngineHasTheStoreOpen) {
 }
 
 }  // namespace
+
+// ---- scheduling ----
+
+TEST_F(CliProgram, CancelByWorkflowCancelsItsUnfinishedRuns) {
+  auto a = engine_->start("approval", boost::json::object{}).id;
+  auto b = engine_->start("approval", boost::json::object{}).id;
+  auto story = engine_->start("story", boost::json::object{}).id;
+  wait_for(a, RunStatus::waiting);
+  wait_for(b, RunStatus::waiting);
+  wait_for(story, RunStatus::completed);
+  auto result = cli({"cancel", "--workflow", "approval", "--status", "waiting"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "cancelled 2 runs\n" + a + "\n" + b + "\n");
+  EXPECT_EQ(engine_->get(a).status, RunStatus::cancelled);
+  EXPECT_EQ(engine_->get(story).status, RunStatus::completed);
+  auto finished = cli({"cancel", "--workflow", "story", "--status", "completed"});
+  expect_error(finished, "storyloom: invalid_argument: cancel by filter takes unfinished runs only; "
+                         "the filter asks for completed runs\n");
+}
+
+TEST_F(CliProgram, RewindRunsTheStepAgainAndPriorityNeedsAQueuedRun) {
+  fix_b_ = true;
+  auto id = engine_->start("flaky", boost::json::object{}).id;
+  wait_for(id, RunStatus::completed);
+  auto result = cli({"rewind", id, "a"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "rewound run " + id + " to step 'a' (that step and every later one run again)\n");
+  wait_for(id, RunStatus::completed);
+  EXPECT_EQ(a_calls_.load(), 2);
+  expect_error(cli({"priority", id, "3"}),
+               "storyloom: invalid_state: run '" + id +
+                   "' is completed; its priority can only be changed while it is queued\n");
+  expect_error(cli({"rewind", id, "zzz"}),
+               "storyloom: not_found: run '" + id + "' has no step named 'zzz'\n");
+}

@@ -98,3 +98,40 @@ TEST(SqliteStore, EventIdsIncreaseAcrossTransactions) {
   }
   EXPECT_EQ(store->begin_read()->last_event_id(), last);
 }
+
+// A file written by schema version 1 (before scheduling limits) opens, gains
+// the v2 columns, and its queued run is claimed under the new rules.
+TEST(SqliteStore, MigratesAVersion1File) {
+  TempDir dir;
+  auto path = dir.file("v1.db");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(store::migrations()[0]);
+    db.exec("PRAGMA application_id=" + std::to_string(store::kApplicationId));
+    db.exec("PRAGMA user_version=1");
+    db.exec(
+        "INSERT INTO runs (id, workflow, status, input, created_at, updated_at) "
+        "VALUES ('r1', 'page', 'queued', '{\"user_id\":1}', 1, 1)");
+  }
+  auto s = store::open_store(path);
+  {
+    SQLite::Database db(path);
+    EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt64(), 2);
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = 'runs_running_key'").getInt(), 1);
+  }
+  auto tx = s->begin_write();
+  store::ClaimRequest req;
+  req.owner = "e1";
+  req.now_ms = 10;
+  req.limit = 10;
+  req.workflows_json_array = "[\"page\"]";
+  req.rules["page"].key_limit = 1;
+  req.rules["page"].run_timeout_ms = 100;
+  req.keys = [](const store::RunRecord&) { return store::RunKeys{std::string("1"), std::nullopt}; };
+  auto claimed = tx->claim_runs(req);
+  ASSERT_EQ(claimed.runs.size(), 1u);
+  EXPECT_EQ(claimed.runs[0].info.id, "r1");
+  EXPECT_EQ(claimed.runs[0].deadline_at_ms, 110);
+  EXPECT_EQ(claimed.runs[0].started_at_ms, 10);
+  tx->commit();
+}

@@ -41,13 +41,18 @@ const std::vector<CommandSpec>& command_specs() {
        Command::events,
        {"RUN"},
        {{"--after", true}, {"--follow", false}, {"--sse", false}}},
-      {"cancel", Command::cancel, {"RUN"}, {}},
+      {"cancel",
+       Command::cancel,
+       {"RUN"},
+       {{"--workflow", true}, {"--status", true}, {"--owner", true}}},
       {"signal", Command::signal, {"RUN", "NAME", "JSON"}, {}},
       {"retry",
        Command::retry,
        {"RUN"},
        {{"--failed", false}, {"--workflow", true}, {"--owner", true}, {"--error-class", true}}},
       {"artifacts", Command::artifacts, {"RUN"}, {}},
+      {"rewind", Command::rewind, {"RUN", "STEP"}, {}},
+      {"priority", Command::priority, {"RUN", "N"}, {}},
   };
   return all;
 }
@@ -156,8 +161,10 @@ void read_dead_letter_filters(const Flag& flag, CommandLine& cmd) {
       cmd.filter.error_class = ErrorClass::fatal;
     } else if (*v == "rate_limited") {
       cmd.filter.error_class = ErrorClass::rate_limited;
+    } else if (*v == "timeout") {
+      cmd.filter.error_class = ErrorClass::timeout;
     } else {
-      throw UsageError("--error-class: '" + *v + "' is not retryable, fatal or rate_limited");
+      throw UsageError("--error-class: '" + *v + "' is not retryable, fatal, rate_limited or timeout");
     }
   }
   if (auto v = flag("--workflow")) cmd.filter.workflow = *v;
@@ -181,9 +188,17 @@ CommandLine parse_args(const std::vector<std::string_view>& args) {
 
   std::string name(spec.name);
   bool retry_by_filter = cmd.command == Command::retry && raw.flags.count("--failed") > 0;
+  bool cancel_by_filter = cmd.command == Command::cancel && !raw.flags.empty();
   if (retry_by_filter) {
     if (!raw.positionals.empty()) {
       throw UsageError("retry takes either RUN or --failed with filters, not both");
+    }
+  } else if (cancel_by_filter) {
+    if (!raw.positionals.empty()) {
+      throw UsageError("cancel takes either RUN or filters (--workflow, --status, --owner), not both");
+    }
+    if (!raw.flags.count("--workflow")) {
+      throw UsageError("cancel by filter needs --workflow W (so one typo cannot cancel everything)");
     }
   } else if (cmd.command == Command::retry &&
              (raw.flags.count("--workflow") || raw.flags.count("--owner") ||
@@ -232,6 +247,31 @@ CommandLine parse_args(const std::vector<std::string_view>& args) {
         read_dead_letter_filters(flag, cmd);
       }
       break;
+    case Command::cancel:
+      if (cancel_by_filter) {
+        cmd.cancel_many = true;
+        if (auto v = flag("--status")) {
+          try {
+            cmd.filter.status = parse_run_status(*v);
+          } catch (const Error& e) {
+            throw UsageError(std::string("--status: ") + e.what());
+          }
+        }
+        if (auto v = flag("--workflow")) cmd.filter.workflow = *v;
+        if (auto v = flag("--owner")) cmd.filter.owner = *v;
+      }
+      break;
+    case Command::rewind:
+      cmd.step_name = std::string(raw.positionals[1]);
+      break;
+    case Command::priority: {
+      std::string_view text = raw.positionals[1];
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), cmd.priority);
+      if (ec != std::errc() || end != text.data() + text.size()) {
+        throw UsageError("priority N must be a whole number, got " + quoted(text));
+      }
+      break;
+    }
     case Command::events:
       if (auto v = flag("--after")) cmd.after_event_id = parse_count("--after", *v);
       cmd.follow = flag("--follow") != nullptr;
@@ -261,7 +301,7 @@ of a second. This tool never executes runs itself.
 
 commands:
   list [--status S] [--workflow W] [--owner O] [--limit N] [--after RUN] [--json]
-       [--failed] [--error-class retryable|fatal|rate_limited]
+       [--failed] [--error-class retryable|fatal|rate_limited|timeout]
         one line per run (id, status, workflow, owner, created), oldest first;
         --failed (the dead-letter view) lists failed runs, by error class too;
         a last line "next: RUN" when the page is full: pass RUN to --after
@@ -273,6 +313,9 @@ commands:
         prints Server-Sent Events wire format instead
   cancel RUN
         cancels an unfinished run and its unfinished child runs
+  cancel --workflow W [--status S] [--owner O]
+        cancels every unfinished run of W matching the filters (and their
+        children); prints how many and their ids
   signal RUN NAME JSON
         delivers a signal with a JSON payload to the run's mailbox
   retry RUN
@@ -281,6 +324,11 @@ commands:
         queues every failed run matching the filters again
   artifacts RUN
         every version of every artifact of the run as JSON lines
+  rewind RUN STEP
+        redo a completed or failed run from STEP: that step and every later one
+        run again, earlier ones are kept; artifacts keep their old versions
+  priority RUN N
+        sets the priority of a queued run (higher starts first)
   help, --help, -h
         this text
 

@@ -14,7 +14,7 @@
 
 namespace storyloom::cli {
 
-enum class Command { help, list, status, events, cancel, signal, retry, artifacts };
+enum class Command { help, list, status, events, cancel, signal, retry, artifacts, rewind, priority };
 
 struct CommandLine {
   Command command = Command::help;
@@ -25,6 +25,12 @@ struct CommandLine {
   RunFilter filter;
   bool json = false;
   bool retry_failed = false;  // retry --failed: every failed run matching `filter`
+  bool cancel_many = false;   // cancel --workflow/--status/--owner: every unfinished match
+
+  // rewind
+  std::string step_name;
+  // priority
+  int priority = 0;
 
   // events
   int64_t after_event_id = 0;

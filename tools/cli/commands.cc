@@ -39,6 +39,10 @@ void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out) {
       return retry_run(engine, cmd, out);
     case Command::artifacts:
       return list_artifacts(engine, cmd, out);
+    case Command::rewind:
+      return rewind_run(engine, cmd, out);
+    case Command::priority:
+      return set_priority(engine, cmd, out);
     case Command::help:
       break;
   }
@@ -60,6 +64,12 @@ void show_status(Engine& engine, const CommandLine& cmd, std::ostream& out) {
 }
 
 void cancel_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  if (cmd.cancel_many) {
+    auto ids = engine.cancel_many(cmd.filter);
+    out << "cancelled " << ids.size() << " run" << (ids.size() == 1 ? "" : "s") << "\n";
+    for (const auto& id : ids) out << id << "\n";
+    return;
+  }
   engine.cancel(cmd.run_id);
   out << "cancelled run " << cmd.run_id << "\n";
 }
@@ -77,6 +87,17 @@ void retry_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
   }
   engine.retry(cmd.run_id);
   out << "queued run " << cmd.run_id << " again (completed steps are kept)\n";
+}
+
+void rewind_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  engine.rewind(cmd.run_id, cmd.step_name);
+  out << "rewound run " << cmd.run_id << " to step '" << cmd.step_name
+      << "' (that step and every later one run again)\n";
+}
+
+void set_priority(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  engine.set_priority(cmd.run_id, cmd.priority);
+  out << "run " << cmd.run_id << " now has priority " << cmd.priority << "\n";
 }
 
 void list_artifacts(Engine& engine, const CommandLine& cmd, std::ostream& out) {

@@ -25,6 +25,8 @@ void cancel_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void signal_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void retry_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void list_artifacts(Engine& engine, const CommandLine& cmd, std::ostream& out);
+void rewind_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
+void set_priority(Engine& engine, const CommandLine& cmd, std::ostream& out);
 
 // Stored events after cmd.after_event_id. With cmd.follow, live events follow
 // until the run ends or SIGINT/SIGTERM arrives (handlers are installed for the

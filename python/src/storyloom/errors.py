@@ -27,7 +27,8 @@ __all__ = [
 RETRYABLE = 0
 FATAL = 1
 RATE_LIMITED = 2
-_CLASS_NAMES = {RETRYABLE: "retryable", FATAL: "fatal", RATE_LIMITED: "rate_limited"}
+TIMEOUT = 3
+_CLASS_NAMES = {RETRYABLE: "retryable", FATAL: "fatal", RATE_LIMITED: "rate_limited", TIMEOUT: "timeout"}
 
 
 class FatalError(Exception):
@@ -37,7 +38,7 @@ class FatalError(Exception):
 
 class StoryloomError(Exception):
     """A failed storyloom call: ``code`` (SL_E* number), ``message`` as the engine wrote it,
-    and ``error_class`` ("retryable", "fatal" or "rate_limited")."""
+    and ``error_class`` ("retryable", "fatal", "rate_limited" or "timeout")."""
 
     code: int = 0
     code_name: str = "error"
