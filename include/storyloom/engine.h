@@ -78,8 +78,8 @@ struct Throttle {
 struct WorkflowOptions {
   RetryPolicy retry;  // for every step of the workflow unless the step has its own
   int max_running = 0;  // running runs of this workflow at once; 0: no limit
-  std::optional<ConcurrencyKey> concurrency;
-  std::optional<Throttle> throttle;
+  std::optional<ConcurrencyKey> concurrency = std::nullopt;
+  std::optional<Throttle> throttle = std::nullopt;
   // From the run's first start, parked time included; the run then fails with
   // ErrorCode::timeout (class timeout) and is not retried. 0: no timeout.
   std::chrono::milliseconds run_timeout{0};

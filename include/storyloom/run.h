@@ -45,13 +45,13 @@ struct StartOptions {
 
 // Filters for Engine::list_runs; empty fields do not filter.
 struct RunFilter {
-  std::optional<RunStatus> status;
+  std::optional<RunStatus> status = std::nullopt;
   std::string workflow;
   std::string owner;
   size_t limit = 100;        // at most 1000
   std::string after_run_id;  // paging cursor: runs created after this one
   // The dead-letter view: failed runs by the class of their error and when they ended.
-  std::optional<ErrorClass> error_class;
+  std::optional<ErrorClass> error_class = std::nullopt;
   int64_t finished_after_ms = 0;   // finished_at >= this (0: no bound)
   int64_t finished_before_ms = 0;  // finished_at < this (0: no bound)
 };

@@ -64,7 +64,7 @@ TEST(Retry, InvalidPoliciesAreRefusedWithTheFieldNamed) {
   auto reg = [&](RetryPolicy p) {
     return error_of([&] {
       engine->register_workflow("w", [](Context&, const Json&) -> Json { return nullptr; },
-                                WorkflowOptions{p});
+                                WorkflowOptions{.retry = p});
     });
   };
   auto e = reg(policy(0, 100, 2, 1000));
@@ -87,7 +87,7 @@ TEST(Retry, RetryableErrorIsRetriedAfterItsBackoff) {
           return Json("ok");
         });
       },
-      WorkflowOptions{policy(5, 1000, 2.0, 60000)});
+      WorkflowOptions{.retry = policy(5, 1000, 2.0, 60000)});
   auto run = f.engine->start("flaky", boost::json::object{});
   ASSERT_TRUE(eventually([&] { return f.events_of(run.id, "step.retrying").size() == 1; }));
   auto first = f.events_of(run.id, "step.retrying")[0];
@@ -117,7 +117,7 @@ TEST(Retry, FatalErrorIsNotRetried) {
           throw Error(ErrorCode::step_failed, "401 invalid key", ErrorClass::fatal);
         });
       },
-      WorkflowOptions{policy(5, 10, 2.0, 100)});
+      WorkflowOptions{.retry = policy(5, 10, 2.0, 100)});
   auto done = wait_finished(*f.engine, f.engine->start("auth", boost::json::object{}).id);
   ASSERT_EQ(done.status, RunStatus::failed);
   EXPECT_EQ(calls.load(), 1);
@@ -162,7 +162,7 @@ TEST(Retry, ExhaustedAttemptsFailTheRunAndRetryStartsThemAfresh) {
           return Json("ok");
         });
       },
-      WorkflowOptions{policy(2, 100, 2.0, 1000, false)});
+      WorkflowOptions{.retry = policy(2, 100, 2.0, 1000, false)});
   auto run = f.engine->start("down", boost::json::object{});
   ASSERT_TRUE(eventually([&] { return f.events_of(run.id, "step.retrying").size() == 1; }));
   f.clock->advance_ms(100);
@@ -195,7 +195,7 @@ TEST(Retry, AttemptCountsSurviveARestart) {
             throw Error(ErrorCode::step_failed, "still down", ErrorClass::retryable);
           });
         },
-        WorkflowOptions{policy(2, 500, 2.0, 1000, false)});
+        WorkflowOptions{.retry = policy(2, 500, 2.0, 1000, false)});
     return engine;
   };
   std::string id;

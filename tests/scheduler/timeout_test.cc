@@ -126,7 +126,7 @@ TEST(StepTimeout, AStuckStepTimesOutAndIsRetried) {
           return Json(calls.load());
         });
       },
-      WorkflowOptions{timed(2, 1000)});
+      WorkflowOptions{.retry = timed(2, 1000)});
   auto run = f.engine->start("w", boost::json::object{});
   ASSERT_TRUE(eventually([&] { return calls.load() == 1; }));
   f.clock->advance_ms(999);
@@ -174,7 +174,7 @@ TEST(StepTimeout, AHostStepThatStopsHeartbeatingIsRetried) {
         std::lock_guard lock(m);
         executions.push_back(std::make_shared<Execution>(std::move(execution)));
       },
-      WorkflowOptions{timed(2, 1000)});
+      WorkflowOptions{.retry = timed(2, 1000)});
   auto count = [&] {
     std::lock_guard lock(m);
     return executions.size();
@@ -217,7 +217,7 @@ TEST(StepTimeout, ANegativeTimeoutIsRefused) {
   Fixture f;
   auto e = error_of([&] {
     f.engine->register_workflow("w", [](Context&, const Json&) -> Json { return nullptr; },
-                                WorkflowOptions{timed(1, -1)});
+                                WorkflowOptions{.retry = timed(1, -1)});
   });
   EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
   EXPECT_STREQ(e.what(), "timeout must not be negative (0: none), got -1 ms");
@@ -239,7 +239,7 @@ TEST(StepTimeout, ContextHeartbeatKeepsALongStepAlive) {
           return Json("done");
         });
       },
-      WorkflowOptions{timed(1, 1000)});
+      WorkflowOptions{.retry = timed(1, 1000)});
   auto run = f.engine->start("long", boost::json::object{});
   ASSERT_TRUE(eventually([&] { return calls.load() == 1; }));
   for (int i = 0; i < 5; ++i) {
