@@ -48,10 +48,14 @@ function parse(text: string | undefined): Json {
   return text === undefined || text === '' ? undefined : JSON.parse(text);
 }
 
-/** How a step failure is classified: `errorClass` on the thrown error, else fatal. */
+/**
+ * How a step failure is classified: `errorClass` on the thrown error, else
+ * retryable, so the workflow's retry policy applies (by default one attempt,
+ * no retry). Throw an error with `errorClass: 'fatal'` to fail at once.
+ */
 function classOf(e: unknown): number {
   const k = (e as { errorClass?: unknown } | null)?.errorClass;
-  return typeof k === 'string' && k in ERROR_CLASS_CODE ? ERROR_CLASS_CODE[k as ErrorClass] : ERROR_CLASS_CODE.fatal;
+  return typeof k === 'string' && k in ERROR_CLASS_CODE ? ERROR_CLASS_CODE[k as ErrorClass] : ERROR_CLASS_CODE.retryable;
 }
 
 /** "Name: message" of anything thrown. */

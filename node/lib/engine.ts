@@ -2,7 +2,7 @@
 // C calls run off the JS thread (the addon's AsyncWorker); executions and
 // events arrive on the JS thread through thread-safe functions.
 import { Context, describe, isParked } from './context';
-import { callAsync, call, ERROR_CLASS_CODE, errorFor, type ErrorClass, translate } from './errors';
+import { callAsync, call, ERROR_CLASS_CODE, errorFor, type ErrorClass, InvalidArgumentError, translate } from './errors';
 import {
   native,
   SL_EVENT_CURSOR,
@@ -11,6 +11,7 @@ import {
   type NativeEngine,
   type NativeEvent,
   type NativeExecution,
+  type NativeRetryOptions,
   type NativeSubscription,
 } from './native';
 
@@ -99,8 +100,72 @@ export interface OpenOptions {
   onError?: (error: unknown) => void;
 }
 
-/** Reserved: retries, concurrency and throttles will arrive here. */
-export interface WorkflowOptions {}
+/**
+ * The retry policy of every step of a workflow: up to maxAttempts tries;
+ * before try n+1 a wait in [0, min(maxBackoffMs, initialBackoffMs *
+ * multiplier^(n-1))] (full jitter), or the whole bound with jitter: false.
+ * Errors with `errorClass: 'fatal'` are never retried; other step errors are.
+ */
+export interface RetryOptions {
+  /** [1: no retry] */
+  maxAttempts?: number;
+  /** [1000] */
+  initialBackoffMs?: number;
+  /** [2] */
+  multiplier?: number;
+  /** [60000] */
+  maxBackoffMs?: number;
+  /** Full jitter [true]. */
+  jitter?: boolean;
+}
+
+/** Per-workflow options; concurrency and throttles will arrive here. */
+export interface WorkflowOptions {
+  retry?: RetryOptions;
+}
+
+/** sl_workflow_options.max_attempts is a C int. */
+const MAX_ATTEMPTS_LIMIT = 2147483647;
+
+const RETRY_INTEGER_FIELDS = ['maxAttempts', 'initialBackoffMs', 'maxBackoffMs'] as const;
+
+/** Checks shapes and types (the engine checks ranges and names the field). */
+function retryOptions(workflow: string, options: WorkflowOptions): NativeRetryOptions {
+  const where = `workflow '${workflow}'`;
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError(`${where}: options must be an object`, 'invalid_argument', 'fatal');
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'retry') throw new InvalidArgumentError(`${where}: unknown option '${key}' (known: retry)`, 'invalid_argument', 'fatal');
+  }
+  const retry = options.retry;
+  if (retry === undefined) return {};
+  if (retry === null || typeof retry !== 'object') {
+    throw new InvalidArgumentError(`${where}: retry must be an object, got ${JSON.stringify(retry)}`, 'invalid_argument', 'fatal');
+  }
+  const known = [...RETRY_INTEGER_FIELDS, 'multiplier', 'jitter'];
+  for (const key of Object.keys(retry)) {
+    if (!known.includes(key)) {
+      throw new InvalidArgumentError(`${where}: unknown retry option '${key}' (known: ${known.join(', ')})`, 'invalid_argument', 'fatal');
+    }
+  }
+  for (const key of RETRY_INTEGER_FIELDS) {
+    const v = retry[key];
+    if (v !== undefined && !Number.isSafeInteger(v)) {
+      throw new InvalidArgumentError(`${where}: retry.${key} must be an integer, got ${JSON.stringify(v)}`, 'invalid_argument', 'fatal');
+    }
+    if (key === 'maxAttempts' && v !== undefined && v > MAX_ATTEMPTS_LIMIT) {
+      throw new InvalidArgumentError(`${where}: retry.maxAttempts must be at most ${MAX_ATTEMPTS_LIMIT}, got ${v}`, 'invalid_argument', 'fatal');
+    }
+  }
+  if (retry.multiplier !== undefined && (typeof retry.multiplier !== 'number' || !Number.isFinite(retry.multiplier))) {
+    throw new InvalidArgumentError(`${where}: retry.multiplier must be a finite number, got ${JSON.stringify(retry.multiplier)}`, 'invalid_argument', 'fatal');
+  }
+  if (retry.jitter !== undefined && typeof retry.jitter !== 'boolean') {
+    throw new InvalidArgumentError(`${where}: retry.jitter must be a boolean, got ${JSON.stringify(retry.jitter)}`, 'invalid_argument', 'fatal');
+  }
+  return { ...retry };
+}
 
 export type WorkflowFunction<Input = any, Output = unknown> = (ctx: Context, input: Input) => Output | Promise<Output>;
 
@@ -141,6 +206,9 @@ export interface SseOptions {
   /** Close the stream once the run has finished [true]. */
   endWhenFinished?: boolean;
 }
+
+/** How often runs held for the keep-alive are checked for having parked or finished elsewhere. */
+const KEEP_ALIVE_CHECK_MS = 200;
 
 const TERMINAL_EVENTS = new Set(['run.completed', 'run.failed', 'run.cancelled']);
 const TERMINAL_STATUS = new Set(['completed', 'failed', 'cancelled']);
@@ -301,14 +369,78 @@ export class Engine {
   ): void;
   workflow(name: string, a: WorkflowOptions | WorkflowFunction, b?: WorkflowFunction): void {
     const fn = (typeof a === 'function' ? a : b) as WorkflowFunction;
-    if (typeof fn !== 'function') throw new TypeError('workflow() needs a function');
-    call(() => this._native().registerWorkflow(name, (execution) => void this.#execute(execution, fn)));
+    if (typeof fn !== 'function') throw new TypeError(`workflow '${name}' needs a function`);
+    const retry = retryOptions(name, typeof a === 'function' ? {} : a);
+    try {
+      call(() => this._native().registerWorkflow(name, retry, (execution) => void this.#execute(execution, fn)));
+    } catch (e) {
+      // The engine's range errors ("max_attempts must be at least 1") do not say which workflow.
+      if (e instanceof InvalidArgumentError && !e.message.includes(`'${name}'`)) {
+        throw new InvalidArgumentError(`workflow '${name}': ${e.message}`, e.code, e.errorClass);
+      }
+      throw e;
+    }
+    this.#registered.add(name);
+  }
+
+  // Keeping the process alive for runs it started: a workflow's thread-safe
+  // function is referenced only while an execution is in JS (an idle engine
+  // must not hold the loop), so between start() and the execution, or during
+  // a retry's backoff, nothing would. A referenced timer holds the loop while
+  // a run this engine started, signalled or retried (of a workflow registered
+  // here) is queued or running; it lets go once the run parks (sleeping,
+  // waiting) or finishes, here or in another process.
+  #awaiting = new Set<string>();
+  #inJs = new Map<string, number>();
+  #keepAlive: NodeJS.Timeout | undefined;
+  #registered = new Set<string>();
+  #rechecking = false;
+
+  #holdUntilExecuted(run: Run): void {
+    if (this.#closed || !this.#registered.has(run.workflow)) return;
+    if (run.status !== 'queued' && run.status !== 'running') return;
+    this.#awaiting.add(run.id);
+    this.#keepAlive ??= setInterval(() => void this.#recheckAwaiting(), KEEP_ALIVE_CHECK_MS);
+  }
+
+  #stopAwaiting(runId: string): void {
+    this.#awaiting.delete(runId);
+    if (this.#awaiting.size === 0 && this.#keepAlive) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+  }
+
+  async #recheckAwaiting(): Promise<void> {
+    if (this.#rechecking) return; // the previous check is still reading
+    this.#rechecking = true;
+    try {
+      await this.#recheckEach();
+    } finally {
+      this.#rechecking = false;
+    }
+  }
+
+  async #recheckEach(): Promise<void> {
+    for (const id of [...this.#awaiting]) {
+      if (this.#inJs.has(id)) continue; // its execution holds the loop
+      let status: string;
+      try {
+        status = (await this.get(id)).status;
+      } catch {
+        status = 'gone';
+      }
+      if (status !== 'queued' && status !== 'running') this.#stopAwaiting(id);
+    }
   }
 
   async #execute(execution: NativeExecution, fn: WorkflowFunction): Promise<void> {
     let ctx: Context | undefined;
+    let runId: string | undefined;
     try {
       ctx = new Context(execution);
+      runId = ctx.runId;
+      this.#inJs.set(runId, (this.#inJs.get(runId) ?? 0) + 1);
       const input = JSON.parse(execution.input());
       const output = await fn(ctx, input);
       ctx._finish();
@@ -327,6 +459,12 @@ export class Engine {
       } catch (finishError) {
         this.#onError(finishError);
       }
+    } finally {
+      if (runId !== undefined) {
+        const n = (this.#inJs.get(runId) ?? 1) - 1;
+        if (n > 0) this.#inJs.set(runId, n);
+        else this.#inJs.delete(runId);
+      }
     }
   }
 
@@ -336,7 +474,9 @@ export class Engine {
     const json = await this.#track(() =>
       this.#native.start(workflow, text ?? '', options.idempotencyKey ?? '', options.owner ?? '', options.priority ?? 0),
     );
-    return toRun(JSON.parse(json));
+    const run = toRun(JSON.parse(json));
+    this.#holdUntilExecuted(run);
+    return run;
   }
 
   /** The run. NotFoundError when there is none. */
@@ -361,6 +501,7 @@ export class Engine {
   /** Queues a failed run again; completed steps are not executed again. */
   async retry(runId: string): Promise<void> {
     await this.#track(() => this.#native.retry(runId));
+    this.#holdUntilExecuted(await this.get(runId));
   }
 
   /** Deletes a finished run with everything it owns. */
@@ -372,6 +513,8 @@ export class Engine {
   async signal(runId: string, name: string, payload: unknown = {}): Promise<void> {
     const text = JSON.stringify(payload === undefined ? null : payload);
     await this.#track(() => this.#native.signal(runId, name, text));
+    // A waiting run woken by the signal is queued again.
+    this.#holdUntilExecuted(await this.get(runId));
   }
 
   /** One consistent read of the run, its steps, latest artifacts and last event id. */
@@ -557,6 +700,7 @@ export class Engine {
    */
   async close(): Promise<void> {
     if (this.#closed) return;
+    for (const id of [...this.#awaiting]) this.#stopAwaiting(id);
     for (const feed of [...this._feeds]) feed.close();
     await Promise.allSettled([...this.#pending]);
     this.#closed = true;

@@ -18,6 +18,7 @@ export type {
   StoryEvent,
   WorkflowFunction,
   WorkflowOptions,
+  RetryOptions,
 } from './engine';
 export { Context } from './context';
 export type { StepInfo, WaitForSignalOptions } from './context';

@@ -35,8 +35,17 @@ export interface NativeSubscription {
   close(): void;
 }
 
+/** sl_workflow_options' retry fields; absent ones keep the engine's defaults. */
+export interface NativeRetryOptions {
+  maxAttempts?: number;
+  initialBackoffMs?: number;
+  multiplier?: number;
+  maxBackoffMs?: number;
+  jitter?: boolean;
+}
+
 export interface NativeEngine {
-  registerWorkflow(name: string, dispatch: (execution: NativeExecution) => void): void;
+  registerWorkflow(name: string, retry: NativeRetryOptions, dispatch: (execution: NativeExecution) => void): void;
   start(workflow: string, inputJson: string, key: string, owner: string, priority: number): Promise<string>;
   getRun(id: string): Promise<string>;
   listRuns(status: string, workflow: string, owner: string, limit: number, after: string): Promise<string>;

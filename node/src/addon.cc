@@ -525,14 +525,33 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value RegisterWorkflow(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     auto name = arg_string(info, 0);
-    if (info.Length() < 2 || !info[1].IsFunction()) {
-      throw Napi::TypeError::New(env, "argument 1 must be a function");
+    if (info.Length() < 3 || !info[1].IsObject() || !info[2].IsFunction()) {
+      throw Napi::TypeError::New(
+          env, "registerWorkflow(name, options, fn): argument 1 must be an object, 2 a function");
+    }
+    // Retry fields absent from the object keep the engine's defaults; lib/
+    // checks their types, the engine their ranges (naming the field).
+    sl_workflow_options options = SL_WORKFLOW_OPTIONS_INIT;
+    auto o = info[1].As<Napi::Object>();
+    if (o.Get("maxAttempts").IsNumber()) {
+      options.max_attempts = static_cast<int>(o.Get("maxAttempts").As<Napi::Number>().Int64Value());
+    }
+    if (o.Get("initialBackoffMs").IsNumber()) {
+      options.initial_backoff_ms = o.Get("initialBackoffMs").As<Napi::Number>().Int64Value();
+    }
+    if (o.Get("multiplier").IsNumber()) {
+      options.multiplier = o.Get("multiplier").As<Napi::Number>().DoubleValue();
+    }
+    if (o.Get("maxBackoffMs").IsNumber()) {
+      options.max_backoff_ms = o.Get("maxBackoffMs").As<Napi::Number>().Int64Value();
+    }
+    if (o.Get("jitter").IsBoolean()) {
+      options.no_jitter = o.Get("jitter").As<Napi::Boolean>().Value() ? 0 : 1;
     }
     auto workflow = std::make_unique<Workflow>();
-    workflow->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(),
+    workflow->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(),
                                                    "storyloom.execute", 0, 1);
     workflow->tsfn.Unref(env);
-    sl_workflow_options options = SL_WORKFLOW_OPTIONS_INIT;
     int code = sl_engine_register_workflow(live(env), name.data(), name.size(), &options,
                                            on_execute, workflow.get());
     if (code != SL_OK) {

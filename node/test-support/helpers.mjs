@@ -47,15 +47,3 @@ export async function readAll(response) {
 export function sseIds(text) {
   return [...text.matchAll(/^id: ?(\d+)$/gm)].map((m) => Number(m[1]));
 }
-
-/**
- * Known limitation (issue 5 note): between `engine.start()` resolving and the
- * run's execution reaching JavaScript, nothing holds the event loop, so a test
- * that awaits only a promise settled inside a workflow could see the process
- * exit early on a loaded machine. Tests hold the loop open explicitly.
- */
-export async function holdEventLoopDuringTests() {
-  const { after } = await import('node:test');
-  const timer = setInterval(() => {}, 1 << 30);
-  after(() => clearInterval(timer));
-}

@@ -8,7 +8,7 @@ interface StoryInput {
 
 export async function main(): Promise<void> {
   const engine: Engine = await Engine.open({ store: 'sqlite:./x.db', workers: 2 });
-  engine.workflow<StoryInput, { title: string }>('story', {}, async (ctx: Context, input) => {
+  engine.workflow<StoryInput, { title: string }>('story', { retry: { maxAttempts: 3, initialBackoffMs: 100, multiplier: 2, maxBackoffMs: 1000, jitter: true } }, async (ctx: Context, input) => {
     const title = await ctx.step('outline', async ({ idempotencyKey, signal }) => {
       signal.throwIfAborted();
       return `${input.topic} ${idempotencyKey}`;

@@ -14,9 +14,6 @@ import {
   PayloadTooLargeError,
 } from 'storyloom';
 import { openEngine, tempDir, waitForRun } from '../test-support/helpers.mjs';
-import { holdEventLoopDuringTests } from '../test-support/helpers.mjs';
-
-await holdEventLoopDuringTests();
 
 test('an unknown run is NotFoundError with the engine message', async (t) => {
   const engine = await openEngine(t);

@@ -2,9 +2,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openEngine, readAll, sseIds, waitForRun } from '../test-support/helpers.mjs';
-import { holdEventLoopDuringTests } from '../test-support/helpers.mjs';
-
-await holdEventLoopDuringTests();
 
 function pages(engine) {
   engine.workflow('pages', async (ctx) => {

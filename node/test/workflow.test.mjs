@@ -4,9 +4,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine } from 'storyloom';
 import { openEngine, waitForRun } from '../test-support/helpers.mjs';
-import { holdEventLoopDuringTests } from '../test-support/helpers.mjs';
-
-await holdEventLoopDuringTests();
 
 test('a workflow completes with its output, progress, artifacts and custom events', async (t) => {
   const engine = await openEngine(t, { workers: 2 });
