@@ -12,4 +12,5 @@ if ! command -v npm >/dev/null; then
   exit 1
 fi
 "$root/node/run_tests.sh"
+"$root/examples/nextjs-story/run_tests.sh"
 "$root/python/run_tests.sh"

@@ -1,0 +1,111 @@
+// Starts `next start` (after `next build`) on 127.0.0.1 and a free port with a
+// store of its own, and Debian's Chromium through playwright-core; stops both.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const screenshotsDir = path.join(appDir, 'e2e-screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(base, server, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`next start exited with ${server.exitCode}:\n${server.output()}`);
+    try {
+      const response = await fetch(`${base}/api/health`);
+      if (response.status === 200) return;
+      last = `${response.status} ${await response.text()}`;
+    } catch (e) {
+      last = e.message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the server at ${base} was not healthy after ${timeoutMs} ms (last: ${last}):\n${server.output()}`);
+}
+
+/** Starts the built app; returns {base, stop}. */
+export async function startServer({ wordDelayMs = 15 } = {}) {
+  if (!existsSync(path.join(appDir, '.next', 'BUILD_ID'))) {
+    throw new Error(`no production build in ${appDir}/.next: run \`npx next build\` first`);
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'nextjs-story-e2e-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [path.join(appDir, 'node_modules', 'next', 'dist', 'bin', 'next'), 'start', '-H', '127.0.0.1', '-p', String(port)], {
+    cwd: appDir,
+    env: {
+      ...process.env,
+      STORYLOOM_STORE: `sqlite:${path.join(dir, 'e2e.db')}`,
+      STORY_WORD_DELAY_MS: String(wordDelayMs),
+      NEXT_TELEMETRY_DISABLED: '1',
+      NODE_ENV: 'production',
+    },
+    detached: true, // its own process group, so stop() ends next-server's children too
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const server = { get exitCode() { return child.exitCode; }, output: () => log };
+  const stop = async () => {
+    if (child.exitCode === null) {
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+      const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForHealth(base, server, 60000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { base, stop, output: () => log };
+}
+
+/** Chromium from the system (no browser download), headless, with a fresh profile. */
+export async function startBrowser() {
+  const profile = mkdtempSync(path.join(tmpdir(), 'nextjs-story-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1100, height: 900 },
+  });
+  return {
+    context,
+    stop: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,24 @@
+// GET /api/events/[sessionId]: the story's events as server-sent events.
+// Resumes after the Last-Event-ID header (a browser reconnecting) or the
+// `after` query parameter (the live view's first connection, after its
+// snapshot); closes when the client goes away or the run has finished.
+import { getEngine } from '@/lib/server/engine';
+import { errorResponse, json, unknownSession } from '@/lib/server/http';
+import { isStory } from '@/lib/server/stories';
+
+export const dynamic = 'force-dynamic';
+
+export async function GET(request: Request, { params }: { params: Promise<{ sessionId: string }> }): Promise<Response> {
+  const { sessionId } = await params;
+  const raw = request.headers.get('last-event-id') || new URL(request.url).searchParams.get('after') || '0';
+  if (!/^\d+$/.test(raw)) return json({ error: `the event id to resume after must be a whole number, got '${raw}'` }, 400);
+  try {
+    const engine = await getEngine();
+    const run = await engine.get(sessionId);
+    if (!isStory(run)) return unknownSession(sessionId);
+    return engine.sseResponse(sessionId, { lastEventId: raw, signal: request.signal, retryMs: 1000 });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'not_found') return unknownSession(sessionId);
+    return errorResponse(e);
+  }
+}

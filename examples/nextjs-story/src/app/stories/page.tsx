@@ -1,0 +1,51 @@
+// The library: every story, newest first.
+import Link from 'next/link';
+import { getEngine } from '@/lib/server/engine';
+import { listStories } from '@/lib/server/stories';
+
+export const dynamic = 'force-dynamic';
+
+export default async function LibraryPage() {
+  const stories = await listStories(await getEngine());
+  return (
+    <>
+      <h1>Library</h1>
+      {stories.length === 0 ? (
+        <p>
+          No stories yet. <Link href="/">Write one</Link>.
+        </p>
+      ) : (
+        <table className="library" data-testid="library">
+          <thead>
+            <tr>
+              <th>Story</th>
+              <th>Status</th>
+              <th>Pages</th>
+              <th>Started</th>
+            </tr>
+          </thead>
+          <tbody>
+            {stories.map((s) => (
+              <tr key={s.id} data-story-id={s.id}>
+                <td>
+                  <Link href={s.status === 'completed' ? `/story/${s.id}/read` : `/story/${s.id}`}>{s.title}</Link>
+                  <br />
+                  <small>{s.author_style}</small>
+                </td>
+                <td>
+                  <span className={`status ${s.status}`}>{s.status}</span>
+                </td>
+                <td>
+                  {s.pagesCompleted}/{s.pages}
+                </td>
+                <td>
+                  <small>{new Date(s.createdAtMs).toISOString().replace('T', ' ').slice(0, 19)} UTC</small>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}

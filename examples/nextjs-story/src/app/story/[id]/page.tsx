@@ -1,0 +1,16 @@
+// The live view of one story: the server renders its state so far, the
+// browser continues live from the snapshot's last event id.
+import { notFound } from 'next/navigation';
+import { LiveStory } from '@/components/LiveStory';
+import { getEngine } from '@/lib/server/engine';
+import { loadStoryState } from '@/lib/server/stories';
+
+export const dynamic = 'force-dynamic';
+
+export default async function StoryPage({ params }: { params: Promise<{ id: string }> }) {
+  const { id } = await params;
+  const state = await loadStoryState(await getEngine(), id);
+  if (!state) notFound();
+  // key: a new snapshot (a reload) starts a new subscription.
+  return <LiveStory key={`${id}:${state.lastEventId}`} initial={state} />;
+}

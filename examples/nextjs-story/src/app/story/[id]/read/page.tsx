@@ -1,0 +1,50 @@
+// The reader: a finished story from its `story` artifact.
+import Link from 'next/link';
+import { notFound } from 'next/navigation';
+import { OFFLINE_LABEL, type StoryArtifact } from '@/lib/story';
+import { getEngine } from '@/lib/server/engine';
+import { isStory } from '@/lib/server/stories';
+
+export const dynamic = 'force-dynamic';
+
+export default async function ReadPage({ params }: { params: Promise<{ id: string }> }) {
+  const { id } = await params;
+  const engine = await getEngine();
+  let snap;
+  try {
+    snap = await engine.snapshot(id);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'not_found') notFound();
+    throw e;
+  }
+  if (!isStory(snap.run)) notFound();
+  const story = snap.artifacts.find((a) => a.key === 'story')?.value as StoryArtifact | undefined;
+  if (!story) {
+    return (
+      <>
+        <h1>Not finished yet</h1>
+        <p>
+          This story is {snap.run.status}. <Link href={`/story/${id}`}>Follow it live</Link>.
+        </p>
+      </>
+    );
+  }
+  return (
+    <div data-testid="reader">
+      <h1>{story.title}</h1>
+      <p className="notice">
+        About {story.topic}, in a {story.author_style} style. Text by the offline generator: {OFFLINE_LABEL}.
+      </p>
+      {story.pages.map((page) => (
+        <article className="page" key={page.page} data-testid={`reader-page-${page.page}`}>
+          <h3>Page {page.page}</h3>
+          <div className="content">{page.content}</div>
+          <div className="meta">Illustration: {page.illustration}</div>
+        </article>
+      ))}
+      <p>
+        <Link href={`/story/${id}`}>Live view and event log</Link> · <Link href="/stories">Library</Link>
+      </p>
+    </div>
+  );
+}

@@ -1,0 +1,219 @@
+'use client';
+// The live view: starts from the server's snapshot state, then follows the
+// run's events after its last event id over SSE. Chunks are deduplicated by
+// their byte offset, so a reload or reconnect shows every token exactly once.
+import Link from 'next/link';
+import { useEffect, useReducer, useState } from 'react';
+import { OFFLINE_LABEL, RUN_FINISHED } from '@/lib/story';
+import { applyEvent, type EventIn, type StoryState } from '@/lib/story-state';
+
+const EVENT_TYPES = [
+  'run.created', 'run.queued', 'run.started', 'run.resumed', 'run.retried', 'run.released', 'run.recovered',
+  'run.sleeping', 'run.waiting', 'run.completed', 'run.failed', 'run.cancelled',
+  'step.completed', 'step.failed', 'step.retrying', 'signal.received', 'progress', 'artifact', 'chunk',
+];
+
+const STAGE_TEXT: Record<string, string> = {
+  queued: 'Queued',
+  outline: 'Planning the outline',
+  awaiting_approval: 'Waiting for your approval of the outline',
+  writing: 'Writing',
+  critique: 'Critiquing',
+  revise: 'Revising',
+  illustration: 'Briefing the illustration',
+  done: 'Finished',
+};
+
+/** "page/2/revise/1" → "Page 2 — revision 1". */
+function streamLabel(stream: string): string {
+  const [, page, kind, round] = stream.split('/');
+  if (stream === 'outline') return 'The outline';
+  const what = { write: 'first draft', revise: `revision ${round}`, critique: `critique ${round}`, illustration: 'illustration brief' }[kind] ?? kind;
+  return `Page ${page} — ${what}`;
+}
+
+function reducer(state: StoryState, events: EventIn[]): StoryState {
+  return events.reduce(applyEvent, state);
+}
+
+function useStory(initial: StoryState) {
+  const [state, dispatch] = useReducer(reducer, initial);
+  const [connection, setConnection] = useState(RUN_FINISHED.includes(initial.status) ? 'closed' : 'connecting');
+  useEffect(() => {
+    if (RUN_FINISHED.includes(initial.status)) return;
+    const source = new EventSource(`/api/events/${initial.id}?after=${initial.lastEventId}`);
+    // Events of one task are batched into one render.
+    let batch: EventIn[] = [];
+    let scheduled = false;
+    const flush = () => {
+      scheduled = false;
+      const events = batch;
+      batch = [];
+      dispatch(events);
+    };
+    const onEvent = (e: MessageEvent<string>) => {
+      // A transient chunk has no id of its own (lastEventId is then the last
+      // stored one), so chunks are deduplicated by offset, not id.
+      const id = e.type === 'chunk' ? 0 : Number(e.lastEventId) || 0;
+      batch.push({ id, type: e.type, data: JSON.parse(e.data) });
+      if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
+      if (e.type === 'run.completed' || e.type === 'run.failed' || e.type === 'run.cancelled') {
+        source.close();
+        setConnection('closed');
+      }
+    };
+    for (const type of EVENT_TYPES) source.addEventListener(type, onEvent as EventListener);
+    source.onopen = () => setConnection('live');
+    source.onerror = () => setConnection(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
+    return () => source.close();
+  }, [initial.id, initial.lastEventId, initial.status]);
+  return { state, connection };
+}
+
+function ProgressBar({ state }: { state: StoryState }) {
+  const p = state.progress;
+  const total = Math.max(1, p.pagesTotal);
+  const pct = (n: number) => `${(100 * n) / total}%`;
+  return (
+    <div className="panel" data-testid="progress">
+      <div>
+        <strong>{STAGE_TEXT[p.stage] ?? p.stage}</strong>
+        {p.page ? ` — page ${p.page}` : ''}
+      </div>
+      <div className="bar" aria-label={`${p.pagesCompleted} of ${p.pagesTotal} pages written`}>
+        <div className="done" style={{ width: pct(p.pagesCompleted) }} />
+        <div className="busy" style={{ width: pct(p.pagesInProgress) }} />
+        <div className="failed" style={{ width: pct(p.pagesFailed) }} />
+      </div>
+      <div className="counts">
+        <span data-testid="pages-done">{p.pagesCompleted} of {p.pagesTotal} pages done</span>
+        <span data-testid="pages-in-progress">{p.pagesInProgress} in progress</span>
+        <span data-testid="pages-failed">{p.pagesFailed} failed</span>
+      </div>
+    </div>
+  );
+}
+
+function ApprovalPanel({ state }: { state: StoryState }) {
+  const outline = state.outline!;
+  const [title, setTitle] = useState(outline.title);
+  const [plans, setPlans] = useState(outline.pages.map((p) => p.plan));
+  const [message, setMessage] = useState('');
+  const [busy, setBusy] = useState(false);
+  async function send(withEdits: boolean) {
+    setBusy(true);
+    const response = await fetch(`/api/story/${state.id}/approve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(withEdits ? { outline: { title, plans } } : {}),
+    });
+    const data = await response.json();
+    setBusy(false);
+    setMessage(response.ok ? 'Approved: the pages are being written.' : (data.error ?? JSON.stringify(data.errors)));
+  }
+  return (
+    <section className="panel" data-testid="approval">
+      <h2>Approve the outline</h2>
+      <label>
+        Title
+        <input value={title} onChange={(e) => setTitle(e.target.value)} data-testid="outline-title" />
+      </label>
+      {plans.map((plan, i) => (
+        <label key={i}>
+          Page {i + 1}
+          <textarea value={plan} data-testid={`outline-plan-${i + 1}`} onChange={(e) => setPlans(plans.map((p, j) => (j === i ? e.target.value : p)))} />
+        </label>
+      ))}
+      <p>
+        <button onClick={() => send(false)} disabled={busy}>Approve outline</button>{' '}
+        <button className="secondary" onClick={() => send(true)} disabled={busy}>Approve with my edits</button>
+      </p>
+      {message && <p data-testid="approval-message">{message}</p>}
+    </section>
+  );
+}
+
+export function LiveStory({ initial }: { initial: StoryState }) {
+  const { state, connection } = useStory(initial);
+  const [cancelMessage, setCancelMessage] = useState('');
+  const finished = RUN_FINISHED.includes(state.status);
+  const p = state.progress;
+  const waiting = state.status === 'waiting' && p.stage === 'awaiting_approval' && state.outline !== null;
+  const active = state.activeStream && state.status === 'running' && !state.activeStream.includes('/critique/') ? state.activeStream : null;
+  const title = state.story?.title ?? state.outline?.title ?? state.input.topic;
+
+  async function cancel() {
+    const response = await fetch(`/api/story/${state.id}/cancel`, { method: 'DELETE' });
+    const data = await response.json();
+    setCancelMessage(response.ok ? 'Cancelling…' : data.error);
+  }
+
+  return (
+    <div data-testid="live-story" data-status={state.status} data-last-event-id={state.lastEventId} data-gaps={state.gaps}>
+      <h1>{title}</h1>
+      <p>
+        <span className={`status ${state.status}`} data-testid="status">{state.status}</span>{' '}
+        <small>
+          {state.input.pages} pages · quality {state.input.quality} · {state.input.author_style} · events: {connection}
+        </small>
+      </p>
+      <p className="notice">Text comes from the offline generator: {OFFLINE_LABEL}.</p>
+      <ProgressBar state={state} />
+      {state.error && <p className="error" data-testid="run-error">{state.error}</p>}
+      {!finished && (
+        <p>
+          <button className="danger" onClick={cancel} data-testid="cancel">Cancel story</button> {cancelMessage}
+        </p>
+      )}
+      {state.status === 'completed' && (
+        <p>
+          <Link href={`/story/${state.id}/read`} data-testid="read-link">Read the finished story</Link>
+        </p>
+      )}
+      {waiting && <ApprovalPanel state={state} />}
+      {active && (
+        <section className="panel" data-testid="now-writing" data-stream={active}>
+          <h2>Now writing: {streamLabel(active)}</h2>
+          <div className="writing">
+            {state.streams[active]?.text}
+            <span className="cursor">&nbsp;</span>
+          </div>
+        </section>
+      )}
+      {Array.from({ length: state.input.pages }, (_, i) => i + 1)
+        .filter((n) => state.pages[n])
+        .map((n) => (
+          <article className="page" key={n} data-testid={`page-${n}`}>
+            <h3>Page {n}</h3>
+            <div className="content" data-testid="page-content">{state.pages[n].content}</div>
+            <div className="meta">
+              {state.pages[n].critique && <div>Critique: {state.pages[n].critique}</div>}
+              <div>Illustration: {state.pages[n].illustration}</div>
+            </div>
+          </article>
+        ))}
+      <details className="streams">
+        <summary>Generation streams ({Object.keys(state.streams).length}, {state.chunks} chunks)</summary>
+        {Object.entries(state.streams).map(([name, s]) => (
+          <div key={name}>
+            <strong>{name}</strong>
+            <pre data-stream={name}>{s.text}</pre>
+          </div>
+        ))}
+      </details>
+      <details>
+        <summary>Event log ({state.log.length})</summary>
+        <div className="log" data-testid="event-log">
+          {state.log.map((e, i) => (
+            <div key={`${e.id}-${i}`}>
+              #{e.id} {e.type} {e.summary}
+            </div>
+          ))}
+        </div>
+      </details>
+    </div>
+  );
+}

@@ -1,0 +1,104 @@
+// Reads for the routes and pages: a story's state (snapshot + stored events),
+// its status, and the library of stories.
+import type { Engine, Run } from 'storyloom';
+import { progressOf, STORY_WORKFLOW, type Outline, type PageArtifact, type StoryArtifact, type StoryInput } from '../story';
+import { applyEvent, type StoryState } from '../story-state';
+
+/** Is this run a story (and not, say, a health probe)? */
+export function isStory(run: Run): boolean {
+  return run.workflow === STORY_WORKFLOW;
+}
+
+/**
+ * The live view's starting state: the snapshot (run, latest artifacts, last
+ * event id) plus the stored events up to that id, for the streamed text of
+ * pages still being written. The browser subscribes after lastEventId.
+ */
+export async function loadStoryState(engine: Engine, id: string): Promise<StoryState | null> {
+  let snap;
+  try {
+    snap = await engine.snapshot(id);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'not_found') return null;
+    throw e;
+  }
+  if (!isStory(snap.run)) return null;
+  const input = snap.run.input as StoryInput;
+  let state: StoryState = {
+    id,
+    status: 'queued',
+    input,
+    progress: progressOf('queued', null, input.pages),
+    outline: null,
+    pages: {},
+    story: null,
+    streams: {},
+    activeStream: null,
+    error: null,
+    lastEventId: 0,
+    gaps: 0,
+    chunks: 0,
+    log: [],
+  };
+  for (let after = 0; after < snap.lastEventId; ) {
+    const events = await engine.storedEvents(id, { after, limit: 5000 });
+    if (events.length === 0) break;
+    for (const e of events) if (e.id <= snap.lastEventId) state = applyEvent(state, e);
+    after = events[events.length - 1].id;
+  }
+  const artifacts = Object.fromEntries(snap.artifacts.map((a) => [a.key, a.value]));
+  const pages: Record<number, PageArtifact> = {};
+  for (const [key, value] of Object.entries(artifacts)) if (key.startsWith('page/')) pages[Number(key.slice(5))] = value as PageArtifact;
+  return {
+    ...state,
+    status: snap.run.status,
+    progress: progressOf(snap.run.status, snap.run.progress, input.pages),
+    outline: (artifacts.outline as Outline | undefined) ?? null,
+    story: (artifacts.story as StoryArtifact | undefined) ?? null,
+    pages,
+    error: snap.run.error?.message ?? null,
+    lastEventId: snap.lastEventId,
+  };
+}
+
+export interface StorySummary {
+  id: string;
+  title: string;
+  topic: string;
+  author_style: string;
+  pages: number;
+  quality: number;
+  status: string;
+  pagesCompleted: number;
+  createdAtMs: number;
+  finishedAtMs: number;
+}
+
+function summary(run: Run): StorySummary {
+  const input = run.input as StoryInput;
+  const output = run.output as { title?: string } | null;
+  return {
+    id: run.id,
+    title: output?.title ?? input.topic,
+    topic: input.topic,
+    author_style: input.author_style,
+    pages: input.pages,
+    quality: input.quality,
+    status: run.status,
+    pagesCompleted: progressOf(run.status, run.progress, input.pages).pagesCompleted,
+    createdAtMs: run.createdAtMs,
+    finishedAtMs: run.finishedAtMs,
+  };
+}
+
+/** Every story, newest first (at most `limit`). */
+export async function listStories(engine: Engine, limit = 500): Promise<StorySummary[]> {
+  const runs: Run[] = [];
+  let after = '';
+  do {
+    const page = await engine.list({ workflow: STORY_WORKFLOW, limit: 1000, after });
+    runs.push(...page.runs);
+    after = page.nextCursor;
+  } while (after !== '');
+  return runs.reverse().slice(0, limit).map(summary);
+}

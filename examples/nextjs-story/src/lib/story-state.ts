@@ -1,0 +1,128 @@
+// The live view's state and the one reducer that builds it from events: the
+// server applies the stored events up to the snapshot, the browser applies
+// the live ones after it, so both see the same thing.
+import type { Outline, PageArtifact, StoryArtifact, StoryInput, StoryProgress } from './story';
+import { progressOf } from './story';
+
+export interface StreamText {
+  text: string;
+  /** UTF-8 bytes received; chunk offsets count bytes. */
+  bytes: number;
+}
+
+export interface LogEntry {
+  id: number;
+  type: string;
+  summary: string;
+}
+
+export interface StoryState {
+  id: string;
+  status: string;
+  input: StoryInput;
+  progress: StoryProgress;
+  outline: Outline | null;
+  pages: Record<number, PageArtifact>;
+  story: StoryArtifact | null;
+  streams: Record<string, StreamText>;
+  /** The stream that received text last. */
+  activeStream: string | null;
+  error: string | null;
+  /** The last stored event applied; live events resume after it. */
+  lastEventId: number;
+  /** Chunks that started past the end of their stream (never expected). */
+  gaps: number;
+  chunks: number;
+  log: LogEntry[];
+}
+
+export interface EventIn {
+  /** 0 for live (transient) chunks. */
+  id: number;
+  type: string;
+  data: unknown;
+}
+
+const LOG_LIMIT = 400;
+
+const STATUS_OF: Record<string, string> = {
+  'run.created': 'queued',
+  'run.queued': 'queued',
+  'run.resumed': 'queued',
+  'run.retried': 'queued',
+  'run.released': 'queued',
+  'run.recovered': 'queued',
+  'run.started': 'running',
+  'run.waiting': 'waiting',
+  'run.sleeping': 'sleeping',
+  'run.completed': 'completed',
+  'run.failed': 'failed',
+  'run.cancelled': 'cancelled',
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Appends a chunk {stream, offset, text} once: overlaps are cut by offset. */
+function applyChunk(state: StoryState, data: { stream: string; offset: number; text: string }): StoryState {
+  const current = state.streams[data.stream] ?? { text: '', bytes: 0 };
+  const bytes = encoder.encode(data.text);
+  const end = data.offset + bytes.length;
+  if (end <= current.bytes) return state; // seen already (live, then stored)
+  let gaps = state.gaps;
+  let fresh = data.text;
+  if (data.offset > current.bytes) gaps++;
+  else if (data.offset < current.bytes) fresh = decoder.decode(bytes.slice(current.bytes - data.offset));
+  return {
+    ...state,
+    gaps,
+    chunks: state.chunks + 1,
+    activeStream: data.stream,
+    streams: { ...state.streams, [data.stream]: { text: current.text + fresh, bytes: end } },
+  };
+}
+
+function summarize(type: string, data: unknown): string {
+  const d = (data ?? {}) as Record<string, unknown>;
+  if (type === 'artifact') return `${d.key} v${d.version}`;
+  if (type.startsWith('step.')) return `${d.name ?? ''}${d.attempt ? ` (attempt ${d.attempt})` : ''}`;
+  if (type === 'progress') return `${d.stage ?? ''} ${d.pagesCompleted ?? 0}/${d.pagesTotal ?? 0}`;
+  if (type === 'run.failed' || type === 'run.cancelled') return JSON.stringify(d).slice(0, 200);
+  return '';
+}
+
+function errorText(data: unknown): string {
+  const d = (data ?? {}) as { error?: { message?: string }; message?: string };
+  return d.error?.message ?? d.message ?? JSON.stringify(data);
+}
+
+export function applyEvent(state: StoryState, event: EventIn): StoryState {
+  if (event.id > 0 && event.id <= state.lastEventId) return state; // a duplicate after a reconnect
+  let next = state;
+  if (event.type === 'chunk') {
+    next = applyChunk(state, event.data as { stream: string; offset: number; text: string });
+  } else {
+    next = { ...state };
+    if (event.type in STATUS_OF) next.status = STATUS_OF[event.type];
+    if (event.type === 'run.failed') next.error = errorText(event.data);
+    if (event.type === 'progress') next.progress = progressOf(next.status, event.data, state.input.pages);
+    if (event.type === 'artifact') {
+      const a = event.data as { key: string; value: unknown };
+      if (a.key === 'outline') next.outline = a.value as Outline;
+      else if (a.key === 'story') next.story = a.value as StoryArtifact;
+      else if (a.key.startsWith('page/')) next.pages = { ...next.pages, [Number(a.key.slice(5))]: a.value as PageArtifact };
+    }
+    next.log = [...state.log, { id: event.id, type: event.type, summary: summarize(event.type, event.data) }].slice(-LOG_LIMIT);
+  }
+  if (next.status === 'failed' || next.status === 'cancelled') {
+    next = { ...next, progress: progressOf(next.status, next.progress, state.input.pages) };
+  }
+  if (event.id > 0) next = { ...next, lastEventId: event.id };
+  return next;
+}
+
+/** The stream that holds a page's current text: its last revision, else its first draft. */
+export function pageStreams(state: StoryState, page: number): string[] {
+  const prefix = `page/${page}/`;
+  return Object.keys(state.streams).filter((s) => s.startsWith(prefix));
+}

@@ -1,0 +1,86 @@
+// The story's data shapes, shared by the workflow, the API routes and the
+// browser: the workflow's input, the artifacts it stores, and its progress.
+
+/** What POST /api/story/generate accepts (after validation). */
+export interface StoryInput {
+  topic: string;
+  author_style: string;
+  /** 1..20 */
+  pages: number;
+  /** Critique/revise rounds per page, 0..3. */
+  quality: number;
+  /** Wait for POST /api/story/[id]/approve after the outline. */
+  approve_outline: boolean;
+}
+
+export interface OutlinePage {
+  page: number;
+  plan: string;
+}
+
+/** Artifact `outline`; a new version when the outline is edited at approval. */
+export interface Outline {
+  title: string;
+  pages: OutlinePage[];
+}
+
+/** Artifact `page/N`. */
+export interface PageArtifact {
+  content: string;
+  plan: string;
+  critique: string;
+  /** 1 + the revisions made. */
+  iteration: number;
+  illustration: string;
+}
+
+/** Artifact `story`, stored when every page is written. */
+export interface StoryArtifact {
+  title: string;
+  topic: string;
+  author_style: string;
+  /** Names what wrote the text (today: the offline generator). */
+  generator: string;
+  pages: (PageArtifact & { page: number })[];
+}
+
+export type StoryStage = 'queued' | 'outline' | 'awaiting_approval' | 'writing' | 'critique' | 'revise' | 'illustration' | 'done';
+
+/** The run's progress, set by the workflow. */
+export interface StoryProgress {
+  pagesTotal: number;
+  pagesCompleted: number;
+  pagesFailed: number;
+  pagesInProgress: number;
+  /** The page being written, or null. */
+  page: number | null;
+  stage: StoryStage;
+}
+
+/** The signal payload of POST /api/story/[id]/approve: approve as is, or with edits. */
+export interface ApprovalPayload {
+  approved: true;
+  outline?: { title?: string; plans?: string[] };
+}
+
+export const STORY_WORKFLOW = 'story';
+export const OFFLINE_LABEL = 'offline text, not a language model';
+
+export const RUN_FINISHED = ['completed', 'failed', 'cancelled'];
+
+export function emptyProgress(pagesTotal: number): StoryProgress {
+  return { pagesTotal, pagesCompleted: 0, pagesFailed: 0, pagesInProgress: 0, page: null, stage: 'queued' };
+}
+
+/**
+ * The progress as shown: a run that failed while writing a page counts that
+ * page as failed (a failed step ends the run, so the workflow cannot).
+ */
+export function progressOf(status: string, raw: unknown, pagesTotal: number): StoryProgress {
+  const p = { ...emptyProgress(pagesTotal), ...(raw && typeof raw === 'object' ? (raw as Partial<StoryProgress>) : {}) };
+  if (status === 'failed' && p.pagesInProgress > 0) {
+    return { ...p, pagesFailed: p.pagesFailed + p.pagesInProgress, pagesInProgress: 0 };
+  }
+  if (status === 'cancelled') return { ...p, pagesInProgress: 0 };
+  return p;
+}
