@@ -18,6 +18,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::closed: return "closed";
     case ErrorCode::timeout: return "timeout";
     case ErrorCode::internal: return "internal";
+    case ErrorCode::provider: return "provider";
   }
   return "unknown";
 }

@@ -1,5 +1,8 @@
 #include "storyloom/context.h"
 
+#include <future>
+#include <memory>
+
 namespace storyloom {
 
 Json Context::step(std::string_view name, const std::function<Json()>& fn,
@@ -20,6 +23,19 @@ Json Context::step(std::string_view name, const std::function<Json()>& fn,
   }
   execution_.complete_step(begin.seq, result);
   return result;
+}
+
+LlmResult Context::llm(std::string_view name, LlmRequest request,
+                       std::optional<RetryPolicy> retry) {
+  // Shared: the callback may still be returning from set_value when get() wakes.
+  auto outcome = std::make_shared<std::promise<LlmOutcome>>();
+  auto ready = outcome->get_future();
+  execution_.llm(name, std::move(request),
+                 [outcome](LlmOutcome o) { outcome->set_value(std::move(o)); }, std::move(retry));
+  LlmOutcome o = ready.get();
+  if (o.result) return std::move(*o.result);
+  if (o.will_retry) throw Parked{};
+  throw *o.error;
 }
 
 Json Context::wait_or_park(WaitResult result) {

@@ -64,6 +64,14 @@ std::vector<Event> Engine::events(std::string_view run_id, int64_t after_id, siz
 Subscription Engine::subscribe(std::string_view run_id, int64_t after_id, EventCallback callback) {
   return Subscription(core_->subscribe(run_id, after_id, std::move(callback)));
 }
+void Engine::configure_resource(const std::string& name, const ResourceLimits& limits) {
+  core_->resources().configure(name, limits);
+}
+ResourceStatus Engine::resource_status(const std::string& name) {
+  return core_->resources().status(name);
+}
+Json Engine::llm_providers() { return core_->llm().describe(); }
+
 const EngineOptions& Engine::options() const { return core_->options(); }
 
 }  // namespace storyloom

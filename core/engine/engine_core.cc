@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 
 #include "engine/concurrency.h"
 #include "engine/execution_state.h"
@@ -74,6 +75,10 @@ EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {
   if (options_.chunk_flush_bytes < 1) {
     throw Error(ErrorCode::invalid_argument, "chunk_flush_bytes must be at least 1");
   }
+  resources_ = std::make_unique<ResourceLimiter>(options_.clock);
+  for (const auto& [name, limits] : options_.resources) resources_->configure(name, limits);
+  llm_ = std::make_unique<LlmClient>(options_.llm, *resources_, options_.clock,
+                                     [](const char* name) { return std::getenv(name); });
   std::random_device rd;
   ids_random_.seed((static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(getpid()));
   engine_id_ = "e";
@@ -123,6 +128,9 @@ void EngineCore::close() {
     stopping_ = true;
   }
   closing_ = true;
+  // Built-in steps in flight stop at once (their runs go back to the queue).
+  llm_->close();
+  resources_->close();
   sched_wake_.notify_all();
   poller_wake_.notify_all();
   if (scheduler_.joinable()) scheduler_.join();
@@ -444,12 +452,16 @@ void EngineCore::cancel(std::string_view run_id) {
 }
 
 void EngineCore::stop_inflight(const std::vector<std::string>& run_ids) {
-  std::lock_guard lock(sched_mutex_);
-  for (const auto& id : run_ids) {
-    auto it = inflight_.find(id);
-    if (it == inflight_.end()) continue;
-    if (auto state = it->second.lock()) state->mark_cancelled();
+  std::vector<std::shared_ptr<ExecutionState>> states;
+  {
+    std::lock_guard lock(sched_mutex_);
+    for (const auto& id : run_ids) {
+      auto it = inflight_.find(id);
+      if (it == inflight_.end()) continue;
+      if (auto state = it->second.lock()) states.push_back(std::move(state));
+    }
   }
+  for (auto& state : states) state->mark_cancelled();
 }
 
 std::vector<std::string> EngineCore::cancel_many(const RunFilter& filter) {
@@ -821,11 +833,7 @@ void EngineCore::poll_once(int64_t now) {
   bool hint = false;
   for (const auto& e : hub_->catch_up()) {
     if (e.type == "run.cancelled") {
-      std::lock_guard lock(sched_mutex_);
-      auto it = inflight_.find(e.run_id);
-      if (it != inflight_.end()) {
-        if (auto state = it->second.lock()) state->mark_cancelled();
-      }
+      stop_inflight({e.run_id});
     } else if (e.type == "run.created" || e.type == "run.resumed" || e.type == "run.retried" ||
                e.type == "run.released" || e.type == "run.recovered" ||
                e.type == "run.rewound" || e.type == "run.priority") {

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "engine/writer.h"
+#include "llm/llm_client.h"
+#include "scheduler/resource_limiter.h"
 #include "events/hub.h"
 #include "store/store.h"
 #include "storyloom/engine.h"
@@ -64,6 +66,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   bool closing() const { return closing_.load(); }
   Writer& writer() { return *writer_; }
   EventHub& hub() { return *hub_; }
+  ResourceLimiter& resources() { return *resources_; }
+  LlmClient& llm() { return *llm_; }
   std::unique_ptr<store::ReadTx> read() { return store_->begin_read(); }
   bool has_workflow(std::string_view name);
   RetryPolicy retry_policy(std::string_view workflow);
@@ -106,6 +110,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<EventHub> hub_;
   std::unique_ptr<Writer> writer_;
+  std::unique_ptr<ResourceLimiter> resources_;
+  std::unique_ptr<LlmClient> llm_;
   std::atomic<bool> closing_{false};
   std::atomic<bool> closed_{false};
 

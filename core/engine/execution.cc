@@ -8,7 +8,8 @@ namespace storyloom::detail {
 namespace {
 
 bool is_reserved_event_type(std::string_view type) {
-  return type.rfind("run.", 0) == 0 || type.rfind("step.", 0) == 0 || type == "chunk" ||
+  return type.rfind("run.", 0) == 0 || type.rfind("step.", 0) == 0 ||
+         type.rfind("llm.", 0) == 0 || type == "chunk" ||
          type == "progress" || type == "artifact" || type == "signal.received";
 }
 
@@ -90,6 +91,7 @@ void ExecutionState::submit_locked(std::function<void(Batch&)> op, bool guarded)
   auto chunks = core_->hub().take_chunks(run_id());
   constexpr auto kNoSavepoint = Writer::Isolation::none;
   if (!chunks.empty()) {
+    last_chunk_flush_ms_ = core_->now_ms();
     core_->writer().submit([chunks = std::move(chunks)](Batch& b) {
       for (const auto& c : chunks) {
         b.event(c.run_id, "chunk",
@@ -125,16 +127,21 @@ StepBegin ExecutionState::begin_step(std::string_view name, std::optional<RetryP
     out.result = boost::json::parse(pos.stored->result);
     return out;
   }
+  out.attempt = begin_attempt(pos, name, "step", retry);
+  return out;
+}
+
+int ExecutionState::begin_attempt(const Position& pos, std::string_view name,
+                                  std::string_view kind, const std::optional<RetryPolicy>& retry) {
   int64_t failed_before = pos.stored ? pos.stored->attempts : 0;
-  out.attempt = static_cast<int>(failed_before) + 1;
   if (retry) step_retry_[pos.seq] = *retry;
   int64_t timeout = (retry ? *retry : workflow_retry_).timeout.count();
   if (timeout > 0) step_deadlines_[pos.seq] = StepDeadline{core_->now_ms() + timeout, timeout};
-  // Remember the name (and the attempts so far) until the host completes the step.
-  auto rec = make_step(run_id(), pos.seq, name, "step", "begun");
+  // Remember the name (and the attempts so far) until the step completes or fails.
+  auto rec = make_step(run_id(), pos.seq, name, kind, "begun");
   rec.attempts = failed_before;
   stored_[pos.seq] = rec;
-  return out;
+  return static_cast<int>(failed_before) + 1;
 }
 
 void ExecutionState::complete_step(int64_t seq, Json result) {
@@ -441,12 +448,20 @@ void ExecutionState::chunk(std::string_view stream, std::string_view text) {
     int64_t end = live_end ? *live_end : core_->read()->chunk_stream_end(run_id(), name);
     it = stream_ends_.emplace(name, end).first;
   }
-  size_t pending = core_->hub().append_chunk(run_id(), name, it->second, text, core_->now_ms());
+  int64_t now = core_->now_ms();
+  size_t pending = core_->hub().append_chunk(run_id(), name, it->second, text, now);
   it->second += static_cast<int64_t>(text.size());
-  if (pending >= core_->options().chunk_flush_bytes) submit_locked(nullptr);
+  // Enough text waits to be written, but never more than one write per flush
+  // interval: however fast tokens arrive, a stream costs the store at most
+  // 1000 / chunk_flush_interval writes a second (the poller writes the rest).
+  if (pending >= core_->options().chunk_flush_bytes &&
+      now - last_chunk_flush_ms_ >= core_->options().chunk_flush_interval.count()) {
+    submit_locked(nullptr);
+  }
 }
 
 void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply) {
+  std::vector<std::shared_ptr<LlmCall>> calls;  // a host that finishes early leaves none running
   {
     std::lock_guard lock(mutex_);
     if (finished_) {
@@ -454,6 +469,7 @@ void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply
                   "this execution of run '" + run_id() + "' has already finished");
     }
     finished_ = true;
+    calls = take_llm_calls_locked();
     submit_locked([run = run_id(), owner = core_->engine_id(), apply = std::move(apply)](Batch& b) {
       auto r = b.tx.find_run(run);
       // Cancelled, deleted or reclaimed meanwhile: this execution's end no longer matters.
@@ -463,6 +479,7 @@ void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply
       apply(b, *r);
     });
   }
+  for (auto& call : calls) call->cancel();
   core_->execution_finished(run_id());
 }
 
@@ -631,6 +648,10 @@ WaitResult Execution::wait_for_signal(std::string_view name,
 }
 WaitResult Execution::invoke(std::string_view name, std::string_view workflow, Json input) {
   return state_->invoke(name, workflow, std::move(input));
+}
+void Execution::llm(std::string_view name, LlmRequest request, LlmCallback done,
+                    std::optional<RetryPolicy> retry) {
+  state_->llm(name, std::move(request), std::move(done), std::move(retry));
 }
 void Execution::progress(Json value) { state_->progress(std::move(value)); }
 void Execution::artifact(std::string_view key, Json value) { state_->artifact(key, std::move(value)); }

@@ -12,13 +12,15 @@
 
 #include "store/store.h"
 #include "storyloom/execution.h"
+#include "storyloom/llm.h"
 
 namespace storyloom::detail {
 
 class EngineCore;
 class Batch;
+class LlmCall;
 
-class ExecutionState {
+class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
  public:
   ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
                  std::vector<store::StepRecord> steps, RetryPolicy retry);
@@ -28,7 +30,10 @@ class ExecutionState {
   const Json& input() const { return run_.info.input; }
   bool cancelled() const;
   bool finished() const;
-  void mark_cancelled() { cancelled_ = true; }
+  // The run was cancelled (or a step timed out): steps should stop; built-in
+  // steps in flight stop at once.
+  // Not with the engine's scheduler mutex held: it may end llm steps at once.
+  void mark_cancelled();
 
   StepBegin begin_step(std::string_view name, std::optional<RetryPolicy> retry);
   void complete_step(int64_t seq, Json result);
@@ -41,6 +46,9 @@ class ExecutionState {
   WaitResult sleep(std::string_view name, std::chrono::milliseconds duration);
   WaitResult wait_for_signal(std::string_view name, std::optional<std::chrono::milliseconds> timeout);
   WaitResult invoke(std::string_view name, std::string_view workflow, Json input);
+  // The built-in llm step (llm_step.cc).
+  void llm(std::string_view name, LlmRequest request, LlmCallback done,
+           std::optional<RetryPolicy> retry);
   void progress(Json value);
   void artifact(std::string_view key, Json value);
   void emit(std::string_view type, Json data);
@@ -72,6 +80,14 @@ class ExecutionState {
   void finish_for_retry(int64_t retry_at_ms);
   int64_t pending_retry_at() const;
   void complete_wait_step(int64_t seq, std::string_view name, std::string_view kind, Json result);
+  // Begins a new attempt at a step position (begin_step and llm share it). Caller holds mutex_.
+  int begin_attempt(const Position& pos, std::string_view name, std::string_view kind,
+                    const std::optional<RetryPolicy>& retry);
+  void llm_event(std::string type, Json data);
+  void llm_done(int64_t seq, std::optional<LlmResult> result, std::optional<Error> error,
+                const LlmCallback& done);
+  // Caller holds mutex_; cancel what it returns after unlocking.
+  std::vector<std::shared_ptr<LlmCall>> take_llm_calls_locked();
 
   std::shared_ptr<EngineCore> core_;
   store::RunRecord run_;
@@ -92,9 +108,11 @@ class ExecutionState {
   std::optional<Json> failure_;  // error JSON recorded by a failed step or nondeterminism
   std::set<int64_t> consumed_signals_;
   std::map<std::string, int64_t> stream_ends_;
+  int64_t last_chunk_flush_ms_ = 0;  // when this execution last wrote token text
   // Why the run parks: the earliest timer and what it waits for.
   int64_t park_wake_at_ = 0;
   std::vector<std::string> park_waiting_for_;
+  std::map<int64_t, std::shared_ptr<LlmCall>> llm_calls_;  // llm steps in flight, by seq
 };
 
 }  // namespace storyloom::detail

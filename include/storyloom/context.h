@@ -29,6 +29,11 @@ class Context {
   // Extends the timeout of every step of this execution still in progress;
   // call it from a long step that has a RetryPolicy::timeout.
   void heartbeat() { execution_.heartbeat_all(); }
+  // The built-in llm step (Execution::llm), waited for on this thread: the
+  // result, stored or fresh. A failed attempt that will be retried unwinds
+  // the workflow (Parked); a final failure throws its Error.
+  LlmResult llm(std::string_view name, LlmRequest request,
+                std::optional<RetryPolicy> retry = std::nullopt);
   void sleep(std::string_view name, std::chrono::milliseconds duration);
   // nullopt when the timeout passed without a signal.
   std::optional<Json> wait_for_signal(std::string_view name,

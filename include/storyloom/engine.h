@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,8 @@
 #include "storyloom/context.h"
 #include "storyloom/events.h"
 #include "storyloom/execution.h"
+#include "storyloom/llm.h"
+#include "storyloom/resource.h"
 #include "storyloom/retry.h"
 #include "storyloom/run.h"
 
@@ -36,13 +39,20 @@ struct EngineOptions {
   int workers = 4;                // threads running synchronous (C++) workflow functions
   int max_executions = 256;       // executions in flight at once, host-driven ones included
   size_t max_payload_bytes = kDefaultMaxPayloadBytes;
-  std::chrono::milliseconds chunk_flush_interval{50};  // persist token text at least this often
-  size_t chunk_flush_bytes = 4096;                      // ... or when this much is pending
+  // Token text is persisted at least this often and, per run, at most once per
+  // interval however fast it arrives (at most 20 writes a second by default).
+  std::chrono::milliseconds chunk_flush_interval{50};
+  size_t chunk_flush_bytes = 4096;  // ... sooner once this much waits, if the interval allows
   std::chrono::milliseconds poll_interval{50};  // other processes' changes, timers, leases
   std::chrono::milliseconds lease_ttl{10000};   // a silent engine's runs are reclaimed after this
   std::chrono::milliseconds drain_timeout{5000};  // close() waits this long for executions
   std::shared_ptr<Clock> clock;                 // defaults to the system clock
   std::function<double()> random01;             // jitter source in [0, 1); defaults to a PRNG
+  // LLM providers of the llm step (storyloom/llm.h); by default those of the environment.
+  LlmOptions llm;
+  // Limits of named resources (storyloom/resource.h). Every LLM provider has
+  // one, "llm:<name>" unless it names another; unlisted ones are unlimited.
+  std::map<std::string, ResourceLimits> resources;
 };
 
 // Synchronous C++ workflow function, run on an engine worker thread.
@@ -165,6 +175,14 @@ class Engine {
   // must be quick and must not call back into the engine. A callback that
   // throws ends its subscription.
   Subscription subscribe(std::string_view run_id, int64_t after_id, EventCallback callback);
+
+  // Sets or replaces the limits of a resource (throws invalid_argument naming
+  // the field); requests already waiting are rechecked against them.
+  void configure_resource(const std::string& name, const ResourceLimits& limits);
+  ResourceStatus resource_status(const std::string& name);
+  // The configured LLM providers, API keys left out, and the default one:
+  // {"default": name, "providers": [{"name","kind","base_url","model","resource","has_key"}]}.
+  Json llm_providers();
 
   const EngineOptions& options() const;
 

@@ -24,6 +24,7 @@ enum class ErrorCode : int {
   closed = 11,            // the engine is closed or closing
   timeout = 12,           // a step or run took too long
   internal = 13,          // a bug in storyloom
+  provider = 14,          // an LLM provider refused or failed a request (the message says which and why)
 };
 
 // How a failure should be treated by retry policies.

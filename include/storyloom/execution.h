@@ -16,6 +16,7 @@
 
 #include "storyloom/error.h"
 #include "storyloom/json.h"
+#include "storyloom/llm.h"
 #include "storyloom/retry.h"
 
 namespace storyloom {
@@ -94,6 +95,21 @@ class Execution {
   // Starts `workflow` as a child run (once) and waits for its output. A failed
   // or cancelled child makes this throw Error(step_failed) with the child's message.
   WaitResult invoke(std::string_view name, std::string_view workflow, Json input);
+
+  // The built-in llm step `name` (storyloom/llm.h), memoized like a step. A
+  // new attempt waits for the provider's resource (holding no thread; event
+  // `llm.waiting` when it has to), records `llm.attempt` {seq, name, stream,
+  // attempt, provider, model}, streams the text as chunks of the stream, and
+  // records the result — or the failed attempt, retried per `retry` (else the
+  // workflow's policy) as fail_step does. `done` runs exactly once: on this
+  // thread before llm() returns when the step is memoized, else on an engine
+  // thread, where it must be quick (hand the outcome to your own thread or
+  // loop). Cancelling the run or closing the engine stops the transfer at
+  // once (done gets Error(cancelled) or Error(closed), nothing is recorded).
+  // Throws, before anything starts, what begin_step throws, invalid_argument
+  // for a bad request and not_found for an unknown provider.
+  void llm(std::string_view name, LlmRequest request, LlmCallback done,
+           std::optional<RetryPolicy> retry = std::nullopt);
 
   // Not memoized: skipped while the execution replays stored steps.
   void progress(Json value);

@@ -1,0 +1,136 @@
+// The built-in llm step: memoized like a host step, executed by the core's
+// LLM client, its text streamed as chunks and its attempts retried per policy.
+#include "engine/engine_core.h"
+#include "engine/execution_state.h"
+#include "engine/validate.h"
+#include "llm/llm_client.h"
+
+namespace storyloom::detail {
+
+void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback done,
+                         std::optional<RetryPolicy> retry) {
+  validate(request);
+  if (retry) validate(*retry);
+  LlmClient& client = core_->llm();
+  std::string provider = client.provider(request.provider).name;  // throws not_found
+  std::string model = client.model_for(request);
+  if (model.empty()) {
+    throw Error(ErrorCode::invalid_argument, "llm step '" + std::string(name) + "': provider '" +
+                                                 provider + "' has no default model; name one");
+  }
+  std::string stream = request.stream_name.empty() ? std::string(name) : request.stream_name;
+  check_name("stream name of llm step '" + std::string(name) + "'", stream);
+  int64_t seq = 0;
+  int attempt = 1;
+  std::optional<LlmOutcome> memoized;
+  {
+    std::lock_guard lock(mutex_);
+    auto pos = next_position(name, "llm");
+    seq = pos.seq;
+    if (pos.stored && pos.stored->status == "completed") {
+      memoized.emplace();
+      memoized->memoized = true;
+      memoized->result = llm_result_from_json(boost::json::parse(pos.stored->result));
+    } else {
+      attempt = begin_attempt(pos, name, "llm", retry);
+    }
+  }
+  if (memoized) return done(std::move(*memoized));
+
+  auto self = shared_from_this();
+  LlmCallbacks callbacks;
+  callbacks.on_waiting = [self, seq, name = std::string(name)](const std::string& resource) {
+    self->llm_event("llm.waiting",
+                    boost::json::object{{"seq", seq}, {"name", name}, {"resource", resource}});
+  };
+  callbacks.on_start = [self, seq, attempt, name = std::string(name), stream](
+                           const std::string& provider_name, const std::string& model_name) {
+    self->llm_event("llm.attempt", boost::json::object{{"seq", seq},
+                                                       {"name", name},
+                                                       {"stream", stream},
+                                                       {"attempt", attempt},
+                                                       {"provider", provider_name},
+                                                       {"model", model_name}});
+  };
+  if (request.stream) {
+    callbacks.on_text = [self, stream](std::string_view text) {
+      try {
+        self->chunk(stream, text);
+      } catch (const Error&) {
+        // Cancelled or finished meanwhile: the call is being stopped too.
+      }
+    };
+  }
+  callbacks.on_done = [self, seq, done = std::move(done)](std::optional<LlmResult> result,
+                                                          std::optional<Error> error) {
+    self->llm_done(seq, std::move(result), std::move(error), done);
+  };
+  auto call = client.call(request, run_id() + ":" + std::to_string(seq), std::move(callbacks));
+  bool stop_now = false;
+  {
+    std::lock_guard lock(mutex_);
+    // Unless it already ended (an answer at once) or the execution did.
+    auto it = stored_.find(seq);
+    if (it != stored_.end() && it->second.status == "begun" && !finished_) {
+      llm_calls_[seq] = call;
+    }
+    stop_now = cancelled_.load();
+  }
+  if (stop_now) call->cancel();
+}
+
+void ExecutionState::llm_event(std::string type, Json data) {
+  std::lock_guard lock(mutex_);
+  if (finished_ || cancelled_) return;
+  submit_locked([run = run_id(), type = std::move(type), data = std::move(data)](Batch& b) {
+    b.event(run, type, data);
+  });
+}
+
+void ExecutionState::llm_done(int64_t seq, std::optional<LlmResult> result,
+                              std::optional<Error> error, const LlmCallback& done) {
+  {
+    std::lock_guard lock(mutex_);
+    llm_calls_.erase(seq);
+  }
+  LlmOutcome out;
+  if (result) {
+    try {
+      complete_step(seq, to_json(*result));
+      out.result = std::move(result);
+    } catch (const Error& e) {
+      out.error = e;  // too large, or the execution ended (a timeout) meanwhile
+    }
+    return done(std::move(out));
+  }
+  out.error = std::move(error);
+  // A cancelled run or a closing engine is not the step's failure: nothing to record.
+  bool stopped = out.error->code() == ErrorCode::cancelled || out.error->code() == ErrorCode::closed;
+  if (!stopped) {
+    try {
+      out.will_retry = fail_step(seq, *out.error).will_retry;
+    } catch (const Error&) {
+      // The step was already failed (by its timeout) or the execution ended.
+    }
+  }
+  done(std::move(out));
+}
+
+std::vector<std::shared_ptr<LlmCall>> ExecutionState::take_llm_calls_locked() {
+  std::vector<std::shared_ptr<LlmCall>> calls;
+  for (auto& [seq, call] : llm_calls_) calls.push_back(std::move(call));
+  llm_calls_.clear();
+  return calls;
+}
+
+void ExecutionState::mark_cancelled() {
+  cancelled_ = true;
+  std::vector<std::shared_ptr<LlmCall>> calls;
+  {
+    std::lock_guard lock(mutex_);
+    calls = take_llm_calls_locked();
+  }
+  for (auto& call : calls) call->cancel();
+}
+
+}  // namespace storyloom::detail

@@ -1,0 +1,161 @@
+// Anthropic's Messages API.
+#include "llm/llm_errors.h"
+#include "llm/protocol.h"
+#include "llm/protocol_support.h"
+
+namespace storyloom::detail {
+namespace {
+
+constexpr const char* kWhere = "the Anthropic stream";
+
+// Anthropic's stop reasons in the words OpenAI-compatible servers use.
+std::string finish_reason_of(const std::string& stop_reason) {
+  if (stop_reason == "end_turn" || stop_reason == "stop_sequence") return "stop";
+  if (stop_reason == "max_tokens") return "length";
+  return stop_reason;
+}
+
+Error stream_error(const boost::json::object& event) {
+  const auto* error = object_at(event, "error");
+  std::string type = error ? string_at(*error, "type") : std::string();
+  std::string message = error ? string_at(*error, "message") : boost::json::serialize(event);
+  ErrorClass error_class = ErrorClass::retryable;
+  if (type == "invalid_request_error" || type == "authentication_error" ||
+      type == "permission_error" || type == "not_found_error") {
+    error_class = ErrorClass::fatal;
+  } else if (type == "rate_limit_error") {
+    error_class = ErrorClass::rate_limited;
+  }
+  return Error(ErrorCode::provider, "the provider sent an error in the stream" +
+                                        (type.empty() ? std::string() : " (" + type + ")") + ": " +
+                                        message,
+               error_class);
+}
+
+void read_usage(const boost::json::object& usage, LlmProgress& progress) {
+  if (auto n = integer_at(usage, "input_tokens")) progress.usage.input_tokens = *n;
+  if (auto n = integer_at(usage, "output_tokens")) progress.usage.output_tokens = *n;
+}
+
+class AnthropicDecoder final : public StreamDecoder {
+ public:
+  std::string on_event(const SseEvent& event, LlmProgress& progress) override {
+    auto o = parse_event_object(event.data, kWhere);
+    std::string type = string_at(o, "type");
+    if (type.empty()) type = event.event;
+    if (type == "error") throw stream_error(o);
+    if (type == "message_start") {
+      if (const auto* message = object_at(o, "message")) {
+        if (std::string model = string_at(*message, "model"); !model.empty()) progress.model = model;
+        if (const auto* usage = object_at(*message, "usage")) read_usage(*usage, progress);
+      }
+    } else if (type == "content_block_delta") {
+      const auto* delta = object_at(o, "delta");
+      if (delta && string_at(*delta, "type") == "text_delta") {
+        std::string text = string_at(*delta, "text");
+        progress.text += text;
+        return text;
+      }
+    } else if (type == "message_delta") {
+      if (const auto* delta = object_at(o, "delta")) {
+        std::string reason = string_at(*delta, "stop_reason");
+        if (!reason.empty()) progress.finish_reason = finish_reason_of(reason);
+      }
+      // message_delta's usage counts output tokens so far; input came in message_start.
+      if (const auto* usage = object_at(o, "usage")) {
+        if (auto n = integer_at(*usage, "output_tokens")) progress.usage.output_tokens = *n;
+      }
+    } else if (type == "message_stop") {
+      progress.done = true;
+    }
+    // ping, content_block_start, content_block_stop and types added later carry no text.
+    return {};
+  }
+};
+
+class AnthropicProtocol final : public Protocol {
+ public:
+  HttpRequest build(const LlmProviderConfig& provider, const LlmRequest& request,
+                    const std::string& model, const std::string& idempotency_key) const override {
+    boost::json::array messages;
+    std::string system;
+    for (const auto& m : request.messages) {
+      if (m.role == "system") {
+        if (!system.empty()) system += "\n\n";
+        system += m.content;
+      } else {
+        messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
+      }
+    }
+    boost::json::object body{{"model", model},
+                             {"messages", std::move(messages)},
+                             {"max_tokens", request.max_tokens},
+                             {"stream", request.stream}};
+    if (!system.empty()) body["system"] = system;
+    if (request.temperature) body["temperature"] = *request.temperature;
+    HttpRequest http;
+    std::string base = provider.base_url.empty() ? "https://api.anthropic.com" : provider.base_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    http.url = base + "/v1/messages";
+    http.headers = {{"Content-Type", "application/json"},
+                    {"Accept", request.stream ? "text/event-stream" : "application/json"},
+                    {"anthropic-version", "2023-06-01"},
+                    {"Idempotency-Key", idempotency_key}};
+    if (!provider.api_key.empty()) http.headers.emplace_back("x-api-key", provider.api_key);
+    http.body = boost::json::serialize(body);
+    http.connect_timeout = provider.connect_timeout;
+    http.idle_timeout = provider.idle_timeout;
+    return http;
+  }
+
+  std::unique_ptr<StreamDecoder> decoder() const override {
+    return std::make_unique<AnthropicDecoder>();
+  }
+
+  LlmProgress parse_body(std::string_view body) const override {
+    auto o = parse_event_object(body, "the Anthropic response");
+    if (string_at(o, "type") == "error") throw stream_error(o);
+    LlmProgress progress;
+    progress.model = string_at(o, "model");
+    if (const auto* usage = object_at(o, "usage")) read_usage(*usage, progress);
+    const auto* content = o.if_contains("content");
+    if (!content || !content->is_array()) {
+      throw Error(ErrorCode::provider, "the Anthropic response has no content array",
+                  ErrorClass::retryable);
+    }
+    for (const auto& block : content->as_array()) {
+      if (block.is_object() && string_at(block.as_object(), "type") == "text") {
+        progress.text += string_at(block.as_object(), "text");
+      }
+    }
+    progress.finish_reason = finish_reason_of(string_at(o, "stop_reason"));
+    progress.done = true;
+    return progress;
+  }
+
+  std::string error_message(std::string_view body) const override {
+    return error_text_of_body(body);
+  }
+
+  ProviderLimits limits(const HttpResponseHead& head, int64_t /*now_ms*/) const override {
+    ProviderLimits out;
+    out.requests_left = number_of(head.header("anthropic-ratelimit-requests-remaining"));
+    out.tokens_left = number_of(head.header("anthropic-ratelimit-tokens-remaining"));
+    if (auto at = parse_rfc3339_ms(head.header("anthropic-ratelimit-requests-reset"))) {
+      out.requests_reset_ms = *at;
+    }
+    if (auto at = parse_rfc3339_ms(head.header("anthropic-ratelimit-tokens-reset"))) {
+      out.tokens_reset_ms = *at;
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+const Protocol& anthropic_protocol() {
+  static const AnthropicProtocol protocol;
+  return protocol;
+}
+
+}  // namespace storyloom::detail

@@ -1,0 +1,166 @@
+// LlmRequest and LlmResult as JSON (the C ABI's shapes) and their checks.
+#include <cmath>
+
+#include "engine/validate.h"
+#include "storyloom/llm.h"
+
+namespace storyloom {
+namespace {
+
+Error bad(const std::string& what) {
+  return Error(ErrorCode::invalid_argument, "llm request: " + what, ErrorClass::fatal);
+}
+
+const boost::json::value* member(const boost::json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v && !v->is_null() ? v : nullptr;
+}
+
+std::string string_member(const boost::json::object& o, const char* key, const char* where) {
+  const auto* v = member(o, key);
+  if (!v) return {};
+  if (!v->is_string()) throw bad(std::string(where) + key + " must be a string");
+  return std::string(v->as_string());
+}
+
+int64_t integer_member(const boost::json::object& o, const char* key, int64_t fallback,
+                       const char* where) {
+  const auto* v = member(o, key);
+  if (!v) return fallback;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64() && v->as_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
+    return static_cast<int64_t>(v->as_uint64());
+  }
+  if (v->is_double() && std::floor(v->as_double()) == v->as_double() &&
+      std::fabs(v->as_double()) < 9e15) {
+    return static_cast<int64_t>(v->as_double());
+  }
+  throw bad(std::string(where) + key + " must be an integer, got " + boost::json::serialize(*v));
+}
+
+}  // namespace
+
+Json to_json(const LlmRequest& r) {
+  boost::json::array messages;
+  for (const auto& m : r.messages) {
+    messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
+  }
+  boost::json::object o{{"provider", r.provider}, {"model", r.model},
+                        {"messages", std::move(messages)}, {"max_tokens", r.max_tokens},
+                        {"stream", r.stream}, {"stream_name", r.stream_name}};
+  o["temperature"] = r.temperature ? Json(*r.temperature) : Json(nullptr);
+  return o;
+}
+
+Json to_json(const LlmResult& r) {
+  return boost::json::object{
+      {"text", r.text},
+      {"finish_reason", r.finish_reason},
+      {"usage", {{"input_tokens", r.usage.input_tokens}, {"output_tokens", r.usage.output_tokens}}},
+      {"provider", r.provider},
+      {"model", r.model}};
+}
+
+LlmRequest llm_request_from_json(const Json& json) {
+  if (!json.is_object()) throw bad("must be a JSON object, got " + boost::json::serialize(json));
+  const auto& o = json.as_object();
+  static const char* kKnown[] = {"provider", "model",  "messages",   "max_tokens",
+                                 "temperature", "stream", "stream_name"};
+  for (const auto& [key, value] : o) {
+    bool known = false;
+    for (const char* k : kKnown) known = known || key == k;
+    if (!known) {
+      throw bad("unknown field '" + std::string(key) +
+                "' (known: provider, model, messages, max_tokens, temperature, stream, "
+                "stream_name)");
+    }
+  }
+  LlmRequest r;
+  r.provider = string_member(o, "provider", "");
+  r.model = string_member(o, "model", "");
+  r.stream_name = string_member(o, "stream_name", "");
+  const auto* messages = member(o, "messages");
+  if (!messages) throw bad("messages is missing");
+  if (!messages->is_array()) throw bad("messages must be an array");
+  size_t i = 0;
+  for (const auto& m : messages->as_array()) {
+    std::string where = "messages[" + std::to_string(i++) + "].";
+    if (!m.is_object()) throw bad(where.substr(0, where.size() - 1) + " must be an object");
+    LlmMessage message;
+    message.role = string_member(m.as_object(), "role", where.c_str());
+    message.content = string_member(m.as_object(), "content", where.c_str());
+    if (!m.as_object().if_contains("content") || !m.as_object().at("content").is_string()) {
+      throw bad(where + "content must be a string");
+    }
+    r.messages.push_back(std::move(message));
+  }
+  int64_t max_tokens = integer_member(o, "max_tokens", r.max_tokens, "");
+  if (max_tokens < 1 || max_tokens > 1'000'000) {
+    throw bad("max_tokens must be between 1 and 1000000, got " + std::to_string(max_tokens));
+  }
+  r.max_tokens = static_cast<int>(max_tokens);
+  if (const auto* t = member(o, "temperature")) {
+    if (!t->is_number()) throw bad("temperature must be a number");
+    r.temperature = t->to_number<double>();
+  }
+  if (const auto* s = member(o, "stream")) {
+    if (!s->is_bool()) throw bad("stream must be true or false");
+    r.stream = s->as_bool();
+  }
+  validate(r);
+  return r;
+}
+
+LlmResult llm_result_from_json(const Json& json) {
+  auto fail = [](const std::string& what) {
+    return Error(ErrorCode::invalid_argument, "llm result: " + what);
+  };
+  if (!json.is_object()) throw fail("must be a JSON object");
+  const auto& o = json.as_object();
+  LlmResult r;
+  auto text = [&](const char* key) -> std::string {
+    const auto* v = o.if_contains(key);
+    if (!v || !v->is_string()) throw fail(std::string(key) + " must be a string");
+    return std::string(v->as_string());
+  };
+  r.text = text("text");
+  r.finish_reason = text("finish_reason");
+  r.provider = text("provider");
+  r.model = text("model");
+  const auto* usage = o.if_contains("usage");
+  if (!usage || !usage->is_object()) throw fail("usage must be an object");
+  for (auto [key, field] : {std::pair{"input_tokens", &r.usage.input_tokens},
+                            std::pair{"output_tokens", &r.usage.output_tokens}}) {
+    const auto* v = usage->as_object().if_contains(key);
+    if (!v || !v->is_int64()) throw fail(std::string("usage.") + key + " must be an integer");
+    *field = v->as_int64();
+  }
+  return r;
+}
+
+void validate(const LlmRequest& r) {
+  if (r.messages.empty()) throw bad("messages must not be empty");
+  bool has_user = false;
+  for (size_t i = 0; i < r.messages.size(); ++i) {
+    const auto& m = r.messages[i];
+    std::string where = "messages[" + std::to_string(i) + "]";
+    if (m.role != "system" && m.role != "user" && m.role != "assistant") {
+      throw bad(where + ".role must be system, user or assistant, got '" + m.role + "'");
+    }
+    has_user = has_user || m.role == "user";
+    detail::check_utf8("llm request: " + where + ".content", m.content);
+  }
+  if (!has_user) throw bad("messages need at least one user message");
+  if (r.max_tokens < 1 || r.max_tokens > 1'000'000) {
+    throw bad("max_tokens must be between 1 and 1000000, got " + std::to_string(r.max_tokens));
+  }
+  if (r.temperature && !(*r.temperature >= 0 && *r.temperature <= 2)) {
+    throw bad("temperature must be between 0 and 2, got " + std::to_string(*r.temperature));
+  }
+  if (!r.provider.empty()) detail::check_name("llm request: provider", r.provider);
+  if (!r.model.empty()) detail::check_key("llm request: model", r.model);
+  if (!r.model.empty()) detail::check_utf8("llm request: model", r.model);
+  if (!r.stream_name.empty()) detail::check_name("llm request: stream_name", r.stream_name);
+}
+
+}  // namespace storyloom

@@ -1,0 +1,83 @@
+#include "llm/protocol_support.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "engine/validate.h"
+
+namespace storyloom::detail {
+namespace {
+
+// At most `limit` bytes of `text`, cut before a character, not inside one.
+std::string utf8_prefix(std::string_view text, size_t limit) {
+  if (text.size() <= limit) return std::string(text);
+  size_t cut = limit;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut));
+}
+
+}  // namespace
+
+boost::json::object parse_event_object(std::string_view data, std::string_view where) {
+  boost::system::error_code ec;
+  Json value = boost::json::parse(data, ec);
+  if (ec || !value.is_object()) {
+    std::string start = utf8_prefix(data, 80);
+    if (!is_valid_utf8(start)) start = "(not UTF-8)";
+    throw Error(ErrorCode::provider,
+                std::string(where) + " sent an event that is not a JSON object (" +
+                    (ec ? ec.message() : std::string("not an object")) + "): " + start,
+                ErrorClass::retryable);
+  }
+  return std::move(value.as_object());
+}
+
+std::string string_at(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::optional<int64_t> integer_at(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return std::nullopt;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
+  if (v->is_double()) return static_cast<int64_t>(v->as_double());
+  return std::nullopt;
+}
+
+const boost::json::object* object_at(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_object() ? &v->as_object() : nullptr;
+}
+
+std::string error_text_of_body(std::string_view body) {
+  if (body.empty()) return {};
+  boost::system::error_code ec;
+  Json value = boost::json::parse(body, ec);
+  if (!ec && value.is_object()) {
+    const auto& o = value.as_object();
+    if (const auto* e = o.if_contains("error")) {
+      if (e->is_string()) return std::string(e->as_string());
+      if (e->is_object()) {
+        std::string message = string_at(e->as_object(), "message");
+        if (!message.empty()) return message;
+      }
+    }
+    std::string message = string_at(o, "message");
+    if (!message.empty()) return message;
+  }
+  std::string start = utf8_prefix(body, 300);
+  return is_valid_utf8(start) ? start : std::string("(a body that is not UTF-8)");
+}
+
+std::optional<double> number_of(std::string_view text) {
+  std::string s(text);
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (!end || *end != '\0' || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+}  // namespace storyloom::detail

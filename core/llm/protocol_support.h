@@ -1,0 +1,28 @@
+// Pieces both protocols use to read what providers send.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "storyloom/error.h"
+#include "storyloom/json.h"
+
+namespace storyloom::detail {
+
+// The JSON object of one stream event's data; throws a retryable
+// Error(provider) naming `where` and the parse error when it is not one.
+boost::json::object parse_event_object(std::string_view data, std::string_view where);
+// o[key] as a string, or "" when absent or not a string.
+std::string string_at(const boost::json::object& o, std::string_view key);
+// o[key] as an integer, or nullopt when absent or not an integer.
+std::optional<int64_t> integer_at(const boost::json::object& o, std::string_view key);
+// o[key] as an object, or nullptr.
+const boost::json::object* object_at(const boost::json::object& o, std::string_view key);
+// {"error":{"message"}}, {"error":"text"}, {"message"} or, for a body that is
+// not JSON, its first 300 bytes; "" for an empty body.
+std::string error_text_of_body(std::string_view body);
+// Header text as a number, or nullopt.
+std::optional<double> number_of(std::string_view text);
+
+}  // namespace storyloom::detail
