@@ -5,6 +5,7 @@
 
 #include "args.h"
 #include "handles.h"
+#include "storyloom/config.h"
 #include "status.h"
 #include "to_json.h"
 
@@ -27,7 +28,7 @@ std::chrono::milliseconds duration_or(const Args& args, int64_t ms, const char* 
 
 EngineOptions engine_options(const Args& args, const sl_engine_options* o) {
   EngineOptions options;
-  if (o == nullptr) return options;
+  if (o == nullptr) return options;  // the version was checked by the caller
   auto store = args.text(o->store, o->store_len, "sl_engine_options.store");
   if (!store.empty()) options.store = std::string(store);
   if (o->workers != 0) options.workers = o->workers;
@@ -38,6 +39,10 @@ EngineOptions engine_options(const Args& args, const sl_engine_options* o) {
   options.lease_ttl = duration_or(args, o->lease_ttl_ms, "lease_ttl_ms", options.lease_ttl);
   options.drain_timeout = duration_or(args, o->drain_timeout_ms, "drain_timeout_ms",
                                       options.drain_timeout);
+  if (o->version >= 2 && (o->config_json != nullptr || o->config_json_len != 0)) {
+    apply_engine_config(options,
+                        args.json(o->config_json, o->config_json_len, "sl_engine_options.config_json"));
+  }
   return options;
 }
 
@@ -242,6 +247,37 @@ SL_API int sl_engine_rewind(sl_engine* engine, const char* run_id, size_t run_id
     auto& e = args.required(engine, "engine");
     auto run = args.text(run_id, run_id_len, "run_id");
     e.engine->rewind(run, args.text(step, step_len, "step"));
+  });
+}
+
+SL_API int sl_engine_configure_resource(sl_engine* engine, const char* name, size_t name_len,
+                                        const char* limits_json, size_t limits_len) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(engine, "engine");
+    std::string resource(args.text(name, name_len, "name"));
+    e.engine->configure_resource(
+        resource, resource_limits_from_json(args.json(limits_json, limits_len, "limits_json"),
+                                            "limits of resource '" + resource + "'"));
+  });
+}
+
+SL_API int sl_engine_resource_status(char** status_json, size_t* status_json_len,
+                                     sl_engine* engine, const char* name, size_t name_len) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, status_json, status_json_len, "status_json");
+    auto& e = args.required(engine, "engine");
+    out.set_json(to_json(e.engine->resource_status(std::string(args.text(name, name_len, "name")))));
+  });
+}
+
+SL_API int sl_engine_llm_providers(char** providers_json, size_t* providers_json_len,
+                                   sl_engine* engine) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, providers_json, providers_json_len, "providers_json");
+    out.set_json(args.required(engine, "engine").engine->llm_providers());
   });
 }
 

@@ -34,6 +34,7 @@
  *             "last_event_id"}
  *  artifact: {"key","version","value","created_at_ms"}
  *  event:    {"id","run_id","type","data","created_at_ms"}
+ *  llm:      request and result shapes at sl_execution_llm
  */
 #ifndef STORYLOOM_STORYLOOM_H_
 #define STORYLOOM_STORYLOOM_H_
@@ -78,7 +79,8 @@ enum {
   SL_ESTEPFAILED = 10,     /* a step (or child run) failed */
   SL_ECLOSED = 11,         /* the engine is closed or closing */
   SL_ETIMEOUT = 12,        /* a step or run took too long */
-  SL_EINTERNAL = 13        /* a bug in storyloom, or out of memory */
+  SL_EINTERNAL = 13,       /* a bug in storyloom, or out of memory */
+  SL_EPROVIDER = 14        /* an LLM provider refused or failed a request */
 };
 
 /* How a failure should be treated by retry policies (storyloom::ErrorClass). */
@@ -119,9 +121,19 @@ typedef struct sl_engine_options {
   int64_t poll_interval_ms;  /* timers, other processes' changes [50] */
   int64_t lease_ttl_ms;      /* a silent engine's runs are reclaimed after [10000] */
   int64_t drain_timeout_ms;  /* close waits this long for executions [5000] */
+  /* version 2 */
+  /* LLM providers and resource limits as JSON (NULL: providers from the
+   * environment, no limits): {"llm": {"default_provider", "use_environment",
+   * "providers": [{"name", "kind": "openai"|"anthropic"|"offline", "base_url",
+   * "api_key", "model", "resource", "connect_timeout_ms", "idle_timeout_ms",
+   * "offline_word_delay_ms"}]}, "resources": {"NAME": {"requests",
+   * "period_ms", "burst", "max_in_flight", "tokens_per_minute"}}}. Keys stay
+   * in memory: they are sent as request headers and never stored or logged. */
+  const char* config_json;
+  size_t config_json_len;
 } sl_engine_options;
-#define SL_ENGINE_OPTIONS_VERSION 1
-#define SL_ENGINE_OPTIONS_INIT {SL_ENGINE_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0}
+#define SL_ENGINE_OPTIONS_VERSION 2
+#define SL_ENGINE_OPTIONS_INIT {SL_ENGINE_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0}
 
 /* Opens (creating if needed) the store and starts the engine's threads; runs
  * left executing by a dead process are resumed. Several engines may live in
@@ -296,6 +308,28 @@ SL_API int sl_engine_artifacts(char** artifacts_json, size_t* artifacts_json_len
 SL_API int sl_engine_events(char** events_json, size_t* events_json_len, sl_engine* engine,
                             const char* run_id, size_t run_id_len, int64_t after_id, size_t limit);
 
+/* ---- resources and LLM providers ------------------------------------------
+ * A resource is a named limit shared by every run of one engine (an LLM
+ * provider, an image API): a token bucket of requests, a budget of LLM tokens
+ * per minute, a cap on requests in flight. Every LLM provider uses one,
+ * "llm:NAME" unless its config names another. */
+
+/* Sets or replaces the limits of a resource: limits_json is {"requests",
+ * "period_ms" [1000], "burst" [requests], "max_in_flight", "tokens_per_minute"},
+ * absent or 0 meaning no limit of that kind. Waiting requests are rechecked.
+ * Errors: SL_EINVALID naming the field (negative, period under 1 ms, bad JSON). */
+SL_API int sl_engine_configure_resource(sl_engine* engine, const char* name, size_t name_len,
+                                        const char* limits_json, size_t limits_len);
+/* {"name","available_requests","available_tokens","in_flight","waiting",
+ * "paused_until_ms"}; an amount without a limit is null. Unknown names are
+ * reported as unlimited. */
+SL_API int sl_engine_resource_status(char** status_json, size_t* status_json_len,
+                                     sl_engine* engine, const char* name, size_t name_len);
+/* {"default": NAME, "providers": [{"name","kind","base_url","model","resource",
+ * "has_key"}]}: the configured providers, never their keys. */
+SL_API int sl_engine_llm_providers(char** providers_json, size_t* providers_json_len,
+                                   sl_engine* engine);
+
 /* ---- events and subscriptions --------------------------------------------- */
 
 enum {
@@ -412,6 +446,42 @@ SL_API int sl_execution_invoke(int* state, char** output_json, size_t* output_le
                                sl_execution* execution, const char* name, size_t name_len,
                                const char* workflow, size_t workflow_len, const char* input_json,
                                size_t input_len);
+
+/* How a built-in llm step ended. Borrowed: valid only during the callback. */
+typedef struct sl_llm_outcome {
+  int status;        /* SL_OK, or the error's SL_E* code */
+  int error_class;   /* SL_CLASS_* of the error; SL_CLASS_FATAL on success */
+  const char* message; /* the error's message; "" on success */
+  size_t message_len;
+  const char* result_json; /* on success {"text","finish_reason","usage":{"input_tokens",
+                            * "output_tokens"},"provider","model"}; else NULL */
+  size_t result_len;
+  int memoized;      /* 1: the result was stored by an earlier execution */
+  int will_retry;    /* 1: the failure is retried per the workflow's policy; unwind and
+                      * finish the execution (any finish call) and the run is requeued */
+} sl_llm_outcome;
+
+/* Runs exactly once per successful sl_execution_llm: on the calling thread
+ * before it returns when the step is memoized, else on an engine thread
+ * (the LLM client's I/O thread): be quick, hand the outcome to your own
+ * thread or loop. Other sl_execution_* calls are allowed from it. */
+typedef void (*sl_llm_fn)(void* user_data, const sl_llm_outcome* outcome);
+
+/* The built-in llm step `name`: a chat completion memoized like a step. A new
+ * attempt waits for its provider's resource (holding no thread), records
+ * llm.attempt {seq,name,stream,attempt,provider,model}, streams the text as
+ * chunk events of the stream, and records the result or the failed attempt
+ * (retried per the workflow's policy: 401/403/400 fatal, 429 rate-limited
+ * with its Retry-After, 5xx and broken streams retryable). request_json:
+ * {"provider","model","messages":[{"role","content"}],"max_tokens",
+ * "temperature","stream","stream_name"}, all but messages optional.
+ * Cancelling the run or closing the engine stops the transfer at once (the
+ * outcome is SL_ECANCELLED or SL_ECLOSED and nothing is recorded).
+ * Errors (fn is then not called): SL_EINVALID (name, request, NULL fn),
+ * SL_ENOTFOUND (provider), SL_ENONDETERMINISM, SL_ECANCELLED, SL_ECLOSED. */
+SL_API int sl_execution_llm(sl_execution* execution, const char* name, size_t name_len,
+                            const char* request_json, size_t request_len, sl_llm_fn fn,
+                            void* user_data);
 
 /* Not memoized: skipped while the execution replays stored steps. */
 SL_API int sl_execution_progress(sl_execution* execution, const char* value_json,

@@ -59,7 +59,7 @@ TEST(CapiEngineOpen, RejectsUnknownOptionsVersion) {
   EXPECT_EQ(sl_engine_open(&engine, &opts), SL_EINVALID);
   EXPECT_EQ(last_message(),
             "sl_engine_open: sl_engine_options.version is 99, but this library knows versions 1 "
-            "to 1 (was the caller built against a newer storyloom.h?)");
+            "to 2 (was the caller built against a newer storyloom.h?)");
 }
 
 TEST(CapiEngineOpen, RejectsNegativeWorkers) {
