@@ -13,7 +13,6 @@
 #include <string>
 
 #include "approval_prompt.h"
-#include "offline_writer.h"
 #include "options.h"
 #include "story_export.h"
 #include "story_workflow.h"
@@ -33,6 +32,19 @@ int wait_stop_signal(const sigset_t& signals, std::chrono::milliseconds timeout)
   return sig > 0 ? sig : 0;
 }
 
+// "text from openai (gpt-4o-mini)", or the offline generator's label.
+std::string text_source_label(storyloom::Engine& engine, const std::string& model) {
+  Json providers = engine.llm_providers();
+  std::string name(providers.at("default").as_string());
+  if (name == "offline") return story::offline_label();
+  for (const auto& p : providers.at("providers").as_array()) {
+    if (p.at("name").as_string() != name) continue;
+    std::string m = model.empty() ? std::string(p.at("model").as_string()) : model;
+    return "text from " + name + " (" + m + ")";
+  }
+  return "text from " + name;
+}
+
 int report(storyloom::Engine& engine, const std::string& run_id, const story::Options& options,
            story::TerminalView& view) {
   auto snap = engine.snapshot(run_id);
@@ -50,8 +62,10 @@ int report(storyloom::Engine& engine, const std::string& run_id, const story::Op
     if (a.key == "story") story = &a.value;
   }
   if (story == nullptr) throw std::runtime_error("run " + run_id + " has no 'story' artifact");
-  std::printf("\n\"%s\": %zu pages of %s\n", story->at("title").as_string().c_str(),
-              story->at("pages").as_array().size(), std::string(story::kOfflineLabel).c_str());
+  const Json* written_by = story->as_object().if_contains("written_by");
+  std::printf("\n\"%s\": %zu pages, %s\n", story->at("title").as_string().c_str(),
+              story->at("pages").as_array().size(),
+              story::written_by_label(written_by ? *written_by : Json()).c_str());
   std::printf("stored in %s, run %s (artifacts \"story\", \"page/1\"...)\n", options.db.c_str(),
               run_id.c_str());
   if (!options.export_path.empty()) {
@@ -67,18 +81,25 @@ int write_story(const story::Options& options, const sigset_t& stop_signals) {
   int columns =
       live && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
   story::TerminalView view(stdout, live, columns, options.input.pages);
-  view.line("storyloom story example: " + std::string(story::kOfflineLabel));
 
   story::StartGate gate;  // declared before the engine: its workers may wait on it
   storyloom::EngineOptions engine_options;
   engine_options.store = options.db;
   engine_options.drain_timeout = 100ms;  // Ctrl-C stops promptly; the run resumes next time
+  storyloom::LlmProviderConfig offline;  // streams word by word, as a model's tokens arrive
+  offline.name = "offline";
+  offline.kind = storyloom::LlmProviderKind::offline;
+  offline.model = "offline-placeholder";
+  offline.offline_word_delay = options.word_delay;
+  engine_options.llm.providers = {offline};
+  engine_options.llm.default_provider = options.provider;
   auto engine = storyloom::Engine::open(engine_options);
+  view.line("storyloom story example: " + text_source_label(*engine, options.model));
   struct OpenOnExit {
     story::StartGate& gate;
     ~OpenOnExit() { gate.open(); }  // before the engine closes, on every path
   } open_on_exit{gate};
-  story::register_story_workflow(*engine, {story::offline_text_source(options.word_delay), &gate});
+  story::register_story_workflow(*engine, {story::llm_text_source("", options.model), &gate});
 
   storyloom::StartOptions start;
   start.idempotency_key = story::story_key(options.input);

@@ -20,13 +20,16 @@ std::optional<int> parse_int(std::string_view text, int min, int max) {
 std::string usage() {
   return "usage: story --db PATH --topic TEXT [--style TEXT] [--pages N] [--quality N]\n"
          "             [--approve-outline] [--export FILE.md] [--fast | --word-delay-ms MS]\n"
+         "             [--provider NAME] [--model NAME]\n"
          "\n"
          "Writes an illustrated-book-style story durably into the SQLite file PATH: an\n"
          "outline, then per page a draft, critique-and-revise rounds and an illustration\n"
-         "brief, streaming every piece of text as it is written. The text is offline\n"
-         "placeholder text, not a language model. Running the same command again (same\n"
-         "topic, style, pages and quality) resumes the same run: finished steps are not\n"
-         "redone.\n"
+         "brief, streaming every piece of text as it is written. The text comes from the\n"
+         "engine's LLM provider: OpenAI, OpenRouter or Anthropic when OPENAI_API_KEY,\n"
+         "OPENROUTER_API_KEY or ANTHROPIC_API_KEY is set (OPENAI_BASE_URL points at any\n"
+         "OpenAI-compatible server), else the offline generator: placeholder text, not a\n"
+         "language model. Running the same command again (same topic, style, pages and\n"
+         "quality) resumes the same run: finished steps are not redone.\n"
          "\n"
          "  --db PATH          the store (created if missing)\n"
          "  --topic TEXT       what the story is about (at most 200 bytes)\n"
@@ -36,7 +39,10 @@ std::string usage() {
          "  --approve-outline  wait for the outline to be approved before writing pages\n"
          "  --export FILE.md   write the finished story as Markdown\n"
          "  --fast             do not pause between streamed words\n"
-         "  --word-delay-ms MS pause between streamed words (default 15)\n"
+         "  --word-delay-ms MS offline text: pause between streamed words (default 15)\n"
+         "  --provider NAME    openai, openrouter, anthropic or offline (default: the first\n"
+         "                     with a key, else offline; STORYLOOM_LLM_PROVIDER also sets it)\n"
+         "  --model NAME       the model (default: the provider's, e.g. $OPENAI_MODEL)\n"
          "\n"
          "Ctrl-C stops cleanly (exit code 130); the run waits in the store for the next start.\n";
 }
@@ -63,7 +69,8 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& message
     } else if (arg == "--fast") {
       options.word_delay = std::chrono::milliseconds(0);
     } else if (arg == "--db" || arg == "--topic" || arg == "--style" || arg == "--pages" ||
-               arg == "--quality" || arg == "--export" || arg == "--word-delay-ms") {
+               arg == "--quality" || arg == "--export" || arg == "--word-delay-ms" ||
+               arg == "--provider" || arg == "--model") {
       auto v = value();
       if (!v) return fail(std::string(arg) + " needs a value");
       if (arg == "--db") {
@@ -74,6 +81,10 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& message
         options.input.author_style = *v;
       } else if (arg == "--export") {
         options.export_path = *v;
+      } else if (arg == "--provider") {
+        options.provider = *v;
+      } else if (arg == "--model") {
+        options.model = *v;
       } else if (arg == "--pages") {
         auto n = parse_int(*v, 1, kMaxPages);
         if (!n) {

@@ -13,7 +13,9 @@ struct Options {
   std::string db;                            // the SQLite file the run lives in
   StoryInput input;                          // what to write
   std::string export_path;                   // empty: no Markdown export
-  std::chrono::milliseconds word_delay{15};  // between streamed words; 0 with --fast
+  std::chrono::milliseconds word_delay{15};  // offline provider: between streamed words; 0 with --fast
+  std::string provider;  // "" → the engine's default (offline unless an API key is set)
+  std::string model;     // "" → the provider's
 };
 
 // The usage text printed by --help and after a usage error.

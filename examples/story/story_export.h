@@ -8,7 +8,14 @@
 
 namespace story {
 
-// `story` is the "story" artifact: {title, topic, generator, pages: [{page,
+// Who wrote the text, for people: "offline placeholder text, not a language
+// model" or "written by openai (gpt-4o-mini)". `written_by` is the story
+// artifact's {provider, model, language_model}.
+std::string written_by_label(const storyloom::Json& written_by);
+// What the offline provider's text is called wherever it is shown.
+std::string offline_label();
+
+// `story` is the "story" artifact: {title, topic, written_by, pages: [{page,
 // content, plan, illustration}]}. `db` and `run_id` say where it is stored.
 std::string story_markdown(const storyloom::Json& story, std::string_view db,
                            std::string_view run_id);

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "offline_writer.h"
+#include "fake_llm_server.h"
 #include "outline.h"
 #include "story_input.h"
 #include "story_workflow.h"
@@ -107,8 +107,14 @@ TEST(Outline, ApprovalDecisions) {
 
 class Pipeline : public ::testing::Test {
  protected:
-  void open(TextSource source = offline_text_source(std::chrono::milliseconds(0))) {
-    engine_ = Engine::open(fast_options());
+  // The engine's own offline provider unless `providers` says otherwise.
+  void open(TextSource source = llm_text_source("", ""),
+            std::vector<storyloom::LlmProviderConfig> providers = {}) {
+    auto options = fast_options();
+    options.llm.use_environment = false;
+    options.llm.providers = std::move(providers);
+    if (!options.llm.providers.empty()) options.llm.default_provider = options.llm.providers[0].name;
+    engine_ = Engine::open(options);
     register_story_workflow(*engine_, {std::move(source), nullptr});
   }
   std::string start(const std::string& input) {
@@ -147,9 +153,27 @@ TEST_F(Pipeline, QualityTwoRunsTwoCritiqueAndReviseRoundsPerPage) {
   auto page = latest(run, "page/2").as_object();
   EXPECT_EQ(page.at("iteration").as_int64(), 2);
   EXPECT_FALSE(page.at("critique").as_string().empty());
-  EXPECT_NE(page.at("illustration").as_string().find("Picture: "), std::string::npos);
+  EXPECT_FALSE(page.at("illustration").as_string().empty());
+  EXPECT_NE(page.at("content"), latest(run, "page/1").at("content"));
   auto story = latest(run, "story").as_object();
   EXPECT_EQ(story.at("pages").as_array().size(), 2u);
+  EXPECT_EQ(story.at("written_by").at("provider"), "offline");
+  EXPECT_EQ(story.at("written_by").at("language_model"), false);
+  // The offline provider fills in the outline form the prompt asks for.
+  auto outline = latest(run, "outline").as_object();
+  EXPECT_EQ(outline.at("title").as_string().find("A Story About"), std::string::npos);
+  // Every page's text was streamed live under its stream name.
+  std::string streamed;
+  for (const auto& e : engine_->events(run, 0, 10000)) {
+    if (e.type == "chunk" && e.data.at("stream") == "page/1") {
+      streamed += std::string(e.data.at("text").as_string());
+    }
+  }
+  auto write = engine_->snapshot(run).steps;
+  auto first = std::find_if(write.begin(), write.end(),
+                            [](const auto& s) { return s.name == "page/1/write"; });
+  ASSERT_NE(first, write.end());
+  EXPECT_EQ(streamed, std::string(first->result.at("text").as_string()));
   auto progress = engine_->get(run).progress.as_object();
   EXPECT_EQ(progress.at("pages_completed").as_int64(), 2);
   EXPECT_EQ(progress.at("pages_failed").as_int64(), 0);
@@ -201,12 +225,12 @@ TEST_F(Pipeline, RejectedOutlineFailsTheRun) {
 
 TEST_F(Pipeline, AFailingPageIsCountedAndRetryResumesAtIt) {
   std::atomic<bool> broken{true};
-  auto offline = offline_text_source(std::chrono::milliseconds(0));
+  auto offline = llm_text_source("", "");
   open([&, offline](storyloom::Context& ctx, const TextRequest& r) {
     if (broken && r.step == "page/2/write") {
-      return std::string(ctx.step(r.step, [&]() -> Json {
+      ctx.step(r.step, [&]() -> Json {
         throw Error(ErrorCode::step_failed, "the model refused", ErrorClass::fatal);
-      }).as_string());
+      });
     }
     return offline(ctx, r);
   });
@@ -226,6 +250,27 @@ TEST_F(Pipeline, AFailingPageIsCountedAndRetryResumesAtIt) {
     page1_writes += e.type == "step.completed" && e.data.at("name").as_string() == "page/1/write";
   }
   EXPECT_EQ(page1_writes, 1u);  // the finished page was not written again
+}
+
+TEST_F(Pipeline, AStoryFromAnOpenAiCompatibleServer) {
+  storyloom::testing::FakeLlmServer server;
+  storyloom::LlmProviderConfig fake;
+  fake.name = "fake";
+  fake.base_url = server.base_url("normal") + "/v1";
+  fake.api_key = "sk-test-not-a-secret";
+  fake.model = "fake-model";
+  open(llm_text_source("", ""), {fake});
+  auto run = start(R"({"topic": "a kite", "pages": 2, "quality": 1})");
+  auto info = wait_finished(*engine_, run);
+  ASSERT_EQ(info.status, RunStatus::completed) << boost::json::serialize(info.error);
+  // outline + 2 × (write, critique, revise, illustration), each asked once.
+  EXPECT_EQ(server.requests("normal"), 9u);
+  auto story = latest(run, "story").as_object();
+  EXPECT_EQ(story.at("written_by").at("provider"), "fake");
+  EXPECT_EQ(story.at("written_by").at("language_model"), true);
+  // The server's text is not an outline: the pipeline derives what is missing.
+  EXPECT_EQ(story.at("pages").as_array().size(), 2u);
+  EXPECT_NE(latest(run, "page/1").at("content").as_string().find("Fake reply"), std::string::npos);
 }
 
 }  // namespace

@@ -47,6 +47,7 @@ class StoryRun {
       pages.push_back(write_page(outline, page));
     }
     ctx_.artifact("story", boost::json::object{{"title", outline.title},
+                                               {"written_by", written_by_},
                                                {"topic", input_.topic},
                                                {"author_style", input_.author_style},
                                                {"visual_style", outline.visual_style},
@@ -61,7 +62,14 @@ class StoryRun {
   std::string generate(TextRequest request, const std::string& stage) {
     request.input = &input_;
     ctx_.progress(progress_.at(stage, request.page, request.stream));
-    return settings_.source(ctx_, request);
+    storyloom::LlmResult answer = settings_.source(ctx_, request);
+    // The story says who wrote it; the outline's writer speaks for the book.
+    if (written_by_.empty()) {
+      written_by_ = {{"provider", answer.provider},
+                     {"model", answer.model},
+                     {"language_model", answer.provider != "offline"}};
+    }
+    return answer.text;
   }
 
   Outline make_outline() {
@@ -145,6 +153,7 @@ class StoryRun {
   const StorySettings& settings_;
   StoryInput input_;
   Progress progress_;
+  boost::json::object written_by_;  // {provider, model, language_model}
 };
 
 }  // namespace

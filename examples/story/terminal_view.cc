@@ -107,6 +107,20 @@ void TerminalView::on_event(const storyloom::Event& event) {
     } else {
       held_[std::string(stream->as_string())] += text->as_string();
     }
+  } else if (event.type == "llm.attempt") {
+    // A step streams again from the start (a retry, or a resumed run): the
+    // text shown so far for its stream is not the text that will be kept.
+    const auto* stream = data.if_contains("stream");
+    const auto* attempt = data.if_contains("attempt");
+    if (!stream || !stream->is_string() || !attempt || !attempt->is_int64() ||
+        attempt->as_int64() <= 1) {
+      return;
+    }
+    held_.erase(std::string(stream->as_string()));
+    if (stream->as_string() == stream_) {
+      flush_text();
+      emit("(attempt " + std::to_string(attempt->as_int64()) + ": the text starts again)");
+    }
   } else if (event.type == "artifact") {
     const auto* key = data.if_contains("key");
     const auto* value = data.if_contains("value");

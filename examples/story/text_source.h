@@ -3,7 +3,6 @@
 // TextSource inside a durable step, streamed live as chunks of `stream`.
 #pragma once
 
-#include <chrono>
 #include <functional>
 #include <string>
 
@@ -28,11 +27,13 @@ struct TextRequest {
 };
 
 // Runs the request as a durable step (memoized: a finished step is never
-// asked again) and returns its text.
-using TextSource = std::function<std::string(storyloom::Context&, const TextRequest&)>;
+// asked again) and returns its answer: the text and who wrote it.
+using TextSource =
+    std::function<storyloom::LlmResult(storyloom::Context&, const TextRequest&)>;
 
-// The offline generator (offline_writer.h) in a host step, streaming its text
-// word by word with `word_delay` between words, as a model's tokens arrive.
-TextSource offline_text_source(std::chrono::milliseconds word_delay);
+// The built-in llm step (storyloom/llm.h) with the prompts of prompts.h, on
+// `provider` ("" for the engine's default, the offline generator when no key
+// is set) and `model` ("" for the provider's).
+TextSource llm_text_source(std::string provider, std::string model);
 
 }  // namespace story
