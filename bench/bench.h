@@ -104,4 +104,12 @@ struct ParkedRunsParams {
 };
 boost::json::object measure_parked_runs(const ParkedRunsParams& params, const std::string& tmp_dir);
 
+struct LlmStreamParams {
+  size_t tokens = 2'000;        // paced: one token every interval_us
+  int64_t interval_us = 1'000;  // a fast model's pace (1,000 tokens a second)
+  size_t fast_tokens = 300'000;  // then as fast as the server writes (over a second), for the store writes
+};
+// In llm_stream.cc: needs the fake LLM server of tests/support.
+boost::json::object measure_llm_stream(const LlmStreamParams& params, const std::string& tmp_dir);
+
 }  // namespace storyloom::bench

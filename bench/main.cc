@@ -5,8 +5,9 @@
 //                   [--steps K] [--memo-reps N] [--events N] [--gap-us N]
 //                   [--subscribers 1,100] [--start-samples N] [--tmp-dir DIR]
 //                   [--only throughput,memoized_step,event_latency,start_latency,host_step,
-//                           keyed_throughput,parked_runs]
-//                   [--throughput-budget-s S] [--keyed-runs N] [--parked N] [--compact]
+//                           keyed_throughput,parked_runs,llm_stream]
+//                   [--throughput-budget-s S] [--keyed-runs N] [--parked N]
+//                   [--tokens N] [--token-interval-us N] [--compact]
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -27,7 +28,7 @@ using namespace storyloom::bench;
 
 const std::set<std::string> kSections = {"throughput",       "memoized_step", "event_latency",
                                          "start_latency",    "host_step",
-                                         "keyed_throughput", "parked_runs"};
+                                         "keyed_throughput", "parked_runs", "llm_stream"};
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "storyloom_bench: " << problem << "\n"
@@ -35,7 +36,8 @@ const std::set<std::string> kSections = {"throughput",       "memoized_step", "e
             << "         [--max-executions N] [--steps K] [--memo-reps N] [--events N]\n"
             << "         [--gap-us N] [--subscribers 1,100] [--start-samples N]\n"
             << "         [--tmp-dir DIR] [--only SECTION,...] [--throughput-budget-s S]\n"
-            << "         [--keyed-runs N] [--parked N] [--compact]\n";
+            << "         [--keyed-runs N] [--parked N] [--tokens N]\n"
+            << "         [--token-interval-us N] [--compact]\n";
   std::exit(2);
 }
 
@@ -138,6 +140,7 @@ int main(int argc, char** argv) {
   StartLatencyParams start;
   KeyedThroughputParams keyed;
   ParkedRunsParams parked;
+  LlmStreamParams llm;
   std::string tmp_dir = std::filesystem::temp_directory_path().string();
   std::set<std::string> only = kSections;
   bool compact = false;
@@ -163,7 +166,9 @@ int main(int argc, char** argv) {
                                                       "--only",
                                                       "--throughput-budget-s",
                                                       "--keyed-runs",
-                                                      "--parked"};
+                                                      "--parked",
+                                                      "--tokens",
+                                                      "--token-interval-us"};
     if (!kValueFlags.count(flag)) usage("unknown flag '" + flag + "'");
     if (i + 1 >= argc) usage(flag + " needs a value");
     std::string value = argv[++i];
@@ -193,6 +198,10 @@ int main(int argc, char** argv) {
       keyed.runs = static_cast<size_t>(parse_count(flag, value, 1));
     } else if (flag == "--parked") {
       parked.runs = static_cast<size_t>(parse_count(flag, value, 1));
+    } else if (flag == "--tokens") {
+      llm.tokens = static_cast<size_t>(parse_count(flag, value, 1));
+    } else if (flag == "--token-interval-us") {
+      llm.interval_us = parse_count(flag, value, 0);
     } else if (flag == "--tmp-dir") {
       tmp_dir = value;
     } else if (flag == "--only") {
@@ -224,6 +233,7 @@ int main(int argc, char** argv) {
     if (only.count("keyed_throughput"))
       out["keyed_throughput"] = measure_keyed_throughput(keyed, tmp_dir);
     if (only.count("parked_runs")) out["parked_runs"] = measure_parked_runs(parked, tmp_dir);
+    if (only.count("llm_stream")) out["llm_stream"] = measure_llm_stream(llm, tmp_dir);
     out["bench_seconds"] = round3(std::chrono::duration<double>(SteadyClock::now() - t0).count());
   } catch (const storyloom::Error& e) {
     std::cerr << "storyloom_bench: " << storyloom::to_string(e.code()) << ": " << e.what() << "\n";
