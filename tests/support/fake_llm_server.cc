@@ -1075,9 +1075,11 @@ class ScenarioResponse {
     style.split_delay = milliseconds(spec_.number("split_delay_ms", 1));
     if (spec_.scenario == Scenario::slow_trickle) {
       style.gap = milliseconds(spec_.number("delay_ms", 50));
-    } else if (spec_.scenario == Scenario::fast) {
-      style.gap = microseconds(spec_.number("interval_us", 0));
     }
+    // `fast` pauses before it stamps a token, not between stamping and writing it.
+    const microseconds fast_gap =
+        spec_.scenario == Scenario::fast ? microseconds(spec_.number("interval_us", 0))
+                                         : microseconds(0);
     SseStream sse(out_, pause_, style);
 
     const long long count = spec_.words();
@@ -1101,6 +1103,7 @@ class ScenarioResponse {
       }
       if (i == malformed_at) sse.send(format_->stream_malformed());
       if (i == count) break;
+      if (i > 0 && fast_gap.count() > 0) pause_(fast_gap);
       sse.send(format_->stream_content(piece(static_cast<size_t>(i))));
       ++sent;
       if (spec_.scenario == Scenario::stall && i == 0) {
