@@ -6,7 +6,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
 CI=true "$root/scripts/build.sh"
-(cd "${BUILD_DIR:-$root/build}" && ctest --output-on-failure -j "$(nproc)")
+build="${BUILD_DIR:-$root/build}"
+(cd "$build" && ctest --output-on-failure -j "$(nproc)")
+# The Node and Python suites run the fake LLM server the C++ build made.
+export STORYLOOM_FAKE_LLM_SERVER="$build/tests/support/fake_llm_server"
 if ! command -v npm >/dev/null; then
   echo "test: npm is not installed; the Node package needs Node.js 20+ with npm" >&2
   exit 1

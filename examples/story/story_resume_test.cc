@@ -1,6 +1,8 @@
 // Runs `story` with a short word delay, interrupts it with SIGINT once page 1
 // is stored, runs the same command again and checks that the same run resumed,
-// that it completed, and that no page was written twice.
+// that it completed, and that no page was written twice. Then the same with
+// the text from the fake LLM server (an OpenAI-compatible provider) and the
+// first process killed with SIGKILL mid-story.
 //
 // usage: story_resume_test PATH/TO/story SCRATCH_DIR
 #include <fcntl.h>
@@ -20,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "fake_llm_server.h"
 #include "storyloom/engine.h"
 
 extern char** environ;
@@ -54,8 +57,10 @@ size_t count(const std::string& text, const std::string& needle) {
   return n;
 }
 
-// Starts `story` with stdout and stderr in `output`, SIGINT at its default.
-pid_t spawn_story(const std::vector<std::string>& args, const std::string& output) {
+// Starts `story` with stdout and stderr in `output`, SIGINT at its default,
+// and `env` (NAME=value entries) added to this process's environment.
+pid_t spawn_story(const std::vector<std::string>& args, const std::string& output,
+                  const std::vector<std::string>& env = {}) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -73,8 +78,12 @@ pid_t spawn_story(const std::vector<std::string>& args, const std::string& outpu
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], &files, &attr, argv.data(), environ);
+  int rc = posix_spawn(&pid, argv[0], &files, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&files);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) fatal("cannot start " + args[0]);
@@ -192,15 +201,96 @@ int check_resume(int argc, char** argv) {
   check(engine->artifacts(run_id).size() == artifacts.size(), "and writes no new artifact");
 
   engine->close();
-  std::printf("%s\n", failures == 0 ? "PASS" : "FAILED");
-  return failures == 0 ? 0 : 1;
+  return 0;
+}
+
+// Requests the fake server received whose prompt asks for `what`.
+size_t asked(const storyloom::testing::FakeLlmServer& server, const std::string& what) {
+  size_t n = 0;
+  for (const auto& r : server.recorded()) n += r.body.find(what) != std::string::npos;
+  return n;
+}
+
+int check_kill_with_a_provider(const std::string& story, const std::string& dir) {
+  storyloom::testing::FakeLlmServer server;
+  std::string db = dir + "/killed.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((db + suffix).c_str());
+  const int pages = 3;
+  std::vector<std::string> args = {story,     "--db",    db,         "--topic", "a owl who counts stars",
+                                   "--pages", "3",       "--quality", "0",      "--provider",
+                                   "openai"};
+  auto env_for = [&](const std::string& scenario) {
+    return std::vector<std::string>{"OPENAI_BASE_URL=" + server.base_url(scenario) + "/v1",
+                                    "OPENAI_API_KEY=sk-test-not-a-secret",
+                                    "OPENAI_MODEL=fake-model"};
+  };
+  storyloom::EngineOptions inspect;
+  inspect.store = db;
+  inspect.llm.use_environment = false;
+  auto engine = storyloom::Engine::open(inspect);
+
+  // 1. Tokens trickle in; SIGKILL once page 1 is stored: no chance to clean up.
+  pid_t pid = spawn_story(args, dir + "/killed.out", env_for("slow_trickle;delay_ms=3"));
+  std::string run_id;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  for (;;) {
+    if (run_id.empty()) {
+      auto runs = engine->list().runs;
+      if (!runs.empty()) run_id = runs.front().id;
+    }
+    if (!run_id.empty() && has_artifact(*engine, run_id, "page/1")) break;
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      fatal("story exited before writing page 1:\n" + read_file(dir + "/killed.out"));
+    }
+    if (std::chrono::steady_clock::now() > deadline) fatal("page/1 did not appear within 60 s");
+    std::this_thread::sleep_for(5ms);
+  }
+  kill(pid, SIGKILL);
+  check(wait_exit(pid) == 128 + SIGKILL, "the first run was killed");
+  check(engine->get(run_id).status == RunStatus::running,
+        "the killed process left its run running");
+  check(!has_artifact(*engine, run_id, "page/" + std::to_string(pages)),
+        "SIGKILL came before the last page");
+
+  // 2. The same command, the provider answering at once: the run resumes.
+  int code = wait_exit(spawn_story(args, dir + "/revived.out", env_for("normal")));
+  std::string revived = read_file(dir + "/revived.out");
+  std::printf("--- after SIGKILL (resumed) ---\n%s\n", revived.c_str());
+  check(code == 0, "the resumed run exits 0 (got " + std::to_string(code) + ")");
+  check(revived.find("resuming run " + run_id + " (") != std::string::npos,
+        "the command resumes the killed run");
+  check(revived.find("text from openai (fake-model)") != std::string::npos,
+        "it says where the text comes from");
+  check(engine->get(run_id).status == RunStatus::completed, "the run completed");
+  check(asked(server, "Write page 1 of 3") == 1, "page 1 was asked of the provider once");
+  check(asked(server, "Write page 3 of 3") == 1, "page 3 was asked of the provider once");
+  auto events = engine->events(run_id, 0, 10000);
+  for (int page = 1; page <= pages; ++page) {
+    std::string key = "page/" + std::to_string(page) + "/write";
+    size_t writes = 0;
+    for (const auto& e : events) {
+      writes += e.type == "step.completed" && e.data.at("name").as_string() == key;
+    }
+    check(writes == 1, key + " completed once (got " + std::to_string(writes) + ")");
+  }
+  for (const auto& e : events) {
+    if (boost::json::serialize(e.data).find("not-a-secret") != std::string::npos) {
+      check(false, "the API key appears in a stored " + e.type + " event");
+    }
+  }
+  engine->close();
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    return check_resume(argc, argv);
+    check_resume(argc, argv);
+    check_kill_with_a_provider(argv[1], argv[2]);
+    std::printf("%s\n", failures == 0 ? "PASS" : "FAILED");
+    return failures == 0 ? 0 : 1;
   } catch (const std::exception& e) {
     fatal(std::string("unexpected error: ") + e.what());
   }
