@@ -861,16 +861,20 @@ void EngineCore::poll_once(int64_t now) {
   }
   expire_overdue_runs();
   if (due && *due <= now) {
-    writer_->run([&](Batch& b) {
-      for (auto& r : b.tx.due_parked_runs(b.now_ms, 1000)) {
-        r.info.status = RunStatus::queued;
-        r.available_at_ms = r.info.updated_at_ms = b.now_ms;
-        r.wake_at_ms = 0;
-        r.waiting_for.clear();
-        b.tx.update_run(r);
-        b.event(r.info.id, "run.resumed", boost::json::object{{"reason", "timer"}});
-      }
-    });
+    // Many timers can fall due at once (a rate-limit pause ending, a clock
+    // jump): wake them in batches now, each its own commit so other writes
+    // interleave, rather than one batch per poll.
+    constexpr size_t kWakeBatch = 2000;
+    size_t woken = kWakeBatch;
+    for (int round = 0; round < 100 && woken == kWakeBatch && !closing_; ++round) {
+      writer_->run([&](Batch& b) {
+        auto ids = b.tx.wake_due_parked(b.now_ms, kWakeBatch);
+        woken = ids.size();
+        static const Json kReason = boost::json::object{{"reason", "timer"}};
+        for (const auto& id : ids) b.event(id, "run.resumed", kReason);
+      });
+      wake_scheduler();
+    }
     hint = true;
   }
   if (hint) wake_scheduler();

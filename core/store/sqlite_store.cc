@@ -596,16 +596,26 @@ class SqliteTx : public WriteTx {
     return out;
   }
 
-  std::vector<RunRecord> due_parked_runs(int64_t now_ms, size_t limit) override {
-    static const std::string sql = std::string("SELECT ") + kRunColumns +
-                                   " FROM runs WHERE status IN ('sleeping', 'waiting') AND "
-                                   "wake_at > 0 AND wake_at <= ? ORDER BY wake_at LIMIT ?";
-    auto& q = conn_.prepare(sql.c_str());
-    q.bind(1, now_ms);
-    q.bind(2, static_cast<int64_t>(limit));
-    std::vector<RunRecord> out;
-    while (q.executeStep()) out.push_back(read_run(q));
-    return out;
+  std::vector<std::string> wake_due_parked(int64_t now_ms, size_t limit) override {
+    auto& select = conn_.prepare(
+        "SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND wake_at > 0 AND "
+        "wake_at <= ? ORDER BY wake_at LIMIT ?");
+    select.bind(1, now_ms);
+    select.bind(2, static_cast<int64_t>(limit));
+    std::vector<std::string> ids;
+    while (select.executeStep()) ids.push_back(select.getColumn(0).getString());
+    select.reset();
+    auto& update = conn_.prepare(
+        "UPDATE runs SET status = 'queued', available_at = ?, updated_at = ?, wake_at = 0, "
+        "waiting_for = '' WHERE id = ?");
+    for (const auto& id : ids) {
+      update.reset();
+      update.bind(1, now_ms);
+      update.bind(2, now_ms);
+      update.bind(3, id);
+      update.exec();
+    }
+    return ids;
   }
 
   void upsert_engine(const std::string& engine_id, int64_t pid, const std::string& host,

@@ -177,8 +177,10 @@ class WriteTx : public ReadTx {
   // `owner`, skipping runs a workflow's limits hold back. Limits hold across
   // processes because the counting happens inside this write transaction.
   virtual ClaimResult claim_runs(const ClaimRequest& request) = 0;
-  // Sleeping/waiting runs whose timer is due.
-  virtual std::vector<RunRecord> due_parked_runs(int64_t now_ms, size_t limit) = 0;
+  // Queues up to `limit` sleeping/waiting runs whose timer is due (available
+  // from now, timer and waits cleared) and returns their ids, without reading
+  // whole rows: a burst of due timers wakes in a few large writes.
+  virtual std::vector<std::string> wake_due_parked(int64_t now_ms, size_t limit) = 0;
 
   // Engines: heartbeats, so a dead process's runs can be reclaimed.
   virtual void upsert_engine(const std::string& engine_id, int64_t pid, const std::string& host,

@@ -135,3 +135,36 @@ TEST(SqliteStore, MigratesAVersion1File) {
   EXPECT_EQ(claimed.runs[0].started_at_ms, 10);
   tx->commit();
 }
+
+// Due timers wake in one narrow write: only due sleeping/waiting runs, in
+// wake order, up to the limit, each queued from now with its waits cleared.
+TEST(SqliteStore, WakesDueParkedRunsUpToTheLimit) {
+  auto store = store::open_store(":memory:");
+  auto tx = store->begin_write();
+  auto park = [&](const std::string& id, RunStatus status, int64_t wake_at) {
+    store::RunRecord r;
+    r.info.id = id;
+    r.info.workflow = "w";
+    r.info.status = status;
+    r.info.input = boost::json::object{};
+    r.wake_at_ms = wake_at;
+    r.waiting_for = status == RunStatus::waiting ? "signal:go" : "";
+    tx->insert_run(r);
+  };
+  park("late", RunStatus::sleeping, 500);
+  park("first", RunStatus::waiting, 100);
+  park("second", RunStatus::sleeping, 200);
+  park("forever", RunStatus::waiting, 0);  // no timer: only a signal wakes it
+  park("third", RunStatus::sleeping, 300);
+  EXPECT_EQ(tx->wake_due_parked(300, 2), (std::vector<std::string>{"first", "second"}));
+  EXPECT_EQ(tx->wake_due_parked(300, 10), (std::vector<std::string>{"third"}));
+  EXPECT_TRUE(tx->wake_due_parked(300, 10).empty());
+  auto first = tx->find_run("first");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->info.status, RunStatus::queued);
+  EXPECT_EQ(first->available_at_ms, 300);
+  EXPECT_EQ(first->wake_at_ms, 0);
+  EXPECT_EQ(first->waiting_for, "");
+  EXPECT_EQ(tx->find_run("late")->info.status, RunStatus::sleeping);
+  EXPECT_EQ(tx->find_run("forever")->info.status, RunStatus::waiting);
+}
