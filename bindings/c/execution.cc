@@ -110,6 +110,21 @@ SL_API int sl_execution_step_fail(sl_execution* execution, int64_t seq, int erro
   });
 }
 
+SL_API int sl_execution_step_rate_limited(sl_execution* execution, int64_t seq,
+                                          int64_t retry_after_ms, const char* message,
+                                          size_t message_len) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(execution, "execution");
+    if (retry_after_ms < 0) {
+      args.invalid("retry_after_ms is " + std::to_string(retry_after_ms) + "; it must not be negative");
+    }
+    auto text = args.text(message, message_len, "message");
+    e.execution.fail_step(seq, Error(ErrorCode::step_failed, std::string(text),
+                                     ErrorClass::rate_limited, retry_after_ms));
+  });
+}
+
 SL_API int sl_execution_llm(sl_execution* execution, const char* name, size_t name_len,
                             const char* request_json, size_t request_len, sl_llm_fn fn,
                             void* user_data) {
@@ -139,6 +154,22 @@ SL_API int sl_execution_llm(sl_execution* execution, const char* name, size_t na
       out.memoized = outcome.memoized ? 1 : 0;
       out.will_retry = outcome.will_retry ? 1 : 0;
       fn(user_data, &out);
+    });
+  });
+}
+
+SL_API int sl_execution_acquire(sl_execution* execution, int64_t seq, const char* resource,
+                                size_t resource_len, double tokens, sl_acquire_fn fn,
+                                void* user_data) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(execution, "execution");
+    if (fn == nullptr) args.invalid("fn is NULL");
+    auto name = args.text(resource, resource_len, "resource");
+    e.execution.acquire(seq, name, tokens, [fn, user_data](std::optional<Error> error) {
+      std::string message = error ? error->what() : "";
+      fn(user_data, error ? static_cast<int>(error->code()) : SL_OK, message.c_str(),
+         message.size());
     });
   });
 }

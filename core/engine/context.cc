@@ -7,8 +7,20 @@ namespace storyloom {
 
 Json Context::step(std::string_view name, const std::function<Json()>& fn,
                   std::optional<RetryPolicy> retry) {
+  return step_using({}, name, fn, std::move(retry));
+}
+
+Json Context::step_using(std::string_view resource, std::string_view name,
+                         const std::function<Json()>& fn, std::optional<RetryPolicy> retry) {
   StepBegin begin = execution_.begin_step(name, std::move(retry));
   if (begin.memoized) return std::move(begin.result);
+  if (!resource.empty()) {
+    auto admitted = std::make_shared<std::promise<std::optional<Error>>>();
+    auto ready = admitted->get_future();
+    execution_.acquire(begin.seq, resource, 0,
+                       [admitted](std::optional<Error> e) { admitted->set_value(std::move(e)); });
+    if (auto refused = ready.get()) throw *refused;  // cancelled or closed while waiting
+  }
   Json result;
   try {
     result = fn();

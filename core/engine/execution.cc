@@ -145,6 +145,7 @@ int ExecutionState::begin_attempt(const Position& pos, std::string_view name,
 }
 
 void ExecutionState::complete_step(int64_t seq, Json result) {
+  HeldResources held;
   std::lock_guard lock(mutex_);
   if (finished_) {
     throw Error(ErrorCode::invalid_state,
@@ -158,6 +159,7 @@ void ExecutionState::complete_step(int64_t seq, Json result) {
   }
   auto& rec = it->second;
   step_deadlines_.erase(seq);
+  held = take_resources_locked(seq);
   rec.result = checked_json_text("result of step '" + rec.name + "'", result,
                                  core_->options().max_payload_bytes);
   rec.status = "completed";
@@ -171,6 +173,7 @@ void ExecutionState::complete_step(int64_t seq, Json result) {
 }
 
 StepFailure ExecutionState::fail_step(int64_t seq, const Error& error) {
+  HeldResources held;
   std::lock_guard lock(mutex_);
   auto it = stored_.find(seq);
   if (it == stored_.end() || it->second.status != "begun") {
@@ -180,6 +183,13 @@ StepFailure ExecutionState::fail_step(int64_t seq, const Error& error) {
   }
   auto& rec = it->second;
   step_deadlines_.erase(seq);
+  held = take_resources_locked(seq);
+  // The provider said "not before": every use of the step's resources waits.
+  if (error.error_class() == ErrorClass::rate_limited && error.retry_after_ms() > 0) {
+    for (const auto& permit : held.permits) {
+      core_->resources().pause_until(permit.resource(), core_->now_ms() + error.retry_after_ms());
+    }
+  }
   StepFailure out;
   out.attempt = static_cast<int>(rec.attempts) + 1;
   auto policy_it = step_retry_.find(seq);
@@ -462,6 +472,7 @@ void ExecutionState::chunk(std::string_view stream, std::string_view text) {
 
 void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply) {
   std::vector<std::shared_ptr<LlmCall>> calls;  // a host that finishes early leaves none running
+  HeldResources held;
   {
     std::lock_guard lock(mutex_);
     if (finished_) {
@@ -470,6 +481,7 @@ void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply
     }
     finished_ = true;
     calls = take_llm_calls_locked();
+    held = take_resources_locked(-1);
     submit_locked([run = run_id(), owner = core_->engine_id(), apply = std::move(apply)](Batch& b) {
       auto r = b.tx.find_run(run);
       // Cancelled, deleted or reclaimed meanwhile: this execution's end no longer matters.
@@ -637,6 +649,10 @@ StepBegin Execution::begin_step(std::string_view name, std::optional<RetryPolicy
 }
 void Execution::complete_step(int64_t seq, Json result) { state_->complete_step(seq, std::move(result)); }
 StepFailure Execution::fail_step(int64_t seq, const Error& error) { return state_->fail_step(seq, error); }
+void Execution::acquire(int64_t seq, std::string_view resource, double tokens,
+                        std::function<void(std::optional<Error>)> granted) {
+  state_->acquire(seq, resource, tokens, std::move(granted));
+}
 void Execution::heartbeat(int64_t seq) { state_->heartbeat(seq); }
 void Execution::heartbeat_all() { state_->heartbeat_all(); }
 WaitResult Execution::sleep(std::string_view name, std::chrono::milliseconds duration) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/resource_limiter.h"
 #include "store/store.h"
 #include "storyloom/execution.h"
 #include "storyloom/llm.h"
@@ -40,6 +41,9 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   StepFailure fail_step(int64_t seq, const Error& error);
   void heartbeat(int64_t seq);
   void heartbeat_all();
+  // A host step's use of a resource (step_resources.cc).
+  void acquire(int64_t seq, std::string_view resource, double tokens,
+               std::function<void(std::optional<Error>)> granted);
   // Fails a step past its timeout and ends this execution without the host
   // (step_timeout.cc). Called by the poller.
   void check_step_timeouts(int64_t now_ms);
@@ -88,6 +92,20 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
                 const LlmCallback& done);
   // Caller holds mutex_; cancel what it returns after unlocking.
   std::vector<std::shared_ptr<LlmCall>> take_llm_calls_locked();
+  // What step `seq` (or, with seq < 0, every step) holds and waits for; the
+  // caller drops them after unlocking: returning a use may admit another
+  // waiter of this same execution, whose callback takes mutex_.
+  // Returns its uses and cancels its waits when it goes; declare it before the
+  // lock so that happens after the unlock.
+  struct HeldResources {
+    HeldResources() = default;
+    HeldResources(HeldResources&&) = default;
+    HeldResources& operator=(HeldResources&&) = default;
+    ~HeldResources();
+    std::vector<ResourcePermit> permits;
+    std::vector<std::shared_ptr<ResourceWait>> waits;
+  };
+  HeldResources take_resources_locked(int64_t seq);
 
   std::shared_ptr<EngineCore> core_;
   store::RunRecord run_;
@@ -113,6 +131,8 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   int64_t park_wake_at_ = 0;
   std::vector<std::string> park_waiting_for_;
   std::map<int64_t, std::shared_ptr<LlmCall>> llm_calls_;  // llm steps in flight, by seq
+  std::map<int64_t, std::vector<ResourcePermit>> step_permits_;  // host steps' resources, by seq
+  std::map<int64_t, std::vector<std::shared_ptr<ResourceWait>>> step_waits_;
 };
 
 }  // namespace storyloom::detail

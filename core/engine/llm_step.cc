@@ -126,9 +126,11 @@ std::vector<std::shared_ptr<LlmCall>> ExecutionState::take_llm_calls_locked() {
 void ExecutionState::mark_cancelled() {
   cancelled_ = true;
   std::vector<std::shared_ptr<LlmCall>> calls;
+  HeldResources held;  // host steps waiting for a resource hear of it at once
   {
     std::lock_guard lock(mutex_);
     calls = take_llm_calls_locked();
+    held = take_resources_locked(-1);
   }
   for (auto& call : calls) call->cancel();
 }

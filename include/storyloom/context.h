@@ -26,6 +26,12 @@ class Context {
   // error is rethrown.
   Json step(std::string_view name, const std::function<Json()>& fn,
             std::optional<RetryPolicy> retry = std::nullopt);
+  // step() whose fn runs once `resource` admits it (Execution::acquire); the
+  // use is returned when fn returns or throws, and a rate-limited Error with
+  // a retry-after pauses the resource. This thread waits meanwhile (a host
+  // driving an Execution itself waits holding none).
+  Json step_using(std::string_view resource, std::string_view name,
+                  const std::function<Json()>& fn, std::optional<RetryPolicy> retry = std::nullopt);
   // Extends the timeout of every step of this execution still in progress;
   // call it from a long step that has a RetryPolicy::timeout.
   void heartbeat() { execution_.heartbeat_all(); }

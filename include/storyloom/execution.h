@@ -79,6 +79,19 @@ class Execution {
   // execution finishes (whichever finish_* the host calls). Otherwise, or when
   // attempts are exhausted, the run fails with this error.
   StepFailure fail_step(int64_t seq, const Error& error);
+  // The host step `seq` (begun here, not yet completed or failed) needs one
+  // use of `resource` (storyloom/resource.h), costing about `tokens` of its
+  // token budget (0 for non-LLM work). `granted` runs exactly once: with no
+  // error once the resource admits it — on this thread before acquire()
+  // returns when admitted at once, else on an engine thread, where it must be
+  // quick — or with Error(cancelled) / Error(closed) when the run is
+  // cancelled or the engine closes while it waits. Waiting holds no thread.
+  // The use is returned when the step completes or fails (a rate-limited
+  // failure with a retry-after pauses the whole resource until then) or the
+  // execution finishes. Throws invalid_argument for a bad name, a negative
+  // estimate or a seq this execution has not begun.
+  void acquire(int64_t seq, std::string_view resource, double tokens,
+               std::function<void(std::optional<Error> error)> granted);
   // The host step at `seq` is alive: its timeout (RetryPolicy::timeout) counts
   // again from now. A step that stops heartbeating past its timeout loses the
   // run: the attempt fails with a timeout and the run is requeued (or fails)

@@ -423,6 +423,32 @@ SL_API int sl_execution_step_complete(sl_execution* execution, int64_t seq,
 SL_API int sl_execution_step_fail(sl_execution* execution, int64_t seq, int error_class,
                                   const char* message, size_t message_len);
 
+/* sl_execution_step_fail with class SL_CLASS_RATE_LIMITED and the wait the
+ * provider asked for: the next attempt waits retry_after_ms (>= 0) instead of
+ * the backoff, and the resources the step acquired pause for as long. */
+SL_API int sl_execution_step_rate_limited(sl_execution* execution, int64_t seq,
+                                          int64_t retry_after_ms, const char* message,
+                                          size_t message_len);
+
+/* Runs exactly once per successful sl_execution_acquire: status SL_OK when the
+ * resource admitted the step, else SL_ECANCELLED or SL_ECLOSED with a message
+ * (borrowed, valid during the call). On the calling thread before
+ * sl_execution_acquire returns when admitted at once, else on an engine
+ * thread: be quick, hand it to your own thread or loop. */
+typedef void (*sl_acquire_fn)(void* user_data, int status, const char* message,
+                              size_t message_len);
+
+/* The host step `seq` (begun, not yet completed or failed) needs one use of
+ * `resource`, costing about `tokens` of its LLM token budget (0 for other
+ * work). Waiting holds no thread. The use is returned when the step
+ * completes or fails (a failure of class SL_CLASS_RATE_LIMITED pauses the
+ * whole resource for its retry-after) or the execution finishes. Errors (fn
+ * is then not called): SL_EINVALID (name, negative tokens, NULL fn, a seq not
+ * begun here), SL_ECANCELLED, SL_ECLOSED. */
+SL_API int sl_execution_acquire(sl_execution* execution, int64_t seq, const char* resource,
+                                size_t resource_len, double tokens, sl_acquire_fn fn,
+                                void* user_data);
+
 /* The host step `seq` is alive: its step timeout counts again from now. A
  * step silent past its timeout loses the run (the attempt fails with
  * SL_CLASS_TIMEOUT and is retried per policy; later calls on this execution

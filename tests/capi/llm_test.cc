@@ -194,6 +194,51 @@ TEST_F(CapiLlm, ProvidersAreListedWithoutTheirKeys) {
   EXPECT_EQ(providers.at("providers").as_array()[1].at("resource"), "llm:local");
 }
 
+void admitted(void* user_data, int status, const char* message, size_t message_len) {
+  static_cast<std::promise<std::pair<int, std::string>>*>(user_data)->set_value(
+      {status, std::string(message, message_len)});
+}
+
+TEST_F(CapiLlm, HostStepsAcquireResourcesAndARateLimitPausesThem) {
+  std::promise<std::vector<std::pair<int, std::string>>> seen;
+  workflow("host", [&](sl_execution* e) {
+    std::vector<std::pair<int, std::string>> out;
+    auto call = [&](int rc) { out.push_back({rc, rc == SL_OK ? "" : last_message()}); };
+    call(sl_execution_acquire(e, 5, "images", 6, 0, admitted, nullptr));  // no step 5
+    int64_t seq = -1;
+    int memoized = -1;
+    char* result = nullptr;
+    ASSERT_EQ(sl_execution_step_begin(&seq, &memoized, &result, nullptr, e, "draw", 4), SL_OK);
+    call(sl_execution_acquire(e, seq, "images", 6, 0, nullptr, nullptr));
+    call(sl_execution_acquire(e, seq, "images", 6, -2, admitted, nullptr));
+    std::promise<std::pair<int, std::string>> granted;
+    call(sl_execution_acquire(e, seq, "images", 6, 0, admitted, &granted));
+    out.push_back(granted.get_future().get());
+    call(sl_execution_step_rate_limited(e, seq, -1, "slow down", 9));
+    call(sl_execution_step_rate_limited(e, seq, 60000, "slow down", 9));
+    seen.set_value(out);
+    sl_execution_finish_failed(e, SL_CLASS_RATE_LIMITED, "slow down", 9);
+  });
+  start("host");
+  auto out = seen.get_future().get();
+  ASSERT_EQ(out.size(), 7u);
+  EXPECT_EQ(out[0].first, SL_EINVALID);
+  EXPECT_NE(out[0].second.find("step position 5"), std::string::npos) << out[0].second;
+  EXPECT_EQ(out[1].first, SL_EINVALID);
+  EXPECT_NE(out[1].second.find("fn is NULL"), std::string::npos) << out[1].second;
+  EXPECT_EQ(out[2].first, SL_EINVALID);
+  EXPECT_NE(out[2].second.find("-2"), std::string::npos) << out[2].second;
+  EXPECT_EQ(out[3].first, SL_OK);
+  EXPECT_EQ(out[4].first, SL_OK);  // the callback: admitted
+  EXPECT_EQ(out[5].first, SL_EINVALID);
+  EXPECT_NE(out[5].second.find("retry_after_ms is -1"), std::string::npos) << out[5].second;
+  EXPECT_EQ(out[6].first, SL_OK) << out[6].second;
+  char* status = nullptr;
+  Json paused = take_json(sl_engine_resource_status(&status, nullptr, engine_, "images", 6), status);
+  EXPECT_GT(paused.at("paused_until_ms").as_int64(), 0);
+  EXPECT_EQ(paused.at("in_flight"), 0);  // the failed step returned its use
+}
+
 TEST(CapiLlmConfig, BadConfigJsonIsRefusedNamingThePath) {
   auto refused = [](const char* config) {
     sl_engine_options opts = SL_ENGINE_OPTIONS_INIT;
