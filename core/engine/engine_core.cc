@@ -864,7 +864,7 @@ void EngineCore::poll_once(int64_t now) {
     // Many timers can fall due at once (a rate-limit pause ending, a clock
     // jump): wake them in batches now, each its own commit so other writes
     // interleave, rather than one batch per poll.
-    constexpr size_t kWakeBatch = 2000;
+    constexpr size_t kWakeBatch = 5000;
     size_t woken = kWakeBatch;
     for (int round = 0; round < 100 && woken == kWakeBatch && !closing_; ++round) {
       writer_->run([&](Batch& b) {
