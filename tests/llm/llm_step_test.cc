@@ -337,6 +337,30 @@ TEST_F(LlmStep, RateLimitHeadersWithNothingLeftPauseTheResource) {
   EXPECT_GT(engine->resource_status("llm:fake").paused_until_ms, 0);
 }
 
+TEST_F(LlmStep, TheTokenBudgetIsChargedTheReportedUsageNotTheEstimate) {
+  ResourceLimits budget;
+  budget.tokens_per_minute = 100'000;
+  auto engine = open("normal", {}, {{"llm:fake", budget}});
+  auto run = run_to_end(*engine);
+  ASSERT_EQ(run.status, RunStatus::completed) << boost::json::serialize(run.error);
+  LlmResult result = llm_result_from_json(run.output);
+  double used = static_cast<double>(result.usage.input_tokens + result.usage.output_tokens);
+  // The estimate was at least max_tokens (200); the usage is a few dozen. The
+  // budget refills at 100,000 a minute, so allow a second's refill of slack.
+  double available = engine->resource_status("llm:fake").available_tokens;
+  EXPECT_LT(used, 100);
+  EXPECT_NEAR(available, 100'000 - used, 1700) << "used " << used;
+  EXPECT_GT(available, 100'000 - 200);
+}
+
+TEST_F(LlmStep, RemainingTokensInTheHeadersLowerTheBudget) {
+  ResourceLimits budget;
+  budget.tokens_per_minute = 100'000;
+  auto engine = open("ratelimit_headers;remaining_tokens=500", {}, {{"llm:fake", budget}});
+  ASSERT_EQ(run_to_end(*engine).status, RunStatus::completed);
+  EXPECT_LE(engine->resource_status("llm:fake").available_tokens, 500 + 1700);
+}
+
 TEST_F(LlmStep, TheOfflineProviderNeedsNoServer) {
   auto engine = open("normal");
   auto run = run_to_end(*engine, "offline");
