@@ -62,9 +62,9 @@ std::vector<int64_t> baseline(testing::FakeLlmServer& server, size_t chunks, int
 struct EngineStream {
   std::vector<int64_t> latency_ns;  // live chunk events
   size_t stored_chunk_events = 0;
-  size_t busiest_second = 0;  // most writes of token text alone within any one second
+  size_t busiest_second = 0;   // most writes of token text alone within any one second
   double sustained_per_s = 0;  // those writes over the time between the first and the last
-  double stream_seconds = 0;  // first to last token at the subscriber
+  double stream_seconds = 0;   // first to last token at the subscriber
   std::string status;
 };
 
@@ -162,8 +162,9 @@ boost::json::object measure_llm_stream(const LlmStreamParams& params, const std:
   double overhead_p50 = round3(figure(engine_fig, "p50") - figure(floor_fig, "p50"));
   double overhead_p99 = round3(figure(engine_fig, "p99") - figure(floor_fig, "p99"));
   return boost::json::object{
-      {"what", "token stamped by the fake server at write time -> live chunk event at a "
-               "subscriber; baseline: same socket through libcurl + SSE parser only"},
+      {"what",
+       "token stamped by the fake server at write time -> live chunk event at a "
+       "subscriber; baseline: same socket through libcurl + SSE parser only"},
       {"tokens", params.tokens},
       {"interval_us", params.interval_us},
       {"baseline_http_sse_ms", floor_fig},

@@ -38,7 +38,8 @@ double number_at(const boost::json::object& o, const char* key, double fallback,
                  const std::string& where) {
   const auto* v = o.if_contains(key);
   if (!v || v->is_null()) return fallback;
-  if (!v->is_number()) bad(where + "." + key, "must be a number, got " + boost::json::serialize(*v));
+  if (!v->is_number())
+    bad(where + "." + key, "must be a number, got " + boost::json::serialize(*v));
   double d = v->to_number<double>();
   if (!std::isfinite(d)) bad(where + "." + key, "must be finite");
   return d;
@@ -62,8 +63,9 @@ LlmProviderKind kind_of(const std::string& text, const std::string& where) {
 
 LlmProviderConfig provider_from_json(const Json& json, const std::string& where) {
   const auto& o = object_of(json, where);
-  only_keys(o, {"name", "kind", "base_url", "api_key", "model", "resource", "connect_timeout_ms",
-                "idle_timeout_ms", "offline_word_delay_ms"},
+  only_keys(o,
+            {"name", "kind", "base_url", "api_key", "model", "resource", "connect_timeout_ms",
+             "idle_timeout_ms", "offline_word_delay_ms"},
             where);
   LlmProviderConfig p;
   p.name = text_at(o, "name", where);
@@ -74,7 +76,8 @@ LlmProviderConfig provider_from_json(const Json& json, const std::string& where)
   p.model = text_at(o, "model", where);
   p.resource = text_at(o, "resource", where);
   using std::chrono::milliseconds;
-  p.connect_timeout = milliseconds(integer_at(o, "connect_timeout_ms", p.connect_timeout.count(), where));
+  p.connect_timeout =
+      milliseconds(integer_at(o, "connect_timeout_ms", p.connect_timeout.count(), where));
   p.idle_timeout = milliseconds(integer_at(o, "idle_timeout_ms", p.idle_timeout.count(), where));
   p.offline_word_delay =
       milliseconds(integer_at(o, "offline_word_delay_ms", p.offline_word_delay.count(), where));
@@ -93,7 +96,8 @@ void apply_llm(LlmOptions& llm, const Json& json, const std::string& where) {
     if (!list->is_array()) bad(where + ".providers", "must be an array");
     size_t i = 0;
     for (const auto& p : list->as_array()) {
-      llm.providers.push_back(provider_from_json(p, where + ".providers[" + std::to_string(i++) + "]"));
+      llm.providers.push_back(
+          provider_from_json(p, where + ".providers[" + std::to_string(i++) + "]"));
     }
   }
 }
@@ -105,7 +109,8 @@ ResourceLimits resource_limits_from_json(const Json& json, const std::string& wh
   only_keys(o, {"requests", "period_ms", "burst", "max_in_flight", "tokens_per_minute"}, where);
   ResourceLimits limits;
   limits.requests = number_at(o, "requests", 0, where);
-  limits.period = std::chrono::milliseconds(integer_at(o, "period_ms", limits.period.count(), where));
+  limits.period =
+      std::chrono::milliseconds(integer_at(o, "period_ms", limits.period.count(), where));
   limits.burst = number_at(o, "burst", 0, where);
   int64_t in_flight = integer_at(o, "max_in_flight", 0, where);
   if (in_flight > std::numeric_limits<int>::max() || in_flight < std::numeric_limits<int>::min()) {

@@ -105,7 +105,8 @@ void ExecutionState::llm_done(int64_t seq, std::optional<LlmResult> result,
   }
   out.error = std::move(error);
   // A cancelled run or a closing engine is not the step's failure: nothing to record.
-  bool stopped = out.error->code() == ErrorCode::cancelled || out.error->code() == ErrorCode::closed;
+  bool stopped =
+      out.error->code() == ErrorCode::cancelled || out.error->code() == ErrorCode::closed;
   if (!stopped) {
     try {
       out.will_retry = fail_step(seq, *out.error).will_retry;

@@ -15,9 +15,9 @@ void ExecutionState::acquire(int64_t seq, std::string_view resource, double toke
     check_open();
     auto it = stored_.find(seq);
     if (it == stored_.end() || it->second.status != "begun" || it->second.kind != "step") {
-      throw Error(ErrorCode::invalid_argument,
-                  "step position " + std::to_string(seq) + " of run '" + run_id() +
-                      "' is not a host step begun by this execution");
+      throw Error(ErrorCode::invalid_argument, "step position " + std::to_string(seq) +
+                                                   " of run '" + run_id() +
+                                                   "' is not a host step begun by this execution");
     }
   }
   auto self = shared_from_this();
@@ -28,8 +28,8 @@ void ExecutionState::acquire(int64_t seq, std::string_view resource, double toke
         {
           std::lock_guard lock(self->mutex_);
           auto it = self->stored_.find(seq);
-          bool still_wanted = !self->finished_ && it != self->stored_.end() &&
-                              it->second.status == "begun";
+          bool still_wanted =
+              !self->finished_ && it != self->stored_.end() && it->second.status == "begun";
           // Not wanted any more: `permit` goes out of scope after the unlock.
           if (still_wanted) self->step_permits_[seq].push_back(std::move(permit));
         }

@@ -26,9 +26,9 @@ Error stream_error(const boost::json::object& event) {
   } else if (type == "rate_limit_error") {
     error_class = ErrorClass::rate_limited;
   }
-  return Error(ErrorCode::provider, "the provider sent an error in the stream" +
-                                        (type.empty() ? std::string() : " (" + type + ")") + ": " +
-                                        message,
+  return Error(ErrorCode::provider,
+               "the provider sent an error in the stream" +
+                   (type.empty() ? std::string() : " (" + type + ")") + ": " + message,
                error_class);
 }
 
@@ -46,7 +46,8 @@ class AnthropicDecoder final : public StreamDecoder {
     if (type == "error") throw stream_error(o);
     if (type == "message_start") {
       if (const auto* message = object_at(o, "message")) {
-        if (std::string model = string_at(*message, "model"); !model.empty()) progress.model = model;
+        if (std::string model = string_at(*message, "model"); !model.empty())
+          progress.model = model;
         if (const auto* usage = object_at(*message, "usage")) read_usage(*usage, progress);
       }
     } else if (type == "content_block_delta") {

@@ -46,13 +46,13 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
 
   void begin() {
     auto self = shared_from_this();
-    auto wait = client_.limiter_.acquire(
-        resource_, estimate_tokens(request_), [self](ResourcePermit permit, const Error* error) {
-          self->granted_ = true;
-          if (!error) return self->admitted(std::move(permit));
-          std::optional<Error> why = self->stop_reason();
-          self->end(std::nullopt, why ? *why : *error);
-        });
+    auto wait = client_.limiter_.acquire(resource_, estimate_tokens(request_),
+                                         [self](ResourcePermit permit, const Error* error) {
+                                           self->granted_ = true;
+                                           if (!error) return self->admitted(std::move(permit));
+                                           std::optional<Error> why = self->stop_reason();
+                                           self->end(std::nullopt, why ? *why : *error);
+                                         });
     // Under the mutex, so a grant racing this waits and on_waiting comes before on_start.
     std::lock_guard lock(mutex_);
     wait_ = wait;
@@ -102,8 +102,8 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
     }
     if (callbacks_.on_start) callbacks_.on_start(provider_.name, model_);
     if (provider_.kind == LlmProviderKind::offline) return run_offline();
-    HttpRequest http = protocol_of(provider_.kind).build(provider_, request_, model_,
-                                                         idempotency_key_);
+    HttpRequest http =
+        protocol_of(provider_.kind).build(provider_, request_, model_, idempotency_key_);
     auto self = shared_from_this();
     HttpCallbacks cb;
     cb.on_head = [self](const HttpResponseHead& head) { self->on_head(head); };
@@ -193,9 +193,9 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
     {
       std::lock_guard lock(mutex_);
       if (decode_error_) return;
-      decode_error_ = Error(e.code(), call_label(provider_, model_) + ": " +
-                                          redact(e.what(), provider_.api_key),
-                            e.error_class(), e.retry_after_ms());
+      decode_error_ = Error(
+          e.code(), call_label(provider_, model_) + ": " + redact(e.what(), provider_.api_key),
+          e.error_class(), e.retry_after_ms());
       transfer = transfer_;
     }
     if (transfer) transfer->cancel();
@@ -214,8 +214,8 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
     }
     const Protocol& protocol = protocol_of(provider_.kind);
     if (status_ < 200 || status_ > 299) {
-      Error error = status_error(provider_, model_, status_, protocol.error_message(body_),
-                                 retry_after_);
+      Error error =
+          status_error(provider_, model_, status_, protocol.error_message(body_), retry_after_);
       if (error.error_class() == ErrorClass::rate_limited && retry_after_) {
         client_.limiter_.pause_until(resource_, client_.clock_->now_ms() + *retry_after_);
       }
@@ -229,10 +229,10 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
         if (callbacks_.on_text && !progress_.text.empty()) callbacks_.on_text(progress_.text);
       }
     } catch (const Error& e) {
-      return end(std::nullopt, Error(e.code(),
-                                     call_label(provider_, model_) + ": " +
-                                         redact(e.what(), provider_.api_key),
-                                     e.error_class()));
+      return end(std::nullopt,
+                 Error(e.code(),
+                       call_label(provider_, model_) + ": " + redact(e.what(), provider_.api_key),
+                       e.error_class()));
     }
     if (!progress_.done && progress_.finish_reason.empty()) {
       return end(std::nullopt,
@@ -326,14 +326,15 @@ LlmClient::LlmClient(const LlmOptions& options, ResourceLimiter& limiter,
   for (const auto& p : providers_) {
     bool public_endpoint = p.base_url.empty() && p.kind != LlmProviderKind::offline;
     if (public_endpoint && p.api_key.empty()) {
-      throw Error(ErrorCode::invalid_argument,
-                  "llm provider '" + p.name + "' has no api_key and no base_url (a public "
-                  "endpoint needs a key)");
+      throw Error(ErrorCode::invalid_argument, "llm provider '" + p.name +
+                                                   "' has no api_key and no base_url (a public "
+                                                   "endpoint needs a key)");
     }
     if (!p.base_url.empty() && p.base_url.rfind("http://", 0) != 0 &&
         p.base_url.rfind("https://", 0) != 0) {
       throw Error(ErrorCode::invalid_argument, "llm provider '" + p.name + "': base_url '" +
-                                                   p.base_url + "' must start with http:// or https://");
+                                                   p.base_url +
+                                                   "' must start with http:// or https://");
     }
     if (p.connect_timeout.count() < 1 || p.idle_timeout.count() < 0 ||
         p.offline_word_delay.count() < 0) {
@@ -435,9 +436,9 @@ std::shared_ptr<LlmCall> LlmClient::call(const LlmRequest& request, std::string 
   const LlmProviderConfig& p = provider(request.provider);
   std::string model = model_for(request);
   if (model.empty()) {
-    throw Error(ErrorCode::invalid_argument,
-                "llm request to provider '" + p.name + "' names no model and the provider has "
-                "no default model");
+    throw Error(ErrorCode::invalid_argument, "llm request to provider '" + p.name +
+                                                 "' names no model and the provider has "
+                                                 "no default model");
   }
   auto state = std::make_shared<LlmCallState>(*this, p, request, std::move(model),
                                               std::move(idempotency_key), std::move(callbacks));

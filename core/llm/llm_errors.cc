@@ -79,9 +79,8 @@ Error status_error(const LlmProviderConfig& provider, const std::string& model, 
   std::string said = redact(std::string(provider_message), provider.api_key);
   std::string code = "HTTP " + std::to_string(status);
   if (status == 401 || status == 403) {
-    std::string text = with_provider_message(label + ": the provider refused the credentials (" +
-                                                 code + ")",
-                                             said);
+    std::string text = with_provider_message(
+        label + ": the provider refused the credentials (" + code + ")", said);
     if (const char* var = key_variable(provider)) {
       text += std::string(" (check ") + var + ")";
     }
@@ -97,10 +96,10 @@ Error status_error(const LlmProviderConfig& provider, const std::string& model, 
                  with_provider_message(label + ": the provider failed (" + code + ")", said),
                  ErrorClass::retryable, retry_after.value_or(0));
   }
-  return Error(ErrorCode::provider,
-               with_provider_message(label + ": the provider rejected the request (" + code + ")",
-                                     said),
-               ErrorClass::fatal);
+  return Error(
+      ErrorCode::provider,
+      with_provider_message(label + ": the provider rejected the request (" + code + ")", said),
+      ErrorClass::fatal);
 }
 
 Error transfer_error(const LlmProviderConfig& provider, const std::string& model,
@@ -158,13 +157,20 @@ std::optional<int64_t> parse_go_duration_ms(std::string_view text) {
     while (i < s.size() && !std::isdigit(static_cast<unsigned char>(s[i])) && s[i] != '.') ++i;
     std::string unit = s.substr(unit_start, i - unit_start);
     double scale;
-    if (unit == "h") scale = 3'600'000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "s") scale = 1'000;
-    else if (unit == "ms") scale = 1;
-    else if (unit == "us" || unit == "\xC2\xB5s") scale = 0.001;
-    else if (unit == "ns") scale = 0.000001;
-    else return std::nullopt;
+    if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "s")
+      scale = 1'000;
+    else if (unit == "ms")
+      scale = 1;
+    else if (unit == "us" || unit == "\xC2\xB5s")
+      scale = 0.001;
+    else if (unit == "ns")
+      scale = 0.000001;
+    else
+      return std::nullopt;
     total_ms += number * scale;
   }
   if (!std::isfinite(total_ms)) return std::nullopt;

@@ -45,9 +45,9 @@ Json to_json(const LlmRequest& r) {
   for (const auto& m : r.messages) {
     messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
   }
-  boost::json::object o{{"provider", r.provider}, {"model", r.model},
-                        {"messages", std::move(messages)}, {"max_tokens", r.max_tokens},
-                        {"stream", r.stream}, {"stream_name", r.stream_name}};
+  boost::json::object o{
+      {"provider", r.provider},     {"model", r.model},   {"messages", std::move(messages)},
+      {"max_tokens", r.max_tokens}, {"stream", r.stream}, {"stream_name", r.stream_name}};
   o["temperature"] = r.temperature ? Json(*r.temperature) : Json(nullptr);
   return o;
 }
@@ -64,7 +64,7 @@ Json to_json(const LlmResult& r) {
 LlmRequest llm_request_from_json(const Json& json) {
   if (!json.is_object()) throw bad("must be a JSON object, got " + boost::json::serialize(json));
   const auto& o = json.as_object();
-  static const char* kKnown[] = {"provider", "model",  "messages",   "max_tokens",
+  static const char* kKnown[] = {"provider",    "model",  "messages",   "max_tokens",
                                  "temperature", "stream", "stream_name"};
   for (const auto& [key, value] : o) {
     bool known = false;

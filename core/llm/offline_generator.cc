@@ -36,34 +36,41 @@ uint64_t fnv1a(const std::string& text, uint64_t hash = 1469598103934665603ull) 
   return hash;
 }
 
-constexpr const char* kOpenings[] = {
-    "At first light", "Just past the old bridge", "Before anyone noticed", "Later that evening",
-    "In the quiet between two waves", "Without a word", "Far above the rooftops",
-    "When the wind turned"};
+constexpr const char* kOpenings[] = {"At first light",
+                                     "Just past the old bridge",
+                                     "Before anyone noticed",
+                                     "Later that evening",
+                                     "In the quiet between two waves",
+                                     "Without a word",
+                                     "Far above the rooftops",
+                                     "When the wind turned"};
 constexpr const char* kSubjects[] = {
-    "a small grey owl", "the baker's daughter", "an unhurried tortoise", "the lantern keeper",
-    "a lost paper boat", "the youngest of the twins", "an old fisherman", "a curious fox"};
-constexpr const char* kVerbs[] = {"followed", "whispered to", "carefully mended", "laughed at",
-                                  "waited beside", "went looking for", "dreamed about",
-                                  "found"};
+    "a small grey owl",  "the baker's daughter",      "an unhurried tortoise", "the lantern keeper",
+    "a lost paper boat", "the youngest of the twins", "an old fisherman",      "a curious fox"};
+constexpr const char* kVerbs[] = {"followed",      "whispered to",  "carefully mended",
+                                  "laughed at",    "waited beside", "went looking for",
+                                  "dreamed about", "found"};
 constexpr const char* kClosings[] = {
-    "and nothing was quite the same", "as the kettle began to sing", "and the river listened",
-    "while the stars came out one by one", "and somewhere a bell rang",
-    "as if it had always been so"};
+    "and nothing was quite the same", "as the kettle began to sing",
+    "and the river listened",         "while the stars came out one by one",
+    "and somewhere a bell rang",      "as if it had always been so"};
 constexpr const char* kObjects[] = {"the crooked chimney", "an unopened letter",
                                     "the edge of the map", "a jar of summer light",
                                     "the last green door", "a song nobody remembered"};
 constexpr const char* kStopWords[] = {
-    "about", "after", "again", "answer", "because", "before", "being", "could", "every",
-    "exactly", "from", "have", "into", "just", "more", "most", "nothing", "only", "other",
-    "page", "pages", "sentence", "sentences", "should", "some", "text", "than", "that", "their",
-    "them", "then", "there", "these", "this", "those", "three", "through", "under", "very",
-    "what", "when", "where", "which", "while", "with", "word", "words", "would", "write",
-    "your", "form", "line", "each", "one", "two", "apply", "applying", "critique", "revise",
-    "revised", "revision", "plan", "plans", "story", "title", "style", "brief", "picture",
-    "shows", "without", "first", "single", "useful", "change", "ending", "paragraph", "book",
-    "visual", "illustration", "illustrated", "characters", "setting", "action", "mood", "else",
-    "following", "here", "round", "please"};
+    "about",    "after",        "again",       "answer",     "because",  "before",    "being",
+    "could",    "every",        "exactly",     "from",       "have",     "into",      "just",
+    "more",     "most",         "nothing",     "only",       "other",    "page",      "pages",
+    "sentence", "sentences",    "should",      "some",       "text",     "than",      "that",
+    "their",    "them",         "then",        "there",      "these",    "this",      "those",
+    "three",    "through",      "under",       "very",       "what",     "when",      "where",
+    "which",    "while",        "with",        "word",       "words",    "would",     "write",
+    "your",     "form",         "line",        "each",       "one",      "two",       "apply",
+    "applying", "critique",     "revise",      "revised",    "revision", "plan",      "plans",
+    "story",    "title",        "style",       "brief",      "picture",  "shows",     "without",
+    "first",    "single",       "useful",      "change",     "ending",   "paragraph", "book",
+    "visual",   "illustration", "illustrated", "characters", "setting",  "action",    "mood",
+    "else",     "following",    "here",        "round",      "please"};
 
 bool is_stop_word(const std::string& w) {
   for (const char* s : kStopWords) {

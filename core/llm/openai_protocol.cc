@@ -15,9 +15,9 @@ Error stream_error(const boost::json::object& error) {
   std::string type = string_at(error, "type");
   if (message.empty()) message = boost::json::serialize(error);
   bool invalid = type == "invalid_request_error";
-  return Error(ErrorCode::provider, "the provider sent an error in the stream" +
-                                        (type.empty() ? std::string() : " (" + type + ")") + ": " +
-                                        message,
+  return Error(ErrorCode::provider,
+               "the provider sent an error in the stream" +
+                   (type.empty() ? std::string() : " (" + type + ")") + ": " + message,
                invalid ? ErrorClass::fatal : ErrorClass::retryable);
 }
 

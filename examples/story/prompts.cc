@@ -16,8 +16,9 @@ std::string plan_of(const TextRequest& r) {
 Prompt prompt_for(const TextRequest& r) {
   const StoryInput& in = *r.input;
   Prompt p;
-  p.system = "You write illustrated stories, one short page at a time. Author style: " +
-             in.author_style + ".";
+  p.system =
+      "You write illustrated stories, one short page at a time. Author style: " + in.author_style +
+      ".";
   switch (r.kind) {
     case TextKind::outline: {
       p.user = "Plan an illustrated story about " + in.topic + " in exactly " +
@@ -53,8 +54,9 @@ Prompt prompt_for(const TextRequest& r) {
     case TextKind::illustration:
       p.user = "Write the illustration brief for " + page_of(r) + " of \"" + r.outline->title +
                "\": what the picture shows (characters, setting, action, mood), in the book's "
-               "visual style: " + r.outline->visual_style +
-               ". Two or three sentences, nothing else.\n\nThe page:\n" + r.draft;
+               "visual style: " +
+               r.outline->visual_style + ". Two or three sentences, nothing else.\n\nThe page:\n" +
+               r.draft;
       p.max_tokens = 200;
       break;
   }

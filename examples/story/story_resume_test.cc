@@ -167,7 +167,8 @@ int check_resume(int argc, char** argv) {
   check(second.find("pages already written)") != std::string::npos &&
             second.find("(0 of") == std::string::npos,
         "the second run reports the pages written before");
-  check(second.find("── writing page 1 of 3 ──") == std::string::npos, "page 1 is not streamed again");
+  check(second.find("── writing page 1 of 3 ──") == std::string::npos,
+        "page 1 is not streamed again");
   check(second.find("── page 1 of 3 (written earlier) ──") != std::string::npos,
         "page 1 is shown as written earlier");
   check(engine->get(run_id).status == RunStatus::completed, "the run completed");
@@ -216,9 +217,9 @@ int check_kill_with_a_provider(const std::string& story, const std::string& dir)
   std::string db = dir + "/killed.db";
   for (const char* suffix : {"", "-wal", "-shm"}) std::remove((db + suffix).c_str());
   const int pages = 3;
-  std::vector<std::string> args = {story,     "--db",    db,         "--topic", "a owl who counts stars",
-                                   "--pages", "3",       "--quality", "0",      "--provider",
-                                   "openai"};
+  std::vector<std::string> args = {
+      story,       "--db", db,           "--topic", "a owl who counts stars", "--pages", "3",
+      "--quality", "0",    "--provider", "openai"};
   auto env_for = [&](const std::string& scenario) {
     return std::vector<std::string>{"OPENAI_BASE_URL=" + server.base_url(scenario) + "/v1",
                                     "OPENAI_API_KEY=sk-test-not-a-secret",

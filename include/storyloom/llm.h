@@ -28,14 +28,16 @@ enum class LlmProviderKind {
 };
 
 struct LlmProviderConfig {
-  std::string name;  // what requests call it: "openai", "openrouter", "anthropic", "offline", "local", ...
+  std::string
+      name;  // what requests call it: "openai", "openrouter", "anthropic", "offline", "local", ...
   LlmProviderKind kind = LlmProviderKind::openai;
   std::string base_url;  // "" → the kind's public endpoint (OpenAI's or Anthropic's)
   std::string api_key;   // required for openai and anthropic kinds at a public endpoint
   std::string model;     // the model when a request names none
   std::string resource;  // the resource its requests use; "" → "llm:<name>"
   std::chrono::milliseconds connect_timeout{10000};
-  std::chrono::milliseconds idle_timeout{60000};  // no byte from the server this long: retryable error
+  std::chrono::milliseconds idle_timeout{
+      60000};  // no byte from the server this long: retryable error
   std::chrono::milliseconds offline_word_delay{0};  // offline: pause between streamed words
 };
 
@@ -62,13 +64,13 @@ struct LlmMessage {
 };
 
 struct LlmRequest {
-  std::string provider;  // "" → the engine's default provider
-  std::string model;     // "" → the provider's model
-  std::vector<LlmMessage> messages;  // at least one user message
-  int max_tokens = 1024;             // 1 .. 1,000,000
+  std::string provider;               // "" → the engine's default provider
+  std::string model;                  // "" → the provider's model
+  std::vector<LlmMessage> messages;   // at least one user message
+  int max_tokens = 1024;              // 1 .. 1,000,000
   std::optional<double> temperature;  // 0 .. 2
-  bool stream = true;       // token text becomes chunk events of `stream_name`
-  std::string stream_name;  // "" → the step's name
+  bool stream = true;                 // token text becomes chunk events of `stream_name`
+  std::string stream_name;            // "" → the step's name
 };
 
 struct LlmUsage {
@@ -79,7 +81,8 @@ struct LlmUsage {
 // What the llm step stores and returns.
 struct LlmResult {
   std::string text;
-  std::string finish_reason;  // stop, length, ... as the provider said (Anthropic's end_turn is "stop")
+  std::string
+      finish_reason;  // stop, length, ... as the provider said (Anthropic's end_turn is "stop")
   LlmUsage usage;
   std::string provider;
   std::string model;

@@ -116,7 +116,8 @@ TEST_F(CapiLlm, BadCallsAreRefusedWithoutCallingBack) {
     std::vector<Outcome> out;
     out.push_back(llm(e, "a", "{not json"));
     out.push_back(llm(e, "b", R"({"messages":[]})"));
-    out.push_back(llm(e, "c", R"({"provider":"nowhere","messages":[{"role":"user","content":"x"}]})"));
+    out.push_back(
+        llm(e, "c", R"({"provider":"nowhere","messages":[{"role":"user","content":"x"}]})"));
     int rc = sl_execution_llm(e, "d", 1, kRequest, std::strlen(kRequest), nullptr, nullptr);
     Outcome null_fn;
     null_fn.status = rc;
@@ -132,7 +133,8 @@ TEST_F(CapiLlm, BadCallsAreRefusedWithoutCallingBack) {
   EXPECT_EQ(out[1].status, SL_EINVALID);
   EXPECT_NE(out[1].message.find("messages must not be empty"), std::string::npos) << out[1].message;
   EXPECT_EQ(out[2].status, SL_ENOTFOUND);
-  EXPECT_NE(out[2].message.find("'nowhere' is not configured"), std::string::npos) << out[2].message;
+  EXPECT_NE(out[2].message.find("'nowhere' is not configured"), std::string::npos)
+      << out[2].message;
   EXPECT_EQ(out[3].status, SL_EINVALID);
   EXPECT_NE(out[3].message.find("fn is NULL"), std::string::npos) << out[3].message;
 }
@@ -144,12 +146,16 @@ TEST_F(CapiLlm, AFailedRequestReportsItsClassAndWhetherItWillBeRetried) {
   wf.max_attempts = 2;
   wf.initial_backoff_ms = 1;
   std::atomic<int> executions{0};
-  workflow("refused", [&](sl_execution* e) {
-    Outcome o = llm(e, "ask", R"({"provider":"local","messages":[{"role":"user","content":"x"}]})");
-    if (executions++ == 1) seen.set_value(o);
-    if (o.status == SL_OK) return complete(e);
-    sl_execution_finish_failed(e, o.error_class, o.message.data(), o.message.size());
-  }, &wf);
+  workflow(
+      "refused",
+      [&](sl_execution* e) {
+        Outcome o =
+            llm(e, "ask", R"({"provider":"local","messages":[{"role":"user","content":"x"}]})");
+        if (executions++ == 1) seen.set_value(o);
+        if (o.status == SL_OK) return complete(e);
+        sl_execution_finish_failed(e, o.error_class, o.message.data(), o.message.size());
+      },
+      &wf);
   Json run = start("refused");
   Outcome last = seen.get_future().get();
   EXPECT_EQ(last.status, SL_EPROVIDER);
@@ -162,7 +168,8 @@ TEST_F(CapiLlm, AFailedRequestReportsItsClassAndWhetherItWillBeRetried) {
 
 TEST_F(CapiLlm, ResourcesAreConfiguredAndReported) {
   char* out = nullptr;
-  Json status = take_json(sl_engine_resource_status(&out, nullptr, engine_, "llm:offline", 11), out);
+  Json status =
+      take_json(sl_engine_resource_status(&out, nullptr, engine_, "llm:offline", 11), out);
   EXPECT_EQ(status.at("in_flight"), 0);
   EXPECT_TRUE(status.at("available_requests").is_null());  // no rate limit
   const char* limits = R"({"requests":5,"period_ms":1000,"max_in_flight":1})";
@@ -234,7 +241,8 @@ TEST_F(CapiLlm, HostStepsAcquireResourcesAndARateLimitPausesThem) {
   EXPECT_NE(out[5].second.find("retry_after_ms is -1"), std::string::npos) << out[5].second;
   EXPECT_EQ(out[6].first, SL_OK) << out[6].second;
   char* status = nullptr;
-  Json paused = take_json(sl_engine_resource_status(&status, nullptr, engine_, "images", 6), status);
+  Json paused =
+      take_json(sl_engine_resource_status(&status, nullptr, engine_, "images", 6), status);
   EXPECT_GT(paused.at("paused_until_ms").as_int64(), 0);
   EXPECT_EQ(paused.at("in_flight"), 0);  // the failed step returned its use
 }

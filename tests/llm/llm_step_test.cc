@@ -38,15 +38,18 @@ class LlmStep : public ::testing::Test {
     o.llm.default_provider = "fake";
     o.resources = std::move(resources);
     auto engine = Engine::open(o);
-    engine->register_workflow("write", [this](Context& ctx, const Json& input) -> Json {
-      LlmRequest r;
-      r.provider = std::string(input.at("provider").as_string());
-      r.messages = {{"system", "You write stories."}, {"user", "Tell me about a brave owl."}};
-      r.max_tokens = 200;
-      calls_started++;
-      LlmResult result = ctx.llm("page/1", r);
-      return to_json(result);
-    }, WorkflowOptions{.retry = retry});
+    engine->register_workflow(
+        "write",
+        [this](Context& ctx, const Json& input) -> Json {
+          LlmRequest r;
+          r.provider = std::string(input.at("provider").as_string());
+          r.messages = {{"system", "You write stories."}, {"user", "Tell me about a brave owl."}};
+          r.max_tokens = 200;
+          calls_started++;
+          LlmResult result = ctx.llm("page/1", r);
+          return to_json(result);
+        },
+        WorkflowOptions{.retry = retry});
     return engine;
   }
 
@@ -314,13 +317,15 @@ TEST_F(LlmStep, MaxInFlightHoldsRequestsBackWithoutThreads) {
     ids.push_back(engine->start("write", boost::json::object{{"provider", "fake"}}).id);
   }
   int peak = 0;
-  ASSERT_TRUE(eventually([&] {
-    peak = std::max(peak, engine->resource_status("llm:fake").in_flight);
-    for (const auto& id : ids) {
-      if (!is_finished(engine->get(id).status)) return false;
-    }
-    return true;
-  }, std::chrono::seconds(20)));
+  ASSERT_TRUE(eventually(
+      [&] {
+        peak = std::max(peak, engine->resource_status("llm:fake").in_flight);
+        for (const auto& id : ids) {
+          if (!is_finished(engine->get(id).status)) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(20)));
   EXPECT_EQ(peak, 1);
   size_t waited = 0;
   for (const auto& id : ids) {
@@ -403,7 +408,8 @@ TEST_F(LlmStep, MisconfiguredProvidersAreRefusedAtOpen) {
   o.llm.providers = {bad_url};
   e = error_of([&] { Engine::open(o); });
   EXPECT_NE(std::string(e.what()).find("base_url '127.0.0.1:8080/v1' must start with http://"),
-            std::string::npos) << e.what();
+            std::string::npos)
+      << e.what();
   o.llm.providers.clear();
   o.llm.default_provider = "missing";
   e = error_of([&] { Engine::open(o); });

@@ -1,6 +1,6 @@
-#include "llm/offline_generator.h"
-
 #include <gtest/gtest.h>
+
+#include "llm/offline_generator.h"
 
 namespace storyloom::detail {
 namespace {
@@ -35,9 +35,9 @@ TEST(OfflineText, UsesWordsOfThePrompt) {
 }
 
 TEST(OfflineText, FillsInTheAnswerFormThePromptAsksFor) {
-  std::string text = joined(offline_text(asking(
-      "Answer in exactly this form:\nTITLE: <the title>\nSTYLE: <a few words>\n"
-      "PAGE 1: <what happens>\nPAGE 2: <what happens>")));
+  std::string text = joined(
+      offline_text(asking("Answer in exactly this form:\nTITLE: <the title>\nSTYLE: <a few words>\n"
+                          "PAGE 1: <what happens>\nPAGE 2: <what happens>")));
   EXPECT_EQ(text.rfind("TITLE: ", 0), 0u) << text;
   EXPECT_NE(text.find("\nSTYLE: "), std::string::npos) << text;
   EXPECT_NE(text.find("\nPAGE 1: "), std::string::npos) << text;

@@ -50,8 +50,9 @@ TEST(OpenAiProtocol, BuildsAStreamedChatCompletion) {
 TEST(OpenAiProtocol, DecodesDeltasFinishReasonUsageAndDone) {
   auto decoder = openai_protocol().decoder();
   LlmProgress progress;
-  EXPECT_EQ(decoder->on_event(data(R"({"model":"m-2024","choices":[{"delta":{"role":"assistant"}}]})"),
-                              progress), "");
+  EXPECT_EQ(decoder->on_event(
+                data(R"({"model":"m-2024","choices":[{"delta":{"role":"assistant"}}]})"), progress),
+            "");
   EXPECT_EQ(decoder->on_event(data(R"({"choices":[{"delta":{"content":"Once"}}]})"), progress),
             "Once");
   EXPECT_EQ(decoder->on_event(data(R"({"choices":[{"delta":{"content":" café"}}]})"), progress),
@@ -73,8 +74,9 @@ TEST(OpenAiProtocol, AnErrorInTheStreamAndMalformedJsonAreErrors) {
   auto decoder = openai_protocol().decoder();
   LlmProgress progress;
   try {
-    decoder->on_event(data(R"({"error":{"message":"The server is overloaded","type":"server_error"}})"),
-                      progress);
+    decoder->on_event(
+        data(R"({"error":{"message":"The server is overloaded","type":"server_error"}})"),
+        progress);
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.error_class(), ErrorClass::retryable);
@@ -99,7 +101,8 @@ TEST(OpenAiProtocol, ParsesAWholeBodyAndErrorBodies) {
   EXPECT_EQ(progress.usage.input_tokens, 3);
   EXPECT_EQ(openai_protocol().error_message(R"({"error":{"message":"bad max_tokens"}})"),
             "bad max_tokens");
-  EXPECT_EQ(openai_protocol().error_message("<html>Bad Gateway</html>"), "<html>Bad Gateway</html>");
+  EXPECT_EQ(openai_protocol().error_message("<html>Bad Gateway</html>"),
+            "<html>Bad Gateway</html>");
   EXPECT_EQ(openai_protocol().error_message(""), "");
 }
 
@@ -134,16 +137,26 @@ TEST(AnthropicProtocol, BuildsAMessagesRequestWithTheSystemPromptApart) {
 TEST(AnthropicProtocol, DecodesItsEventTypesIncludingPing) {
   auto decoder = anthropic_protocol().decoder();
   LlmProgress progress;
-  decoder->on_event(data(R"({"type":"message_start","message":{"model":"claude-x","usage":{"input_tokens":12,"output_tokens":1}}})",
-                         "message_start"), progress);
-  decoder->on_event(data(R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"),
-                    progress);
+  decoder->on_event(
+      data(
+          R"({"type":"message_start","message":{"model":"claude-x","usage":{"input_tokens":12,"output_tokens":1}}})",
+          "message_start"),
+      progress);
+  decoder->on_event(
+      data(R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"),
+      progress);
   decoder->on_event(data(R"({"type": "ping"})", "ping"), progress);
-  EXPECT_EQ(decoder->on_event(data(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})"),
-                              progress), "Hello");
+  EXPECT_EQ(
+      decoder->on_event(
+          data(
+              R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})"),
+          progress),
+      "Hello");
   decoder->on_event(data(R"({"type":"content_block_stop","index":0})"), progress);
-  decoder->on_event(data(R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}})"),
-                    progress);
+  decoder->on_event(
+      data(
+          R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}})"),
+      progress);
   decoder->on_event(data(R"({"type":"message_stop"})"), progress);
   EXPECT_TRUE(progress.done);
   EXPECT_EQ(progress.text, "Hello");
@@ -158,10 +171,10 @@ TEST(AnthropicProtocol, ErrorEventsAreClassifiedByType) {
   LlmProgress progress;
   auto class_of = [&](const char* type) {
     try {
-      decoder->on_event(data(std::string(R"({"type":"error","error":{"type":")") + type +
-                                 R"(","message":"m"}})",
-                             "error"),
-                        progress);
+      decoder->on_event(
+          data(std::string(R"({"type":"error","error":{"type":")") + type + R"(","message":"m"}})",
+               "error"),
+          progress);
     } catch (const Error& e) {
       return e.error_class();
     }
@@ -171,9 +184,10 @@ TEST(AnthropicProtocol, ErrorEventsAreClassifiedByType) {
   EXPECT_EQ(class_of("overloaded_error"), ErrorClass::retryable);
   EXPECT_EQ(class_of("rate_limit_error"), ErrorClass::rate_limited);
   EXPECT_EQ(class_of("invalid_request_error"), ErrorClass::fatal);
-  EXPECT_EQ(anthropic_protocol().error_message(
-                R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})"),
-            "invalid x-api-key");
+  EXPECT_EQ(
+      anthropic_protocol().error_message(
+          R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})"),
+      "invalid x-api-key");
 }
 
 TEST(AnthropicProtocol, ReadsRateLimitHeadersAsDates) {

@@ -58,20 +58,22 @@ TEST(ResourceStep, AHostWaitingForAResourceHoldsNoThread) {
   std::vector<std::thread> finishing;
   std::mutex finishing_mutex;
   engine->register_workflow("call", ExecuteFn([&](Execution execution) {
-    auto shared = std::make_shared<Execution>(std::move(execution));
-    StepBegin begin = shared->begin_step("call");
-    shared->acquire(begin.seq, "api", 0, [&, shared, begin](std::optional<Error> error) {
-      ASSERT_FALSE(error.has_value());
-      int n = ++admitted;
-      // Finish elsewhere, as an event loop would: the first holds the resource until the gate.
-      std::lock_guard lock(finishing_mutex);
-      finishing.emplace_back([&, shared, begin, n] {
-        if (n == 1) gate.wait();
-        shared->complete_step(begin.seq, Json(n));
-        shared->finish_completed(Json(n));
-      });
-    });
-  }));
+                              auto shared = std::make_shared<Execution>(std::move(execution));
+                              StepBegin begin = shared->begin_step("call");
+                              shared->acquire(begin.seq, "api", 0,
+                                              [&, shared, begin](std::optional<Error> error) {
+                                                ASSERT_FALSE(error.has_value());
+                                                int n = ++admitted;
+                                                // Finish elsewhere, as an event loop would: the
+                                                // first holds the resource until the gate.
+                                                std::lock_guard lock(finishing_mutex);
+                                                finishing.emplace_back([&, shared, begin, n] {
+                                                  if (n == 1) gate.wait();
+                                                  shared->complete_step(begin.seq, Json(n));
+                                                  shared->finish_completed(Json(n));
+                                                });
+                                              });
+                            }));
   std::vector<std::string> ids;
   for (int i = 0; i < 4; ++i) ids.push_back(engine->start("call", boost::json::object{}).id);
   // Every run got its execution (the worker was free) but only one was admitted.
@@ -91,14 +93,18 @@ TEST(ResourceStep, ARateLimitedFailurePausesTheResourceForItsRetryAfter) {
   RetryPolicy retry;
   retry.max_attempts = 2;
   retry.initial_backoff = 1ms;
-  engine->register_workflow("call", [&](Context& ctx, const Json&) -> Json {
-    return ctx.step_using("api", "call", [&]() -> Json {
-      if (attempts++ == 0) {
-        throw Error(ErrorCode::step_failed, "429 from the image API", ErrorClass::rate_limited, 300);
-      }
-      return Json("drawn");
-    });
-  }, WorkflowOptions{.retry = retry});
+  engine->register_workflow(
+      "call",
+      [&](Context& ctx, const Json&) -> Json {
+        return ctx.step_using("api", "call", [&]() -> Json {
+          if (attempts++ == 0) {
+            throw Error(ErrorCode::step_failed, "429 from the image API", ErrorClass::rate_limited,
+                        300);
+          }
+          return Json("drawn");
+        });
+      },
+      WorkflowOptions{.retry = retry});
   auto started = std::chrono::steady_clock::now();
   auto run = engine->start("call", boost::json::object{});
   ASSERT_TRUE(eventually([&] { return attempts.load() >= 1; }));
@@ -132,22 +138,23 @@ TEST(ResourceStep, CancellingARunEndsItsWaitForAResource) {
 TEST(ResourceStep, AcquireRefusesWhatItCannotUse) {
   auto engine = Engine::open(with_resource("api", ResourceLimits{}));
   std::promise<std::vector<std::string>> seen;
-  engine->register_workflow("bad", ExecuteFn([&](Execution e) {
-    std::vector<std::string> messages;
-    auto noop = [](std::optional<Error>) {};
-    messages.push_back(error_of([&] { e.acquire(7, "api", 0, noop); }).what());
-    StepBegin begin = e.begin_step("s");
-    messages.push_back(error_of([&] { e.acquire(begin.seq, "", 0, noop); }).what());
-    messages.push_back(error_of([&] { e.acquire(begin.seq, "api", -1, noop); }).what());
-    e.complete_step(begin.seq, nullptr);
-    messages.push_back(error_of([&] { e.acquire(begin.seq, "api", 0, noop); }).what());
-    seen.set_value(messages);
-    e.finish_completed(nullptr);
-  }));
+  engine->register_workflow(
+      "bad", ExecuteFn([&](Execution e) {
+        std::vector<std::string> messages;
+        auto noop = [](std::optional<Error>) {};
+        messages.push_back(error_of([&] { e.acquire(7, "api", 0, noop); }).what());
+        StepBegin begin = e.begin_step("s");
+        messages.push_back(error_of([&] { e.acquire(begin.seq, "", 0, noop); }).what());
+        messages.push_back(error_of([&] { e.acquire(begin.seq, "api", -1, noop); }).what());
+        e.complete_step(begin.seq, nullptr);
+        messages.push_back(error_of([&] { e.acquire(begin.seq, "api", 0, noop); }).what());
+        seen.set_value(messages);
+        e.finish_completed(nullptr);
+      }));
   auto run = engine->start("bad", boost::json::object{});
   auto messages = seen.get_future().get();
-  EXPECT_EQ(messages[0], "step position 7 of run '" + run.id +
-                             "' is not a host step begun by this execution");
+  EXPECT_EQ(messages[0],
+            "step position 7 of run '" + run.id + "' is not a host step begun by this execution");
   EXPECT_NE(messages[1].find("resource name"), std::string::npos) << messages[1];
   EXPECT_NE(messages[2].find("-1"), std::string::npos) << messages[2];
   EXPECT_NE(messages[3].find("is not a host step begun by this execution"), std::string::npos);
