@@ -104,6 +104,26 @@ bool has_artifact(storyloom::Engine& engine, const std::string& run_id, const st
   return false;
 }
 
+// Waits until the story `pid` writes into the store has its page 1; returns
+// its run id. Fails the test if the story exits first or takes a minute.
+std::string wait_for_first_page(storyloom::Engine& engine, pid_t pid, const std::string& output) {
+  std::string run_id;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  for (;;) {
+    if (run_id.empty()) {
+      auto runs = engine.list().runs;
+      if (!runs.empty()) run_id = runs.front().id;
+    }
+    if (!run_id.empty() && has_artifact(engine, run_id, "page/1")) return run_id;
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      fatal("story exited before writing page 1:\n" + read_file(output));
+    }
+    if (std::chrono::steady_clock::now() > deadline) fatal("page/1 did not appear within 60 s");
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
 int check_resume(int argc, char** argv) {
   if (argc != 3) fatal("usage: story_resume_test PATH/TO/story SCRATCH_DIR");
   std::string story = argv[1], dir = argv[2];
@@ -126,21 +146,7 @@ int check_resume(int argc, char** argv) {
   auto slow = args;
   slow.insert(slow.end(), {"--word-delay-ms", "5"});
   pid_t pid = spawn_story(slow, dir + "/first.out");
-  std::string run_id;
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  for (;;) {
-    if (run_id.empty()) {
-      auto runs = engine->list().runs;
-      if (!runs.empty()) run_id = runs.front().id;
-    }
-    if (!run_id.empty() && has_artifact(*engine, run_id, "page/1")) break;
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      fatal("story exited before writing page 1:\n" + read_file(dir + "/first.out"));
-    }
-    if (std::chrono::steady_clock::now() > deadline) fatal("page/1 did not appear within 60 s");
-    std::this_thread::sleep_for(5ms);
-  }
+  std::string run_id = wait_for_first_page(*engine, pid, dir + "/first.out");
   kill(pid, SIGINT);
   int code = wait_exit(pid);
   std::string first = read_file(dir + "/first.out");
@@ -232,21 +238,7 @@ int check_kill_with_a_provider(const std::string& story, const std::string& dir)
 
   // 1. Tokens trickle in; SIGKILL once page 1 is stored: no chance to clean up.
   pid_t pid = spawn_story(args, dir + "/killed.out", env_for("slow_trickle;delay_ms=3"));
-  std::string run_id;
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  for (;;) {
-    if (run_id.empty()) {
-      auto runs = engine->list().runs;
-      if (!runs.empty()) run_id = runs.front().id;
-    }
-    if (!run_id.empty() && has_artifact(*engine, run_id, "page/1")) break;
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      fatal("story exited before writing page 1:\n" + read_file(dir + "/killed.out"));
-    }
-    if (std::chrono::steady_clock::now() > deadline) fatal("page/1 did not appear within 60 s");
-    std::this_thread::sleep_for(5ms);
-  }
+  std::string run_id = wait_for_first_page(*engine, pid, dir + "/killed.out");
   kill(pid, SIGKILL);
   check(wait_exit(pid) == 128 + SIGKILL, "the first run was killed");
   check(engine->get(run_id).status == RunStatus::running,
