@@ -433,6 +433,10 @@ std::string LlmClient::model_for(const LlmRequest& request) const {
 
 std::shared_ptr<LlmCall> LlmClient::call(const LlmRequest& request, std::string idempotency_key,
                                          LlmCallbacks callbacks) {
+  {
+    std::lock_guard lock(http_mutex_);
+    if (closed_) throw Error(ErrorCode::closed, "the engine is closing; no new llm calls");
+  }
   const LlmProviderConfig& p = provider(request.provider);
   std::string model = model_for(request);
   if (model.empty()) {

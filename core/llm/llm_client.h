@@ -64,7 +64,8 @@ class LlmClient {
 
   // Starts a call (the request must be valid: validate(LlmRequest)). The
   // callbacks run on the limiter's or the I/O thread, or on this thread
-  // before call() returns when the call ends at once.
+  // before call() returns when the call ends at once. Throws Error(closed)
+  // after close().
   std::shared_ptr<LlmCall> call(const LlmRequest& request, std::string idempotency_key,
                                 LlmCallbacks callbacks);
 
