@@ -1,0 +1,373 @@
+// The prompt, the reply text and the two provider wire formats. See fake_formats.h.
+#include "fake_formats.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <utility>
+
+namespace storyloom::testing::fake {
+
+namespace {
+
+namespace json = boost::json;
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
+
+std::vector<std::string> split_words(std::string_view text) {
+  std::vector<std::string> words;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_space(text[i])) ++i;
+    size_t start = i;
+    while (i < text.size() && !is_space(text[i])) ++i;
+    if (i > start) words.emplace_back(text.substr(start, i - start));
+  }
+  return words;
+}
+
+// The first `count` code points of valid UTF-8 text.
+std::string_view first_code_points(std::string_view text, size_t count) {
+  size_t i = 0;
+  for (size_t seen = 0; i < text.size(); ++i) {
+    bool starts_code_point = (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
+    if (starts_code_point && seen++ == count) break;
+  }
+  return text.substr(0, i);
+}
+
+// The text of a message's (or a system prompt's) content: a string, or the
+// "text" fields of an array of parts.
+std::string content_text(const json::value& content) {
+  if (const auto* s = content.if_string()) return std::string(*s);
+  std::string text;
+  if (const auto* parts = content.if_array()) {
+    for (const auto& part : *parts) {
+      const auto* object = part.if_object();
+      const json::value* part_text = object ? object->if_contains("text") : nullptr;
+      if (part_text && part_text->is_string()) {
+        text += (text.empty() ? "" : " ") + std::string(part_text->get_string());
+      }
+    }
+  }
+  return text;
+}
+
+std::string parse_json(std::string_view body, json::value& out) {
+  json::stream_parser parser;
+  boost::system::error_code ec;
+  size_t used = parser.write(body.data(), body.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec) {
+    return "We could not parse the JSON body of your request: " + ec.message() + " (at byte " +
+           std::to_string(used) + ")";
+  }
+  out = parser.release();
+  return "";
+}
+
+}  // namespace
+
+std::string read_prompt(Provider provider, std::string_view body, Prompt& prompt) {
+  json::value value;
+  if (std::string problem = parse_json(body, value); !problem.empty()) return problem;
+  const json::object* request = value.if_object();
+  if (!request) return "The request body must be a JSON object";
+  auto field = [&](std::string_view key) { return request->if_contains(key); };
+  const json::value* model = field("model");
+  if (!model) return "model: Field required";
+  if (!model->is_string()) return "model: Input should be a valid string";
+  prompt.model = std::string(model->get_string());
+  const json::value* messages = field("messages");
+  if (!messages) return "messages: Field required";
+  if (!messages->is_array()) return "messages: Input should be a valid list";
+  if (provider == Provider::anthropic) {
+    const json::value* max_tokens = field("max_tokens");
+    if (!max_tokens) return "max_tokens: Field required";
+    if (!max_tokens->is_int64() && !max_tokens->is_uint64()) {
+      return "max_tokens: Input should be a valid integer";
+    }
+    if (const json::value* system = field("system")) {
+      prompt.prompt_words += static_cast<long long>(split_words(content_text(*system)).size());
+    }
+  }
+  if (const json::value* stream = field("stream"); stream && !stream->is_null()) {
+    if (!stream->is_bool()) return "stream: Input should be a valid boolean";
+    prompt.stream = stream->get_bool();
+  }
+  if (const json::value* options = field("stream_options"); options && options->is_object()) {
+    const json::value* include = options->get_object().if_contains("include_usage");
+    prompt.include_usage = include && include->is_bool() && include->get_bool();
+  }
+  size_t index = 0;
+  for (const auto& message : messages->get_array()) {
+    std::string where = "messages." + std::to_string(index++);
+    const json::object* object = message.if_object();
+    if (!object) return where + ": Input should be a valid dictionary";
+    const json::value* role = object->if_contains("role");
+    if (!role || !role->is_string()) return where + ".role: Field required";
+    const json::value* content = object->if_contains("content");
+    std::string text = content ? content_text(*content) : "";
+    prompt.prompt_words += static_cast<long long>(split_words(text).size());
+    if (role->get_string() == "user") prompt.last_user_text = std::move(text);
+  }
+  return "";
+}
+
+std::vector<std::string> reply_words(std::string_view last_user_text, size_t count) {
+  static const std::vector<std::string_view> filler = {
+      "café",   "—",    "once", "upon",  "a",  "time", "a",   "naïve", "lighthouse",
+      "keeper", "told", "🌙",    "tales", "by", "the",  "sea", "until", "dawn."};
+  std::vector<std::string> words = {"Fake", "reply", "to:"};
+  std::vector<std::string> quoted = split_words(first_code_points(last_user_text, 40));
+  if (quoted.empty()) quoted.emplace_back();
+  quoted.front() = "«" + quoted.front();
+  quoted.back() += "»";
+  words.insert(words.end(), quoted.begin(), quoted.end());
+  for (size_t i = 0; words.size() < count; ++i) words.emplace_back(filler[i % filler.size()]);
+  words.resize(count);
+  return words;
+}
+
+std::string content_piece(const std::vector<std::string>& words, size_t i) {
+  return (i == 0 ? "" : " ") + words[i];
+}
+
+std::string joined_text(const std::vector<std::string>& words) {
+  std::string text;
+  for (size_t i = 0; i < words.size(); ++i) text += content_piece(words, i);
+  return text;
+}
+
+std::string timestamp_piece() {
+  auto now = std::chrono::steady_clock::now().time_since_epoch();
+  return "<t=" + std::to_string(std::chrono::nanoseconds(now).count()) + ">";
+}
+
+std::string error_body(Provider provider, Failure failure, std::string_view message) {
+  std::string text(message);
+  if (provider == Provider::anthropic) {
+    std::string type = "invalid_request_error";
+    switch (failure) {
+      case Failure::rate_limited:
+        type = "rate_limit_error";
+        text = "Number of requests has exceeded your per-minute rate limit";
+        break;
+      case Failure::server_error:
+        type = "api_error";
+        text = "Internal server error";
+        break;
+      case Failure::unauthorized:
+        type = "authentication_error";
+        text = "invalid x-api-key";
+        break;
+      case Failure::bad_request:
+        text =
+            "max_tokens: 999999 > 64000, which is the maximum allowed number of output tokens "
+            "for this model";
+        break;
+      case Failure::invalid_request:
+        break;
+      case Failure::not_found:
+        type = "not_found_error";
+        break;
+      case Failure::overloaded:
+        type = "overloaded_error";
+        text = "Overloaded";
+        break;
+    }
+    return json::serialize(
+        json::object{{"type", "error"}, {"error", {{"type", type}, {"message", text}}}});
+  }
+  json::object error;
+  switch (failure) {
+    case Failure::rate_limited:
+      error = {{"message",
+                "Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1. "
+                "Please try again in 1s."},
+               {"type", "requests"},
+               {"param", nullptr},
+               {"code", "rate_limit_exceeded"}};
+      break;
+    case Failure::server_error:
+      error = {
+          {"message", "The server had an error while processing your request. Sorry about that!"},
+          {"type", "server_error"},
+          {"param", nullptr},
+          {"code", nullptr}};
+      break;
+    case Failure::unauthorized:
+      error = {{"message", "Incorrect API key provided"},
+               {"type", "invalid_request_error"},
+               {"param", nullptr},
+               {"code", "invalid_api_key"}};
+      break;
+    case Failure::bad_request:
+      error = {{"message",
+                "max_tokens: 999999 is too large. This model supports at most 16384 completion "
+                "tokens, whereas you provided 999999."},
+               {"type", "invalid_request_error"},
+               {"param", "max_tokens"},
+               {"code", nullptr}};
+      break;
+    case Failure::invalid_request:
+    case Failure::not_found:
+      error = {{"message", text},
+               {"type", "invalid_request_error"},
+               {"param", nullptr},
+               {"code", failure == Failure::not_found ? json::value("unknown_url") : nullptr}};
+      break;
+    case Failure::overloaded:
+      error = {{"message", "The server is overloaded"}, {"type", "server_error"}};
+      break;
+  }
+  return json::serialize(json::object{{"error", std::move(error)}});
+}
+
+namespace {
+
+// Fixed so replies are byte-for-byte reproducible.
+constexpr long long kCreated = 1700000000;
+
+class OpenAiFormat final : public ProviderFormat {
+ public:
+  OpenAiFormat(std::string id, const Prompt& prompt)
+      : id_(std::move(id)), model_(prompt.model), include_usage_(prompt.include_usage) {}
+
+  std::vector<std::string> stream_opening() const override {
+    return {chunk(json::object{{"role", "assistant"}, {"content", ""}}, nullptr)};
+  }
+  std::string stream_content(std::string_view piece) const override {
+    return chunk(json::object{{"content", piece}}, nullptr);
+  }
+  std::vector<std::string> stream_closing(const Usage& usage) const override {
+    std::vector<std::string> events = {chunk(json::object{}, "stop")};
+    if (include_usage_) {
+      json::object last = base("chat.completion.chunk");
+      last["choices"] = json::array{};
+      last["usage"] = usage_json(usage);
+      events.push_back(data(last));
+    }
+    events.emplace_back("data: [DONE]\n\n");
+    return events;
+  }
+  std::string stream_error() const override {
+    return "data: " + error_body(Provider::openai, Failure::overloaded) + "\n\n";
+  }
+  std::string stream_malformed() const override {
+    return "data: {\"id\":\"" + id_ + "\",\"object\":\"chat.completion.chunk\",\"choices\":[{\n\n";
+  }
+  std::string whole(std::string_view text, const Usage& usage) const override {
+    json::object completion = base("chat.completion");
+    completion["choices"] = json::array{
+        json::object{{"index", 0},
+                     {"message", {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
+                     {"logprobs", nullptr},
+                     {"finish_reason", "stop"}}};
+    completion["usage"] = usage_json(usage);
+    return json::serialize(completion);
+  }
+
+ private:
+  json::object base(std::string_view object) const {
+    return json::object{{"id", id_},
+                        {"object", object},
+                        {"created", kCreated},
+                        {"model", model_},
+                        {"system_fingerprint", "fp_fake"}};
+  }
+  std::string chunk(json::object delta, json::value finish_reason) const {
+    json::object c = base("chat.completion.chunk");
+    c["choices"] = json::array{json::object{{"index", 0},
+                                            {"delta", std::move(delta)},
+                                            {"logprobs", nullptr},
+                                            {"finish_reason", std::move(finish_reason)}}};
+    if (include_usage_) c["usage"] = nullptr;
+    return data(c);
+  }
+  static std::string data(const json::object& o) { return "data: " + json::serialize(o) + "\n\n"; }
+  static json::object usage_json(const Usage& u) {
+    return json::object{{"prompt_tokens", u.prompt_tokens},
+                        {"completion_tokens", u.completion_tokens},
+                        {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+  }
+
+  std::string id_;
+  std::string model_;
+  bool include_usage_;
+};
+
+class AnthropicFormat final : public ProviderFormat {
+ public:
+  AnthropicFormat(std::string id, const Prompt& prompt, long long input_tokens)
+      : id_(std::move(id)), model_(prompt.model), input_tokens_(input_tokens) {}
+
+  std::vector<std::string> stream_opening() const override {
+    json::object message = message_base();
+    message["content"] = json::array{};
+    message["stop_reason"] = nullptr;
+    message["usage"] = {{"input_tokens", input_tokens_}, {"output_tokens", 1}};
+    return {
+        event("message_start", {{"type", "message_start"}, {"message", std::move(message)}}),
+        event("content_block_start", {{"type", "content_block_start"},
+                                      {"index", 0},
+                                      {"content_block", {{"type", "text"}, {"text", ""}}}}),
+        event("ping", {{"type", "ping"}}),
+    };
+  }
+  std::string stream_content(std::string_view piece) const override {
+    return event("content_block_delta", {{"type", "content_block_delta"},
+                                         {"index", 0},
+                                         {"delta", {{"type", "text_delta"}, {"text", piece}}}});
+  }
+  std::vector<std::string> stream_closing(const Usage& usage) const override {
+    return {
+        event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}}),
+        event("message_delta",
+              {{"type", "message_delta"},
+               {"delta", {{"stop_reason", "end_turn"}, {"stop_sequence", nullptr}}},
+               {"usage", {{"output_tokens", usage.completion_tokens}}}}),
+        event("message_stop", {{"type", "message_stop"}}),
+    };
+  }
+  std::string stream_error() const override {
+    return "event: error\ndata: " + error_body(Provider::anthropic, Failure::overloaded) + "\n\n";
+  }
+  std::string stream_malformed() const override {
+    return "event: content_block_delta\n"
+           "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_de\n\n";
+  }
+  std::string whole(std::string_view text, const Usage& usage) const override {
+    json::object message = message_base();
+    message["content"] = json::array{json::object{{"type", "text"}, {"text", text}}};
+    message["stop_reason"] = "end_turn";
+    message["usage"] = {{"input_tokens", usage.prompt_tokens},
+                        {"output_tokens", usage.completion_tokens}};
+    return json::serialize(message);
+  }
+
+ private:
+  json::object message_base() const {
+    return json::object{{"id", id_},
+                        {"type", "message"},
+                        {"role", "assistant"},
+                        {"model", model_},
+                        {"stop_sequence", nullptr}};
+  }
+  static std::string event(std::string_view name, const json::object& data) {
+    return "event: " + std::string(name) + "\ndata: " + json::serialize(data) + "\n\n";
+  }
+
+  std::string id_;
+  std::string model_;
+  long long input_tokens_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProviderFormat> provider_format(Provider provider, std::string id,
+                                                const Prompt& prompt) {
+  if (provider == Provider::openai) return std::make_unique<OpenAiFormat>(std::move(id), prompt);
+  return std::make_unique<AnthropicFormat>(std::move(id), prompt, prompt.prompt_words);
+}
+
+}  // namespace storyloom::testing::fake
