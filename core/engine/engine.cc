@@ -1,6 +1,7 @@
 #include "storyloom/engine.h"
 
 #include "engine/engine_core.h"
+#include "engine/validate.h"
 
 namespace storyloom {
 
@@ -68,6 +69,7 @@ void Engine::configure_resource(const std::string& name, const ResourceLimits& l
   core_->resources().configure(name, limits);
 }
 ResourceStatus Engine::resource_status(const std::string& name) {
+  detail::check_name("resource name", name);
   return core_->resources().status(name);
 }
 Json Engine::llm_providers() { return core_->llm().describe(); }

@@ -1,5 +1,6 @@
 // LlmRequest and LlmResult as JSON (the C ABI's shapes) and their checks.
 #include <cmath>
+#include <sstream>
 
 #include "engine/validate.h"
 #include "storyloom/llm.h"
@@ -155,11 +156,19 @@ void validate(const LlmRequest& r) {
     throw bad("max_tokens must be between 1 and 1000000, got " + std::to_string(r.max_tokens));
   }
   if (r.temperature && !(*r.temperature >= 0 && *r.temperature <= 2)) {
-    throw bad("temperature must be between 0 and 2, got " + std::to_string(*r.temperature));
+    std::ostringstream shown;
+    shown << *r.temperature;
+    throw bad("temperature must be between 0 and 2, got " + shown.str());
   }
   if (!r.provider.empty()) detail::check_name("llm request: provider", r.provider);
-  if (!r.model.empty()) detail::check_key("llm request: model", r.model);
-  if (!r.model.empty()) detail::check_utf8("llm request: model", r.model);
+  // Model names can be long ("org/some-model-GGUF:Q4_K_M") but are names all the same.
+  if (!r.model.empty()) {
+    detail::check_key("llm request: model", r.model);
+    detail::check_utf8("llm request: model", r.model);
+    for (unsigned char c : r.model) {
+      if (c < 0x20 || c == 0x7f) throw bad("model must not contain control characters");
+    }
+  }
   if (!r.stream_name.empty()) detail::check_name("llm request: stream_name", r.stream_name);
 }
 

@@ -98,8 +98,9 @@ Json to_json(const LlmResult& result);
 LlmRequest llm_request_from_json(const Json& json);
 LlmResult llm_result_from_json(const Json& json);
 // Throws Error(invalid_argument) naming what is wrong: no messages, an unknown
-// role, no user message, max_tokens or temperature out of range, a name
-// (provider, model, stream) that is not a valid name.
+// role, no user message, max_tokens or temperature out of range, a provider or
+// stream name that is not a valid name (1-128 bytes of UTF-8, no control
+// characters), a model over 256 bytes, not UTF-8 or with control characters.
 void validate(const LlmRequest& request);
 
 // How one llm step call ended, given to its callback exactly once.

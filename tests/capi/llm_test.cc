@@ -178,6 +178,8 @@ TEST_F(CapiLlm, ResourcesAreConfiguredAndReported) {
   status = take_json(sl_engine_resource_status(&out, nullptr, engine_, "images", 6), out);
   EXPECT_EQ(status.at("available_requests"), 5.0);
 
+  EXPECT_EQ(sl_engine_resource_status(&out, nullptr, engine_, "", 0), SL_EINVALID);
+  EXPECT_NE(last_message().find("resource name"), std::string::npos) << last_message();
   const char* negative = R"({"max_in_flight":-1})";
   EXPECT_EQ(sl_engine_configure_resource(engine_, "images", 6, negative, std::strlen(negative)),
             SL_EINVALID);

@@ -58,7 +58,10 @@ TEST(LlmJson, BadRequestsAreRefusedNamingTheField) {
                 .find("max_tokens must be an integer"),
             std::string::npos);
   EXPECT_NE(refusal(R"({"messages":[{"role":"user","content":"x"}],"temperature":7})")
-                .find("temperature must be between 0 and 2"),
+                .find("temperature must be between 0 and 2, got 7"),
+            std::string::npos);
+  EXPECT_NE(refusal("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"model\":\"bad\\u0001\"}")
+                .find("model must not contain control characters"),
             std::string::npos);
   EXPECT_NE(refusal(R"({"messages":[{"role":"user","content":"x"}],"stream":"yes"})")
                 .find("stream must be true or false"),
