@@ -3,6 +3,9 @@
 # its pytest suite and the tests of examples/python (story.py, server.py). Needs the Debian
 # packages of scripts/setup.sh and access to PyPI (scikit-build-core, pybind11, pytest, and
 # the examples' requirements: rich, starlette, uvicorn, httpx). Extra arguments go to pytest.
+# The LLM tests need the fake LLM server program of the C++ build (scripts/build.sh makes
+# build/tests/support/fake_llm_server); without it they fail saying so.
+#   STORYLOOM_FAKE_LLM_SERVER  the fake server program [<repo>/build/tests/support/fake_llm_server]
 #   STORYLOOM_PYTHON  interpreter to build the venv with [python3]
 #   STORYLOOM_VENV    where to create the venv [a temporary directory, removed at exit]
 #   CMAKE_BUILD_PARALLEL_LEVEL  compile jobs [nproc]

@@ -12,7 +12,9 @@ planned Next.js app, embedding storyloom (no Redis, no queue service, no session
     GET    /api/stories               the library: ?limit=&after=
     GET    /api/health                store reachable, workers alive, queue depth
 
-The workflow is story.py's (imported): one definition for the CLI and the service.
+The workflow is story.py's (imported): one definition for the CLI and the service. Its
+text comes from the engine's llm step: OpenAI, OpenRouter or Anthropic when their key is in
+the environment, else the offline provider (placeholder text, not a language model).
 """
 
 from __future__ import annotations
@@ -76,8 +78,9 @@ def _story_view(run: storyloom.Run) -> dict[str, Any]:
     }
 
 
-def create_app(db: str, *, workers: int = 0) -> Starlette:
-    """The app; the engine opens with the app's lifespan and closes with it."""
+def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starlette:
+    """The app; the engine opens with the app's lifespan and closes with it. word_delay:
+    seconds between the offline provider's streamed words."""
     state: dict[str, storyloom.Engine] = {}
 
     def engine() -> storyloom.Engine:
@@ -85,7 +88,7 @@ def create_app(db: str, *, workers: int = 0) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        e = storyloom.Engine(db, workers=workers)
+        e = storyloom.Engine(db, workers=workers, llm=story.llm_config(word_delay))
         story.register(e)
         e.register(HEALTH_WORKFLOW, lambda ctx, input: {"ok": True})
         state["engine"] = e
@@ -275,8 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--word-delay", type=float, default=0.02, help="offline text pace [0.02]")
     args = p.parse_args(argv)
-    story.word_delay = args.word_delay
-    uvicorn.run(create_app(args.db), host=args.host, port=args.port, log_level="warning")
+    app = create_app(args.db, word_delay=args.word_delay)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,14 @@ command again, resumes the same run without writing finished pages again.
     python story.py --topic "a lighthouse cat" --style "Roald Dahl" --pages 3 --quality 1
     python story.py ... --approve-outline        # asks before writing pages
     python story.py ... --export story.md        # the story as Markdown when done
+    python story.py ... --provider openai --model gpt-4o-mini
 
-The text comes from ONE function, generate(): today it streams OFFLINE TEXT, NOT A
-LANGUAGE MODEL (a deterministic word generator), so the example runs with no key and no
-network. The core's built-in `llm` step will replace its body; nothing else changes.
+Every text is the engine's built-in llm step (ctx.llm, one function: write_text()), with
+the prompts of the C++ example (story_prompts.py). The provider is the engine's: OpenAI,
+OpenRouter or Anthropic when OPENAI_API_KEY, OPENROUTER_API_KEY or ANTHROPIC_API_KEY is
+set, else the core's offline provider, which writes PLACEHOLDER TEXT, NOT A LANGUAGE MODEL
+(deterministic, streamed word by word), so the example runs with no key and no network.
+The story says which one wrote it.
 
 server.py imports this module: one workflow definition for the CLI and the web API.
 """
@@ -19,32 +23,35 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
+import os
 import sys
 import time
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import story_prompts
 import storyloom
+from story_outline import parse_outline
 
 WORKFLOW = "story"
 STREAMS_PREFIX = "page/"
-
-# Seconds between streamed words of the offline generator (a demo pace; 0 in tests).
-word_delay = 0.0
+OFFLINE_LABEL = "offline placeholder text, not a language model"
 
 # ---- input ----------------------------------------------------------------------------
 
 LIMITS = {"pages": (1, 30), "quality": (0, 3)}
+NAMES = ("provider", "model")  # optional: the engine's default provider and its model
 
 
 def validate_input(raw: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """(clean input, {field: error}) for a story request; errors is empty when valid.
     Fields: topic (required text), author_style (text, default "plain"), pages (1..30,
-    default 3), quality (critique/revise rounds, 0..3, default 1), approve_outline (bool)."""
+    default 3), quality (critique/revise rounds, 0..3, default 1), approve_outline (bool),
+    provider and model (optional names: the engine's default provider, its model)."""
     errors: dict[str, str] = {}
     if not isinstance(raw, dict):
         return {}, {"body": "must be a JSON object"}
-    known = {"topic", "author_style", "pages", "quality", "approve_outline"}
+    known = {"topic", "author_style", "pages", "quality", "approve_outline", *NAMES}
     for k in sorted(set(raw) - known):
         errors[k] = "unknown field"
     topic = raw.get("topic")
@@ -69,6 +76,14 @@ def validate_input(raw: Any) -> tuple[dict[str, Any], dict[str, str]]:
     approve = raw.get("approve_outline", False)
     if not isinstance(approve, bool):
         errors["approve_outline"] = "must be true or false"
+    for field in NAMES:
+        value = raw.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip() or len(value) > 100:
+            errors[field] = "must be a name of 1 to 100 characters"
+        else:
+            clean[field] = value.strip()
     if errors:
         return {}, errors
     clean.update(topic=topic.strip(), author_style=style.strip(), approve_outline=approve)
@@ -81,74 +96,65 @@ def idempotency_key(input: dict[str, Any]) -> str:
     return "story:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-# ---- the one text-generation seam ------------------------------------------------------
-
-_WORDS = [
-    "the",
-    "wind",
-    "moon",
-    "harbour",
-    "lantern",
-    "whispered",
-    "small",
-    "brave",
-    "old",
-    "keeper",
-    "tide",
-    "salt",
-    "door",
-    "quiet",
-    "bright",
-    "stair",
-    "map",
-    "gull",
-    "rope",
-    "storm",
-    "shell",
-    "window",
-    "midnight",
-    "kettle",
-    "song",
-    "crooked",
-    "warm",
-    "far",
-    "softly",
-    "suddenly",
-    "remembered",
-    "carried",
-    "listened",
-    "waited",
-]
+# ---- text: the engine's llm step ---------------------------------------------------------
 
 
-def offline_text(prompt: str, words: int) -> str:
-    """Offline text, not a language model: deterministic sentences seeded by the prompt."""
-    rng = random.Random(hashlib.sha256(prompt.encode()).digest())
-    out, sentence = [], []
-    for _ in range(words):
-        sentence.append(rng.choice(_WORDS))
-        if len(sentence) >= rng.randint(6, 11):
-            out.append(" ".join(sentence).capitalize() + ".")
-            sentence = []
-    if sentence:
-        out.append(" ".join(sentence).capitalize() + ".")
-    return " ".join(out)
+def llm_config(word_delay: float = 0.0) -> storyloom.LlmConfig:
+    """The engine's LLM providers for the story: those of the environment, and the
+    offline provider streaming its placeholder words ``word_delay`` seconds apart (a
+    visible stream in the demo; 0 in tests)."""
+    offline: storyloom.LlmProviderConfig = {
+        "name": "offline",
+        "kind": "offline",
+        "model": "offline-placeholder",
+        "offline_word_delay_ms": max(0, round(word_delay * 1000)),
+    }
+    return {"providers": [offline]}
 
 
-def generate(ctx: storyloom.Context, step_name: str, prompt: str, *, words: int = 60) -> str:
-    """THE text-generation seam: a durable step named ``step_name`` whose text streams as
-    chunks of stream ``step_name``. Today: offline text, not a language model. Later: the
-    core's `llm` built-in step with the same name, prompt and stream."""
+def write_text(
+    ctx: storyloom.Context, step: str, prompt: story_prompts.Prompt, input: dict[str, Any]
+) -> storyloom.LlmResult:
+    """THE text seam: the built-in llm step ``step`` (memoized: a finished step is never
+    asked again), its text streamed live as chunks of the stream ``step``, on the
+    request's provider and model (None: the engine's default provider, its model)."""
+    return ctx.llm(
+        step,
+        prompt.messages(),
+        provider=input.get("provider"),
+        model=input.get("model"),
+        max_tokens=prompt.max_tokens,
+    )
 
-    def produce() -> str:
-        text = offline_text(prompt, words)
-        for i, word in enumerate(text.split(" ")):
-            ctx.chunk(step_name, word if i == 0 else " " + word)
-            if word_delay:
-                time.sleep(word_delay)
-        return text
 
-    return ctx.step(step_name, produce)
+def written_by(engine: storyloom.Engine, answer: storyloom.LlmResult) -> dict[str, Any]:
+    """{provider, model, language_model}: who wrote the text; the offline provider is not
+    a language model."""
+    try:
+        kind = engine.llm_providers()[answer.provider].kind
+    except KeyError:  # configured by the process that wrote it, not by this one
+        kind = "offline" if answer.provider == "offline" else "unknown"
+    return {"provider": answer.provider, "model": answer.model, "language_model": kind != "offline"}
+
+
+def written_by_label(by: dict[str, Any] | None) -> str:
+    """ "offline placeholder text, not a language model" or "written by P (M)"."""
+    if not isinstance(by, dict):
+        return "written by an unknown source"
+    if by.get("language_model") is False:
+        return OFFLINE_LABEL
+    return f"written by {by.get('provider')} ({by.get('model')})"
+
+
+def provider_label(engine: storyloom.Engine, provider: str | None) -> str:
+    """What the engine will write with: the label of ``provider`` (None: the default)."""
+    providers = engine.llm_providers()
+    name = provider or providers.default
+    try:
+        p = providers[name]
+    except KeyError:
+        return f"provider '{name}' (not configured)"
+    return OFFLINE_LABEL if p.kind == "offline" else f"written by {p.name} ({p.model})"
 
 
 # ---- the workflow ----------------------------------------------------------------------
@@ -159,12 +165,7 @@ def story(ctx: storyloom.Context, input: dict[str, Any]) -> dict[str, Any]:
     per page: write -> (critique -> revise) x quality -> illustration brief -> artifact
     page/N -> artifact story. Progress: {pages_total, pages_completed, pages_failed,
     pages_in_progress, stage}."""
-    topic, style, pages, quality = (
-        input["topic"],
-        input["author_style"],
-        input["pages"],
-        input["quality"],
-    )
+    pages = input["pages"]
     progress = {
         "pages_total": pages,
         "pages_completed": 0,
@@ -173,16 +174,12 @@ def story(ctx: storyloom.Context, input: dict[str, Any]) -> dict[str, Any]:
         "stage": "outline",
     }
     ctx.progress(progress)
-    outline_text = generate(
-        ctx,
-        "outline",
-        f"Outline a {pages}-page story about {topic} in the style of {style}; "
-        "one sentence per page.",
-        words=pages * 10,
-    )
-    plans = _split_plans(outline_text, pages)
+    answer = write_text(ctx, "outline", story_prompts.outline(input), input)
+    by = written_by(ctx.engine, answer)  # the outline's writer speaks for the book
+    outline = parse_outline(answer.text, input)
+    plans = outline["plans"]
     if input.get("approve_outline"):
-        ctx.artifact("outline", {"plans": plans, "approved": False})
+        ctx.artifact("outline", {**outline, "approved": False})
         progress["stage"] = "awaiting approval"
         ctx.progress(progress)
         decision = ctx.wait_for_signal("approve") or {}
@@ -193,46 +190,60 @@ def story(ctx: storyloom.Context, input: dict[str, Any]) -> dict[str, Any]:
             and all(isinstance(p, str) and p.strip() for p in edited)
         ):
             plans = [p.strip() for p in edited]
-    ctx.artifact("outline", {"plans": plans, "approved": True})
+    outline = {**outline, "plans": plans}
+    ctx.artifact("outline", {**outline, "approved": True})
 
     texts = []
     for n, plan in enumerate(plans, 1):
         progress.update(pages_in_progress=1, stage=f"page {n}: writing")
         ctx.progress(progress)
         try:
-            page = _page(ctx, n, plan, style, quality, progress)
-        except Exception:
-            progress.update(
-                pages_in_progress=0,
-                pages_failed=progress["pages_failed"] + 1,
-                stage=f"page {n}: failed",
-            )
-            ctx.progress(progress)
+            page = _page(ctx, input, outline, n, plan, progress)
+        except Exception as e:
+            if not getattr(e, "will_retry", False):  # a retried attempt is not a failed page
+                progress.update(
+                    pages_in_progress=0,
+                    pages_failed=progress["pages_failed"] + 1,
+                    stage=f"page {n}: failed",
+                )
+                ctx.progress(progress)
             raise
         texts.append(page["content"])
         progress.update(pages_in_progress=0, pages_completed=n, stage=f"page {n}: done")
         ctx.progress(progress)
-    result = {"title": topic.capitalize(), "author_style": style, "plans": plans, "pages": texts}
+    result = {
+        "title": outline["title"],
+        "author_style": input["author_style"],
+        "visual_style": outline["visual_style"],
+        "plans": plans,
+        "pages": texts,
+        "written_by": by,
+    }
     ctx.artifact("story", result)
     progress["stage"] = "done"
     ctx.progress(progress)
     return {"pages": len(texts), "artifact": "story"}
 
 
-def _page(ctx, n, plan, style, quality, progress) -> dict[str, Any]:
-    base = f"{STREAMS_PREFIX}{n}"
-    content = generate(ctx, f"{base}/write", f"Write page {n} in the style of {style}: {plan}")
+def _page(ctx, input, outline, n, plan, progress) -> dict[str, Any]:
+    base, title, quality = f"{STREAMS_PREFIX}{n}", outline["title"], input["quality"]
+    content = write_text(
+        ctx, f"{base}/write", story_prompts.page(input, title, plan, n), input
+    ).text
     critique = ""
     for r in range(1, quality + 1):
         progress["stage"] = f"page {n}: critique {r}/{quality}"
         ctx.progress(progress)
-        critique = generate(ctx, f"{base}/critique/{r}", f"Critique: {content}", words=25)
+        prompt = story_prompts.critique(input, title, plan, n, content)
+        critique = write_text(ctx, f"{base}/critique/{r}", prompt, input).text
         progress["stage"] = f"page {n}: revision {r}/{quality}"
         ctx.progress(progress)
-        content = generate(ctx, f"{base}/revise/{r}", f"Revise per {critique}: {content}")
+        prompt = story_prompts.revision(input, title, n, critique, content)
+        content = write_text(ctx, f"{base}/revise/{r}", prompt, input).text
     progress["stage"] = f"page {n}: illustration"
     ctx.progress(progress)
-    illustration = generate(ctx, f"{base}/illustration", f"Illustrate: {content}", words=20)
+    prompt = story_prompts.illustration(input, title, outline["visual_style"], n, content)
+    illustration = write_text(ctx, f"{base}/illustration", prompt, input).text
     page = {
         "content": content,
         "plan": plan,
@@ -244,17 +255,9 @@ def _page(ctx, n, plan, style, quality, progress) -> dict[str, Any]:
     return page
 
 
-def _split_plans(text: str, pages: int) -> list[str]:
-    sentences = [s.strip() + "." for s in text.split(".") if s.strip()]
-    while len(sentences) < pages:
-        sentences.append(f"The story goes on ({len(sentences) + 1}).")
-    if len(sentences) > pages:  # fold the tail into the last page
-        sentences[pages - 1] = " ".join(sentences[pages - 1 :])
-    return sentences[:pages]
-
-
 def register(engine: storyloom.Engine) -> None:
-    """Registers the story workflow (retries: 3 attempts, short backoff)."""
+    """Registers the story workflow (retries: 3 attempts, short backoff; a provider's
+    429 waits its Retry-After instead)."""
     engine.register(
         WORKFLOW,
         story,
@@ -263,8 +266,15 @@ def register(engine: storyloom.Engine) -> None:
 
 
 def to_markdown(story_value: dict[str, Any]) -> str:
-    """The story artifact as Markdown."""
-    lines = [f"# {story_value['title']}", "", f"*In the style of {story_value['author_style']}*"]
+    """The story artifact as Markdown, saying who wrote it."""
+    label = written_by_label(story_value.get("written_by"))
+    lines = [
+        f"# {story_value['title']}",
+        "",
+        f"> {label[0].upper()}{label[1:]}.",
+        "",
+        f"*In the style of {story_value['author_style']}*",
+    ]
     for n, text in enumerate(story_value["pages"], 1):
         lines += ["", f"## Page {n}", "", text]
     return "\n".join(lines) + "\n"
@@ -283,16 +293,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--yes", action="store_true", help="approve the outline without asking")
     p.add_argument("--db", default="story.db", help="the store [story.db]")
     p.add_argument("--export", metavar="FILE.md", help="write the story as Markdown")
-    p.add_argument("--word-delay", type=float, default=0.02, help="seconds per word [0.02]")
+    p.add_argument(
+        "--provider",
+        help="openai, openrouter, anthropic or offline (default: the first with a key in "
+        "the environment, else offline; STORYLOOM_LLM_PROVIDER also sets it)",
+    )
+    p.add_argument("--model", help="the model (default: the provider's, e.g. $OPENAI_MODEL)")
+    p.add_argument(
+        "--word-delay", type=float, default=0.02, help="offline text: seconds per word [0.02]"
+    )
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """The command line: 0 when the story completed, 1 when it failed, 2 for bad input,
     130 after Ctrl-C (run the same command again to resume)."""
-    global word_delay
     args = _parse(argv)
-    word_delay = args.word_delay
     from rich.console import Console, Group
     from rich.live import Live
     from rich.panel import Panel
@@ -307,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             "pages": args.pages,
             "quality": args.quality,
             "approve_outline": args.approve_outline,
+            **{k: v for k, v in (("provider", args.provider), ("model", args.model)) if v},
         }
     )
     if errors:
@@ -314,12 +331,13 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]error:[/] {field}: {message}")
         return 2
     try:
-        with storyloom.Engine(args.db, drain_timeout=2) as engine:
+        with storyloom.Engine(args.db, drain_timeout=2, llm=llm_config(args.word_delay)) as engine:
             register(engine)
             asked_at_ms = int(time.time() * 1000)
             run = engine.start(WORKFLOW, request, idempotency_key=idempotency_key(request))
             snap = engine.snapshot(run.id)
-            console.print("[dim]text: offline text, not a language model[/]")
+            label = provider_label(engine, request.get("provider"))
+            console.print(f"[dim]text: {label}[/]")
             if run.created_at_ms < asked_at_ms:  # the key was seen: the same run goes on
                 done = sum(1 for a in snap.artifacts if a.key.startswith(STREAMS_PREFIX))
                 console.print(f"resuming run {run.id} ({done} page(s) already written)")
@@ -370,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
 
             def view():
                 title = stream["name"] or "waiting"
-                return Group(Panel(Text(stream["text"][-600:]), title=title), bar)
+                return Group(Panel(Text(stream["text"][-600:]), title=title, subtitle=label), bar)
 
             with Live(view(), console=console, refresh_per_second=12, transient=True) as live:
                 for e in engine.events(run.id, after=snap.last_event_id):
@@ -391,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                     ):
                         key = e.data["key"]
                         page = e.data.get("value") or {}
-                        live.console.print(Panel(page.get("content", ""), title=key))
+                        content = page.get("content", "")
+                        live.console.print(Panel(content, title=key, subtitle=label))
                     elif e.type == "run.waiting" and "signal:approve" in e.data.get("for", []):
                         live.stop()
                         approve()
@@ -403,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"[red]{final.error}[/]")
                 return 1
             story_value = next(a.value for a in engine.artifacts(run.id) if a.key == "story")
+            console.print(f"[dim]text: {written_by_label(story_value.get('written_by'))}[/]")
             if args.export:
                 with open(args.export, "w", encoding="utf-8") as f:
                     f.write(to_markdown(story_value))

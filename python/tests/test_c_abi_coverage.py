@@ -10,17 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HEADER = ROOT / "include" / "storyloom" / "storyloom.h"
 MODULE = ROOT / "python" / "src" / "native" / "module.cc"
 
-# name -> why the Python binding does not call it.
-NOT_BOUND: dict = {
-    name: "scheduling controls (limits, timeouts, rewind, bulk retry/cancel) are not in the Python API yet; use the C ABI or the CLI"
-    for name in (
-        "sl_engine_retry_failed",
-        "sl_engine_cancel_many",
-        "sl_engine_set_priority",
-        "sl_engine_rewind",
-        "sl_execution_heartbeat",
-    )
-}
+# name -> why the Python binding does not call it (every function is bound today).
+NOT_BOUND: dict = {}
 
 
 @pytest.mark.skipif(

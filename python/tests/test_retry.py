@@ -134,8 +134,3 @@ def test_a_bad_policy_is_refused_naming_the_field(engine, policy, field):
 def test_retries_must_be_a_retry_policy(engine):
     with pytest.raises(TypeError, match="retries must be a storyloom.RetryPolicy, got dict"):
         engine.workflow("bad", retries={"max_attempts": 3})(lambda ctx, input: {})
-
-
-def test_the_decorator_has_no_concurrency_option_yet(engine):
-    with pytest.raises(TypeError, match="concurrency"):
-        engine.workflow("c", concurrency=2)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -40,6 +41,8 @@ def base(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # The core's offline provider whatever keys the environment holds: no real LLM.
+        env={**os.environ, "STORYLOOM_LLM_PROVIDER": "offline"},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -11,15 +11,25 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 EXAMPLE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(EXAMPLE))
 
 import story
 import storyloom
 
-ARGS = ["--topic", "a lighthouse cat", "--style", "Roald Dahl", "--pages", "3", "--quality", "1"]
+# --provider offline: the core's offline provider whatever keys the environment holds.
+ARGS = [
+    "--topic",
+    "a lighthouse cat",
+    "--style",
+    "Roald Dahl",
+    "--pages",
+    "3",
+    "--quality",
+    "1",
+    "--provider",
+    "offline",
+]
 
 
 def _story(tmp_path, *extra, delay="0.0", stdin=None):
@@ -53,8 +63,11 @@ def test_story_runs_end_to_end_and_exports_markdown(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (out, err)
     assert "completed" in out
+    assert "text: offline placeholder text, not a language model" in out
     text = out_md.read_text()
-    assert text.startswith("# A lighthouse cat\n")
+    title, _, label = text.splitlines()[:3]
+    assert title.startswith("# ") and "lighthouse cat" in title  # the outline's TITLE line
+    assert label == "> Offline placeholder text, not a language model."
     assert text.count("## Page ") == 3
 
 
@@ -121,10 +134,13 @@ def test_bad_input_names_the_field(tmp_path):
     assert "pages: must be from 1 to 30, got 0" in proc.stdout
 
 
-@pytest.mark.parametrize("word_delay", [0.0])
-def test_workflow_in_process_with_outline_edits(tmp_path, word_delay):
-    story.word_delay = word_delay
-    with storyloom.Engine(f"sqlite:{tmp_path / 'p.db'}", poll_interval=0.01) as engine:
+def _engine(db):
+    llm = {**story.llm_config(0.0), "default_provider": "offline"}  # no real LLM in tests
+    return storyloom.Engine(f"sqlite:{db}", poll_interval=0.01, llm=llm)
+
+
+def test_workflow_in_process_with_outline_edits(tmp_path):
+    with _engine(tmp_path / "p.db") as engine:
         story.register(engine)
         req, errors = story.validate_input(
             {"topic": "owls", "pages": 2, "quality": 2, "approve_outline": True}
@@ -135,19 +151,29 @@ def test_workflow_in_process_with_outline_edits(tmp_path, word_delay):
         while engine.get(run.id).status != "waiting":
             assert time.monotonic() < deadline
             time.sleep(0.01)
+        # The offline provider filled in the outline form: a plan per PAGE line, no defaults.
+        proposed = next(a.value for a in engine.artifacts(run.id) if a.key == "outline")
+        assert proposed["approved"] is False and proposed["title"] != "A Story About owls"
+        assert len(proposed["plans"]) == 2
+        assert not any(p.startswith("Page ") for p in proposed["plans"]), proposed
         engine.signal(run.id, "approve", {"outline": ["One.", "Two."]})
         done = engine.wait(run.id, timeout=30)
         assert done.status == "completed", done
         arts = {a.key: a.value for a in engine.snapshot(run.id).artifacts}
         assert arts["page/2"]["plan"] == "Two." and arts["page/2"]["iteration"] == 2
-        assert arts["outline"] == {"plans": ["One.", "Two."], "approved": True}
+        assert arts["outline"]["plans"] == ["One.", "Two."] and arts["outline"]["approved"]
+        assert arts["story"]["written_by"] == {
+            "provider": "offline",
+            "model": "offline-placeholder",
+            "language_model": False,
+        }
         names = [s.name for s in engine.snapshot(run.id).steps]
         assert names[:2] == ["outline", "approve"]
         assert "page/1/critique/2" in names and "page/2/revise/2" in names
         chunks = [e for e in engine.stored_events(run.id, limit=10000) if e.type == "chunk"]
         streamed = "".join(e.data["text"] for e in chunks if e.data["stream"] == "page/1/write")
         write = next(s for s in engine.snapshot(run.id).steps if s.name == "page/1/write")
-        assert streamed == write.result
+        assert streamed == write.result["text"]
 
 
 def test_rerun_while_the_outline_awaits_approval_asks_again_and_finishes(tmp_path):
@@ -159,10 +185,11 @@ def test_rerun_while_the_outline_awaits_approval_asks_again_and_finishes(tmp_pat
             "pages": 3,
             "quality": 1,
             "approve_outline": True,
+            "provider": "offline",  # as the CLI's ARGS ask: the same request, the same run
         }
     )
     assert errors == {}
-    with storyloom.Engine(f"sqlite:{db}", poll_interval=0.01) as engine:
+    with _engine(db) as engine:
         story.register(engine)
         run = engine.start(story.WORKFLOW, req, idempotency_key=story.idempotency_key(req))
         deadline = time.monotonic() + 10
@@ -176,3 +203,47 @@ def test_rerun_while_the_outline_awaits_approval_asks_again_and_finishes(tmp_pat
     with storyloom.Engine(f"sqlite:{db}") as engine:
         pages = {a.key: a.value for a in engine.artifacts(run.id) if a.key.startswith("page/")}
     assert pages["page/3"]["plan"] == "The cat rings the bell."
+
+
+def test_the_outline_parser_reads_the_answer_form_and_fills_gaps():
+    from story_outline import parse_outline
+
+    text = "**TITLE:** The Owl\nstyle: ink and wash\n## PAGE 2: Night falls.\nPAGE 9: too far"
+    outline = parse_outline(text, {"pages": 2, "topic": "owls"})
+    assert outline == {
+        "title": "The Owl",
+        "visual_style": "ink and wash",
+        "plans": ["Page 1 of the story of owls.", "Night falls."],
+    }
+
+
+def test_the_outline_prompt_lists_every_page_line_for_the_offline_provider():
+    import story_prompts
+
+    prompt = story_prompts.outline({"topic": "owls", "pages": 3, "author_style": "plain"})
+    lines = prompt.user.splitlines()
+    assert lines[1:] == [
+        "TITLE: <the title>",
+        "STYLE: <the visual style of the illustrations, a few words>",
+        "PAGE 1: <what happens on page 1, one or two sentences>",
+        "PAGE 2: <what happens on page 2, one or two sentences>",
+        "PAGE 3: <what happens on page 3, one or two sentences>",
+    ]
+    assert prompt.max_tokens == 200 + 80 * 3
+
+
+def test_the_story_says_who_wrote_it():
+    assert story.written_by_label({"provider": "offline", "language_model": False}) == (
+        "offline placeholder text, not a language model"
+    )
+    assert story.written_by_label(
+        {"provider": "openai", "model": "gpt-4o-mini", "language_model": True}
+    ) == ("written by openai (gpt-4o-mini)")
+
+
+def test_provider_and_model_are_optional_names_in_the_request():
+    clean, errors = story.validate_input({"topic": "owls", "provider": "openai", "model": "m"})
+    assert errors == {} and (clean["provider"], clean["model"]) == ("openai", "m")
+    assert "provider" not in story.validate_input({"topic": "owls"})[0]
+    _, errors = story.validate_input({"topic": "owls", "provider": ""})
+    assert errors == {"provider": "must be a name of 1 to 100 characters"}

@@ -5,8 +5,10 @@
 //
 // Threads: every blocking sl_* call runs with the GIL released. The execute
 // callback arrives on an engine worker thread and takes the GIL to run the
-// Python handler there; event callbacks never touch Python: they copy the
-// event into a queue that Python drains.
+// Python handler there; event callbacks and the outcome callbacks of llm steps
+// and resource admissions (on the engine's event, LLM I/O and limiter threads)
+// never touch Python: they copy what they got into a queue or slot that Python
+// drains, so those threads never wait for the GIL.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -79,6 +81,172 @@ void call(F&& f) {
   check(rc);
 }
 
+// ---- asynchronous outcomes (llm steps, resource admissions) -------------------
+
+// (status, error_class, message, result JSON or None, memoized, will_retry)
+using OutcomeTuple = std::tuple<int, int, std::string, std::optional<std::string>, bool, bool>;
+
+struct OutcomeCopy {
+  int status = SL_OK;
+  int error_class = SL_CLASS_FATAL;
+  std::string message;
+  std::optional<std::string> result_json;
+  bool memoized = false;
+  bool will_retry = false;
+
+  OutcomeTuple tuple() && {
+    return {status, error_class, std::move(message), std::move(result_json), memoized, will_retry};
+  }
+};
+
+// Outcomes of the calls async workflows started (llm steps, resource admissions),
+// filled on engine threads and drained by one Python feeder thread that hands them to
+// the engine's asyncio loop.
+class Inbox {
+ public:
+  void push(uint64_t token, OutcomeCopy outcome) {
+    {
+      std::lock_guard lock(mutex_);
+      outcomes_.emplace_back(token, std::move(outcome));
+    }
+    ready_.notify_one();
+  }
+
+  // Every queued outcome (at most max_outcomes), waiting up to timeout_s seconds for the
+  // first one (negative: until one comes or close()); empty after the timeout or close.
+  std::vector<std::pair<uint64_t, OutcomeTuple>> next_batch(double timeout_s, size_t max_outcomes) {
+    std::vector<std::pair<uint64_t, OutcomeCopy>> got;
+    {
+      py::gil_scoped_release release;
+      std::unique_lock lock(mutex_);
+      auto has = [&] { return closed_ || !outcomes_.empty(); };
+      if (timeout_s < 0) {
+        ready_.wait(lock, has);
+      } else {
+        ready_.wait_for(lock, std::chrono::duration<double>(timeout_s), has);
+      }
+      while (!outcomes_.empty() && got.size() < max_outcomes) {
+        got.push_back(std::move(outcomes_.front()));
+        outcomes_.pop_front();
+      }
+    }
+    std::vector<std::pair<uint64_t, OutcomeTuple>> out;
+    out.reserve(got.size());
+    for (auto& [token, outcome] : got) out.emplace_back(token, std::move(outcome).tuple());
+    return out;
+  }
+
+  // Wakes the feeder; outcomes that arrive later are still queued (nobody reads them).
+  void close() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    ready_.notify_all();
+  }
+
+  bool closed() {
+    std::lock_guard lock(mutex_);
+    return closed_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::pair<uint64_t, OutcomeCopy>> outcomes_;
+  bool closed_ = false;
+};
+
+// One asynchronous sl_* call. Its outcome lands in `outcome` when it comes before the
+// call returned (a memoized llm step, an admission at once) or when nobody uses an inbox
+// (a sync workflow waiting on `done`); otherwise it goes to the inbox. The callbacks run
+// on the calling thread or an engine thread (the LLM I/O thread, the resource limiter's):
+// they copy and notify, never wait for the GIL.
+struct Pending {
+  std::mutex mutex;
+  std::condition_variable done;
+  bool returned = false;
+  std::optional<OutcomeCopy> outcome;
+  std::shared_ptr<Inbox> inbox;
+  uint64_t token = 0;
+
+  using Box = std::shared_ptr<Pending>;  // user_data: a heap copy the callback deletes
+
+  static void on_llm(void* user_data, const sl_llm_outcome* o) {
+    OutcomeCopy copy;
+    copy.status = o->status;
+    copy.error_class = o->error_class;
+    copy.message.assign(o->message ? o->message : "", o->message ? o->message_len : 0);
+    if (o->result_json != nullptr) copy.result_json.emplace(o->result_json, o->result_len);
+    copy.memoized = o->memoized != 0;
+    copy.will_retry = o->will_retry != 0;
+    deliver(user_data, std::move(copy));
+  }
+
+  static void on_acquired(void* user_data, int status, const char* message, size_t len) {
+    OutcomeCopy copy;
+    copy.status = status;
+    copy.message.assign(message ? message : "", message ? len : 0);
+    deliver(user_data, std::move(copy));
+  }
+
+ private:
+  static void deliver(void* user_data, OutcomeCopy copy) {
+    std::unique_ptr<Box> box(static_cast<Box*>(user_data));
+    Pending& p = **box;
+    {
+      std::lock_guard lock(p.mutex);
+      if (!p.returned || !p.inbox) {
+        p.outcome = std::move(copy);
+        p.done.notify_all();
+        return;
+      }
+    }
+    p.inbox->push(p.token, std::move(copy));
+  }
+};
+
+// Runs start(user_data) -> status without the GIL and waits (GIL released) for the
+// outcome; raises the call's own error. For sync workflows on worker threads.
+template <typename Start>
+OutcomeTuple wait_for_outcome(Start&& start) {
+  auto pending = std::make_shared<Pending>();
+  int rc;
+  {
+    py::gil_scoped_release release;
+    auto* box = new Pending::Box(pending);
+    rc = start(static_cast<void*>(box));
+    if (rc != SL_OK) {
+      delete box;  // the callback never runs after an error
+    } else {
+      std::unique_lock lock(pending->mutex);
+      pending->done.wait(lock, [&] { return pending->outcome.has_value(); });
+    }
+  }
+  check(rc);
+  return std::move(*pending->outcome).tuple();
+}
+
+// Runs start(user_data) -> status; the outcome when it came before the call returned,
+// else None and the outcome goes to `inbox` under `token`. For async workflows.
+template <typename Start>
+std::optional<OutcomeTuple> begin_outcome(std::shared_ptr<Inbox> inbox, uint64_t token,
+                                          Start&& start) {
+  auto pending = std::make_shared<Pending>();
+  pending->inbox = std::move(inbox);
+  pending->token = token;
+  call([&] {
+    auto* box = new Pending::Box(pending);
+    int rc = start(static_cast<void*>(box));
+    if (rc != SL_OK) delete box;
+    return rc;
+  });
+  std::lock_guard lock(pending->mutex);
+  pending->returned = true;
+  if (!pending->outcome) return std::nullopt;
+  return std::move(*pending->outcome).tuple();
+}
+
 // ---- executions -----------------------------------------------------------
 
 class Execution {
@@ -104,8 +272,8 @@ class Execution {
     char* result = nullptr;
     size_t len = 0;
     // With the GIL held: a memo lookup in memory, never waiting on I/O (see below).
-    check(sl_execution_step_begin(&seq, &memoized, &result, &len, live(), name.data(),
-                                  name.size()));
+    check(
+        sl_execution_step_begin(&seq, &memoized, &result, &len, live(), name.data(), name.size()));
     return {seq, memoized != 0, take_optional(result, len)};
   }
 
@@ -120,6 +288,61 @@ class Execution {
     sl_execution* e = live();
     call([&] {
       return sl_execution_step_fail(e, seq, error_class, message.data(), message.size());
+    });
+  }
+
+  void heartbeat(int64_t seq) {
+    // With the GIL held: the core only moves the step's deadline in memory.
+    check(sl_execution_heartbeat(live(), seq));
+  }
+
+  // sl_execution_step_fail with class rate-limited and the provider's retry-after.
+  void step_rate_limited(int64_t seq, int64_t retry_after_ms, const std::string& message) {
+    sl_execution* e = live();
+    call([&] {
+      return sl_execution_step_rate_limited(e, seq, retry_after_ms, message.data(), message.size());
+    });
+  }
+
+  // The built-in llm step for a sync workflow: blocks this thread (GIL released) until
+  // the outcome comes; cancelling the run or closing the engine ends the wait at once.
+  OutcomeTuple llm(const std::string& name, const std::string& request_json) {
+    sl_execution* e = live();
+    return wait_for_outcome([&](void* box) {
+      return sl_execution_llm(e, name.data(), name.size(), request_json.data(), request_json.size(),
+                              &Pending::on_llm, box);
+    });
+  }
+
+  // The built-in llm step for an async workflow: the outcome when it is already known
+  // (memoized, or an answer before the call returned), else None and the outcome goes to
+  // `inbox` under `token`.
+  std::optional<OutcomeTuple> llm_begin(const std::string& name, const std::string& request_json,
+                                        std::shared_ptr<Inbox> inbox, uint64_t token) {
+    sl_execution* e = live();
+    return begin_outcome(std::move(inbox), token, [&](void* box) {
+      return sl_execution_llm(e, name.data(), name.size(), request_json.data(), request_json.size(),
+                              &Pending::on_llm, box);
+    });
+  }
+
+  // One use of `resource` for the begun host step `seq`, for a sync workflow: blocks
+  // this thread (GIL released) until the resource admits it or the run is cancelled.
+  OutcomeTuple acquire(int64_t seq, const std::string& resource, double tokens) {
+    sl_execution* e = live();
+    return wait_for_outcome([&](void* box) {
+      return sl_execution_acquire(e, seq, resource.data(), resource.size(), tokens,
+                                  &Pending::on_acquired, box);
+    });
+  }
+
+  // acquire() for an async workflow, completed like llm_begin.
+  std::optional<OutcomeTuple> acquire_begin(int64_t seq, const std::string& resource, double tokens,
+                                            std::shared_ptr<Inbox> inbox, uint64_t token) {
+    sl_execution* e = live();
+    return begin_outcome(std::move(inbox), token, [&](void* box) {
+      return sl_execution_acquire(e, seq, resource.data(), resource.size(), tokens,
+                                  &Pending::on_acquired, box);
     });
   }
 
@@ -187,16 +410,13 @@ class Execution {
   // The finish calls free the handle, also when they fail.
   void finish_completed(const std::string& output_json) {
     sl_execution* e = release();
-    call([&] {
-      return sl_execution_finish_completed(e, output_json.data(), output_json.size());
-    });
+    call([&] { return sl_execution_finish_completed(e, output_json.data(), output_json.size()); });
   }
 
   void finish_failed(int error_class, const std::string& message) {
     sl_execution* e = release();
-    call([&] {
-      return sl_execution_finish_failed(e, error_class, message.data(), message.size());
-    });
+    call(
+        [&] { return sl_execution_finish_failed(e, error_class, message.data(), message.size()); });
   }
 
   void finish_parked() {
@@ -293,8 +513,12 @@ class Subscription {
       }
     }
     if (!got) return std::nullopt;
-    return EventTuple{got->id, got->kind, std::move(got->run_id), std::move(got->type),
-                      std::move(got->data_json), got->created_at_ms};
+    return EventTuple{got->id,
+                      got->kind,
+                      std::move(got->run_id),
+                      std::move(got->type),
+                      std::move(got->data_json),
+                      got->created_at_ms};
   }
 
   // Every queued event (at most max_events), waiting up to timeout_s seconds for the
@@ -318,8 +542,8 @@ class Subscription {
     std::vector<EventTuple> out;
     out.reserve(got.size());
     for (auto& e : got) {
-      out.emplace_back(e.id, e.kind, std::move(e.run_id), std::move(e.type),
-                       std::move(e.data_json), e.created_at_ms);
+      out.emplace_back(e.id, e.kind, std::move(e.run_id), std::move(e.type), std::move(e.data_json),
+                       e.created_at_ms);
     }
     return out;
   }
@@ -393,8 +617,10 @@ std::pair<const char*, size_t> view(const std::optional<std::string>& s) {
 class Engine {
  public:
   Engine(const std::string& store, int workers, int max_executions, size_t max_payload_bytes,
-         int64_t poll_interval_ms, int64_t lease_ttl_ms, int64_t drain_timeout_ms) {
+         int64_t poll_interval_ms, int64_t lease_ttl_ms, int64_t drain_timeout_ms,
+         const std::optional<std::string>& config_json) {
     sl_engine_options o = SL_ENGINE_OPTIONS_INIT;
+    std::tie(o.config_json, o.config_json_len) = view(config_json);
     o.store = store.data();
     o.store_len = store.size();
     o.workers = workers;
@@ -429,9 +655,12 @@ class Engine {
 
   // retry: (max_attempts, initial_backoff_ms, multiplier, max_backoff_ms, jitter) or None.
   using Retry = std::tuple<int, int64_t, double, int64_t, bool>;
+  // limits: (step_timeout_ms, max_running, concurrency_key, concurrency_limit, throttle_key,
+  // throttle_limit, throttle_period_ms, run_timeout_ms) or None; zeros and "" are unset.
+  using Limits = std::tuple<int64_t, int, std::string, int, std::string, int, int64_t, int64_t>;
 
   void register_workflow(const std::string& name, py::object handler,
-                         const std::optional<Retry>& retry) {
+                         const std::optional<Retry>& retry, const std::optional<Limits>& limits) {
     auto reg = std::make_unique<Registration>();
     reg->handler = std::move(handler);
     Registration* r = reg.get();
@@ -442,8 +671,23 @@ class Engine {
           *retry;
       o.no_jitter = jitter ? 0 : 1;
     }
+    if (limits) {
+      const std::string& concurrency_key = std::get<2>(*limits);
+      const std::string& throttle_key = std::get<4>(*limits);
+      o.step_timeout_ms = std::get<0>(*limits);
+      o.max_running = std::get<1>(*limits);
+      o.concurrency_key = concurrency_key.data();
+      o.concurrency_key_len = concurrency_key.size();
+      o.concurrency_limit = std::get<3>(*limits);
+      o.throttle_key = throttle_key.data();
+      o.throttle_key_len = throttle_key.size();
+      o.throttle_limit = std::get<5>(*limits);
+      o.throttle_period_ms = std::get<6>(*limits);
+      o.run_timeout_ms = std::get<7>(*limits);
+    }
+    bool defaults = !retry && !limits;
     use([&](sl_engine* e) {
-      return sl_engine_register_workflow(e, name.data(), name.size(), retry ? &o : nullptr,
+      return sl_engine_register_workflow(e, name.data(), name.size(), defaults ? nullptr : &o,
                                          &execute, r);
     });
     registrations_.push_back(std::move(reg));
@@ -469,19 +713,67 @@ class Engine {
   std::string snapshot(const std::string& id) { return by_id(sl_engine_snapshot, id); }
   std::string artifacts(const std::string& id) { return by_id(sl_engine_artifacts, id); }
 
-  std::string list_runs(const std::optional<std::string>& status,
-                        const std::optional<std::string>& workflow,
-                        const std::optional<std::string>& owner, size_t limit,
+  // filter: (status, workflow, owner, error_class or None, finished_after_ms,
+  // finished_before_ms); None and 0 do not filter.
+  using Filter = std::tuple<std::optional<std::string>, std::optional<std::string>,
+                            std::optional<std::string>, std::optional<int>, int64_t, int64_t>;
+
+  std::string list_runs(const Filter& filter, size_t limit,
                         const std::optional<std::string>& after) {
-    sl_list_options o = SL_LIST_OPTIONS_INIT;
-    std::tie(o.status, o.status_len) = view(status);
-    std::tie(o.workflow, o.workflow_len) = view(workflow);
-    std::tie(o.owner, o.owner_len) = view(owner);
-    o.limit = limit;
-    std::tie(o.after, o.after_len) = view(after);
+    ListOptions o(filter);
+    o.options.limit = limit;
+    std::tie(o.options.after, o.options.after_len) = view(after);
     char* out = nullptr;
     size_t len = 0;
-    use([&](sl_engine* e) { return sl_engine_list_runs(&out, &len, e, &o); });
+    use([&](sl_engine* e) { return sl_engine_list_runs(&out, &len, e, &o.options); });
+    return take(out, len);
+  }
+
+  size_t retry_failed(const Filter& filter) {
+    ListOptions o(filter);
+    size_t count = 0;
+    use([&](sl_engine* e) { return sl_engine_retry_failed(&count, e, &o.options); });
+    return count;
+  }
+
+  std::string cancel_many(const Filter& filter) {
+    ListOptions o(filter);
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) { return sl_engine_cancel_many(&out, &len, e, &o.options); });
+    return take(out, len);
+  }
+
+  void set_priority(const std::string& id, int priority) {
+    use([&](sl_engine* e) { return sl_engine_set_priority(e, id.data(), id.size(), priority); });
+  }
+
+  void rewind(const std::string& id, const std::string& step) {
+    use([&](sl_engine* e) {
+      return sl_engine_rewind(e, id.data(), id.size(), step.data(), step.size());
+    });
+  }
+
+  void configure_resource(const std::string& name, const std::string& limits_json) {
+    use([&](sl_engine* e) {
+      return sl_engine_configure_resource(e, name.data(), name.size(), limits_json.data(),
+                                          limits_json.size());
+    });
+  }
+
+  std::string resource_status(const std::string& name) {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) {
+      return sl_engine_resource_status(&out, &len, e, name.data(), name.size());
+    });
+    return take(out, len);
+  }
+
+  std::string llm_providers() {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) { return sl_engine_llm_providers(&out, &len, e); });
     return take(out, len);
   }
 
@@ -514,6 +806,22 @@ class Engine {
   }
 
  private:
+  // sl_list_options over a Filter; the strings stay owned by the Filter.
+  struct ListOptions {
+    sl_list_options options = SL_LIST_OPTIONS_INIT;
+    explicit ListOptions(const Filter& f) {
+      std::tie(options.status, options.status_len) = view(std::get<0>(f));
+      std::tie(options.workflow, options.workflow_len) = view(std::get<1>(f));
+      std::tie(options.owner, options.owner_len) = view(std::get<2>(f));
+      if (std::get<3>(f)) {
+        options.by_error_class = 1;
+        options.error_class = *std::get<3>(f);
+      }
+      options.finished_after_ms = std::get<4>(f);
+      options.finished_before_ms = std::get<5>(f);
+    }
+  };
+
   struct Leave {
     Engine* self;
     ~Leave() { self->leave(); }
@@ -529,8 +837,8 @@ class Engine {
       }
     }
     // Same code and wording as a closed engine in the C ABI.
-    py::object exc = error_factory()(static_cast<int>(SL_ECLOSED),
-                                     static_cast<int>(SL_CLASS_FATAL), "the engine is closed");
+    py::object exc = error_factory()(static_cast<int>(SL_ECLOSED), static_cast<int>(SL_CLASS_FATAL),
+                                     "the engine is closed");
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
     throw py::error_already_set();
   }
@@ -615,6 +923,7 @@ PYBIND11_MODULE(_native, m) {
   m.attr("CLASS_RETRYABLE") = static_cast<int>(SL_CLASS_RETRYABLE);
   m.attr("CLASS_FATAL") = static_cast<int>(SL_CLASS_FATAL);
   m.attr("CLASS_RATE_LIMITED") = static_cast<int>(SL_CLASS_RATE_LIMITED);
+  m.attr("CLASS_TIMEOUT") = static_cast<int>(SL_CLASS_TIMEOUT);
   m.attr("EVENT_STORED") = static_cast<int>(SL_EVENT_STORED);
   m.attr("EVENT_TRANSIENT") = static_cast<int>(SL_EVENT_TRANSIENT);
   m.attr("EVENT_CURSOR") = static_cast<int>(SL_EVENT_CURSOR);
@@ -634,6 +943,12 @@ PYBIND11_MODULE(_native, m) {
       .def("step_begin", &Execution::step_begin)
       .def("step_complete", &Execution::step_complete)
       .def("step_fail", &Execution::step_fail)
+      .def("heartbeat", &Execution::heartbeat)
+      .def("llm", &Execution::llm)
+      .def("llm_begin", &Execution::llm_begin)
+      .def("acquire", &Execution::acquire)
+      .def("acquire_begin", &Execution::acquire_begin)
+      .def("step_rate_limited", &Execution::step_rate_limited)
       .def("sleep", &Execution::sleep)
       .def("wait_for_signal", &Execution::wait_for_signal)
       .def("invoke", &Execution::invoke)
@@ -645,26 +960,40 @@ PYBIND11_MODULE(_native, m) {
       .def("finish_failed", &Execution::finish_failed)
       .def("finish_parked", &Execution::finish_parked);
 
+  py::class_<Inbox, std::shared_ptr<Inbox>>(m, "Inbox")
+      .def(py::init<>())
+      .def("next_batch", &Inbox::next_batch, py::arg("timeout_s"), py::arg("max_outcomes"))
+      .def("close", &Inbox::close)
+      .def_property_readonly("closed", &Inbox::closed);
+
   py::class_<Subscription>(m, "Subscription")
       .def("next", &Subscription::next, py::arg("timeout_s"))
       .def("next_batch", &Subscription::next_batch, py::arg("timeout_s"), py::arg("max_events"))
       .def("close", &Subscription::close);
 
   py::class_<Engine>(m, "Engine")
-      .def(py::init<const std::string&, int, int, size_t, int64_t, int64_t, int64_t>(),
+      .def(py::init<const std::string&, int, int, size_t, int64_t, int64_t, int64_t,
+                    const std::optional<std::string>&>(),
            py::arg("store"), py::arg("workers"), py::arg("max_executions"),
            py::arg("max_payload_bytes"), py::arg("poll_interval_ms"), py::arg("lease_ttl_ms"),
-           py::arg("drain_timeout_ms"))
+           py::arg("drain_timeout_ms"), py::arg("config_json") = py::none())
       .def_property_readonly("closed", &Engine::closed)
       .def("close", &Engine::close)
       .def("register_workflow", &Engine::register_workflow, py::arg("name"), py::arg("handler"),
-           py::arg("retry") = py::none())
+           py::arg("retry") = py::none(), py::arg("limits") = py::none())
       .def("start", &Engine::start)
       .def("get_run", &Engine::get_run)
       .def("list_runs", &Engine::list_runs)
       .def("delete_run", &Engine::delete_run)
       .def("cancel", &Engine::cancel)
       .def("retry", &Engine::retry)
+      .def("retry_failed", &Engine::retry_failed)
+      .def("cancel_many", &Engine::cancel_many)
+      .def("set_priority", &Engine::set_priority)
+      .def("rewind", &Engine::rewind)
+      .def("configure_resource", &Engine::configure_resource)
+      .def("resource_status", &Engine::resource_status)
+      .def("llm_providers", &Engine::llm_providers)
       .def("signal", &Engine::signal)
       .def("snapshot", &Engine::snapshot)
       .def("artifacts", &Engine::artifacts)

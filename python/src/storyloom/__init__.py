@@ -1,18 +1,31 @@
 """storyloom: durable LLM story-generation workflows, embedded.
 
 with storyloom.Engine("sqlite:./story.db") as engine:
-    @engine.workflow("story")
+    @engine.workflow("story", retries=storyloom.RetryPolicy(max_attempts=3))
     def story(ctx, input):
-        outline = ctx.step("outline", lambda: make_outline(input["topic"]))
+        outline = ctx.llm("outline", f"Outline a story about {input['topic']}").text
         approved = ctx.wait_for_signal("approve")
         return {"outline": outline}
 
     run = engine.start("story", {"topic": "a storm"})
 """
 
-from ._engine import AsyncContext, Context, Engine, EventStream, RetryPolicy, event_to_sse, sse
+from ._config import LlmConfig, LlmProviderConfig, ResourceLimits
+from ._engine import AsyncContext, Context, Engine, EventStream, event_to_sse, sse
+from ._llm import LlmMessage, LlmResult, LlmUsage
 from ._native import version as _version
-from ._types import Artifact, Event, Run, RunPage, Snapshot, Step
+from ._options import Concurrency, RetryPolicy, Throttle
+from ._types import (
+    Artifact,
+    Event,
+    LlmProviderInfo,
+    LlmProviders,
+    ResourceStatus,
+    Run,
+    RunPage,
+    Snapshot,
+    Step,
+)
 from .errors import (
     Cancelled,
     Closed,
@@ -24,6 +37,8 @@ from .errors import (
     NotADatabase,
     NotFound,
     PayloadTooLarge,
+    ProviderError,
+    RateLimited,
     SchemaTooNew,
     StepFailed,
     StoreError,
@@ -38,6 +53,7 @@ __all__ = [
     "AsyncContext",
     "Cancelled",
     "Closed",
+    "Concurrency",
     "Context",
     "Engine",
     "Event",
@@ -46,10 +62,21 @@ __all__ = [
     "InternalError",
     "InvalidArgument",
     "InvalidState",
+    "LlmConfig",
+    "LlmMessage",
+    "LlmProviderConfig",
+    "LlmProviderInfo",
+    "LlmProviders",
+    "LlmResult",
+    "LlmUsage",
     "Nondeterminism",
     "NotADatabase",
     "NotFound",
     "PayloadTooLarge",
+    "ProviderError",
+    "RateLimited",
+    "ResourceLimits",
+    "ResourceStatus",
     "RetryPolicy",
     "Run",
     "RunPage",
@@ -59,6 +86,7 @@ __all__ = [
     "StepFailed",
     "StoreError",
     "StoryloomError",
+    "Throttle",
     "Timeout",
     "event_to_sse",
     "sse",

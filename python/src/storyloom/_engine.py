@@ -23,25 +23,41 @@ from __future__ import annotations
 import asyncio
 import atexit
 import builtins
+import contextvars
 import inspect
 import json
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-from . import _native
-from ._types import TERMINAL_STATUSES, Artifact, Event, Run, RunPage, Snapshot
+from . import _completions, _config, _llm, _native
+from ._config import LlmConfig, ResourceLimits
+from ._llm import LlmMessage, LlmResult
+from ._options import Concurrency, RetryPolicy, Throttle, native_limits, native_retry
+from ._types import (
+    TERMINAL_STATUSES,
+    Artifact,
+    Event,
+    LlmProviders,
+    ResourceStatus,
+    Run,
+    RunPage,
+    Snapshot,
+)
 from .errors import (
     FATAL,
+    RATE_LIMITED,
     RETRYABLE,
+    TIMEOUT,
     Cancelled,
     FatalError,
+    InvalidArgument,
+    RateLimited,
     StoryloomError,
     Timeout,
     _from_native,
@@ -49,7 +65,7 @@ from .errors import (
 
 _native.set_error_factory(_from_native)
 
-__all__ = ["AsyncContext", "Context", "Engine", "EventStream", "RetryPolicy", "event_to_sse", "sse"]
+__all__ = ["AsyncContext", "Context", "Engine", "EventStream", "event_to_sse", "sse"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -64,32 +80,6 @@ def _ms(seconds: float | None) -> int:
     return 0 if not seconds else max(1, round(seconds * 1000))  # 0: the engine's default
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often a failed step is tried again (storyloom/retry.h). Times in seconds.
-
-    Before attempt n+1 the run waits a random time in
-    [0, min(max_backoff, initial_backoff * multiplier ** (n - 1))] (full jitter;
-    ``jitter=False`` waits the whole bound). Exceptions raised in a step are retryable
-    unless they derive from :class:`storyloom.FatalError`. The engine validates the policy
-    when the workflow is registered and raises InvalidArgument naming the bad field."""
-
-    max_attempts: int = 3
-    initial_backoff: float = 1.0
-    multiplier: float = 2.0
-    max_backoff: float = 60.0
-    jitter: bool = True
-
-    def _native(self) -> tuple[int, int, float, int, bool]:
-        return (
-            int(self.max_attempts),
-            round(self.initial_backoff * 1000),
-            float(self.multiplier),
-            round(self.max_backoff * 1000),
-            bool(self.jitter),
-        )
-
-
 class _Parked(BaseException):
     """Unwinds a workflow whose wait is not satisfied yet. Derived from BaseException so
     that ``except Exception`` in workflow code lets it pass; do not catch it."""
@@ -102,6 +92,7 @@ class Context:
     def __init__(self, engine: weakref.ref[Engine], execution: _native.Execution) -> None:
         self._engine_ref = engine  # weak: the last reference must not die on an engine thread
         self._x = execution
+        self._running_seq: int | None = None  # the host step whose fn runs now (heartbeat)
         self.run_id: str = execution.run_id()
         self.workflow: str = execution.workflow()
 
@@ -118,26 +109,103 @@ class Context:
         """True once the run was cancelled or the engine is closing: stop early."""
         return self._x.cancelled()
 
-    def step(self, name: str, fn: Callable[[], Any]) -> Any:
+    def step(
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        *,
+        resource: str | None = None,
+        tokens: float = 0.0,
+    ) -> Any:
         """Runs ``fn()`` once per run, ever: its JSON result is stored and returned again on
         every later execution without calling ``fn``. An ``async def`` fn runs on the
         engine's asyncio loop while this thread waits. An exception from ``fn`` is recorded
         as a failed attempt ("TypeName: message") and re-raised: when the workflow's
         RetryPolicy retries it, the run is queued again after the backoff and this step runs
-        again; otherwise the run fails. FatalError is never retried."""
+        again; otherwise the run fails. FatalError is never retried; raise
+        :class:`storyloom.RateLimited` to retry after the API's retry-after instead.
+
+        ``resource``: ``fn`` runs once that resource (e.g. "image-api", limited with
+        :meth:`Engine.configure_resource`) admits the step, costing about ``tokens`` of its
+        token budget; this thread waits meanwhile (the engine holds none) and the use is
+        returned when ``fn`` returns or raises. A RateLimited failure pauses the resource
+        for its retry-after. Raises Cancelled if the run is cancelled while it waits."""
         seq, memoized, result = self._x.step_begin(name)
         if memoized:
             return json.loads(result) if result is not None else None
+        if resource is not None:
+            _completions.admitted(self._x.acquire(seq, resource, _tokens(tokens)))
+        self._running_seq = seq
         try:
             value = fn()
             if inspect.isawaitable(value):
                 value = self.engine._run_on_loop(value)
             text = _dumps(value)
         except Exception as e:
-            self._x.step_fail(seq, _error_class(e), _describe(e))
+            _fail_step(self._x, seq, e)
             raise
+        finally:
+            self._running_seq = None
         self._x.step_complete(seq, text)
         return _as_replayed(value, text)
+
+    def heartbeat(self) -> None:
+        """Tells the engine that the step being run (from its ``fn``) is alive: the
+        workflow's ``step_timeout`` counts again from now. A step silent past its timeout
+        loses its attempt (retried per the policy; the late result is refused). Raises
+        RuntimeError outside a step function."""
+        self._x.heartbeat(self._heartbeat_seq())
+
+    def _heartbeat_seq(self) -> int:
+        seq = self._running_seq
+        if seq is None:
+            raise RuntimeError(
+                f"ctx.heartbeat() outside a step of run '{self.run_id}': call it from the "
+                "function given to ctx.step while it runs"
+            )
+        return seq
+
+    def llm(
+        self,
+        name: str,
+        messages: Sequence[LlmMessage] | str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stream: bool = True,
+        stream_name: str | None = None,
+    ) -> LlmResult:
+        """The built-in llm step ``name``: a chat completion run by the engine (no Python
+        on its I/O thread), memoized like :meth:`step`: once it completed, every later
+        execution gets the stored :class:`LlmResult` without asking the provider again.
+
+        ``messages``: ``[{"role": "system"|"user"|"assistant", "content": str}, ...]`` with
+        at least one user message, or a str (one user message). ``provider``: a configured
+        provider's name (None: the engine's default); ``model`` None: the provider's;
+        ``max_tokens`` None: 1024; ``stream``: the text arrives as chunk events of
+        ``stream_name`` (None: the step's name) while it is written. The call waits for the
+        provider's resource (holding no engine thread) and blocks this worker thread, GIL
+        released, until the answer is complete.
+
+        Raises TypeError for an argument of the wrong type; InvalidArgument (bad request),
+        NotFound (unknown provider); ProviderError when the provider refuses or fails
+        (401/403/400 at once; 429, 5xx and broken streams after the workflow's retries),
+        Timeout, Cancelled when the run is cancelled (at once, mid-stream too). When the
+        retry policy tries the step again the error has ``will_retry`` True: let it
+        propagate and the run is queued again after the backoff, as for a failed step."""
+        request = _llm.request_json(
+            name,
+            messages,
+            provider=provider,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stream=stream,
+            stream_name=stream_name,
+        )
+        return _llm.settle(self._x.llm(name, request))
 
     def sleep(self, name: str, seconds: float) -> None:
         """Durable sleep counted from the first call; parks the run until it is over."""
@@ -207,6 +275,20 @@ def _as_replayed(value: Any, text: str) -> Any:
     return json.loads(text)
 
 
+def _tokens(tokens: Any) -> float:
+    if isinstance(tokens, bool) or not isinstance(tokens, (int, float)):
+        raise TypeError(f"tokens must be a number, got {type(tokens).__name__}")
+    return float(tokens)
+
+
+def _fail_step(x: _native.Execution, seq: int, e: BaseException) -> None:
+    """Records a failed attempt of the host step ``seq``."""
+    if isinstance(e, RateLimited):
+        x.step_rate_limited(seq, max(0, round(e.retry_after * 1000)), _describe(e))
+    else:
+        x.step_fail(seq, _error_class(e), _describe(e))
+
+
 def _error_class(e: BaseException) -> int:
     if isinstance(e, (FatalError, TypeError)):
         return FATAL  # TypeError: a result that is not JSON fails the same way every time
@@ -223,22 +305,74 @@ class AsyncContext(Context):
     storyloom.Cancelled; later engine calls raise Cancelled too, so the workflow ends at its
     next await."""
 
-    async def step(self, name: str, fn: Callable[[], Any]) -> Any:  # type: ignore[override]
+    async def step(  # type: ignore[override]
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        *,
+        resource: str | None = None,
+        tokens: float = 0.0,
+    ) -> Any:
         """Like :meth:`Context.step`; ``fn`` may be ``async def`` (awaited on the loop) or
-        plain (called inline on the loop, so keep it quick or use asyncio.to_thread)."""
+        plain (called inline on the loop, so keep it quick or use asyncio.to_thread). With
+        ``resource``, the wait for its admission is awaited: the loop runs other
+        workflows meanwhile."""
         seq, memoized, result = self._x.step_begin(name)
         if memoized:
             return json.loads(result) if result is not None else None
+        if resource is not None:
+            await self.engine._async_calls().acquire(self._x, seq, resource, _tokens(tokens))
+        # Steps awaited side by side (asyncio.gather) each run in their own task, so the
+        # step a heartbeat belongs to is a context variable of that task.
+        running = _running_step.set((self, seq))
         try:
             value = fn()
             if inspect.isawaitable(value):
                 value = await self._unless_cancelled(value)
             text = _dumps(value)
         except Exception as e:
-            self._x.step_fail(seq, _error_class(e), _describe(e))
+            _fail_step(self._x, seq, e)
             raise
+        finally:
+            _running_step.reset(running)
         self._x.step_complete(seq, text)
         return _as_replayed(value, text)
+
+    def _heartbeat_seq(self) -> int:
+        running = _running_step.get()
+        if running is None or running[0] is not self:
+            raise RuntimeError(
+                f"ctx.heartbeat() outside a step of run '{self.run_id}': call it from the "
+                "function given to ctx.step (or the tasks it awaits) while it runs"
+            )
+        return running[1]
+
+    async def llm(  # type: ignore[override]
+        self,
+        name: str,
+        messages: Sequence[LlmMessage] | str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stream: bool = True,
+        stream_name: str | None = None,
+    ) -> LlmResult:
+        """:meth:`Context.llm`, awaited: the engine's loop runs other workflows while the
+        provider answers (the outcome comes back through ``loop.call_soon_threadsafe``).
+        Several llm steps may be awaited at once (``asyncio.gather``)."""
+        request = _llm.request_json(
+            name,
+            messages,
+            provider=provider,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stream=stream,
+            stream_name=stream_name,
+        )
+        return await self.engine._async_calls().llm(self._x, name, request)
 
     async def _unless_cancelled(self, awaitable: Any) -> Any:
         # The engine tells cancellation only when asked: look every 0.1 s while waiting.
@@ -270,6 +404,9 @@ class AsyncContext(Context):
 
 
 _in_workflow = threading.local()
+_running_step: contextvars.ContextVar[tuple[AsyncContext, int] | None] = contextvars.ContextVar(
+    "storyloom_running_step", default=None
+)
 
 
 async def _drive_async(
@@ -317,7 +454,14 @@ class Engine:
 
     store: "sqlite:PATH", a PATH, or ":memory:". Times are in seconds; None or 0 means
     the engine's default (workers 4, poll_interval 0.05, lease_ttl 10, drain_timeout 5).
-    Workflow functions run on the engine's worker threads."""
+    Workflow functions run on the engine's worker threads.
+
+    llm: the LLM providers of :meth:`Context.llm` (:class:`storyloom.LlmConfig`; None: those
+    of the environment, OPENAI_API_KEY, OPENROUTER_API_KEY, ANTHROPIC_API_KEY, ..., and the
+    offline provider, which writes placeholder text, not a language model). resources:
+    limits per resource name (:class:`storyloom.ResourceLimits`), e.g.
+    ``{"llm:openai": {"max_in_flight": 2}}``. A field of the wrong type raises TypeError
+    naming it (``llm.providers[0].kind``); a bad value InvalidArgument from the engine."""
 
     def __init__(
         self,
@@ -329,7 +473,10 @@ class Engine:
         poll_interval: float | None = None,
         lease_ttl: float | None = None,
         drain_timeout: float | None = None,
+        llm: LlmConfig | None = None,
+        resources: Mapping[str, ResourceLimits] | None = None,
     ) -> None:
+        config = _config.config_json(llm, resources)
         self._native = _native.Engine(
             store,
             workers,
@@ -338,12 +485,14 @@ class Engine:
             _ms(poll_interval),
             _ms(lease_ttl),
             _ms(drain_timeout),
+            config,
         )
         self._workflows: dict[str, Workflow] = {}
         self._close_lock = threading.Lock()
         self._loop_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
+        self._calls: _completions.Completions | None = None
         _open_engines.add(self)
 
     # ---- lifecycle ----
@@ -381,30 +530,75 @@ class Engine:
 
     # ---- workflows ----
 
-    def workflow(self, name: str, *, retries: RetryPolicy | None = None) -> Callable[[F], F]:
+    def workflow(
+        self,
+        name: str,
+        *,
+        retries: RetryPolicy | None = None,
+        concurrency: Concurrency | None = None,
+        max_running: int = 0,
+        throttle: Throttle | None = None,
+        step_timeout: float | None = None,
+        run_timeout: float | None = None,
+    ) -> Callable[[F], F]:
         """Registers ``fn(ctx, input)`` as the workflow ``name`` (a decorator).
 
         A plain function runs on an engine worker thread with a :class:`Context`; an
         ``async def`` one runs on the engine's asyncio loop with an :class:`AsyncContext`.
-        ``retries`` applies to every step of the workflow (default: one attempt). The C ABI
-        has no per-step policy yet, nor concurrency or throttle options: those arrive with
-        the scheduling work."""
+
+        - ``retries``: the policy of every step of the workflow, llm steps included
+          (default: one attempt; the C ABI has no per-step policy).
+        - ``concurrency``: ``Concurrency(key="$.user_id", limit=2)`` caps running runs per
+          value of a JSON path into the input; ``max_running`` caps them for the whole
+          workflow (0: no limit). Sleeping and waiting runs hold no slot.
+        - ``throttle``: ``Throttle(limit=10, period=60.0, key="$.user_id")`` caps first
+          starts per key per period; later runs wait in the queue.
+        - ``step_timeout``: seconds each step attempt may take, or go without
+          ``ctx.heartbeat()``; past it the attempt fails (class "timeout") and is retried
+          per ``retries``. ``run_timeout``: seconds from the run's first start, parked time
+          included; past it the run fails with Timeout. None: no timeout.
+
+        Limits hold across processes sharing the store. A wrong type raises TypeError; a
+        bad value (a limit under 1, a malformed key path, a negative time) InvalidArgument
+        naming the field."""
 
         def register(fn: F) -> F:
-            self.register(name, fn, retries=retries)
+            self.register(
+                name,
+                fn,
+                retries=retries,
+                concurrency=concurrency,
+                max_running=max_running,
+                throttle=throttle,
+                step_timeout=step_timeout,
+                run_timeout=run_timeout,
+            )
             return fn
 
         return register
 
-    def register(self, name: str, fn: Workflow, *, retries: RetryPolicy | None = None) -> None:
+    def register(
+        self,
+        name: str,
+        fn: Workflow,
+        *,
+        retries: RetryPolicy | None = None,
+        concurrency: Concurrency | None = None,
+        max_running: int = 0,
+        throttle: Throttle | None = None,
+        step_timeout: float | None = None,
+        run_timeout: float | None = None,
+    ) -> None:
         """The non-decorator form of :meth:`workflow`."""
-        if retries is not None and not isinstance(retries, RetryPolicy):
-            raise TypeError(
-                f"retries must be a storyloom.RetryPolicy, got {type(retries).__name__}"
-            )
-        self._native.register_workflow(
-            name, self._handler_for(fn), None if retries is None else retries._native()
+        retry = native_retry(retries)
+        limits = native_limits(
+            concurrency=concurrency,
+            max_running=max_running,
+            throttle=throttle,
+            step_timeout=step_timeout,
+            run_timeout=run_timeout,
         )
+        self._native.register_workflow(name, self._handler_for(fn), retry, limits)
         self._workflows[name] = fn
 
     def _handler_for(self, fn: Workflow) -> Callable[[_native.Execution], bool]:
@@ -480,6 +674,13 @@ class Engine:
 
         return self._submit(main()).result()
 
+    def _async_calls(self) -> _completions.Completions:
+        """The awaitable llm steps and resource admissions of async workflows; on the
+        engine's loop only."""
+        if self._calls is None:
+            self._calls = _completions.Completions(self._async_loop())
+        return self._calls
+
     def _stop_loop(self) -> None:
         with self._loop_lock:
             loop, thread = self._loop, self._loop_thread
@@ -496,6 +697,9 @@ class Engine:
         try:
             asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout=10)
         finally:
+            completions, self._calls = self._calls, None
+            if completions is not None:
+                completions.close()
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             if not thread.is_alive():
@@ -530,10 +734,88 @@ class Engine:
         owner: str | None = None,
         limit: int = 0,
         after: str | None = None,
+        error_class: str | None = None,
+        finished_after_ms: int = 0,
+        finished_before_ms: int = 0,
     ) -> RunPage:
-        """A page of runs, oldest first; empty filters do not filter; limit 1..1000 [100]."""
-        page = json.loads(self._native.list_runs(status, workflow, owner, limit, after))
+        """A page of runs, oldest first; empty filters do not filter; limit 1..1000 [100].
+        The dead-letter view: ``status="failed"``, with ``error_class`` ("retryable",
+        "fatal", "rate_limited", "timeout") and a window of finish times (epoch ms,
+        ``finished_after_ms`` inclusive, ``finished_before_ms`` exclusive; 0: no bound)."""
+        flt = _filter(status, workflow, owner, error_class, finished_after_ms, finished_before_ms)
+        page = json.loads(self._native.list_runs(flt, limit, after))
         return RunPage([Run._from(r) for r in page["runs"]], page.get("next_cursor", ""))
+
+    def retry_failed(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        owner: str | None = None,
+        error_class: str | None = None,
+        finished_after_ms: int = 0,
+        finished_before_ms: int = 0,
+    ) -> int:
+        """Queues every failed run matching the filters (those of :meth:`list`; a
+        ``status`` must be "failed"; none: all failed runs) again, as :meth:`retry` does
+        one; returns how many."""
+        flt = _filter(status, workflow, owner, error_class, finished_after_ms, finished_before_ms)
+        return self._native.retry_failed(flt)
+
+    def cancel_many(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        owner: str | None = None,
+        error_class: str | None = None,
+        finished_after_ms: int = 0,
+        finished_before_ms: int = 0,
+    ) -> builtins.list[str]:
+        """Cancels every unfinished run matching the filters (those of :meth:`list`; a
+        ``status`` must be an unfinished one; none: every unfinished run) and their
+        unfinished children; returns the ids of the matching runs it cancelled."""
+        flt = _filter(status, workflow, owner, error_class, finished_after_ms, finished_before_ms)
+        return json.loads(self._native.cancel_many(flt))
+
+    def set_priority(self, run_id: str, priority: int) -> None:
+        """Changes the priority of a queued run (higher starts first); records a
+        run.priority event. Raises NotFound, InvalidState (the run is not queued)."""
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise TypeError(f"priority must be an int, got {type(priority).__name__}")
+        self._native.set_priority(run_id, priority)
+
+    def rewind(self, run_id: str, step: str) -> None:
+        """Redo from a step: forgets the result of the first step named ``step`` and of
+        every later one, keeps the earlier ones and queues the run again (run.rewound
+        event); artifacts keep their earlier versions. Raises NotFound (the run, or a step
+        it never recorded), InvalidState (the run is not completed or failed, or a child
+        run's step would be redone)."""
+        self._native.rewind(run_id, step)
+
+    # ---- resources and LLM providers (in memory: these never block) ----
+
+    def configure_resource(self, name: str, limits: ResourceLimits) -> None:
+        """Sets or replaces the limits of the resource ``name`` (e.g. "llm:openai", which
+        the provider "openai" uses unless its config names another); waiting requests are
+        admitted again under the new limits. Absent or 0: no limit of that kind. A field of
+        the wrong type raises TypeError; a bad value InvalidArgument naming the field."""
+        text = json.dumps(
+            _config.resource_limits(limits, "limits"), separators=(",", ":"), ensure_ascii=False
+        )
+        self._native.configure_resource(_config.resource_name(name), text)
+
+    def resource_status(self, name: str) -> ResourceStatus:
+        """The resource ``name`` now: what its buckets hold, requests in flight and waiting,
+        a provider pause. An unknown name is reported as unlimited."""
+        return ResourceStatus._from(
+            json.loads(self._native.resource_status(_config.resource_name(name)))
+        )
+
+    def llm_providers(self) -> LlmProviders:
+        """The configured LLM providers and the default one, never their keys
+        (``has_key`` says whether each has one)."""
+        return LlmProviders._from(json.loads(self._native.llm_providers()))
 
     def delete(self, run_id: str) -> None:
         """Deletes a finished run with its steps, events, artifacts, signals and child runs.
@@ -621,11 +903,21 @@ class Engine:
         owner: str | None = None,
         limit: int = 0,
         after: str | None = None,
+        error_class: str | None = None,
+        finished_after_ms: int = 0,
+        finished_before_ms: int = 0,
     ) -> RunPage:
         """:meth:`list` without blocking the event loop."""
         return await asyncio.to_thread(
             lambda: self.list(
-                status=status, workflow=workflow, owner=owner, limit=limit, after=after
+                status=status,
+                workflow=workflow,
+                owner=owner,
+                limit=limit,
+                after=after,
+                error_class=error_class,
+                finished_after_ms=finished_after_ms,
+                finished_before_ms=finished_before_ms,
             )
         )
 
@@ -658,6 +950,58 @@ class Engine:
     ) -> builtins.list[Event]:
         """:meth:`stored_events` without blocking the event loop."""
         return await asyncio.to_thread(self.stored_events, run_id, after, limit)
+
+    async def aretry_failed(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        owner: str | None = None,
+        error_class: str | None = None,
+        finished_after_ms: int = 0,
+        finished_before_ms: int = 0,
+    ) -> int:
+        """:meth:`retry_failed` without blocking the event loop."""
+        return await asyncio.to_thread(
+            lambda: self.retry_failed(
+                status=status,
+                workflow=workflow,
+                owner=owner,
+                error_class=error_class,
+                finished_after_ms=finished_after_ms,
+                finished_before_ms=finished_before_ms,
+            )
+        )
+
+    async def acancel_many(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        owner: str | None = None,
+        error_class: str | None = None,
+        finished_after_ms: int = 0,
+        finished_before_ms: int = 0,
+    ) -> builtins.list[str]:
+        """:meth:`cancel_many` without blocking the event loop."""
+        return await asyncio.to_thread(
+            lambda: self.cancel_many(
+                status=status,
+                workflow=workflow,
+                owner=owner,
+                error_class=error_class,
+                finished_after_ms=finished_after_ms,
+                finished_before_ms=finished_before_ms,
+            )
+        )
+
+    async def aset_priority(self, run_id: str, priority: int) -> None:
+        """:meth:`set_priority` without blocking the event loop."""
+        await asyncio.to_thread(self.set_priority, run_id, priority)
+
+    async def arewind(self, run_id: str, step: str) -> None:
+        """:meth:`rewind` without blocking the event loop."""
+        await asyncio.to_thread(self.rewind, run_id, step)
 
     async def await_run(self, run_id: str, timeout: float | None = None) -> Run:
         """:meth:`wait` for asyncio: the run once it has ended. Raises storyloom.Timeout."""
@@ -711,6 +1055,38 @@ class Engine:
         return self.get(run_id).status in TERMINAL_STATUSES and not json.loads(
             self._native.events(run_id, last_id, 1)
         )
+
+
+_ERROR_CLASSES = {
+    "retryable": RETRYABLE,
+    "fatal": FATAL,
+    "rate_limited": RATE_LIMITED,
+    "timeout": TIMEOUT,
+}
+
+
+def _filter(
+    status: str | None,
+    workflow: str | None,
+    owner: str | None,
+    error_class: str | None,
+    finished_after_ms: int,
+    finished_before_ms: int,
+) -> tuple[str | None, str | None, str | None, int | None, int, int]:
+    """The native module's run filter; the engine validates status names and windows."""
+    cls = None
+    if error_class is not None:
+        if error_class not in _ERROR_CLASSES:
+            known = ", ".join(_ERROR_CLASSES)
+            raise InvalidArgument(1, f"error_class must be one of {known}; got {error_class!r}")
+        cls = _ERROR_CLASSES[error_class]
+    for field, value in (
+        ("finished_after_ms", finished_after_ms),
+        ("finished_before_ms", finished_before_ms),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{field} must be an int (epoch ms), got {type(value).__name__}")
+    return (status, workflow, owner, cls, finished_after_ms, finished_before_ms)
 
 
 def sse(

@@ -6,7 +6,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Artifact", "Event", "Run", "RunPage", "Snapshot", "Step"]
+__all__ = [
+    "Artifact",
+    "Event",
+    "LlmProviderInfo",
+    "LlmProviders",
+    "ResourceStatus",
+    "Run",
+    "RunPage",
+    "Snapshot",
+    "Step",
+]
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled"})
@@ -165,4 +175,75 @@ class Event:
             data,
             d.get("created_at_ms", 0),
             json.dumps(data, separators=(",", ":")),
+        )
+
+
+@dataclass(frozen=True)
+class ResourceStatus:
+    """A resource now: requests and LLM tokens its buckets hold (None: no such limit),
+    requests in flight, requests waiting to be admitted, and until when a provider's 429
+    paused it (epoch ms; 0: not paused). An unknown name is reported as unlimited."""
+
+    name: str
+    available_requests: float | None
+    available_tokens: float | None
+    in_flight: int
+    waiting: int
+    paused_until_ms: int
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> ResourceStatus:
+        return cls(
+            d["name"],
+            d.get("available_requests"),
+            d.get("available_tokens"),
+            d.get("in_flight", 0),
+            d.get("waiting", 0),
+            d.get("paused_until_ms", 0),
+        )
+
+
+@dataclass(frozen=True)
+class LlmProviderInfo:
+    """A configured LLM provider, without its key: ``has_key`` says whether it has one.
+    kind: "openai", "anthropic" or "offline" (placeholder text, not a language model)."""
+
+    name: str
+    kind: str
+    base_url: str
+    model: str
+    resource: str
+    has_key: bool
+
+
+@dataclass(frozen=True)
+class LlmProviders:
+    """The engine's LLM providers and the ``default`` one (used by requests naming none)."""
+
+    default: str
+    providers: list[LlmProviderInfo]
+
+    def __getitem__(self, name: str) -> LlmProviderInfo:
+        """The provider ``name``; KeyError naming it and the known ones."""
+        for p in self.providers:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.providers)
+        raise KeyError(f"no LLM provider {name!r} (known: {known})")
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> LlmProviders:
+        return cls(
+            d.get("default", ""),
+            [
+                LlmProviderInfo(
+                    p["name"],
+                    p.get("kind", ""),
+                    p.get("base_url", ""),
+                    p.get("model", ""),
+                    p.get("resource", ""),
+                    bool(p.get("has_key", False)),
+                )
+                for p in d.get("providers", [])
+            ],
         )

@@ -6,6 +6,7 @@ __all__ = [
     "FATAL",
     "RATE_LIMITED",
     "RETRYABLE",
+    "TIMEOUT",
     "Cancelled",
     "Closed",
     "FatalError",
@@ -16,6 +17,8 @@ __all__ = [
     "NotADatabase",
     "NotFound",
     "PayloadTooLarge",
+    "ProviderError",
+    "RateLimited",
     "SchemaTooNew",
     "StepFailed",
     "StoreError",
@@ -28,7 +31,12 @@ RETRYABLE = 0
 FATAL = 1
 RATE_LIMITED = 2
 TIMEOUT = 3
-_CLASS_NAMES = {RETRYABLE: "retryable", FATAL: "fatal", RATE_LIMITED: "rate_limited", TIMEOUT: "timeout"}
+_CLASS_NAMES = {
+    RETRYABLE: "retryable",
+    FATAL: "fatal",
+    RATE_LIMITED: "rate_limited",
+    TIMEOUT: "timeout",
+}
 
 
 class FatalError(Exception):
@@ -36,12 +44,32 @@ class FatalError(Exception):
     Any other exception raised in a step is retryable."""
 
 
+class RateLimited(Exception):
+    """Raise in a step when an API answered "too many requests": the attempt fails with
+    class "rate_limited" and, when the retry policy tries again, the next attempt waits
+    ``retry_after`` seconds instead of the backoff; the resource the step holds
+    (``ctx.step(..., resource=...)``) pauses as long, so other steps using it wait too."""
+
+    def __init__(self, message: str = "", *, retry_after: float = 0.0) -> None:
+        if isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)):
+            raise TypeError(
+                f"retry_after must be a number of seconds, got {type(retry_after).__name__}"
+            )
+        super().__init__(message)
+        self.retry_after = float(retry_after)
+
+
 class StoryloomError(Exception):
     """A failed storyloom call: ``code`` (SL_E* number), ``message`` as the engine wrote it,
-    and ``error_class`` ("retryable", "fatal", "rate_limited" or "timeout")."""
+    and ``error_class`` ("retryable", "fatal", "rate_limited" or "timeout").
+
+    ``will_retry`` is True on an error raised by ``ctx.llm`` when the workflow's retry
+    policy tries the step again: let it propagate (the run is queued again after the
+    backoff) rather than treat it as the step's final failure."""
 
     code: int = 0
     code_name: str = "error"
+    will_retry: bool = False
 
     def __init__(self, code: int, message: str, error_class: str = "fatal") -> None:
         super().__init__(message)
@@ -89,8 +117,15 @@ Nondeterminism = _subclass(
 Cancelled = _subclass("Cancelled", 9, "cancelled", "The run was cancelled.")
 StepFailed = _subclass("StepFailed", 10, "step_failed", "A step or a child run failed.")
 Closed = _subclass("Closed", 11, "closed", "The engine is closed or closing.")
-Timeout = _subclass("Timeout", 12, "timeout", "A wait took too long.")
+Timeout = _subclass("Timeout", 12, "timeout", "A wait, a step or a run took too long.")
 InternalError = _subclass("InternalError", 13, "internal", "A bug in storyloom, or out of memory.")
+ProviderError = _subclass(
+    "ProviderError",
+    14,
+    "provider",
+    "An LLM provider refused or failed a request (a bad key, a bad request, a 5xx, a broken "
+    "stream); ``error_class`` says whether a retry can help.",
+)
 
 _BY_CODE: dict[int, type[StoryloomError]] = {
     c.code: c
@@ -108,6 +143,7 @@ _BY_CODE: dict[int, type[StoryloomError]] = {
         Closed,
         Timeout,
         InternalError,
+        ProviderError,
     )
 }
 
