@@ -423,6 +423,8 @@ void EngineCore::remove(std::string_view run_id) {
 }
 
 void EngineCore::cancel_tree(Batch& b, store::RunRecord& run, std::vector<std::string>& cancelled) {
+  // Text streamed before the cancel is stored before run.cancelled, which stays the run's last event.
+  write_chunk_events(b, *hub_, hub_->take_chunks(run.info.id));
   run.info.status = RunStatus::cancelled;
   run.info.finished_at_ms = run.info.updated_at_ms = b.now_ms;
   run.lease_owner.clear();

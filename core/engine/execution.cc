@@ -40,6 +40,24 @@ store::StepRecord make_step(const std::string& run_id, int64_t seq, std::string_
 
 }  // namespace
 
+void write_chunk_events(Batch& b, EventHub& hub, const std::vector<PendingChunk>& chunks) {
+  std::string ended;  // the last run found finished, so a batch asks once per run
+  for (const auto& c : chunks) {
+    if (c.run_id == ended) continue;
+    auto lease = b.tx.run_lease(c.run_id);
+    if (!lease || is_finished(lease->first)) {
+      // Written after the run's end (text streamed in the moment between a
+      // cancel's commit and the execution hearing of it): never stored.
+      ended = c.run_id;
+      hub.discard_chunks(c.run_id);
+      continue;
+    }
+    b.event(c.run_id, "chunk",
+            boost::json::object{{"stream", c.stream}, {"offset", c.offset}, {"text", c.text}});
+    b.tx.set_chunk_stream_end(c.run_id, c.stream, c.offset + static_cast<int64_t>(c.text.size()));
+  }
+}
+
 ExecutionState::ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
                                std::vector<store::StepRecord> steps, RetryPolicy retry)
     : core_(std::move(core)), run_(std::move(run)), workflow_retry_(retry) {
@@ -92,13 +110,8 @@ void ExecutionState::submit_locked(std::function<void(Batch&)> op, bool guarded)
   constexpr auto kNoSavepoint = Writer::Isolation::none;
   if (!chunks.empty()) {
     last_chunk_flush_ms_ = core_->now_ms();
-    core_->writer().submit([chunks = std::move(chunks)](Batch& b) {
-      for (const auto& c : chunks) {
-        b.event(c.run_id, "chunk",
-                boost::json::object{{"stream", c.stream}, {"offset", c.offset}, {"text", c.text}});
-        b.tx.set_chunk_stream_end(c.run_id, c.stream,
-                                  c.offset + static_cast<int64_t>(c.text.size()));
-      }
+    core_->writer().submit([chunks = std::move(chunks), core = core_](Batch& b) {
+      write_chunk_events(b, core->hub(), chunks);
     }, {}, kNoSavepoint);
   }
   if (!op) return;

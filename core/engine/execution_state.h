@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "events/hub.h"
 #include "scheduler/resource_limiter.h"
 #include "store/store.h"
 #include "storyloom/execution.h"
@@ -20,6 +21,11 @@ namespace storyloom::detail {
 class EngineCore;
 class Batch;
 class LlmCall;
+
+// Stores token text taken from the hub as chunk events, in the batch; text of
+// a run that has already ended is dropped (and forgotten by the hub) instead,
+// so a run's terminal event is its last.
+void write_chunk_events(Batch& b, EventHub& hub, const std::vector<PendingChunk>& chunks);
 
 class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
  public:

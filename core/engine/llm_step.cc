@@ -53,8 +53,9 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
                                                        {"model", model_name}});
   };
   if (request.stream) {
-    callbacks.on_text = [self, stream](std::string_view text) {
+    callbacks.on_text = [self, stream, seq](std::string_view text) {
       try {
+        self->heartbeat(seq);  // a stream that keeps coming is alive, whatever its step timeout
         self->chunk(stream, text);
       } catch (const Error&) {
         // Cancelled or finished meanwhile: the call is being stopped too.

@@ -212,6 +212,12 @@ std::vector<PendingChunk> EventHub::take_chunks(const std::string& run_id) {
   return out;
 }
 
+void EventHub::discard_chunks(const std::string& run_id) {
+  std::lock_guard lock(mutex_);
+  auto it = streams_.lower_bound({run_id, ""});
+  while (it != streams_.end() && it->first.first == run_id) it = streams_.erase(it);
+}
+
 std::vector<std::string> EventHub::runs_with_pending_chunks(int64_t older_than_ms) {
   std::vector<std::string> out;
   std::lock_guard lock(mutex_);

@@ -84,6 +84,9 @@ class EventHub {
   std::vector<PendingChunk> take_chunks(const std::string& run_id);
   // Runs with text pending since before `older_than_ms`.
   std::vector<std::string> runs_with_pending_chunks(int64_t older_than_ms);
+  // Forgets the run's text that will never be stored (its run ended first),
+  // so no later subscriber gets it after the run's last event.
+  void discard_chunks(const std::string& run_id);
 
  private:
   struct StreamBuffer {

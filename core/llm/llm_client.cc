@@ -323,6 +323,9 @@ LlmClient::LlmClient(const LlmOptions& options, ResourceLimiter& limiter,
     offline.model = "offline-placeholder";
     providers_.push_back(offline);
   }
+  for (auto& p : providers_) {
+    if (p.kind == LlmProviderKind::offline && p.model.empty()) p.model = "offline-placeholder";
+  }
   for (const auto& p : providers_) {
     bool public_endpoint = p.base_url.empty() && p.kind != LlmProviderKind::offline;
     if (public_endpoint && p.api_key.empty()) {
@@ -336,13 +339,16 @@ LlmClient::LlmClient(const LlmOptions& options, ResourceLimiter& limiter,
                                                    p.base_url +
                                                    "' must start with http:// or https://");
     }
-    if (p.connect_timeout.count() < 1 || p.idle_timeout.count() < 0 ||
-        p.offline_word_delay.count() < 0) {
-      throw Error(ErrorCode::invalid_argument,
-                  "llm provider '" + p.name +
-                      "': connect_timeout must be at least 1 ms, idle_timeout and "
-                      "offline_word_delay at least 0");
-    }
+    auto at_least = [&](const char* field, std::chrono::milliseconds value, int64_t minimum) {
+      if (value.count() < minimum) {
+        throw Error(ErrorCode::invalid_argument,
+                    "llm provider '" + p.name + "': " + field + " must be at least " +
+                        std::to_string(minimum) + " ms, got " + std::to_string(value.count()));
+      }
+    };
+    at_least("connect_timeout", p.connect_timeout, 1);
+    at_least("idle_timeout", p.idle_timeout, 0);
+    at_least("offline_word_delay", p.offline_word_delay, 0);
     std::string resource = resource_of(p);
     auto names = limiter_.names();
     if (std::find(names.begin(), names.end(), resource) == names.end()) {

@@ -112,7 +112,8 @@ class Execution {
   // The built-in llm step `name` (storyloom/llm.h), memoized like a step. A
   // new attempt waits for the provider's resource (holding no thread; event
   // `llm.waiting` when it has to), records `llm.attempt` {seq, name, stream,
-  // attempt, provider, model}, streams the text as chunks of the stream, and
+  // attempt, provider, model}, streams the text as chunks of the stream (each
+  // token heartbeats the step, so a step timeout bounds silence), and
   // records the result — or the failed attempt, retried per `retry` (else the
   // workflow's policy) as fail_step does. `done` runs exactly once: on this
   // thread before llm() returns when the step is memoized, else on an engine

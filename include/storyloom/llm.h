@@ -33,7 +33,7 @@ struct LlmProviderConfig {
   LlmProviderKind kind = LlmProviderKind::openai;
   std::string base_url;  // "" → the kind's public endpoint (OpenAI's or Anthropic's)
   std::string api_key;   // required for openai and anthropic kinds at a public endpoint
-  std::string model;     // the model when a request names none
+  std::string model;     // the model when a request names none (offline: "offline-placeholder")
   std::string resource;  // the resource its requests use; "" → "llm:<name>"
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds idle_timeout{

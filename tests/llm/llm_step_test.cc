@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "fake_llm_server.h"
 #include "support/test_support.h"
@@ -277,7 +278,12 @@ TEST_F(LlmStep, AStalledStreamTimesOut) {
 TEST_F(LlmStep, CancellingTheRunStopsTheTransferAtOnce) {
   auto engine = open("slow_trickle;delay_ms=200;words=100");
   auto run = engine->start("write", boost::json::object{{"provider", "fake"}});
-  ASSERT_TRUE(eventually([&] { return !events_of(*engine, run.id, "llm.attempt").empty(); }));
+  std::atomic<bool> text_arrived{false};
+  auto sub = engine->subscribe(run.id, 0, [&](const Event& e) {
+    if (e.type == "chunk") text_arrived = true;
+  });
+  ASSERT_TRUE(eventually([&] { return text_arrived.load(); }));
+  sub.close();
   auto asked = std::chrono::steady_clock::now();
   engine->cancel(run.id);
   // The workflow thread gets the cancellation right away, not after 100 words.
@@ -287,6 +293,13 @@ TEST_F(LlmStep, CancellingTheRunStopsTheTransferAtOnce) {
   EXPECT_EQ(engine->get(run.id).status, RunStatus::cancelled);
   EXPECT_TRUE(events_of(*engine, run.id, "step.completed").empty());
   EXPECT_TRUE(events_of(*engine, run.id, "step.failed").empty());
+  // Text streamed before the cancel is stored before run.cancelled, and
+  // nothing after it: a late reader that stops at the run's end misses nothing.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past any chunk flush
+  auto all = engine->events(run.id, 0, 10000);
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(all.back().type, "run.cancelled");
+  EXPECT_FALSE(streamed_text(*engine, run.id).empty());
 }
 
 TEST_F(LlmStep, ClosingTheEngineStopsTheStepAndTheNextOpenFinishesIt) {
