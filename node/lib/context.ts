@@ -1,17 +1,19 @@
 // The workflow context: what a workflow function calls, over one execution of
 // the C ABI. Steps and waits are memoized by the engine; this file only
 // marshals values and turns SL_WAIT_PARKED into an unwind of the workflow.
-import { call, CancelledError, ERROR_CLASS_CODE, type ErrorClass } from './errors';
-import { SL_WAIT_PARKED, SL_WAIT_TIMED_OUT, type NativeExecution } from './native';
+import { call, CancelledError, ERROR_CLASS_CODE, errorFromNative, type ErrorClass } from './errors';
+import { llmRequestJson, toLlmResult, type LlmRequest, type LlmResult } from './llm';
+import { SL_WAIT_PARKED, SL_WAIT_TIMED_OUT, type NativeExecution, type NativeLlmOutcome } from './native';
 
 /**
- * Thrown by sleep, waitForSignal and invoke when the run must wait: it unwinds
- * the workflow function so the engine can park the run (no thread, no
- * Promise held). Let it pass: do not catch it, or rethrow it if you do.
+ * Thrown by sleep, waitForSignal and invoke when the run must wait, and by
+ * llm when its failed attempt will be retried: it unwinds the workflow
+ * function so the engine can park or requeue the run (no thread, no Promise
+ * held). Let it pass: do not catch it, or rethrow it if you do.
  */
 export class Parked extends Error {
-  constructor() {
-    super('the run is parked until its wait is satisfied; let this error pass');
+  constructor(why = 'the run is parked until its wait is satisfied') {
+    super(`${why}; let this error pass`);
   }
   override get name(): string {
     return 'Parked';
@@ -29,6 +31,8 @@ export interface StepInfo {
   idempotencyKey: string;
   /** Fires when the run is cancelled or the engine is closing. */
   signal: AbortSignal;
+  /** This step is alive: its step timeout (retry.timeoutMs) counts again from now. */
+  heartbeat(): void;
 }
 
 export interface WaitForSignalOptions {
@@ -58,6 +62,10 @@ function classOf(e: unknown): number {
   return typeof k === 'string' && k in ERROR_CLASS_CODE ? ERROR_CLASS_CODE[k as ErrorClass] : ERROR_CLASS_CODE.retryable;
 }
 
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
 /** "Name: message" of anything thrown. */
 export function describe(e: unknown): string {
   if (e instanceof Error) return `${e.name}: ${e.message}`;
@@ -73,8 +81,14 @@ export class Context {
   /** The workflow's registered name. */
   readonly workflow: string;
   readonly #execution: NativeExecution;
-  readonly #abort = new AbortController();
+  /** Made when first asked for: most executions never look at their signal. */
+  #abort: AbortController | undefined;
+  /** Why the execution must stop, once it must. */
+  #stopped: CancelledError | undefined;
+  /** Host steps in progress (their seq), for heartbeat(). */
+  readonly #running = new Set<number>();
   #finished = false;
+  #stepFailed = false;
 
   /** @internal */
   constructor(execution: NativeExecution) {
@@ -83,10 +97,18 @@ export class Context {
     this.workflow = call(() => execution.workflow());
   }
 
-  /** Aborts once the run is cancelled or the engine is closing. */
+  /** Aborts once the run is cancelled, a step timed out (the engine ended the execution) or the engine is closing. */
   get signal(): AbortSignal {
     this.#poll();
-    return this.#abort.signal;
+    return this.#controller().signal;
+  }
+
+  #controller(): AbortController {
+    if (!this.#abort) {
+      this.#abort = new AbortController();
+      if (this.#stopped) this.#abort.abort(this.#stopped);
+    }
+    return this.#abort;
   }
 
   /** @internal */
@@ -94,10 +116,20 @@ export class Context {
     this.#finished = true;
   }
 
+  /** @internal A step of this execution failed (the run may be requeued whatever the finish call). */
+  get _stepFailed(): boolean {
+    return this.#stepFailed;
+  }
+
   #poll(): void {
-    if (this.#finished || this.#abort.signal.aborted) return;
+    if (this.#finished || this.#stopped) return;
     if (this.#execution.cancelled()) {
-      this.#abort.abort(new CancelledError(`run '${this.runId}' was cancelled, or its engine is closing`, 'cancelled', 'fatal'));
+      this.#stopped = new CancelledError(
+        `run '${this.runId}' was cancelled, a step of it timed out, or its engine is closing`,
+        'cancelled',
+        'fatal',
+      );
+      this.#abort?.abort(this.#stopped);
     }
   }
 
@@ -116,21 +148,79 @@ export class Context {
     this.#enter('step');
     const begin = call(() => this.#execution.stepBegin(name));
     if (begin.memoized) return parse(begin.result) as T;
-    const timer = setInterval(() => this.#poll(), CANCEL_POLL_MS);
-    timer.unref();
+    const seq = begin.seq;
+    this.#running.add(seq);
+    let timer: NodeJS.Timeout | undefined;
     let value: T;
     try {
-      value = await fn({ idempotencyKey: `${this.runId}:${begin.seq}`, signal: this.#abort.signal });
+      const ctx = this;
+      const out = fn({
+        idempotencyKey: `${this.runId}:${seq}`,
+        get signal() {
+          return ctx.#controller().signal;
+        },
+        heartbeat: () => this.#heartbeat(seq),
+      });
+      if (isThenable(out)) {
+        // Only a step that waits can see the run cancelled meanwhile: watch for it.
+        timer = setInterval(() => this.#poll(), CANCEL_POLL_MS);
+        timer.unref();
+        value = await out;
+      } else {
+        value = out;
+      }
     } catch (e) {
-      if (!this.#finished) call(() => this.#execution.stepFail(begin.seq, classOf(e), describe(e)));
+      this.#stepFailed = true;
+      if (!this.#finished) call(() => this.#execution.stepFail(seq, classOf(e), describe(e)));
       throw e;
     } finally {
-      clearInterval(timer);
+      this.#running.delete(seq);
+      if (timer) clearInterval(timer);
     }
     const text = toJson(`the result of step '${name}'`, value);
     call(() => this.#execution.stepComplete(begin.seq, text));
     // The same value a replay would return.
     return JSON.parse(text) as T;
+  }
+
+  #heartbeat(seq: number): void {
+    if (this.#finished || !this.#running.has(seq)) return;
+    call(() => this.#execution.heartbeat(seq));
+  }
+
+  /**
+   * Every host step in progress is alive: their step timeouts
+   * (retry.timeoutMs) count again from now. Call it from long steps, e.g.
+   * per item of a batch. (llm steps cannot be heartbeated: the C ABI does not
+   * hand out their position.)
+   */
+  heartbeat(): void {
+    this.#enter('heartbeat');
+    for (const seq of this.#running) call(() => this.#execution.heartbeat(seq));
+  }
+
+  /**
+   * The built-in llm step `name`: a chat completion run by the engine (no JS
+   * on the hot path), memoized like a step. A new attempt waits for its
+   * provider's resource (llm.waiting event), records llm.attempt, and streams
+   * the text as chunk events of `streamName` (default: the step's name). A
+   * failure the workflow's retry policy retries unwinds the workflow (Parked)
+   * and the run is requeued; a final one rejects with ProviderError (the
+   * provider refused or failed), TimeoutError, ..., the engine's message
+   * intact. Cancelling the run stops the transfer; the Promise then rejects
+   * with CancelledError.
+   */
+  async llm(name: string, request: LlmRequest): Promise<LlmResult> {
+    this.#enter('llm');
+    const json = llmRequestJson(`llm step '${name}'`, request);
+    const outcome = await new Promise<NativeLlmOutcome>((resolve) => {
+      const known = call(() => this.#execution.llm(name, json, resolve));
+      if (known) resolve(known);
+    });
+    if (outcome.status === 0 && outcome.result !== undefined) return toLlmResult(JSON.parse(outcome.result));
+    this.#stepFailed = true;
+    if (outcome.willRetry) throw new Parked(`llm step '${name}' failed and will be retried (${outcome.message})`);
+    throw errorFromNative(outcome.status, outcome.errorClass, outcome.message);
   }
 
   /** Durable sleep of `ms` counted from the first call; parks the run until then. */

@@ -1,8 +1,11 @@
 // Engine: one open store plus its threads, as a Promise-based API. Blocking
 // C calls run off the JS thread (the addon's AsyncWorker); executions and
 // events arrive on the JS thread through thread-safe functions.
+import { intArgument, stringArgument } from './check';
+import { engineConfigJson, resourceLimitsJson, type LlmOptions, type ResourceLimits } from './config';
 import { Context, describe, isParked } from './context';
-import { callAsync, call, ERROR_CLASS_CODE, errorFor, type ErrorClass, InvalidArgumentError, translate } from './errors';
+import { callAsync, call, ERROR_CLASS_CODE, errorFor, type ErrorClass, InvalidArgumentError, InvalidStateError, translate } from './errors';
+import { toLlmProviders, toResourceStatus, type LlmProviders, type ResourceStatus } from './llm';
 import {
   native,
   SL_EVENT_CURSOR,
@@ -11,11 +14,12 @@ import {
   type NativeEngine,
   type NativeEvent,
   type NativeExecution,
-  type NativeRetryOptions,
   type NativeSubscription,
 } from './native';
+import { nativeRunFilter, type ListOptions, type RunFilter, type RunStatus } from './run-filter';
+import { workflowOptions, type WorkflowOptions } from './workflow-options';
 
-export type RunStatus = 'queued' | 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed' | 'cancelled';
+export type { RunStatus } from './run-filter';
 
 export interface RunError {
   code: string;
@@ -96,75 +100,15 @@ export interface OpenOptions {
   pollIntervalMs?: number;
   leaseTtlMs?: number;
   drainTimeoutMs?: number;
+  /**
+   * LLM providers for ctx.llm. Without any, the environment's (OPENAI_API_KEY,
+   * ANTHROPIC_API_KEY, ...) and the offline provider, the default when no key is set.
+   */
+  llm?: LlmOptions;
+  /** Limits per resource name, e.g. { 'llm:openai': { requests: 60, periodMs: 60000, maxInFlight: 4 } }. */
+  resources?: Record<string, ResourceLimits>;
   /** Errors with no caller to receive them (a finish call that failed). Default: process.emitWarning. */
   onError?: (error: unknown) => void;
-}
-
-/**
- * The retry policy of every step of a workflow: up to maxAttempts tries;
- * before try n+1 a wait in [0, min(maxBackoffMs, initialBackoffMs *
- * multiplier^(n-1))] (full jitter), or the whole bound with jitter: false.
- * Errors with `errorClass: 'fatal'` are never retried; other step errors are.
- */
-export interface RetryOptions {
-  /** [1: no retry] */
-  maxAttempts?: number;
-  /** [1000] */
-  initialBackoffMs?: number;
-  /** [2] */
-  multiplier?: number;
-  /** [60000] */
-  maxBackoffMs?: number;
-  /** Full jitter [true]. */
-  jitter?: boolean;
-}
-
-/** Per-workflow options; concurrency and throttles will arrive here. */
-export interface WorkflowOptions {
-  retry?: RetryOptions;
-}
-
-/** sl_workflow_options.max_attempts is a C int. */
-const MAX_ATTEMPTS_LIMIT = 2147483647;
-
-const RETRY_INTEGER_FIELDS = ['maxAttempts', 'initialBackoffMs', 'maxBackoffMs'] as const;
-
-/** Checks shapes and types (the engine checks ranges and names the field). */
-function retryOptions(workflow: string, options: WorkflowOptions): NativeRetryOptions {
-  const where = `workflow '${workflow}'`;
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidArgumentError(`${where}: options must be an object`, 'invalid_argument', 'fatal');
-  }
-  for (const key of Object.keys(options)) {
-    if (key !== 'retry') throw new InvalidArgumentError(`${where}: unknown option '${key}' (known: retry)`, 'invalid_argument', 'fatal');
-  }
-  const retry = options.retry;
-  if (retry === undefined) return {};
-  if (retry === null || typeof retry !== 'object') {
-    throw new InvalidArgumentError(`${where}: retry must be an object, got ${JSON.stringify(retry)}`, 'invalid_argument', 'fatal');
-  }
-  const known = [...RETRY_INTEGER_FIELDS, 'multiplier', 'jitter'];
-  for (const key of Object.keys(retry)) {
-    if (!known.includes(key)) {
-      throw new InvalidArgumentError(`${where}: unknown retry option '${key}' (known: ${known.join(', ')})`, 'invalid_argument', 'fatal');
-    }
-  }
-  for (const key of RETRY_INTEGER_FIELDS) {
-    const v = retry[key];
-    if (v !== undefined && !Number.isSafeInteger(v)) {
-      throw new InvalidArgumentError(`${where}: retry.${key} must be an integer, got ${JSON.stringify(v)}`, 'invalid_argument', 'fatal');
-    }
-    if (key === 'maxAttempts' && v !== undefined && v > MAX_ATTEMPTS_LIMIT) {
-      throw new InvalidArgumentError(`${where}: retry.maxAttempts must be at most ${MAX_ATTEMPTS_LIMIT}, got ${v}`, 'invalid_argument', 'fatal');
-    }
-  }
-  if (retry.multiplier !== undefined && (typeof retry.multiplier !== 'number' || !Number.isFinite(retry.multiplier))) {
-    throw new InvalidArgumentError(`${where}: retry.multiplier must be a finite number, got ${JSON.stringify(retry.multiplier)}`, 'invalid_argument', 'fatal');
-  }
-  if (retry.jitter !== undefined && typeof retry.jitter !== 'boolean') {
-    throw new InvalidArgumentError(`${where}: retry.jitter must be a boolean, got ${JSON.stringify(retry.jitter)}`, 'invalid_argument', 'fatal');
-  }
-  return { ...retry };
 }
 
 export type WorkflowFunction<Input = any, Output = unknown> = (ctx: Context, input: Input) => Output | Promise<Output>;
@@ -175,16 +119,6 @@ export interface StartOptions {
   owner?: string;
   /** Higher runs first. */
   priority?: number;
-}
-
-export interface ListOptions {
-  status?: RunStatus;
-  workflow?: string;
-  owner?: string;
-  /** 1..1000 [100]. */
-  limit?: number;
-  /** nextCursor of the previous page. */
-  after?: string;
 }
 
 export interface EventsOptions {
@@ -209,6 +143,7 @@ export interface SseOptions {
 
 /** How often runs held for the keep-alive are checked for having parked or finished elsewhere. */
 const KEEP_ALIVE_CHECK_MS = 200;
+const KEEP_ALIVE_CHECKS_PER_TICK = 32;
 
 const TERMINAL_EVENTS = new Set(['run.completed', 'run.failed', 'run.cancelled']);
 const TERMINAL_STATUS = new Set(['completed', 'failed', 'cancelled']);
@@ -261,13 +196,18 @@ function toLiveEvent(e: NativeEvent): StoryEvent {
 
 /**
  * One subscription to a run, ending after the run's last event when the run
- * has finished: on its run.completed/failed/cancelled event, or at once when
- * it had finished before `after`.
+ * has finished: on its run.completed/failed/cancelled event (the core keeps
+ * that event last), or, when the run had finished before the subscription,
+ * at the snapshot's last event (a reader resuming after the terminal event
+ * would otherwise wait for one that never comes).
  */
 class Feed {
   #sub: NativeSubscription | undefined;
   #lastId: number;
+  /** The snapshot's last event id, when the run had finished by then. */
   #endAt: number | undefined;
+  #snapshotRead = false;
+  #terminalSeen = false;
   #closed = false;
 
   constructor(
@@ -283,9 +223,10 @@ class Feed {
     this.engine._feeds.add(this);
     this.engine.snapshot(runId).then(
       (s) => {
-        if (this.#closed || !TERMINAL_STATUS.has(s.run.status)) return;
-        this.#endAt = s.lastEventId;
-        if (this.#lastId >= this.#endAt) this.close();
+        this.#snapshotRead = true;
+        if (this.#closed) return;
+        if (TERMINAL_STATUS.has(s.run.status)) this.#endAt = s.lastEventId;
+        if ((this.#endAt !== undefined && this.#lastId >= this.#endAt) || (this.#endAt === undefined && this.#terminalSeen)) this.close();
       },
       (err) => {
         if (!this.#closed) this.close(err);
@@ -298,7 +239,13 @@ class Feed {
     this.onEvent(e);
     if (e.kind === SL_EVENT_TRANSIENT) return;
     this.#lastId = Math.max(this.#lastId, e.id);
-    if (TERMINAL_EVENTS.has(e.type) || (this.#endAt !== undefined && this.#lastId >= this.#endAt)) this.close();
+    if (this.#endAt !== undefined) {
+      if (this.#lastId >= this.#endAt) this.close();
+    } else if (TERMINAL_EVENTS.has(e.type)) {
+      // Finished while subscribed: done. Before the snapshot says which, wait for it.
+      if (this.#snapshotRead) this.close();
+      else this.#terminalSeen = true;
+    }
   }
 
   close(error?: unknown): void {
@@ -327,8 +274,9 @@ export class Engine {
 
   /** Opens (creating if needed) the store and starts the engine; runs left by a dead process resume. */
   static async open(options: OpenOptions = {}): Promise<Engine> {
-    const { onError, ...rest } = options;
-    const n = await callAsync(() => native().open({ ...rest, store: rest.store ?? ':memory:' }));
+    const { onError, llm, resources, ...rest } = options;
+    const configJson = engineConfigJson(llm, resources);
+    const n = await callAsync(() => native().open({ ...rest, store: rest.store ?? ':memory:', configJson }));
     return new Engine(
       n,
       onError ??
@@ -370,9 +318,9 @@ export class Engine {
   workflow(name: string, a: WorkflowOptions | WorkflowFunction, b?: WorkflowFunction): void {
     const fn = (typeof a === 'function' ? a : b) as WorkflowFunction;
     if (typeof fn !== 'function') throw new TypeError(`workflow '${name}' needs a function`);
-    const retry = retryOptions(name, typeof a === 'function' ? {} : a);
+    const native = workflowOptions(name, typeof a === 'function' ? {} : a);
     try {
-      call(() => this._native().registerWorkflow(name, retry, (execution) => void this.#execute(execution, fn)));
+      call(() => this._native().registerWorkflow(name, native, (execution) => void this.#execute(execution, fn)));
     } catch (e) {
       // The engine's range errors ("max_attempts must be at least 1") do not say which workflow.
       if (e instanceof InvalidArgumentError && !e.message.includes(`'${name}'`)) {
@@ -421,16 +369,25 @@ export class Engine {
     }
   }
 
+  // A few of the oldest per check, the rest moved to the back: with thousands
+  // of runs queued, reading each one every check would compete with them.
+  // (Runs that complete here are let go by #execute without a read.)
   async #recheckEach(): Promise<void> {
+    let checked = 0;
     for (const id of [...this.#awaiting]) {
+      if (checked === KEEP_ALIVE_CHECKS_PER_TICK) break;
       if (this.#inJs.has(id)) continue; // its execution holds the loop
+      checked++;
       let status: string;
       try {
         status = (await this.get(id)).status;
       } catch {
         status = 'gone';
       }
-      if (status !== 'queued' && status !== 'running') this.#stopAwaiting(id);
+      if (!this.#awaiting.has(id)) continue;
+      this.#awaiting.delete(id);
+      if (status === 'queued' || status === 'running') this.#awaiting.add(id);
+      else this.#stopAwaiting(id);
     }
   }
 
@@ -446,6 +403,8 @@ export class Engine {
       ctx._finish();
       const text = JSON.stringify(output === undefined ? null : output);
       call(() => execution.finishCompleted(text ?? 'null'));
+      // Completed, unless a failed step the policy retries requeued it.
+      if (!ctx._stepFailed) this.#stopAwaiting(runId);
     } catch (e) {
       ctx?._finish();
       try {
@@ -457,7 +416,10 @@ export class Engine {
           call(() => execution.finishFailed(cls, describe(e)));
         }
       } catch (finishError) {
-        this.#onError(finishError);
+        // InvalidStateError: the engine ended this execution itself (a step
+        // timeout, or close gave up on it) and has already requeued or failed
+        // the run; nothing is lost, so there is nothing to report.
+        if (!(finishError instanceof InvalidStateError)) this.#onError(finishError);
       }
     } finally {
       if (runId !== undefined) {
@@ -484,13 +446,72 @@ export class Engine {
     return toRun(JSON.parse(await this.#track(() => this.#native.getRun(runId))));
   }
 
-  /** A page of runs, oldest first; `status: 'failed'` is the dead-letter view. */
+  /** A page of runs, oldest first; `status: 'failed'` is the dead-letter view (by `errorClass`, finish time). */
   async list(options: ListOptions = {}): Promise<RunPage> {
-    const json = await this.#track(() =>
-      this.#native.listRuns(options.status ?? '', options.workflow ?? '', options.owner ?? '', options.limit ?? 0, options.after ?? ''),
-    );
-    const page = JSON.parse(json);
+    const filter = nativeRunFilter('engine.list: options', options, true);
+    const page = JSON.parse(await this.#track(() => this.#native.listRuns(filter)));
     return { runs: page.runs.map(toRun), nextCursor: page.next_cursor };
+  }
+
+  /**
+   * Queues every failed run matching `filter` again (its status, if given,
+   * must be 'failed'); completed steps are not executed again. Returns how
+   * many were queued.
+   */
+  async retryFailed(filter: RunFilter = {}): Promise<number> {
+    const f = nativeRunFilter('engine.retryFailed: filter', filter);
+    // Which runs to keep the process alive for (retryFailed names none):
+    // the first page of those failed now; the rest are queued behind them.
+    const before = await this.#track(() => this.#native.listRuns({ ...f, status: 'failed', limit: 1000, after: '' }));
+    const count = Number(await this.#track(() => this.#native.retryFailed(f)));
+    for (const r of JSON.parse(before).runs) this.#holdUntilExecuted({ ...toRun(r), status: 'queued' });
+    return count;
+  }
+
+  /**
+   * Cancels every unfinished run matching `filter` (its status, if given,
+   * must be unfinished) and their unfinished children; returns the ids of
+   * the matching runs cancelled.
+   */
+  async cancelMany(filter: RunFilter = {}): Promise<string[]> {
+    const f = nativeRunFilter('engine.cancelMany: filter', filter);
+    return JSON.parse(await this.#track(() => this.#native.cancelMany(f)));
+  }
+
+  /** Changes the priority of a queued run (higher starts first); InvalidStateError when it is not queued. */
+  async setPriority(runId: string, priority: number): Promise<void> {
+    const n = intArgument('engine.setPriority: priority', priority);
+    await this.#track(() => this.#native.setPriority(runId, n));
+  }
+
+  /**
+   * Redo from a step: forgets the result of the first step named `stepName`
+   * and of every later step, keeps the earlier ones, and queues the finished
+   * (completed or failed) run again; a run.rewound event records it.
+   * Artifacts keep their earlier versions.
+   */
+  async rewind(runId: string, stepName: string): Promise<void> {
+    const step = stringArgument('engine.rewind: stepName', stepName);
+    await this.#track(() => this.#native.rewind(runId, step));
+    this.#holdUntilExecuted(await this.get(runId));
+  }
+
+  /** Sets or replaces the limits of a resource ("llm:openai", ...); waiting requests are rechecked. */
+  async configureResource(name: string, limits: ResourceLimits): Promise<void> {
+    const where = `engine.configureResource('${name}')`;
+    const json = JSON.stringify(resourceLimitsJson(`${where}: limits`, limits));
+    await this.#track(() => this.#native.configureResource(stringArgument(`${where}: name`, name), json));
+  }
+
+  /** A resource's state now; an unknown name is reported as unlimited. */
+  async resourceStatus(name: string): Promise<ResourceStatus> {
+    const n = stringArgument('engine.resourceStatus: name', name);
+    return toResourceStatus(JSON.parse(await this.#track(() => this.#native.resourceStatus(n))));
+  }
+
+  /** The configured LLM providers and the default one; never their keys. */
+  async llmProviders(): Promise<LlmProviders> {
+    return toLlmProviders(JSON.parse(await this.#track(() => this.#native.llmProviders())));
   }
 
   /** Cancels an unfinished run and its children; steps in flight see ctx.signal abort. */

@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'step_failed'
   | 'closed'
   | 'timeout'
-  | 'internal';
+  | 'internal'
+  | 'provider';
 
 export type ErrorClass = 'retryable' | 'fatal' | 'rate_limited' | 'timeout';
 
@@ -33,6 +34,7 @@ const CODES: ErrorCode[] = [
   'closed',
   'timeout',
   'internal',
+  'provider',
 ];
 const CLASSES: ErrorClass[] = ['retryable', 'fatal', 'rate_limited', 'timeout'];
 
@@ -64,6 +66,8 @@ export class StepFailedError extends StoryloomError {}
 export class ClosedError extends StoryloomError {}
 export class TimeoutError extends StoryloomError {}
 export class InternalError extends StoryloomError {}
+/** An LLM provider refused or failed a request (401, 400, 429 after the last attempt, a broken stream). */
+export class ProviderError extends StoryloomError {}
 
 const BY_CODE: Record<ErrorCode, new (m: string, c: ErrorCode, k: ErrorClass) => StoryloomError> = {
   invalid_argument: InvalidArgumentError,
@@ -79,6 +83,7 @@ const BY_CODE: Record<ErrorCode, new (m: string, c: ErrorCode, k: ErrorClass) =>
   closed: ClosedError,
   timeout: TimeoutError,
   internal: InternalError,
+  provider: ProviderError,
 };
 
 /** Builds the error for a code, e.g. from a run's stored `error.code`. */
@@ -88,12 +93,16 @@ export function errorFor(code: string, message: string, errorClass: string = 'fa
   return new BY_CODE[c](message, c, k);
 }
 
+/** The error code and class named by their C values (SL_E*, SL_CLASS_*). */
+export function errorFromNative(code: number, errorClass: number, message: string): StoryloomError {
+  return errorFor(CODES[code] ?? 'internal', message, CLASSES[errorClass] ?? 'fatal');
+}
+
 /** Turns an error thrown by the addon (carrying slCode/slClass) into a StoryloomError. */
 export function translate(e: unknown): unknown {
   if (e instanceof Error && typeof (e as { slCode?: unknown }).slCode === 'number') {
     const raw = e as Error & { slCode: number; slClass: number };
-    const err = errorFor(CODES[raw.slCode] ?? 'internal', raw.message, CLASSES[raw.slClass] ?? 'fatal');
-    return err;
+    return errorFromNative(raw.slCode, raw.slClass, raw.message);
   }
   return e;
 }

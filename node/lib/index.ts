@@ -5,21 +5,21 @@ export type {
   Artifact,
   EventKind,
   EventsOptions,
-  ListOptions,
   OpenOptions,
   Run,
   RunError,
   RunPage,
-  RunStatus,
   Snapshot,
   SseOptions,
   StartOptions,
   Step,
   StoryEvent,
   WorkflowFunction,
-  WorkflowOptions,
-  RetryOptions,
 } from './engine';
+export type { ConcurrencyOptions, RetryOptions, ThrottleOptions, WorkflowOptions } from './workflow-options';
+export type { ListOptions, RunFilter, RunStatus } from './run-filter';
+export type { LlmOptions, LlmProviderKind, LlmProviderOptions, ResourceLimits } from './config';
+export type { LlmMessage, LlmProviderInfo, LlmProviders, LlmRequest, LlmResult, LlmUsage, ResourceStatus } from './llm';
 export { Context } from './context';
 export type { StepInfo, WaitForSignalOptions } from './context';
 export {
@@ -37,6 +37,7 @@ export {
   ClosedError,
   TimeoutError,
   InternalError,
+  ProviderError,
   errorFor,
 } from './errors';
 export type { ErrorCode, ErrorClass } from './errors';

@@ -9,6 +9,9 @@ export interface NativeExecution {
   stepBegin(name: string): { seq: number; memoized: boolean; result?: string };
   stepComplete(seq: number, json: string): void;
   stepFail(seq: number, errorClass: number, message: string): void;
+  heartbeat(seq: number): void;
+  /** The outcome when already known (memoized), else undefined and onOutcome is called once later. */
+  llm(name: string, requestJson: string, onOutcome: (outcome: NativeLlmOutcome) => void): NativeLlmOutcome | undefined;
   sleep(name: string, ms: number): number;
   waitForSignal(name: string, timeoutMs: number): { state: number; payload?: string };
   invoke(name: string, workflow: string, inputJson: string): { state: number; output?: string };
@@ -19,6 +22,18 @@ export interface NativeExecution {
   finishCompleted(json: string): void;
   finishFailed(errorClass: number, message: string): void;
   finishParked(): void;
+}
+
+/** sl_llm_outcome. */
+export interface NativeLlmOutcome {
+  /** SL_OK (0) or an SL_E* code. */
+  status: number;
+  errorClass: number;
+  message: string;
+  /** The result JSON on success. */
+  result?: string;
+  memoized: boolean;
+  willRetry: boolean;
 }
 
 export interface NativeEvent {
@@ -35,20 +50,50 @@ export interface NativeSubscription {
   close(): void;
 }
 
-/** sl_workflow_options' retry fields; absent ones keep the engine's defaults. */
-export interface NativeRetryOptions {
+/** sl_workflow_options (version 2); absent fields keep the engine's defaults. */
+export interface NativeWorkflowOptions {
   maxAttempts?: number;
   initialBackoffMs?: number;
   multiplier?: number;
   maxBackoffMs?: number;
   jitter?: boolean;
+  stepTimeoutMs?: number;
+  maxRunning?: number;
+  concurrencyKey?: string;
+  concurrencyLimit?: number;
+  throttleKey?: string;
+  throttleLimit?: number;
+  throttlePeriodMs?: number;
+  runTimeoutMs?: number;
+}
+
+/** sl_list_options (version 2); "" and 0 do not filter. */
+export interface NativeRunFilter {
+  status: string;
+  workflow: string;
+  owner: string;
+  /** SL_CLASS_*; absent: any. */
+  errorClass?: number;
+  finishedAfterMs: number;
+  finishedBeforeMs: number;
+  limit?: number;
+  after?: string;
 }
 
 export interface NativeEngine {
-  registerWorkflow(name: string, retry: NativeRetryOptions, dispatch: (execution: NativeExecution) => void): void;
+  registerWorkflow(name: string, options: NativeWorkflowOptions, dispatch: (execution: NativeExecution) => void): void;
   start(workflow: string, inputJson: string, key: string, owner: string, priority: number): Promise<string>;
   getRun(id: string): Promise<string>;
-  listRuns(status: string, workflow: string, owner: string, limit: number, after: string): Promise<string>;
+  listRuns(filter: NativeRunFilter): Promise<string>;
+  /** The count as text. */
+  retryFailed(filter: NativeRunFilter): Promise<string>;
+  /** A JSON array of run ids. */
+  cancelMany(filter: NativeRunFilter): Promise<string>;
+  setPriority(id: string, priority: number): Promise<void>;
+  rewind(id: string, step: string): Promise<void>;
+  configureResource(name: string, limitsJson: string): Promise<void>;
+  resourceStatus(name: string): Promise<string>;
+  llmProviders(): Promise<string>;
   deleteRun(id: string): Promise<void>;
   cancel(id: string): Promise<void>;
   signal(id: string, name: string, payloadJson: string): Promise<void>;
@@ -68,6 +113,8 @@ export interface NativeOpenOptions {
   pollIntervalMs?: number;
   leaseTtlMs?: number;
   drainTimeoutMs?: number;
+  /** sl_engine_options.config_json; "" for none. */
+  configJson?: string;
 }
 
 export interface Native {

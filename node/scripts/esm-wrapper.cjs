@@ -21,6 +21,7 @@ const names = [
   'ClosedError',
   'TimeoutError',
   'InternalError',
+  'ProviderError',
   'errorFor',
 ];
 const dir = path.join(__dirname, '..', 'dist', 'esm');

@@ -3,20 +3,26 @@
 //
 // Threads: engine threads never call JavaScript. Execute callbacks and events
 // are queued to the JS thread through Napi::ThreadSafeFunction
-// (NonBlockingCall). Blocking sl_engine_* calls run in Napi::AsyncWorker on
-// libuv's pool, so the JS thread never waits on the store's writer; the
+// (NonBlockingCall). Blocking sl_engine_* calls run on the addon's own
+// threads (CallPool), so the JS thread never waits on the store's writer; the
 // sl_execution_* calls only enqueue work and run on the JS thread.
 //
 // Keeping the process alive: a workflow's thread-safe function is referenced
 // only while one of its executions is in the hands of JS; a subscription's
-// while it is open. An idle engine keeps nothing alive.
+// while it is open; an llm step's while its outcome is pending. An idle
+// engine keeps nothing alive.
 #include <napi.h>
 #include <storyloom/storyloom.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -45,7 +51,9 @@ Napi::Error to_js_error(Napi::Env env, const Failure& f) {
   return error;
 }
 
-[[noreturn]] void throw_last(Napi::Env env, int code) { throw to_js_error(env, last_failure(code)); }
+[[noreturn]] void throw_last(Napi::Env env, int code) {
+  throw to_js_error(env, last_failure(code));
+}
 
 void check(Napi::Env env, int code) {
   if (code != SL_OK) throw_last(env, code);
@@ -76,49 +84,121 @@ Napi::Value string_or_undefined(Napi::Env env, char* buffer, size_t len) {
   return Napi::String::New(env, take(buffer, len));
 }
 
-// Runs one blocking C call on the libuv pool and settles a Promise with its
-// JSON text (or undefined) or with the error it left.
-class CallWorker : public Napi::AsyncWorker {
+// Blocking engine calls (sl_engine_start waits for its group commit, reads
+// wait for a connection) run on the addon's own threads, not libuv's pool:
+// with libuv's 4 threads a handful of starts in flight would cap the rate of
+// starts and stall the app's fs, dns and zlib work meanwhile. Each call
+// settles a Promise with its JSON text (or undefined) or with the error it
+// left, on the JS thread through one thread-safe function, referenced only
+// while calls are pending.
+class CallPool {
  public:
   using Op = std::function<int(std::string& out, bool& has_out)>;
-  CallWorker(Napi::Env env, Op op)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), op_(std::move(op)) {}
 
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    code_ = op_(out_, has_out_);
-    if (code_ != SL_OK) failure_ = last_failure(code_);  // same thread as the call
+  explicit CallPool(Napi::Env env) {
+    tsfn_ = Napi::ThreadSafeFunction::New(
+        env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "storyloom.call", 0, 1);
+    tsfn_.Unref(env);
   }
-  void OnOK() override {
-    auto env = Env();
-    if (code_ != SL_OK) {
-      deferred_.Reject(to_js_error(env, failure_).Value());
-    } else {
-      deferred_.Resolve(has_out_ ? Napi::Value(Napi::String::New(env, out_)) : env.Undefined());
+
+  // JS thread.
+  Napi::Promise Schedule(Napi::Env env, Op op) {
+    auto* call = new Call(std::move(op), Napi::Promise::Deferred::New(env));
+    auto promise = call->deferred.Promise();
+    if (pending_++ == 0) tsfn_.Ref(env);
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(call);
+      if (idle_ == 0 && threads_.size() < kMaxThreads) threads_.emplace_back([this] { Loop(); });
     }
+    wake_.notify_one();
+    return promise;
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+  // Environment teardown: calls still queued are dropped (nobody can receive
+  // them), those running finish their C call first.
+  void Stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      for (auto* call : queue_) delete call;
+      queue_.clear();
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    // tsfn_ is finalized by the environment's own teardown, after this hook.
+  }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  Op op_;
-  int code_ = SL_OK;
-  Failure failure_;
-  std::string out_;
-  bool has_out_ = false;
+  struct Call {
+    Call(Op o, Napi::Promise::Deferred d) : op(std::move(o)), deferred(std::move(d)) {}
+    Op op;
+    Napi::Promise::Deferred deferred;
+    int code = SL_OK;
+    Failure failure;
+    std::string out;
+    bool has_out = false;
+  };
+
+  static constexpr size_t kMaxThreads = 32;
+
+  void Loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      ++idle_;
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      --idle_;
+      if (stopping_) return;
+      auto* call = queue_.front();
+      queue_.pop_front();
+      lock.unlock();
+      call->code = call->op(call->out, call->has_out);
+      if (call->code != SL_OK) call->failure = last_failure(call->code);  // same thread as the call
+      auto status = tsfn_.NonBlockingCall(call, [this](Napi::Env env, Napi::Function, Call* c) {
+        std::unique_ptr<Call> owned(c);
+        if (env == nullptr) return;
+        if (--pending_ == 0) tsfn_.Unref(env);
+        try {
+          if (c->code != SL_OK) {
+            c->deferred.Reject(to_js_error(env, c->failure).Value());
+          } else {
+            c->deferred.Resolve(c->has_out ? Napi::Value(Napi::String::New(env, c->out))
+                                           : env.Undefined());
+          }
+        } catch (const Napi::Error&) {
+          // JavaScript cannot run any more (teardown); nothing here may throw.
+        }
+      });
+      if (status != napi_ok) delete call;  // the environment is going away
+      lock.lock();
+    }
+  }
+
+  Napi::ThreadSafeFunction tsfn_;
+  size_t pending_ = 0;  // JS thread only
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Call*> queue_;
+  std::vector<std::thread> threads_;
+  size_t idle_ = 0;
+  bool stopping_ = false;
 };
 
-Napi::Value schedule(Napi::Env env, CallWorker::Op op) {
-  auto* worker = new CallWorker(env, std::move(op));
-  auto promise = worker->Promise();
-  worker->Queue();
-  return promise;
+struct AddonData {
+  Napi::FunctionReference engine_ctor;
+  Napi::FunctionReference execution_ctor;
+  Napi::FunctionReference subscription_ctor;
+  std::unique_ptr<CallPool> calls;
+};
+
+Napi::Value schedule(Napi::Env env, CallPool::Op op) {
+  return env.GetInstanceData<AddonData>()->calls->Schedule(env, std::move(op));
 }
 
-// Adapts "char** out, size_t* len" calls to CallWorker.
+// Adapts "char** out, size_t* len" calls to CallPool.
 template <typename F>
-CallWorker::Op returning_json(F f) {
+CallPool::Op returning_json(F f) {
   return [f = std::move(f)](std::string& out, bool& has_out) {
     char* buffer = nullptr;
     size_t len = 0;
@@ -132,15 +212,9 @@ CallWorker::Op returning_json(F f) {
 }
 
 template <typename F>
-CallWorker::Op returning_nothing(F f) {
+CallPool::Op returning_nothing(F f) {
   return [f = std::move(f)](std::string&, bool&) { return f(); };
 }
-
-struct AddonData {
-  Napi::FunctionReference engine_ctor;
-  Napi::FunctionReference execution_ctor;
-  Napi::FunctionReference subscription_ctor;
-};
 
 // One registered workflow: the execute callback's user_data, which must
 // outlive the engine, and its thread-safe function to the JS dispatcher.
@@ -152,30 +226,104 @@ struct Workflow {
 
 // ---- executions ------------------------------------------------------------
 
+// An sl_llm_outcome copied off the engine thread (its pointers are borrowed).
+struct LlmOutcomeCopy {
+  int status = SL_OK;
+  int error_class = SL_CLASS_FATAL;
+  std::string message;
+  std::optional<std::string> result;
+  bool memoized = false;
+  bool will_retry = false;
+};
+
+LlmOutcomeCopy copy_outcome(const sl_llm_outcome* o) {
+  LlmOutcomeCopy c;
+  c.status = o->status;
+  c.error_class = o->error_class;
+  c.message.assign(o->message ? o->message : "", o->message ? o->message_len : 0);
+  if (o->result_json) c.result.emplace(o->result_json, o->result_len);
+  c.memoized = o->memoized != 0;
+  c.will_retry = o->will_retry != 0;
+  return c;
+}
+
+Napi::Object outcome_to_js(Napi::Env env, const LlmOutcomeCopy& c) {
+  auto out = Napi::Object::New(env);
+  out.Set("status", Napi::Number::New(env, c.status));
+  out.Set("errorClass", Napi::Number::New(env, c.error_class));
+  out.Set("message", Napi::String::New(env, c.message));
+  out.Set("result", c.result ? Napi::Value(Napi::String::New(env, *c.result)) : env.Undefined());
+  out.Set("memoized", Napi::Boolean::New(env, c.memoized));
+  out.Set("willRetry", Napi::Boolean::New(env, c.will_retry));
+  return out;
+}
+
+// One sl_execution_llm call. Its callback fires exactly once: during the call
+// (memoized), on the LLM client's I/O thread before or after the call
+// returns, or on another engine thread (a cancel). Until the JS thread has
+// returned from the call, an outcome is left in `early` for it to return
+// directly; after that it goes through `tsfn`, created only then, so a
+// memoized replay creates no thread-safe function. Whoever takes the
+// outcome deletes the call.
+struct LlmCall {
+  std::mutex mutex;
+  bool returned = false;  // the JS thread has left sl_execution_llm; tsfn is set
+  std::optional<LlmOutcomeCopy> early;
+  Napi::ThreadSafeFunction tsfn;
+};
+
+// Any thread; never runs JavaScript.
+void on_llm_outcome(void* user_data, const sl_llm_outcome* outcome) {
+  auto* call = static_cast<LlmCall*>(user_data);
+  auto copy = std::make_unique<LlmOutcomeCopy>(copy_outcome(outcome));
+  {
+    std::lock_guard lock(call->mutex);
+    if (!call->returned) {
+      call->early = std::move(*copy);
+      return;  // the JS thread returns it from llm() and deletes the call
+    }
+  }
+  auto* raw = copy.release();
+  auto status =
+      call->tsfn.NonBlockingCall(raw, [](Napi::Env env, Napi::Function fn, LlmOutcomeCopy* c) {
+        std::unique_ptr<LlmOutcomeCopy> owned(c);
+        if (env == nullptr || fn.IsEmpty()) return;
+        try {
+          fn.Call({outcome_to_js(env, *c)});
+        } catch (const Napi::Error&) {
+          // JavaScript cannot run any more (teardown); nothing here may throw.
+        }
+      });
+  if (status != napi_ok) delete raw;
+  call->tsfn.Release();
+  delete call;
+}
+
 class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(
-        env, "Execution",
-        {
-            InstanceMethod<&ExecutionWrap::RunId>("runId"),
-            InstanceMethod<&ExecutionWrap::WorkflowName>("workflow"),
-            InstanceMethod<&ExecutionWrap::Input>("input"),
-            InstanceMethod<&ExecutionWrap::Cancelled>("cancelled"),
-            InstanceMethod<&ExecutionWrap::StepBegin>("stepBegin"),
-            InstanceMethod<&ExecutionWrap::StepComplete>("stepComplete"),
-            InstanceMethod<&ExecutionWrap::StepFail>("stepFail"),
-            InstanceMethod<&ExecutionWrap::Sleep>("sleep"),
-            InstanceMethod<&ExecutionWrap::WaitForSignal>("waitForSignal"),
-            InstanceMethod<&ExecutionWrap::Invoke>("invoke"),
-            InstanceMethod<&ExecutionWrap::Progress>("progress"),
-            InstanceMethod<&ExecutionWrap::Artifact>("artifact"),
-            InstanceMethod<&ExecutionWrap::Emit>("emit"),
-            InstanceMethod<&ExecutionWrap::Chunk>("chunk"),
-            InstanceMethod<&ExecutionWrap::FinishCompleted>("finishCompleted"),
-            InstanceMethod<&ExecutionWrap::FinishFailed>("finishFailed"),
-            InstanceMethod<&ExecutionWrap::FinishParked>("finishParked"),
-        });
+    return DefineClass(env, "Execution",
+                       {
+                           InstanceMethod<&ExecutionWrap::RunId>("runId"),
+                           InstanceMethod<&ExecutionWrap::WorkflowName>("workflow"),
+                           InstanceMethod<&ExecutionWrap::Input>("input"),
+                           InstanceMethod<&ExecutionWrap::Cancelled>("cancelled"),
+                           InstanceMethod<&ExecutionWrap::StepBegin>("stepBegin"),
+                           InstanceMethod<&ExecutionWrap::StepComplete>("stepComplete"),
+                           InstanceMethod<&ExecutionWrap::StepFail>("stepFail"),
+                           InstanceMethod<&ExecutionWrap::Heartbeat>("heartbeat"),
+                           InstanceMethod<&ExecutionWrap::Llm>("llm"),
+                           InstanceMethod<&ExecutionWrap::Sleep>("sleep"),
+                           InstanceMethod<&ExecutionWrap::WaitForSignal>("waitForSignal"),
+                           InstanceMethod<&ExecutionWrap::Invoke>("invoke"),
+                           InstanceMethod<&ExecutionWrap::Progress>("progress"),
+                           InstanceMethod<&ExecutionWrap::Artifact>("artifact"),
+                           InstanceMethod<&ExecutionWrap::Emit>("emit"),
+                           InstanceMethod<&ExecutionWrap::Chunk>("chunk"),
+                           InstanceMethod<&ExecutionWrap::FinishCompleted>("finishCompleted"),
+                           InstanceMethod<&ExecutionWrap::FinishFailed>("finishFailed"),
+                           InstanceMethod<&ExecutionWrap::FinishParked>("finishParked"),
+                       });
   }
 
   explicit ExecutionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutionWrap>(info) {
@@ -191,7 +339,8 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
  private:
   sl_execution* live(Napi::Env env) {
     if (!execution_) {
-      throw to_js_error(env, Failure{SL_EINVALIDSTATE, SL_CLASS_FATAL, "the execution is finished"});
+      throw to_js_error(env,
+                        Failure{SL_EINVALIDSTATE, SL_CLASS_FATAL, "the execution is finished"});
     }
     return execution_;
   }
@@ -247,6 +396,46 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
     auto cls = static_cast<int>(arg_int64(info, 1));
     auto message = arg_string(info, 2);
     check(env, sl_execution_step_fail(live(env), seq, cls, message.data(), message.size()));
+    return env.Undefined();
+  }
+
+  Napi::Value Heartbeat(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto seq = arg_int64(info, 0);
+    check(env, sl_execution_heartbeat(live(env), seq));
+    return env.Undefined();
+  }
+
+  // llm(name, requestJson, onOutcome) -> outcome when it is already known
+  // (memoized, or answered before the call returned), else undefined and
+  // onOutcome(outcome) is called once later on the JS thread.
+  Napi::Value Llm(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto name = arg_string(info, 0);
+    auto request = arg_string(info, 1);
+    if (info.Length() < 3 || !info[2].IsFunction()) {
+      throw Napi::TypeError::New(env, "argument 2 must be a function");
+    }
+    auto* execution = live(env);
+    auto call = std::make_unique<LlmCall>();
+    int code = sl_execution_llm(execution, name.data(), name.size(), request.data(), request.size(),
+                                on_llm_outcome, call.get());
+    if (code != SL_OK) throw_last(env, code);  // the callback is not called
+    std::unique_lock lock(call->mutex);
+    if (call->early) {
+      auto outcome = std::move(*call->early);
+      lock.unlock();
+      return outcome_to_js(env, outcome);
+    }
+    try {
+      call->tsfn =
+          Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "storyloom.llm", 0, 1);
+    } catch (...) {
+      call.release();  // the outcome will land in `early`, unread: leaked, never dangling
+      throw;
+    }
+    call->returned = true;
+    call.release();  // on_llm_outcome delivers the outcome and deletes the call
     return env.Undefined();
   }
 
@@ -368,8 +557,8 @@ void on_execute(void* user_data, sl_execution* execution) {
         try {
           auto* data = env.GetInstanceData<AddonData>();
           if (workflow->in_flight++ == 0) workflow->tsfn.Ref(env);
-          auto wrapped = data->execution_ctor.New(
-              {Napi::External<sl_execution>::New(env, ex), Napi::External<Workflow>::New(env, workflow)});
+          auto wrapped = data->execution_ctor.New({Napi::External<sl_execution>::New(env, ex),
+                                                   Napi::External<Workflow>::New(env, workflow)});
           dispatch.Call({wrapped});
         } catch (const Napi::Error&) {
           // JavaScript cannot run any more (teardown); nothing here may throw.
@@ -426,15 +615,15 @@ void on_event(void* user_data, const sl_event* event) {
     std::unique_ptr<EventCopy> owned(e);
     if (env == nullptr || fn.IsEmpty()) return;
     try {
-    auto obj = Napi::Object::New(env);
-    obj.Set("id", Napi::Number::New(env, static_cast<double>(e->id)));
-    obj.Set("kind", Napi::Number::New(env, e->kind));
-    obj.Set("runId", Napi::String::New(env, e->run_id));
-    obj.Set("type", Napi::String::New(env, e->type));
-    obj.Set("data", Napi::String::New(env, e->data));
-    obj.Set("createdAtMs", Napi::Number::New(env, static_cast<double>(e->created_at_ms)));
-    if (e->has_sse) obj.Set("sse", Napi::String::New(env, e->sse));
-    fn.Call({obj});
+      auto obj = Napi::Object::New(env);
+      obj.Set("id", Napi::Number::New(env, static_cast<double>(e->id)));
+      obj.Set("kind", Napi::Number::New(env, e->kind));
+      obj.Set("runId", Napi::String::New(env, e->run_id));
+      obj.Set("type", Napi::String::New(env, e->type));
+      obj.Set("data", Napi::String::New(env, e->data));
+      obj.Set("createdAtMs", Napi::Number::New(env, static_cast<double>(e->created_at_ms)));
+      if (e->has_sse) obj.Set("sse", Napi::String::New(env, e->sse));
+      fn.Call({obj});
     } catch (const Napi::Error&) {
       // JavaScript cannot run any more (teardown); nothing here may throw.
     }
@@ -445,8 +634,7 @@ void on_event(void* user_data, const sl_event* event) {
 class SubscriptionWrap : public Napi::ObjectWrap<SubscriptionWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Subscription",
-                       {InstanceMethod<&SubscriptionWrap::Close>("close")});
+    return DefineClass(env, "Subscription", {InstanceMethod<&SubscriptionWrap::Close>("close")});
   }
 
   explicit SubscriptionWrap(const Napi::CallbackInfo& info)
@@ -483,6 +671,65 @@ class SubscriptionWrap : public Napi::ObjectWrap<SubscriptionWrap> {
 
 // ---- engine ------------------------------------------------------------------
 
+// Options objects come from lib/, which has checked their types: an absent
+// or mistyped field is the C default (0 or "").
+int64_t option_int(const Napi::Object& o, const char* key) {
+  auto v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : 0;
+}
+
+std::string option_string(const Napi::Object& o, const char* key) {
+  auto v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
+// sl_list_options with its strings owned, so it can cross to the pool.
+struct RunFilter {
+  std::string status, workflow, owner, after;
+  int64_t limit = 0;
+  int error_class = -1;  // -1: any
+  int64_t finished_after_ms = 0;
+  int64_t finished_before_ms = 0;
+
+  sl_list_options options() const {
+    sl_list_options o = SL_LIST_OPTIONS_INIT;
+    o.status = status.data();
+    o.status_len = status.size();
+    o.workflow = workflow.data();
+    o.workflow_len = workflow.size();
+    o.owner = owner.data();
+    o.owner_len = owner.size();
+    o.limit = static_cast<size_t>(limit);
+    o.after = after.data();
+    o.after_len = after.size();
+    o.by_error_class = error_class >= 0 ? 1 : 0;
+    o.error_class = error_class >= 0 ? error_class : 0;
+    o.finished_after_ms = finished_after_ms;
+    o.finished_before_ms = finished_before_ms;
+    return o;
+  }
+};
+
+// {status, workflow, owner, limit, after, errorClass, finishedAfterMs, finishedBeforeMs}
+RunFilter run_filter(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsObject()) {
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an object");
+  }
+  auto o = info[i].As<Napi::Object>();
+  RunFilter f;
+  f.status = option_string(o, "status");
+  f.workflow = option_string(o, "workflow");
+  f.owner = option_string(o, "owner");
+  f.after = option_string(o, "after");
+  f.limit = option_int(o, "limit");
+  if (f.limit < 0) f.limit = 1000000;  // rejected by the engine with its own message
+  f.error_class =
+      o.Get("errorClass").IsNumber() ? static_cast<int>(option_int(o, "errorClass")) : -1;
+  f.finished_after_ms = option_int(o, "finishedAfterMs");
+  f.finished_before_ms = option_int(o, "finishedBeforeMs");
+  return f;
+}
+
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -496,6 +743,13 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::Cancel>("cancel"),
                            InstanceMethod<&EngineWrap::Signal>("signal"),
                            InstanceMethod<&EngineWrap::Retry>("retry"),
+                           InstanceMethod<&EngineWrap::RetryFailed>("retryFailed"),
+                           InstanceMethod<&EngineWrap::CancelMany>("cancelMany"),
+                           InstanceMethod<&EngineWrap::SetPriority>("setPriority"),
+                           InstanceMethod<&EngineWrap::Rewind>("rewind"),
+                           InstanceMethod<&EngineWrap::ConfigureResource>("configureResource"),
+                           InstanceMethod<&EngineWrap::ResourceStatus>("resourceStatus"),
+                           InstanceMethod<&EngineWrap::LlmProviders>("llmProviders"),
                            InstanceMethod<&EngineWrap::Snapshot>("snapshot"),
                            InstanceMethod<&EngineWrap::Artifacts>("artifacts"),
                            InstanceMethod<&EngineWrap::Events>("events"),
@@ -548,9 +802,22 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     if (o.Get("jitter").IsBoolean()) {
       options.no_jitter = o.Get("jitter").As<Napi::Boolean>().Value() ? 0 : 1;
     }
+    // Version 2: timeouts and limits; absent ones are 0 (none).
+    options.step_timeout_ms = option_int(o, "stepTimeoutMs");
+    options.max_running = static_cast<int>(option_int(o, "maxRunning"));
+    auto concurrency_key = option_string(o, "concurrencyKey");
+    options.concurrency_key = concurrency_key.data();
+    options.concurrency_key_len = concurrency_key.size();
+    options.concurrency_limit = static_cast<int>(option_int(o, "concurrencyLimit"));
+    auto throttle_key = option_string(o, "throttleKey");
+    options.throttle_key = throttle_key.data();
+    options.throttle_key_len = throttle_key.size();
+    options.throttle_limit = static_cast<int>(option_int(o, "throttleLimit"));
+    options.throttle_period_ms = option_int(o, "throttlePeriodMs");
+    options.run_timeout_ms = option_int(o, "runTimeoutMs");
     auto workflow = std::make_unique<Workflow>();
-    workflow->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(),
-                                                   "storyloom.execute", 0, 1);
+    workflow->tsfn =
+        Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "storyloom.execute", 0, 1);
     workflow->tsfn.Unref(env);
     int code = sl_engine_register_workflow(live(env), name.data(), name.size(), &options,
                                            on_execute, workflow.get());
@@ -607,31 +874,101 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value DeleteRun(const Napi::CallbackInfo& info) {
     return ByIdNoResult<sl_engine_delete_run>(info);
   }
-  Napi::Value Cancel(const Napi::CallbackInfo& info) { return ByIdNoResult<sl_engine_cancel>(info); }
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    return ByIdNoResult<sl_engine_cancel>(info);
+  }
   Napi::Value Retry(const Napi::CallbackInfo& info) { return ByIdNoResult<sl_engine_retry>(info); }
 
-  // listRuns(status, workflow, owner, limit, after)
+  // listRuns(filter) with the filter of run_filter()
   Napi::Value ListRuns(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     auto* engine = live(env);
-    auto status = arg_string(info, 0);
-    auto workflow = arg_string(info, 1);
-    auto owner = arg_string(info, 2);
-    auto limit = arg_int64(info, 3);
-    auto after = arg_string(info, 4);
-    if (limit < 0) limit = 1000000;  // rejected by the engine with its own message
+    auto filter = run_filter(info, 0);
     return schedule(env, returning_json([=](char** out, size_t* len) {
-                      sl_list_options o = SL_LIST_OPTIONS_INIT;
-                      o.status = status.data();
-                      o.status_len = status.size();
-                      o.workflow = workflow.data();
-                      o.workflow_len = workflow.size();
-                      o.owner = owner.data();
-                      o.owner_len = owner.size();
-                      o.limit = static_cast<size_t>(limit);
-                      o.after = after.data();
-                      o.after_len = after.size();
+                      auto o = filter.options();
                       return sl_engine_list_runs(out, len, engine, &o);
+                    }));
+  }
+
+  // retryFailed(filter) -> Promise<count as text>
+  Napi::Value RetryFailed(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto filter = run_filter(info, 0);
+    return schedule(env, [=](std::string& out, bool& has_out) {
+      auto o = filter.options();
+      size_t count = 0;
+      int code = sl_engine_retry_failed(&count, engine, &o);
+      if (code == SL_OK) {
+        out = std::to_string(count);
+        has_out = true;
+      }
+      return code;
+    });
+  }
+
+  // cancelMany(filter) -> Promise<ids JSON>
+  Napi::Value CancelMany(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto filter = run_filter(info, 0);
+    return schedule(env, returning_json([=](char** out, size_t* len) {
+                      auto o = filter.options();
+                      return sl_engine_cancel_many(out, len, engine, &o);
+                    }));
+  }
+
+  // setPriority(runId, priority)
+  Napi::Value SetPriority(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto id = arg_string(info, 0);
+    auto priority = static_cast<int>(arg_int64(info, 1));
+    return schedule(env, returning_nothing([=] {
+                      return sl_engine_set_priority(engine, id.data(), id.size(), priority);
+                    }));
+  }
+
+  // rewind(runId, stepName)
+  Napi::Value Rewind(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto id = arg_string(info, 0);
+    auto step = arg_string(info, 1);
+    return schedule(env, returning_nothing([=] {
+                      return sl_engine_rewind(engine, id.data(), id.size(), step.data(),
+                                              step.size());
+                    }));
+  }
+
+  // configureResource(name, limitsJson)
+  Napi::Value ConfigureResource(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto name = arg_string(info, 0);
+    auto limits = arg_string(info, 1);
+    return schedule(env, returning_nothing([=] {
+                      return sl_engine_configure_resource(engine, name.data(), name.size(),
+                                                          limits.data(), limits.size());
+                    }));
+  }
+
+  // resourceStatus(name) -> Promise<status JSON>
+  Napi::Value ResourceStatus(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto name = arg_string(info, 0);
+    return schedule(env, returning_json([=](char** out, size_t* len) {
+                      return sl_engine_resource_status(out, len, engine, name.data(), name.size());
+                    }));
+  }
+
+  // llmProviders() -> Promise<providers JSON>
+  Napi::Value LlmProviders(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    return schedule(env, returning_json([=](char** out, size_t* len) {
+                      return sl_engine_llm_providers(out, len, engine);
                     }));
   }
 
@@ -683,8 +1020,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                                                 (*h)->released = true;
                                                 delete h;
                                               });
-    int code = sl_engine_subscribe(&sub->handle, engine, id.data(), id.size(), after, on_event,
-                                   sub.get());
+    int code =
+        sl_engine_subscribe(&sub->handle, engine, id.data(), id.size(), after, on_event, sub.get());
     if (code != SL_OK) {
       auto failure = last_failure(code);
       sub->released = true;
@@ -748,18 +1085,22 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 };
 
 // open({store, workers, maxExecutions, maxPayloadBytes, pollIntervalMs,
-//       leaseTtlMs, drainTimeoutMs}) -> Promise<Engine>
+//       leaseTtlMs, drainTimeoutMs, configJson}) -> Promise<Engine>
 class OpenWorker : public Napi::AsyncWorker {
  public:
-  OpenWorker(Napi::Env env, std::string store, sl_engine_options options)
+  OpenWorker(Napi::Env env, std::string store, std::string config, sl_engine_options options)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         store_(std::move(store)),
+        config_(std::move(config)),
         options_(options) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     options_.store = store_.data();
     options_.store_len = store_.size();
+    // "" means no config: providers from the environment, no limits.
+    options_.config_json = config_.empty() ? nullptr : config_.data();
+    options_.config_json_len = config_.size();
     code_ = sl_engine_open(&engine_, &options_);
     if (code_ != SL_OK) failure_ = last_failure(code_);
   }
@@ -773,16 +1114,12 @@ class OpenWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::string store_;
+  std::string config_;  // sl_engine_options.config_json
   sl_engine_options options_;
   sl_engine* engine_ = nullptr;
   int code_ = SL_OK;
   Failure failure_;
 };
-
-int64_t option_int(const Napi::Object& o, const char* key) {
-  auto v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : 0;
-}
 
 Napi::Value Open(const Napi::CallbackInfo& info) {
   auto env = info.Env();
@@ -790,7 +1127,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "open() needs an options object");
   }
   auto o = info[0].As<Napi::Object>();
-  std::string store = o.Get("store").IsString() ? o.Get("store").As<Napi::String>().Utf8Value() : "";
+  std::string store =
+      o.Get("store").IsString() ? o.Get("store").As<Napi::String>().Utf8Value() : "";
   sl_engine_options options = SL_ENGINE_OPTIONS_INIT;
   options.workers = static_cast<int>(option_int(o, "workers"));
   options.max_executions = static_cast<int>(option_int(o, "maxExecutions"));
@@ -798,7 +1136,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   options.poll_interval_ms = option_int(o, "pollIntervalMs");
   options.lease_ttl_ms = option_int(o, "leaseTtlMs");
   options.drain_timeout_ms = option_int(o, "drainTimeoutMs");
-  auto* worker = new OpenWorker(env, std::move(store), options);
+  auto* worker = new OpenWorker(env, std::move(store), option_string(o, "configJson"), options);
   auto promise = worker->Promise();
   worker->Queue();
   return promise;
@@ -830,7 +1168,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->engine_ctor = Napi::Persistent(engine);
   data->execution_ctor = Napi::Persistent(execution);
   data->subscription_ctor = Napi::Persistent(subscription);
+  data->calls = std::make_unique<CallPool>(env);
   env.SetInstanceData(data);
+  // Before the environment finalizes the engine wrappers (which close their
+  // engines), the threads that may be inside an engine call are joined.
+  napi_add_env_cleanup_hook(
+      env, [](void* pool) { static_cast<CallPool*>(pool)->Stop(); }, data->calls.get());
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("sseHeartbeat", Napi::Function::New(env, SseHeartbeat));

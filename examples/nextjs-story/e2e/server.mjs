@@ -40,6 +40,19 @@ async function waitForHealth(base, server, timeoutMs) {
   throw new Error(`the server at ${base} was not healthy after ${timeoutMs} ms (last: ${last}):\n${server.output()}`);
 }
 
+// The tests check the offline provider's text and labels: a key in the
+// developer's environment must not send them to a real model.
+const LLM_VARIABLES = [
+  'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_MODEL', 'OPENROUTER_API_KEY', 'OPENROUTER_MODEL',
+  'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_MODEL', 'STORYLOOM_LLM_PROVIDER',
+];
+
+function withoutLlmKeys(env) {
+  const out = { ...env };
+  for (const name of LLM_VARIABLES) delete out[name];
+  return out;
+}
+
 /** Starts the built app; returns {base, stop}. */
 export async function startServer({ wordDelayMs = 15 } = {}) {
   if (!existsSync(path.join(appDir, '.next', 'BUILD_ID'))) {
@@ -51,7 +64,7 @@ export async function startServer({ wordDelayMs = 15 } = {}) {
   const child = spawn(process.execPath, [path.join(appDir, 'node_modules', 'next', 'dist', 'bin', 'next'), 'start', '-H', '127.0.0.1', '-p', String(port)], {
     cwd: appDir,
     env: {
-      ...process.env,
+      ...withoutLlmKeys(process.env),
       STORYLOOM_STORE: `sqlite:${path.join(dir, 'e2e.db')}`,
       STORY_WORD_DELAY_MS: String(wordDelayMs),
       NEXT_TELEMETRY_DISABLED: '1',

@@ -111,6 +111,9 @@ test('/api/health reports the store, live workers and the queue', async () => {
 
 test('the form shows field errors from the API', async () => {
   await page.goto(url('/'));
+  // No key in the server's environment: the engine's offline provider writes, and the page says so.
+  assert.equal(await page.getAttribute('[data-testid=writer]', 'data-language-model'), 'false');
+  assert.match(await page.textContent('[data-testid=writer]'), /^Text comes from the offline generator: offline text, not a language model\./);
   await page.fill('input[name=topic]', '');
   await page.fill('input[name=pages]', '25');
   await page.click('button[type=submit]');
@@ -191,13 +194,22 @@ test('a story from the form streams its pages; a reload mid-page loses and doubl
     assert.equal(streams[`page/${p.page}/illustration`], p.illustration, `page ${p.page}: streamed illustration brief`);
     assert.ok(streams[`page/${p.page}/write`].length > 50, `page ${p.page}: first draft streamed`);
   }
-  assert.ok(streams.outline.startsWith(`Title: ${story.title}\n`), streams.outline);
+  // The outline answers the prompt's form, one line each: TITLE, STYLE, PAGE 1..4.
+  assert.ok(streams.outline.startsWith(`TITLE: ${story.title}\n`), streams.outline);
+  assert.deepEqual(streams.outline.split('\n').map((l) => l.split(':')[0]), ['TITLE', 'STYLE', 'PAGE 1', 'PAGE 2', 'PAGE 3', 'PAGE 4']);
+  assert.deepEqual(story.writtenBy, { provider: 'offline', model: 'offline-placeholder', languageModel: false });
+  // The live view says the text is offline placeholder text, not a language model.
+  assert.equal(await page.getAttribute('[data-testid=writer]', 'data-language-model'), 'false');
+  assert.match(await page.textContent('[data-testid=writer]'), /offline text, not a language model/);
+  const log = await page.textContent('[data-testid=event-log]');
+  assert.match(log, /llm\.attempt page\/4\/illustration \(attempt 1\) by offline \(offline-placeholder\)/);
 
   // The reader shows the stored story.
   await page.click('[data-testid=read-link]');
   await page.waitForSelector('[data-testid=reader]');
   const read = await page.$$eval('[data-testid=reader] article .content', (els) => els.map((e) => e.textContent));
   assert.deepEqual(read, story.pages.map((p) => p.content));
+  assert.match(await page.textContent('[data-testid=reader] .notice'), /Text by the offline generator: offline text, not a language model\./);
   await shot('reader');
 });
 

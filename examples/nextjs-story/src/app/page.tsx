@@ -1,11 +1,19 @@
 import { StoryForm } from '@/components/StoryForm';
-import { OFFLINE_LABEL } from '@/lib/story';
+import { writerNotice } from '@/lib/story';
+import { getEngine } from '@/lib/server/engine';
+import { defaultWriter } from '@/lib/server/llm-config';
 
-export default function Home() {
+// Which provider writes is the running engine's: asked per request, not at build time.
+export const dynamic = 'force-dynamic';
+
+export default async function Home() {
+  const writer = await defaultWriter(await getEngine());
   return (
     <>
       <h1>Write a story</h1>
-      <p className="notice">Text comes from the offline generator: {OFFLINE_LABEL}.</p>
+      <p className="notice" data-testid="writer" data-language-model={String(writer.languageModel)}>
+        {writerNotice(writer)}
+      </p>
       <StoryForm />
     </>
   );

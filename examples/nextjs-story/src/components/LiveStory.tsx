@@ -4,13 +4,14 @@
 // their byte offset, so a reload or reconnect shows every token exactly once.
 import Link from 'next/link';
 import { useEffect, useReducer, useState } from 'react';
-import { OFFLINE_LABEL, RUN_FINISHED } from '@/lib/story';
+import { RUN_FINISHED, writerNotice } from '@/lib/story';
 import { applyEvent, type EventIn, type StoryState } from '@/lib/story-state';
 
 const EVENT_TYPES = [
   'run.created', 'run.queued', 'run.started', 'run.resumed', 'run.retried', 'run.released', 'run.recovered',
   'run.sleeping', 'run.waiting', 'run.completed', 'run.failed', 'run.cancelled',
   'step.completed', 'step.failed', 'step.retrying', 'signal.received', 'progress', 'artifact', 'chunk',
+  'llm.attempt', 'llm.waiting',
 ];
 
 const STAGE_TEXT: Record<string, string> = {
@@ -160,7 +161,9 @@ export function LiveStory({ initial }: { initial: StoryState }) {
           {state.input.pages} pages · quality {state.input.quality} · {state.input.author_style} · events: {connection}
         </small>
       </p>
-      <p className="notice">Text comes from the offline generator: {OFFLINE_LABEL}.</p>
+      <p className="notice" data-testid="writer" data-language-model={String(state.writer.languageModel)}>
+        {writerNotice(state.writer)}
+      </p>
       <ProgressBar state={state} />
       {state.error && <p className="error" data-testid="run-error">{state.error}</p>}
       {!finished && (

@@ -1,8 +1,8 @@
 // The live view's state and the one reducer that builds it from events: the
 // server applies the stored events up to the snapshot, the browser applies
 // the live ones after it, so both see the same thing.
-import type { Outline, PageArtifact, StoryArtifact, StoryInput, StoryProgress } from './story';
-import { progressOf } from './story';
+import type { Outline, PageArtifact, StoryArtifact, StoryInput, StoryProgress, Writer } from './story';
+import { progressOf, writerOf } from './story';
 
 export interface StreamText {
   text: string;
@@ -27,6 +27,8 @@ export interface StoryState {
   streams: Record<string, StreamText>;
   /** The stream that received text last. */
   activeStream: string | null;
+  /** Who writes the text: from the last llm.attempt event, else the engine's default provider. */
+  writer: Writer;
   error: string | null;
   /** The last stored event applied; live events resume after it. */
   lastEventId: number;
@@ -87,6 +89,8 @@ function summarize(type: string, data: unknown): string {
   if (type === 'artifact') return `${d.key} v${d.version}`;
   if (type.startsWith('step.')) return `${d.name ?? ''}${d.attempt ? ` (attempt ${d.attempt})` : ''}`;
   if (type === 'progress') return `${d.stage ?? ''} ${d.pagesCompleted ?? 0}/${d.pagesTotal ?? 0}`;
+  if (type === 'llm.attempt') return `${d.name} (attempt ${d.attempt}) by ${d.provider} (${d.model})`;
+  if (type === 'llm.waiting') return `${d.name} waits for ${d.resource}`;
   if (type === 'run.failed' || type === 'run.cancelled') return JSON.stringify(d).slice(0, 200);
   return '';
 }
@@ -106,6 +110,10 @@ export function applyEvent(state: StoryState, event: EventIn): StoryState {
     if (event.type in STATUS_OF) next.status = STATUS_OF[event.type];
     if (event.type === 'run.failed') next.error = errorText(event.data);
     if (event.type === 'progress') next.progress = progressOf(next.status, event.data, state.input.pages);
+    if (event.type === 'llm.attempt') {
+      const a = event.data as { provider: string; model: string };
+      next.writer = writerOf(a.provider, a.model);
+    }
     if (event.type === 'artifact') {
       const a = event.data as { key: string; value: unknown };
       if (a.key === 'outline') next.outline = a.value as Outline;

@@ -21,7 +21,16 @@ export interface OutlinePage {
 /** Artifact `outline`; a new version when the outline is edited at approval. */
 export interface Outline {
   title: string;
+  /** The visual style of the illustrations, a few words. */
+  style: string;
   pages: OutlinePage[];
+}
+
+/** Who wrote a story's text: an engine LLM provider, "offline" being no language model. */
+export interface Writer {
+  provider: string;
+  model: string;
+  languageModel: boolean;
 }
 
 /** Artifact `page/N`. */
@@ -39,8 +48,9 @@ export interface StoryArtifact {
   title: string;
   topic: string;
   author_style: string;
-  /** Names what wrote the text (today: the offline generator). */
+  /** Names what wrote the text: OFFLINE_LABEL, or "provider (model)". */
   generator: string;
+  writtenBy: Writer;
   pages: (PageArtifact & { page: number })[];
 }
 
@@ -65,6 +75,19 @@ export interface ApprovalPayload {
 
 export const STORY_WORKFLOW = 'story';
 export const OFFLINE_LABEL = 'offline text, not a language model';
+/** The engine's offline provider: deterministic placeholder text made from the prompt. */
+export const OFFLINE_PROVIDER = 'offline';
+
+export function writerOf(provider: string, model: string): Writer {
+  return { provider, model, languageModel: provider !== OFFLINE_PROVIDER };
+}
+
+/** What the UI says about who writes (or wrote) the text. */
+export function writerNotice(writer: Writer): string {
+  return writer.languageModel
+    ? `Text is written by a language model: ${writer.provider} (${writer.model}).`
+    : `Text comes from the offline generator: ${OFFLINE_LABEL}. Set OPENAI_API_KEY, ANTHROPIC_API_KEY or OPENROUTER_API_KEY for a language model.`;
+}
 
 export const RUN_FINISHED = ['completed', 'failed', 'cancelled'];
 

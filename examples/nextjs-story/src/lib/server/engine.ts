@@ -2,6 +2,7 @@
 // dev-server hot reload, which evaluates this module again, reuses it instead
 // of opening the store twice. (After a reload the workflow keeps the code it
 // was registered with; restart `next dev` to pick up workflow changes.)
+import { llmOptions } from './llm-config';
 import { Engine } from './storyloom';
 import { registerStoryWorkflow } from './story-workflow';
 
@@ -16,7 +17,11 @@ const holder = globalThis as typeof globalThis & { __storyloomEngine?: Promise<E
 
 async function open(): Promise<Engine> {
   const workers = Number(process.env.STORYLOOM_WORKERS ?? 4);
-  const engine = await Engine.open({ store: storeUrl(), workers: Number.isInteger(workers) && workers > 0 ? workers : 4 });
+  const engine = await Engine.open({
+    store: storeUrl(),
+    workers: Number.isInteger(workers) && workers > 0 ? workers : 4,
+    llm: llmOptions(),
+  });
   registerStoryWorkflow(engine);
   // /api/health runs one of these to prove the workers execute runs.
   engine.workflow(HEALTH_PROBE_WORKFLOW, async (ctx) => ctx.step('pong', () => Date.now()));

@@ -3,6 +3,7 @@
 import type { Engine, Run } from 'storyloom';
 import { progressOf, STORY_WORKFLOW, type Outline, type PageArtifact, type StoryArtifact, type StoryInput } from '../story';
 import { applyEvent, type StoryState } from '../story-state';
+import { defaultWriter } from './llm-config';
 
 /** Is this run a story (and not, say, a health probe)? */
 export function isStory(run: Run): boolean {
@@ -34,6 +35,7 @@ export async function loadStoryState(engine: Engine, id: string): Promise<StoryS
     story: null,
     streams: {},
     activeStream: null,
+    writer: await defaultWriter(engine),
     error: null,
     lastEventId: 0,
     gaps: 0,

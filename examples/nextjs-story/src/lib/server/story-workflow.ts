@@ -1,20 +1,23 @@
 // The story workflow: outline → (approval, with optional edits) → per page:
 // write → critique/revise × quality → illustration brief → artifact page/N →
-// artifact story. Every piece of text comes from generate(), a memoized,
-// streamed step, so a run resumed after a crash or a deploy skips what it has.
+// artifact story. Every piece of text comes from generate(), the engine's
+// memoized, streamed llm step, so a run resumed after a crash or a deploy
+// skips what it has and asks nothing twice.
 import type { Context, Engine } from 'storyloom';
 import {
   OFFLINE_LABEL,
   STORY_WORKFLOW,
+  writerOf,
   type ApprovalPayload,
   type Outline,
   type PageArtifact,
   type StoryArtifact,
   type StoryInput,
   type StoryProgress,
+  type Writer,
 } from '../story';
 import { generate } from './generate';
-import { critiquePrompt, illustrationPrompt, outlinePrompt, parseOutline, revisePrompt, writePrompt } from './prompts';
+import { critiquePrompt, illustrationPrompt, outlinePrompt, parseOutline, revisePrompt, writePrompt, type Prompt } from './prompts';
 
 export interface StoryOutput {
   title: string;
@@ -26,6 +29,7 @@ export function editOutline(outline: Outline, edits: ApprovalPayload['outline'])
   if (!edits) return outline;
   return {
     title: edits.title?.trim() || outline.title,
+    style: outline.style,
     pages: outline.pages.map((p, i) => ({ page: p.page, plan: edits.plans?.[i]?.trim() || p.plan })),
   };
 }
@@ -43,8 +47,16 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
       stage,
     } satisfies StoryProgress);
 
+  // The story says who wrote it; the outline's writer speaks for the book.
+  let writtenBy: Writer | undefined;
+  const text = async (step: string, prompt: Prompt) => {
+    const answer = await generate(ctx, step, prompt);
+    writtenBy ??= writerOf(answer.provider, answer.model);
+    return answer.text;
+  };
+
   report('outline', null);
-  let outline = parseOutline(await generate(ctx, 'outline', outlinePrompt(input)), input);
+  let outline = parseOutline(await text('outline', outlinePrompt(input)), input);
   ctx.artifact('outline', outline);
 
   if (input.approve_outline) {
@@ -57,26 +69,28 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
   const pages: StoryArtifact['pages'] = [];
   for (const { page: n, plan } of outline.pages) {
     report('writing', n);
-    let content = await generate(ctx, `page/${n}/write`, writePrompt(input, outline, n, plan));
+    let content = await text(`page/${n}/write`, writePrompt(input, outline, n));
     let critique = '';
     for (let round = 1; round <= input.quality; round++) {
       report('critique', n);
-      critique = await generate(ctx, `page/${n}/critique/${round}`, critiquePrompt(input, n, content));
+      critique = await text(`page/${n}/critique/${round}`, critiquePrompt(input, outline, n, content));
       report('revise', n);
-      content = await generate(ctx, `page/${n}/revise/${round}`, revisePrompt(input, n, content, critique));
+      content = await text(`page/${n}/revise/${round}`, revisePrompt(input, outline, n, content, critique));
     }
     report('illustration', n);
-    const illustration = await generate(ctx, `page/${n}/illustration`, illustrationPrompt(input, n, content));
+    const illustration = await text(`page/${n}/illustration`, illustrationPrompt(input, outline, n, content));
     const artifact: PageArtifact = { content, plan, critique, iteration: input.quality + 1, illustration };
     ctx.artifact(`page/${n}`, artifact);
     pages.push({ page: n, ...artifact });
     completed++;
   }
+  const writer = writtenBy!; // the outline always asks
   const story: StoryArtifact = {
     title: outline.title,
     topic: input.topic,
     author_style: input.author_style,
-    generator: OFFLINE_LABEL,
+    generator: writer.languageModel ? `${writer.provider} (${writer.model})` : OFFLINE_LABEL,
+    writtenBy: writer,
     pages,
   };
   ctx.artifact('story', story);
@@ -84,7 +98,7 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
   return { title: outline.title, pages: total };
 }
 
-/** Registers the story workflow; a failing generation step is tried up to 3 times. */
+/** Registers the story workflow; a failing llm step is tried up to 3 times (a 429 waits out its Retry-After). */
 export function registerStoryWorkflow(engine: Engine): void {
   engine.workflow<StoryInput, StoryOutput>(
     STORY_WORKFLOW,

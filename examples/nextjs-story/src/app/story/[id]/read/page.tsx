@@ -33,7 +33,10 @@ export default async function ReadPage({ params }: { params: Promise<{ id: strin
     <div data-testid="reader">
       <h1>{story.title}</h1>
       <p className="notice">
-        About {story.topic}, in a {story.author_style} style. Text by the offline generator: {OFFLINE_LABEL}.
+        About {story.topic}, in a {story.author_style} style.{' '}
+        {story.writtenBy?.languageModel
+          ? `Written by a language model: ${story.generator}.`
+          : `Text by the offline generator: ${OFFLINE_LABEL}.`}
       </p>
       {story.pages.map((page) => (
         <article className="page" key={page.page} data-testid={`reader-page-${page.page}`}>
