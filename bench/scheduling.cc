@@ -144,6 +144,7 @@ boost::json::object measure_timer_wake(const ParkedRunsParams& params, const std
       {"all_woken", woken},
       {"wake_all_s", round3(wake_seconds)},
       {"target_wake_all_s", kTargetWakeAllSeconds},
+      {"meets_target", woken && wake_seconds <= kTargetWakeAllSeconds},
       {"all_completed", done},
       {"complete_all_s", round3(done_seconds)},
       {"conditions", conditions.finish()}};
