@@ -162,6 +162,14 @@ std::string title(Random& random, const std::string& phrase,
   return std::string(random.pick(kForms)) + "the " + noun;
 }
 
+// A few words, for form lines that ask for no more ("a few words").
+std::string short_phrase(Random& random) {
+  static constexpr const char* kFirst[] = {"soft", "bright", "quiet", "warm", "misty", "bold"};
+  static constexpr const char* kSecond[] = {"watercolour", "ink and wash", "gouache",
+                                            "pencil",      "linocut",      "pastel"};
+  return std::string(random.pick(kFirst)) + " " + random.pick(kSecond);
+}
+
 struct FormLine {
   std::string label;        // "TITLE", "PAGE 2"
   std::string description;  // what goes there
@@ -221,8 +229,12 @@ OfflineText offline_text(const LlmRequest& request) {
       std::vector<std::string> local = content_words(line.description, 6);
       local.insert(local.end(), topic.begin(), topic.end());
       bool is_title = line.label.find("TITLE") != std::string::npos;
+      bool brief = line.description.find("few words") != std::string::npos;
       text += line.label + ": " +
-              (is_title ? title(random, phrase, topic) : sentence(random, local)) + "\n";
+              (is_title ? title(random, phrase, topic)
+               : brief  ? short_phrase(random)
+                        : sentence(random, local)) +
+              "\n";
     }
     if (!text.empty()) text.pop_back();
   } else if (size_t asked = sentences_asked(last_user); asked > 0) {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "llm/offline_generator.h"
 
 namespace storyloom::detail {
@@ -43,6 +45,10 @@ TEST(OfflineText, FillsInTheAnswerFormThePromptAsksFor) {
   EXPECT_NE(text.find("\nPAGE 1: "), std::string::npos) << text;
   EXPECT_NE(text.find("\nPAGE 2: "), std::string::npos) << text;
   EXPECT_EQ(text.find('<'), std::string::npos) << text;
+  // "A few words" gets a few words, not a sentence.
+  size_t style = text.find("\nSTYLE: ") + 8;
+  std::string style_line = text.substr(style, text.find('\n', style) - style);
+  EXPECT_LE(std::count(style_line.begin(), style_line.end(), ' '), 3) << style_line;
 }
 
 TEST(OfflineText, StopsAtMaxTokens) {
