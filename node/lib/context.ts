@@ -2,6 +2,7 @@
 // the C ABI. Steps and waits are memoized by the engine; this file only
 // marshals values and turns SL_WAIT_PARKED into an unwind of the workflow.
 import { call, CancelledError, ERROR_CLASS_CODE, errorFromNative, type ErrorClass } from './errors';
+import { objectOf, optionalNumber, optionalString } from './check';
 import { llmRequestJson, toLlmResult, type LlmRequest, type LlmResult } from './llm';
 import { SL_WAIT_PARKED, SL_WAIT_TIMED_OUT, type NativeExecution, type NativeLlmOutcome } from './native';
 
@@ -35,6 +36,18 @@ export interface StepInfo {
   heartbeat(): void;
 }
 
+export interface StepOptions {
+  /**
+   * A resource (Engine.open's `resources`, engine.configureResource) the step
+   * needs: `fn` runs once the resource admits it (waiting holds no thread)
+   * and the use is returned when the step ends. An error thrown with
+   * `errorClass: 'rate_limited'` and a `retryAfterMs` pauses the resource.
+   */
+  resource?: string;
+  /** LLM tokens the step will use of the resource's budget [0]. */
+  tokens?: number;
+}
+
 export interface WaitForSignalOptions {
   /** Milliseconds from the first call; omitted or negative waits forever. */
   timeout?: number;
@@ -60,6 +73,24 @@ function parse(text: string | undefined): Json {
 function classOf(e: unknown): number {
   const k = (e as { errorClass?: unknown } | null)?.errorClass;
   return typeof k === 'string' && k in ERROR_CLASS_CODE ? ERROR_CLASS_CODE[k as ErrorClass] : ERROR_CLASS_CODE.retryable;
+}
+
+/** The checked step options: a resource to use, and its token estimate. */
+function stepOptions(name: string, options: StepOptions): { resource?: string; tokens: number } {
+  const where = `step '${name}' options`;
+  const o = objectOf(where, options, ['resource', 'tokens']);
+  return { resource: optionalString(where, o, 'resource'), tokens: optionalNumber(where, o, 'tokens') ?? 0 };
+}
+
+/**
+ * The wait a rate-limited failure asks for: `retryAfterMs` on an error with
+ * `errorClass: 'rate_limited'`, as a whole number of milliseconds; else undefined.
+ */
+function retryAfterOf(e: unknown): number | undefined {
+  const err = e as { errorClass?: unknown; retryAfterMs?: unknown } | null;
+  if (err?.errorClass !== 'rate_limited') return undefined;
+  const ms = err.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? Math.round(ms) : undefined;
 }
 
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
@@ -144,11 +175,13 @@ export class Context {
    * calling `fn`. A throw records the step as failed with the error's name and
    * message, then propagates (the run fails).
    */
-  async step<T = Json>(name: string, fn: (info: StepInfo) => T | Promise<T>): Promise<T> {
+  async step<T = Json>(name: string, fn: (info: StepInfo) => T | Promise<T>, options: StepOptions = {}): Promise<T> {
     this.#enter('step');
+    const use = stepOptions(name, options);
     const begin = call(() => this.#execution.stepBegin(name));
     if (begin.memoized) return parse(begin.result) as T;
     const seq = begin.seq;
+    if (use.resource !== undefined) await this.#acquire(seq, use.resource, use.tokens);
     this.#running.add(seq);
     let timer: NodeJS.Timeout | undefined;
     let value: T;
@@ -171,7 +204,11 @@ export class Context {
       }
     } catch (e) {
       this.#stepFailed = true;
-      if (!this.#finished) call(() => this.#execution.stepFail(seq, classOf(e), describe(e)));
+      if (!this.#finished) {
+        const wait = retryAfterOf(e);
+        if (wait !== undefined) call(() => this.#execution.stepRateLimited(seq, wait, describe(e)));
+        else call(() => this.#execution.stepFail(seq, classOf(e), describe(e)));
+      }
       throw e;
     } finally {
       this.#running.delete(seq);
@@ -181,6 +218,15 @@ export class Context {
     call(() => this.#execution.stepComplete(begin.seq, text));
     // The same value a replay would return.
     return JSON.parse(text) as T;
+  }
+
+  /** Waits, holding no thread, until `resource` admits step `seq`. */
+  async #acquire(seq: number, resource: string, tokens: number): Promise<void> {
+    const outcome = await new Promise<NativeLlmOutcome>((resolve) => {
+      const known = call(() => this.#execution.acquire(seq, resource, tokens, resolve));
+      if (known) resolve(known);
+    });
+    if (outcome.status !== 0) throw errorFromNative(outcome.status, outcome.errorClass, outcome.message);
   }
 
   #heartbeat(seq: number): void {

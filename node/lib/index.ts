@@ -21,7 +21,7 @@ export type { ListOptions, RunFilter, RunStatus } from './run-filter';
 export type { LlmOptions, LlmProviderKind, LlmProviderOptions, ResourceLimits } from './config';
 export type { LlmMessage, LlmProviderInfo, LlmProviders, LlmRequest, LlmResult, LlmUsage, ResourceStatus } from './llm';
 export { Context } from './context';
-export type { StepInfo, WaitForSignalOptions } from './context';
+export type { StepInfo, StepOptions, WaitForSignalOptions } from './context';
 export {
   StoryloomError,
   InvalidArgumentError,

@@ -9,6 +9,9 @@ export interface NativeExecution {
   stepBegin(name: string): { seq: number; memoized: boolean; result?: string };
   stepComplete(seq: number, json: string): void;
   stepFail(seq: number, errorClass: number, message: string): void;
+  stepRateLimited(seq: number, retryAfterMs: number, message: string): void;
+  /** As llm(): the outcome when admitted at once, else undefined and onOutcome is called once later. */
+  acquire(seq: number, resource: string, tokens: number, onOutcome: (outcome: NativeLlmOutcome) => void): NativeLlmOutcome | undefined;
   heartbeat(seq: number): void;
   /** The outcome when already known (memoized), else undefined and onOutcome is called once later. */
   llm(name: string, requestJson: string, onOutcome: (outcome: NativeLlmOutcome) => void): NativeLlmOutcome | undefined;

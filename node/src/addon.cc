@@ -258,24 +258,23 @@ Napi::Object outcome_to_js(Napi::Env env, const LlmOutcomeCopy& c) {
   return out;
 }
 
-// One sl_execution_llm call. Its callback fires exactly once: during the call
+// One sl_execution_llm (or sl_execution_acquire) call. Its callback fires exactly once: during the call
 // (memoized), on the LLM client's I/O thread before or after the call
 // returns, or on another engine thread (a cancel). Until the JS thread has
 // returned from the call, an outcome is left in `early` for it to return
 // directly; after that it goes through `tsfn`, created only then, so a
 // memoized replay creates no thread-safe function. Whoever takes the
 // outcome deletes the call.
-struct LlmCall {
+struct PendingOutcome {
   std::mutex mutex;
   bool returned = false;  // the JS thread has left sl_execution_llm; tsfn is set
   std::optional<LlmOutcomeCopy> early;
   Napi::ThreadSafeFunction tsfn;
 };
 
-// Any thread; never runs JavaScript.
-void on_llm_outcome(void* user_data, const sl_llm_outcome* outcome) {
-  auto* call = static_cast<LlmCall*>(user_data);
-  auto copy = std::make_unique<LlmOutcomeCopy>(copy_outcome(outcome));
+// Any thread; never runs JavaScript. Hands the outcome to the JS thread and
+// deletes the call.
+void deliver(PendingOutcome* call, std::unique_ptr<LlmOutcomeCopy> copy) {
   {
     std::lock_guard lock(call->mutex);
     if (!call->returned) {
@@ -299,6 +298,20 @@ void on_llm_outcome(void* user_data, const sl_llm_outcome* outcome) {
   delete call;
 }
 
+void on_llm_outcome(void* user_data, const sl_llm_outcome* outcome) {
+  deliver(static_cast<PendingOutcome*>(user_data),
+          std::make_unique<LlmOutcomeCopy>(copy_outcome(outcome)));
+}
+
+// An admission is an outcome with a status and a message only.
+void on_acquired(void* user_data, int status, const char* message, size_t message_len) {
+  auto copy = std::make_unique<LlmOutcomeCopy>();
+  copy->status = status;
+  copy->error_class = SL_CLASS_FATAL;
+  copy->message.assign(message ? message : "", message ? message_len : 0);
+  deliver(static_cast<PendingOutcome*>(user_data), std::move(copy));
+}
+
 class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -311,6 +324,8 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
                            InstanceMethod<&ExecutionWrap::StepBegin>("stepBegin"),
                            InstanceMethod<&ExecutionWrap::StepComplete>("stepComplete"),
                            InstanceMethod<&ExecutionWrap::StepFail>("stepFail"),
+                           InstanceMethod<&ExecutionWrap::StepRateLimited>("stepRateLimited"),
+                           InstanceMethod<&ExecutionWrap::Acquire>("acquire"),
                            InstanceMethod<&ExecutionWrap::Heartbeat>("heartbeat"),
                            InstanceMethod<&ExecutionWrap::Llm>("llm"),
                            InstanceMethod<&ExecutionWrap::Sleep>("sleep"),
@@ -399,6 +414,57 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
     return env.Undefined();
   }
 
+  Napi::Value StepRateLimited(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto seq = arg_int64(info, 0);
+    auto retry_after_ms = arg_int64(info, 1);
+    auto message = arg_string(info, 2);
+    check(env, sl_execution_step_rate_limited(live(env), seq, retry_after_ms, message.data(),
+                                              message.size()));
+    return env.Undefined();
+  }
+
+  // acquire(seq, resource, tokens, onOutcome) -> as llm(): the outcome when
+  // the resource admitted the step at once, else undefined and onOutcome later.
+  Napi::Value Acquire(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto seq = arg_int64(info, 0);
+    auto resource = arg_string(info, 1);
+    if (info.Length() < 4 || !info[2].IsNumber() || !info[3].IsFunction()) {
+      throw Napi::TypeError::New(env, "acquire(seq, resource, tokens, fn): tokens must be a number, fn a function");
+    }
+    double tokens = info[2].As<Napi::Number>().DoubleValue();
+    auto* execution = live(env);
+    auto call = std::make_unique<PendingOutcome>();
+    int code = sl_execution_acquire(execution, seq, resource.data(), resource.size(), tokens,
+                                    on_acquired, call.get());
+    if (code != SL_OK) throw_last(env, code);  // the callback is not called
+    return settle_or_wait(env, std::move(call), info[3].As<Napi::Function>(), "storyloom.acquire");
+  }
+
+  // The outcome a callback left before the call returned, or a thread-safe
+  // function for the one still to come (the callback then deletes the call).
+  static Napi::Value settle_or_wait(Napi::Env env, std::unique_ptr<PendingOutcome> call,
+                                    Napi::Function fn, const char* name) {
+    std::unique_lock lock(call->mutex);
+    if (call->early) {
+      auto outcome = std::move(*call->early);
+      lock.unlock();
+      return outcome_to_js(env, outcome);
+    }
+    try {
+      call->tsfn = Napi::ThreadSafeFunction::New(env, fn, name, 0, 1);
+    } catch (...) {
+      lock.unlock();
+      call.release();  // the outcome will land in `early`, unread: leaked, never dangling
+      throw;
+    }
+    call->returned = true;
+    lock.unlock();
+    call.release();
+    return env.Undefined();
+  }
+
   Napi::Value Heartbeat(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     auto seq = arg_int64(info, 0);
@@ -417,26 +483,11 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
       throw Napi::TypeError::New(env, "argument 2 must be a function");
     }
     auto* execution = live(env);
-    auto call = std::make_unique<LlmCall>();
+    auto call = std::make_unique<PendingOutcome>();
     int code = sl_execution_llm(execution, name.data(), name.size(), request.data(), request.size(),
                                 on_llm_outcome, call.get());
     if (code != SL_OK) throw_last(env, code);  // the callback is not called
-    std::unique_lock lock(call->mutex);
-    if (call->early) {
-      auto outcome = std::move(*call->early);
-      lock.unlock();
-      return outcome_to_js(env, outcome);
-    }
-    try {
-      call->tsfn =
-          Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "storyloom.llm", 0, 1);
-    } catch (...) {
-      call.release();  // the outcome will land in `early`, unread: leaked, never dangling
-      throw;
-    }
-    call->returned = true;
-    call.release();  // on_llm_outcome delivers the outcome and deletes the call
-    return env.Undefined();
+    return settle_or_wait(env, std::move(call), info[2].As<Napi::Function>(), "storyloom.llm");
   }
 
   Napi::Value Sleep(const Napi::CallbackInfo& info) {

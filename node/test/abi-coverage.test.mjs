@@ -13,11 +13,6 @@ const addon = readFileSync(path.join(here, '..', 'src', 'addon.cc'), 'utf8');
 /** name -> why it is not called by the addon. */
 const NOT_EXPOSED = {
   sl_last_error_code: 'every call returns its status code; the addon reads the class and message of the last error',
-  // Host steps using resources arrived in the C ABI while the llm step was
-  // being bound; they will become ctx.step(name, fn, { resource, tokens }) and
-  // a thrown error's retryAfterMs once that part of the core has settled.
-  sl_execution_acquire: 'new in the core, not bound yet (see above)',
-  sl_execution_step_rate_limited: 'new in the core, not bound yet (see above)',
 };
 
 test('every exported C function is bound or listed as not exposed', () => {
