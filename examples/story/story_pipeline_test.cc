@@ -257,7 +257,7 @@ TEST_F(Pipeline, AStoryFromAnOpenAiCompatibleServer) {
   storyloom::LlmProviderConfig fake;
   fake.name = "fake";
   fake.base_url = server.base_url("normal") + "/v1";
-  fake.api_key = "sk-test-not-a-secret";
+  fake.api_key = "test-key-not-a-secret";
   fake.model = "fake-model";
   open(llm_text_source("", ""), {fake});
   auto run = start(R"({"topic": "a kite", "pages": 2, "quality": 1})");

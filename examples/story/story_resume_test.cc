@@ -228,7 +228,7 @@ int check_kill_with_a_provider(const std::string& story, const std::string& dir)
       "--quality", "0",    "--provider", "openai"};
   auto env_for = [&](const std::string& scenario) {
     return std::vector<std::string>{"OPENAI_BASE_URL=" + server.base_url(scenario) + "/v1",
-                                    "OPENAI_API_KEY=sk-test-not-a-secret",
+                                    "OPENAI_API_KEY=test-key-not-a-secret",
                                     "OPENAI_MODEL=fake-model"};
   };
   storyloom::EngineOptions inspect;

@@ -27,7 +27,7 @@ export async function main(): Promise<void> {
       useEnvironment: true,
       providers: [
         { name: 'offline', kind: 'offline', model: 'offline-placeholder', offlineWordDelayMs: 30 },
-        { name: 'local', kind: 'openai', baseUrl: 'http://127.0.0.1:8080/v1', apiKey: 'sk-test', model: 'm', resource: 'gpu', connectTimeoutMs: 1000, idleTimeoutMs: 5000 },
+        { name: 'local', kind: 'openai', baseUrl: 'http://127.0.0.1:8080/v1', apiKey: 'test-key', model: 'm', resource: 'gpu', connectTimeoutMs: 1000, idleTimeoutMs: 5000 },
       ],
     },
     resources: { 'llm:openai': { requests: 60, periodMs: 60000, burst: 10, maxInFlight: 4, tokensPerMinute: 100000 } },

@@ -80,7 +80,7 @@ test('stream: false records no chunks; the default provider is offline without k
 });
 
 test('llmProviders never hands out a key', async (t) => {
-  const key = 'sk-test-not-a-secret-123';
+  const key = 'test-key-not-a-secret-123';
   const engine = await openEngine(t, {
     llm: {
       useEnvironment: false,

@@ -9,7 +9,7 @@ import { ClosedError, Engine, ProviderError, CancelledError } from 'storyloom';
 import { openEngine, tempDir, waitForRun } from '../test-support/helpers.mjs';
 import { startFakeServer } from '../test-support/fake-llm-server.mjs';
 
-const KEY = 'sk-test-not-a-secret';
+const KEY = 'test-key-not-a-secret';
 const STORY = [{ role: 'user', content: 'Tell me a story about a lighthouse' }];
 
 /** An engine whose only providers are fake ones, one per scenario. */

@@ -10,7 +10,7 @@ import pytest
 import storyloom
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKE_KEY = "sk-test-not-a-secret"  # an obviously fake key: the tests check it never leaks
+FAKE_KEY = "test-key-not-a-secret"  # an obviously fake key: the tests check it never leaks
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 
 import storyloom
 
-FAKE_KEY = "sk-test-not-a-secret"
+FAKE_KEY = "test-key-not-a-secret"
 ENV_KEYS = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",

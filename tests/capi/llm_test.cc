@@ -16,7 +16,7 @@ constexpr const char* kConfig =
     R"({"llm":{"use_environment":false,"default_provider":"offline",)"
     R"("providers":[{"name":"offline","kind":"offline","model":"offline-placeholder"},)"
     R"({"name":"local","kind":"openai","base_url":"http://127.0.0.1:9/v1",)"
-    R"("api_key":"sk-test-not-a-secret","model":"m"}]},)"
+    R"("api_key":"test-key-not-a-secret","model":"m"}]},)"
     R"("resources":{"llm:offline":{"max_in_flight":2}}})";
 
 constexpr const char* kRequest =

@@ -55,8 +55,8 @@ using storyloom::testing_http::LoopbackServer;
 using storyloom::testing_http::unused_port;
 using Kind = HttpOutcome::Kind;
 
-constexpr std::string_view kSecret = "sk-test-not-a-secret";
-constexpr std::string_view kBodySecret = "sk-body-not-a-secret";
+constexpr std::string_view kSecret = "test-key-not-a-secret";
+constexpr std::string_view kBodySecret = "test-body-not-a-secret";
 
 // What one transfer's callbacks saw, in order, for the test thread to wait on.
 class Recorder {
@@ -360,7 +360,7 @@ TEST(HttpClient, RefusedConnectionIsConnectFailed) {
   Recorder recorder;
   HttpClient client;
   const int port = unused_port();
-  client.start(chat_request("http://127.0.0.1:" + std::to_string(port) + "/v1?key=sk-query"),
+  client.start(chat_request("http://127.0.0.1:" + std::to_string(port) + "/v1?key=test-query-value"),
                recorder.callbacks());
 
   ASSERT_TRUE(recorder.wait_done());
@@ -369,7 +369,7 @@ TEST(HttpClient, RefusedConnectionIsConnectFailed) {
   EXPECT_EQ(outcome.status, 0);
   EXPECT_NE(outcome.message.find("127.0.0.1:" + std::to_string(port)), std::string::npos)
       << outcome.message;
-  EXPECT_EQ(outcome.message.find("sk-query"), std::string::npos) << outcome.message;
+  EXPECT_EQ(outcome.message.find("test-query-value"), std::string::npos) << outcome.message;
   expect_no_secrets(outcome);
   EXPECT_EQ(recorder.log(), (std::vector<std::string>{"done"}));
 }

@@ -20,9 +20,9 @@ HttpResponseHead head_with(std::vector<std::pair<std::string, std::string>> head
 }
 
 TEST(LlmErrors, CredentialsRefusedIsFatalAndNamesTheVariableButNotTheKey) {
-  auto p = openai_with_key("sk-test-not-a-secret-0123456789");
+  auto p = openai_with_key("test-key-not-a-secret-0123456789");
   Error e = status_error(p, "gpt-4o-mini", 401,
-                         "Incorrect API key provided: sk-test-not-a-secret-0123456789.", {});
+                         "Incorrect API key provided: test-key-not-a-secret-0123456789.", {});
   EXPECT_EQ(e.code(), ErrorCode::provider);
   EXPECT_EQ(e.error_class(), ErrorClass::fatal);
   std::string m = e.what();
@@ -100,7 +100,7 @@ TEST(LlmErrors, DurationsAndDatesOfRateLimitHeaders) {
 TEST(LlmErrors, RedactRemovesTheKeyAndKeyShapedText) {
   std::string key = "abcd-not-a-secret-9876";
   EXPECT_EQ(redact("bad key abcd-not-a-secret-9876 here", key), "bad key [redacted] here");
-  EXPECT_EQ(redact("Incorrect API key provided: sk-proj-ab***wxyz.", ""),
+  EXPECT_EQ(redact("Incorrect API key provided: sk-xxxx***xxxx.", ""),
             "Incorrect API key provided: [redacted].");
   EXPECT_EQ(redact("ask-me is fine, so is sk-1", ""), "ask-me is fine, so is sk-1");
 }

@@ -73,7 +73,7 @@ TEST(LlmJson, BadRequestsAreRefusedNamingTheField) {
 }
 
 TEST(LlmJson, ProvidersFromTheEnvironment) {
-  std::map<std::string, std::string> env = {{"OPENAI_API_KEY", "sk-test-not-a-secret"},
+  std::map<std::string, std::string> env = {{"OPENAI_API_KEY", "test-key-not-a-secret"},
                                             {"ANTHROPIC_BASE_URL", "http://127.0.0.1:1"}};
   auto providers = llm_providers_from_environment([&](const char* name) -> const char* {
     auto it = env.find(name);

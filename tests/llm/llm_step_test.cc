@@ -13,7 +13,7 @@ namespace storyloom::testing {
 namespace {
 
 // Obviously fake; the tests check that it never leaves the request headers.
-constexpr const char* kKey = "sk-test-not-a-secret-41x7";
+constexpr const char* kKey = "test-key-not-a-secret-41x7";
 
 class LlmStep : public ::testing::Test {
  protected:

@@ -31,10 +31,10 @@ TEST(OpenAiProtocol, BuildsAStreamedChatCompletion) {
   LlmProviderConfig p;
   p.name = "local";
   p.base_url = "http://127.0.0.1:9/v1/";
-  p.api_key = "sk-test-not-a-secret";
+  p.api_key = "test-key-not-a-secret";
   HttpRequest r = openai_protocol().build(p, request(), "m1", "run:3");
   EXPECT_EQ(r.url, "http://127.0.0.1:9/v1/chat/completions");
-  EXPECT_EQ(header(r, "Authorization"), "Bearer sk-test-not-a-secret");
+  EXPECT_EQ(header(r, "Authorization"), "Bearer test-key-not-a-secret");
   EXPECT_EQ(header(r, "Idempotency-Key"), "run:3");
   auto body = boost::json::parse(r.body).as_object();
   EXPECT_EQ(body.at("model"), "m1");
@@ -123,10 +123,10 @@ TEST(AnthropicProtocol, BuildsAMessagesRequestWithTheSystemPromptApart) {
   LlmProviderConfig p;
   p.name = "anthropic";
   p.kind = LlmProviderKind::anthropic;
-  p.api_key = "sk-ant-test-not-a-secret";
+  p.api_key = "test-anthropic-key-not-a-secret";
   HttpRequest r = anthropic_protocol().build(p, request(), "claude-x", "run:1");
   EXPECT_EQ(r.url, "https://api.anthropic.com/v1/messages");
-  EXPECT_EQ(header(r, "x-api-key"), "sk-ant-test-not-a-secret");
+  EXPECT_EQ(header(r, "x-api-key"), "test-anthropic-key-not-a-secret");
   EXPECT_EQ(header(r, "anthropic-version"), "2023-06-01");
   auto body = boost::json::parse(r.body).as_object();
   EXPECT_EQ(body.at("system"), "Be brief.");

@@ -774,14 +774,14 @@ TEST_F(FakeLlmServerTest, ResetForgetsCountersAndRecordedRequests) {
 TEST_F(FakeLlmServerTest, RecordedRequestsKeepMethodPathHeadersAndBody) {
   std::string body = openai_request(false);
   post(port, chat("normal") + "?trace=1", body,
-       {{"Authorization", "Bearer sk-test-not-a-secret"}, {"X-Custom", "  padded  "}});
+       {{"Authorization", "Bearer test-key-not-a-secret"}, {"X-Custom", "  padded  "}});
   auto recorded = server.recorded();
   ASSERT_EQ(recorded.size(), 1u);
   EXPECT_EQ(recorded[0].method, "POST");
   EXPECT_EQ(recorded[0].path, "/s/normal/v1/chat/completions?trace=1");
   EXPECT_EQ(recorded[0].body, body);
   // Compared, not printed: header values stand for API keys.
-  EXPECT_TRUE(recorded[0].header("authorization") == "Bearer sk-test-not-a-secret");
+  EXPECT_TRUE(recorded[0].header("authorization") == "Bearer test-key-not-a-secret");
   EXPECT_EQ(recorded[0].header("x-custom"), "padded");
   EXPECT_EQ(recorded[0].header("content-type"), "application/json");
   EXPECT_EQ(recorded[0].header("absent"), "");
@@ -790,7 +790,7 @@ TEST_F(FakeLlmServerTest, RecordedRequestsKeepMethodPathHeadersAndBody) {
 TEST_F(FakeLlmServerTest, StatsRequestsAndResetEndpoints) {
   post(port, chat("normal~x"), openai_request(false));
   post(port, messages("normal~x"), anthropic_request(false));
-  post(port, chat("unauthorized"), openai_request(false), {{"x-api-key", "sk-ant-test-fake"}});
+  post(port, chat("unauthorized"), openai_request(false), {{"x-api-key", "test-anthropic-key-fake"}});
   Response stats = exchange(port, "GET", "/_stats");
   EXPECT_EQ(stats.status, 200);
   EXPECT_EQ(parse(stats.raw_body),
@@ -799,7 +799,7 @@ TEST_F(FakeLlmServerTest, StatsRequestsAndResetEndpoints) {
   auto requests = parse(exchange(port, "GET", "/_requests").raw_body).at("requests");
   ASSERT_EQ(requests.as_array().size(), 3u);
   EXPECT_EQ(requests.at(2).at("path"), "/s/unauthorized/v1/chat/completions");
-  EXPECT_TRUE(requests.at(2).at("headers").at("x-api-key") == "sk-ant-test-fake");
+  EXPECT_TRUE(requests.at(2).at("headers").at("x-api-key") == "test-anthropic-key-fake");
   EXPECT_EQ(requests.at(2).at("body").as_string(), openai_request(false));
 
   EXPECT_EQ(exchange(port, "POST", "/_reset").status, 200);
