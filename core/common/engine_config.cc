@@ -1,5 +1,6 @@
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 #include "storyloom/config.h"
 
@@ -49,7 +50,9 @@ int64_t integer_at(const boost::json::object& o, const char* key, int64_t fallba
                    const std::string& where) {
   double d = number_at(o, key, static_cast<double>(fallback), where);
   if (std::floor(d) != d || std::fabs(d) > 9e15) {
-    bad(where + "." + key, "must be a whole number, got " + std::to_string(d));
+    std::ostringstream shown;
+    shown << d;
+    bad(where + "." + key, "must be a whole number, got " + shown.str());
   }
   return static_cast<int64_t>(d);
 }

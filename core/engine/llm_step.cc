@@ -12,12 +12,6 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
   validate(request);
   if (retry) validate(*retry);
   LlmClient& client = core_->llm();
-  std::string provider = client.provider(request.provider).name;  // throws not_found
-  std::string model = client.model_for(request);
-  if (model.empty()) {
-    throw Error(ErrorCode::invalid_argument, "llm step '" + std::string(name) + "': provider '" +
-                                                 provider + "' has no default model; name one");
-  }
   std::string stream = request.stream_name.empty() ? std::string(name) : request.stream_name;
   check_name("stream name of llm step '" + std::string(name) + "'", stream);
   int64_t seq = 0;
@@ -32,6 +26,14 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
       memoized->memoized = true;
       memoized->result = llm_result_from_json(boost::json::parse(pos.stored->result));
     } else {
+      // Only a new attempt needs its provider: a replay returns what is stored
+      // even if the provider has gone from the configuration since.
+      std::string provider = client.provider(request.provider).name;  // throws not_found
+      if (client.model_for(request).empty()) {
+        throw Error(ErrorCode::invalid_argument, "llm step '" + std::string(name) +
+                                                     "': provider '" + provider +
+                                                     "' has no default model; name one");
+      }
       attempt = begin_attempt(pos, name, "llm", retry);
     }
   }

@@ -56,7 +56,6 @@ class LlmClient {
   // The provider a request naming `name` ("" for the default) goes to.
   // Throws Error(not_found) naming the configured providers.
   const LlmProviderConfig& provider(const std::string& name) const;
-  std::string default_provider() const { return default_provider_; }
   // {"default", "providers":[{"name","kind","base_url","model","resource","has_key"}]}; no keys.
   Json describe() const;
   // The model a request goes to: its own, else its provider's.

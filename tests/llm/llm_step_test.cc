@@ -140,6 +140,36 @@ TEST_F(LlmStep, AFinishedStepIsNotAskedAgain) {
   EXPECT_EQ(events_of(*engine, run.id, "llm.attempt").size(), 1u);
 }
 
+TEST_F(LlmStep, AReplayNeedsNoProviderForAStoredAnswer) {
+  TempDir dir;
+  std::string db = "sqlite:" + dir.file("replay.db");
+  auto asks_then_waits = [](Context& ctx, const Json&) -> Json {
+    LlmRequest r;
+    r.provider = "fake";
+    r.messages = {{"user", "Once."}};
+    auto answer = ctx.llm("ask", r);
+    ctx.wait_for_signal("go");
+    return Json(answer.provider);
+  };
+  std::string id;
+  {
+    auto engine = open("normal", {}, {}, db);
+    engine->register_workflow("twice", asks_then_waits);
+    id = engine->start("twice", boost::json::object{}).id;
+    wait_status(*engine, id, RunStatus::waiting);
+  }
+  // Reopened with no "fake" provider at all: the stored answer is enough.
+  EngineOptions o = fast_options(db);
+  o.llm.use_environment = false;
+  auto engine = Engine::open(o);
+  engine->register_workflow("twice", asks_then_waits);
+  engine->signal(id, "go", nullptr);
+  auto done = wait_finished(*engine, id);
+  ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
+  EXPECT_EQ(done.output, "fake");
+  EXPECT_EQ(server.requests("normal"), 1u);
+}
+
 TEST_F(LlmStep, AnthropicMessagesStream) {
   auto engine = open("normal");
   auto run = run_to_end(*engine, "fake-anthropic");
@@ -406,6 +436,29 @@ TEST_F(LlmStep, BadRequestsAndUnknownProvidersFailTheRunNamingThem) {
             std::string::npos);
 }
 
+TEST_F(LlmStep, AProviderWithoutAModelNeedsTheRequestToNameOne) {
+  EngineOptions o = fast_options();
+  o.llm.use_environment = false;
+  LlmProviderConfig local;
+  local.name = "local";
+  local.base_url = server.base_url("normal") + "/v1";
+  o.llm.providers = {local};
+  auto engine = Engine::open(o);
+  engine->register_workflow("ask", [](Context& ctx, const Json& input) -> Json {
+    LlmRequest r;
+    r.provider = "local";
+    r.model = std::string(input.at("model").as_string());
+    r.messages = {{"user", "hello"}};
+    return Json(ctx.llm("ask", r).model);
+  });
+  auto nameless = wait_finished(*engine, engine->start("ask", {{"model", ""}}).id);
+  ASSERT_EQ(nameless.status, RunStatus::failed);
+  EXPECT_EQ(nameless.error.at("message"),
+            "llm step 'ask': provider 'local' has no default model; name one");
+  auto named = wait_finished(*engine, engine->start("ask", {{"model", "small"}}).id);
+  EXPECT_EQ(named.status, RunStatus::completed) << boost::json::serialize(named.error);
+}
+
 TEST_F(LlmStep, MisconfiguredProvidersAreRefusedAtOpen) {
   EngineOptions o = fast_options();
   o.llm.use_environment = false;
@@ -423,6 +476,13 @@ TEST_F(LlmStep, MisconfiguredProvidersAreRefusedAtOpen) {
   EXPECT_NE(std::string(e.what()).find("base_url '127.0.0.1:8080/v1' must start with http://"),
             std::string::npos)
       << e.what();
+  LlmProviderConfig impatient;
+  impatient.name = "local";
+  impatient.base_url = "http://127.0.0.1:9/v1";
+  impatient.connect_timeout = std::chrono::milliseconds(0);
+  o.llm.providers = {impatient};
+  e = error_of([&] { Engine::open(o); });
+  EXPECT_STREQ(e.what(), "llm provider 'local': connect_timeout must be at least 1 ms, got 0");
   o.llm.providers.clear();
   o.llm.default_provider = "missing";
   e = error_of([&] { Engine::open(o); });
