@@ -8,6 +8,7 @@ import time
 import pytest
 
 import storyloom
+from storyloom_test_support import wait_status
 
 # No provider from the environment: the tests never reach a real LLM, whatever keys are set.
 OFFLINE = {
@@ -31,12 +32,6 @@ def offline(db):
     with storyloom.Engine(db, workers=2, poll_interval=0.01, llm=SLOW_OFFLINE) as e:
         yield e
 
-
-def _wait_status(engine, run_id, status, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while engine.get(run_id).status != status:
-        assert time.monotonic() < deadline, engine.get(run_id)
-        time.sleep(0.01)
 
 
 def _streamed(engine, run_id, stream):
@@ -69,7 +64,7 @@ def test_a_sync_llm_step_streams_chunks_and_is_memoized_after_a_wait(offline):
         return {"text": answer.text, "by": approval["by"]}
 
     run = offline.start("story", {})
-    _wait_status(offline, run.id, "waiting")
+    wait_status(offline, run.id, "waiting")
     offline.signal(run.id, "approve", {"by": "editor"})
     done = offline.wait(run.id, timeout=10)
     assert done.status == "completed", done
@@ -127,7 +122,7 @@ def test_an_async_llm_step_is_awaited_streamed_and_memoized(offline):
         return {"a": a.text, "b": b.text}
 
     run = offline.start("astory", {})
-    _wait_status(offline, run.id, "waiting")
+    wait_status(offline, run.id, "waiting")
     offline.signal(run.id, "go")
     done = offline.wait(run.id, timeout=10)
     assert done.status == "completed", done
@@ -257,7 +252,7 @@ def test_a_step_name_seen_out_of_order_is_nondeterminism(offline):
         return {}
 
     run = offline.start("drift", {})
-    _wait_status(offline, run.id, "waiting")
+    wait_status(offline, run.id, "waiting")
     offline.signal(run.id, "go")
     done = offline.wait(run.id, timeout=10)
     assert done.status == "failed"

@@ -6,6 +6,7 @@ import threading
 import pytest
 
 import storyloom
+from storyloom_test_support import wait_status
 
 
 def test_version_matches_the_c_abi():
@@ -102,7 +103,7 @@ def test_cancel_a_waiting_run(engine):
         return ctx.wait_for_signal("approve")
 
     run = engine.start("waits", {})
-    _wait_status(engine, run.id, "waiting")
+    wait_status(engine, run.id, "waiting")
     engine.cancel(run.id)
     assert engine.wait(run.id, timeout=10).status == "cancelled"
 
@@ -217,15 +218,6 @@ def test_error_classes_follow_the_c_codes():
         assert issubclass(cls, storyloom.StoryloomError) and cls.code == code
         err = cls(code, "message intact")
         assert str(err) == "message intact" and err.message == "message intact"
-
-
-def _wait_status(engine, run_id, status, timeout=10.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while engine.get(run_id).status != status:
-        assert time.monotonic() < deadline, engine.get(run_id)
-        time.sleep(0.01)
 
 
 def test_close_while_other_threads_call_the_engine(db):

@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 import storyloom
+from storyloom_test_support import wait_status
 
 FAST = storyloom.RetryPolicy(
     max_attempts=2, initial_backoff=0.01, multiplier=2.0, max_backoff=0.05, jitter=False
@@ -21,12 +22,6 @@ def engine(db):
     with storyloom.Engine(db, workers=3, poll_interval=0.01) as e:
         yield e
 
-
-def _wait_status(engine, run_id, status, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while engine.get(run_id).status != status:
-        assert time.monotonic() < deadline, engine.get(run_id)
-        time.sleep(0.01)
 
 
 class _Peak:
@@ -332,7 +327,7 @@ def test_cancel_many_cancels_the_matching_unfinished_runs(engine):
     alice = [engine.start("waiter", {"i": i}, owner="alice") for i in range(2)]
     bob = engine.start("waiter", {}, owner="bob")
     for r in (*alice, bob):
-        _wait_status(engine, r.id, "waiting")
+        wait_status(engine, r.id, "waiting")
     cancelled = engine.cancel_many(owner="alice", status="waiting")
     assert sorted(cancelled) == sorted(r.id for r in alice)
     assert [engine.get(r.id).status for r in alice] == ["cancelled", "cancelled"]
@@ -375,7 +370,7 @@ def test_set_priority_reorders_queued_runs(engine):
         return {}
 
     first = engine.start("one", {"i": 0})
-    _wait_status(engine, first.id, "running")
+    wait_status(engine, first.id, "running")
     second, third = engine.start("one", {"i": 1}), engine.start("one", {"i": 2})
     engine.set_priority(third.id, 5)
     with pytest.raises(storyloom.InvalidState) as info:
@@ -426,7 +421,7 @@ def test_rewind_errors_name_the_run_and_step(engine):
         return {}
 
     run = engine.start("waiter", {})
-    _wait_status(engine, run.id, "waiting")
+    wait_status(engine, run.id, "waiting")
     with pytest.raises(storyloom.InvalidState) as info:
         engine.rewind(run.id, "one")
     assert str(info.value) == (

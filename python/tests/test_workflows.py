@@ -7,6 +7,7 @@ import time
 import pytest
 
 import storyloom
+from storyloom_test_support import wait_status
 
 
 def test_steps_are_memoized_across_a_sleep(engine):
@@ -99,7 +100,7 @@ def test_wait_for_signal_parks_until_the_signal(engine):
         return {"approval": ctx.wait_for_signal("approve")}
 
     run = engine.start("approve", {})
-    _wait_status(engine, run.id, "waiting")
+    wait_status(engine, run.id, "waiting")
     engine.signal(run.id, "approve", {"by": "editor"})
     assert engine.wait(run.id, timeout=10).output == {"approval": {"by": "editor"}}
 
@@ -295,12 +296,6 @@ def test_duplicate_workflow_name_is_invalid(engine):
         engine.register("twice", lambda ctx, input: {})
 
 
-def _wait_status(engine, run_id, status, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while engine.get(run_id).status != status:
-        assert time.monotonic() < deadline, engine.get(run_id)
-        time.sleep(0.01)
-
 
 def test_async_step_function_inside_an_async_workflow(engine):
     async def fetch():
@@ -347,7 +342,7 @@ def test_an_open_engine_reruns_queued_work_after_close(db):
     with storyloom.Engine(db, poll_interval=0.01, drain_timeout=0.2) as engine:
         engine.register("slow", lambda ctx, input: ctx.step("wait", lambda: gate.wait(0.5)) and {})
         run = engine.start("slow", {})
-        _wait_status(engine, run.id, "running")
+        wait_status(engine, run.id, "running")
     gate.set()
     with storyloom.Engine(db, poll_interval=0.01) as engine:
         engine.register("slow", lambda ctx, input: {"done": ctx.step("wait", lambda: True)})
