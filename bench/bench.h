@@ -1,6 +1,6 @@
 // The measurements storyloom_bench makes, one function each, and what they share.
-// Every measurement opens its own engine on a fresh temporary SQLite file (WAL,
-// synchronous=NORMAL, as the store sets them) and returns its JSON section:
+// Every measurement opens its own engine on a fresh temporary SQLite file (WAL;
+// durability full unless the section says otherwise) and returns its JSON section:
 // the parameters, the raw figures and the target next to each figure.
 #pragma once
 
@@ -10,6 +10,8 @@
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "storyloom/engine.h"
 
 namespace storyloom::bench {
 
@@ -65,6 +67,7 @@ struct ThroughputParams {
   // No further client count is measured once this much time has gone by, so
   // the whole bench stays near two minutes on a slow or busy machine.
   double budget_seconds = 75;
+  Durability durability = Durability::full;
 };
 boost::json::object measure_throughput(const ThroughputParams& params, const std::string& tmp_dir);
 
@@ -86,7 +89,10 @@ boost::json::object measure_event_latency(const EventLatencyParams& params,
 struct StartLatencyParams {
   size_t samples = 1'000;
   size_t warmup = 20;  // runs before the measured ones, not counted
+  Durability durability = Durability::full;
 };
+
+inline const char* to_string(Durability d) { return d == Durability::full ? "full" : "normal"; }
 boost::json::object measure_start_latency(const StartLatencyParams& params,
                                           const std::string& tmp_dir);
 

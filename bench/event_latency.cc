@@ -32,6 +32,7 @@ boost::json::object measure_once(const EventLatencyParams& params, int subscribe
   EngineOptions options;
   options.store = store.spec();
   auto engine = Engine::open(options);
+  engine->launch();
 
   std::atomic<bool> gate{false};
   std::atomic<int64_t> emit_ns_total{0};

@@ -20,6 +20,7 @@ boost::json::object measure_host_step(size_t steps, int repetitions, const std::
   options.store = store.spec();
   options.poll_interval = std::chrono::milliseconds(5);
   auto engine = Engine::open(options);
+  engine->launch();
 
   std::vector<std::string> names;
   names.reserve(steps);

@@ -81,6 +81,7 @@ EngineStream through_engine(testing::FakeLlmServer& server, size_t chunks, int64
   options.llm.providers = {fake};
   options.llm.default_provider = "fake";
   auto engine = Engine::open(options);
+  engine->launch();
   engine->register_workflow("stream", [chunks](Context& ctx, const Json&) -> Json {
     LlmRequest r;
     r.messages = {{"user", "go"}};

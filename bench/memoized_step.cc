@@ -35,6 +35,7 @@ boost::json::object measure_memoized_step(const MemoizedStepParams& params,
   options.clock = clock;
   options.poll_interval = std::chrono::milliseconds(5);  // notice the advanced clock promptly
   auto engine = Engine::open(options);
+  engine->launch();
 
   std::vector<std::string> names;
   names.reserve(params.steps);

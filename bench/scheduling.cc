@@ -46,6 +46,7 @@ double runs_per_second(const KeyedThroughputParams& params, const std::string& t
   EngineOptions options;
   options.store = store.spec();
   auto engine = Engine::open(options);
+  engine->launch();
   WorkflowOptions wo;
   if (keyed) wo.concurrency = ConcurrencyKey{"$.user", params.key_limit};
   std::atomic<size_t> done{0};
@@ -108,6 +109,7 @@ boost::json::object measure_timer_wake(const ParkedRunsParams& params, const std
   options.clock = clock;
   options.lease_ttl = std::chrono::hours(24);  // the jump must not look like a dead engine
   auto engine = Engine::open(options);
+  engine->launch();
   std::atomic<size_t> finished{0};
   engine->register_workflow("nap", [&](Context& ctx, const Json&) -> Json {
     ctx.sleep("nap", std::chrono::hours(1));
@@ -155,6 +157,7 @@ boost::json::object measure_parked_runs(const ParkedRunsParams& params, const st
   EngineOptions options;
   options.store = store.spec();
   auto engine = Engine::open(options);
+  engine->launch();
   std::atomic<size_t> woken{0};
   engine->register_workflow("approval", [&](Context& ctx, const Json&) -> Json {
     auto reply = ctx.wait_for_signal("approve");

@@ -22,7 +22,9 @@ boost::json::object measure_start_latency(const StartLatencyParams& params,
   TempStore store(tmp_dir);
   EngineOptions options;
   options.store = store.spec();
+  options.durability = params.durability;
   auto engine = Engine::open(options);
+  engine->launch();
 
   std::atomic<int64_t> first_step_ns{0};
   std::atomic<uint64_t> returned{0};  // workflow functions that returned
@@ -71,7 +73,8 @@ boost::json::object measure_start_latency(const StartLatencyParams& params,
       "idle engine, one run at a time: Engine::start called .. first line of the first step "
       "function running; start_call_ms is the start() call alone (its commit), "
       "start_to_completed_polled_ms polls get() every 50 us and is an upper bound";
-  section["params"] = {{"samples", params.samples},
+  section["params"] = {{"durability", to_string(params.durability)},
+                       {"samples", params.samples},
                        {"warmup", params.warmup},
                        {"workers", options.workers},
                        {"poll_interval_ms", options.poll_interval.count()}};

@@ -34,9 +34,11 @@ boost::json::object measure_once(size_t runs, int clients, const ThroughputParam
   TempStore store(tmp_dir);
   EngineOptions options;
   options.store = store.spec();
+  options.durability = params.durability;
   options.workers = params.workers;
   options.max_executions = params.max_executions;
   auto engine = Engine::open(options);
+  engine->launch();
   std::atomic<size_t> executed{0};
   engine->register_workflow("noop", [&executed](Context& ctx, const Json&) -> Json {
     Json result = ctx.step("only", [] { return Json(boost::json::object{{"ok", true}}); });
@@ -127,7 +129,8 @@ boost::json::object measure_throughput(const ThroughputParams& params, const std
       "no-op runs (one ctx.step returning a small object) started from several client threads at "
       "once; runs_per_s = runs / (first start() call .. every run confirmed completed in the "
       "store)";
-  section["params"] = {{"runs", params.runs},
+  section["params"] = {{"durability", to_string(params.durability)},
+                       {"runs", params.runs},
                        {"workers", params.workers},
                        {"max_executions", params.max_executions},
                        {"clients", boost::json::value_from(params.clients)},

@@ -43,6 +43,16 @@ EngineOptions engine_options(const Args& args, const sl_engine_options* o) {
     apply_engine_config(options,
                         args.json(o->config_json, o->config_json_len, "sl_engine_options.config_json"));
   }
+  if (o->version >= 3 && o->durability != 0) {
+    if (o->durability == SL_DURABILITY_FULL) {
+      options.durability = Durability::full;
+    } else if (o->durability == SL_DURABILITY_NORMAL) {
+      options.durability = Durability::normal;
+    } else {
+      args.invalid("sl_engine_options.durability is " + std::to_string(o->durability) +
+                   "; use SL_DURABILITY_FULL or SL_DURABILITY_NORMAL");
+    }
+  }
   return options;
 }
 
@@ -105,6 +115,11 @@ SL_API int sl_engine_open(sl_engine** out, const sl_engine_options* options) {
     handle->engine = Engine::open(engine_options(args, o));
     result = handle.release();
   });
+}
+
+SL_API int sl_engine_launch(sl_engine* engine) {
+  Args args(__func__);
+  return guarded([&] { args.required(engine, "engine").engine->launch(); });
 }
 
 SL_API void sl_engine_close(sl_engine* engine) {

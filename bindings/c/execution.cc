@@ -99,6 +99,24 @@ SL_API int sl_execution_step_complete(sl_execution* execution, int64_t seq,
   });
 }
 
+SL_API int sl_execution_when_durable(sl_execution* execution, sl_durable_fn fn, void* user_data) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(execution, "execution");
+    if (fn == nullptr) args.invalid("fn is NULL");
+    e.execution.when_durable([fn, user_data](std::optional<Error> error) {
+      std::string message = error ? error->what() : "";
+      fn(user_data, error ? static_cast<int>(error->code()) : SL_OK, message.c_str(),
+         message.size());
+    });
+  });
+}
+
+SL_API int sl_execution_wait_durable(sl_execution* execution) {
+  Args args(__func__);
+  return guarded([&] { args.required(execution, "execution").execution.wait_durable(); });
+}
+
 SL_API int sl_execution_step_fail(sl_execution* execution, int64_t seq, int error_class,
                                   const char* message, size_t message_len) {
   Args args(__func__);

@@ -126,7 +126,17 @@ ResourceLimits resource_limits_from_json(const Json& json, const std::string& wh
 
 void apply_engine_config(EngineOptions& options, const Json& config) {
   const auto& o = object_of(config, "config");
-  only_keys(o, {"llm", "resources"}, "config");
+  only_keys(o, {"durability", "llm", "resources"}, "config");
+  if (const auto* durability = o.if_contains("durability"); durability && !durability->is_null()) {
+    const auto* text = durability->if_string();
+    if (text && *text == "full") {
+      options.durability = Durability::full;
+    } else if (text && *text == "normal") {
+      options.durability = Durability::normal;
+    } else {
+      bad("config.durability", "must be \"full\" or \"normal\", got " + boost::json::serialize(*durability));
+    }
+  }
   if (const auto* llm = o.if_contains("llm"); llm && !llm->is_null()) {
     apply_llm(options.llm, *llm, "config.llm");
   }

@@ -34,6 +34,7 @@ Json Context::step_using(std::string_view resource, std::string_view name,
     throw error;
   }
   execution_.complete_step(begin.seq, result);
+  execution_.wait_durable();  // the workflow sees the result once it is committed
   return result;
 }
 
@@ -52,6 +53,7 @@ LlmResult Context::llm(std::string_view name, LlmRequest request,
 
 Json Context::wait_or_park(WaitResult result) {
   if (result.state == WaitState::parked) throw Parked{};
+  execution_.wait_durable();  // a wait just satisfied is recorded first
   return std::move(result.value);
 }
 
@@ -62,7 +64,10 @@ void Context::sleep(std::string_view name, std::chrono::milliseconds duration) {
 std::optional<Json> Context::wait_for_signal(std::string_view name,
                                              std::optional<std::chrono::milliseconds> timeout) {
   WaitResult result = execution_.wait_for_signal(name, timeout);
-  if (result.state == WaitState::timed_out) return std::nullopt;
+  if (result.state == WaitState::timed_out) {
+    execution_.wait_durable();
+    return std::nullopt;
+  }
   return wait_or_park(std::move(result));
 }
 

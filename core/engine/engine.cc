@@ -29,6 +29,7 @@ std::unique_ptr<Engine> Engine::open(EngineOptions options) {
 
 Engine::~Engine() { close(); }
 void Engine::close() { core_->close(); }
+void Engine::launch() { core_->launch(); }
 
 void Engine::register_workflow(std::string_view name, WorkflowFn fn, WorkflowOptions options) {
   if (!fn) throw Error(ErrorCode::invalid_argument, "workflow function for '" + std::string(name) + "' is empty");

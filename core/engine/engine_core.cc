@@ -83,7 +83,7 @@ EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {
   ids_random_.seed((static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(getpid()));
   engine_id_ = "e";
   engine_id_.append(new_run_id(), 8, 16);
-  store_ = store::open_store(options_.store);
+  store_ = store::open_store(options_.store, store::StoreOptions{options_.durability == Durability::full});
   int64_t last_id = store_->begin_read()->last_event_id();
   hub_ = std::make_unique<EventHub>([this] { return store_->begin_read(); }, last_id,
                                     [this] { mark_engine_thread(); });
@@ -178,6 +178,38 @@ void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
   wake_scheduler();
 }
 
+void EngineCore::launch() {
+  if (closing_) throw Error(ErrorCode::closed, "the engine is closed");
+  launched_ = true;
+  wake_scheduler();
+}
+
+bool EngineCore::workflow_known(std::string_view workflow) {
+  if (has_workflow(workflow)) return true;
+  return read()->workflow_known(std::string(workflow));
+}
+
+void EngineCore::release_later(const std::string& run_id, std::function<void(Batch&)> release) {
+  std::lock_guard lock(releases_mutex_);
+  releases_[run_id] = std::move(release);
+}
+
+void EngineCore::retry_releases() {
+  std::map<std::string, std::function<void(Batch&)>> pending;
+  {
+    std::lock_guard lock(releases_mutex_);
+    pending.swap(releases_);
+  }
+  for (auto& [run, release] : pending) {
+    try {
+      writer_->run(release);
+      wake_scheduler();
+    } catch (const Error&) {
+      release_later(run, release);  // still failing: next poll
+    }
+  }
+}
+
 WorkflowOptions EngineCore::workflow_options(std::string_view workflow) {
   std::lock_guard lock(registry_mutex_);
   auto it = workflows_.find(workflow);
@@ -253,7 +285,8 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
   // Fast path: with a free slot and nothing queued before it, the run starts
   // running in the same commit that creates it and is dispatched right after.
   // Limited workflows always go through the claim, where the limits are counted.
-  bool direct = local && !has_limits(workflow_options(workflow)) && reserve_slot(run.info.id);
+  bool direct = local && launched() && !has_limits(workflow_options(workflow)) &&
+                reserve_slot(run.info.id);
   RunInfo result;
   std::shared_ptr<ExecutionState> started;
   try {
@@ -647,7 +680,10 @@ void EngineCore::scheduler_loop() {
   mark_engine_thread();
   std::unique_lock lock(sched_mutex_);
   for (;;) {
-    sched_wake_.wait(lock, [this] { return stopping_ || (work_hint_ && inflight_.size() < static_cast<size_t>(options_.max_executions)); });
+    sched_wake_.wait(lock, [this] {
+      return stopping_ || (work_hint_ && launched_.load() &&
+                           inflight_.size() < static_cast<size_t>(options_.max_executions));
+    });
     if (stopping_) return;
     work_hint_ = false;
     size_t free = static_cast<size_t>(options_.max_executions) - inflight_.size();
@@ -831,6 +867,7 @@ void EngineCore::poll_once(int64_t now) {
     }
   }
   for (auto& state : running) state->check_step_timeouts(now);
+  retry_releases();
   // Events from other processes (and any of ours not yet fanned out).
   bool hint = false;
   for (const auto& e : hub_->catch_up()) {

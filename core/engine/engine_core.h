@@ -39,6 +39,10 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void close();
 
   void register_workflow(std::string_view name, Workflow workflow);
+  // From now on the engine claims and executes runs (none before: a recovered
+  // run must find every workflow of the host registered).
+  void launch();
+  bool launched() const { return launched_.load(); }
 
   RunInfo start(std::string_view workflow, Json input, const StartOptions& options);
   RunInfo get(std::string_view run_id);
@@ -78,6 +82,12 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   // Wakes the parent waiting on `child` if the child is now finished. Inside a batch.
   void wake_parent(Batch& batch, const store::RunRecord& child);
   void wake_scheduler();
+  // A run whose execution lost a write could not even be put back in the
+  // queue (the store is still failing): the poller retries `release` until it
+  // commits, so the run is never left running with no execution.
+  void release_later(const std::string& run_id, std::function<void(Batch&)> release);
+  // Whether `workflow` is registered here or by another live engine on the store.
+  bool workflow_known(std::string_view workflow);
 
  private:
   explicit EngineCore(EngineOptions options);
@@ -87,6 +97,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void poller_loop();
   void poll_once(int64_t now);
   void recover_orphans();
+  void retry_releases();
   void heartbeat();
   void dispatch(std::shared_ptr<ExecutionState> state);
   store::ClaimRequest claim_request(size_t want);
@@ -143,6 +154,10 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::vector<std::thread> workers_;
 
   std::atomic<int64_t> last_heartbeat_ms_{0};
+  std::atomic<bool> launched_{false};
+
+  std::mutex releases_mutex_;
+  std::map<std::string, std::function<void(Batch&)>> releases_;  // run id -> its release
 };
 
 // Error JSON stored on a failed run: {"code","class","message","step"}.

@@ -70,6 +70,7 @@ ExecutionState::ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecor
 bool ExecutionState::cancelled() const { return cancelled_.load() || core_->closing(); }
 
 void ExecutionState::check_open() {
+  if (lost_) throw *lost_;
   if (finished_) {
     throw Error(ErrorCode::invalid_state,
                 "this execution of run '" + run_id() + "' has already finished");
@@ -105,32 +106,11 @@ void ExecutionState::record_failure(const Error& error, std::string_view step) {
   if (!failure_) failure_ = error_json(error, step);
 }
 
-void ExecutionState::submit_locked(std::function<void(Batch&)> op, bool guarded) {
-  auto chunks = core_->hub().take_chunks(run_id());
-  constexpr auto kNoSavepoint = Writer::Isolation::none;
-  if (!chunks.empty()) {
-    last_chunk_flush_ms_ = core_->now_ms();
-    core_->writer().submit([chunks = std::move(chunks), core = core_](Batch& b) {
-      write_chunk_events(b, core->hub(), chunks);
-    }, {}, kNoSavepoint);
-  }
-  if (!op) return;
-  // Once the run is cancelled, deleted or reclaimed, this execution's writes
-  // (other than token text already streamed) no longer belong in its history.
-  core_->writer().submit([run = run_id(), owner = core_->engine_id(), op = std::move(op)](Batch& b) {
-    auto lease = b.tx.run_lease(run);
-    if (!lease || lease->first != RunStatus::running || lease->second != owner) return;
-    op(b);
-  }, {}, guarded ? Writer::Isolation::savepoint : kNoSavepoint);
-}
-
-void ExecutionState::flush_chunks() {
-  std::lock_guard lock(mutex_);
-  submit_locked(nullptr);
-}
-
 StepBegin ExecutionState::begin_step(std::string_view name, std::optional<RetryPolicy> retry) {
   if (retry) validate(*retry);
+  // No step body begins before every earlier write of the run is committed
+  // (a host that waited with when_durable finds nothing pending here).
+  wait_durable();
   std::lock_guard lock(mutex_);
   auto pos = next_position(name, "step");
   StepBegin out;
@@ -373,8 +353,9 @@ WaitResult ExecutionState::invoke(std::string_view name, std::string_view workfl
     return {WaitState::parked, nullptr};
   }
   check_name("workflow name", workflow);
-  if (!core_->has_workflow(workflow)) {
-    throw Error(ErrorCode::not_found, "workflow '" + std::string(workflow) + "' is not registered");
+  if (!core_->workflow_known(workflow)) {
+    throw Error(ErrorCode::not_found, "workflow '" + std::string(workflow) +
+                                          "' is not registered by any engine on this store");
   }
   check_object("input of child run '" + std::string(name) + "'", input);
   checked_json_text("input of child run '" + std::string(name) + "'", input,
@@ -495,14 +476,28 @@ void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply
     finished_ = true;
     calls = take_llm_calls_locked();
     held = take_resources_locked(-1);
-    submit_locked([run = run_id(), owner = core_->engine_id(), apply = std::move(apply)](Batch& b) {
-      auto r = b.tx.find_run(run);
-      // Cancelled, deleted or reclaimed meanwhile: this execution's end no longer matters.
-      if (!r || r->info.status != RunStatus::running || r->lease_owner != owner) return;
-      r->lease_owner.clear();
-      r->info.updated_at_ms = b.now_ms;
-      apply(b, *r);
-    });
+    if (lost_) {
+      // An earlier write never committed: the run cannot end on what this
+      // execution saw. Back to the queue (after a store failure), or nothing
+      // at all (cancelled or taken over meanwhile).
+      if (lost_to_store_) release_locked("store error");
+    } else {
+      std::weak_ptr<ExecutionState> weak = weak_from_this();
+      submit_locked([run = run_id(), apply = std::move(apply)](Batch& b) {
+        auto r = b.tx.find_run(run);
+        if (!r) return;
+        r->lease_owner.clear();
+        r->info.updated_at_ms = b.now_ms;
+        apply(b, *r);
+      });
+      // The end itself may be lost with its batch: then release the run.
+      durable_waiters_.emplace_back(writes_submitted_, [weak](std::optional<Error> error) {
+        auto self = weak.lock();  // alive: the failing write's `done` holds it
+        if (!self || !error) return;
+        std::lock_guard relock(self->mutex_);
+        if (self->lost_to_store_) self->release_locked("store error");
+      });
+    }
   }
   for (auto& call : calls) call->cancel();
   core_->execution_finished(run_id());
@@ -618,16 +613,9 @@ void ExecutionState::abandon() {
     std::lock_guard lock(mutex_);
     if (finished_) return;
     finished_ = true;
-    submit_locked([run = run_id(), owner = core_->engine_id()](Batch& b) {
-      auto r = b.tx.find_run(run);
-      if (!r || r->info.status != RunStatus::running || r->lease_owner != owner) return;
-      r->info.status = RunStatus::queued;
-      r->lease_owner.clear();
-      r->available_at_ms = b.now_ms;
-      r->info.updated_at_ms = b.now_ms;
-      b.tx.update_run(*r);
-      b.event(run, "run.released", boost::json::object{{"reason", "engine closed"}});
-    });
+    // Token text streamed so far is kept, unless an earlier write was lost.
+    if (!lost_flag_) submit_locked(nullptr);
+    release_locked(lost_to_store_ ? "store error" : "engine closed");
   }
   core_->execution_finished(run_id());
 }
@@ -661,6 +649,10 @@ StepBegin Execution::begin_step(std::string_view name, std::optional<RetryPolicy
   return state_->begin_step(name, std::move(retry));
 }
 void Execution::complete_step(int64_t seq, Json result) { state_->complete_step(seq, std::move(result)); }
+void Execution::when_durable(std::function<void(std::optional<Error>)> done) {
+  state_->when_durable(std::move(done));
+}
+void Execution::wait_durable() { state_->wait_durable(); }
 StepFailure Execution::fail_step(int64_t seq, const Error& error) { return state_->fail_step(seq, error); }
 void Execution::acquire(int64_t seq, std::string_view resource, double tokens,
                         std::function<void(std::optional<Error>)> granted) {

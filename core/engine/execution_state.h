@@ -2,6 +2,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/writer.h"
 #include "events/hub.h"
 #include "scheduler/resource_limiter.h"
 #include "store/store.h"
@@ -65,6 +68,15 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   void chunk(std::string_view stream, std::string_view text);
   void flush_chunks();
 
+  // The durability barrier (execution_writes.cc). `done` runs once every write
+  // this execution has submitted so far is committed (with no error), or with
+  // the error that lost one of them: Error(store) when a commit failed, the
+  // refusal when the run was cancelled or taken over. On this thread before
+  // when_durable() returns when nothing is pending, else on the writer thread.
+  void when_durable(std::function<void(std::optional<Error>)> done);
+  // Blocks until when_durable would call back; throws its error.
+  void wait_durable();
+
   void finish_completed(Json output);
   void finish_failed(const Error& error);
   void finish_parked();
@@ -83,7 +95,20 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   bool replaying() const { return next_seq_ <= last_stored_seq_; }
   // Queues `op` after this run's pending chunk text. Caller holds mutex_.
   // `guarded` gives the op its own savepoint (only ops that may throw need it).
+  // The op is refused (not applied) once an earlier write of this execution
+  // failed or was refused, or when the run is no longer running under this
+  // engine: no write of the run commits unless every earlier one did.
   void submit_locked(std::function<void(Batch&)> op, bool guarded = false);
+  // Queues a write counted by the barrier; `on_done` (optional) runs after
+  // write_done. Caller holds mutex_.
+  void submit_tracked_locked(std::function<void(Batch&)> op, Writer::Isolation isolation,
+                             std::function<void(const std::optional<Error>&)> on_done = {});
+  // A tracked write ended (on the writer thread).
+  void write_done(uint64_t n, std::exception_ptr error);
+  // Puts the run back in the queue after its writes were lost to a store
+  // failure; when even that write fails, the engine retries it until it
+  // succeeds (EngineCore::release_later). Caller holds mutex_.
+  void release_locked(const std::string& reason);
   void record_failure(const Error& error, std::string_view step);
   void finish(std::function<void(Batch&, store::RunRecord&)> apply);
   // A failed attempt is waiting for its retry: requeue the run for then.
@@ -139,6 +164,17 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   std::map<int64_t, std::shared_ptr<LlmCall>> llm_calls_;  // llm steps in flight, by seq
   std::map<int64_t, std::vector<ResourcePermit>> step_permits_;  // host steps' resources, by seq
   std::map<int64_t, std::vector<std::shared_ptr<ResourceWait>>> step_waits_;
+
+  // The durability barrier: writes are numbered as submitted; the writer
+  // reports them done in order.
+  uint64_t writes_submitted_ = 0;
+  uint64_t writes_done_ = 0;
+  // Set by the first write that failed or was refused; later writes are refused.
+  std::optional<Error> lost_;
+  bool lost_to_store_ = false;      // lost_ is a store failure: the run must be released
+  std::atomic<bool> lost_flag_{false};  // lost_ is set, or an op failed in the batch being applied
+  std::condition_variable durable_cv_;
+  std::vector<std::pair<uint64_t, std::function<void(std::optional<Error>)>>> durable_waiters_;
 };
 
 }  // namespace storyloom::detail

@@ -68,18 +68,28 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
                                                           std::optional<Error> error) {
     self->llm_done(seq, std::move(result), std::move(error), done);
   };
-  auto call = client.call(request, run_id() + ":" + std::to_string(seq), std::move(callbacks));
-  bool stop_now = false;
-  {
-    std::lock_guard lock(mutex_);
-    // Unless it already ended (an answer at once) or the execution did.
-    auto it = stored_.find(seq);
-    if (it != stored_.end() && it->second.status == "begun" && !finished_) {
-      llm_calls_[seq] = call;
+  // The request goes out only once every earlier write of the run is
+  // committed: a crash must not find it paid for with nothing before it stored.
+  auto key = run_id() + ":" + std::to_string(seq);
+  when_durable([self, seq, key, request = std::move(request),
+                callbacks = std::move(callbacks)](std::optional<Error> lost) mutable {
+    if (lost) {
+      callbacks.on_done(std::nullopt, std::move(lost));
+      return;
     }
-    stop_now = cancelled_.load();
-  }
-  if (stop_now) call->cancel();
+    auto call = self->core_->llm().call(request, key, std::move(callbacks));
+    bool stop_now = false;
+    {
+      std::lock_guard lock(self->mutex_);
+      // Unless it already ended (an answer at once) or the execution did.
+      auto it = self->stored_.find(seq);
+      if (it != self->stored_.end() && it->second.status == "begun" && !self->finished_) {
+        self->llm_calls_[seq] = call;
+      }
+      stop_now = self->cancelled_.load() || self->finished_;
+    }
+    if (stop_now) call->cancel();
+  });
 }
 
 void ExecutionState::llm_event(std::string type, Json data) {
@@ -100,11 +110,21 @@ void ExecutionState::llm_done(int64_t seq, std::optional<LlmResult> result,
   if (result) {
     try {
       complete_step(seq, to_json(*result));
-      out.result = std::move(result);
     } catch (const Error& e) {
       out.error = e;  // too large, or the execution ended (a timeout) meanwhile
+      return done(std::move(out));
     }
-    return done(std::move(out));
+    // The workflow sees the answer once it is committed.
+    when_durable([out = std::move(out), result = std::move(result),
+                  done](std::optional<Error> lost) mutable {
+      if (lost) {
+        out.error = std::move(lost);
+      } else {
+        out.result = std::move(result);
+      }
+      done(std::move(out));
+    });
+    return;
   }
   out.error = std::move(error);
   // A cancelled run or a closing engine is not the step's failure: nothing to record.

@@ -93,8 +93,10 @@ void Writer::apply(std::vector<Item>& items) {
     auto tx = store_.begin_write();
     Batch batch(*tx, now_());
     for (size_t i = 0; i < items.size(); ++i) {
+      batch.refused_ = nullptr;
       if (items[i].isolation == Isolation::none) {
         items[i].op(batch);  // throws out of the batch: everything rolls back
+        errors[i] = batch.refused_;
         continue;
       }
       size_t events_before = batch.events_.size();
@@ -103,6 +105,7 @@ void Writer::apply(std::vector<Item>& items) {
       try {
         items[i].op(batch);
         tx->release();
+        errors[i] = batch.refused_;
       } catch (...) {
         errors[i] = as_storyloom_error(std::current_exception());
         tx->rollback_to_savepoint();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "store/store.h"
+#include "storyloom/error.h"
 #include "storyloom/json.h"
 
 namespace storyloom::detail {
@@ -28,11 +29,16 @@ class Batch {
 
   store::EventRecord& event(const std::string& run_id, const std::string& type, const Json& data);
   void after_commit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
+  // The operation declines to write (its run was cancelled or taken over, say):
+  // nothing of it is applied and its `done` gets `error` instead of success.
+  // The rest of the batch is unaffected. The op must not have written anything.
+  void refuse(Error error) { refused_ = std::make_exception_ptr(std::move(error)); }
 
  private:
   friend class Writer;
   std::vector<store::EventRecord> events_;
   std::vector<std::function<void()>> after_commit_;
+  std::exception_ptr refused_;
 };
 
 class Writer {
@@ -52,8 +58,10 @@ class Writer {
   // if one does fail, the whole batch fails with it.
   enum class Isolation { savepoint, none };
 
-  // Queues `op`; `done` runs on the writer thread after the batch commits (or
-  // with the op's exception). Throws Error(closed) after stop().
+  // Queues `op`; `done` runs on the writer thread after the batch commits, or
+  // with the op's exception, its refusal, or the error that failed the whole
+  // batch (then nothing of the batch was written). Every queued op gets its
+  // `done`: no write is dropped silently. Throws Error(closed) after stop().
   void submit(Op op, Done done = {}, Isolation isolation = Isolation::savepoint);
   // Queues `op` and waits until it is committed; rethrows its exception.
   void run(Op op, Isolation isolation = Isolation::savepoint);

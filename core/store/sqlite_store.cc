@@ -70,13 +70,16 @@ void configure(Connection& conn, int cache_kib) {
   conn.db().exec("PRAGMA foreign_keys=OFF");
 }
 
-// The writer: WAL, durable at checkpoints (synchronous=NORMAL), and no
-// checkpoint inside COMMIT: a checkpointer thread does that off the commit path.
-void configure_writer(Connection& conn, bool memory) {
+// The writer: WAL, and no checkpoint inside COMMIT: a checkpointer thread does
+// that off the commit path. synchronous=FULL syncs the WAL at every commit
+// (durable against power loss); NORMAL only at checkpoints (durable against a
+// crash of the process).
+void configure_writer(Connection& conn, bool memory, const StoreOptions& options) {
   configure(conn, 65536);
   if (!memory) {
     conn.db().exec("PRAGMA journal_mode=WAL");
-    conn.db().exec("PRAGMA synchronous=NORMAL");
+    conn.db().exec(options.sync_every_commit ? "PRAGMA synchronous=FULL"
+                                             : "PRAGMA synchronous=NORMAL");
     conn.db().exec("PRAGMA wal_autocheckpoint=0");
   }
 }
@@ -926,10 +929,11 @@ class Checkpointer {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const std::string& path) : path_(path), memory_(path == ":memory:") {
+  SqliteStore(const std::string& path, const StoreOptions& options)
+      : path_(path), memory_(path == ":memory:") {
     try {
       writer_ = std::make_unique<Connection>(path, memory_);
-      configure_writer(*writer_, memory_);
+      configure_writer(*writer_, memory_, options);
     } catch (const Error&) {
       throw;
     } catch (const SQLite::Exception& e) {
@@ -997,19 +1001,19 @@ class SqliteStore final : public Store {
 
 }  // namespace
 
-std::unique_ptr<Store> open_sqlite_store(const std::string& path) {
+std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOptions& options) {
   if (path.empty()) throw Error(ErrorCode::invalid_argument, "store path is empty");
-  return std::make_unique<SqliteStore>(path);
+  return std::make_unique<SqliteStore>(path, options);
 }
 
-std::unique_ptr<Store> open_store(const std::string& spec) {
+std::unique_ptr<Store> open_store(const std::string& spec, const StoreOptions& options) {
   const std::string prefix = "sqlite:";
-  if (spec.rfind(prefix, 0) == 0) return open_sqlite_store(spec.substr(prefix.size()));
+  if (spec.rfind(prefix, 0) == 0) return open_sqlite_store(spec.substr(prefix.size()), options);
   if (spec.find("://") != std::string::npos) {
     throw Error(ErrorCode::invalid_argument,
                 "store '" + spec + "' uses a scheme this build does not support (use sqlite:PATH)");
   }
-  return open_sqlite_store(spec);
+  return open_sqlite_store(spec, options);
 }
 
 }  // namespace storyloom::store

@@ -9,6 +9,6 @@
 namespace storyloom::store {
 
 // path ":memory:" keeps everything in one private in-memory database.
-std::unique_ptr<Store> open_sqlite_store(const std::string& path);
+std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOptions& options = {});
 
 }  // namespace storyloom::store

@@ -140,6 +140,8 @@ class ReadTx {
   // The status of each of `run_ids` that exists.
   virtual std::vector<std::pair<std::string, RunStatus>> statuses(
       const std::vector<std::string>& run_ids) = 0;
+  // Whether any engine on this store has registered the workflow.
+  virtual bool workflow_known(const std::string& name) = 0;
 };
 
 class WriteTx : public ReadTx {
@@ -185,8 +187,6 @@ class WriteTx : public ReadTx {
   // Engines: heartbeats, so a dead process's runs can be reclaimed.
   virtual void upsert_engine(const std::string& engine_id, int64_t pid, const std::string& host,
                              int64_t now_ms, const std::string& workflows_json_array) = 0;
-  // Whether any engine on this store has registered the workflow.
-  virtual bool workflow_known(const std::string& name) = 0;
   virtual void delete_engine(const std::string& engine_id) = 0;
   // Running runs whose lease owner is not one of `live_engine_ids`.
   virtual std::vector<RunRecord> running_runs_without(
@@ -208,8 +208,15 @@ class Store {
   virtual std::unique_ptr<WriteTx> begin_write() = 0;
 };
 
+struct StoreOptions {
+  // true: every commit reaches the disk before it returns (survives power
+  // loss); false: committed data survives a crash of the process, and the
+  // last commits may be lost with the machine's power.
+  bool sync_every_commit = true;
+};
+
 // Opens "sqlite:PATH", PATH or ":memory:". Throws Error(store / not_a_database /
 // schema_too_new) with the path in the message.
-std::unique_ptr<Store> open_store(const std::string& spec);
+std::unique_ptr<Store> open_store(const std::string& spec, const StoreOptions& options = {});
 
 }  // namespace storyloom::store

@@ -100,6 +100,7 @@ int write_story(const story::Options& options, const sigset_t& stop_signals) {
     ~OpenOnExit() { gate.open(); }  // before the engine closes, on every path
   } open_on_exit{gate};
   story::register_story_workflow(*engine, {story::llm_text_source("", options.model), &gate});
+  engine->launch();  // every workflow is registered: now runs may execute (and resume)
 
   storyloom::StartOptions start;
   start.idempotency_key = story::story_key(options.input);

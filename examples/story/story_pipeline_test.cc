@@ -116,6 +116,7 @@ class Pipeline : public ::testing::Test {
     if (!options.llm.providers.empty()) options.llm.default_provider = options.llm.providers[0].name;
     engine_ = Engine::open(options);
     register_story_workflow(*engine_, {std::move(source), nullptr});
+    engine_->launch();
   }
   std::string start(const std::string& input) {
     return engine_->start(std::string(kWorkflowName), boost::json::parse(input)).id;

@@ -140,7 +140,7 @@ int check_resume(int argc, char** argv) {
   // workflow, so it never claims the story's run.
   storyloom::EngineOptions inspect;
   inspect.store = db;
-  auto engine = storyloom::Engine::open(inspect);
+  auto engine = storyloom::Engine::open(inspect);  // never launched: a reader
 
   // 1. Slow enough to be caught in the middle; SIGINT once page 1 is stored.
   auto slow = args;
@@ -234,7 +234,7 @@ int check_kill_with_a_provider(const std::string& story, const std::string& dir)
   storyloom::EngineOptions inspect;
   inspect.store = db;
   inspect.llm.use_environment = false;
-  auto engine = storyloom::Engine::open(inspect);
+  auto engine = storyloom::Engine::open(inspect);  // never launched: a reader
 
   // 1. Tokens trickle in; SIGKILL once page 1 is stored: no chance to clean up.
   pid_t pid = spawn_story(args, dir + "/killed.out", env_for("slow_trickle;delay_ms=3"));

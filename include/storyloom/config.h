@@ -1,7 +1,8 @@
 // Engine configuration as JSON: how hosts without C++ structs (the C ABI,
 // Node, Python, the CLI) pass LLM providers and resource limits.
 //
-//   {"llm": {"default_provider": "openai", "use_environment": true,
+//   {"durability": "full"|"normal",
+//    "llm": {"default_provider": "openai", "use_environment": true,
 //            "providers": [{"name", "kind": "openai"|"anthropic"|"offline",
 //                           "base_url", "api_key", "model", "resource",
 //                           "connect_timeout_ms", "idle_timeout_ms",

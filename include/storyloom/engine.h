@@ -33,9 +33,22 @@ inline constexpr size_t kMaxNameBytes = 128;             // workflow, step, sign
 inline constexpr size_t kMaxKeyBytes = 256;              // idempotency key, owner
 inline constexpr size_t kDefaultMaxPayloadBytes = 1 << 20;  // any one JSON payload, serialized
 
+// What a commit survives. Either way a step's result reaches the workflow only
+// after its commit, and a write that fails is never acknowledged.
+enum class Durability {
+  // Every group commit is synced to disk before anyone hears of it: what the
+  // engine reported survives a crash of the process and a power loss.
+  full,
+  // Commits are synced at checkpoints only: what the engine reported survives
+  // a crash of the process (kill -9, an exception, a redeploy); a power loss
+  // or an OS crash may take back the last commits.
+  normal,
+};
+
 struct EngineOptions {
   // "sqlite:PATH", a plain PATH, or ":memory:" (nothing persists).
   std::string store = ":memory:";
+  Durability durability = Durability::full;
   int workers = 4;                // threads running synchronous (C++) workflow functions
   int max_executions = 256;       // executions in flight at once, host-driven ones included
   size_t max_payload_bytes = kDefaultMaxPayloadBytes;
@@ -113,8 +126,14 @@ class Subscription {
 class Engine {
  public:
   // Opens (creating if needed) the store and starts the engine's threads.
-  // Runs left executing by a dead process are resumed. Throws Error.
+  // Reads, starts, signals and cancels work at once; no run executes until
+  // launch(). Throws Error.
   static std::unique_ptr<Engine> open(EngineOptions options);
+  // Begins executing runs: new ones, and those left executing by a dead
+  // process (resumed). Call it once the host has registered its workflows, so
+  // that a recovered run finds every workflow it needs. Workflows registered
+  // later are executed too. Idempotent; Error(closed) after close().
+  void launch();
   ~Engine();  // close()
 
   // Stops claiming work and tells executions to stop (ctx.cancelled() turns

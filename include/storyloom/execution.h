@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,9 +72,24 @@ class Execution {
   // nondeterminism when the name differs from what this position recorded.
   // `retry` overrides the workflow's policy for this step.
   StepBegin begin_step(std::string_view name, std::optional<RetryPolicy> retry = std::nullopt);
-  // Host step, phase two: records the result (committed in order, before any
-  // later state change of this run).
+  // Host step, phase two: queues the result for the next group commit and
+  // returns at once. The workflow must not go on (use the result, begin
+  // another step) before the result is durable: wait with when_durable() or
+  // wait_durable(). begin_step and llm wait by themselves for every earlier
+  // write, so nothing later starts on an uncommitted result.
   void complete_step(int64_t seq, Json result);
+  // `done` runs once every write this execution made so far (step results,
+  // waits, progress, artifacts, events, token text) is committed, with no
+  // error; or with the error that lost one of them: Error(store) when a commit
+  // failed (the run goes back to the queue once this execution finishes) or
+  // Error(cancelled) / Error(invalid_state) when the run was cancelled or
+  // taken over meanwhile. After such an error every later call fails with it;
+  // finish the execution. `done` runs on this thread before when_durable()
+  // returns when nothing is pending, else on the engine's writer thread, where
+  // it must be quick and must not wait for the engine.
+  void when_durable(std::function<void(std::optional<Error> error)> done);
+  // Blocks until when_durable() would call back; throws its error.
+  void wait_durable();
   // Records a failed attempt. Retryable and rate-limited errors are retried per
   // the step's policy: the run is requeued for the next attempt once this
   // execution finishes (whichever finish_* the host calls). Otherwise, or when

@@ -131,15 +131,31 @@ typedef struct sl_engine_options {
    * in memory: they are sent as request headers and never stored or logged. */
   const char* config_json;
   size_t config_json_len;
+  /* version 3 */
+  int durability;            /* SL_DURABILITY_* [SL_DURABILITY_FULL] */
 } sl_engine_options;
-#define SL_ENGINE_OPTIONS_VERSION 2
-#define SL_ENGINE_OPTIONS_INIT {SL_ENGINE_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0}
+#define SL_ENGINE_OPTIONS_VERSION 3
+#define SL_ENGINE_OPTIONS_INIT {SL_ENGINE_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, 0}
 
-/* Opens (creating if needed) the store and starts the engine's threads; runs
- * left executing by a dead process are resumed. Several engines may live in
- * one process. Errors: SL_EINVALID (options), SL_ESTORE (cannot open),
- * SL_ENOTADB, SL_ESCHEMATOONEW. Any thread. */
+/* What a commit survives (storyloom/engine.h Durability). Either way a step's
+ * result is acknowledged only after its commit. */
+enum {
+  SL_DURABILITY_FULL = 1,  /* every group commit synced: survives power loss */
+  SL_DURABILITY_NORMAL = 2 /* synced at checkpoints: survives a process crash only */
+};
+
+/* Opens (creating if needed) the store and starts the engine's threads.
+ * Reads, starts, signals and cancels work at once; no run executes until
+ * sl_engine_launch. Several engines may live in one process. Errors:
+ * SL_EINVALID (options), SL_ESTORE (cannot open), SL_ENOTADB,
+ * SL_ESCHEMATOONEW. Any thread. */
 SL_API int sl_engine_open(sl_engine** out, const sl_engine_options* options);
+
+/* Begins executing runs: new ones and those a dead process left running.
+ * Call it once every workflow is registered, so a recovered run finds the
+ * workflows it invokes; workflows registered later run too. Idempotent.
+ * Errors: SL_ECLOSED. Any thread. */
+SL_API int sl_engine_launch(sl_engine* engine);
 
 /* Stops claiming runs, waits up to drain_timeout_ms for executions in flight,
  * puts the rest back in the queue for the next open, stops the engine's
@@ -413,9 +429,32 @@ SL_API int sl_execution_cancelled(int* out, const sl_execution* execution);
 SL_API int sl_execution_step_begin(int64_t* seq, int* memoized, char** result_json,
                                    size_t* result_len, sl_execution* execution, const char* name,
                                    size_t name_len);
-/* Host step, phase two: records the result. Errors: SL_EINVALID, SL_ETOOLARGE. */
+/* Host step, phase two: queues the result for the next group commit and
+ * returns. The workflow must not use the result or go on before it is
+ * durable: wait with sl_execution_when_durable (event loops) or
+ * sl_execution_wait_durable. (step_begin and llm wait by themselves for every
+ * earlier write.) Errors: SL_EINVALID, SL_ETOOLARGE. */
 SL_API int sl_execution_step_complete(sl_execution* execution, int64_t seq,
                                       const char* result_json, size_t result_len);
+
+/* Runs exactly once per successful sl_execution_when_durable: status SL_OK
+ * once every write the execution made so far (step results, waits, progress,
+ * artifacts, events, token text) is committed; else SL_ESTORE (a commit
+ * failed: nothing of it is kept and the run goes back to the queue when the
+ * execution finishes), SL_ECANCELLED or SL_EINVALIDSTATE (the run was
+ * cancelled or taken over), with a message (borrowed, valid during the call).
+ * After an error every later call fails the same way: finish the execution.
+ * On the calling thread before sl_execution_when_durable returns when nothing
+ * is pending, else on the engine's writer thread: be quick, never wait for
+ * the engine there, hand it to your own thread or loop. */
+typedef void (*sl_durable_fn)(void* user_data, int status, const char* message,
+                              size_t message_len);
+/* Calls fn when everything this execution wrote so far is durable (above).
+ * Errors (fn is then not called): SL_EINVALID (NULL fn). */
+SL_API int sl_execution_when_durable(sl_execution* execution, sl_durable_fn fn, void* user_data);
+/* Blocks the calling thread until everything this execution wrote so far is
+ * durable; returns SL_OK or the error sl_durable_fn would get. */
+SL_API int sl_execution_wait_durable(sl_execution* execution);
 /* Records a failed attempt (error_class SL_CLASS_*). When the workflow's retry
  * policy retries it, the run is requeued for the next attempt whichever
  * sl_execution_finish_* the host then calls; otherwise the run fails with this

@@ -44,6 +44,8 @@ static char* step(sl_execution* execution, const char* name, const char* value) 
   if (!memoized && sl_execution_step_complete(execution, seq, value, strlen(value)) != SL_OK) {
     return NULL;
   }
+  /* The result is used only once it is committed. */
+  if (!memoized && sl_execution_wait_durable(execution) != SL_OK) return NULL;
   copy = malloc((memoized ? len : strlen(value)) + 1);
   if (copy != NULL) strcpy(copy, memoized ? result : value);
   sl_free(result); /* library buffers go back through sl_free, never free() */
@@ -111,6 +113,7 @@ int main(void) {
   CHECK(sl_engine_open(&engine, &options) == SL_OK);
   if (engine == NULL) return 1;
   CHECK(sl_engine_register_workflow(engine, "story", 5, NULL, tell_story, &calls) == SL_OK);
+  CHECK(sl_engine_launch(engine) == SL_OK);
   CHECK(sl_engine_start(&run, &run_len, engine, "story", 5, "{\"hero\":\"fox\"}", 14, NULL) ==
         SL_OK);
   CHECK(run != NULL && strlen(run) == run_len);

@@ -76,6 +76,8 @@ void EngineTest::workflow(const std::string& name, Body body, const sl_workflow_
                                         &bodies_.back()),
             SL_OK)
       << last_message();
+  // Launched once a workflow is registered (later ones are executed too).
+  ASSERT_EQ(sl_engine_launch(engine_), SL_OK) << last_message();
 }
 
 Json EngineTest::start(const std::string& workflow, const std::string& input) {

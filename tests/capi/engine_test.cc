@@ -59,7 +59,7 @@ TEST(CapiEngineOpen, RejectsUnknownOptionsVersion) {
   EXPECT_EQ(sl_engine_open(&engine, &opts), SL_EINVALID);
   EXPECT_EQ(last_message(),
             "sl_engine_open: sl_engine_options.version is 99, but this library knows versions 1 "
-            "to 2 (was the caller built against a newer storyloom.h?)");
+            "to 3 (was the caller built against a newer storyloom.h?)");
 }
 
 TEST(CapiEngineOpen, RejectsNegativeWorkers) {
@@ -252,6 +252,7 @@ TEST_F(CapiEngine, StartAcceptsAWorkflowAnotherEngineOnTheStoreRuns) {
   ASSERT_EQ(sl_engine_open(&other, &opts), SL_OK) << last_message();
   ASSERT_EQ(sl_engine_register_workflow(other, "remote", 6, nullptr, noop_workflow, nullptr),
             SL_OK);
+  ASSERT_EQ(sl_engine_launch(other), SL_OK) << last_message();
   std::string id(start("remote").at("id").as_string());
   EXPECT_EQ(status_of(wait_finished(id)), "completed");
   sl_engine_close(other);

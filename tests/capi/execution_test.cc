@@ -317,7 +317,7 @@ TEST_F(CapiExecution, InvokeOfAnUnregisteredWorkflowIsNotFound) {
   start("parent");
   auto [status, message] = outcome.get_future().get();
   EXPECT_EQ(status, SL_ENOTFOUND);
-  EXPECT_EQ(message, "workflow 'ghost' is not registered");
+  EXPECT_EQ(message, "workflow 'ghost' is not registered by any engine on this store");
 }
 
 TEST_F(CapiExecution, InvokeOfAFailingChildIsStepFailed) {

@@ -77,6 +77,7 @@ class CliProgram : public ::testing::Test {
     EngineOptions options;
     options.store = db_;
     engine_ = Engine::open(options);
+    engine_->launch();
     engine_->register_workflow("story", [](Context& ctx, const Json&) -> Json {
       auto outline = ctx.step("outline", [] {
         return Json(boost::json::object{{"title", "The Fox"}});

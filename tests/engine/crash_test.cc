@@ -86,6 +86,7 @@ TEST(Crash, KilledProcessResumesWithoutRedoingCompletedSteps) {
   auto id_file = dir.file("run.id");
   pid_t child = spawn([&] {
     auto engine = Engine::open(fast_options(db));
+    engine->launch();
     register_book(*engine, log, /*hang=*/true);
     auto run = engine->start("book", boost::json::object{}, {"book-1", "", 0});
     append_line(id_file, run.id);
@@ -106,6 +107,7 @@ TEST(Crash, KilledProcessResumesWithoutRedoingCompletedSteps) {
   waitpid(child, nullptr, 0);
 
   auto engine = Engine::open(fast_options(db));
+  engine->launch();
   register_book(*engine, log, /*hang=*/false);
   auto done = wait_finished(*engine, run_id);
   ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
@@ -129,6 +131,7 @@ TEST(Crash, CancelFromAnotherProcessIsNoticedQuickly) {
     EngineOptions o;  // default poll interval: what users get
     o.store = db;
     auto engine = Engine::open(o);
+    engine->launch();
     engine->register_workflow("busy", [&](Context& ctx, const Json&) -> Json {
       ctx.step("spin", [&] {
         while (!ctx.cancelled()) std::this_thread::sleep_for(1ms);
@@ -143,6 +146,7 @@ TEST(Crash, CancelFromAnotherProcessIsNoticedQuickly) {
   std::string run_id = wait_run_id(id_file);
   ASSERT_FALSE(run_id.empty());
   auto other = Engine::open(fast_options(db));
+  other->launch();
   wait_status(*other, run_id, RunStatus::running);
   int64_t sent = monotonic_ns();
   other->cancel(run_id);
@@ -162,6 +166,7 @@ TEST(Crash, SignalAndStartFromAnotherProcessWakeTheEngine) {
   auto id_file = dir.file("run.id");
   pid_t child = spawn([&] {
     auto engine = Engine::open(fast_options(db));
+    engine->launch();
     engine->register_workflow("approval", [](Context& ctx, const Json&) -> Json {
       return *ctx.wait_for_signal("approve");
     });
@@ -171,6 +176,7 @@ TEST(Crash, SignalAndStartFromAnotherProcessWakeTheEngine) {
   std::string run_id = wait_run_id(id_file);
   ASSERT_FALSE(run_id.empty());
   auto other = Engine::open(fast_options(db));
+  other->launch();
   wait_status(*other, run_id, RunStatus::waiting);
   other->signal(run_id, "approve", boost::json::object{{"edits", "none"}});
   auto done = wait_finished(*other, run_id);

@@ -19,6 +19,7 @@ struct Fixture {
     auto o = fast_options(std::move(store));
     o.clock = clock;
     engine = Engine::open(o);
+    engine->launch();
   }
 };
 
@@ -163,7 +164,8 @@ TEST(Durable, InvokeOfAnUnknownWorkflowFails) {
   });
   auto done = wait_finished(*f.engine, f.engine->start("parent", boost::json::object{}).id);
   ASSERT_EQ(done.status, RunStatus::failed);
-  EXPECT_EQ(done.error.at("message").as_string(), "workflow 'ghost' is not registered");
+  EXPECT_EQ(done.error.at("message").as_string(),
+            "workflow 'ghost' is not registered by any engine on this store");
 }
 
 TEST(Durable, ReplayInADifferentOrderFailsNamingTheStep) {
@@ -371,6 +373,7 @@ TEST(Durable, TimersSurviveARestart) {
     auto o = fast_options(dir.file("t.db"));
     o.clock = clock;
     auto engine = Engine::open(o);
+    engine->launch();
     engine->register_workflow("nap", [](Context& ctx, const Json&) -> Json {
       ctx.sleep("nap", 1h);
       return Json("rested");
@@ -382,6 +385,7 @@ TEST(Durable, TimersSurviveARestart) {
   auto o = fast_options(dir.file("t.db"));
   o.clock = clock;
   auto engine = Engine::open(o);
+  engine->launch();
   engine->register_workflow("nap", [](Context& ctx, const Json&) -> Json {
     ctx.sleep("nap", 1h);
     return Json("rested");
@@ -409,6 +413,7 @@ TEST(Durable, CloseStopsExecutionsAndRequeuesTheirRuns) {
     auto o = fast_options(dir.file("close.db"));
     o.drain_timeout = 200ms;
     auto engine = Engine::open(o);
+    engine->launch();
     // Finishes its step during the drain: the result is kept, the next step refused.
     engine->register_workflow("polite", [&](Context& ctx, const Json&) -> Json {
       ctx.step("first", [&] {
@@ -436,6 +441,7 @@ TEST(Durable, CloseStopsExecutionsAndRequeuesTheirRuns) {
     EXPECT_EQ(engine->get(stubborn_id).status, RunStatus::queued);
   }
   auto engine = Engine::open(fast_options(dir.file("close.db")));
+  engine->launch();
   EXPECT_EQ(engine->snapshot(polite_id).steps.size(), 1u);  // "first" survived the close
   engine->register_workflow("polite", [&](Context& ctx, const Json&) -> Json {
     auto first = ctx.step("first", [&] { ++first_calls; return Json("redone"); });

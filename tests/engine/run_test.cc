@@ -29,6 +29,7 @@ void register_adder(Engine& engine, std::atomic<int>* calls = nullptr) {
 
 TEST(Run, CompletesWithStepResults) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   std::atomic<int> calls{0};
   register_adder(*engine, &calls);
   auto run = engine->start("add", boost::json::object{{"x", 1}}, {"", "user-1", 3});
@@ -50,6 +51,7 @@ TEST(Run, CompletesWithStepResults) {
 
 TEST(Run, IdempotencyKeyReturnsTheSameRun) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   register_adder(*engine);
   StartOptions o;
   o.idempotency_key = "order-17";
@@ -65,6 +67,7 @@ TEST(Run, IdempotencyKeyReturnsTheSameRun) {
 
 TEST(Run, ListFiltersAndPages) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   register_adder(*engine);
   engine->register_workflow("wait", [](Context& ctx, const Json&) -> Json {
     ctx.wait_for_signal("go");
@@ -106,6 +109,7 @@ TEST(Run, ListFiltersAndPages) {
 
 TEST(Run, ListRejectsBadLimitsAndCursors) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   RunFilter f;
   f.limit = 0;
   auto e = error_of([&] { engine->list(f); });
@@ -120,6 +124,7 @@ TEST(Run, ListRejectsBadLimitsAndCursors) {
 
 TEST(Run, RemoveDeletesAFinishedRunAndRefusesAnUnfinishedOne) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   register_adder(*engine);
   engine->register_workflow("wait", [](Context& ctx, const Json&) -> Json {
     ctx.wait_for_signal("go");
@@ -145,6 +150,7 @@ TEST(Run, BadInputGetsSpecificErrors) {
   EngineOptions options = fast_options();
   options.max_payload_bytes = 2048;
   auto engine = Engine::open(options);
+  engine->launch();
   register_adder(*engine);
 
   auto e = error_of([&] { engine->start("nope", boost::json::object{}); });
@@ -198,6 +204,7 @@ TEST(Run, OutputTooLargeFailsTheRun) {
   EngineOptions options = fast_options();
   options.max_payload_bytes = 2048;
   auto engine = Engine::open(options);
+  engine->launch();
   engine->register_workflow("big", [](Context&, const Json&) -> Json {
     return boost::json::object{{"s", std::string(4000, 'x')}};
   });
@@ -210,7 +217,9 @@ TEST(Run, OutputTooLargeFailsTheRun) {
 TEST(Run, SeveralEnginesLiveInOneProcess) {
   TempDir dir;
   auto a = Engine::open(fast_options(dir.file("a.db")));
+  a->launch();
   auto b = Engine::open(fast_options(dir.file("b.db")));
+  b->launch();
   register_adder(*a);
   register_adder(*b);
   auto ra = a->start("add", boost::json::object{{"x", 1}});
@@ -222,6 +231,7 @@ TEST(Run, SeveralEnginesLiveInOneProcess) {
 
 TEST(Run, ExactlyFullLastPageHasNoCursor) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   register_adder(*engine);
   for (int i = 0; i < 3; ++i) engine->start("add", boost::json::object{{"x", i}});
   RunFilter f;
@@ -233,6 +243,7 @@ TEST(Run, ExactlyFullLastPageHasNoCursor) {
 
 TEST(Run, NamesMustBeValidUtf8) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   auto e = error_of([&] {
     engine->register_workflow("story\xff", [](Context&, const Json&) -> Json { return nullptr; });
   });
@@ -258,6 +269,7 @@ TEST(Run, DurationOptionsAreChecked) {
 
 TEST(Run, CloseFromInsideAWorkflowIsRefused) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   std::string message;
   engine->register_workflow("rude", [&](Context&, const Json&) -> Json {
     try {

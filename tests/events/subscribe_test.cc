@@ -82,6 +82,7 @@ std::vector<int64_t> stored_ids(Engine& engine, const std::string& run) {
 TEST(Subscribe, EarlyMidRunAndLateSubscribersSeeTheSameFullSequence) {
   TempDir dir;
   auto engine = Engine::open(fast_options(dir.file("s.db")));
+  engine->launch();
   std::atomic<int> pages{0};
   register_writer(*engine, &pages);
   auto run = engine->start("writer", boost::json::object{{"pages", 3}});
@@ -104,6 +105,7 @@ TEST(Subscribe, EarlyMidRunAndLateSubscribersSeeTheSameFullSequence) {
 
 TEST(Subscribe, ResumeAfterAnIdGetsExactlyTheRest) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   register_writer(*engine, nullptr, 0us);
   auto run = engine->start("writer", boost::json::object{{"pages", 2}});
   wait_finished(*engine, run.id);
@@ -120,6 +122,7 @@ TEST(Subscribe, ResumeAfterAnIdGetsExactlyTheRest) {
 TEST(Subscribe, ManySubscribersJoiningAtRandomMomentsMissNothing) {
   TempDir dir;
   auto engine = Engine::open(fast_options(dir.file("m.db")));
+  engine->launch();
   register_writer(*engine);
   auto run = engine->start("writer", boost::json::object{{"pages", 4}});
   std::vector<std::unique_ptr<Collector>> collectors;
@@ -146,6 +149,7 @@ TEST(Subscribe, ManySubscribersJoiningAtRandomMomentsMissNothing) {
 
 TEST(Subscribe, ChunksArePersistedCoalesced) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   register_writer(*engine, nullptr, 0us);
   auto run = engine->start("writer", boost::json::object{{"pages", 1}});
   wait_finished(*engine, run.id);
@@ -165,6 +169,7 @@ TEST(Subscribe, ChunksArePersistedCoalesced) {
 
 TEST(Subscribe, UnknownRunAndBadArgumentsAreRefused) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   auto e = error_of([&] { engine->subscribe("nope", 0, [](const Event&) {}); });
   EXPECT_EQ(e.code(), ErrorCode::not_found);
   EXPECT_STREQ(e.what(), "no run with id 'nope'");
@@ -176,6 +181,7 @@ TEST(Subscribe, UnknownRunAndBadArgumentsAreRefused) {
 
 TEST(Subscribe, CloseFromInsideTheCallbackDoesNotDeadlock) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   engine->register_workflow("w", [](Context&, const Json&) -> Json { return nullptr; });
   auto run = engine->start("w", boost::json::object{});
   wait_finished(*engine, run.id);
@@ -194,6 +200,7 @@ TEST(Subscribe, CloseFromInsideTheCallbackDoesNotDeadlock) {
 
 TEST(Subscribe, SnapshotThenSubscribeContinuesWithoutGap) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   std::atomic<int> pages{0};
   register_writer(*engine, &pages);
   auto run = engine->start("writer", boost::json::object{{"pages", 2}});
@@ -215,6 +222,7 @@ TEST(Subscribe, SnapshotThenSubscribeContinuesWithoutGap) {
 
 TEST(Subscribe, ThrowingCallbackEndsOnlyItsSubscription) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   register_writer(*engine, nullptr, 0us);
   auto run = engine->start("writer", boost::json::object{{"pages", 1}});
   std::atomic<int> thrower_calls{0};

@@ -39,6 +39,7 @@ class LlmStep : public ::testing::Test {
     o.llm.default_provider = "fake";
     o.resources = std::move(resources);
     auto engine = Engine::open(o);
+    engine->launch();
     engine->register_workflow(
         "write",
         [this](Context& ctx, const Json& input) -> Json {
@@ -162,6 +163,7 @@ TEST_F(LlmStep, AReplayNeedsNoProviderForAStoredAnswer) {
   EngineOptions o = fast_options(db);
   o.llm.use_environment = false;
   auto engine = Engine::open(o);
+  engine->launch();
   engine->register_workflow("twice", asks_then_waits);
   engine->signal(id, "go", nullptr);
   auto done = wait_finished(*engine, id);
@@ -444,6 +446,7 @@ TEST_F(LlmStep, AProviderWithoutAModelNeedsTheRequestToNameOne) {
   local.base_url = server.base_url("normal") + "/v1";
   o.llm.providers = {local};
   auto engine = Engine::open(o);
+  engine->launch();
   engine->register_workflow("ask", [](Context& ctx, const Json& input) -> Json {
     LlmRequest r;
     r.provider = "local";

@@ -33,6 +33,7 @@ TEST(Concurrency, KeyNeverExceedsItsLimitUnderLoad) {
   auto o = fast_options();
   o.workers = 4;
   auto engine = Engine::open(o);
+  engine->launch();
   Occupancy occ;
   engine->register_workflow(
       "page",
@@ -61,6 +62,7 @@ TEST(Concurrency, GlobalLimitCapsRunningRuns) {
   auto o = fast_options();
   o.workers = 8;
   auto engine = Engine::open(o);
+  engine->launch();
   Occupancy occ;
   WorkflowOptions wo;
   wo.max_running = 3;
@@ -83,6 +85,7 @@ TEST(Concurrency, GlobalLimitCapsRunningRuns) {
 
 TEST(Concurrency, ParkedRunsDoNotHoldASlot) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   engine->register_workflow(
       "chat",
       [](Context& ctx, const Json& input) -> Json {
@@ -100,6 +103,7 @@ TEST(Concurrency, ParkedRunsDoNotHoldASlot) {
 
 TEST(Concurrency, InputsWithoutTheKeyShareTheNullBucket) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   Gate gate;
   std::atomic<int> started{0};
   engine->register_workflow(
@@ -129,6 +133,7 @@ TEST(Concurrency, InputsWithoutTheKeyShareTheNullBucket) {
 
 TEST(Concurrency, WaitingRunsStartInPriorityOrderAsSlotsFree) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   Gate gate;
   std::mutex m;
   std::vector<std::string> order;
@@ -172,6 +177,7 @@ TEST(Throttle, StartsPerKeyNeverExceedTheLimitPerPeriod) {
   auto o = fast_options();
   o.clock = clock;
   auto engine = Engine::open(o);
+  engine->launch();
   std::atomic<int> calls{0};
   WorkflowOptions wo;
   wo.throttle = Throttle{"$.user", 2, 1000ms};
@@ -210,6 +216,7 @@ TEST(Throttle, StartsPerKeyNeverExceedTheLimitPerPeriod) {
 
 TEST(Limits, BadOptionsAreRefusedWithTheFieldNamed) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   auto reg = [&](WorkflowOptions o) {
     return error_of([&] {
       engine->register_workflow("w", [](Context&, const Json&) -> Json { return nullptr; }, o);
@@ -245,6 +252,7 @@ TEST(Concurrency, LimitHoldsAcrossEnginesSharingAStore) {
   Occupancy occ;
   auto open = [&] {
     auto engine = Engine::open(fast_options(dir.file("shared.db")));
+    engine->launch();
     engine->register_workflow(
         "page",
         [&](Context& ctx, const Json& input) -> Json {
@@ -295,6 +303,7 @@ TEST(Concurrency, LimitHoldsAcrossProcesses) {
   pid_t child = fork();
   if (child == 0) {
     auto engine = Engine::open(fast_options(db));
+    engine->launch();
     reg(*engine, dir.file("child.log"));
     engine->start("page", boost::json::object{{"user_id", "u"}});
     for (;;) std::this_thread::sleep_for(1s);
@@ -302,6 +311,7 @@ TEST(Concurrency, LimitHoldsAcrossProcesses) {
   ASSERT_TRUE(eventually([&] { return std::ifstream(dir.file("child.log")).good(); }));
   hang = false;  // this process's steps finish at once
   auto engine = Engine::open(fast_options(db));
+  engine->launch();
   reg(*engine, dir.file("parent.log"));
   auto mine = engine->start("page", boost::json::object{{"user_id", "u"}});
   std::this_thread::sleep_for(200ms);
@@ -328,6 +338,7 @@ TEST(Throttle, SurvivesARestart) {
     auto o = fast_options(dir.file("throttle.db"));
     o.clock = clock;
     auto engine = Engine::open(o);
+    engine->launch();
     engine->register_workflow("t", [](Context&, const Json&) -> Json { return 1; }, wo);
     return engine;
   };

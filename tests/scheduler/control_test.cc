@@ -12,6 +12,7 @@ using namespace std::chrono_literals;
 
 TEST(Priority, SetPriorityIsRefusedUnlessQueued) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   Gate gate;
   engine->register_workflow("w", [&](Context& ctx, const Json&) -> Json {
     return ctx.step("s", [&] { gate.wait(); return Json(1); });
@@ -32,6 +33,7 @@ TEST(Cancel, DuringAHostStepAndDuringASleep) {
   auto o = fast_options();
   o.clock = clock;
   auto engine = Engine::open(o);
+  engine->launch();
   std::atomic<bool> saw_cancel{false};
   std::atomic<int> after{0};
   engine->register_workflow("host", [&](Context& ctx, const Json&) -> Json {
@@ -66,6 +68,7 @@ TEST(Cancel, DuringAHostStepAndDuringASleep) {
 
 TEST(Cancel, ByFilterCancelsMatchingUnfinishedRunsAndTheirChildren) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   engine->register_workflow("child", [](Context& ctx, const Json&) -> Json {
     return *ctx.wait_for_signal("go");
   });
@@ -107,6 +110,7 @@ TEST(Cancel, ByFilterCancelsMatchingUnfinishedRunsAndTheirChildren) {
 
 TEST(Retry, OfARunThatDidNotFailIsRefused) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   engine->register_workflow("quick", [](Context&, const Json&) -> Json { return 1; });
   auto run = engine->start("quick", boost::json::object{});
   wait_finished(*engine, run.id);
@@ -149,6 +153,7 @@ struct Book {
 
 TEST(Rewind, ReExecutesExactlyTheInvalidatedSteps) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   Book book;
   book.reg(*engine);
   auto run = engine->start("book", boost::json::object{});
@@ -174,6 +179,7 @@ TEST(Rewind, ReExecutesExactlyTheInvalidatedSteps) {
 
 TEST(Rewind, BadRequestsAreRefusedWithClearMessages) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   Gate gate;
   engine->register_workflow("w", [&](Context& ctx, const Json&) -> Json {
     return ctx.step("s", [&] { gate.wait(); return Json(1); });
@@ -198,6 +204,7 @@ TEST(Rewind, SurvivesARestart) {
   std::string id;
   {
     auto engine = Engine::open(fast_options(dir.file("rewind.db")));
+    engine->launch();
     book.reg(*engine);
     id = engine->start("book", boost::json::object{}).id;
     ASSERT_EQ(wait_finished(*engine, id).status, RunStatus::completed);
@@ -205,10 +212,12 @@ TEST(Rewind, SurvivesARestart) {
   {
     // Rewound by an engine that does not execute the workflow: stays queued.
     auto engine = Engine::open(fast_options(dir.file("rewind.db")));
+    engine->launch();
     engine->rewind(id, "page2");
     EXPECT_EQ(engine->get(id).status, RunStatus::queued);
   }
   auto engine = Engine::open(fast_options(dir.file("rewind.db")));
+  engine->launch();
   book.version = 2;
   book.reg(*engine);
   auto done = wait_finished(*engine, id);

@@ -33,6 +33,7 @@ ResourceLimits in_flight(int n) {
 
 TEST(ResourceStep, AStepUsingAResourceNeverExceedsItsCap) {
   auto engine = Engine::open(with_resource("images", in_flight(2)));
+  engine->launch();
   Occupancy inside;
   engine->register_workflow("picture", [&](Context& ctx, const Json&) -> Json {
     return ctx.step_using("images", "draw", [&] {
@@ -53,6 +54,7 @@ TEST(ResourceStep, AHostWaitingForAResourceHoldsNoThread) {
   // One worker and a cap of one: runs whose steps wait for the resource must
   // not occupy the worker, or the one that holds it could never finish.
   auto engine = Engine::open(with_resource("api", in_flight(1), /*workers=*/1));
+  engine->launch();
   Gate gate;
   std::atomic<int> admitted{0};
   std::vector<std::thread> finishing;
@@ -89,6 +91,7 @@ TEST(ResourceStep, AHostWaitingForAResourceHoldsNoThread) {
 
 TEST(ResourceStep, ARateLimitedFailurePausesTheResourceForItsRetryAfter) {
   auto engine = Engine::open(with_resource("api", ResourceLimits{}));
+  engine->launch();
   std::atomic<int> attempts{0};
   RetryPolicy retry;
   retry.max_attempts = 2;
@@ -117,6 +120,7 @@ TEST(ResourceStep, ARateLimitedFailurePausesTheResourceForItsRetryAfter) {
 
 TEST(ResourceStep, CancellingARunEndsItsWaitForAResource) {
   auto engine = Engine::open(with_resource("api", in_flight(1)));
+  engine->launch();
   Gate gate;
   engine->register_workflow("call", [&](Context& ctx, const Json& input) -> Json {
     return ctx.step_using("api", "call", [&] {
@@ -137,6 +141,7 @@ TEST(ResourceStep, CancellingARunEndsItsWaitForAResource) {
 
 TEST(ResourceStep, AcquireRefusesWhatItCannotUse) {
   auto engine = Engine::open(with_resource("api", ResourceLimits{}));
+  engine->launch();
   std::promise<std::vector<std::string>> seen;
   engine->register_workflow(
       "bad", ExecuteFn([&](Execution e) {

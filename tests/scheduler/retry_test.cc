@@ -31,6 +31,7 @@ struct Fixture {
     o.clock = clock;
     o.random01 = [this] { return random.load(); };
     engine = Engine::open(o);
+    engine->launch();
   }
   std::vector<Event> events_of(const std::string& run, const std::string& type) {
     std::vector<Event> out;
@@ -61,6 +62,7 @@ TEST(Retry, BackoffGrowsIsCappedAndStaysWithinJitterBounds) {
 
 TEST(Retry, InvalidPoliciesAreRefusedWithTheFieldNamed) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   auto reg = [&](RetryPolicy p) {
     return error_of([&] {
       engine->register_workflow("w", [](Context&, const Json&) -> Json { return nullptr; },
@@ -187,6 +189,7 @@ TEST(Retry, AttemptCountsSurviveARestart) {
     o.clock = clock;
     o.random01 = [] { return 1.0; };
     auto engine = Engine::open(o);
+    engine->launch();
     engine->register_workflow(
         "down",
         [&](Context& ctx, const Json&) -> Json {

@@ -19,6 +19,7 @@ struct Fixture {
     o.clock = clock;
     o.random01 = [] { return 1.0; };
     engine = Engine::open(o);
+    engine->launch();
   }
 };
 
