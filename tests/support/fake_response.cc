@@ -2,6 +2,7 @@
 #include "fake_response.h"
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -92,6 +93,60 @@ std::vector<Header> ratelimit_headers(Provider provider, const ScenarioSpec& spe
 }
 
 // ---------------------------------------------------------------------------
+// The echo_key scenario: the key as providers (or proxies) have echoed keys.
+
+std::string base64(std::string_view bytes) {
+  static const char* kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned bits = 0;
+  int count = 0;
+  for (unsigned char c : bytes) {
+    bits = (bits << 8) | c;
+    count += 8;
+    while (count >= 6) {
+      count -= 6;
+      out.push_back(kAlphabet[(bits >> count) & 0x3F]);
+    }
+  }
+  if (count > 0) out.push_back(kAlphabet[(bits << (6 - count)) & 0x3F]);
+  while (out.size() % 4 != 0) out.push_back('=');
+  return out;
+}
+
+std::string key_spelling(const std::string& key, const std::string& spelling) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  if (spelling == "url" || spelling == "url_all") {
+    for (unsigned char c : key) {
+      bool plain = std::isalnum(c) && spelling == "url";
+      if (plain) {
+        out.push_back(static_cast<char>(c));
+      } else {
+        out += {'%', kHex[c >> 4], kHex[c & 0xF]};
+      }
+    }
+  } else if (spelling == "upper" || spelling == "lower") {
+    for (char c : key) {
+      out.push_back(static_cast<char>(spelling == "upper" ? std::toupper(static_cast<unsigned char>(c))
+                                                          : std::tolower(static_cast<unsigned char>(c))));
+    }
+  } else if (spelling == "base64") {
+    out = base64(key);
+  } else if (spelling == "basic") {
+    out = "Basic " + base64("user:" + key);
+  } else if (spelling == "prefix") {
+    out = key.substr(0, std::min<size_t>(key.size(), 14)) + "...";
+  } else if (spelling == "masked") {
+    out = key.substr(0, std::min<size_t>(key.size(), 12)) + "********" +
+          key.substr(key.size() - std::min<size_t>(key.size(), 4));
+  } else {
+    out = key;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
 // The body, with the scenario's timing.
 
 bool is_continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
@@ -175,6 +230,14 @@ class ScenarioResponse {
         return send_error(401, Failure::unauthorized);
       case Scenario::bad_request:
         return send_error(400, Failure::bad_request);
+      case Scenario::quota: {
+        std::string variant = spec_.has("variant") ? spec_.text("variant") : "default";
+        return send_error(quota_status(provider_, variant), Failure::quota, {}, variant);
+      }
+      case Scenario::echo_key:
+        return send_error(provider_ == Provider::gemini ? 400 : 401, Failure::echo_key, {},
+                          "Incorrect API key provided: " +
+                              key_spelling(prompt_.api_key, spec_.text("spelling")));
       default:
         break;
     }
@@ -189,9 +252,10 @@ class ScenarioResponse {
   }
 
  private:
-  void send_error(int status, Failure failure, std::vector<Header> headers = {}) {
+  void send_error(int status, Failure failure, std::vector<Header> headers = {},
+                  std::string_view message = "") {
     headers.push_back(request_id_);
-    out_.send_json(status, error_body(provider_, failure), std::move(headers));
+    out_.send_json(status, error_body(provider_, failure, message), std::move(headers));
   }
 
   void send_rate_limited() {
@@ -269,9 +333,12 @@ class ScenarioResponse {
         pause_(milliseconds(spec_.number("stall_ms", 10000)));
       }
     }
-    for (const auto& event : format_->stream_closing({prompt_.prompt_words, sent})) {
-      sse.send(event);
+    auto closing = format_->stream_closing({prompt_.prompt_words, sent});
+    if (spec_.scenario == Scenario::unterminated && !closing.empty()) {
+      // The last event loses its blank line: its lines end, the event does not.
+      closing.back().pop_back();
     }
+    for (const auto& event : closing) sse.send(event);
     out_.send_last_chunk();
   }
 
