@@ -8,13 +8,6 @@ namespace {
 
 constexpr const char* kWhere = "the Anthropic stream";
 
-// Anthropic's stop reasons in the words OpenAI-compatible servers use.
-std::string finish_reason_of(const std::string& stop_reason) {
-  if (stop_reason == "end_turn" || stop_reason == "stop_sequence") return "stop";
-  if (stop_reason == "max_tokens") return "length";
-  return stop_reason;
-}
-
 Error stream_error(const boost::json::object& event) {
   const auto* error = object_at(event, "error");
   std::string type = error ? string_at(*error, "type") : std::string();
@@ -26,16 +19,17 @@ Error stream_error(const boost::json::object& event) {
   } else if (type == "rate_limit_error") {
     error_class = ErrorClass::rate_limited;
   }
-  return Error(ErrorCode::provider,
-               "the provider sent an error in the stream" +
-                   (type.empty() ? std::string() : " (" + type + ")") + ": " + message,
-               error_class);
+  ProviderErrorBody said{message, type, "", false, std::nullopt};
+  bool quota = type == "billing_error" ||
+               (type == "invalid_request_error" && is_quota_answer(400, said));
+  return provider_sent_error(type, message, quota, error_class);
 }
 
 void read_usage(const boost::json::object& usage, LlmProgress& progress) {
   if (auto n = integer_at(usage, "input_tokens")) progress.usage.input_tokens = *n;
   if (auto n = integer_at(usage, "output_tokens")) progress.usage.output_tokens = *n;
 }
+
 
 class AnthropicDecoder final : public StreamDecoder {
  public:
@@ -60,7 +54,7 @@ class AnthropicDecoder final : public StreamDecoder {
     } else if (type == "message_delta") {
       if (const auto* delta = object_at(o, "delta")) {
         std::string reason = string_at(*delta, "stop_reason");
-        if (!reason.empty()) progress.finish_reason = finish_reason_of(reason);
+        if (!reason.empty()) progress.finish_reason = reason;
       }
       // message_delta's usage counts output tokens so far; input came in message_start.
       if (const auto* usage = object_at(o, "usage")) {
@@ -94,6 +88,12 @@ class AnthropicProtocol final : public Protocol {
                              {"stream", request.stream}};
     if (!system.empty()) body["system"] = system;
     if (request.temperature) body["temperature"] = *request.temperature;
+    if (!request.stop.empty()) {
+      boost::json::array stop;
+      for (const auto& s : request.stop) stop.emplace_back(s);
+      body["stop_sequences"] = std::move(stop);
+    }
+    merge_extra(body, request.extra);
     HttpRequest http;
     std::string base = provider.base_url.empty() ? "https://api.anthropic.com" : provider.base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
@@ -104,8 +104,7 @@ class AnthropicProtocol final : public Protocol {
                     {"Idempotency-Key", idempotency_key}};
     if (!provider.api_key.empty()) http.headers.emplace_back("x-api-key", provider.api_key);
     http.body = boost::json::serialize(body);
-    http.connect_timeout = provider.connect_timeout;
-    http.idle_timeout = provider.idle_timeout;
+    apply_timeouts(http, provider, request);
     return http;
   }
 
@@ -129,13 +128,22 @@ class AnthropicProtocol final : public Protocol {
         progress.text += string_at(block.as_object(), "text");
       }
     }
-    progress.finish_reason = finish_reason_of(string_at(o, "stop_reason"));
+    progress.finish_reason = string_at(o, "stop_reason");
     progress.done = true;
     return progress;
   }
 
-  std::string error_message(std::string_view body) const override {
-    return error_text_of_body(body);
+  ProviderErrorBody error_of(std::string_view body) const override {
+    ProviderErrorBody out;
+    out.message = error_text_of_body(body);
+    boost::system::error_code ec;
+    Json value = boost::json::parse(body, ec);
+    if (!ec && value.is_object()) {
+      if (const auto* error = object_at(value.as_object(), "error")) {
+        out.type = string_at(*error, "type");
+      }
+    }
+    return out;
   }
 
   ProviderLimits limits(const HttpResponseHead& head, int64_t /*now_ms*/) const override {

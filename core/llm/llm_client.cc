@@ -22,7 +22,14 @@ double estimate_tokens(const LlmRequest& request) {
 }
 
 const Protocol& protocol_of(LlmProviderKind kind) {
-  return kind == LlmProviderKind::anthropic ? anthropic_protocol() : openai_protocol();
+  switch (kind) {
+    case LlmProviderKind::anthropic:
+      return anthropic_protocol();
+    case LlmProviderKind::gemini:
+      return gemini_protocol();
+    default:
+      return openai_protocol();
+  }
 }
 
 std::string resource_of(const LlmProviderConfig& p) {
@@ -215,15 +222,16 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
     const Protocol& protocol = protocol_of(provider_.kind);
     if (status_ < 200 || status_ > 299) {
       Error error =
-          status_error(provider_, model_, status_, protocol.error_message(body_), retry_after_);
+          status_error(provider_, model_, status_, protocol.error_of(body_), retry_after_);
       if (error.error_class() == ErrorClass::rate_limited && retry_after_) {
         client_.limiter_.pause_until(resource_, client_.clock_->now_ms() + *retry_after_);
       }
       return end(std::nullopt, error);
     }
+    bool cut = false;
     try {
       if (request_.stream) {
-        parser_.finish([this](SseEvent&& event) { decode(event); });
+        cut = parser_.finish([this](SseEvent&& event) { decode(event); });
       } else {
         progress_ = protocol.parse_body(body_);
         if (callbacks_.on_text && !progress_.text.empty()) callbacks_.on_text(progress_.text);
@@ -233,6 +241,16 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
                  Error(e.code(),
                        call_label(provider_, model_) + ": " + redact(e.what(), provider_.api_key),
                        e.error_class()));
+    }
+    if (cut && !progress_.done) {
+      // WHATWG: an event with no blank line after it is discarded; for an
+      // answer that means its end is missing.
+      return end(std::nullopt,
+                 Error(ErrorCode::provider,
+                       call_label(provider_, model_) +
+                           ": the stream was cut: it ended inside an event (no blank line after "
+                           "its last lines), so the end of the answer is missing",
+                       ErrorClass::retryable));
     }
     if (!progress_.done && progress_.finish_reason.empty()) {
       return end(std::nullopt,
@@ -247,8 +265,11 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
   LlmResult result() const {
     LlmResult r;
     r.text = progress_.text;
-    r.finish_reason = progress_.finish_reason.empty() ? "stop" : progress_.finish_reason;
+    r.stop_reason = progress_.finish_reason;
+    r.finish_reason = normalized_finish_reason(progress_.finish_reason);
+    r.truncated = r.finish_reason == "length";
     r.usage = progress_.usage;
+    if (r.usage.total_tokens == 0) r.usage.total_tokens = r.usage.input_tokens + r.usage.output_tokens;
     r.provider = provider_.name;
     r.model = progress_.model.empty() ? model_ : progress_.model;
     return r;
@@ -268,6 +289,11 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
       int64_t used = progress_.usage.input_tokens + progress_.usage.output_tokens;
       if (used > 0) permit.set_actual_tokens(static_cast<double>(used));
       permit.release();
+    }
+    if (error) {
+      // Every configured key, in every spelling, whoever's error it is.
+      error = Error(error->code(), redact(error->what(), client_.secrets_), error->error_class(),
+                    error->retry_after_ms());
     }
     callbacks_.on_done(std::move(result), std::move(error));
   }
@@ -361,7 +387,7 @@ LlmClient::LlmClient(const LlmOptions& options, ResourceLimiter& limiter,
     if (chosen && *chosen) default_provider_ = chosen;
   }
   if (default_provider_.empty()) {
-    for (const char* name : {"openai", "openrouter", "anthropic"}) {
+    for (const char* name : {"openai", "openrouter", "anthropic", "gemini"}) {
       auto it = std::find_if(providers_.begin(), providers_.end(),
                              [&](const LlmProviderConfig& p) { return p.name == name; });
       if (it != providers_.end() && !it->api_key.empty()) {
@@ -371,6 +397,9 @@ LlmClient::LlmClient(const LlmOptions& options, ResourceLimiter& limiter,
     }
   }
   if (default_provider_.empty()) default_provider_ = "offline";
+  for (const auto& p : providers_) {
+    if (!p.api_key.empty()) secrets_.push_back(p.api_key);
+  }
   provider(default_provider_);  // throws when it names no provider
 }
 
@@ -421,6 +450,7 @@ Json LlmClient::describe() const {
   for (const auto& p : providers_) {
     const char* kind = p.kind == LlmProviderKind::openai      ? "openai"
                        : p.kind == LlmProviderKind::anthropic ? "anthropic"
+                       : p.kind == LlmProviderKind::gemini    ? "gemini"
                                                               : "offline";
     list.push_back(boost::json::object{{"name", p.name},
                                        {"kind", kind},
