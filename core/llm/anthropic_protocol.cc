@@ -51,6 +51,12 @@ class AnthropicDecoder final : public StreamDecoder {
         progress.text += text;
         return text;
       }
+      // The forced tool of a structured-output request: its input is the answer.
+      if (delta && string_at(*delta, "type") == "input_json_delta") {
+        std::string json = string_at(*delta, "partial_json");
+        progress.text += json;
+        return json;
+      }
     } else if (type == "message_delta") {
       if (const auto* delta = object_at(o, "delta")) {
         std::string reason = string_at(*delta, "stop_reason");
@@ -94,6 +100,14 @@ class AnthropicProtocol final : public Protocol {
       body["stop_sequences"] = std::move(stop);
     }
     merge_extra(body, request.extra);
+    if (!request.json_schema.is_null()) {
+      // Anthropic has no JSON mode: a tool whose input is the answer, which the model must call.
+      body["tools"] = boost::json::array{boost::json::object{
+          {"name", "answer"},
+          {"description", "Give the answer in this shape."},
+          {"input_schema", request.json_schema}}};
+      body["tool_choice"] = boost::json::object{{"type", "tool"}, {"name", "answer"}};
+    }
     HttpRequest http;
     std::string base = provider.base_url.empty() ? "https://api.anthropic.com" : provider.base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
@@ -124,8 +138,11 @@ class AnthropicProtocol final : public Protocol {
                   ErrorClass::retryable);
     }
     for (const auto& block : content->as_array()) {
-      if (block.is_object() && string_at(block.as_object(), "type") == "text") {
-        progress.text += string_at(block.as_object(), "text");
+      if (!block.is_object()) continue;
+      const auto& b = block.as_object();
+      if (string_at(b, "type") == "text") progress.text += string_at(b, "text");
+      if (string_at(b, "type") == "tool_use" && b.contains("input")) {
+        progress.text += boost::json::serialize(b.at("input"));
       }
     }
     progress.finish_reason = string_at(o, "stop_reason");

@@ -149,6 +149,10 @@ class GeminiProtocol final : public Protocol {
       for (const auto& s : request.stop) stop.emplace_back(s);
       config["stopSequences"] = std::move(stop);
     }
+    if (!request.json_schema.is_null()) {
+      config["responseMimeType"] = "application/json";
+      config["responseSchema"] = request.json_schema;
+    }
     boost::json::object body{{"contents", std::move(contents)},
                              {"generationConfig", std::move(config)}};
     if (!system.empty()) {

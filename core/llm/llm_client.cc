@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "llm/json_schema.h"
 #include "llm/llm_errors.h"
 #include "llm/offline_generator.h"
 #include "llm/protocol.h"
@@ -128,6 +129,20 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
 
   void run_offline() {
     auto text = std::make_shared<OfflineText>(offline_text(request_));
+    if (!request_.json_schema.is_null()) {
+      // Structured output offline: the schema filled from the prompt's words.
+      std::string seed;
+      for (const auto& m : request_.messages) seed += m.content + "\n";
+      std::string json = boost::json::serialize(fill_schema(request_.json_schema, seed));
+      text->pieces.clear();
+      text->truncated = false;
+      for (size_t at = 0; at < json.size();) {
+        size_t end = std::min(json.size(), at + 16);
+        while (end < json.size() && (static_cast<unsigned char>(json[end]) & 0xC0) == 0x80) ++end;
+        text->pieces.push_back(json.substr(at, end - at));
+        at = end;
+      }
+    }
     progress_.usage.input_tokens = text->input_tokens;
     progress_.finish_reason = text->truncated ? "length" : "stop";
     progress_.model = model_;
@@ -154,7 +169,13 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
       } while (i < text->pieces.size() && self->provider_.offline_word_delay.count() == 0);
       if (i < text->pieces.size()) return self->emit_offline(text, i);
       self->progress_.done = true;
-      self->end(self->result(), std::nullopt);
+      LlmResult answer = self->result();
+      if (!self->request_.json_schema.is_null()) {
+        if (auto why = self->parse_structured(answer)) {
+          return self->end(std::nullopt, Error(ErrorCode::internal, "offline: " + *why));
+        }
+      }
+      self->end(std::move(answer), std::nullopt);
     });
   }
 
@@ -259,7 +280,36 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
                            ": the stream ended before the provider said the answer was complete",
                        ErrorClass::retryable));
     }
-    end(result(), std::nullopt);
+    LlmResult answer = result();
+    if (!request_.json_schema.is_null() && !answer.truncated) {
+      if (auto why = parse_structured(answer)) {
+        return end(std::nullopt, Error(ErrorCode::provider,
+                                       call_label(provider_, model_) + ": " + *why,
+                                       ErrorClass::retryable));
+      }
+    }
+    end(std::move(answer), std::nullopt);
+  }
+
+  // Parses a structured answer into result.json; the reason when it is not
+  // JSON matching the request's schema.
+  std::optional<std::string> parse_structured(LlmResult& r) const {
+    boost::system::error_code ec;
+    Json value = boost::json::parse(r.text, ec);
+    if (ec) {
+      std::string start = r.text.substr(0, 80);
+      return "the answer is not the JSON the request's json_schema asks for (" + ec.message() +
+             "): " + start;
+    }
+    if (std::string why = schema_mismatch(request_.json_schema, value); !why.empty()) {
+      return "the answer does not match the request's json_schema: " + why;
+    }
+    r.json = std::move(value);
+    // Anthropic's forced tool ends with tool_use; for the caller it is the answer.
+    if (r.finish_reason == "tool_calls" && provider_.kind == LlmProviderKind::anthropic) {
+      r.finish_reason = "stop";
+    }
+    return std::nullopt;
   }
 
   LlmResult result() const {

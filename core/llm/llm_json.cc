@@ -40,8 +40,9 @@ int64_t integer_member(const boost::json::object& o, const char* key, int64_t fa
 }
 
 // Fields the request itself fills in; `extra` may not replace them.
-constexpr const char* kReservedExtra[] = {"model", "messages", "stream", "stream_options",
-                                          "contents", "systemInstruction", "system"};
+constexpr const char* kReservedExtra[] = {"model",    "messages",          "stream",
+                                          "stream_options", "contents", "systemInstruction",
+                                          "system"};
 
 constexpr int64_t kMaxRequestTimeoutMs = 24LL * 3600 * 1000;
 constexpr size_t kMaxStopSequences = 16;
@@ -113,11 +114,12 @@ Json to_json(const LlmRequest& r) {
   if (r.idle_timeout) o["idle_timeout_ms"] = r.idle_timeout->count();
   if (r.total_timeout) o["total_timeout_ms"] = r.total_timeout->count();
   if (!r.extra.is_null()) o["extra"] = r.extra;
+  if (!r.json_schema.is_null()) o["json_schema"] = r.json_schema;
   return o;
 }
 
 Json to_json(const LlmResult& r) {
-  return boost::json::object{{"text", r.text},
+  boost::json::object o{{"text", r.text},
                              {"finish_reason", r.finish_reason},
                              {"stop_reason", r.stop_reason},
                              {"truncated", r.truncated},
@@ -127,6 +129,8 @@ Json to_json(const LlmResult& r) {
                                {"total_tokens", r.usage.total_tokens}}},
                              {"provider", r.provider},
                              {"model", r.model}};
+  if (!r.json.is_null()) o["json"] = r.json;
+  return o;
 }
 
 LlmRequest llm_request_from_json(const Json& json) {
@@ -135,14 +139,14 @@ LlmRequest llm_request_from_json(const Json& json) {
   static const char* kKnown[] = {"provider",        "model",           "messages",
                                  "max_tokens",      "temperature",     "stream",
                                  "stream_name",     "stop",            "idle_timeout_ms",
-                                 "total_timeout_ms", "extra"};
+                                 "total_timeout_ms", "extra",         "json_schema"};
   for (const auto& [key, value] : o) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;
     if (!known) {
       throw bad("unknown field '" + std::string(key) +
                 "' (known: provider, model, messages, max_tokens, temperature, stream, "
-                "stream_name, stop, idle_timeout_ms, total_timeout_ms, extra)");
+                "stream_name, stop, idle_timeout_ms, total_timeout_ms, extra, json_schema)");
     }
   }
   LlmRequest r;
@@ -199,6 +203,7 @@ LlmRequest llm_request_from_json(const Json& json) {
     if (member(o, key)) *field = std::chrono::milliseconds(integer_member(o, key, 0, ""));
   }
   if (const auto* extra = member(o, "extra")) r.extra = *extra;
+  if (const auto* schema = member(o, "json_schema")) r.json_schema = *schema;
   validate(r);
   return r;
 }
@@ -230,6 +235,7 @@ LlmResult llm_result_from_json(const Json& json) {
   } else {
     r.truncated = r.finish_reason == "length";
   }
+  if (const auto* v = o.if_contains("json")) r.json = *v;
   const auto* usage = o.if_contains("usage");
   if (!usage || !usage->is_object()) throw fail("usage must be an object");
   for (auto [key, field] : {std::pair{"input_tokens", &r.usage.input_tokens},
@@ -297,6 +303,10 @@ void validate(const LlmRequest& r) {
                 std::to_string(kMaxRequestTimeoutMs) + " (24 h), got " +
                 std::to_string(value->count()));
     }
+  }
+  if (!r.json_schema.is_null() && !r.json_schema.is_object()) {
+    throw bad("json_schema must be a JSON object (a JSON Schema), got " +
+              boost::json::serialize(r.json_schema));
   }
   if (!r.extra.is_null()) {
     if (!r.extra.is_object()) {

@@ -80,6 +80,11 @@ class OpenAiProtocol final : public Protocol {
       body["stop"] = std::move(stop);
     }
     merge_extra(body, request.extra);
+    if (!request.json_schema.is_null()) {
+      body["response_format"] = boost::json::object{
+          {"type", "json_schema"},
+          {"json_schema", boost::json::object{{"name", "answer"}, {"schema", request.json_schema}}}};
+    }
     HttpRequest http;
     std::string base = provider.base_url.empty() ? "https://api.openai.com/v1" : provider.base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();

@@ -84,6 +84,13 @@ struct LlmRequest {
   // example {"top_p":0.9} or {"safetySettings":[...]}); null or an object.
   // A key the request sets itself (model, messages, stream, ...) is refused.
   Json extra = nullptr;
+  // Structured output: a JSON Schema (an object) the answer must match. Sent
+  // as OpenAI's response_format json_schema, an Anthropic tool the model is
+  // made to call, Gemini's responseSchema; the offline provider fills it
+  // deterministically. The answer is parsed into LlmResult::json; one that is
+  // not JSON or does not match fails the attempt with a retryable error
+  // naming the mismatch. null: free text.
+  Json json_schema = nullptr;
 };
 
 struct LlmUsage {
@@ -106,6 +113,9 @@ struct LlmResult {
   // returned as it is, never retried; a caller that needs the whole answer
   // asks again with a larger max_tokens.
   bool truncated = false;
+  // The answer parsed, when the request had a json_schema (null otherwise,
+  // and when truncated: a cut-off answer is not checked).
+  Json json = nullptr;
 };
 
 // The finish_reason of a provider's stop reason (any provider's spelling).
@@ -121,9 +131,10 @@ RetryPolicy default_llm_retry_policy();
 // Requests and results cross the C ABI as JSON:
 // request {"provider","model","messages":[{"role","content"}],"max_tokens",
 //          "temperature","stream","stream_name","stop":[..],"idle_timeout_ms",
-//          "total_timeout_ms","extra":{..}} (all but messages optional);
+//          "total_timeout_ms","extra":{..},"json_schema":{..}} (all but messages optional);
 // result {"text","finish_reason","stop_reason","truncated",
-//         "usage":{"input_tokens","output_tokens","total_tokens"},"provider","model"}
+//         "usage":{"input_tokens","output_tokens","total_tokens"},"provider","model",
+//         "json" (only when the request had a json_schema)}
 // (a stored result from an older version, without stop_reason, truncated or
 // total_tokens, still reads).
 Json to_json(const LlmRequest& request);

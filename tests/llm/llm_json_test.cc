@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "llm/json_schema.h"
 #include "storyloom/config.h"
 #include "storyloom/llm.h"
 #include "support/test_support.h"
@@ -239,6 +240,53 @@ TEST(LlmJson, GeminiFromTheEnvironment) {
   EXPECT_EQ(find(b)->api_key, "goo-test-key-not-secret");
   EXPECT_EQ(find(b)->model, "gemini-x");
   EXPECT_EQ(find(llm_providers_from_environment(env({}))), nullptr);
+}
+
+TEST(JsonSchema, MismatchesNameThePathAndTheProblem) {
+  using detail::schema_mismatch;
+  Json schema = boost::json::parse(R"({"type":"object",
+      "properties":{"title":{"type":"string","minLength":2},
+                    "n":{"type":"integer","minimum":1,"maximum":9},
+                    "tags":{"type":"array","items":{"type":"string"},"maxItems":2},
+                    "kind":{"enum":["a","b"]}},
+      "required":["title"],"additionalProperties":false})");
+  auto why = [&](const char* value) { return schema_mismatch(schema, boost::json::parse(value)); };
+  EXPECT_EQ(why(R"({"title":"ok","n":3,"tags":["x"],"kind":"a"})"), "");
+  EXPECT_EQ(why(R"([])"), "$: expected an object, got []");
+  EXPECT_EQ(why(R"({})"), "$: the required property 'title' is missing");
+  EXPECT_EQ(why(R"({"title":"x"})"), "$.title: a string of 1 characters, at least 2 expected");
+  EXPECT_EQ(why(R"({"title":"ok","n":1.5})"), "$.n: expected an integer, got 1.5");
+  EXPECT_EQ(why(R"({"title":"ok","n":10})"), "$.n: 10 is above the maximum 9");
+  EXPECT_EQ(why(R"({"title":"ok","tags":["a",2]})"), "$.tags[1]: expected a string, got 2");
+  EXPECT_EQ(why(R"({"title":"ok","tags":["a","b","c"]})"), "$.tags: 3 items, at most 2 expected");
+  EXPECT_EQ(why(R"({"title":"ok","kind":"c"})"), "$.kind: \"c\" is not one of [\"a\",\"b\"]");
+  EXPECT_EQ(why(R"({"title":"ok","extra":1})"), "$: the property 'extra' is not in the schema");
+}
+
+TEST(JsonSchema, FilledValuesMatchTheirSchema) {
+  Json schema = boost::json::parse(R"({"type":"object",
+      "properties":{"title":{"type":"string","maxLength":12},
+                    "n":{"type":"integer","minimum":3},
+                    "ok":{"type":"boolean"},
+                    "parts":{"type":"array","items":{"type":"object",
+                        "properties":{"name":{"type":"string","minLength":30}}},"minItems":4},
+                    "kind":{"enum":["x","y"]}},
+      "required":["title","n","ok","parts","kind"],"additionalProperties":false})");
+  Json value = detail::fill_schema(schema, "A story about a lighthouse keeper and the moon");
+  EXPECT_EQ(detail::schema_mismatch(schema, value), "") << boost::json::serialize(value);
+  EXPECT_EQ(value, detail::fill_schema(schema, "A story about a lighthouse keeper and the moon"));
+  EXPECT_EQ(value.at("parts").as_array().size(), 4u);
+}
+
+TEST(LlmJson, ASchemaMustBeAnObject) {
+  try {
+    llm_request_from_json(boost::json::parse(
+        R"({"messages":[{"role":"user","content":"hi"}],"json_schema":"outline"})"));
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "llm request: json_schema must be a JSON object (a JSON Schema), got \"outline\"");
+  }
 }
 
 }  // namespace

@@ -809,5 +809,66 @@ TEST_F(LlmStep, GeminiErrorsAreClassified) {
   }
 }
 
+Json outline_schema() {
+  return boost::json::parse(R"({"type":"object",
+      "properties":{"title":{"type":"string"},
+                    "chapters":{"type":"array","items":{"type":"string"},"minItems":3},
+                    "mood":{"type":"string","enum":["dark","bright"]}},
+      "required":["title","chapters","mood"],"additionalProperties":false})");
+}
+
+TEST_F(LlmStep, StructuredOutputIsAskedForParsedAndValidated) {
+  auto engine = open("normal");
+  Json request = request_with({{"json_schema", outline_schema()}});
+  for (const char* provider : {"fake", "fake-anthropic", "fake-gemini", "offline"}) {
+    auto run = run_to_end(*engine, provider, request);
+    ASSERT_EQ(run.status, RunStatus::completed) << provider << boost::json::serialize(run.error);
+    LlmResult result = llm_result_from_json(run.output);
+    ASSERT_TRUE(result.json.is_object()) << provider << ": " << result.text;
+    EXPECT_TRUE(result.json.at("title").is_string()) << provider;
+    EXPECT_EQ(result.json.at("chapters").as_array().size(), 3u) << provider;
+    EXPECT_EQ(result.json.at("mood"), "dark") << provider;
+    EXPECT_EQ(boost::json::parse(result.text), result.json) << provider;
+    EXPECT_EQ(result.finish_reason, "stop") << provider;
+    EXPECT_EQ(streamed_text(*engine, run.id), result.text) << provider;
+  }
+  auto recorded = server.recorded();
+  ASSERT_EQ(recorded.size(), 3u);
+  auto openai = boost::json::parse(recorded[0].body).as_object();
+  EXPECT_EQ(openai.at("response_format").at("type"), "json_schema");
+  EXPECT_EQ(openai.at("response_format").at("json_schema").at("schema"), outline_schema());
+  auto anthropic = boost::json::parse(recorded[1].body).as_object();
+  EXPECT_EQ(anthropic.at("tools").at(0).at("input_schema"), outline_schema());
+  EXPECT_EQ(anthropic.at("tool_choice").at("name"), anthropic.at("tools").at(0).at("name"));
+  auto gemini = boost::json::parse(recorded[2].body).as_object();
+  EXPECT_EQ(gemini.at("generationConfig").at("responseMimeType"), "application/json");
+  EXPECT_EQ(gemini.at("generationConfig").at("responseSchema"), outline_schema());
+}
+
+TEST_F(LlmStep, TheOfflineProviderFillsASchemaTheSameEveryTime) {
+  auto engine = open("normal");
+  Json request = request_with({{"json_schema", outline_schema()}});
+  auto a = run_to_end(*engine, "offline", request);
+  auto b = run_to_end(*engine, "offline", request);
+  ASSERT_EQ(a.status, RunStatus::completed) << boost::json::serialize(a.error);
+  EXPECT_EQ(a.output.at("json"), b.output.at("json"));
+}
+
+TEST_F(LlmStep, AnAnswerNotMatchingTheSchemaIsARetryableErrorNamingTheMismatch) {
+  for (const char* provider : kProviders) {
+    std::string scenario = std::string("wrong_json~") + provider;
+    auto engine = open(scenario, retries(2));
+    auto run = run_to_end(*engine, provider, request_with({{"json_schema", outline_schema()}}));
+    ASSERT_EQ(run.status, RunStatus::failed) << provider;
+    EXPECT_EQ(run.error.at("class"), "retryable") << provider;
+    std::string message(run.error.at("message").as_string());
+    EXPECT_NE(message.find("the answer does not match the request's json_schema: $.title: "
+                           "expected a string, got 7"),
+              std::string::npos)
+        << message;
+    EXPECT_EQ(server.requests(scenario), 2u) << provider;
+  }
+}
+
 }  // namespace
 }  // namespace storyloom::testing

@@ -76,6 +76,10 @@ std::string read_gemini_prompt(const json::object& request, Prompt& prompt) {
       prompt.prompt_words += static_cast<long long>(split_words(content_text(o->at("parts"))).size());
     }
   }
+  if (const json::value* config = request.if_contains("generationConfig");
+      config && config->is_object() && config->get_object().if_contains("responseSchema")) {
+    prompt.schema = json::serialize(config->get_object().at("responseSchema"));
+  }
   size_t index = 0;
   for (const auto& content : contents->get_array()) {
     std::string where = "contents[" + std::to_string(index++) + "]";
@@ -124,6 +128,23 @@ std::string read_prompt(Provider provider, std::string_view body, Prompt& prompt
     const json::value* include = options->get_object().if_contains("include_usage");
     prompt.include_usage = include && include->is_bool() && include->get_bool();
   }
+  if (provider == Provider::openai) {
+    if (const json::value* format = field("response_format"); format && format->is_object()) {
+      const json::value* spec = format->get_object().if_contains("json_schema");
+      if (spec && spec->is_object() && spec->get_object().if_contains("schema")) {
+        prompt.schema = json::serialize(spec->get_object().at("schema"));
+      }
+    }
+  } else if (const json::value* choice = field("tool_choice"); choice && choice->is_object()) {
+    const json::value* type = choice->get_object().if_contains("type");
+    const json::value* tools = field("tools");
+    if (type && type->is_string() && type->get_string() == "tool" && tools && tools->is_array() &&
+        !tools->get_array().empty() && tools->get_array().front().is_object()) {
+      if (const auto* schema = tools->get_array().front().get_object().if_contains("input_schema")) {
+        prompt.schema = json::serialize(*schema);
+      }
+    }
+  }
   size_t index = 0;
   for (const auto& message : messages->get_array()) {
     std::string where = "messages." + std::to_string(index++);
@@ -152,6 +173,72 @@ std::vector<std::string> reply_words(std::string_view last_user_text, size_t cou
   for (size_t i = 0; words.size() < count; ++i) words.emplace_back(filler[i % filler.size()]);
   words.resize(count);
   return words;
+}
+
+namespace {
+
+json::value fill_schema(const json::value& schema, const std::string& name, const std::string& about,
+                        bool wrong, int depth) {
+  const json::object* o = schema.if_object();
+  if (!o || depth > 16) return nullptr;
+  if (const auto* values = o->if_contains("enum"); values && values->is_array() &&
+                                                   !values->get_array().empty()) {
+    return values->get_array().front();
+  }
+  std::string type;
+  if (const auto* t = o->if_contains("type")) {
+    if (t->is_string()) type = std::string(t->get_string());
+    if (t->is_array() && !t->get_array().empty() && t->get_array().front().is_string()) {
+      type = std::string(t->get_array().front().get_string());
+    }
+  }
+  if (type.empty()) type = o->if_contains("properties") ? "object" : "string";
+  auto number = [&](const char* key, double fallback) {
+    const auto* v = o->if_contains(key);
+    return v && v->is_number() ? v->to_number<double>() : fallback;
+  };
+  if (type == "object") {
+    json::object out;
+    if (const auto* props = o->if_contains("properties"); props && props->is_object()) {
+      for (const auto& [key, sub] : props->get_object()) {
+        out[key] = fill_schema(sub, std::string(key), about, wrong, depth + 1);
+      }
+    }
+    return out;
+  }
+  if (type == "array") {
+    json::array out;
+    size_t n = static_cast<size_t>(number("minItems", 2));
+    const json::value* items = o->if_contains("items");
+    for (size_t i = 0; i < n; ++i) {
+      out.push_back(items ? fill_schema(*items, name, about, wrong, depth + 1) : json::value("item"));
+    }
+    return out;
+  }
+  if (type == "integer") return static_cast<long long>(number("minimum", 1));
+  if (type == "number") return number("minimum", 1);
+  if (type == "boolean") return true;
+  if (type == "null") return nullptr;
+  if (wrong) return 7;
+  return json::value((name.empty() ? std::string("text") : name) + " of «" + about + "»");
+}
+
+}  // namespace
+
+std::vector<std::string> schema_reply_pieces(const Prompt& prompt, bool wrong) {
+  json::value schema;
+  boost::system::error_code ec;
+  schema = json::parse(prompt.schema, ec);
+  std::string about(first_code_points(prompt.last_user_text, 20));
+  std::string text = json::serialize(fill_schema(schema, "", about, wrong, 0));
+  std::vector<std::string> pieces;
+  for (size_t at = 0; at < text.size();) {
+    size_t end = std::min(text.size(), at + 12);
+    while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+    pieces.push_back(text.substr(at, end - at));
+    at = end;
+  }
+  return pieces;
 }
 
 std::string content_piece(const std::vector<std::string>& words, size_t i) {
@@ -431,7 +518,8 @@ class AnthropicFormat final : public ProviderFormat {
       : id_(std::move(id)),
         model_(prompt.model),
         input_tokens_(input_tokens),
-        stop_(prompt.truncated ? "max_tokens" : "end_turn") {}
+        stop_(prompt.truncated ? "max_tokens" : !prompt.schema.empty() ? "tool_use" : "end_turn"),
+        tool_(!prompt.schema.empty()) {}
 
   std::vector<std::string> stream_opening() const override {
     json::object message = message_base();
@@ -440,13 +528,24 @@ class AnthropicFormat final : public ProviderFormat {
     message["usage"] = {{"input_tokens", input_tokens_}, {"output_tokens", 1}};
     return {
         event("message_start", {{"type", "message_start"}, {"message", std::move(message)}}),
-        event("content_block_start", {{"type", "content_block_start"},
-                                      {"index", 0},
-                                      {"content_block", {{"type", "text"}, {"text", ""}}}}),
+        event("content_block_start",
+              {{"type", "content_block_start"},
+               {"index", 0},
+               {"content_block", tool_ ? json::value(json::object{{"type", "tool_use"},
+                                                                  {"id", "toolu_fake"},
+                                                                  {"name", "answer"},
+                                                                  {"input", json::object{}}})
+                                       : json::value(json::object{{"type", "text"}, {"text", ""}})}}),
         event("ping", {{"type", "ping"}}),
     };
   }
   std::string stream_content(std::string_view piece) const override {
+    if (tool_) {
+      return event("content_block_delta",
+                   {{"type", "content_block_delta"},
+                    {"index", 0},
+                    {"delta", {{"type", "input_json_delta"}, {"partial_json", piece}}}});
+    }
     return event("content_block_delta", {{"type", "content_block_delta"},
                                          {"index", 0},
                                          {"delta", {{"type", "text_delta"}, {"text", piece}}}});
@@ -470,7 +569,14 @@ class AnthropicFormat final : public ProviderFormat {
   }
   std::string whole(std::string_view text, const Usage& usage) const override {
     json::object message = message_base();
-    message["content"] = json::array{json::object{{"type", "text"}, {"text", text}}};
+    if (tool_) {
+      boost::system::error_code ec;
+      json::value input = json::parse(text, ec);
+      message["content"] = json::array{json::object{
+          {"type", "tool_use"}, {"id", "toolu_fake"}, {"name", "answer"}, {"input", input}}};
+    } else {
+      message["content"] = json::array{json::object{{"type", "text"}, {"text", text}}};
+    }
     message["stop_reason"] = stop_;
     message["usage"] = {{"input_tokens", usage.prompt_tokens},
                         {"output_tokens", usage.completion_tokens}};
@@ -493,6 +599,7 @@ class AnthropicFormat final : public ProviderFormat {
   std::string model_;
   long long input_tokens_;
   std::string stop_;
+  bool tool_;
 };
 
 // Gemini: every SSE event a whole GenerateContentResponse; no opening, no end marker.

@@ -24,7 +24,17 @@ struct Prompt {
   // Set by the server, not read from the body:
   std::string api_key;     // the key the request carried (Bearer, x-api-key, x-goog-api-key)
   bool truncated = false;  // the `truncated` scenario: the reply stops at max tokens
+  // Structured output: the JSON Schema the request asked for, serialized ("" for text).
+  // OpenAI response_format.json_schema.schema, Anthropic's forced tool's
+  // input_schema, Gemini generationConfig.responseSchema.
+  std::string schema;
 };
+
+// The reply of a structured-output request: a JSON value filling `schema`
+// (strings "<property> of «<first 20 code points of the prompt>»", numbers
+// their minimum or 1, arrays their minItems or 2 items, enums their first
+// value), in pieces of about 12 bytes. `wrong`: every string is 7 instead.
+std::vector<std::string> schema_reply_pieces(const Prompt& prompt, bool wrong);
 
 // Reads what the fake needs and refuses what a real provider would refuse
 // (field messages in the providers' `field: problem` style). Returns the

@@ -242,7 +242,11 @@ class ScenarioResponse {
         break;
     }
     if (spec_.scenario != Scenario::fast) {
-      words_ = reply_words(prompt_.last_user_text, static_cast<size_t>(spec_.words()));
+      if (!prompt_.schema.empty()) {
+        words_ = schema_reply_pieces(prompt_, spec_.scenario == Scenario::wrong_json);
+      } else {
+        words_ = reply_words(prompt_.last_user_text, static_cast<size_t>(spec_.words()));
+      }
     }
     if (prompt_.stream) {
       send_stream();
@@ -280,7 +284,13 @@ class ScenarioResponse {
     return headers;
   }
 
+  // Content chunks: the scenario's words, or the pieces of a structured answer.
+  long long reply_count() const {
+    return prompt_.schema.empty() ? spec_.words() : static_cast<long long>(words_.size());
+  }
+
   std::string piece(size_t i) const {
+    if (!prompt_.schema.empty()) return words_[i];  // JSON pieces, no spaces between
     return spec_.scenario == Scenario::fast ? timestamp_piece() : content_piece(words_, i);
   }
 
@@ -305,7 +315,7 @@ class ScenarioResponse {
                                       : microseconds(0);
     SseStream sse(out_, pause_, style);
 
-    const long long count = spec_.words();
+    const long long count = reply_count();
     auto position = [&](std::string_view key, long long fallback) {
       return std::clamp(spec_.number(key, fallback), 0LL, count);
     };
@@ -343,12 +353,12 @@ class ScenarioResponse {
   }
 
   void send_whole() {
-    const long long count = spec_.words();
+    const long long count = reply_count();
     std::string text;
     if (spec_.scenario == Scenario::fast) {
       for (long long i = 0; i < count; ++i) text += timestamp_piece();
     } else {
-      text = joined_text(words_);
+      for (long long i = 0; i < count; ++i) text += piece(static_cast<size_t>(i));
     }
     std::string body = format_->whole(text, {prompt_.prompt_words, count});
     std::vector<Header> headers = success_headers();

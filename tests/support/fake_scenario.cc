@@ -42,6 +42,7 @@ const std::vector<ScenarioDefinition>& scenario_definitions() {
       {"echo_key", Scenario::echo_key, {"spelling"}},
       {"truncated", Scenario::truncated, {}},
       {"unterminated", Scenario::unterminated, {}},
+      {"wrong_json", Scenario::wrong_json, {}},
   };
   return definitions;
 }
