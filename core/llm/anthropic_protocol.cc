@@ -20,8 +20,8 @@ Error stream_error(const boost::json::object& event) {
     error_class = ErrorClass::rate_limited;
   }
   ProviderErrorBody said{message, type, "", false, std::nullopt};
-  bool quota = type == "billing_error" ||
-               (type == "invalid_request_error" && is_quota_answer(400, said));
+  bool quota =
+      type == "billing_error" || (type == "invalid_request_error" && is_quota_answer(400, said));
   return provider_sent_error(type, message, quota, error_class);
 }
 
@@ -29,7 +29,6 @@ void read_usage(const boost::json::object& usage, LlmProgress& progress) {
   if (auto n = integer_at(usage, "input_tokens")) progress.usage.input_tokens = *n;
   if (auto n = integer_at(usage, "output_tokens")) progress.usage.output_tokens = *n;
 }
-
 
 class AnthropicDecoder final : public StreamDecoder {
  public:
@@ -102,10 +101,10 @@ class AnthropicProtocol final : public Protocol {
     merge_extra(body, request.extra);
     if (!request.json_schema.is_null()) {
       // Anthropic has no JSON mode: a tool whose input is the answer, which the model must call.
-      body["tools"] = boost::json::array{boost::json::object{
-          {"name", "answer"},
-          {"description", "Give the answer in this shape."},
-          {"input_schema", request.json_schema}}};
+      body["tools"] =
+          boost::json::array{boost::json::object{{"name", "answer"},
+                                                 {"description", "Give the answer in this shape."},
+                                                 {"input_schema", request.json_schema}}};
       body["tool_choice"] = boost::json::object{{"type", "tool"}, {"name", "answer"}};
     }
     HttpRequest http;

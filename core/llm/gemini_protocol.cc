@@ -32,8 +32,8 @@ ProviderErrorBody read_status(const boost::json::object& error) {
         if (const auto* violations = array_at(detail, "violations")) {
           for (const auto& v : *violations) {
             if (!v.is_object()) continue;
-            std::string id = string_at(v.as_object(), "quotaId") + " " +
-                             string_at(v.as_object(), "quotaMetric");
+            std::string id =
+                string_at(v.as_object(), "quotaId") + " " + string_at(v.as_object(), "quotaMetric");
             if (id.find("PerDay") != std::string::npos) daily = true;
           }
         }
@@ -161,8 +161,8 @@ class GeminiProtocol final : public Protocol {
     }
     merge_extra(body, request.extra);
     HttpRequest http;
-    std::string base = provider.base_url.empty() ? "https://generativelanguage.googleapis.com"
-                                                 : provider.base_url;
+    std::string base =
+        provider.base_url.empty() ? "https://generativelanguage.googleapis.com" : provider.base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
     // A model named "models/gemini-..." (as the API lists them) is used as it is.
     std::string path = model.rfind("models/", 0) == 0 ? model : "models/" + model;

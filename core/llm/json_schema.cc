@@ -80,9 +80,8 @@ std::string check(const Json& schema, const Json& value, const std::string& path
     if (!ok) {
       std::string expected;
       for (const auto& t : types) expected += (expected.empty() ? "" : " or ") + t;
-      const char* article = std::string_view("aeiou").find(expected[0]) != std::string_view::npos
-                                ? "an "
-                                : "a ";
+      const char* article =
+          std::string_view("aeiou").find(expected[0]) != std::string_view::npos ? "an " : "a ";
       return path + ": expected " + article + expected + ", got " + shown(value);
     }
   }
@@ -108,10 +107,12 @@ std::string check(const Json& schema, const Json& value, const std::string& path
   if (value.is_number()) {
     double d = value.to_number<double>();
     if (auto min = number_keyword(schema, "minimum"); min && d < *min) {
-      return path + ": " + shown(value) + " is below the minimum " + shown(*keyword(schema, "minimum"));
+      return path + ": " + shown(value) + " is below the minimum " +
+             shown(*keyword(schema, "minimum"));
     }
     if (auto max = number_keyword(schema, "maximum"); max && d > *max) {
-      return path + ": " + shown(value) + " is above the maximum " + shown(*keyword(schema, "maximum"));
+      return path + ": " + shown(value) + " is above the maximum " +
+             shown(*keyword(schema, "maximum"));
     }
   }
   if (value.is_array()) {
@@ -143,8 +144,9 @@ std::string check(const Json& schema, const Json& value, const std::string& path
     }
     const Json* additional = keyword(schema, "additionalProperties");
     for (const auto& [key, v] : o) {
-      const Json* property =
-          properties && properties->is_object() ? properties->as_object().if_contains(key) : nullptr;
+      const Json* property = properties && properties->is_object()
+                                 ? properties->as_object().if_contains(key)
+                                 : nullptr;
       std::string where = path + "." + std::string(key);
       if (property) {
         std::string why = check(*property, v, where);
@@ -166,7 +168,8 @@ class Words {
   explicit Words(std::string_view seed) {
     std::string word;
     for (char c : seed) {
-      bool letter = std::isalnum(static_cast<unsigned char>(c)) || (static_cast<unsigned char>(c) & 0x80);
+      bool letter =
+          std::isalnum(static_cast<unsigned char>(c)) || (static_cast<unsigned char>(c) & 0x80);
       if (letter) {
         word.push_back(c);
       } else if (!word.empty()) {
@@ -193,11 +196,12 @@ class Words {
 Json fill(const Json& schema, Words& words, const std::string& name, int depth) {
   if (!schema.is_object() || depth > 16) return nullptr;
   if (const Json* c = keyword(schema, "const")) return *c;
-  if (const Json* values = keyword(schema, "enum"); values && values->is_array() &&
-                                                    !values->as_array().empty()) {
+  if (const Json* values = keyword(schema, "enum");
+      values && values->is_array() && !values->as_array().empty()) {
     return values->as_array().front();
   }
-  if (const Json* any = keyword(schema, "anyOf"); any && any->is_array() && !any->as_array().empty()) {
+  if (const Json* any = keyword(schema, "anyOf");
+      any && any->is_array() && !any->as_array().empty()) {
     return fill(any->as_array().front(), words, name, depth + 1);
   }
   std::string type;
@@ -210,7 +214,8 @@ Json fill(const Json& schema, Words& words, const std::string& name, int depth) 
   if (type.empty()) type = keyword(schema, "properties") ? "object" : "string";
   if (type == "object") {
     boost::json::object o;
-    if (const Json* properties = keyword(schema, "properties"); properties && properties->is_object()) {
+    if (const Json* properties = keyword(schema, "properties");
+        properties && properties->is_object()) {
       for (const auto& [key, sub] : properties->as_object()) {
         o[key] = fill(sub, words, std::string(key), depth + 1);
       }
@@ -223,7 +228,8 @@ Json fill(const Json& schema, Words& words, const std::string& name, int depth) 
     size_t n = static_cast<size_t>(std::max<double>(min, std::min<double>(3, max)));
     boost::json::array a;
     const Json* item = keyword(schema, "items");
-    for (size_t i = 0; i < n; ++i) a.push_back(item ? fill(*item, words, name, depth + 1) : Json("item"));
+    for (size_t i = 0; i < n; ++i)
+      a.push_back(item ? fill(*item, words, name, depth + 1) : Json("item"));
     return a;
   }
   if (type == "integer" || type == "number") {
@@ -254,7 +260,9 @@ Json fill(const Json& schema, Words& words, const std::string& name, int depth) 
 
 }  // namespace
 
-std::string schema_mismatch(const Json& schema, const Json& value) { return check(schema, value, "$"); }
+std::string schema_mismatch(const Json& schema, const Json& value) {
+  return check(schema, value, "$");
+}
 
 Json fill_schema(const Json& schema, std::string_view seed) {
   Words words(seed);

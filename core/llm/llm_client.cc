@@ -283,9 +283,9 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
     LlmResult answer = result();
     if (!request_.json_schema.is_null() && !answer.truncated) {
       if (auto why = parse_structured(answer)) {
-        return end(std::nullopt, Error(ErrorCode::provider,
-                                       call_label(provider_, model_) + ": " + *why,
-                                       ErrorClass::retryable));
+        return end(std::nullopt,
+                   Error(ErrorCode::provider, call_label(provider_, model_) + ": " + *why,
+                         ErrorClass::retryable));
       }
     }
     end(std::move(answer), std::nullopt);
@@ -319,7 +319,8 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
     r.finish_reason = normalized_finish_reason(progress_.finish_reason);
     r.truncated = r.finish_reason == "length";
     r.usage = progress_.usage;
-    if (r.usage.total_tokens == 0) r.usage.total_tokens = r.usage.input_tokens + r.usage.output_tokens;
+    if (r.usage.total_tokens == 0)
+      r.usage.total_tokens = r.usage.input_tokens + r.usage.output_tokens;
     r.provider = provider_.name;
     r.model = progress_.model.empty() ? model_ : progress_.model;
     return r;

@@ -207,8 +207,8 @@ bool is_quota_answer(long status, const ProviderErrorBody& body) {
   // specified API usage limits ..." come as invalid_request_error.
   if (status == 400 || status == 403) {
     std::string said = lowercase(body.message);
-    for (const char* phrase : {"credit balance", "usage limit", "out of credits",
-                               "insufficient credits", "billing"}) {
+    for (const char* phrase :
+         {"credit balance", "usage limit", "out of credits", "insufficient credits", "billing"}) {
       if (said.find(phrase) != std::string::npos) return true;
     }
   }
@@ -389,7 +389,7 @@ std::string redact(std::string text, const std::vector<std::string>& secrets) {
     mark_base64(mask, text, key);
   }
   // Providers echo parts of keys ("Incorrect API key provided: sk-abc***xyz").
-  mark_shape(mask, text, "sk-", 7);   // OpenAI sk-, sk-proj-; Anthropic sk-ant-; OpenRouter sk-or-
+  mark_shape(mask, text, "sk-", 7);    // OpenAI sk-, sk-proj-; Anthropic sk-ant-; OpenRouter sk-or-
   mark_shape(mask, text, "AIza", 10);  // Google API keys (Gemini)
   std::string out;
   out.reserve(text.size());

@@ -40,9 +40,8 @@ int64_t integer_member(const boost::json::object& o, const char* key, int64_t fa
 }
 
 // Fields the request itself fills in; `extra` may not replace them.
-constexpr const char* kReservedExtra[] = {"model",    "messages",          "stream",
-                                          "stream_options", "contents", "systemInstruction",
-                                          "system"};
+constexpr const char* kReservedExtra[] = {
+    "model", "messages", "stream", "stream_options", "contents", "systemInstruction", "system"};
 
 constexpr int64_t kMaxRequestTimeoutMs = 24LL * 3600 * 1000;
 constexpr size_t kMaxStopSequences = 16;
@@ -120,15 +119,15 @@ Json to_json(const LlmRequest& r) {
 
 Json to_json(const LlmResult& r) {
   boost::json::object o{{"text", r.text},
-                             {"finish_reason", r.finish_reason},
-                             {"stop_reason", r.stop_reason},
-                             {"truncated", r.truncated},
-                             {"usage",
-                              {{"input_tokens", r.usage.input_tokens},
-                               {"output_tokens", r.usage.output_tokens},
-                               {"total_tokens", r.usage.total_tokens}}},
-                             {"provider", r.provider},
-                             {"model", r.model}};
+                        {"finish_reason", r.finish_reason},
+                        {"stop_reason", r.stop_reason},
+                        {"truncated", r.truncated},
+                        {"usage",
+                         {{"input_tokens", r.usage.input_tokens},
+                          {"output_tokens", r.usage.output_tokens},
+                          {"total_tokens", r.usage.total_tokens}}},
+                        {"provider", r.provider},
+                        {"model", r.model}};
   if (!r.json.is_null()) o["json"] = r.json;
   return o;
 }
@@ -136,10 +135,9 @@ Json to_json(const LlmResult& r) {
 LlmRequest llm_request_from_json(const Json& json) {
   if (!json.is_object()) throw bad("must be a JSON object, got " + boost::json::serialize(json));
   const auto& o = json.as_object();
-  static const char* kKnown[] = {"provider",        "model",           "messages",
-                                 "max_tokens",      "temperature",     "stream",
-                                 "stream_name",     "stop",            "idle_timeout_ms",
-                                 "total_timeout_ms", "extra",         "json_schema"};
+  static const char* kKnown[] = {
+      "provider",    "model", "messages",        "max_tokens",       "temperature", "stream",
+      "stream_name", "stop",  "idle_timeout_ms", "total_timeout_ms", "extra",       "json_schema"};
   for (const auto& [key, value] : o) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;

@@ -83,7 +83,8 @@ class OpenAiProtocol final : public Protocol {
     if (!request.json_schema.is_null()) {
       body["response_format"] = boost::json::object{
           {"type", "json_schema"},
-          {"json_schema", boost::json::object{{"name", "answer"}, {"schema", request.json_schema}}}};
+          {"json_schema",
+           boost::json::object{{"name", "answer"}, {"schema", request.json_schema}}}};
     }
     HttpRequest http;
     std::string base = provider.base_url.empty() ? "https://api.openai.com/v1" : provider.base_url;

@@ -19,8 +19,8 @@ struct LlmProgress {
   std::string text;
   std::string finish_reason;  // the provider's own word; normalized in the result
   LlmUsage usage;             // total_tokens 0 until the provider says it
-  std::string model;  // as the server named it, when it did
-  bool done = false;  // the stream said it is complete ([DONE], message_stop)
+  std::string model;          // as the server named it, when it did
+  bool done = false;          // the stream said it is complete ([DONE], message_stop)
 };
 
 // Receives what a streamed response contains, as it arrives.

@@ -67,14 +67,14 @@ struct LlmMessage {
 };
 
 struct LlmRequest {
-  std::string provider;                   // "" → the engine's default provider
-  std::string model;                      // "" → the provider's model
-  std::vector<LlmMessage> messages;       // at least one user message
-  int max_tokens = 1024;                  // 1 .. 1,000,000
+  std::string provider;                    // "" → the engine's default provider
+  std::string model;                       // "" → the provider's model
+  std::vector<LlmMessage> messages;        // at least one user message
+  int max_tokens = 1024;                   // 1 .. 1,000,000
   std::optional<double> temperature = {};  // 0 .. 2
-  bool stream = true;                     // token text becomes chunk events of `stream_name`
-  std::string stream_name;                // "" → the step's name
-  std::vector<std::string> stop;          // stop sequences: at most 16, each 1..256 bytes of UTF-8
+  bool stream = true;                      // token text becomes chunk events of `stream_name`
+  std::string stream_name;                 // "" → the step's name
+  std::vector<std::string> stop;           // stop sequences: at most 16, each 1..256 bytes of UTF-8
   // This request's timeouts, replacing its provider's idle_timeout: no byte
   // for that long, or the whole request over that long, fails the attempt
   // with ErrorCode::timeout (retried per the step's policy). 1 ms .. 24 h.

@@ -172,12 +172,17 @@ std::vector<StreamCase> stream_cases() {
        true,
        "",
        1000},
-      {"WptFieldData", "data:\n\ndata\ndata\n\ndata:test\n\n",
+      {"WptFieldData",
+       "data:\n\ndata\ndata\n\ndata:test\n\n",
        {{"", "", ""}, {"", "\n", ""}, {"", "test", ""}}},
       {"WptFieldEventEmpty", "event: \ndata:data\n\n", {{"", "data", ""}}},
       {"WptFieldEvent", "event:test\ndata:x\n\ndata:x\n\n", {{"test", "x", ""}, {"", "x", ""}}},
-      {"WptFieldId", "id: 1\ndata: x\n\nid:2\ndata:y\n\n", {{"", "x", "1"}, {"", "y", "2"}}, 0,
-       false, "2"},
+      {"WptFieldId",
+       "id: 1\ndata: x\n\nid:2\ndata:y\n\n",
+       {{"", "x", "1"}, {"", "y", "2"}},
+       0,
+       false,
+       "2"},
       {"WptFieldParsing",
        "data:\0\ndata:  2\rData:1\ndata\0:2\ndata:1\r\0data:4\nda-ta:3\rdata_5\ndata:3\rdata:\r\n "
        "data:32\ndata:4\n\n"s,
@@ -198,16 +203,24 @@ std::vector<StreamCase> stream_cases() {
        {{"", "first event", "1"}, {"", "second event", ""}},
        1,
        true},
-      {"SpecTwoEventsAndCutOne", "data\n\ndata\ndata\n\ndata:", {{"", "", ""}, {"", "\n", ""}},
-       0, true},
-      {"SpecSpaceAfterColonOptional", "data:test\n\ndata: test\n\n",
+      {"SpecTwoEventsAndCutOne",
+       "data\n\ndata\ndata\n\ndata:",
+       {{"", "", ""}, {"", "\n", ""}},
+       0,
+       true},
+      {"SpecSpaceAfterColonOptional",
+       "data:test\n\ndata: test\n\n",
        {{"", "test", ""}, {"", "test", ""}}},
       // Invalid UTF-8 becomes U+FFFD, one per maximal subpart (Encoding standard).
       {"InvalidUtf8Replaced",
-       "data: a\xFF" "b\xE2\x82\n"
+       "data: a\xFF"
+       "b\xE2\x82\n"
        "data: \xF0\x9F\x98x\xC0\xAF\xED\xA0\x80\n\n",
-       {{"", "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\n\xEF\xBF\xBDx\xEF\xBF\xBD\xEF\xBF\xBD"
-             "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", ""}}},
+       {{"",
+         "a\xEF\xBF\xBD"
+         "b\xEF\xBF\xBD\n\xEF\xBF\xBDx\xEF\xBF\xBD\xEF\xBF\xBD"
+         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD",
+         ""}}},
       {"InvalidUtf8InEventAndId",
        "event: t\x80\nid: \xFE\ndata: x\n\n",
        {{"t\xEF\xBF\xBD", "x", "\xEF\xBF\xBD"}},
@@ -378,7 +391,7 @@ TEST(SseParser, MultibyteSplitInvalidAcrossReadsStillOneReplacement) {
 TEST(SseParser, Utf8WithReplacementsLeavesValidTextAlone) {
   EXPECT_EQ(utf8_with_replacements("caf\xC3\xA9 \xF0\x9F\x8C\x99"), "caf\xC3\xA9 \xF0\x9F\x8C\x99");
   EXPECT_EQ(utf8_with_replacements("\xF4\x90\x80\x80"),
-            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // above U+10FFFF
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");      // above U+10FFFF
   EXPECT_EQ(utf8_with_replacements("\xF0\x9F\x8C"), "\xEF\xBF\xBD");  // truncated: one
 }
 

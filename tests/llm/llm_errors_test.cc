@@ -184,8 +184,7 @@ TEST(LlmErrors, RedactsEverySpellingOfTheKey) {
       {"prefix of 20 then mask", key.substr(0, 20) + "****6789"},
   };
   for (const auto& [name, spelled] : spellings) {
-    EXPECT_EQ(redact("key " + spelled + " was refused", key), "key [redacted] was refused")
-        << name;
+    EXPECT_EQ(redact("key " + spelled + " was refused", key), "key [redacted] was refused") << name;
   }
   // Eleven characters do not identify a key.
   EXPECT_EQ(redact("test-key-no", key), "test-key-no");
@@ -197,9 +196,8 @@ TEST(LlmErrors, RedactsEverySpellingOfTheKey) {
 TEST(LlmErrors, RedactsEveryConfiguredSecretAndProviderKeyShapes) {
   std::vector<std::string> secrets = {kFakeKey, "other-test-key-0000-not-secret"};
   EXPECT_EQ(redact("a other-test-key-0000-not-secret b", secrets), "a [redacted] b");
-  for (const char* shape :
-       {"sk-proj-FAKEFAKEFAKE", "sk-ant-api03-FAKEFAKE", "sk-or-v1-FAKEFAKEFAKE",
-        "AIzaFAKEFAKEFAKEFAKEFAKE"}) {
+  for (const char* shape : {"sk-proj-FAKEFAKEFAKE", "sk-ant-api03-FAKEFAKE",
+                            "sk-or-v1-FAKEFAKEFAKE", "AIzaFAKEFAKEFAKEFAKEFAKE"}) {
     EXPECT_EQ(redact(std::string("bad key ") + shape + ".", std::string()), "bad key [redacted].")
         << shape;
   }

@@ -154,16 +154,16 @@ TEST(LlmJson, PerRequestOptionsRoundTrip) {
   EXPECT_EQ(again.total_timeout, r.total_timeout);
   EXPECT_EQ(again.extra, r.extra);
   // A single stop string is accepted too.
-  EXPECT_EQ(llm_request_from_json(boost::json::parse(
-                R"({"messages":[{"role":"user","content":"hi"}],"stop":"X"})"))
+  EXPECT_EQ(llm_request_from_json(
+                boost::json::parse(R"({"messages":[{"role":"user","content":"hi"}],"stop":"X"})"))
                 .stop,
             std::vector<std::string>{"X"});
 }
 
 TEST(LlmJson, BadPerRequestOptionsAreRefusedNamingTheField) {
   auto refuse = [](const char* extra_fields) {
-    std::string text = std::string(R"({"messages":[{"role":"user","content":"hi"}],)") +
-                       extra_fields + "}";
+    std::string text =
+        std::string(R"({"messages":[{"role":"user","content":"hi"}],)") + extra_fields + "}";
     try {
       llm_request_from_json(boost::json::parse(text));
     } catch (const Error& e) {
@@ -203,15 +203,21 @@ TEST(LlmJson, ResultsSayWhatHappenedAndOldStoredResultsStillRead) {
 }
 
 TEST(LlmJson, FinishReasonsAreNormalized) {
-  const std::pair<const char*, const char*> cases[] = {
-      {"stop", "stop"},         {"end_turn", "stop"},
-      {"stop_sequence", "stop"}, {"STOP", "stop"},
-      {"", "stop"},             {"length", "length"},
-      {"max_tokens", "length"}, {"MAX_TOKENS", "length"},
-      {"content_filter", "content_filter"}, {"SAFETY", "content_filter"},
-      {"refusal", "content_filter"}, {"tool_calls", "tool_calls"},
-      {"tool_use", "tool_calls"}, {"error", "error"},
-      {"something_new", "error"}};
+  const std::pair<const char*, const char*> cases[] = {{"stop", "stop"},
+                                                       {"end_turn", "stop"},
+                                                       {"stop_sequence", "stop"},
+                                                       {"STOP", "stop"},
+                                                       {"", "stop"},
+                                                       {"length", "length"},
+                                                       {"max_tokens", "length"},
+                                                       {"MAX_TOKENS", "length"},
+                                                       {"content_filter", "content_filter"},
+                                                       {"SAFETY", "content_filter"},
+                                                       {"refusal", "content_filter"},
+                                                       {"tool_calls", "tool_calls"},
+                                                       {"tool_use", "tool_calls"},
+                                                       {"error", "error"},
+                                                       {"something_new", "error"}};
   for (auto [raw, normalized] : cases) EXPECT_EQ(normalized_finish_reason(raw), normalized) << raw;
 }
 
@@ -234,8 +240,8 @@ TEST(LlmJson, GeminiFromTheEnvironment) {
   EXPECT_EQ(find(a)->api_key, "gem-test-key-not-secret");
   EXPECT_EQ(find(a)->kind, LlmProviderKind::gemini);
   EXPECT_EQ(find(a)->model, "gemini-2.0-flash");
-  auto b = llm_providers_from_environment(env({{"GOOGLE_API_KEY", "goo-test-key-not-secret"},
-                                               {"GEMINI_MODEL", "gemini-x"}}));
+  auto b = llm_providers_from_environment(
+      env({{"GOOGLE_API_KEY", "goo-test-key-not-secret"}, {"GEMINI_MODEL", "gemini-x"}}));
   ASSERT_NE(find(b), nullptr);
   EXPECT_EQ(find(b)->api_key, "goo-test-key-not-secret");
   EXPECT_EQ(find(b)->model, "gemini-x");

@@ -62,8 +62,7 @@ class LlmStep : public ::testing::Test {
     return engine;
   }
 
-  RunInfo run_to_end(Engine& engine, const std::string& provider = "fake",
-                     Json request = nullptr) {
+  RunInfo run_to_end(Engine& engine, const std::string& provider = "fake", Json request = nullptr) {
     boost::json::object input{{"provider", provider}};
     if (!request.is_null()) input["request"] = request;
     auto run = engine.start("write", input);
@@ -72,10 +71,10 @@ class LlmStep : public ::testing::Test {
 
   static Json request_with(boost::json::object options) {
     boost::json::object r{
-        {"messages", boost::json::array{boost::json::object{{"role", "system"},
-                                                            {"content", "You write stories."}},
-                                        boost::json::object{{"role", "user"},
-                                                            {"content", "Tell me about a brave owl."}}}},
+        {"messages",
+         boost::json::array{
+             boost::json::object{{"role", "system"}, {"content", "You write stories."}},
+             boost::json::object{{"role", "user"}, {"content", "Tell me about a brave owl."}}}},
         {"max_tokens", 200}};
     for (auto& [k, v] : options) r[k] = v;
     return r;
@@ -448,7 +447,8 @@ TEST_F(LlmStep, BadRequestsAndUnknownProvidersFailTheRunNamingThem) {
   ASSERT_EQ(run.status, RunStatus::failed);
   std::string message(run.error.at("message").as_string());
   EXPECT_NE(message.find("llm provider 'nowhere' is not configured"), std::string::npos) << message;
-  EXPECT_NE(message.find("fake, fake-anthropic, fake-gemini, offline"), std::string::npos) << message;
+  EXPECT_NE(message.find("fake, fake-anthropic, fake-gemini, offline"), std::string::npos)
+      << message;
   engine->register_workflow("empty", [](Context& ctx, const Json&) -> Json {
     return to_json(ctx.llm("ask", LlmRequest{}));
   });

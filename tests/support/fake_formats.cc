@@ -73,7 +73,8 @@ std::string read_gemini_prompt(const json::object& request, Prompt& prompt) {
   if (!contents->is_array()) return "Invalid value at 'contents'";
   if (const json::value* system = request.if_contains("systemInstruction")) {
     if (const auto* o = system->if_object(); o && o->if_contains("parts")) {
-      prompt.prompt_words += static_cast<long long>(split_words(content_text(o->at("parts"))).size());
+      prompt.prompt_words +=
+          static_cast<long long>(split_words(content_text(o->at("parts"))).size());
     }
   }
   if (const json::value* config = request.if_contains("generationConfig");
@@ -140,7 +141,8 @@ std::string read_prompt(Provider provider, std::string_view body, Prompt& prompt
     const json::value* tools = field("tools");
     if (type && type->is_string() && type->get_string() == "tool" && tools && tools->is_array() &&
         !tools->get_array().empty() && tools->get_array().front().is_object()) {
-      if (const auto* schema = tools->get_array().front().get_object().if_contains("input_schema")) {
+      if (const auto* schema =
+              tools->get_array().front().get_object().if_contains("input_schema")) {
         prompt.schema = json::serialize(*schema);
       }
     }
@@ -177,12 +179,12 @@ std::vector<std::string> reply_words(std::string_view last_user_text, size_t cou
 
 namespace {
 
-json::value fill_schema(const json::value& schema, const std::string& name, const std::string& about,
-                        bool wrong, int depth) {
+json::value fill_schema(const json::value& schema, const std::string& name,
+                        const std::string& about, bool wrong, int depth) {
   const json::object* o = schema.if_object();
   if (!o || depth > 16) return nullptr;
-  if (const auto* values = o->if_contains("enum"); values && values->is_array() &&
-                                                   !values->get_array().empty()) {
+  if (const auto* values = o->if_contains("enum");
+      values && values->is_array() && !values->get_array().empty()) {
     return values->get_array().front();
   }
   std::string type;
@@ -211,7 +213,8 @@ json::value fill_schema(const json::value& schema, const std::string& name, cons
     size_t n = static_cast<size_t>(number("minItems", 2));
     const json::value* items = o->if_contains("items");
     for (size_t i = 0; i < n; ++i) {
-      out.push_back(items ? fill_schema(*items, name, about, wrong, depth + 1) : json::value("item"));
+      out.push_back(items ? fill_schema(*items, name, about, wrong, depth + 1)
+                          : json::value("item"));
     }
     return out;
   }
@@ -278,13 +281,14 @@ std::string gemini_error_body(Failure failure, std::string_view message) {
           429, "RESOURCE_EXHAUSTED",
           "You exceeded your current quota, please check your plan and billing details.",
           json::array{
-              json::object{{"@type", "type.googleapis.com/google.rpc.QuotaFailure"},
-                           {"violations",
-                            json::array{json::object{
-                                {"quotaMetric",
-                                 "generativelanguage.googleapis.com/generate_content_free_tier_"
-                                 "requests"},
-                                {"quotaId", "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}}}}},
+              json::object{
+                  {"@type", "type.googleapis.com/google.rpc.QuotaFailure"},
+                  {"violations",
+                   json::array{json::object{
+                       {"quotaMetric",
+                        "generativelanguage.googleapis.com/generate_content_free_tier_"
+                        "requests"},
+                       {"quotaId", "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}}}}},
               json::object{{"@type", "type.googleapis.com/google.rpc.RetryInfo"},
                            {"retryDelay", "1s"}}});
     case Failure::quota:
@@ -301,12 +305,14 @@ std::string gemini_error_body(Failure failure, std::string_view message) {
     case Failure::server_error:
       return gemini_error(500, "INTERNAL", "An internal error has occurred.");
     case Failure::unauthorized:
-      return gemini_error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.");
+      return gemini_error(400, "INVALID_ARGUMENT",
+                          "API key not valid. Please pass a valid API key.");
     case Failure::echo_key:
       return gemini_error(400, "INVALID_ARGUMENT", message);
     case Failure::bad_request:
-      return gemini_error(400, "INVALID_ARGUMENT",
-                          "max_tokens: 999999 is out of range: the maximum is 65536 for this model");
+      return gemini_error(
+          400, "INVALID_ARGUMENT",
+          "max_tokens: 999999 is out of range: the maximum is 65536 for this model");
     case Failure::invalid_request:
       return gemini_error(400, "INVALID_ARGUMENT", message);
     case Failure::not_found:
@@ -415,7 +421,8 @@ std::string error_body(Provider provider, Failure failure, std::string_view mess
       break;
     case Failure::quota:
       if (message == "openrouter") {
-        error = {{"message", "Insufficient credits. Add more using https://openrouter.ai/settings/credits"},
+        error = {{"message",
+                  "Insufficient credits. Add more using https://openrouter.ai/settings/credits"},
                  {"code", 402}};
       } else {
         error = {{"message",
@@ -518,7 +525,9 @@ class AnthropicFormat final : public ProviderFormat {
       : id_(std::move(id)),
         model_(prompt.model),
         input_tokens_(input_tokens),
-        stop_(prompt.truncated ? "max_tokens" : !prompt.schema.empty() ? "tool_use" : "end_turn"),
+        stop_(prompt.truncated         ? "max_tokens"
+              : !prompt.schema.empty() ? "tool_use"
+                                       : "end_turn"),
         tool_(!prompt.schema.empty()) {}
 
   std::vector<std::string> stream_opening() const override {
@@ -528,14 +537,15 @@ class AnthropicFormat final : public ProviderFormat {
     message["usage"] = {{"input_tokens", input_tokens_}, {"output_tokens", 1}};
     return {
         event("message_start", {{"type", "message_start"}, {"message", std::move(message)}}),
-        event("content_block_start",
-              {{"type", "content_block_start"},
-               {"index", 0},
-               {"content_block", tool_ ? json::value(json::object{{"type", "tool_use"},
-                                                                  {"id", "toolu_fake"},
-                                                                  {"name", "answer"},
-                                                                  {"input", json::object{}}})
-                                       : json::value(json::object{{"type", "text"}, {"text", ""}})}}),
+        event(
+            "content_block_start",
+            {{"type", "content_block_start"},
+             {"index", 0},
+             {"content_block", tool_ ? json::value(json::object{{"type", "tool_use"},
+                                                                {"id", "toolu_fake"},
+                                                                {"name", "answer"},
+                                                                {"input", json::object{}}})
+                                     : json::value(json::object{{"type", "text"}, {"text", ""}})}}),
         event("ping", {{"type", "ping"}}),
     };
   }
@@ -553,10 +563,9 @@ class AnthropicFormat final : public ProviderFormat {
   std::vector<std::string> stream_closing(const Usage& usage) const override {
     return {
         event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}}),
-        event("message_delta",
-              {{"type", "message_delta"},
-               {"delta", {{"stop_reason", stop_}, {"stop_sequence", nullptr}}},
-               {"usage", {{"output_tokens", usage.completion_tokens}}}}),
+        event("message_delta", {{"type", "message_delta"},
+                                {"delta", {{"stop_reason", stop_}, {"stop_sequence", nullptr}}},
+                                {"usage", {{"output_tokens", usage.completion_tokens}}}}),
         event("message_stop", {{"type", "message_stop"}}),
     };
   }

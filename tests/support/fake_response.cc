@@ -96,8 +96,7 @@ std::vector<Header> ratelimit_headers(Provider provider, const ScenarioSpec& spe
 // The echo_key scenario: the key as providers (or proxies) have echoed keys.
 
 std::string base64(std::string_view bytes) {
-  static const char* kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   unsigned bits = 0;
   int count = 0;
@@ -128,8 +127,9 @@ std::string key_spelling(const std::string& key, const std::string& spelling) {
     }
   } else if (spelling == "upper" || spelling == "lower") {
     for (char c : key) {
-      out.push_back(static_cast<char>(spelling == "upper" ? std::toupper(static_cast<unsigned char>(c))
-                                                          : std::tolower(static_cast<unsigned char>(c))));
+      out.push_back(static_cast<char>(spelling == "upper"
+                                          ? std::toupper(static_cast<unsigned char>(c))
+                                          : std::tolower(static_cast<unsigned char>(c))));
     }
   } else if (spelling == "base64") {
     out = base64(key);
@@ -235,9 +235,9 @@ class ScenarioResponse {
         return send_error(quota_status(provider_, variant), Failure::quota, {}, variant);
       }
       case Scenario::echo_key:
-        return send_error(provider_ == Provider::gemini ? 400 : 401, Failure::echo_key, {},
-                          "Incorrect API key provided: " +
-                              key_spelling(prompt_.api_key, spec_.text("spelling")));
+        return send_error(
+            provider_ == Provider::gemini ? 400 : 401, Failure::echo_key, {},
+            "Incorrect API key provided: " + key_spelling(prompt_.api_key, spec_.text("spelling")));
       default:
         break;
     }

@@ -84,8 +84,8 @@ std::string check_parameter(std::string_view key, std::string_view value) {
     }
     return "expected default, openrouter, billing or usage_limit";
   } else if (key == "spelling") {
-    for (const char* v : {"raw", "url", "url_all", "upper", "lower", "base64", "basic", "prefix",
-                          "masked"}) {
+    for (const char* v :
+         {"raw", "url", "url_all", "upper", "lower", "base64", "basic", "prefix", "masked"}) {
       if (value == v) return "";
     }
     return "expected raw, url, url_all, upper, lower, base64, basic, prefix or masked";
