@@ -244,8 +244,9 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
     if (status_ < 200 || status_ > 299) {
       Error error =
           status_error(provider_, model_, status_, protocol.error_of(body_), retry_after_);
-      if (error.error_class() == ErrorClass::rate_limited && retry_after_) {
-        client_.limiter_.pause_until(resource_, client_.clock_->now_ms() + *retry_after_);
+      // The wait from the headers, or from the body (Gemini's RetryInfo).
+      if (error.error_class() == ErrorClass::rate_limited && error.retry_after_ms() > 0) {
+        client_.limiter_.pause_until(resource_, client_.clock_->now_ms() + error.retry_after_ms());
       }
       return end(std::nullopt, error);
     }

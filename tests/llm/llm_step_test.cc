@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "fake_llm_server.h"
+#include "storyloom/config.h"
 #include "support/test_support.h"
 
 namespace storyloom::testing {
@@ -548,10 +549,15 @@ TEST_F(LlmStep, QuotaAnswersFailAfterOneRequestWithTheProvidersMessage) {
 
 TEST_F(LlmStep, GeminiPerMinuteLimitIsRateLimitedNotQuota) {
   auto engine = open("rate_limited_then_ok~gemini", retries(3));
-  auto run = run_to_end(*engine, "fake-gemini");
-  ASSERT_EQ(run.status, RunStatus::completed) << boost::json::serialize(run.error);
+  auto run = engine->start("write", boost::json::object{{"provider", "fake-gemini"}});
+  ASSERT_TRUE(eventually([&] { return !events_of(*engine, run.id, "step.retrying").empty(); }));
+  // The wait came from the body's RetryInfo (Gemini sends no Retry-After).
+  EXPECT_GT(engine->resource_status("llm:fake-gemini").paused_until_ms, 0);
+  auto done = wait_finished(*engine, run.id);
+  ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
   auto retrying = events_of(*engine, run.id, "step.retrying");
   ASSERT_EQ(retrying.size(), 1u);
+  EXPECT_EQ(retrying[0].data.at("delay_ms"), 1000);
   EXPECT_EQ(retrying[0].data.at("error").at("class"), "rate_limited");
   EXPECT_EQ(retrying[0].data.at("error").at("code"), "provider");
   EXPECT_EQ(server.requests("rate_limited_then_ok~gemini"), 2u);
@@ -583,6 +589,15 @@ TEST_F(LlmStep, AWorkflowPolicyReplacesTheDefault) {
   auto run = run_to_end(*engine);
   ASSERT_EQ(run.status, RunStatus::failed);
   EXPECT_EQ(server.requests("server_error_then_ok~off;status=503"), 1u);
+}
+
+TEST(EngineConfigGemini, AGeminiProviderFromConfigJson) {
+  EngineOptions o;
+  apply_engine_config(
+      o, boost::json::parse(R"({"llm":{"providers":[)"
+                            R"({"name":"g","kind":"gemini","api_key":"k","model":"gemini-x"}]}})"));
+  ASSERT_EQ(o.llm.providers.size(), 1u);
+  EXPECT_EQ(o.llm.providers[0].kind, LlmProviderKind::gemini);
 }
 
 TEST(LlmDefaults, TheDefaultRetryPolicyIsDocumented) {

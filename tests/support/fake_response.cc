@@ -264,7 +264,9 @@ class ScenarioResponse {
 
   void send_rate_limited() {
     std::vector<Header> headers;
-    if (spec_.has("retry_after_ms")) {
+    if (provider_ == Provider::gemini) {
+      // Gemini says when to retry in its body (RetryInfo), not in a header.
+    } else if (spec_.has("retry_after_ms")) {
       headers.emplace_back("retry-after-ms", spec_.text("retry_after_ms"));
     } else if (spec_.text("retry_after") == "date") {
       headers.emplace_back("Retry-After",
