@@ -80,7 +80,8 @@ enum {
   SL_ECLOSED = 11,         /* the engine is closed or closing */
   SL_ETIMEOUT = 12,        /* a step or run took too long */
   SL_EINTERNAL = 13,       /* a bug in storyloom, or out of memory */
-  SL_EPROVIDER = 14        /* an LLM provider refused or failed a request */
+  SL_EPROVIDER = 14,       /* an LLM provider refused or failed a request */
+  SL_EQUOTA = 15           /* the provider account is out of quota or credit (fatal) */
 };
 
 /* How a failure should be treated by retry policies (storyloom::ErrorClass). */
