@@ -24,6 +24,11 @@ void Subscription::close() {
 Engine::Engine(std::shared_ptr<EngineCore> core) : core_(std::move(core)) {}
 
 std::unique_ptr<Engine> Engine::open(EngineOptions options) {
+  if (options.max_json_depth < 1 || options.max_json_depth > kMaxJsonDepthLimit) {
+    throw Error(ErrorCode::invalid_argument, "max_json_depth must be from 1 to " +
+                                                 std::to_string(kMaxJsonDepthLimit) + ", got " +
+                                                 std::to_string(options.max_json_depth));
+  }
   return std::unique_ptr<Engine>(new Engine(EngineCore::open(std::move(options))));
 }
 
@@ -51,7 +56,9 @@ void Engine::signal(std::string_view run_id, std::string_view name, Json payload
   core_->signal(run_id, name, std::move(payload));
 }
 void Engine::retry(std::string_view run_id) { core_->retry(run_id); }
-size_t Engine::retry_failed(const RunFilter& filter) { return core_->retry_failed(filter); }
+size_t Engine::retry_failed(const RunFilter& filter, std::vector<std::string>* unreadable) {
+  return core_->retry_failed(filter, unreadable);
+}
 std::vector<std::string> Engine::cancel_many(const RunFilter& filter) { return core_->cancel_many(filter); }
 void Engine::set_priority(std::string_view run_id, int priority) { core_->set_priority(run_id, priority); }
 void Engine::rewind(std::string_view run_id, std::string_view step_name) {

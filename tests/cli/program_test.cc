@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +14,8 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+
+#include <SQLiteCpp/SQLiteCpp.h>
 
 #include "args.h"
 #include "storyloom/engine.h"
@@ -758,4 +761,79 @@ TEST_F(CliProgram, RewindRunsTheStepAgainAndPriorityNeedsAQueuedRun) {
                    "' is completed; its priority can only be changed while it is queued\n");
   expect_error(cli({"rewind", id, "zzz"}),
                "storyloom: not_found: run '" + id + "' has no step named 'zzz'\n");
+}
+
+TEST_F(CliProgram, ControlCharactersInStoredTextNeverReachTheTerminal) {
+  // Stored before owners were checked (or written by hand): the API refuses them now.
+  auto run = engine_->start("story", boost::json::object{}, {"", "mallory", 0});
+  close_engine();
+  {
+    SQLite::Database db(db_, SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db, "UPDATE runs SET owner = ? WHERE id = ?");
+    q.bind(1, "mal\x1b]0;pwned\x07lory\x1b[2J");
+    q.bind(2, run.id);
+    ASSERT_EQ(q.exec(), 1);
+  }
+  auto list = cli({"list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out.find('\x1b'), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find('\x07'), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("mal\\u001b]0;pwned\\u0007lory\\u001b[2J"), std::string::npos) << list.out;
+  auto status = cli({"status", run.id});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(status.out.find('\x1b'), std::string::npos) << status.out;
+  // Errors too: an argument echoed in a message is escaped.
+  auto missing = cli({"status", "ghost\x1b[2J"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err.find('\x1b'), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("ghost\\u001b[2J"), std::string::npos) << missing.err;
+}
+
+
+namespace {
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<std::string> dir_entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_F(CliProgram, ReadCommandsWorkOnAReadOnlyStoreAndNeverWrite) {
+  Runs runs = make_runs();
+  namespace fs = std::filesystem;
+  fs::permissions(db_, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                            fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+  // As root the permission bits stop nothing, so the test also checks that
+  // not one byte and not one file changed.
+  const std::string before = file_bytes(db_);
+  const auto entries = dir_entries(dir_);
+
+  auto list = cli({"list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(lines_of(list.out).size(), 3u) << list.out;
+  auto status = cli({"status", runs.story});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("\"status\": \"completed\""), std::string::npos) << status.out;
+  auto events = cli({"events", runs.story});
+  EXPECT_EQ(events.exit_code, 0) << events.err;
+  EXPECT_TRUE(contains(types_of(json_lines(events.out)), "run.completed")) << events.out;
+  auto artifacts = cli({"artifacts", runs.story});
+  EXPECT_EQ(artifacts.exit_code, 0) << artifacts.err;
+  EXPECT_EQ(json_lines(artifacts.out).size(), 3u) << artifacts.out;
+
+  EXPECT_TRUE(file_bytes(db_) == before) << "the store file changed";
+  EXPECT_EQ(dir_entries(dir_), entries);
+  fs::permissions(dir_, fs::perms::owner_all);
+  fs::permissions(db_, fs::perms::owner_read | fs::perms::owner_write);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,30 @@ std::string event_json_line(const Event& event);
 
 // {"key","version","value","created_at_ms"} and a newline.
 std::string artifact_json_line(const ArtifactInfo& artifact);
+
+// What the tool prints passes through this filter, so stored text (an owner,
+// an error message, an event) can never drive the operator's terminal:
+// control characters other than newline and tab, DEL and the C1 controls
+// (U+0080..U+009F, which some terminals also obey) are written as \u00XX.
+// That spelling is also a JSON escape, so JSON output stays valid and equal.
+class TerminalSafeBuf : public std::streambuf {
+ public:
+  explicit TerminalSafeBuf(std::streambuf* to) : to_(to) {}
+  ~TerminalSafeBuf() override;
+
+ protected:
+  int overflow(int ch) override;
+  int sync() override;
+
+ private:
+  bool put(char c);
+  bool put_escaped(unsigned char c);
+
+  std::streambuf* to_;
+  bool pending_c2_ = false;  // 0xC2 seen: the next byte may make a C1 control
+};
+
+// `text` as TerminalSafeBuf would print it.
+std::string terminal_safe(std::string_view text);
 
 }  // namespace storyloom::cli
