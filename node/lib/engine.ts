@@ -1,7 +1,7 @@
 // Engine: one open store plus its threads, as a Promise-based API. Blocking
 // C calls run off the JS thread (the addon's AsyncWorker); executions and
 // events arrive on the JS thread through thread-safe functions.
-import { intArgument, stringArgument } from './check';
+import { durationMs, intArgument, stringArgument } from './check';
 import { engineConfigJson, resourceLimitsJson, type LlmOptions, type ResourceLimits } from './config';
 import { Context, describe, isParked } from './context';
 import { callAsync, call, ERROR_CLASS_CODE, errorFor, type ErrorClass, InvalidArgumentError, InvalidStateError, translate } from './errors';
@@ -275,6 +275,9 @@ export class Engine {
   /** Opens (creating if needed) the store and starts the engine; runs left by a dead process resume. */
   static async open(options: OpenOptions = {}): Promise<Engine> {
     const { onError, llm, resources, ...rest } = options;
+    for (const key of ['pollIntervalMs', 'leaseTtlMs', 'drainTimeoutMs'] as const) {
+      if (rest[key] !== undefined) durationMs(`Engine.open: ${key}`, rest[key]);
+    }
     const configJson = engineConfigJson(llm, resources);
     const n = await callAsync(() => native().open({ ...rest, store: rest.store ?? ':memory:', configJson }));
     return new Engine(
