@@ -884,3 +884,33 @@ TEST_F(CliProgram, ReadCommandsWorkOnAFullDiskAndAReadOnlyMount) {
   EXPECT_EQ(cancel.exit_code, 1);
   EXPECT_NE(cancel.err.find("storyloom: store: "), std::string::npos) << cancel.err;
 }
+
+TEST_F(CliProgram, AnUnreadableRunIsListedMarkedAndSkippedByRetry) {
+  Runs runs = make_runs();
+  {
+    SQLite::Database db(db_, SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db, "UPDATE runs SET error = '{\"code\":' WHERE id = ?");
+    q.bind(1, runs.failed);
+    ASSERT_EQ(q.exec(), 1);
+  }
+  auto list = cli({"list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto lines = lines_of(list.out);
+  ASSERT_EQ(lines.size(), 3u) << list.out;
+  EXPECT_NE(lines[1].find(runs.failed), std::string::npos) << list.out;
+  EXPECT_NE(lines[1].find("UNREADABLE: stored error is not valid JSON (incomplete JSON)"),
+            std::string::npos)
+      << list.out;
+  EXPECT_EQ(lines[0].find("UNREADABLE"), std::string::npos) << list.out;
+  auto status = cli({"status", runs.failed});
+  EXPECT_EQ(status.exit_code, 1);
+  EXPECT_EQ(status.err, "storyloom: store: run '" + runs.failed +
+                            "' cannot be read from the store: stored error is not valid JSON "
+                            "(incomplete JSON)\n");
+  auto retry = cli({"retry", "--failed"});
+  EXPECT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_EQ(retry.out, "queued 0 failed runs again (completed steps are kept)\nskipped run " +
+                           runs.failed +
+                           ": its stored row cannot be read (see `storyloom list`)\n");
+}
+

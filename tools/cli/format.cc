@@ -89,9 +89,13 @@ std::string run_table(const std::vector<RunInfo>& runs) {
     rows.push_back(std::move(row));
   }
   std::string out;
-  for (const auto& row : rows) {
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const auto& row = rows[r];
     for (size_t i = 0; i < 4; ++i) out += pad(row.cells[i], widths[i]) + "  ";
-    out += row.cells[4] + "\n";
+    out += row.cells[4];
+    // A row the store cannot decode: listed, and marked with the reason.
+    if (!runs[r].unreadable.empty()) out += "  UNREADABLE: " + runs[r].unreadable;
+    out += "\n";
   }
   return out;
 }

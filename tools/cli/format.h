@@ -22,7 +22,8 @@ std::string pretty_json(const Json& value);
 // The run's fields (storyloom::to_json) plus last_event_id and its steps.
 Json snapshot_json(const Snapshot& snapshot);
 
-// One aligned line per run: id, status, workflow, owner ("-" when none), created.
+// One aligned line per run: id, status, workflow, owner ("-" when none), created,
+// and for a run whose stored row cannot be decoded "UNREADABLE: <why>".
 std::string run_table(const std::vector<RunInfo>& runs);
 
 // {"id","type","data"} and a newline; transient chunks have "id":null and
