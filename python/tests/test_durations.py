@@ -1,6 +1,8 @@
 """Durations beyond the engine's limit (100 years) are refused naming the parameter;
 none overflows into "now" (an immediate wake-up or time-out)."""
 
+import re
+
 import pytest
 
 import storyloom
@@ -29,8 +31,8 @@ def test_sleep_and_signal_timeout_beyond_the_limit_are_refused(engine, seconds):
 
 
 def test_engine_and_workflow_durations_beyond_the_limit_are_refused(db):
-    with pytest.raises(ValueError, match=f"^poll_interval is inf seconds; {LIMIT}"):
+    with pytest.raises(ValueError, match="^" + re.escape(f"poll_interval is inf seconds; {LIMIT}")):
         storyloom.Engine(db, poll_interval=float("inf"))
     with storyloom.Engine(db) as engine:
-        with pytest.raises(ValueError, match=f"^step_timeout is 1e\\+300 seconds; {LIMIT}"):
+        with pytest.raises(ValueError, match="^" + re.escape(f"step_timeout is 1e+300 seconds; {LIMIT}")):
             engine.workflow("w", step_timeout=1e300)(lambda ctx, input: {})
