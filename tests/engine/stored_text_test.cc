@@ -124,3 +124,54 @@ TEST(StoredText, CorruptedRowAffectsOnlyItsRun) {
   EXPECT_EQ(engine->list().runs.size(), 3u);
 }
 
+
+TEST(StoredText, QueuedRunWithAnUndecodableInputFailsInsteadOfExecuting) {
+  TempDir dir;
+  auto path = dir.file("queued.db");
+  std::atomic<int> executions{0};
+  auto register_counter = [&](Engine& engine) {
+    engine.register_workflow("count", [&](Context&, const Json&) -> Json {
+      ++executions;
+      return nullptr;
+    });
+  };
+  std::string bad, good;
+  {
+    auto engine = Engine::open(fast_options("sqlite:" + path));
+    register_counter(*engine);
+    bad = engine->start("count", boost::json::object{{"n", 1}}).id;
+    good = engine->start("count", boost::json::object{{"n", 2}}).id;
+    ASSERT_EQ(wait_finished(*engine, good).status, RunStatus::completed);
+    ASSERT_EQ(wait_finished(*engine, bad).status, RunStatus::completed);
+    engine->close();
+  }
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db,
+                        "UPDATE runs SET status = 'queued', input = '{\"n\":', output = NULL, "
+                        "finished_at = 0 WHERE id = ?");
+    q.bind(1, bad);
+    ASSERT_EQ(q.exec(), 1);
+    SQLite::Statement r(db, "UPDATE runs SET status = 'queued', output = NULL, finished_at = 0 "
+                            "WHERE id = ?");
+    r.bind(1, good);
+    ASSERT_EQ(r.exec(), 1);
+  }
+  executions = 0;
+  auto engine = Engine::open(fast_options("sqlite:" + path));
+  register_counter(*engine);
+  EXPECT_EQ(wait_finished(*engine, good).status, RunStatus::completed);
+  RunInfo listed;
+  ASSERT_TRUE(eventually([&] {
+    for (auto& run : engine->list().runs) {
+      if (run.id == bad) listed = run;
+    }
+    return listed.status == RunStatus::failed;
+  }));
+  EXPECT_EQ(executions.load(), 1);  // only the good run executed again
+  EXPECT_EQ(listed.unreadable, "stored input is not valid JSON (incomplete JSON)");
+  EXPECT_EQ(listed.error.at("code").as_string(), "store");
+  EXPECT_EQ(std::string(listed.error.at("message").as_string()),
+            "run '" + bad + "' cannot be read from the store: stored input is not valid JSON "
+            "(incomplete JSON)");
+}
