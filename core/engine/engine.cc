@@ -46,6 +46,8 @@ void Engine::register_workflow(std::string_view name, ExecuteFn fn, WorkflowOpti
 }
 
 RunInfo Engine::start(std::string_view workflow, Json input, const StartOptions& options) {
+  detail::check_no_control("owner", options.owner);
+  detail::check_no_control("idempotency key", options.idempotency_key);
   return core_->start(workflow, std::move(input), options);
 }
 RunInfo Engine::get(std::string_view run_id) { return core_->get(run_id); }

@@ -42,16 +42,17 @@ void check_utf8(std::string_view what, std::string_view text) {
   }
 }
 
-void check_key(std::string_view what, std::string_view key) {
-  check_utf8(what, key);
-  // Owners and keys are printed by tools (the CLI's list) and logged: a
-  // control character there could drive a terminal and is never legitimate.
-  for (unsigned char c : key) {
+void check_no_control(std::string_view what, std::string_view text) {
+  for (unsigned char c : text) {
     if (c < 0x20 || c == 0x7f) {
       throw Error(ErrorCode::invalid_argument,
                   std::string(what) + " contains a control character");
     }
   }
+}
+
+void check_key(std::string_view what, std::string_view key) {
+  check_utf8(what, key);
   if (key.size() > kMaxKeyBytes) {
     throw Error(ErrorCode::invalid_argument, std::string(what) + " is " +
                                                  std::to_string(key.size()) +
