@@ -33,3 +33,19 @@ test('Engine.open refuses an interval beyond the limit', async () => {
     return true;
   });
 });
+
+test('maxJsonDepth sets the JSON depth limit, and the message names it', async (t) => {
+  const deep = (n) => (n === 0 ? 1 : [deep(n - 1)]);
+  const strict = await openEngine(t);
+  strict.workflow('w', {}, async () => ({}));
+  await assert.rejects(strict.start('w', { x: deep(32) }), (e) => {
+    assert.ok(e instanceof InvalidArgumentError, `${e?.name}: ${e?.message}`);
+    assert.equal(e.message, 'run input is nested deeper than the JSON depth limit of 32 levels (max_json_depth)');
+    return true;
+  });
+  const roomy = await openEngine(t, { maxJsonDepth: 40 });
+  roomy.workflow('w', {}, async (ctx, input) => ctx.step('echo', async () => input.x));
+  const run = await waitForRun(roomy, (await roomy.start('w', { x: deep(36) })).id);
+  assert.equal(run.status, 'completed');
+  assert.deepEqual(run.output, deep(36));
+});
