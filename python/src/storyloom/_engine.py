@@ -461,7 +461,9 @@ class Engine:
     offline provider, which writes placeholder text, not a language model). resources:
     limits per resource name (:class:`storyloom.ResourceLimits`), e.g.
     ``{"llm:openai": {"max_in_flight": 2}}``. A field of the wrong type raises TypeError
-    naming it (``llm.providers[0].kind``); a bad value InvalidArgument from the engine."""
+    naming it (``llm.providers[0].kind``); a bad value InvalidArgument from the engine.
+    max_json_depth: how deeply arrays and objects may nest in JSON sent to the engine
+    (None: 32; at most 1000); deeper JSON raises InvalidArgument naming the limit."""
 
     def __init__(
         self,
@@ -475,8 +477,9 @@ class Engine:
         drain_timeout: float | None = None,
         llm: LlmConfig | None = None,
         resources: Mapping[str, ResourceLimits] | None = None,
+        max_json_depth: int | None = None,
     ) -> None:
-        config = _config.config_json(llm, resources)
+        config = _config.config_json(llm, resources, max_json_depth)
         self._native = _native.Engine(
             store,
             workers,
