@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds into build/ (BUILD_DIR overrides). Extra args go to cmake.
+# BUILD_TARGETS="a b" builds only those targets (scripts/demo.sh builds just the
+# story program); unset, everything. Warnings are errors when CI=true.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
@@ -7,4 +9,6 @@ werror=OFF
 [ "${CI:-}" = "true" ] && werror=ON
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
   -DSTORYLOOM_WERROR="$werror" "$@" >/dev/null
-cmake --build "$build" -j "$(nproc)"
+targets=()
+for t in ${BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j "$(nproc)" "${targets[@]}"

@@ -10,8 +10,10 @@ build="${BUILD_DIR:-$root/build}"
 story="$build/examples/story/story"
 
 "$root/scripts/setup.sh"
-echo "demo: building storyloom in $build (the first build takes a few minutes)" >&2
-"$root/scripts/build.sh"
+echo "demo: building the story program in $build (the first build takes a few minutes)" >&2
+# Only what the demo needs; scripts/test.sh later builds the rest in the same
+# directory with the same flags, so nothing is compiled twice.
+BUILD_TARGETS=story_example "$root/scripts/build.sh"
 if [ ! -x "$story" ]; then
   echo "demo: $story was not built; is STORYLOOM_BUILD_EXAMPLES off in $build/CMakeCache.txt?" >&2
   exit 1

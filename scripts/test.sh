@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine, builds everything with warnings as errors, runs every
-# test: the C++ suites (ctest), the npm package's (node --test), then the pip
-# package's (pytest, in a fresh virtual environment).
+# Sets up a fresh machine, builds everything (warnings are errors when CI=true,
+# as .ci/run sets), runs every test: the C++ suites (ctest), the npm package's
+# (node --test), then the pip package's (pytest, in a fresh virtual environment).
+# It reuses the build scripts/demo.sh made: the same flags, so only the targets
+# the demo did not need are compiled.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
-CI=true "$root/scripts/build.sh"
+"$root/scripts/build.sh"
 build="${BUILD_DIR:-$root/build}"
 (cd "$build" && ctest --output-on-failure -j "$(nproc)")
 # The Node and Python suites run the fake LLM server the C++ build made.

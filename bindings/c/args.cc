@@ -25,7 +25,8 @@ std::string_view Args::text(const char* pointer, size_t len, const char* name) c
 
 Json Args::json(const char* pointer, size_t len, const char* name) const {
   if (pointer == nullptr) invalid(std::string(name) + " is NULL");
-  return parse_json({pointer, len}, std::string(function_) + ": " + name);
+  // The hard cap only: the engine applies its own max_json_depth, naming it.
+  return parse_json({pointer, len}, std::string(function_) + ": " + name, kMaxJsonDepthLimit);
 }
 
 ErrorClass Args::error_class(int value, const char* name) const {

@@ -127,7 +127,7 @@ ResourceLimits resource_limits_from_json(const Json& json, const std::string& wh
 
 void apply_engine_config(EngineOptions& options, const Json& config) {
   const auto& o = object_of(config, "config");
-  only_keys(o, {"durability", "llm", "resources"}, "config");
+  only_keys(o, {"durability", "llm", "resources", "max_json_depth"}, "config");
   if (const auto* durability = o.if_contains("durability"); durability && !durability->is_null()) {
     const auto* text = durability->if_string();
     if (text && *text == "full") {
@@ -137,6 +137,14 @@ void apply_engine_config(EngineOptions& options, const Json& config) {
     } else {
       bad("config.durability", "must be \"full\" or \"normal\", got " + boost::json::serialize(*durability));
     }
+  }
+  if (const auto* depth = o.if_contains("max_json_depth"); depth && !depth->is_null()) {
+    if (!depth->is_int64() || depth->as_int64() < 1 || depth->as_int64() > kMaxJsonDepthLimit) {
+      throw Error(ErrorCode::invalid_argument,
+                  "config.max_json_depth must be an integer from 1 to " +
+                      std::to_string(kMaxJsonDepthLimit) + ", got " + boost::json::serialize(*depth));
+    }
+    options.max_json_depth = static_cast<int>(depth->as_int64());
   }
   if (const auto* llm = o.if_contains("llm"); llm && !llm->is_null()) {
     apply_llm(options.llm, *llm, "config.llm");

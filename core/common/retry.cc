@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "engine/validate.h"
 #include "storyloom/error.h"
 
 namespace storyloom {
@@ -18,6 +19,9 @@ void validate(const RetryPolicy& p) {
   if (p.timeout.count() < 0) {
     fail("timeout must not be negative (0: none), got " + std::to_string(p.timeout.count()) + " ms");
   }
+  detail::check_duration_limit("initial_backoff", p.initial_backoff);
+  detail::check_duration_limit("max_backoff", p.max_backoff);
+  detail::check_duration_limit("timeout", p.timeout);
   if (p.max_backoff < p.initial_backoff) {
     fail("max_backoff (" + std::to_string(p.max_backoff.count()) +
          " ms) must not be less than initial_backoff (" +

@@ -16,20 +16,22 @@ boost::json::array array_of(const std::vector<T>& items) {
 }  // namespace
 
 Json to_json(const RunInfo& run) {
-  return boost::json::object{{"id", run.id},
-                             {"workflow", run.workflow},
-                             {"status", to_string(run.status)},
-                             {"input", run.input},
-                             {"output", run.output},
-                             {"error", run.error},
-                             {"progress", run.progress},
-                             {"owner", run.owner},
-                             {"idempotency_key", run.idempotency_key},
-                             {"parent_id", run.parent_id},
-                             {"priority", run.priority},
-                             {"created_at_ms", run.created_at_ms},
-                             {"updated_at_ms", run.updated_at_ms},
-                             {"finished_at_ms", run.finished_at_ms}};
+  boost::json::object out{{"id", run.id},
+                          {"workflow", run.workflow},
+                          {"status", to_string(run.status)},
+                          {"input", run.input},
+                          {"output", run.output},
+                          {"error", run.error},
+                          {"progress", run.progress},
+                          {"owner", run.owner},
+                          {"idempotency_key", run.idempotency_key},
+                          {"parent_id", run.parent_id},
+                          {"priority", run.priority},
+                          {"created_at_ms", run.created_at_ms},
+                          {"updated_at_ms", run.updated_at_ms},
+                          {"finished_at_ms", run.finished_at_ms}};
+  if (!run.unreadable.empty()) out["unreadable"] = run.unreadable;  // only on a corrupted row
+  return out;
 }
 
 Json to_json(const RunPage& page) {

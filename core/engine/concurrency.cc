@@ -1,4 +1,5 @@
 #include "engine/concurrency.h"
+#include "engine/validate.h"
 
 namespace storyloom::detail {
 
@@ -61,11 +62,13 @@ void validate_limits(const WorkflowOptions& o) {
       fail("throttle period must be at least 1 ms, got " + std::to_string(o.throttle->period.count()) +
            " ms");
     }
+    check_duration_limit("throttle period", o.throttle->period);
   }
   if (o.run_timeout.count() < 0) {
     fail("run_timeout must not be negative (0: none), got " + std::to_string(o.run_timeout.count()) +
          " ms");
   }
+  check_duration_limit("run_timeout", o.run_timeout);
 }
 
 bool has_limits(const WorkflowOptions& o) {

@@ -24,6 +24,11 @@ void Subscription::close() {
 Engine::Engine(std::shared_ptr<EngineCore> core) : core_(std::move(core)) {}
 
 std::unique_ptr<Engine> Engine::open(EngineOptions options) {
+  if (options.max_json_depth < 1 || options.max_json_depth > kMaxJsonDepthLimit) {
+    throw Error(ErrorCode::invalid_argument, "max_json_depth must be from 1 to " +
+                                                 std::to_string(kMaxJsonDepthLimit) + ", got " +
+                                                 std::to_string(options.max_json_depth));
+  }
   return std::unique_ptr<Engine>(new Engine(EngineCore::open(std::move(options))));
 }
 
@@ -42,6 +47,8 @@ void Engine::register_workflow(std::string_view name, ExecuteFn fn, WorkflowOpti
 }
 
 RunInfo Engine::start(std::string_view workflow, Json input, const StartOptions& options) {
+  detail::check_no_control("owner", options.owner);
+  detail::check_no_control("idempotency key", options.idempotency_key);
   return core_->start(workflow, std::move(input), options);
 }
 RunInfo Engine::get(std::string_view run_id) { return core_->get(run_id); }
@@ -58,7 +65,9 @@ std::vector<StartResult> Engine::start_many(std::vector<StartRequest> requests) 
 std::vector<std::optional<Error>> Engine::signal_many(std::vector<SignalRequest> signals) {
   return core_->signal_many(std::move(signals));
 }
-size_t Engine::retry_failed(const RunFilter& filter) { return core_->retry_failed(filter); }
+size_t Engine::retry_failed(const RunFilter& filter, std::vector<std::string>* unreadable) {
+  return core_->retry_failed(filter, unreadable);
+}
 std::vector<std::string> Engine::cancel_many(const RunFilter& filter) { return core_->cancel_many(filter); }
 void Engine::set_priority(std::string_view run_id, int priority) { core_->set_priority(run_id, priority); }
 void Engine::rewind(std::string_view run_id, std::string_view step_name) {

@@ -11,6 +11,7 @@
 #include "engine/concurrency.h"
 #include "engine/execution_state.h"
 #include "engine/validate.h"
+#include "store/row_codec.h"  // hardening: decode_stored_json
 
 namespace storyloom::detail {
 namespace {
@@ -67,6 +68,7 @@ EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {
                                                    std::to_string(minimum) + " ms, got " +
                                                    std::to_string(value.count()));
     }
+    check_duration_limit(name, value);  // hardening: INT64_MAX must not overflow now + value
   };
   positive("poll_interval", options_.poll_interval, 1);
   positive("lease_ttl", options_.lease_ttl, 1);
@@ -273,7 +275,7 @@ store::RunRecord EngineCore::new_run(std::string_view workflow, Json input,
   check_key("idempotency key", options.idempotency_key);
   check_key("owner", options.owner);
   check_object("run input", input);
-  checked_json_text("run input", input, options_.max_payload_bytes);
+  checked_json_text("run input", input, options_);  // hardening: + depth limit
   store::RunRecord run;
   run.info.id = new_run_id();
   run.info.workflow = std::string(workflow);
@@ -473,7 +475,7 @@ store::ListQuery EngineCore::list_query(const RunFilter& filter) {
   return q;
 }
 
-size_t EngineCore::retry_failed(const RunFilter& filter) {
+size_t EngineCore::retry_failed(const RunFilter& filter, std::vector<std::string>* unreadable) {
   if (filter.status && *filter.status != RunStatus::failed) {
     throw Error(ErrorCode::invalid_argument,
                 std::string("retry by filter takes failed runs only; the filter asks for ") +
@@ -485,16 +487,23 @@ size_t EngineCore::retry_failed(const RunFilter& filter) {
   size_t retried = 0;
   for (;;) {
     size_t batch = 0;
+    size_t rows = 0;
     writer_->run([&](Batch& b) {
       int64_t last_seq = 0;
-      for (auto& run : b.tx.list_runs(q, &last_seq)) {
+      auto runs = b.tx.list_runs(q, &last_seq);
+      rows = runs.size();
+      for (auto& run : runs) {
+        if (!run.info.unreadable.empty()) {  // hardening: a corrupted row is skipped and reported
+          if (unreadable) unreadable->push_back(run.info.id);
+          continue;
+        }
         requeue_failed(b, run);
         ++batch;
       }
       q.after_seq = last_seq;  // a run that fails again meanwhile is not retried twice
     });
     retried += batch;
-    if (batch < q.limit) break;
+    if (rows < q.limit) break;
   }
   if (retried > 0) wake_scheduler();
   return retried;
@@ -623,7 +632,7 @@ void EngineCore::set_priority(std::string_view run_id, int priority) {
 
 void EngineCore::signal(std::string_view run_id, std::string_view name, Json payload) {
   check_name("signal name", name);
-  checked_json_text("signal payload", payload, options_.max_payload_bytes);
+  checked_json_text("signal payload", payload, options_);
   SignalRequest request{std::string(run_id), std::string(name), std::move(payload)};
   writer_->run([&](Batch& b) { signal_op(b, request); });
 }
@@ -690,11 +699,12 @@ Snapshot EngineCore::snapshot(std::string_view run_id) {
   Snapshot snap;
   snap.run = must_find(*tx, run_id).info;
   for (auto& s : tx->steps(snap.run.id)) {
-    snap.steps.push_back(StepInfo{s.seq, s.name, s.kind, s.status, boost::json::parse(s.result),
+    snap.steps.push_back(StepInfo{s.seq, s.name, s.kind, s.status,
+                                  store::decode_stored_json(s.result, snap.run.id, "the result of step '" + s.name + "'"),
                                   s.completed_at_ms});
   }
   for (auto& a : tx->artifacts(snap.run.id, true)) {
-    snap.artifacts.push_back(ArtifactInfo{a.key, a.version, boost::json::parse(a.value), a.created_at_ms});
+    snap.artifacts.push_back(ArtifactInfo{a.key, a.version, store::decode_stored_json(a.value, snap.run.id, "artifact '" + a.key + "'"), a.created_at_ms});
   }
   for (auto& s : tx->chunk_streams(snap.run.id)) {
     snap.streams.push_back(StreamInfo{s.stream, s.attempt_start, s.end_offset});
@@ -708,7 +718,7 @@ std::vector<ArtifactInfo> EngineCore::artifacts(std::string_view run_id) {
   auto run = must_find(*tx, run_id);
   std::vector<ArtifactInfo> out;
   for (auto& a : tx->artifacts(run.info.id, false)) {
-    out.push_back(ArtifactInfo{a.key, a.version, boost::json::parse(a.value), a.created_at_ms});
+    out.push_back(ArtifactInfo{a.key, a.version, store::decode_stored_json(a.value, run.info.id, "artifact '" + a.key + "'"), a.created_at_ms});
   }
   return out;
 }

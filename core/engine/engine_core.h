@@ -53,7 +53,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void cancel(std::string_view run_id);
   void signal(std::string_view run_id, std::string_view name, Json payload);
   void retry(std::string_view run_id);
-  size_t retry_failed(const RunFilter& filter);
+  size_t retry_failed(const RunFilter& filter, std::vector<std::string>* unreadable = nullptr);
   std::vector<std::string> cancel_many(const RunFilter& filter);
   void set_priority(std::string_view run_id, int priority);
   void rewind(std::string_view run_id, std::string_view step_name);

@@ -3,6 +3,7 @@
 #include "engine/engine_core.h"
 #include "engine/execution_state.h"
 #include "engine/validate.h"
+#include "store/row_codec.h"  // hardening: decode_stored_json
 
 namespace storyloom::detail {
 namespace {
@@ -118,7 +119,7 @@ StepBegin ExecutionState::begin_step(std::string_view name, std::optional<RetryP
   out.seq = pos.seq;
   if (pos.stored && pos.stored->status == "completed") {
     out.memoized = true;
-    out.result = boost::json::parse(pos.stored->result);
+    out.result = store::decode_stored_json(pos.stored->result, run_id(), "the result of step '" + pos.stored->name + "'");  // hardening
     return out;
   }
   out.attempt = begin_attempt(pos, name, "step", retry);
@@ -155,7 +156,7 @@ void ExecutionState::complete_step(int64_t seq, Json result) {
   step_deadlines_.erase(seq);
   held = take_resources_locked(seq);
   rec.result = checked_json_text("result of step '" + rec.name + "'", result,
-                                 core_->options().max_payload_bytes);
+                                 core_->options());  // hardening: + depth limit
   rec.status = "completed";
   rec.completed_at_ms = core_->now_ms();
   submit_locked([rec, result = std::move(result)](Batch& b) {
@@ -259,6 +260,7 @@ void ExecutionState::complete_wait_step(int64_t seq, std::string_view name, std:
 }
 
 WaitResult ExecutionState::sleep(std::string_view name, std::chrono::milliseconds duration) {
+  check_duration_limit("duration of sleep '" + std::string(name) + "'", duration);  // hardening
   std::lock_guard lock(mutex_);
   auto pos = next_position(name, "sleep");
   int64_t now = core_->now_ms();
@@ -279,10 +281,11 @@ WaitResult ExecutionState::sleep(std::string_view name, std::chrono::millisecond
 
 WaitResult ExecutionState::wait_for_signal(std::string_view name,
                                            std::optional<std::chrono::milliseconds> timeout) {
+  if (timeout) check_duration_limit("timeout of wait_for_signal '" + std::string(name) + "'", *timeout);  // hardening
   std::lock_guard lock(mutex_);
   auto pos = next_position(name, "signal");
   if (pos.stored && pos.stored->status == "completed") {
-    Json result = boost::json::parse(pos.stored->result);
+    Json result = store::decode_stored_json(pos.stored->result, run_id(), "signal wait '" + pos.stored->name + "'");  // hardening
     const auto& o = result.as_object();
     if (o.contains("signal")) return {WaitState::ready, o.at("signal")};
     return {WaitState::timed_out, nullptr};
@@ -295,7 +298,7 @@ WaitResult ExecutionState::wait_for_signal(std::string_view name,
   for (const auto& signal : mailbox) {
     if (consumed_signals_.count(signal.id)) continue;
     consumed_signals_.insert(signal.id);
-    Json payload = boost::json::parse(signal.payload);
+    Json payload = store::decode_stored_json(signal.payload, run_id(), "signal payload");  // hardening
     int64_t seq = pos.seq;
     submit_locked([id = signal.id, seq](Batch& b) { b.tx.consume_signal(id, seq); });
     complete_wait_step(seq, name, "signal", boost::json::object{{"signal", payload}});
@@ -334,7 +337,7 @@ WaitResult ExecutionState::invoke(std::string_view name, std::string_view workfl
     throw Error(ErrorCode::step_failed, message);
   };
   if (pos.stored && pos.stored->status == "completed") {
-    return outcome(boost::json::parse(pos.stored->result), pos.stored->child_id);
+    return outcome(store::decode_stored_json(pos.stored->result, run_id(), "child run result"), pos.stored->child_id);  // hardening
   }
   if (pos.stored) {
     std::string child_id = pos.stored->child_id;
@@ -360,7 +363,7 @@ WaitResult ExecutionState::invoke(std::string_view name, std::string_view workfl
   }
   check_object("input of child run '" + std::string(name) + "'", input);
   checked_json_text("input of child run '" + std::string(name) + "'", input,
-                    core_->options().max_payload_bytes);
+                    core_->options());  // hardening: + depth limit
   store::RunRecord child;
   child.info.id = core_->new_run_id();
   child.info.workflow = std::string(workflow);
@@ -391,7 +394,7 @@ void ExecutionState::progress(Json value) {
   std::lock_guard lock(mutex_);
   check_open();
   if (replaying()) return;
-  checked_json_text("progress", value, core_->options().max_payload_bytes);
+  checked_json_text("progress", value, core_->options());  // hardening: + depth limit
   submit_locked([run = run_id(), value = std::move(value)](Batch& b) {
     auto r = b.tx.find_run(run);
     if (!r) return;
@@ -408,7 +411,7 @@ void ExecutionState::artifact(std::string_view key, Json value) {
   check_name("artifact key", key);
   if (replaying()) return;
   std::string text = checked_json_text("artifact '" + std::string(key) + "'", value,
-                                       core_->options().max_payload_bytes);
+                                       core_->options());  // hardening: + depth limit
   submit_locked([run = run_id(), key = std::string(key), text = std::move(text),
                  value = std::move(value)](Batch& b) {
     // A replay after a crash may write the same artifact again: keep one version.
@@ -429,7 +432,7 @@ void ExecutionState::emit(std::string_view type, Json data) {
   }
   if (replaying()) return;
   checked_json_text("data of event '" + std::string(type) + "'", data,
-                    core_->options().max_payload_bytes);
+                    core_->options());  // hardening: + depth limit
   submit_locked([run = run_id(), type = std::string(type), data = std::move(data)](Batch& b) {
     b.event(run, type, data);
   });
@@ -537,7 +540,7 @@ void ExecutionState::finish_completed(Json output) {
   std::string text;
   try {
     text = checked_json_text("output of run '" + run_id() + "'", output,
-                             core_->options().max_payload_bytes);
+                             core_->options());  // hardening: + depth limit
   } catch (const Error& e) {
     finish_failed(e);
     throw;  // the run failed with this error; the host should know why

@@ -3,6 +3,7 @@
 #include "engine/engine_core.h"
 #include "engine/execution_state.h"
 #include "engine/validate.h"
+#include "store/row_codec.h"
 #include "llm/llm_client.h"
 
 namespace storyloom::detail {
@@ -35,7 +36,7 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
     if (pos.stored && pos.stored->status == "completed") {
       memoized.emplace();
       memoized->memoized = true;
-      memoized->result = llm_result_from_json(boost::json::parse(pos.stored->result));
+      memoized->result = llm_result_from_json(store::decode_stored_json(pos.stored->result, run_id(), "the result of llm step '" + pos.stored->name + "'"));
     } else {
       // Only a new attempt needs its provider: a replay returns what is stored
       // even if the provider has gone from the configuration since.

@@ -1,43 +1,18 @@
 #include "engine/validate.h"
 
+#include "common/utf8.h"
+
+#include "storyloom/clock.h"
 #include "storyloom/engine.h"
 #include "storyloom/error.h"
 
 namespace storyloom::detail {
 
 bool is_valid_utf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    auto lead = static_cast<unsigned char>(text[i]);
-    size_t extra;
-    uint32_t cp;
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    } else if ((lead >> 5) == 0x6) {
-      extra = 1;
-      cp = lead & 0x1f;
-    } else if ((lead >> 4) == 0xe) {
-      extra = 2;
-      cp = lead & 0x0f;
-    } else if ((lead >> 3) == 0x1e) {
-      extra = 3;
-      cp = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= text.size()) return false;  // truncated sequence
-    for (size_t k = 1; k <= extra; ++k) {
-      auto cont = static_cast<unsigned char>(text[i + k]);
-      if ((cont >> 6) != 0x2) return false;
-      cp = (cp << 6) | (cont & 0x3f);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
-      return false;
-    }
-    i += extra + 1;
+  for (size_t i = 0; i < text.size();) {
+    size_t n = utf8_char_length(text, i);
+    if (n == 0) return false;
+    i += n;
   }
   return true;
 }
@@ -67,6 +42,15 @@ void check_utf8(std::string_view what, std::string_view text) {
   }
 }
 
+void check_no_control(std::string_view what, std::string_view text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      throw Error(ErrorCode::invalid_argument,
+                  std::string(what) + " contains a control character");
+    }
+  }
+}
+
 void check_key(std::string_view what, std::string_view key) {
   check_utf8(what, key);
   if (key.size() > kMaxKeyBytes) {
@@ -85,6 +69,24 @@ std::string checked_json_text(std::string_view what, const Json& value, size_t m
                     " bytes of JSON; the limit is " + std::to_string(max_bytes));
   }
   return text;
+}
+
+void check_duration_limit(std::string_view what, std::chrono::milliseconds value) {
+  if (value.count() > kMaxDurationMs) {
+    throw Error(ErrorCode::invalid_argument,
+                std::string(what) + " is " + std::to_string(value.count()) +
+                    " ms; the limit is " + std::to_string(kMaxDurationMs) + " ms (100 years)");
+  }
+}
+
+std::string checked_json_text(std::string_view what, const Json& value,
+                              const EngineOptions& limits) {
+  if (json_depth(value) > limits.max_json_depth) {
+    throw Error(ErrorCode::invalid_argument,
+                std::string(what) + " is nested deeper than the JSON depth limit of " +
+                    std::to_string(limits.max_json_depth) + " levels (max_json_depth)");
+  }
+  return checked_json_text(what, value, limits.max_payload_bytes);
 }
 
 void check_object(std::string_view what, const Json& value) {

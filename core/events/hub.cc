@@ -20,7 +20,9 @@ Event to_event(const store::EventRecord& record) {
   e.run_id = record.run_id;
   e.type = record.type;
   boost::system::error_code ec;
-  e.data = boost::json::parse(record.data, ec);
+  boost::json::parse_options options;
+  options.max_depth = kMaxJsonDepthLimit;  // written under the engine's own limit
+  e.data = boost::json::parse(record.data, ec, {}, options);
   if (ec) e.data = record.data;
   e.created_at_ms = record.created_at_ms;
   return e;

@@ -15,6 +15,7 @@
 
 #include "storyloom/error.h"
 #include "store/hot_queries.h"
+#include "store/row_codec.h"
 #include "store/schema.h"
 
 namespace storyloom::store {
@@ -32,6 +33,12 @@ class Connection {
   Connection(const std::string& path, bool memory)
       : db_(memory ? ":memory:" : path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE |
                                             SQLite::OPEN_NOMUTEX) {
+    db_.setBusyTimeout(kBusyTimeoutMs);
+  }
+  // A read-only connection: `uri` is a file: URI (mode=ro, maybe immutable=1).
+  struct ReadOnly {};
+  Connection(const std::string& uri, ReadOnly)
+      : db_(uri, SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX) {
     db_.setBusyTimeout(kBusyTimeoutMs);
   }
 
@@ -135,52 +142,6 @@ void migrate(Connection& conn, const std::string& path) {
   tx.commit();
 }
 
-const char* kRunColumns =
-    "id, workflow, status, input, output, error, progress, owner, idempotency_key, parent_id, "
-    "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
-    "updated_at, finished_at, deadline_at, started_at";
-
-std::string text_or_empty(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
-
-Json json_or_null(const SQLite::Column& c) {
-  if (c.isNull()) return nullptr;
-  return boost::json::parse(c.getString());
-}
-
-// Reads a row selected with kRunColumns starting at column `first`.
-RunRecord read_run(SQLite::Statement& q, int first = 0) {
-  RunRecord r;
-  int i = first;
-  r.info.id = q.getColumn(i++).getString();
-  r.info.workflow = q.getColumn(i++).getString();
-  r.info.status = parse_run_status(q.getColumn(i++).getString());
-  r.info.input = boost::json::parse(q.getColumn(i++).getString());
-  r.info.output = json_or_null(q.getColumn(i++));
-  r.info.error = json_or_null(q.getColumn(i++));
-  r.info.progress = json_or_null(q.getColumn(i++));
-  r.info.owner = q.getColumn(i++).getString();
-  r.info.idempotency_key = text_or_empty(q.getColumn(i++));
-  r.info.parent_id = q.getColumn(i++).getString();
-  r.parent_step = q.getColumn(i++).getInt64();
-  r.info.priority = q.getColumn(i++).getInt();
-  r.available_at_ms = q.getColumn(i++).getInt64();
-  r.wake_at_ms = q.getColumn(i++).getInt64();
-  r.waiting_for = q.getColumn(i++).getString();
-  r.lease_owner = q.getColumn(i++).getString();
-  r.info.created_at_ms = q.getColumn(i++).getInt64();
-  r.info.updated_at_ms = q.getColumn(i++).getInt64();
-  r.info.finished_at_ms = q.getColumn(i++).getInt64();
-  r.deadline_at_ms = q.getColumn(i++).getInt64();
-  r.started_at_ms = q.getColumn(i++).getInt64();
-  return r;
-}
-
-EventRecord read_event(SQLite::Statement& q) {
-  return EventRecord{q.getColumn(0).getInt64(), q.getColumn(1).getString(),
-                     q.getColumn(2).getString(), q.getColumn(3).getString(),
-                     q.getColumn(4).getInt64()};
-}
-
 // Read and write queries over one connection; the caller holds its lock.
 class SqliteTx : public WriteTx {
  public:
@@ -230,7 +191,7 @@ class SqliteTx : public WriteTx {
     auto& q = conn_.prepare(sql.c_str());
     q.bind(1, run_id);
     if (!q.executeStep()) return std::nullopt;
-    return read_run(q);
+    return readable(read_run(q));
   }
 
   std::optional<RunRecord> find_run_by_key(const std::string& key) override {
@@ -239,7 +200,7 @@ class SqliteTx : public WriteTx {
     auto& q = conn_.prepare(sql.c_str());
     q.bind(1, key);
     if (!q.executeStep()) return std::nullopt;
-    return read_run(q);
+    return readable(read_run(q));
   }
 
   std::optional<std::pair<RunStatus, std::string>> run_lease(const std::string& run_id) override {
@@ -261,7 +222,10 @@ class SqliteTx : public WriteTx {
     if (query.unfinished_only) sql += " AND status IN ('queued', 'running', 'sleeping', 'waiting')";
     if (!query.workflow.empty()) sql += " AND workflow = ?";
     if (!query.owner.empty()) sql += " AND owner = ?";
-    if (!query.error_class.empty()) sql += " AND json_extract(error, '$.class') = ?";
+    // json_valid first: one corrupted error column must not fail the whole list.
+    if (!query.error_class.empty()) {
+      sql += " AND CASE WHEN json_valid(error) THEN json_extract(error, '$.class') END = ?";
+    }
     if (query.finished_after_ms > 0) sql += " AND finished_at >= ?";
     if (query.finished_before_ms > 0) sql += " AND finished_at > 0 AND finished_at < ?";
     sql += " ORDER BY seq LIMIT ?";
@@ -607,8 +571,9 @@ class SqliteTx : public WriteTx {
   }
 
   ClaimResult claim_runs(const ClaimRequest& req) override {
-    if (req.rules.empty()) return claim_unlimited(req);
-    return claim_limited(req);
+    ClaimResult out = req.rules.empty() ? claim_unlimited(req) : claim_limited(req);
+    fail_unreadable(out.runs, req.now_ms);
+    return out;
   }
 
   std::vector<RunRecord> overdue_runs(int64_t now_ms, size_t limit) override {
@@ -620,7 +585,10 @@ class SqliteTx : public WriteTx {
     q.bind(1, now_ms);
     q.bind(2, static_cast<int64_t>(limit));
     std::vector<RunRecord> out;
-    while (q.executeStep()) out.push_back(read_run(q));
+    while (q.executeStep()) {
+      RunRecord r = read_run(q);
+      if (r.info.unreadable.empty()) out.push_back(std::move(r));  // nothing to time out
+    }
     return out;
   }
 
@@ -688,6 +656,7 @@ class SqliteTx : public WriteTx {
     std::vector<RunRecord> out;
     while (q.executeStep()) {
       RunRecord r = read_run(q);
+      if (!r.info.unreadable.empty()) continue;  // never resumed: its input is unknown
       bool live = false;
       for (const auto& id : live_engine_ids) live = live || id == r.lease_owner;
       if (!live) out.push_back(std::move(r));
@@ -696,6 +665,34 @@ class SqliteTx : public WriteTx {
   }
 
  private:
+  // A run row that cannot be decoded is an Error(store) naming the run.
+  static RunRecord readable(RunRecord run) {
+    if (!run.info.unreadable.empty()) throw unreadable_run_error(run);
+    return run;
+  }
+
+  // Claimed runs whose row cannot be decoded are never executed (their input
+  // is unknown): they fail with a store error and leave the claim result.
+  void fail_unreadable(std::vector<RunRecord>& runs, int64_t now_ms) {
+    auto bad = std::stable_partition(runs.begin(), runs.end(), [](const RunRecord& r) {
+      return r.info.unreadable.empty();
+    });
+    for (auto it = bad; it != runs.end(); ++it) {
+      Json error = boost::json::object{{"code", "store"},
+                                       {"class", "fatal"},
+                                       {"message", unreadable_run_error(*it).what()},
+                                       {"step", ""}};
+      auto& q = conn_.prepare(
+          "UPDATE runs SET status = 'failed', error = ?1, lease_owner = '', finished_at = ?2, "
+          "updated_at = ?2 WHERE id = ?3");
+      q.bind(1, boost::json::serialize(error));
+      q.bind(2, now_ms);
+      q.bind(3, it->info.id);
+      q.exec();
+    }
+    runs.erase(bad, runs.end());
+  }
+
   static void bind_json(SQLite::Statement& q, int index, const Json& v) {
     if (v.is_null()) {
       q.bind(index);
@@ -1017,7 +1014,127 @@ class SqliteStore final : public Store {
   std::unique_ptr<Checkpointer> checkpointer_;  // declared last: stops first
 };
 
+// A store opened for reading only (SQLITE_OPEN_READONLY): no migration, no
+// writer connection, no checkpointer, so it works on a read-only file or
+// directory and on a full disk. One connection, one reader at a time.
+class ReadOnlySqliteStore : public Store {
+ public:
+  explicit ReadOnlySqliteStore(const std::string& path) : path_(path) {
+    // A WAL database whose -shm file is missing and cannot be created (a
+    // read-only directory) opens only as immutable; no writer can be running
+    // then, since a writer keeps the -shm file.
+    try {
+      conn_ = open_checked(uri(false));
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::store) throw;
+      conn_ = open_checked(uri(true));
+    }
+  }
+
+  std::unique_ptr<ReadTx> begin_read() override {
+    return std::make_unique<SqliteTx>(*conn_, std::unique_lock(mutex_), false, nullptr);
+  }
+
+  std::unique_ptr<WriteTx> begin_write() override {
+    throw Error(ErrorCode::invalid_state,
+                "store '" + path_ + "' is open read-only; nothing can be changed through it");
+  }
+
+ private:
+  std::string uri(bool immutable) const {
+    // Percent-encode what a URI path cannot hold as is.
+    std::string out = "file:";
+    for (unsigned char c : path_) {
+      if (c == '%' || c == '?' || c == '#' || c < 0x20) {
+        static const char* hex = "0123456789ABCDEF";
+        out += '%';
+        out += hex[c >> 4];
+        out += hex[c & 0xf];
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out + (immutable ? "?mode=ro&immutable=1" : "?mode=ro");
+  }
+
+  std::unique_ptr<Connection> open_checked(const std::string& uri) {
+    std::unique_ptr<Connection> conn;
+    int64_t app_id = 0, version = 0, tables = 0;
+    try {
+      conn = std::make_unique<Connection>(uri, Connection::ReadOnly{});
+      app_id = pragma_int(*conn, "PRAGMA application_id");
+      version = pragma_int(*conn, "PRAGMA user_version");
+      tables = pragma_int(*conn, "SELECT count(*) FROM sqlite_master");
+    } catch (const SQLite::Exception& e) {
+      if (e.getErrorCode() == SQLITE_NOTADB) {
+        throw Error(ErrorCode::not_a_database,
+                    "store '" + path_ + "' is not a storyloom database (not an SQLite file)");
+      }
+      throw store_error("cannot open store '" + path_ + "' read-only", e);
+    }
+    if (app_id != kApplicationId) {
+      throw Error(ErrorCode::not_a_database,
+                  "store '" + path_ + "' is not a storyloom database" +
+                      (tables > 0 ? " (an SQLite file of another application)" : " (it is empty)"));
+    }
+    if (version > current_schema_version()) {
+      throw Error(ErrorCode::schema_too_new,
+                  "store '" + path_ + "' has schema version " + std::to_string(version) +
+                      ", newer than this storyloom supports (" +
+                      std::to_string(current_schema_version()) + "); upgrade storyloom");
+    }
+    if (version < current_schema_version()) {
+      throw Error(ErrorCode::invalid_state,
+                  "store '" + path_ + "' has schema version " + std::to_string(version) +
+                      ", older than this storyloom's (" + std::to_string(current_schema_version()) +
+                      "); open it once read-write (any engine) to migrate it");
+    }
+    configure_read_only(*conn);
+    return conn;
+  }
+
+  static void configure_read_only(Connection& conn) {
+    conn.db().exec("PRAGMA temp_store=MEMORY");
+    conn.db().exec("PRAGMA cache_size=-16384");
+  }
+
+  std::string path_;
+  std::mutex mutex_;
+  std::unique_ptr<Connection> conn_;
+};
+
+// "file:..." would be an SQLite URI to SQLite but a plain path to storyloom;
+// refusing it avoids both surprises.
+void refuse_uri(const std::string& path) {
+  if (path.rfind("file:", 0) == 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "store '" + path + "': SQLite URIs (file:...) are not supported; give a plain "
+                "path (sqlite:./story.db or ./story.db) or :memory:");
+  }
+}
+
+std::string sqlite_path(const std::string& spec) {
+  const std::string prefix = "sqlite:";
+  std::string path = spec.rfind(prefix, 0) == 0 ? spec.substr(prefix.size()) : spec;
+  if (spec.rfind(prefix, 0) != 0 && spec.find("://") != std::string::npos) {
+    throw Error(ErrorCode::invalid_argument,
+                "store '" + spec + "' uses a scheme this build does not support (use sqlite:PATH)");
+  }
+  if (path.empty()) throw Error(ErrorCode::invalid_argument, "store path is empty");
+  refuse_uri(path);
+  return path;
+}
+
 }  // namespace
+
+std::unique_ptr<Store> open_read_only_store(const std::string& spec) {
+  std::string path = sqlite_path(spec);
+  if (path == ":memory:") {
+    throw Error(ErrorCode::invalid_argument,
+                "store ':memory:' cannot be opened read-only: it would always be empty");
+  }
+  return std::make_unique<ReadOnlySqliteStore>(path);
+}
 
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOptions& options) {
   if (path.empty()) throw Error(ErrorCode::invalid_argument, "store path is empty");
@@ -1025,13 +1142,7 @@ std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOpt
 }
 
 std::unique_ptr<Store> open_store(const std::string& spec, const StoreOptions& options) {
-  const std::string prefix = "sqlite:";
-  if (spec.rfind(prefix, 0) == 0) return open_sqlite_store(spec.substr(prefix.size()), options);
-  if (spec.find("://") != std::string::npos) {
-    throw Error(ErrorCode::invalid_argument,
-                "store '" + spec + "' uses a scheme this build does not support (use sqlite:PATH)");
-  }
-  return open_sqlite_store(spec, options);
+  return open_sqlite_store(sqlite_path(spec), options);
 }
 
 }  // namespace storyloom::store

@@ -225,7 +225,13 @@ struct StoreOptions {
 };
 
 // Opens "sqlite:PATH", PATH or ":memory:". Throws Error(store / not_a_database /
-// schema_too_new) with the path in the message.
+// schema_too_new) with the path in the message; SQLite URIs ("file:...") are
+// refused with invalid_argument.
 std::unique_ptr<Store> open_store(const std::string& spec, const StoreOptions& options = {});
+// Opens an existing store for reading only: no migration, no write, no
+// background thread; works on a read-only file and on a full disk.
+// begin_write() throws Error(invalid_state). A store of an older schema is
+// refused (invalid_state) rather than migrated.
+std::unique_ptr<Store> open_read_only_store(const std::string& spec);
 
 }  // namespace storyloom::store

@@ -6,6 +6,13 @@
 
 namespace storyloom {
 
+// The longest duration any API accepts (sleep, signal wait, step and run
+// timeouts, backoffs, engine intervals): 100 years, 3'155'760'000'000 ms.
+// Longer values are refused with Error(invalid_argument) naming the
+// parameter, never turned into "now" by an overflow. Where a duration is
+// optional (a signal wait's timeout), leaving it out means "no limit".
+inline constexpr int64_t kMaxDurationMs = 3'155'760'000'000;
+
 // Milliseconds since the Unix epoch. Implementations must be thread-safe.
 class Clock {
  public:

@@ -8,7 +8,8 @@
 //                           "connect_timeout_ms", "idle_timeout_ms",
 //                           "offline_word_delay_ms"}]},
 //    "resources": {"llm:openai": {"requests", "period_ms", "burst",
-//                                 "max_in_flight", "tokens_per_minute"}}}
+//                                 "max_in_flight", "tokens_per_minute"}},
+//    "max_json_depth": 32}
 //
 // Every key is optional. Unknown keys and wrong types throw
 // Error(invalid_argument) naming the path ("config.llm.providers[0].kind").

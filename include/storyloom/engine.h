@@ -52,6 +52,11 @@ struct EngineOptions {
   int workers = 4;                // threads running synchronous (C++) workflow functions
   int max_executions = 256;       // executions in flight at once, host-driven ones included
   size_t max_payload_bytes = kDefaultMaxPayloadBytes;
+  // Arrays and objects nested deeper than this in any JSON a host sends (run
+  // input, step result, signal, artifact, progress, event data, output) are
+  // refused with invalid_argument naming the limit. 1..kMaxJsonDepthLimit
+  // (storyloom/json.h); stored JSON is always read back up to that maximum.
+  int max_json_depth = kDefaultMaxJsonDepth;
   // Token text is persisted at least this often and, per run, at most once per
   // interval however fast it arrives (at most 20 writes a second by default).
   std::chrono::milliseconds chunk_flush_interval{50};
@@ -195,7 +200,9 @@ class Engine {
   void retry(std::string_view run_id);
   // Retries every failed run matching `filter` (its status must be unset or
   // failed; limit and cursor are ignored). Returns how many were queued.
-  size_t retry_failed(const RunFilter& filter);
+  // A run whose stored row cannot be decoded (RunInfo::unreadable) is not
+  // retried; its id is appended to `unreadable` when given.
+  size_t retry_failed(const RunFilter& filter, std::vector<std::string>* unreadable = nullptr);
 
   // Cancels every unfinished run matching `filter` (its status, if set, must
   // be unfinished; limit and cursor are ignored) and their unfinished

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace storyloom {
 
@@ -35,12 +36,20 @@ enum class ErrorClass : int { retryable = 0, fatal = 1, rate_limited = 2, timeou
 const char* to_string(ErrorCode code) noexcept;
 const char* to_string(ErrorClass error_class) noexcept;
 
+// `text` with every byte sequence that is not UTF-8 replaced by U+FFFD, so a
+// message from anywhere (a host, a file name in an OS error) can be stored as JSON.
+std::string valid_utf8(std::string_view text);
+
+// The message is always valid UTF-8 (invalid bytes become U+FFFD).
 class Error : public std::runtime_error {
  public:
   // retry_after_ms: for rate_limited errors, how long the provider asked to wait.
   Error(ErrorCode code, const std::string& message, ErrorClass error_class = ErrorClass::fatal,
         int64_t retry_after_ms = 0)
-      : std::runtime_error(message), code_(code), class_(error_class), retry_after_ms_(retry_after_ms) {}
+      : std::runtime_error(valid_utf8(message)),
+        code_(code),
+        class_(error_class),
+        retry_after_ms_(retry_after_ms) {}
 
   ErrorCode code() const noexcept { return code_; }
   ErrorClass error_class() const noexcept { return class_; }

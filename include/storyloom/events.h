@@ -40,7 +40,9 @@ using EventCallback = std::function<void(const Event&)>;
 // {"id", "run_id", "type", "data", "created_at_ms"}
 Json to_json(const Event& event);
 
-// SSE wire format. Multi-line data is split into several `data:` lines.
+// SSE wire format. Multi-line data is split into several `data:` lines; an
+// event type with a control character (CR/LF would inject fields) or a
+// negative id is refused with Error(invalid_argument).
 std::string format_sse(const Event& event);
 std::string format_sse(int64_t id, std::string_view type, std::string_view data);
 std::string sse_heartbeat();                    // ": heartbeat\n\n"

@@ -23,7 +23,8 @@ struct RetryPolicy {
 };
 
 // Throws Error(invalid_argument) naming the field: max_attempts < 1, a
-// negative backoff, multiplier < 1, max_backoff < initial_backoff, a negative timeout.
+// negative backoff, multiplier < 1, max_backoff < initial_backoff, a negative timeout,
+// a backoff or timeout over kMaxDurationMs (storyloom/clock.h, 100 years).
 void validate(const RetryPolicy& policy);
 
 // The wait after `failed_attempts` failures (1, 2, ...); `random01` in [0, 1).

@@ -35,6 +35,11 @@ struct RunInfo {
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   int64_t finished_at_ms = 0;  // 0 until finished
+  // Empty, or why the stored row of this run cannot be decoded (a corrupted
+  // file): only list() returns such a run, with the unreadable fields null;
+  // get(), snapshot() and every other call on it throw Error(store) naming it,
+  // and retry_failed() skips it.
+  std::string unreadable;
 };
 
 struct StartOptions {

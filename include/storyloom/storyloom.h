@@ -26,7 +26,13 @@
  *            status: queued|running|sleeping|waiting|completed|failed|cancelled;
  *            output, error, progress: JSON or null; error is
  *            {"code","class","message","step"}; absent strings are "";
- *            finished_at_ms is 0 until the run finishes.
+ *            finished_at_ms is 0 until the run finishes. A run whose stored
+ *            row cannot be decoded (a damaged file) appears only in run
+ *            pages, with "unreadable": "<why>" and its undecodable fields
+ *            null; reading it otherwise fails with SL_ESTORE naming it.
+ *            Every string is valid UTF-8 (error messages that were not have
+ *            U+FFFD in place of the bad bytes). JSON a host sends may nest
+ *            32 levels (config_json "max_json_depth", up to 1000).
  *  run page: {"runs":[run...],"next_cursor":"<run id>" or "" at the end}
  *  snapshot: {"run":run,
  *             "steps":[{"seq","name","kind","status","result","completed_at_ms"}],
@@ -111,6 +117,12 @@ typedef struct sl_engine sl_engine;
 typedef struct sl_execution sl_execution;
 typedef struct sl_subscription sl_subscription;
 
+/* The longest duration any call accepts, in ms (100 years): sleeps, signal
+ * wait timeouts, step and run timeouts, backoffs, engine intervals. A longer
+ * one is refused with SL_EINVALID naming the parameter; it never wraps around
+ * to "now". A wait with no timeout (negative timeout_ms) has no limit. */
+#define SL_MAX_DURATION_MS INT64_C(3155760000000)
+
 /* Zero in a numeric field means the engine's default (shown in brackets). */
 typedef struct sl_engine_options {
   unsigned int version;      /* SL_ENGINE_OPTIONS_VERSION */
@@ -162,8 +174,9 @@ SL_API int sl_engine_launch(sl_engine* engine);
  * puts the rest back in the queue for the next open, stops the engine's
  * threads and frees the handle. NULL is a no-op. Not concurrently with other
  * calls on this engine, and never from inside a callback: it joins the
- * threads that run them, so it fails there (last error SL_EINTERNAL) and
- * leaves the engine half-closed. Executions and subscriptions may outlive
+ * threads that run them, so it fails there (last error SL_EINVALIDSTATE,
+ * "close() was called from one of the engine's own threads ...") and leaves
+ * the engine half-closed. Executions and subscriptions may outlive
  * it: their calls fail, and they must still be finished / closed. */
 SL_API void sl_engine_close(sl_engine* engine);
 
@@ -407,7 +420,8 @@ SL_API void sl_subscription_close(sl_subscription* subscription);
 
 /* Server-sent events wire format, the same for every host: `id:`, `event:`
  * and `data:` lines (a cursor event is an id-only record). Errors: SL_EINVALID
- * (bad kind, data_json not JSON). Any thread, including callbacks. */
+ * (bad kind, data_json not JSON, a type with a control character such as CR
+ * or LF, a negative id). Any thread, including callbacks. */
 SL_API int sl_event_to_sse(char** out, size_t* out_len, const sl_event* event);
 /* ": heartbeat\n\n", a comment that keeps idle connections open. */
 SL_API int sl_sse_heartbeat(char** out, size_t* out_len);

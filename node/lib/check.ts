@@ -7,6 +7,21 @@ import { InvalidArgumentError } from './errors';
 /** The largest value of a C int field. */
 export const C_INT_MAX = 2147483647;
 
+/** The engine's longest duration (SL_MAX_DURATION_MS): 100 years in ms. */
+export const MAX_DURATION_MS = 3155760000000;
+
+/**
+ * A duration in ms for the C ABI. The addon would turn Infinity and NaN into
+ * 0 ("now") and clamp huge values, so anything that is not a finite number
+ * up to MAX_DURATION_MS is refused here, naming the parameter.
+ */
+export function durationMs(where: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value > MAX_DURATION_MS) {
+    throw invalid(`${where} is ${shown(value)}; it must be a finite number of ms up to ${MAX_DURATION_MS} (100 years)`);
+  }
+  return Math.round(value);
+}
+
 export function invalid(message: string): InvalidArgumentError {
   return new InvalidArgumentError(message, 'invalid_argument', 'fatal');
 }

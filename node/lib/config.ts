@@ -117,9 +117,11 @@ export function resourceLimitsJson(where: string, value: unknown): Record<string
   return out;
 }
 
-/** sl_engine_options.config_json for Engine.open's llm and resources; "" when neither is given. */
-export function engineConfigJson(llm: unknown, resources: unknown): string {
+/** sl_engine_options.config_json for Engine.open's llm, resources and maxJsonDepth; "" when none is given. */
+export function engineConfigJson(llm: unknown, resources: unknown, maxJsonDepth?: unknown): string {
   const config: Record<string, unknown> = {};
+  // The engine checks the range (1..1000) and names the key in its message.
+  if (maxJsonDepth !== undefined) config.max_json_depth = maxJsonDepth;
   if (llm !== undefined) config.llm = llmJson('Engine.open: llm', llm);
   if (resources !== undefined) {
     const where = 'Engine.open: resources';

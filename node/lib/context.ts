@@ -2,7 +2,7 @@
 // the C ABI. Steps and waits are memoized by the engine; this file only
 // marshals values and turns SL_WAIT_PARKED into an unwind of the workflow.
 import { call, CancelledError, ERROR_CLASS_CODE, errorFromNative, type ErrorClass } from './errors';
-import { objectOf, optionalNumber, optionalString } from './check';
+import { durationMs, objectOf, optionalNumber, optionalString } from './check';
 import { llmRequestJson, toLlmResult, type LlmRequest, type LlmResult } from './llm';
 import { SL_WAIT_PARKED, SL_WAIT_TIMED_OUT, type NativeExecution, type NativeLlmOutcome } from './native';
 
@@ -272,7 +272,7 @@ export class Context {
   /** Durable sleep of `ms` counted from the first call; parks the run until then. */
   async sleep(name: string, ms: number): Promise<void> {
     this.#enter('sleep');
-    const state = call(() => this.#execution.sleep(name, Math.max(0, Math.round(ms))));
+    const state = call(() => this.#execution.sleep(name, Math.max(0, durationMs(`ctx.sleep '${name}': ms`, ms))));
     if (state === SL_WAIT_PARKED) throw new Parked();
   }
 
@@ -283,7 +283,8 @@ export class Context {
    */
   async waitForSignal<T = Json>(name: string, options: WaitForSignalOptions = {}): Promise<T | undefined> {
     this.#enter('waitForSignal');
-    const timeout = options.timeout === undefined ? -1 : Math.round(options.timeout);
+    const timeout =
+      options.timeout === undefined ? -1 : durationMs(`ctx.waitForSignal '${name}': timeout`, options.timeout);
     const r = call(() => this.#execution.waitForSignal(name, timeout));
     if (r.state === SL_WAIT_PARKED) throw new Parked();
     if (r.state === SL_WAIT_TIMED_OUT) return undefined;

@@ -1,7 +1,7 @@
 // Engine: one open store plus its threads, as a Promise-based API. Blocking
 // C calls run off the JS thread (the addon's AsyncWorker); executions and
 // events arrive on the JS thread through thread-safe functions.
-import { intArgument, stringArgument } from './check';
+import { durationMs, intArgument, stringArgument } from './check';
 import { engineConfigJson, resourceLimitsJson, type LlmOptions, type ResourceLimits } from './config';
 import { Context, describe, isParked } from './context';
 import { callAsync, call, ERROR_CLASS_CODE, errorFor, type ErrorClass, InvalidArgumentError, InvalidStateError, translate } from './errors';
@@ -100,6 +100,8 @@ export interface OpenOptions {
   pollIntervalMs?: number;
   leaseTtlMs?: number;
   drainTimeoutMs?: number;
+  /** How deeply arrays and objects may nest in JSON sent to the engine [32, at most 1000]. */
+  maxJsonDepth?: number;
   /**
    * LLM providers for ctx.llm. Without any, the environment's (OPENAI_API_KEY,
    * ANTHROPIC_API_KEY, ...) and the offline provider, the default when no key is set.
@@ -274,8 +276,11 @@ export class Engine {
 
   /** Opens (creating if needed) the store and starts the engine; runs left by a dead process resume. */
   static async open(options: OpenOptions = {}): Promise<Engine> {
-    const { onError, llm, resources, ...rest } = options;
-    const configJson = engineConfigJson(llm, resources);
+    const { onError, llm, resources, maxJsonDepth, ...rest } = options;
+    for (const key of ['pollIntervalMs', 'leaseTtlMs', 'drainTimeoutMs'] as const) {
+      if (rest[key] !== undefined) durationMs(`Engine.open: ${key}`, rest[key]);
+    }
+    const configJson = engineConfigJson(llm, resources, maxJsonDepth);
     const n = await callAsync(() => native().open({ ...rest, store: rest.store ?? ':memory:', configJson }));
     return new Engine(
       n,

@@ -342,6 +342,18 @@ TEST(CapiSse, RejectsAnUnknownKind) {
             "SL_EVENT_CURSOR");
 }
 
+TEST(CapiSse, RejectsLineBreaksInTheEventType) {
+  for (const char* type : {"chunk\ndata: {\"admin\":true}", "chunk\rid: 1"}) {
+    sl_event e = make_event(1, SL_EVENT_STORED, type, "{}");
+    char* out = nullptr;
+    EXPECT_EQ(sl_event_to_sse(&out, nullptr, &e), SL_EINVALID);
+    EXPECT_EQ(out, nullptr);
+    EXPECT_EQ(last_message(),
+              "SSE event type contains a control character (CR, LF or another); it would break "
+              "the SSE record");
+  }
+}
+
 TEST(CapiSse, RejectsDataThatIsNotJson) {
   sl_event e = make_event(1, SL_EVENT_STORED, "x", "{not json");
   char* out = nullptr;

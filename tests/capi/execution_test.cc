@@ -542,7 +542,14 @@ TEST_F(CapiExecution, CallsRejectNullArgumentsNamingThem) {
     EXPECT_EQ(seen[i].second, expected[i]);
   }
   // None of the refused calls consumed a step position.
-  EXPECT_EQ(status_of(wait_finished(id)), "completed");
+  bool completed = false;
+  for (int i = 0; i < 2000 && !completed; ++i) {
+    char* got = nullptr;
+    ASSERT_EQ(sl_engine_get_run(&got, nullptr, engine_, id.data(), id.size()), SL_OK);
+    completed = take(got).find("\"status\":\"completed\"") != std::string::npos;
+    if (!completed) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(completed);
 }
 
 TEST_F(CapiExecution, StepCallsRejectBadInput) {
@@ -591,7 +598,14 @@ TEST_F(CapiExecution, StepCallsRejectBadInput) {
   EXPECT_EQ(seen[6].first, SL_EINVALID);
   EXPECT_EQ(seen[6].second.rfind("sl_execution_artifact: value_json is not valid JSON: ", 0), 0u)
       << seen[6].second;
-  EXPECT_EQ(status_of(wait_finished(id)), "completed");
+  bool completed = false;
+  for (int i = 0; i < 2000 && !completed; ++i) {
+    char* got = nullptr;
+    ASSERT_EQ(sl_engine_get_run(&got, nullptr, engine_, id.data(), id.size()), SL_OK);
+    completed = take(got).find("\"status\":\"completed\"") != std::string::npos;
+    if (!completed) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(completed);
 }
 
 TEST_F(CapiExecution, OversizedPayloadsAreRefused) {
@@ -792,3 +806,109 @@ TEST_F(CapiExecution, WhenDurableFiresOnceTheResultIsCommitted) {
   EXPECT_EQ(sl_execution_when_durable(nullptr, nullptr, nullptr), SL_EINVALID);
   sl_engine_close(reader);
 }
+
+// ---- only valid text reaches the store ----
+
+TEST_F(CapiExecution, MessagesThatAreNotUtf8AreStoredWithReplacementCharacters) {
+  workflow("latin1-step", [&](sl_execution* e) {
+    int64_t seq = -1;
+    int memoized = -1;
+    char* out = nullptr;
+    ASSERT_EQ(sl_execution_step_begin(&seq, &memoized, &out, nullptr, e, "open", 4), SL_OK);
+    EXPECT_EQ(sl_execution_step_fail(e, seq, SL_CLASS_FATAL, "caf\xe9.txt", 8), SL_OK);
+    complete(e);
+  });
+  workflow("latin1-finish", [&](sl_execution* e) {
+    EXPECT_EQ(sl_execution_finish_failed(e, SL_CLASS_FATAL, "\xff down", 6), SL_OK);
+  });
+  std::string a = id_of(start("latin1-step"));
+  std::string b = id_of(start("latin1-finish"));
+  Json ra = wait_finished(a);
+  Json rb = wait_finished(b);
+  EXPECT_EQ(ra.at("error").at("message"), "caf\xEF\xBF\xBD.txt");
+  EXPECT_EQ(rb.at("error").at("message"), "\xEF\xBF\xBD down");
+  // Both runs stay readable: the unfiltered list and a retry of all failed runs work.
+  char* listed = nullptr;
+  Json page = take_json(sl_engine_list_runs(&listed, nullptr, engine_, nullptr), listed);
+  EXPECT_EQ(page.at("runs").as_array().size(), 2u);
+  size_t count = 0;
+  EXPECT_EQ(sl_engine_retry_failed(&count, engine_, nullptr), SL_OK) << last_message();
+  EXPECT_EQ(count, 2u);
+}
+
+TEST_F(CapiExecution, DurationsBeyondTheLimitAreRefusedNotImmediate) {
+  std::promise<std::vector<std::pair<int, std::string>>> outcome;
+  workflow("long", [&](sl_execution* e) {
+    std::vector<std::pair<int, std::string>> seen;
+    int state = -1;
+    char* payload = nullptr;
+    int status = sl_execution_sleep(&state, e, "nap", 3, INT64_MAX);
+    seen.emplace_back(status, last_message());
+    status = sl_execution_wait_for_signal(&state, &payload, nullptr, e, "go", 2, INT64_MAX);
+    seen.emplace_back(status, last_message());
+    outcome.set_value(seen);
+    complete(e);
+  });
+  start("long");
+  auto seen = outcome.get_future().get();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], std::make_pair(int(SL_EINVALID),
+                                    std::string("duration of sleep 'nap' is 9223372036854775807 ms; "
+                                                "the limit is 3155760000000 ms (100 years)")));
+  EXPECT_EQ(seen[1], std::make_pair(int(SL_EINVALID),
+                                    std::string("timeout of wait_for_signal 'go' is "
+                                                "9223372036854775807 ms; the limit is "
+                                                "3155760000000 ms (100 years)")));
+  EXPECT_EQ(SL_MAX_DURATION_MS, INT64_C(3155760000000));
+}
+
+TEST_F(CapiExecution, CloseFromInsideACallbackFailsWithTheDocumentedCode) {
+  std::promise<std::pair<int, std::string>> outcome;
+  workflow("rude", [&](sl_execution* e) {
+    sl_engine_close(engine_);  // against the contract: it joins the thread it runs on
+    outcome.set_value({sl_last_error_code(), last_message()});
+    complete(e);
+  });
+  start("rude");
+  auto [code, message] = outcome.get_future().get();
+  EXPECT_EQ(code, SL_EINVALIDSTATE);  // as storyloom.h documents for sl_engine_close
+  EXPECT_NE(message.find("close() was called from one of the engine's own threads"),
+            std::string::npos)
+      << message;
+}
+
+TEST_F(CapiExecution, JsonDeeperThanTheLimitIsRefusedNamingIt) {
+  std::string deep(33, '[');
+  deep += std::string(33, ']');
+  std::string input = "{\"a\":" + deep + "}";
+  workflow("w", [&](sl_execution* e) { complete(e); });
+  char* out = nullptr;
+  EXPECT_EQ(sl_engine_start(&out, nullptr, engine_, "w", 1, input.data(), input.size(), nullptr),
+            SL_EINVALID);
+  EXPECT_EQ(last_message(),
+            "run input is nested deeper than the JSON depth limit of 32 levels (max_json_depth)");
+  // The limit is configurable through config_json.
+  close();
+  sl_engine_options opts = options();
+  const std::string config = R"({"max_json_depth": 40})";
+  opts.config_json = config.data();
+  opts.config_json_len = config.size();
+  open(opts);
+  workflow("w", [&](sl_execution* e) { complete(e); });
+  ASSERT_EQ(sl_engine_start(&out, nullptr, engine_, "w", 1, input.data(), input.size(), nullptr),
+            SL_OK)
+      << last_message();
+  // The run's JSON nests deeper than the test helpers parse: take its id by hand.
+  std::string run = take(out);
+  size_t at = run.find("\"id\":\"") + 6;
+  std::string id = run.substr(at, run.find('"', at) - at);
+  bool completed = false;
+  for (int i = 0; i < 2000 && !completed; ++i) {
+    char* got = nullptr;
+    ASSERT_EQ(sl_engine_get_run(&got, nullptr, engine_, id.data(), id.size()), SL_OK);
+    completed = take(got).find("\"status\":\"completed\"") != std::string::npos;
+    if (!completed) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(completed);
+}
+

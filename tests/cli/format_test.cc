@@ -124,3 +124,15 @@ TEST(Format, ArtifactLine) {
   EXPECT_EQ(artifact_json_line(artifact),
             "{\"key\":\"outline\",\"version\":2,\"value\":{\"v\":2},\"created_at_ms\":99}\n");
 }
+
+TEST(Format, TerminalSafeEscapesControlCharacters) {
+  EXPECT_EQ(terminal_safe("plain text\twith tab\n"), "plain text\twith tab\n");
+  EXPECT_EQ(terminal_safe("\x1b[2Jgone\r"), "\\u001b[2Jgone\\u000d");
+  EXPECT_EQ(terminal_safe("del\x7f"), "del\\u007f");
+  EXPECT_EQ(terminal_safe("csi\xc2\x9b" "31m"), "csi\\u009b31m");   // U+009B, the 8-bit CSI
+  EXPECT_EQ(terminal_safe("caf\xc3\xa9 \xc2\xa9"), "caf\xc3\xa9 \xc2\xa9");  // é and © pass
+  EXPECT_EQ(terminal_safe("end\xc2"), "end\xc2");
+  // Escapes inside JSON strings are JSON escapes: the text parses to the same value.
+  std::string json = "{\"owner\":\"a\x7f" "b\"}";
+  EXPECT_EQ(parse_json(terminal_safe(json), "filtered").at("owner").as_string(), "a\x7f" "b");
+}

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +14,8 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+
+#include <SQLiteCpp/SQLiteCpp.h>
 
 #include "args.h"
 #include "storyloom/engine.h"
@@ -760,3 +763,155 @@ TEST_F(CliProgram, RewindRunsTheStepAgainAndPriorityNeedsAQueuedRun) {
   expect_error(cli({"rewind", id, "zzz"}),
                "storyloom: not_found: run '" + id + "' has no step named 'zzz'\n");
 }
+
+TEST_F(CliProgram, ControlCharactersInStoredTextNeverReachTheTerminal) {
+  // Stored before owners were checked (or written by hand): the API refuses them now.
+  auto run = engine_->start("story", boost::json::object{}, {"", "mallory", 0});
+  close_engine();
+  {
+    SQLite::Database db(db_, SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db, "UPDATE runs SET owner = ? WHERE id = ?");
+    q.bind(1, "mal\x1b]0;pwned\x07lory\x1b[2J");
+    q.bind(2, run.id);
+    ASSERT_EQ(q.exec(), 1);
+  }
+  auto list = cli({"list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out.find('\x1b'), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find('\x07'), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("mal\\u001b]0;pwned\\u0007lory\\u001b[2J"), std::string::npos) << list.out;
+  auto status = cli({"status", run.id});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(status.out.find('\x1b'), std::string::npos) << status.out;
+  // Errors too: an argument echoed in a message is escaped.
+  auto missing = cli({"status", "ghost\x1b[2J"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err.find('\x1b'), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("ghost\\u001b[2J"), std::string::npos) << missing.err;
+}
+
+
+namespace {
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<std::string> dir_entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_F(CliProgram, ReadCommandsWorkOnAReadOnlyStoreAndNeverWrite) {
+  Runs runs = make_runs();
+  namespace fs = std::filesystem;
+  fs::permissions(db_, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                            fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+  // As root the permission bits stop nothing, so the test also checks that
+  // not one byte and not one file changed.
+  const std::string before = file_bytes(db_);
+  const auto entries = dir_entries(dir_);
+
+  auto list = cli({"list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(lines_of(list.out).size(), 3u) << list.out;
+  auto status = cli({"status", runs.story});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("\"status\": \"completed\""), std::string::npos) << status.out;
+  auto events = cli({"events", runs.story});
+  EXPECT_EQ(events.exit_code, 0) << events.err;
+  EXPECT_TRUE(contains(types_of(json_lines(events.out)), "run.completed")) << events.out;
+  auto artifacts = cli({"artifacts", runs.story});
+  EXPECT_EQ(artifacts.exit_code, 0) << artifacts.err;
+  EXPECT_EQ(json_lines(artifacts.out).size(), 3u) << artifacts.out;
+
+  EXPECT_TRUE(file_bytes(db_) == before) << "the store file changed";
+  // Where it may (root ignores the mode bits), SQLite's read-only connection
+  // opens the WAL index (-shm) and an empty -wal; nothing is written to them.
+  for (const auto& name : dir_entries(dir_)) {
+    if (std::find(entries.begin(), entries.end(), name) != entries.end()) continue;
+    EXPECT_TRUE(name == "store.db-shm" || name == "store.db-wal") << name;
+    if (name == "store.db-wal") {
+      EXPECT_EQ(fs::file_size(dir_ + "/" + name), 0u);
+    }
+  }
+  fs::permissions(dir_, fs::perms::owner_all);
+  fs::permissions(db_, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+// A real read-only file system and a real full disk: a small tmpfs, filled,
+// then remounted read-only. Needs the privilege to mount (root in CI); skipped
+// otherwise.
+TEST_F(CliProgram, ReadCommandsWorkOnAFullDiskAndAReadOnlyMount) {
+  const std::string mnt = dir_ + "/mnt";
+  std::filesystem::create_directory(mnt);
+  if (std::system(("mount -t tmpfs -o size=4m tmpfs " + mnt + " 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { (void)std::system(("umount " + path + " 2>/dev/null").c_str()); }
+  } unmount{mnt};
+  close_engine();
+  db_ = mnt + "/store.db";
+  open_engine();
+  Runs runs = make_runs();
+  // Fill the disk to the last byte.
+  (void)std::system(("dd if=/dev/zero of=" + mnt + "/fill bs=4k 2>/dev/null").c_str());
+  auto check_reads = [&](const std::string& when) {
+    auto list = cli({"list"});
+    EXPECT_EQ(list.exit_code, 0) << when << ": " << list.err;
+    EXPECT_EQ(lines_of(list.out).size(), 3u) << when << ": " << list.out;
+    auto status = cli({"status", runs.failed});
+    EXPECT_EQ(status.exit_code, 0) << when << ": " << status.err;
+    auto events = cli({"events", runs.story});
+    EXPECT_EQ(events.exit_code, 0) << when << ": " << events.err;
+    auto artifacts = cli({"artifacts", runs.story});
+    EXPECT_EQ(artifacts.exit_code, 0) << when << ": " << artifacts.err;
+  };
+  check_reads("full disk");
+  ASSERT_EQ(std::system(("mount -o remount,ro " + mnt).c_str()), 0);
+  check_reads("read-only mount");
+  // A command that writes says why it cannot.
+  auto cancel = cli({"cancel", runs.waiting});
+  EXPECT_EQ(cancel.exit_code, 1);
+  EXPECT_NE(cancel.err.find("storyloom: store: "), std::string::npos) << cancel.err;
+}
+
+TEST_F(CliProgram, AnUnreadableRunIsListedMarkedAndSkippedByRetry) {
+  Runs runs = make_runs();
+  {
+    SQLite::Database db(db_, SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db, "UPDATE runs SET error = '{\"code\":' WHERE id = ?");
+    q.bind(1, runs.failed);
+    ASSERT_EQ(q.exec(), 1);
+  }
+  auto list = cli({"list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto lines = lines_of(list.out);
+  ASSERT_EQ(lines.size(), 3u) << list.out;
+  EXPECT_NE(lines[1].find(runs.failed), std::string::npos) << list.out;
+  EXPECT_NE(lines[1].find("UNREADABLE: stored error is not valid JSON (incomplete JSON)"),
+            std::string::npos)
+      << list.out;
+  EXPECT_EQ(lines[0].find("UNREADABLE"), std::string::npos) << list.out;
+  auto status = cli({"status", runs.failed});
+  EXPECT_EQ(status.exit_code, 1);
+  EXPECT_EQ(status.err, "storyloom: store: run '" + runs.failed +
+                            "' cannot be read from the store: stored error is not valid JSON "
+                            "(incomplete JSON)\n");
+  auto retry = cli({"retry", "--failed"});
+  EXPECT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_EQ(retry.out, "queued 0 failed runs again (completed steps are kept)\nskipped run " +
+                           runs.failed +
+                           ": its stored row cannot be read (see `storyloom list`)\n");
+}
+

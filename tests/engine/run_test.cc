@@ -3,6 +3,7 @@
 
 #include <atomic>
 
+#include "storyloom/config.h"
 #include "support/test_support.h"
 
 using namespace storyloom;
@@ -288,6 +289,7 @@ TEST(Run, CloseFromInsideAWorkflowIsRefused) {
 
 TEST(Run, StartManyStartsEachInOneCallAndReportsEachRefusal) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   register_adder(*engine);
   engine->launch();
   std::vector<StartRequest> requests;
@@ -319,6 +321,7 @@ TEST(Run, StartManyStartsEachInOneCallAndReportsEachRefusal) {
 
 TEST(Run, SignalManyWakesEveryWaitingRunAndReportsEachRefusal) {
   auto engine = Engine::open(fast_options());
+  engine->launch();
   engine->register_workflow("wait", [](Context& ctx, const Json&) -> Json {
     return *ctx.wait_for_signal("go");
   });
@@ -345,4 +348,70 @@ TEST(Run, SignalManyWakesEveryWaitingRunAndReportsEachRefusal) {
   EXPECT_STREQ(results[ids.size()]->what(), "no run with id 'no-such-run'");
   ASSERT_TRUE(results[ids.size() + 1]);
   EXPECT_EQ(results[ids.size() + 1]->code(), ErrorCode::invalid_argument);
+}
+
+TEST(Run, OwnersAndKeysWithControlCharactersAreRefused) {
+  auto engine = Engine::open(fast_options());
+  engine->launch();
+  register_adder(*engine);
+  StartOptions o;
+  o.owner = "mallory\x1b[2J";
+  auto e = error_of([&] { engine->start("add", boost::json::object{{"x", 1}}, o); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "owner contains a control character");
+  o = StartOptions{};
+  o.idempotency_key = "order\n17";
+  e = error_of([&] { engine->start("add", boost::json::object{{"x", 1}}, o); });
+  EXPECT_STREQ(e.what(), "idempotency key contains a control character");
+  e = error_of([&] { engine->signal("no-run", "go\r", nullptr); });
+  EXPECT_STREQ(e.what(), "signal name contains a control character");
+  EXPECT_TRUE(engine->list().runs.empty());
+}
+
+namespace {
+
+Json nested(int depth) {
+  Json value = 1;
+  for (int i = 0; i < depth; ++i) value = boost::json::array{value};
+  return value;
+}
+
+}  // namespace
+
+TEST(Run, JsonDepthLimitIsDocumentedConfigurableAndNamed) {
+  EXPECT_EQ(json_depth(nested(0)), 0);
+  EXPECT_EQ(json_depth(boost::json::object{{"a", nested(2)}}), 3);
+  {
+    auto engine = Engine::open(fast_options());
+    engine->launch();
+    register_adder(*engine);
+    auto e = error_of([&] { engine->start("add", boost::json::object{{"x", nested(32)}}); });
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_STREQ(e.what(),
+                 "run input is nested deeper than the JSON depth limit of 32 levels (max_json_depth)");
+    e = error_of([&] { parse_json(std::string(40, '[') + std::string(40, ']'), "body"); });
+    EXPECT_STREQ(e.what(), "body is nested deeper than the JSON depth limit of 32 levels (max_json_depth)");
+  }
+  EngineOptions o = fast_options();
+  o.max_json_depth = 40;
+  auto engine = Engine::open(o);
+  engine->launch();
+  engine->register_workflow("deep", [](Context& ctx, const Json& input) -> Json {
+    return ctx.step("echo", [&] { return input.at("x"); });
+  });
+  auto run = engine->start("deep", boost::json::object{{"x", nested(38)}});
+  auto done = wait_finished(*engine, run.id);
+  ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
+  EXPECT_EQ(json_depth(done.output), 38);
+  EXPECT_EQ(json_depth(engine->snapshot(run.id).steps.at(0).result), 38);
+
+  o.max_json_depth = 0;
+  EXPECT_STREQ(error_of([&] { Engine::open(o); }).what(), "max_json_depth must be from 1 to 1000, got 0");
+  EngineOptions configured;
+  apply_engine_config(configured, parse_json(R"({"max_json_depth": 64})", "config"));
+  EXPECT_EQ(configured.max_json_depth, 64);
+  EXPECT_STREQ(error_of([&] {
+                 apply_engine_config(configured, parse_json(R"({"max_json_depth": "deep"})", "config"));
+               }).what(),
+               "config.max_json_depth must be an integer from 1 to 1000, got \"deep\"");
 }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "storyloom/error.h"
 #include "storyloom/events.h"
 
 using namespace storyloom;
@@ -38,4 +39,27 @@ TEST(Sse, TransientChunkHasNoId) {
 TEST(Sse, HeartbeatAndRetry) {
   EXPECT_EQ(sse_heartbeat(), ": heartbeat\n\n");
   EXPECT_EQ(sse_retry(3000), "retry: 3000\n\n");
+}
+
+TEST(Sse, RefusesLineBreaksInTheEventType) {
+  for (const char* type : {"progress\ndata: injected", "a\rb", "a\r\nid: 99"}) {
+    try {
+      format_sse(1, type, "{}");
+      ADD_FAILURE() << "accepted " << type;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+      EXPECT_STREQ(e.what(),
+                   "SSE event type contains a control character (CR, LF or another); it would "
+                   "break the SSE record");
+    }
+  }
+  Event cursor;
+  cursor.kind = EventKind::cursor;
+  cursor.id = -3;
+  try {
+    format_sse(cursor);
+    ADD_FAILURE() << "accepted a negative id";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "SSE event id must not be negative, got -3");
+  }
 }

@@ -169,3 +169,44 @@ TEST(SqliteStore, WakesDueParkedRunsUpToTheLimit) {
   EXPECT_EQ(tx->find_run("late")->info.status, RunStatus::sleeping);
   EXPECT_EQ(tx->find_run("forever")->info.status, RunStatus::waiting);
 }
+
+TEST(SqliteStore, ReadOnlyOpenNeverWritesAndRefusesWrites) {
+  TempDir dir;
+  auto path = dir.file("ro.db");
+  { store::open_store(path); }
+  auto ro = store::open_read_only_store("sqlite:" + path);
+  EXPECT_EQ(ro->begin_read()->last_event_id(), 0);
+  auto e = error_of([&] { ro->begin_write(); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_state);
+  EXPECT_EQ(std::string(e.what()),
+            "store '" + path + "' is open read-only; nothing can be changed through it");
+  e = error_of([&] { store::open_read_only_store(":memory:"); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "store ':memory:' cannot be opened read-only: it would always be empty");
+}
+
+TEST(SqliteStore, ReadOnlyOpenRefusesAnOlderSchemaInsteadOfMigrating) {
+  TempDir dir;
+  auto path = dir.file("old.db");
+  { store::open_store(path); }
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("PRAGMA user_version=1");
+  }
+  auto e = error_of([&] { store::open_read_only_store(path); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_state);
+  EXPECT_NE(std::string(e.what()).find("open it once read-write"), std::string::npos) << e.what();
+  SQLite::Database db(path);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt64(), 1);
+}
+
+TEST(SqliteStore, SqliteUrisAreRefusedWithAClearMessage) {
+  for (std::string spec : {"file:story.db", "sqlite:file::memory:", "sqlite:file:x.db?mode=ro"}) {
+    auto e = error_of([&] { store::open_store(spec); });
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument) << spec;
+    std::string path = spec.rfind("sqlite:", 0) == 0 ? spec.substr(7) : spec;
+    EXPECT_EQ(std::string(e.what()),
+              "store '" + path + "': SQLite URIs (file:...) are not supported; give a plain path "
+              "(sqlite:./story.db or ./story.db) or :memory:");
+  }
+}

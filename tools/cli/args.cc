@@ -297,7 +297,10 @@ const char* usage() {
 Reads and changes the runs of a storyloom store. PATH is an existing storyloom
 SQLite file, written as PATH or sqlite:PATH. An engine running on the same
 store in another process notices cancels, signals and retries within a fraction
-of a second. This tool never executes runs itself.
+of a second. This tool never executes runs itself. list, status, artifacts
+and events without --follow open the store read-only and never write: they
+work on a read-only file and on a full disk. Control characters in what it
+prints are written as \u00XX.
 
 commands:
   list [--status S] [--workflow W] [--owner O] [--limit N] [--after RUN] [--json]

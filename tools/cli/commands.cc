@@ -7,7 +7,9 @@
 
 namespace storyloom::cli {
 
-std::unique_ptr<Engine> open_store(const std::string& db) {
+namespace {
+
+void check_exists(const std::string& db) {
   const std::string prefix = "sqlite:";
   std::string path = db.rfind(prefix, 0) == 0 ? db.substr(prefix.size()) : db;
   bool is_file = path != ":memory:" && db.find("://") == std::string::npos;
@@ -17,6 +19,12 @@ std::unique_ptr<Engine> open_store(const std::string& db) {
                 "no storyloom database at '" + path +
                     "': the file does not exist (this tool never creates one)");
   }
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> open_store(const std::string& db) {
+  check_exists(db);
   EngineOptions options;
   options.store = db;
   options.workers = 1;  // nothing is ever executed here
@@ -49,8 +57,12 @@ void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out) {
   throw Error(ErrorCode::internal, "the help command needs no store");
 }
 
-void list_runs(Engine& engine, const CommandLine& cmd, std::ostream& out) {
-  RunPage page = engine.list(cmd.filter);
+namespace {
+
+// The read commands, for an Engine or a StoreReader (same method names).
+template <typename Reader>
+void list_runs_of(Reader& reader, const CommandLine& cmd, std::ostream& out) {
+  RunPage page = reader.list(cmd.filter);
   if (cmd.json) {
     out << pretty_json(to_json(page));
     return;
@@ -59,8 +71,59 @@ void list_runs(Engine& engine, const CommandLine& cmd, std::ostream& out) {
   if (!page.next_cursor.empty()) out << "next: " << page.next_cursor << "\n";
 }
 
+template <typename Reader>
+void show_status_of(Reader& reader, const CommandLine& cmd, std::ostream& out) {
+  out << pretty_json(snapshot_json(reader.snapshot(cmd.run_id)));
+}
+
+template <typename Reader>
+void list_artifacts_of(Reader& reader, const CommandLine& cmd, std::ostream& out) {
+  for (const auto& artifact : reader.artifacts(cmd.run_id)) out << artifact_json_line(artifact);
+}
+
+}  // namespace
+
+void list_runs(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  list_runs_of(engine, cmd, out);
+}
+
 void show_status(Engine& engine, const CommandLine& cmd, std::ostream& out) {
-  out << pretty_json(snapshot_json(engine.snapshot(cmd.run_id)));
+  show_status_of(engine, cmd, out);
+}
+
+bool is_read_command(const CommandLine& cmd) {
+  switch (cmd.command) {
+    case Command::list:
+    case Command::status:
+    case Command::artifacts:
+      return true;
+    case Command::events:
+      return !cmd.follow;  // following needs the engine's live event hub
+    default:
+      return false;
+  }
+}
+
+std::unique_ptr<StoreReader> open_reader(const std::string& db) {
+  check_exists(db);
+  return StoreReader::open(db);
+}
+
+void run_read_command(StoreReader& reader, const CommandLine& cmd, std::ostream& out) {
+  switch (cmd.command) {
+    case Command::list:
+      return list_runs_of(reader, cmd, out);
+    case Command::status:
+      return show_status_of(reader, cmd, out);
+    case Command::artifacts:
+      return list_artifacts_of(reader, cmd, out);
+    case Command::events:
+      if (!cmd.follow) return print_stored_events(reader, cmd, out);
+      break;
+    default:
+      break;
+  }
+  throw Error(ErrorCode::internal, "this command changes the store; it needs an engine");
 }
 
 void cancel_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
@@ -81,8 +144,12 @@ void signal_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
 
 void retry_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
   if (cmd.retry_failed) {
-    size_t n = engine.retry_failed(cmd.filter);
+    std::vector<std::string> unreadable;
+    size_t n = engine.retry_failed(cmd.filter, &unreadable);
     out << "queued " << n << " failed run" << (n == 1 ? "" : "s") << " again (completed steps are kept)\n";
+    for (const auto& id : unreadable) {
+      out << "skipped run " << id << ": its stored row cannot be read (see `storyloom list`)\n";
+    }
     return;
   }
   engine.retry(cmd.run_id);
@@ -101,7 +168,7 @@ void set_priority(Engine& engine, const CommandLine& cmd, std::ostream& out) {
 }
 
 void list_artifacts(Engine& engine, const CommandLine& cmd, std::ostream& out) {
-  for (const auto& artifact : engine.artifacts(cmd.run_id)) out << artifact_json_line(artifact);
+  list_artifacts_of(engine, cmd, out);
 }
 
 }  // namespace storyloom::cli

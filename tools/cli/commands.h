@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "storyloom/engine.h"
+#include "storyloom/store_reader.h"
 
 namespace storyloom::cli {
 
@@ -18,6 +19,13 @@ std::unique_ptr<Engine> open_store(const std::string& db);
 
 // Dispatches to the command's function below. Throws Error.
 void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out);
+
+// list, status, artifacts and events without --follow only read: they run on
+// a StoreReader, which opens the store read-only and never writes, so they
+// work on a read-only file or directory and on a full disk.
+bool is_read_command(const CommandLine& cmd);
+std::unique_ptr<StoreReader> open_reader(const std::string& db);
+void run_read_command(StoreReader& reader, const CommandLine& cmd, std::ostream& out);
 
 void list_runs(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void show_status(Engine& engine, const CommandLine& cmd, std::ostream& out);
@@ -32,5 +40,7 @@ void set_priority(Engine& engine, const CommandLine& cmd, std::ostream& out);
 // until the run ends or SIGINT/SIGTERM arrives (handlers are installed for the
 // duration of the call). In events_command.cc.
 void print_events(Engine& engine, const CommandLine& cmd, std::ostream& out);
+// Stored events only, without an engine (events without --follow).
+void print_stored_events(StoreReader& reader, const CommandLine& cmd, std::ostream& out);
 
 }  // namespace storyloom::cli

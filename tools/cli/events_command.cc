@@ -60,10 +60,11 @@ void print_event(const Event& event, bool sse, std::ostream& out) {
   out << (sse ? format_sse(event) : event_json_line(event));
 }
 
-void print_stored_events(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+template <typename Reader>
+void print_stored_events_of(Reader& reader, const CommandLine& cmd, std::ostream& out) {
   int64_t after = cmd.after_event_id;
   for (;;) {
-    auto page = engine.events(cmd.run_id, after, kPageSize);
+    auto page = reader.events(cmd.run_id, after, kPageSize);
     for (const auto& event : page) print_event(event, cmd.sse, out);
     if (page.size() < kPageSize) return;
     after = page.back().id;
@@ -118,8 +119,12 @@ void print_events(Engine& engine, const CommandLine& cmd, std::ostream& out) {
   if (cmd.follow) {
     follow_events(engine, cmd, out);
   } else {
-    print_stored_events(engine, cmd, out);
+    print_stored_events_of(engine, cmd, out);
   }
+}
+
+void print_stored_events(StoreReader& reader, const CommandLine& cmd, std::ostream& out) {
+  print_stored_events_of(reader, cmd, out);
 }
 
 }  // namespace storyloom::cli

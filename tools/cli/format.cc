@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <sstream>
 
 namespace storyloom::cli {
 namespace {
@@ -88,9 +89,13 @@ std::string run_table(const std::vector<RunInfo>& runs) {
     rows.push_back(std::move(row));
   }
   std::string out;
-  for (const auto& row : rows) {
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const auto& row = rows[r];
     for (size_t i = 0; i < 4; ++i) out += pad(row.cells[i], widths[i]) + "  ";
-    out += row.cells[4] + "\n";
+    out += row.cells[4];
+    // A row the store cannot decode: listed, and marked with the reason.
+    if (!runs[r].unreadable.empty()) out += "  UNREADABLE: " + runs[r].unreadable;
+    out += "\n";
   }
   return out;
 }
@@ -111,6 +116,52 @@ std::string event_json_line(const Event& event) {
   return boost::json::serialize(
              boost::json::object{{"id", event.id}, {"type", event.type}, {"data", event.data}}) +
          "\n";
+}
+
+TerminalSafeBuf::~TerminalSafeBuf() {
+  if (pending_c2_) put('\xc2');  // a lone 0xC2 at the end is not a control
+}
+
+bool TerminalSafeBuf::put(char c) {
+  return to_->sputc(c) != traits_type::eof();
+}
+
+bool TerminalSafeBuf::put_escaped(unsigned char c) {
+  static const char* hex = "0123456789abcdef";
+  const char text[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+  return to_->sputn(text, 6) == 6;
+}
+
+int TerminalSafeBuf::overflow(int ch) {
+  if (ch == traits_type::eof()) return traits_type::not_eof(ch);
+  auto c = static_cast<unsigned char>(ch);
+  bool ok = true;
+  if (pending_c2_) {
+    pending_c2_ = false;
+    if (c >= 0x80 && c <= 0x9f) return put_escaped(c) ? ch : traits_type::eof();
+    ok = put('\xc2');
+  }
+  if (c == 0xc2) {
+    pending_c2_ = true;
+  } else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+    ok = ok && put_escaped(c);
+  } else {
+    ok = ok && put(static_cast<char>(c));
+  }
+  return ok ? ch : traits_type::eof();
+}
+
+int TerminalSafeBuf::sync() { return to_->pubsync(); }
+
+std::string terminal_safe(std::string_view text) {
+  std::ostringstream out;
+  {
+    TerminalSafeBuf buf(out.rdbuf());
+    std::ostream safe(&buf);
+    safe << text;
+    safe.flush();
+  }
+  return out.str();
 }
 
 std::string artifact_json_line(const ArtifactInfo& artifact) {

@@ -5,6 +5,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "format.h"
 
 namespace {
 
@@ -16,9 +17,28 @@ int fail(std::string_view code, std::string_view message) {
   return kExitError;
 }
 
+int run(int argc, char** argv);
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace storyloom::cli;
+  // Everything printed, errors included, goes through the control-character filter.
+  TerminalSafeBuf safe_out(std::cout.rdbuf());
+  TerminalSafeBuf safe_err(std::cerr.rdbuf());
+  std::streambuf* real_out = std::cout.rdbuf(&safe_out);
+  std::streambuf* real_err = std::cerr.rdbuf(&safe_err);
+  int status = run(argc, argv);
+  std::cout.flush();
+  std::cerr.flush();
+  std::cout.rdbuf(real_out);
+  std::cerr.rdbuf(real_err);
+  return status;
+}
+
+namespace {
+
+int run(int argc, char** argv) {
   using namespace storyloom::cli;
   CommandLine cmd;
   try {
@@ -32,9 +52,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    auto engine = open_store(cmd.db);
-    run_command(*engine, cmd, std::cout);
-    engine->close();
+    if (is_read_command(cmd)) {
+      auto reader = open_reader(cmd.db);
+      run_read_command(*reader, cmd, std::cout);
+    } else {
+      auto engine = open_store(cmd.db);
+      run_command(*engine, cmd, std::cout);
+      engine->close();
+    }
   } catch (const storyloom::Error& e) {
     return fail(storyloom::to_string(e.code()), e.what());
   } catch (const std::exception& e) {
@@ -46,3 +71,5 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace

@@ -152,11 +152,14 @@ def resource_name(name: Any, where: str = "name") -> str:
     return name
 
 
-def config_json(llm: Any, resources: Any) -> str | None:
-    """The engine's config JSON, or None when neither is given (the engine's defaults)."""
-    if llm is None and resources is None:
+def config_json(llm: Any, resources: Any, max_json_depth: Any = None) -> str | None:
+    """The engine's config JSON, or None when nothing is given (the engine's defaults)."""
+    if llm is None and resources is None and max_json_depth is None:
         return None
     config: dict[str, Any] = {}
+    if max_json_depth is not None:
+        # The engine checks the range (1..1000) and names the key in its message.
+        config["max_json_depth"] = max_json_depth
     if llm is not None:
         config["llm"] = llm_config(llm)
     if resources is not None:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 from . import _completions, _config, _llm, _native
 from ._config import LlmConfig, ResourceLimits
 from ._llm import LlmMessage, LlmResult
-from ._options import Concurrency, RetryPolicy, Throttle, native_limits, native_retry
+from ._options import Concurrency, RetryPolicy, Throttle, checked_ms, native_limits, native_retry
 from ._types import (
     TERMINAL_STATUSES,
     Artifact,
@@ -76,8 +76,8 @@ _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _dumps = _encoder.encode
 
 
-def _ms(seconds: float | None) -> int:
-    return 0 if not seconds else max(1, round(seconds * 1000))  # 0: the engine's default
+def _ms(seconds: float | None, name: str) -> int:
+    return 0 if not seconds else max(1, checked_ms(name, seconds))  # 0: the engine's default
 
 
 class _Parked(BaseException):
@@ -211,14 +211,14 @@ class Context:
         """Durable sleep counted from the first call; parks the run until it is over."""
         if seconds < 0:
             raise ValueError(f"sleep '{name}': seconds is {seconds}; it must not be negative")
-        state = self._x.sleep(name, round(seconds * 1000))
+        state = self._x.sleep(name, checked_ms(f"sleep '{name}'", seconds))
         if state == _native.WAIT_PARKED:
             raise _Parked()
 
     def wait_for_signal(self, name: str, timeout: float | None = None) -> Any:
         """Returns the payload of the signal ``name`` (sent before or after this call);
         parks the run until it comes. Raises storyloom.Timeout after ``timeout`` seconds."""
-        timeout_ms = -1 if timeout is None else round(timeout * 1000)
+        timeout_ms = -1 if timeout is None else checked_ms(f"wait_for_signal '{name}': timeout", timeout)
         state, payload = self._x.wait_for_signal(name, timeout_ms)
         if state == _native.WAIT_PARKED:
             raise _Parked()
@@ -461,7 +461,9 @@ class Engine:
     offline provider, which writes placeholder text, not a language model). resources:
     limits per resource name (:class:`storyloom.ResourceLimits`), e.g.
     ``{"llm:openai": {"max_in_flight": 2}}``. A field of the wrong type raises TypeError
-    naming it (``llm.providers[0].kind``); a bad value InvalidArgument from the engine."""
+    naming it (``llm.providers[0].kind``); a bad value InvalidArgument from the engine.
+    max_json_depth: how deeply arrays and objects may nest in JSON sent to the engine
+    (None: 32; at most 1000); deeper JSON raises InvalidArgument naming the limit."""
 
     def __init__(
         self,
@@ -475,16 +477,17 @@ class Engine:
         drain_timeout: float | None = None,
         llm: LlmConfig | None = None,
         resources: Mapping[str, ResourceLimits] | None = None,
+        max_json_depth: int | None = None,
     ) -> None:
-        config = _config.config_json(llm, resources)
+        config = _config.config_json(llm, resources, max_json_depth)
         self._native = _native.Engine(
             store,
             workers,
             max_executions,
             max_payload_bytes,
-            _ms(poll_interval),
-            _ms(lease_ttl),
-            _ms(drain_timeout),
+            _ms(poll_interval, "poll_interval"),
+            _ms(lease_ttl, "lease_ttl"),
+            _ms(drain_timeout, "drain_timeout"),
             config,
         )
         self._workflows: dict[str, Workflow] = {}

@@ -7,6 +7,7 @@ wrong type, naming the argument)."""
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +34,9 @@ class RetryPolicy:
     def _native(self) -> tuple[int, int, float, int, bool]:
         return (
             int(self.max_attempts),
-            round(self.initial_backoff * 1000),
+            checked_ms("initial_backoff", self.initial_backoff),
             float(self.multiplier),
-            round(self.max_backoff * 1000),
+            checked_ms("max_backoff", self.max_backoff),
             bool(self.jitter),
         )
 
@@ -74,6 +75,21 @@ def _str(name: str, value: Any) -> str:
     return value
 
 
+# The engine's longest duration (kMaxDurationMs, SL_MAX_DURATION_MS): 100 years.
+MAX_DURATION_SECONDS = 3_155_760_000
+
+
+def checked_ms(name: str, seconds: float) -> int:
+    """Seconds as whole milliseconds, refusing what the engine would refuse anyway
+    but Python cannot even convert (inf, nan, more than 100 years) with ValueError
+    naming the parameter, so no value ever overflows into "now"."""
+    if isinstance(seconds, float) and not math.isfinite(seconds) or abs(seconds) > MAX_DURATION_SECONDS:
+        raise ValueError(
+            f"{name} is {seconds} seconds; the limit is {MAX_DURATION_SECONDS} seconds (100 years)"
+        )
+    return round(seconds * 1000)
+
+
 def duration_ms(name: str, seconds: Any) -> int:
     """Seconds as whole milliseconds for the C ABI: None and 0 are 0 (unset), a positive
     time is at least 1 ms (never silently unset), a negative one stays negative so that
@@ -82,7 +98,7 @@ def duration_ms(name: str, seconds: Any) -> int:
         return 0
     if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
         raise TypeError(f"{name} must be a number of seconds, got {type(seconds).__name__}")
-    ms = round(float(seconds) * 1000)
+    ms = checked_ms(name, float(seconds))
     return max(1, ms) if seconds > 0 else ms
 
 

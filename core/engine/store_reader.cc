@@ -1,0 +1,122 @@
+#include "storyloom/store_reader.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "events/hub.h"
+#include "store/row_codec.h"
+#include "store/store.h"
+#include "storyloom/error.h"
+
+namespace storyloom {
+namespace {
+
+store::RunRecord must_find(store::ReadTx& tx, std::string_view run_id) {
+  if (run_id.empty()) throw Error(ErrorCode::invalid_argument, "run id is empty");
+  auto run = tx.find_run(std::string(run_id));
+  if (!run) throw Error(ErrorCode::not_found, "no run with id '" + std::string(run_id) + "'");
+  return *run;
+}
+
+}  // namespace
+
+std::unique_ptr<StoreReader> StoreReader::open(const std::string& spec) {
+  const std::string prefix = "sqlite:";
+  std::string path = spec.rfind(prefix, 0) == 0 ? spec.substr(prefix.size()) : spec;
+  std::error_code ec;
+  if (!path.empty() && path != ":memory:" && path.rfind("file:", 0) != 0 &&
+      spec.find("://") == std::string::npos && !std::filesystem::exists(path, ec) && !ec) {
+    throw Error(ErrorCode::not_found, "no storyloom database at '" + path +
+                                          "': the file does not exist (a reader never creates one)");
+  }
+  return std::unique_ptr<StoreReader>(new StoreReader(store::open_read_only_store(spec)));
+}
+
+StoreReader::StoreReader(std::unique_ptr<store::Store> store) : store_(std::move(store)) {}
+StoreReader::~StoreReader() = default;
+
+RunInfo StoreReader::get(std::string_view run_id) {
+  auto tx = store_->begin_read();
+  return must_find(*tx, run_id).info;
+}
+
+RunPage StoreReader::list(const RunFilter& filter) {
+  if (filter.limit < 1 || filter.limit > 1000) {
+    throw Error(ErrorCode::invalid_argument,
+                "limit must be between 1 and 1000, got " + std::to_string(filter.limit));
+  }
+  if (filter.finished_after_ms < 0 || filter.finished_before_ms < 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "finished_after_ms and finished_before_ms must not be negative");
+  }
+  store::ListQuery q;
+  q.status = filter.status;
+  q.workflow = filter.workflow;
+  q.owner = filter.owner;
+  if (filter.error_class) q.error_class = to_string(*filter.error_class);
+  q.finished_after_ms = filter.finished_after_ms;
+  q.finished_before_ms = filter.finished_before_ms;
+  q.limit = filter.limit + 1;  // one more tells whether another page exists
+  auto tx = store_->begin_read();
+  if (!filter.after_run_id.empty()) {
+    q.after_seq = tx->run_seq(filter.after_run_id);
+    if (q.after_seq == 0) {
+      throw Error(ErrorCode::invalid_argument,
+                  "paging cursor '" + filter.after_run_id + "' is not the id of an existing run");
+    }
+  }
+  int64_t last_seq = 0;
+  RunPage page;
+  for (auto& r : tx->list_runs(q, &last_seq)) page.runs.push_back(std::move(r.info));
+  if (page.runs.size() > filter.limit) {
+    page.runs.pop_back();
+    page.next_cursor = page.runs.back().id;
+  }
+  return page;
+}
+
+Snapshot StoreReader::snapshot(std::string_view run_id) {
+  auto tx = store_->begin_read();
+  Snapshot snap;
+  snap.run = must_find(*tx, run_id).info;
+  for (auto& s : tx->steps(snap.run.id)) {
+    snap.steps.push_back(StepInfo{
+        s.seq, s.name, s.kind, s.status,
+        store::decode_stored_json(s.result, snap.run.id, "the result of step '" + s.name + "'"),
+        s.completed_at_ms});
+  }
+  for (auto& a : tx->artifacts(snap.run.id, true)) {
+    snap.artifacts.push_back(ArtifactInfo{
+        a.key, a.version, store::decode_stored_json(a.value, snap.run.id, "artifact '" + a.key + "'"),
+        a.created_at_ms});
+  }
+  snap.last_event_id = tx->last_event_id(snap.run.id);
+  return snap;
+}
+
+std::vector<ArtifactInfo> StoreReader::artifacts(std::string_view run_id) {
+  auto tx = store_->begin_read();
+  auto run = must_find(*tx, run_id);
+  std::vector<ArtifactInfo> out;
+  for (auto& a : tx->artifacts(run.info.id, false)) {
+    out.push_back(ArtifactInfo{
+        a.key, a.version, store::decode_stored_json(a.value, run.info.id, "artifact '" + a.key + "'"),
+        a.created_at_ms});
+  }
+  return out;
+}
+
+std::vector<Event> StoreReader::events(std::string_view run_id, int64_t after_id, size_t limit) {
+  if (after_id < 0) throw Error(ErrorCode::invalid_argument, "after id must not be negative");
+  if (limit < 1 || limit > 10000) {
+    throw Error(ErrorCode::invalid_argument,
+                "limit must be between 1 and 10000, got " + std::to_string(limit));
+  }
+  auto tx = store_->begin_read();
+  auto run = must_find(*tx, run_id);
+  std::vector<Event> out;
+  for (const auto& r : tx->events(run.info.id, after_id, limit)) out.push_back(detail::to_event(r));
+  return out;
+}
+
+}  // namespace storyloom

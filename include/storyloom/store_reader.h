@@ -1,0 +1,43 @@
+// Read-only access to a store, for tools that inspect runs (the storyloom
+// CLI's list, status, events and artifacts) without ever writing: it opens the
+// file read-only (no migration, no engine registration, no background
+// thread), so it works on a read-only file or directory and on a full disk.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storyloom/events.h"
+#include "storyloom/run.h"
+
+namespace storyloom {
+
+namespace store {
+class Store;
+}
+
+class StoreReader {
+ public:
+  // `store` as in EngineOptions::store ("sqlite:PATH" or PATH; not :memory:).
+  // Throws Error: not_found when the file does not exist (it is never
+  // created), not_a_database, schema_too_new, invalid_state for a store of an
+  // older schema (open it read-write once to migrate), store.
+  static std::unique_ptr<StoreReader> open(const std::string& store);
+  ~StoreReader();
+
+  // The same answers, and errors, as the Engine methods of the same names.
+  RunInfo get(std::string_view run_id);
+  RunPage list(const RunFilter& filter = {});
+  Snapshot snapshot(std::string_view run_id);
+  std::vector<ArtifactInfo> artifacts(std::string_view run_id);
+  std::vector<Event> events(std::string_view run_id, int64_t after_id, size_t limit = 1000);
+
+ private:
+  explicit StoreReader(std::unique_ptr<store::Store> store);
+  std::unique_ptr<store::Store> store_;
+};
+
+}  // namespace storyloom
