@@ -86,6 +86,7 @@ function stepsWorkflow(engine, inside) {
     inside.push({ rep: input.rep, us: now() - t0 });
     return { steps: STEPS };
   });
+  engine.launch();
 }
 
 async function hostStep() {
@@ -146,6 +147,7 @@ async function throughputWith(clients) {
     reps.push(
       await withEngine(async (engine) => {
         engine.workflow('noop', async (ctx) => ctx.step('s', () => ({ ok: true })));
+        engine.launch();
         const ids = [];
         let next = 0;
         const cpu0 = process.cpuUsage();

@@ -1,13 +1,15 @@
 // Engine: one open store plus its threads, as a Promise-based API. Blocking
 // C calls run off the JS thread (the addon's AsyncWorker); executions and
 // events arrive on the JS thread through thread-safe functions.
-import { intArgument, stringArgument } from './check';
+import { intArgument, invalid, stringArgument } from './check';
 import { engineConfigJson, resourceLimitsJson, type LlmOptions, type ResourceLimits } from './config';
 import { Context, describe, isParked } from './context';
 import { callAsync, call, ERROR_CLASS_CODE, errorFor, type ErrorClass, InvalidArgumentError, InvalidStateError, translate } from './errors';
 import { toLlmProviders, toResourceStatus, type LlmProviders, type ResourceStatus } from './llm';
 import {
   native,
+  SL_DURABILITY_FULL,
+  SL_DURABILITY_NORMAL,
   SL_EVENT_CURSOR,
   SL_EVENT_STORED,
   SL_EVENT_TRANSIENT,
@@ -68,11 +70,23 @@ export interface Artifact<T = unknown> {
   createdAtMs: number;
 }
 
+/**
+ * Where a token stream's text stands: bytes [attemptStart, end) of the
+ * stream are the current llm attempt's text; earlier bytes belong to attempts
+ * that were retried or re-executed after a crash, and a view shows none of them.
+ */
+export interface StreamState {
+  attemptStart: number;
+  end: number;
+}
+
 export interface Snapshot {
   run: Run;
   steps: Step[];
   /** The latest version of each key. */
   artifacts: Artifact[];
+  /** Each token stream of the run, by name ({} from an engine that does not report them). */
+  streams: Record<string, StreamState>;
   /** Subscribe after this id to continue live. */
   lastEventId: number;
 }
@@ -107,8 +121,26 @@ export interface OpenOptions {
   llm?: LlmOptions;
   /** Limits per resource name, e.g. { 'llm:openai': { requests: 60, periodMs: 60000, maxInFlight: 4 } }. */
   resources?: Record<string, ResourceLimits>;
+  /**
+   * What a commit survives [full]. 'full': every group commit is fsynced, so
+   * an acknowledged step survives a power loss. 'normal': synced at
+   * checkpoints; survives a crash of the process, not of the machine. Either
+   * way a step's result reaches the workflow only after its commit.
+   */
+  durability?: Durability;
   /** Errors with no caller to receive them (a finish call that failed). Default: process.emitWarning. */
   onError?: (error: unknown) => void;
+}
+
+export type Durability = 'full' | 'normal';
+
+const DURABILITY: Record<Durability, number> = { full: SL_DURABILITY_FULL, normal: SL_DURABILITY_NORMAL };
+
+/** Engine.open's durability as its SL_DURABILITY_* value; undefined: the engine's default (full). */
+function durabilityOption(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && Object.hasOwn(DURABILITY, value)) return DURABILITY[value as Durability];
+  throw invalid(`Engine.open: durability must be 'full' or 'normal', got ${JSON.stringify(value) ?? String(value)}`);
 }
 
 export type WorkflowFunction<Input = any, Output = unknown> = (ctx: Context, input: Input) => Output | Promise<Output>;
@@ -272,11 +304,19 @@ export class Engine {
     this.#onError = onError;
   }
 
-  /** Opens (creating if needed) the store and starts the engine; runs left by a dead process resume. */
+  /**
+   * Opens (creating if needed) the store and starts the engine's threads.
+   * Reads, starts, signals and cancels work at once; no run executes (not even
+   * one a dead process left running) until launch(): register the workflows
+   * first, then launch.
+   */
   static async open(options: OpenOptions = {}): Promise<Engine> {
-    const { onError, llm, resources, ...rest } = options;
+    const { onError, llm, resources, durability, ...rest } = options;
     const configJson = engineConfigJson(llm, resources);
-    const n = await callAsync(() => native().open({ ...rest, store: rest.store ?? ':memory:', configJson }));
+    const level = durabilityOption(durability);
+    const n = await callAsync(() =>
+      native().open({ ...rest, store: rest.store ?? ':memory:', configJson, ...(level === undefined ? {} : { durability: level }) }),
+    );
     return new Engine(
       n,
       onError ??
@@ -329,6 +369,16 @@ export class Engine {
       throw e;
     }
     this.#registered.add(name);
+  }
+
+  /**
+   * Begins executing runs: new ones and those a dead process left running.
+   * Call it once every workflow is registered, so a recovered run finds the
+   * workflows it invokes (workflows registered later run too). Idempotent;
+   * ClosedError after close().
+   */
+  launch(): void {
+    call(() => this._native().launch());
   }
 
   // Keeping the process alive for runs it started: a workflow's thread-safe
@@ -554,6 +604,10 @@ export class Engine {
         completedAtMs: x.completed_at_ms,
       })),
       artifacts: s.artifacts.map(toArtifact),
+      streams: Object.fromEntries(
+        /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
+        Object.entries(s.streams ?? {}).map(([name, x]: [string, any]) => [name, { attemptStart: x.attempt_start, end: x.end }]),
+      ),
       lastEventId: s.last_event_id,
     };
   }

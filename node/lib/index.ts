@@ -3,6 +3,7 @@
 export { Engine } from './engine';
 export type {
   Artifact,
+  Durability,
   EventKind,
   EventsOptions,
   OpenOptions,
@@ -14,6 +15,7 @@ export type {
   StartOptions,
   Step,
   StoryEvent,
+  StreamState,
   WorkflowFunction,
 } from './engine';
 export type { ConcurrencyOptions, RetryOptions, ThrottleOptions, WorkflowOptions } from './workflow-options';

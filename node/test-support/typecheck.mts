@@ -6,6 +6,7 @@ import {
   ProviderError,
   StoryloomError,
   type Context,
+  type Durability,
   type LlmProviders,
   type LlmResult,
   type ResourceStatus,
@@ -22,6 +23,7 @@ export async function main(): Promise<void> {
   const engine: Engine = await Engine.open({
     store: 'sqlite:./x.db',
     workers: 2,
+    durability: 'full',
     llm: {
       defaultProvider: 'offline',
       useEnvironment: true,
@@ -79,12 +81,17 @@ export async function main(): Promise<void> {
     const child = await ctx.invoke<number>('child', 'other', { n: 1 });
     return { title: `${title} ${child}` };
   });
+  engine.launch();
+  const normal: Durability = 'normal';
+  const other: Engine = await Engine.open({ store: 'sqlite:./x.db', durability: normal });
+  await other.close();
   const run: Run = await engine.start('story', { topic: 'storm' }, { idempotencyKey: 'k', owner: 'o', priority: 1 });
   await engine.setPriority(run.id, 5);
   await engine.rewind(run.id, 'outline');
   const page = await engine.list({ status: 'failed', limit: 10, errorClass: 'fatal' });
   const snap = await engine.snapshot(run.id);
   const last: number = snap.lastEventId;
+  for (const [stream, { attemptStart, end }] of Object.entries(snap.streams)) console.log(stream, end - attemptStart);
   for await (const e of engine.events(run.id, { after: last })) {
     const event: StoryEvent = e;
     if (event.kind === 'transient') continue;

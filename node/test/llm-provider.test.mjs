@@ -35,6 +35,7 @@ test('a streamed reply: the text equals the chunk events, live and stored', asyn
     await ctx.step('subscribed', () => gate); // the reply streams once the test listens
     return ctx.llm('story', { provider: 'fake', messages: STORY, maxTokens: 100 });
   });
+  engine.launch();
   const { id } = await engine.start('tell', {});
   const live = [];
   const events = engine.events(id);
@@ -69,6 +70,7 @@ test('a finished llm step is not asked again when the run replays after a signal
     const more = await ctx.waitForSignal('more');
     return { story: story.text, more };
   });
+  engine.launch();
   const { id } = await engine.start('tell', {});
   await waitForRun(engine, id, ['waiting']);
   await engine.signal(id, 'more', 'please');
@@ -100,6 +102,7 @@ test('closing the engine mid-stream settles the llm Promise; the run is asked ag
       throw e;
     }
   });
+  first.launch();
   const { id } = await first.start('tell', {});
   for await (const e of first.events(id)) if (e.type === 'chunk') break;
   const t0 = Date.now();
@@ -110,6 +113,7 @@ test('closing the engine mid-stream settles the llm Promise; the run is asked ag
   const second = await open('normal~close');
   t.after(() => second.close());
   second.workflow('tell', async (ctx) => ctx.llm('story', { provider: 'p', messages: STORY }));
+  second.launch();
   const run = await waitForRun(second, id);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));
   assert.match(run.output.text, /^Fake reply to: «Tell me a story about a lighthouse»/);
@@ -123,6 +127,7 @@ test('a 429 is retried after its retry-after, with a step.retrying event, then c
     executions++;
     return ctx.llm('story', { provider: 'busy', messages: STORY });
   });
+  engine.launch();
   const t0 = Date.now();
   const run = await waitForRun(engine, (await engine.start('tell', {})).id);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));
@@ -153,6 +158,7 @@ test('a 401 fails at once with ProviderError, without the key anywhere', async (
       throw e;
     }
   });
+  engine.launch();
   const run = await waitForRun(engine, (await engine.start('tell', {})).id);
   assert.equal(run.status, 'failed');
   assert.ok(caught instanceof ProviderError, String(caught));
@@ -179,6 +185,7 @@ test('cancelling a run mid-stream stops it promptly and settles the llm Promise'
       throw e;
     }
   });
+  engine.launch();
   const { id } = await engine.start('tell', {});
   for await (const e of engine.events(id)) if (e.type === 'chunk') break; // streaming now
   const t0 = Date.now();
@@ -208,6 +215,7 @@ test('a resource with maxInFlight 1 admits one request at a time; the others wai
     workers: 4,
   });
   engine.workflow('tell', async (ctx, input) => ctx.llm('story', { provider: 'slow', messages: [{ role: 'user', content: `story ${input.n}` }] }));
+  engine.launch();
   const ids = [];
   for (let n = 0; n < 3; n++) ids.push((await engine.start('tell', { n })).id);
   let maxInFlight = 0;
