@@ -1,7 +1,11 @@
-// One storyloom engine per server process. It lives on globalThis so that a
-// dev-server hot reload, which evaluates this module again, reuses it instead
-// of opening the store twice. (After a reload the workflow keeps the code it
-// was registered with; restart `next dev` to pick up workflow changes.)
+// One storyloom engine per server process, opened and launched at server
+// start by src/instrumentation.ts (so stories a dead server left behind
+// resume with no request), or by the first request that needs it. It lives on
+// globalThis so that a dev-server hot reload, which evaluates this module
+// again, reuses it instead of opening the store twice. (After a reload the
+// workflow keeps the code it was registered with; restart `next dev` to pick
+// up workflow changes.)
+import { STORY_WORKFLOW } from '../story';
 import { llmOptions } from './llm-config';
 import { Engine } from './storyloom';
 import { registerStoryWorkflow } from './story-workflow';
@@ -22,13 +26,37 @@ async function open(): Promise<Engine> {
     workers: Number.isInteger(workers) && workers > 0 ? workers : 4,
     llm: llmOptions(),
   });
+  // Every workflow is registered before launch: a recovered run finds its code.
   registerStoryWorkflow(engine);
   // /api/health runs one of these to prove the workers execute runs.
   engine.workflow(HEALTH_PROBE_WORKFLOW, async (ctx) => ctx.step('pong', () => Date.now()));
+  engine.launch();
+  await logRecovered(engine);
   return engine;
 }
 
-/** The process's engine, opened on first use. A failed open is retried on the next call. */
+/**
+ * Logs the stories this engine picks up at start: queued ones and those
+ * still marked running (by a server that died: they resume once its lease
+ * expires). Sleeping and waiting stories resume on their timer or signal.
+ */
+async function logRecovered(engine: Engine): Promise<void> {
+  const ids: string[] = [];
+  for (const status of ['running', 'queued'] as const) {
+    let after = '';
+    do {
+      const page = await engine.list({ workflow: STORY_WORKFLOW, status, limit: 1000, after });
+      ids.push(...page.runs.map((r) => r.id));
+      after = page.nextCursor;
+    } while (after !== '');
+  }
+  console.log(
+    `storyloom: engine launched on ${storeUrl()}; ` +
+      (ids.length === 0 ? 'no story to resume' : `resuming ${ids.length} ${ids.length === 1 ? 'story' : 'stories'}: ${ids.join(', ')}`),
+  );
+}
+
+/** The process's engine, opened and launched on first use. A failed open is retried on the next call. */
 export function getEngine(): Promise<Engine> {
   holder.__storyloomEngine ??= open().catch((e: unknown) => {
     holder.__storyloomEngine = undefined;
