@@ -30,30 +30,36 @@ async function open(): Promise<Engine> {
   registerStoryWorkflow(engine);
   // /api/health runs one of these to prove the workers execute runs.
   engine.workflow(HEALTH_PROBE_WORKFLOW, async (ctx) => ctx.step('pong', () => Date.now()));
+  // Read before launch: once launched, a queued story may turn running between
+  // two reads and be missed by both.
+  const resuming = await unfinishedStories(engine);
   engine.launch();
-  await logRecovered(engine);
+  console.log(
+    `storyloom: engine launched on ${storeUrl()}; ` +
+      (resuming.length === 0
+        ? 'no story to resume'
+        : `resuming ${resuming.length} ${resuming.length === 1 ? 'story' : 'stories'}: ${resuming.join(', ')}`),
+  );
   return engine;
 }
 
 /**
- * Logs the stories this engine picks up at start: queued ones and those
- * still marked running (by a server that died: they resume once its lease
- * expires). Sleeping and waiting stories resume on their timer or signal.
+ * The stories this engine picks up at start: those still marked running (by
+ * a server that died: they resume once its lease expires) and queued ones.
+ * Sleeping and waiting stories resume on their timer or signal.
  */
-async function logRecovered(engine: Engine): Promise<void> {
-  const ids: string[] = [];
+async function unfinishedStories(engine: Engine): Promise<string[]> {
+  // Running first: the engine may requeue a dead server's run meanwhile, never the reverse before launch.
+  const ids = new Set<string>();
   for (const status of ['running', 'queued'] as const) {
     let after = '';
     do {
       const page = await engine.list({ workflow: STORY_WORKFLOW, status, limit: 1000, after });
-      ids.push(...page.runs.map((r) => r.id));
+      for (const r of page.runs) ids.add(r.id);
       after = page.nextCursor;
     } while (after !== '');
   }
-  console.log(
-    `storyloom: engine launched on ${storeUrl()}; ` +
-      (ids.length === 0 ? 'no story to resume' : `resuming ${ids.length} ${ids.length === 1 ? 'story' : 'stories'}: ${ids.join(', ')}`),
-  );
+  return [...ids];
 }
 
 /** The process's engine, opened and launched on first use. A failed open is retried on the next call. */
