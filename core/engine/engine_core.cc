@@ -615,6 +615,9 @@ Snapshot EngineCore::snapshot(std::string_view run_id) {
   for (auto& a : tx->artifacts(snap.run.id, true)) {
     snap.artifacts.push_back(ArtifactInfo{a.key, a.version, boost::json::parse(a.value), a.created_at_ms});
   }
+  for (auto& s : tx->chunk_streams(snap.run.id)) {
+    snap.streams.push_back(StreamInfo{s.stream, s.attempt_start, s.end_offset});
+  }
   snap.last_event_id = tx->last_event_id(snap.run.id);
   return snap;
 }

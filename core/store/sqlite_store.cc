@@ -371,11 +371,29 @@ class SqliteTx : public WriteTx {
     return q.getColumn(0).getInt64();
   }
 
-  int64_t chunk_stream_end(const std::string& run_id, const std::string& stream) override {
-    auto& q = conn_.prepare("SELECT end_offset FROM chunk_streams WHERE run_id = ? AND stream = ?");
+  ChunkStream chunk_stream(const std::string& run_id, const std::string& stream) override {
+    auto& q = conn_.prepare(
+        "SELECT end_offset, attempt_start FROM chunk_streams WHERE run_id = ? AND stream = ?");
     q.bind(1, run_id);
     q.bind(2, stream);
-    return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+    ChunkStream out{stream, 0, 0};
+    if (q.executeStep()) {
+      out.end_offset = q.getColumn(0).getInt64();
+      out.attempt_start = q.getColumn(1).getInt64();
+    }
+    return out;
+  }
+
+  std::vector<ChunkStream> chunk_streams(const std::string& run_id) override {
+    auto& q = conn_.prepare(
+        "SELECT stream, end_offset, attempt_start FROM chunk_streams WHERE run_id = ? ORDER BY stream");
+    q.bind(1, run_id);
+    std::vector<ChunkStream> out;
+    while (q.executeStep()) {
+      out.push_back(ChunkStream{q.getColumn(0).getString(), q.getColumn(1).getInt64(),
+                                q.getColumn(2).getInt64()});
+    }
+    return out;
   }
 
   std::optional<int64_t> next_parked_ms() override {
@@ -560,13 +578,14 @@ class SqliteTx : public WriteTx {
     return version;
   }
 
-  void set_chunk_stream_end(const std::string& run_id, const std::string& stream,
-                            int64_t end_offset) override {
+  void set_chunk_stream(const std::string& run_id, const ChunkStream& stream) override {
     auto& q = conn_.prepare(
-        "INSERT OR REPLACE INTO chunk_streams (run_id, stream, end_offset) VALUES (?, ?, ?)");
+        "INSERT OR REPLACE INTO chunk_streams (run_id, stream, end_offset, attempt_start) "
+        "VALUES (?, ?, ?, ?)");
     q.bind(1, run_id);
-    q.bind(2, stream);
-    q.bind(3, end_offset);
+    q.bind(2, stream.stream);
+    q.bind(3, stream.end_offset);
+    q.bind(4, stream.attempt_start);
     q.exec();
   }
 
