@@ -57,7 +57,10 @@ test('a streamed reply: the text equals the chunk events, live and stored', asyn
   const stored = (await engine.storedEvents(id)).filter((e) => e.type === 'chunk');
   assert.equal(stored.map((e) => e.data.text).join(''), result.text);
   const attempt = live.find((e) => e.type === 'llm.attempt');
-  assert.deepEqual(attempt.data, { seq: 1, name: 'story', stream: 'story', attempt: 1, provider: 'fake', model: 'fake-model' });
+  assert.deepEqual(attempt.data, { seq: 1, name: 'story', stream: 'story', attempt: 1, provider: 'fake', model: 'fake-model', offset: 0 });
+  // One attempt: every chunk belongs to it, from the stream's start.
+  assert.ok([...transient, ...stored].every((e) => e.data.attempt_start === 0), JSON.stringify(stored.map((e) => e.data)));
+  assert.deepEqual((await engine.snapshot(id)).streams, { story: { attemptStart: 0, end: Buffer.byteLength(result.text) } });
 });
 
 test('a finished llm step is not asked again when the run replays after a signal', async (t) => {
@@ -245,4 +248,35 @@ test('a resource with maxInFlight 1 admits one request at a time; the others wai
   const after = await engine.resourceStatus('llm:slow');
   assert.equal(after.inFlight, 0);
   assert.equal(after.waiting, 0);
+});
+
+test('a retried llm attempt starts at its stream\'s end: chunks carry attempt_start, the snapshot the latest attempt', async (t) => {
+  const server = await startFakeServer(t);
+  const engine = await engineFor(t, server, { broken: 'break_midway;after=6;words=30', fine: 'normal;words=30' });
+  let executions = 0;
+  engine.workflow('tell', { retry: { maxAttempts: 2, initialBackoffMs: 1, jitter: false } }, async (ctx) => {
+    // The first attempt's stream breaks after a few words; the retry's completes.
+    executions++;
+    return ctx.llm('story', { provider: executions === 1 ? 'broken' : 'fine', messages: STORY });
+  });
+  engine.launch();
+  const run = await waitForRun(engine, (await engine.start('tell', {})).id);
+  assert.equal(run.status, 'completed', JSON.stringify(run.error));
+  assert.equal(executions, 2);
+  const events = await engine.storedEvents(run.id);
+  const attempts = events.filter((e) => e.type === 'llm.attempt').map((e) => e.data);
+  assert.deepEqual(attempts.map((a) => [a.attempt, a.provider]), [[1, 'broken'], [2, 'fine']]);
+  const chunks = events.filter((e) => e.type === 'chunk').map((e) => e.data);
+  const first = chunks.filter((c) => c.attempt_start === 0);
+  const end1 = Buffer.byteLength(first.map((c) => c.text).join(''));
+  assert.ok(end1 > 0, 'the broken attempt streamed some text');
+  assert.equal(attempts[0].offset, 0);
+  assert.equal(attempts[1].offset, end1, 'the retry starts at the stream\'s end');
+  const second = chunks.filter((c) => c.attempt_start === end1);
+  assert.equal(first.length + second.length, chunks.length, JSON.stringify(chunks));
+  assert.equal(second[0].offset, end1);
+  // Only the current attempt's text is the answer.
+  assert.equal(second.map((c) => c.text).join(''), run.output.text);
+  const snap = await engine.snapshot(run.id);
+  assert.deepEqual(snap.streams, { story: { attemptStart: end1, end: end1 + Buffer.byteLength(run.output.text) } });
 });
