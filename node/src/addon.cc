@@ -192,18 +192,31 @@ class CallPool {
 // function shared by all executions. That function is never referenced: a
 // wait belongs to an execution in the hands of JS, whose workflow's
 // thread-safe function already holds the loop.
+//
+// Teardown: an engine closed by its wrapper's finalizer may still call back
+// after the environment has closed that function. A cleanup hook, which runs
+// before the function's own, marks the channel closed under its mutex; from
+// then on an outcome is dropped (nobody can receive it), never posted.
 class DurableWaits {
  public:
-  explicit DurableWaits(Napi::Env env) {
-    tsfn_ = Napi::ThreadSafeFunction::New(
+  explicit DurableWaits(Napi::Env env) : channel_(std::make_shared<Channel>()) {
+    channel_->tsfn = Napi::ThreadSafeFunction::New(
         env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "storyloom.durable", 0, 1);
-    tsfn_.Unref(env);
+    channel_->tsfn.Unref(env);
+    napi_add_env_cleanup_hook(
+        env,
+        [](void* data) {
+          std::unique_ptr<std::shared_ptr<Channel>> channel(static_cast<std::shared_ptr<Channel>*>(data));
+          std::lock_guard lock((*channel)->mutex);
+          (*channel)->closed = true;
+        },
+        new std::shared_ptr<Channel>(channel_));
   }
 
   // JS thread. Resolves with undefined, or rejects with the engine's error
   // (SL_ESTORE, SL_ECANCELLED, SL_EINVALIDSTATE) and its message.
   Napi::Value Wait(Napi::Env env, sl_execution* execution) {
-    auto* wait = new Pending(this, Napi::Promise::Deferred::New(env));
+    auto* wait = new Pending(channel_, Napi::Promise::Deferred::New(env));
     auto promise = wait->deferred.Promise();
     int code = sl_execution_when_durable(execution, &DurableWaits::OnDurable, wait);
     if (code != SL_OK) {  // the callback is not called
@@ -223,10 +236,16 @@ class DurableWaits {
   }
 
  private:
+  struct Channel {
+    std::mutex mutex;
+    bool closed = false;  // the environment is being torn down
+    Napi::ThreadSafeFunction tsfn;
+  };
+
   struct Pending {
-    Pending(DurableWaits* o, Napi::Promise::Deferred d)
-        : owner(o), js_thread(std::this_thread::get_id()), deferred(std::move(d)) {}
-    DurableWaits* owner;
+    Pending(std::shared_ptr<Channel> c, Napi::Promise::Deferred d)
+        : channel(std::move(c)), js_thread(std::this_thread::get_id()), deferred(std::move(d)) {}
+    std::shared_ptr<Channel> channel;
     std::thread::id js_thread;
     Napi::Promise::Deferred deferred;
     std::mutex mutex;
@@ -248,16 +267,21 @@ class DurableWaits {
         return;
       }
     }
-    wait->owner->Post(wait);
+    Post(wait);
   }
 
   // Any thread: hands the outcome to the JS thread.
-  void Post(Pending* wait) {
-    auto status = tsfn_.NonBlockingCall(wait, [](Napi::Env env, Napi::Function, Pending* w) {
-      std::unique_ptr<Pending> owned(w);
-      if (env == nullptr) return;
-      Settle(env, std::move(owned));
-    });
+  static void Post(Pending* wait) {
+    auto channel = wait->channel;
+    std::lock_guard lock(channel->mutex);
+    napi_status status = napi_closing;
+    if (!channel->closed) {
+      status = channel->tsfn.NonBlockingCall(wait, [](Napi::Env env, Napi::Function, Pending* w) {
+        std::unique_ptr<Pending> owned(w);
+        if (env == nullptr) return;
+        Settle(env, std::move(owned));
+      });
+    }
     if (status != napi_ok) delete wait;  // the environment is going away
   }
 
@@ -273,7 +297,7 @@ class DurableWaits {
     }
   }
 
-  Napi::ThreadSafeFunction tsfn_;
+  std::shared_ptr<Channel> channel_;
 };
 
 struct AddonData {
