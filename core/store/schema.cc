@@ -108,8 +108,10 @@ CREATE INDEX runs_deadline ON runs(deadline_at)
 )sql",
       // 2 -> 3: where the current attempt's text of each stream begins, so a
       // retried llm step's text replaces the earlier attempt's for readers.
+      // And an index for the poller's "next queued run to become available".
       R"sql(
 ALTER TABLE chunk_streams ADD COLUMN attempt_start INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX runs_available ON runs(available_at) WHERE status = 'queued';
 )sql",
   };
   return all;

@@ -40,6 +40,7 @@ export {
   TimeoutError,
   InternalError,
   ProviderError,
+  QuotaExceededError,
   errorFor,
 } from './errors';
 export type { ErrorCode, ErrorClass } from './errors';
