@@ -1,10 +1,20 @@
 // Engine: one open store plus its threads, as a Promise-based API. Blocking
 // C calls run off the JS thread (the addon's AsyncWorker); executions and
 // events arrive on the JS thread through thread-safe functions.
-import { intArgument, invalid, stringArgument } from './check';
+import { intArgument, invalid, objectOf, stringArgument } from './check';
 import { engineConfigJson, resourceLimitsJson, type LlmOptions, type ResourceLimits } from './config';
 import { Context, describe, isParked } from './context';
-import { callAsync, call, ERROR_CLASS_CODE, errorFor, type ErrorClass, InvalidArgumentError, InvalidStateError, translate } from './errors';
+import {
+  callAsync,
+  call,
+  ERROR_CLASS_CODE,
+  errorFor,
+  type ErrorClass,
+  InvalidArgumentError,
+  InvalidStateError,
+  type StoryloomError,
+  translate,
+} from './errors';
 import { toLlmProviders, toResourceStatus, type LlmProviders, type ResourceStatus } from './llm';
 import {
   native,
@@ -151,6 +161,41 @@ export interface StartOptions {
   owner?: string;
   /** Higher runs first. */
   priority?: number;
+}
+
+/** One run of engine.startMany. */
+export interface StartRequest<Input extends object = object> extends StartOptions {
+  workflow: string;
+  /** [{}] */
+  input?: Input;
+}
+
+/** engine.startMany's answer for one request: the run (the existing one for a seen idempotency key), or why not. */
+export type StartResult = { run: Run; error?: undefined } | { run?: undefined; error: StoryloomError };
+
+/** One signal of engine.signalMany. */
+export interface SignalRequest {
+  runId: string;
+  name: string;
+  /** [{}] */
+  payload?: unknown;
+}
+
+/** engine.signalMany's answer for one signal. */
+export type SignalResult = { ok: true; error?: undefined } | { ok: false; error: StoryloomError };
+
+const START_REQUEST = ['workflow', 'input', 'idempotencyKey', 'owner', 'priority'] as const;
+const SIGNAL_REQUEST = ['runId', 'name', 'payload'] as const;
+
+/** An array argument of a *Many call, each element an object with only `known` keys. */
+function arrayOfObjects(where: string, value: unknown, known: readonly string[]): Record<string, unknown>[] {
+  if (!Array.isArray(value)) throw invalid(`${where} must be an array, got ${JSON.stringify(value) ?? String(value)}`);
+  return value.map((item, i) => objectOf(`${where}[${i}]`, item, known));
+}
+
+/* eslint-disable-next-line @typescript-eslint/no-explicit-any */
+function toItemError(e: any): StoryloomError {
+  return errorFor(e.code, e.message, e.class);
 }
 
 export interface EventsOptions {
@@ -489,6 +534,60 @@ export class Engine {
     const run = toRun(JSON.parse(json));
     this.#holdUntilExecuted(run);
     return run;
+  }
+
+  /**
+   * Starts many runs in one commit, each checked alone: one result per
+   * request, in order, `{ run }` (durable when the Promise resolves; the
+   * existing run for an idempotency key seen before) or `{ error }` (e.g.
+   * NotFoundError for an unknown workflow). Rejects only for a malformed
+   * argument (InvalidArgumentError naming the element and field).
+   */
+  async startMany(requests: StartRequest[]): Promise<StartResult[]> {
+    const items = arrayOfObjects('engine.startMany: requests', requests, START_REQUEST).map((r) => ({
+      workflow: r.workflow,
+      input: r.input ?? {},
+      ...(r.idempotencyKey === undefined ? {} : { idempotency_key: r.idempotencyKey }),
+      ...(r.owner === undefined ? {} : { owner: r.owner }),
+      ...(r.priority === undefined ? {} : { priority: r.priority }),
+    }));
+    /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
+    const results: any[] = JSON.parse(await this.#track(() => this.#native.startMany(JSON.stringify(items))));
+    return results.map((r) => {
+      if (r.error) return { error: toItemError(r.error) };
+      const run = toRun(r.run);
+      this.#holdUntilExecuted(run);
+      return { run };
+    });
+  }
+
+  /**
+   * Puts many signals in their runs' mailboxes in one commit, each checked
+   * alone: one result per signal, in order, `{ ok: true }` or `{ ok: false,
+   * error }` (e.g. NotFoundError, InvalidStateError for a finished run).
+   * Rejects only for a malformed argument.
+   */
+  async signalMany(signals: SignalRequest[]): Promise<SignalResult[]> {
+    const items = arrayOfObjects('engine.signalMany: signals', signals, SIGNAL_REQUEST).map((s) => ({
+      run_id: s.runId,
+      name: s.name,
+      payload: s.payload === undefined ? {} : s.payload,
+    }));
+    /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
+    const results: any[] = JSON.parse(await this.#track(() => this.#native.signalMany(JSON.stringify(items))));
+    const out: SignalResult[] = results.map((r) => (r.error ? { ok: false, error: toItemError(r.error) } : { ok: true }));
+    // Waiting runs woken by their signal are queued again.
+    await Promise.all(
+      out.map(async (r, i) => {
+        if (!r.ok) return;
+        try {
+          this.#holdUntilExecuted(await this.get(items[i].run_id as string));
+        } catch {
+          /* deleted meanwhile: nothing to hold */
+        }
+      }),
+    );
+    return out;
   }
 
   /** The run. NotFoundError when there is none. */

@@ -913,6 +913,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::RegisterWorkflow>("registerWorkflow"),
                            InstanceMethod<&EngineWrap::Launch>("launch"),
                            InstanceMethod<&EngineWrap::Start>("start"),
+                           InstanceMethod<&EngineWrap::StartMany>("startMany"),
+                           InstanceMethod<&EngineWrap::SignalMany>("signalMany"),
                            InstanceMethod<&EngineWrap::GetRun>("getRun"),
                            InstanceMethod<&EngineWrap::ListRuns>("listRuns"),
                            InstanceMethod<&EngineWrap::DeleteRun>("deleteRun"),
@@ -1034,6 +1036,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                                              input.data(), input.size(), &o);
                     }));
   }
+
+  // startMany(requestsJson) / signalMany(signalsJson) -> Promise<results
+  // JSON>, one commit for all; the shape of ById (one string in, JSON out).
+  Napi::Value StartMany(const Napi::CallbackInfo& info) { return ById<sl_engine_start_many>(info); }
+  Napi::Value SignalMany(const Napi::CallbackInfo& info) { return ById<sl_engine_signal_many>(info); }
 
   template <int (*F)(char**, size_t*, sl_engine*, const char*, size_t)>
   Napi::Value ById(const Napi::CallbackInfo& info) {

@@ -11,6 +11,8 @@ import {
   type LlmResult,
   type ResourceStatus,
   type Run,
+  type SignalResult,
+  type StartResult,
   type StoryEvent,
   type WorkflowOptions,
 } from 'storyloom';
@@ -85,6 +87,9 @@ export async function main(): Promise<void> {
   const normal: Durability = 'normal';
   const other: Engine = await Engine.open({ store: 'sqlite:./x.db', durability: normal });
   await other.close();
+  const many: StartResult[] = await engine.startMany([{ workflow: 'story', input: { topic: 'a' }, idempotencyKey: 'k2', owner: 'o', priority: 1 }]);
+  const signalled: SignalResult[] = await engine.signalMany([{ runId: many[0].run?.id ?? '', name: 'approve', payload: { ok: true } }]);
+  console.log(many[0].error?.code, signalled[0].ok);
   const run: Run = await engine.start('story', { topic: 'storm' }, { idempotencyKey: 'k', owner: 'o', priority: 1 });
   await engine.setPriority(run.id, 5);
   await engine.rewind(run.id, 'outline');
