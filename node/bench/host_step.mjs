@@ -17,7 +17,8 @@
 //   figure uses, and 64), until every run is completed in the store: runs/s.
 //   The method of the C++ throughput section (bench/throughput.cc).
 //
-// Medians over R repetitions, each on a fresh engine and SQLite file.
+// Medians over R repetitions, each on a fresh engine and SQLite file, at
+// BENCH_DURABILITY (full, the default: every group commit fsynced; or normal).
 // STORYLOOM_BENCH_BIN=path/to/storyloom_bench also runs the C++ throughput
 // section with the same N and the first C, and prints the ratios.
 import { execFileSync } from 'node:child_process';
@@ -40,6 +41,8 @@ const CLIENTS = (process.env.BENCH_CLIENTS ?? '8,64').split(',').map((c) => {
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`BENCH_CLIENTS must be positive integers separated by commas, got ${process.env.BENCH_CLIENTS}`);
   return n;
 });
+const DURABILITY = process.env.BENCH_DURABILITY ?? 'full';
+if (!['full', 'normal'].includes(DURABILITY)) throw new Error(`BENCH_DURABILITY must be full or normal, got ${DURABILITY}`);
 const TARGET_US_PER_STEP = 30;
 
 const round3 = (x) => Math.round(x * 1000) / 1000;
@@ -55,7 +58,7 @@ const log = (text) => process.stderr.write(`${text}\n`);
 /** A fresh engine on a temporary SQLite file, closed and removed by `f`'s end. */
 async function withEngine(f) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'storyloom-bench-'));
-  const engine = await Engine.open({ store: `sqlite:${path.join(dir, 'bench.db')}`, pollIntervalMs: 5 });
+  const engine = await Engine.open({ store: `sqlite:${path.join(dir, 'bench.db')}`, pollIntervalMs: 5, durability: DURABILITY });
   try {
     return await f(engine);
   } finally {
@@ -86,6 +89,7 @@ function stepsWorkflow(engine, inside) {
     inside.push({ rep: input.rep, us: now() - t0 });
     return { steps: STEPS };
   });
+  engine.launch();
 }
 
 async function hostStep() {
@@ -146,6 +150,7 @@ async function throughputWith(clients) {
     reps.push(
       await withEngine(async (engine) => {
         engine.workflow('noop', async (ctx) => ctx.step('s', () => ({ ok: true })));
+        engine.launch();
         const ids = [];
         let next = 0;
         const cpu0 = process.cpuUsage();
@@ -199,7 +204,7 @@ function cppThroughput(bin) {
 
 const loadBefore = load1();
 const out = {
-  params: { steps: STEPS, runs: RUNS, repetitions: REPEAT, load_runs: LOAD_RUNS, clients: CLIENTS },
+  params: { steps: STEPS, runs: RUNS, repetitions: REPEAT, load_runs: LOAD_RUNS, clients: CLIENTS, durability: DURABILITY },
   machine: { node: process.version, nproc: os.availableParallelism?.() ?? os.cpus().length, storyloom: Engine.version() },
   host_step: await hostStep(),
   host_step_under_load: await hostStepUnderLoad(),

@@ -1,7 +1,7 @@
 // The workflow context: what a workflow function calls, over one execution of
 // the C ABI. Steps and waits are memoized by the engine; this file only
 // marshals values and turns SL_WAIT_PARKED into an unwind of the workflow.
-import { call, CancelledError, ERROR_CLASS_CODE, errorFromNative, type ErrorClass } from './errors';
+import { call, callAsync, CancelledError, ERROR_CLASS_CODE, errorFromNative, type ErrorClass } from './errors';
 import { durationMs, objectOf, optionalNumber, optionalString } from './check';
 import { llmRequestJson, toLlmResult, type LlmRequest, type LlmResult } from './llm';
 import { SL_WAIT_PARKED, SL_WAIT_TIMED_OUT, type NativeExecution, type NativeLlmOutcome } from './native';
@@ -172,12 +172,19 @@ export class Context {
   /**
    * A memoized step: the first execution runs `fn` and stores its result
    * (JSON); later executions of the run return the stored result without
-   * calling `fn`. A throw records the step as failed with the error's name and
-   * message, then propagates (the run fails).
+   * calling `fn`. The Promise resolves only once the result is committed
+   * (durable before visible), or rejects with the engine's StoreError when
+   * the commit failed (the run then goes back to the queue). A throw records
+   * the step as failed with the error's name and message, then propagates
+   * (the run fails).
    */
   async step<T = Json>(name: string, fn: (info: StepInfo) => T | Promise<T>, options: StepOptions = {}): Promise<T> {
     this.#enter('step');
     const use = stepOptions(name, options);
+    // stepBegin blocks its thread until every earlier write of the run is
+    // committed (an artifact, progress, a chunk since the last step): wait
+    // for that here without blocking the event loop.
+    await this.#durable();
     const begin = call(() => this.#execution.stepBegin(name));
     if (begin.memoized) return parse(begin.result) as T;
     const seq = begin.seq;
@@ -216,8 +223,18 @@ export class Context {
     }
     const text = toJson(`the result of step '${name}'`, value);
     call(() => this.#execution.stepComplete(begin.seq, text));
+    await this.#durable();
     // The same value a replay would return.
     return JSON.parse(text) as T;
+  }
+
+  /**
+   * Resolves once everything this execution wrote so far is committed;
+   * rejects with the engine's error (StoreError, CancelledError,
+   * InvalidStateError) when one of those writes was lost.
+   */
+  #durable(): Promise<void> {
+    return callAsync(() => this.#execution.whenDurable());
   }
 
   /** Waits, holding no thread, until `resource` admits step `seq`. */
@@ -279,7 +296,8 @@ export class Context {
   /**
    * Waits for a signal sent with engine.signal(runId, name, payload) (before
    * or after this call) and returns its payload; returns undefined when the
-   * timeout passed first. Parks the run while it waits.
+   * timeout passed first (once that outcome is committed). Parks the run
+   * while it waits.
    */
   async waitForSignal<T = Json>(name: string, options: WaitForSignalOptions = {}): Promise<T | undefined> {
     this.#enter('waitForSignal');
@@ -287,16 +305,19 @@ export class Context {
       options.timeout === undefined ? -1 : durationMs(`ctx.waitForSignal '${name}': timeout`, options.timeout);
     const r = call(() => this.#execution.waitForSignal(name, timeout));
     if (r.state === SL_WAIT_PARKED) throw new Parked();
+    // The wait's outcome is a write of this run: returned only once committed.
+    await this.#durable();
     if (r.state === SL_WAIT_TIMED_OUT) return undefined;
     return parse(r.payload) as T;
   }
 
-  /** Runs `workflow` on `input` as a child run, once, and returns its output. */
+  /** Runs `workflow` on `input` as a child run, once, and returns its output (once committed). */
   async invoke<T = Json>(name: string, workflow: string, input: object = {}): Promise<T> {
     this.#enter('invoke');
     const text = toJson(`the input of child '${name}'`, input);
     const r = call(() => this.#execution.invoke(name, workflow, text));
     if (r.state === SL_WAIT_PARKED) throw new Parked();
+    await this.#durable();
     return parse(r.output) as T;
   }
 

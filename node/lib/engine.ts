@@ -1,13 +1,25 @@
 // Engine: one open store plus its threads, as a Promise-based API. Blocking
 // C calls run off the JS thread (the addon's AsyncWorker); executions and
 // events arrive on the JS thread through thread-safe functions.
-import { durationMs, intArgument, stringArgument } from './check';
+import { durationMs, intArgument, invalid, objectOf, stringArgument } from './check';
 import { engineConfigJson, resourceLimitsJson, type LlmOptions, type ResourceLimits } from './config';
 import { Context, describe, isParked } from './context';
-import { callAsync, call, ERROR_CLASS_CODE, errorFor, type ErrorClass, InvalidArgumentError, InvalidStateError, translate } from './errors';
+import {
+  callAsync,
+  call,
+  ERROR_CLASS_CODE,
+  errorFor,
+  type ErrorClass,
+  InvalidArgumentError,
+  InvalidStateError,
+  type StoryloomError,
+  translate,
+} from './errors';
 import { toLlmProviders, toResourceStatus, type LlmProviders, type ResourceStatus } from './llm';
 import {
   native,
+  SL_DURABILITY_FULL,
+  SL_DURABILITY_NORMAL,
   SL_EVENT_CURSOR,
   SL_EVENT_STORED,
   SL_EVENT_TRANSIENT,
@@ -68,11 +80,23 @@ export interface Artifact<T = unknown> {
   createdAtMs: number;
 }
 
+/**
+ * Where a token stream's text stands: bytes [attemptStart, end) of the
+ * stream are the current llm attempt's text; earlier bytes belong to attempts
+ * that were retried or re-executed after a crash, and a view shows none of them.
+ */
+export interface StreamState {
+  attemptStart: number;
+  end: number;
+}
+
 export interface Snapshot {
   run: Run;
   steps: Step[];
   /** The latest version of each key. */
   artifacts: Artifact[];
+  /** Each token stream of the run, by name ({} from an engine that does not report them). */
+  streams: Record<string, StreamState>;
   /** Subscribe after this id to continue live. */
   lastEventId: number;
 }
@@ -109,8 +133,26 @@ export interface OpenOptions {
   llm?: LlmOptions;
   /** Limits per resource name, e.g. { 'llm:openai': { requests: 60, periodMs: 60000, maxInFlight: 4 } }. */
   resources?: Record<string, ResourceLimits>;
+  /**
+   * What a commit survives [full]. 'full': every group commit is fsynced, so
+   * an acknowledged step survives a power loss. 'normal': synced at
+   * checkpoints; survives a crash of the process, not of the machine. Either
+   * way a step's result reaches the workflow only after its commit.
+   */
+  durability?: Durability;
   /** Errors with no caller to receive them (a finish call that failed). Default: process.emitWarning. */
   onError?: (error: unknown) => void;
+}
+
+export type Durability = 'full' | 'normal';
+
+const DURABILITY: Record<Durability, number> = { full: SL_DURABILITY_FULL, normal: SL_DURABILITY_NORMAL };
+
+/** Engine.open's durability as its SL_DURABILITY_* value; undefined: the engine's default (full). */
+function durabilityOption(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && Object.hasOwn(DURABILITY, value)) return DURABILITY[value as Durability];
+  throw invalid(`Engine.open: durability must be 'full' or 'normal', got ${JSON.stringify(value) ?? String(value)}`);
 }
 
 export type WorkflowFunction<Input = any, Output = unknown> = (ctx: Context, input: Input) => Output | Promise<Output>;
@@ -121,6 +163,41 @@ export interface StartOptions {
   owner?: string;
   /** Higher runs first. */
   priority?: number;
+}
+
+/** One run of engine.startMany. */
+export interface StartRequest<Input extends object = object> extends StartOptions {
+  workflow: string;
+  /** [{}] */
+  input?: Input;
+}
+
+/** engine.startMany's answer for one request: the run (the existing one for a seen idempotency key), or why not. */
+export type StartResult = { run: Run; error?: undefined } | { run?: undefined; error: StoryloomError };
+
+/** One signal of engine.signalMany. */
+export interface SignalRequest {
+  runId: string;
+  name: string;
+  /** [{}] */
+  payload?: unknown;
+}
+
+/** engine.signalMany's answer for one signal. */
+export type SignalResult = { ok: true; error?: undefined } | { ok: false; error: StoryloomError };
+
+const START_REQUEST = ['workflow', 'input', 'idempotencyKey', 'owner', 'priority'] as const;
+const SIGNAL_REQUEST = ['runId', 'name', 'payload'] as const;
+
+/** An array argument of a *Many call, each element an object with only `known` keys. */
+function arrayOfObjects(where: string, value: unknown, known: readonly string[]): Record<string, unknown>[] {
+  if (!Array.isArray(value)) throw invalid(`${where} must be an array, got ${JSON.stringify(value) ?? String(value)}`);
+  return value.map((item, i) => objectOf(`${where}[${i}]`, item, known));
+}
+
+/* eslint-disable-next-line @typescript-eslint/no-explicit-any */
+function toItemError(e: any): StoryloomError {
+  return errorFor(e.code, e.message, e.class);
 }
 
 export interface EventsOptions {
@@ -274,14 +351,22 @@ export class Engine {
     this.#onError = onError;
   }
 
-  /** Opens (creating if needed) the store and starts the engine; runs left by a dead process resume. */
+  /**
+   * Opens (creating if needed) the store and starts the engine's threads.
+   * Reads, starts, signals and cancels work at once; no run executes (not even
+   * one a dead process left running) until launch(): register the workflows
+   * first, then launch.
+   */
   static async open(options: OpenOptions = {}): Promise<Engine> {
-    const { onError, llm, resources, maxJsonDepth, ...rest } = options;
+    const { onError, llm, resources, maxJsonDepth, durability, ...rest } = options;
     for (const key of ['pollIntervalMs', 'leaseTtlMs', 'drainTimeoutMs'] as const) {
       if (rest[key] !== undefined) durationMs(`Engine.open: ${key}`, rest[key]);
     }
     const configJson = engineConfigJson(llm, resources, maxJsonDepth);
-    const n = await callAsync(() => native().open({ ...rest, store: rest.store ?? ':memory:', configJson }));
+    const level = durabilityOption(durability);
+    const n = await callAsync(() =>
+      native().open({ ...rest, store: rest.store ?? ':memory:', configJson, ...(level === undefined ? {} : { durability: level }) }),
+    );
     return new Engine(
       n,
       onError ??
@@ -334,6 +419,16 @@ export class Engine {
       throw e;
     }
     this.#registered.add(name);
+  }
+
+  /**
+   * Begins executing runs: new ones and those a dead process left running.
+   * Call it once every workflow is registered, so a recovered run finds the
+   * workflows it invokes (workflows registered later run too). Idempotent;
+   * ClosedError after close().
+   */
+  launch(): void {
+    call(() => this._native().launch());
   }
 
   // Keeping the process alive for runs it started: a workflow's thread-safe
@@ -444,6 +539,60 @@ export class Engine {
     const run = toRun(JSON.parse(json));
     this.#holdUntilExecuted(run);
     return run;
+  }
+
+  /**
+   * Starts many runs in one commit, each checked alone: one result per
+   * request, in order, `{ run }` (durable when the Promise resolves; the
+   * existing run for an idempotency key seen before) or `{ error }` (e.g.
+   * NotFoundError for an unknown workflow). Rejects only for a malformed
+   * argument (InvalidArgumentError naming the element and field).
+   */
+  async startMany(requests: StartRequest[]): Promise<StartResult[]> {
+    const items = arrayOfObjects('engine.startMany: requests', requests, START_REQUEST).map((r) => ({
+      workflow: r.workflow,
+      input: r.input ?? {},
+      ...(r.idempotencyKey === undefined ? {} : { idempotency_key: r.idempotencyKey }),
+      ...(r.owner === undefined ? {} : { owner: r.owner }),
+      ...(r.priority === undefined ? {} : { priority: r.priority }),
+    }));
+    /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
+    const results: any[] = JSON.parse(await this.#track(() => this.#native.startMany(JSON.stringify(items))));
+    return results.map((r) => {
+      if (r.error) return { error: toItemError(r.error) };
+      const run = toRun(r.run);
+      this.#holdUntilExecuted(run);
+      return { run };
+    });
+  }
+
+  /**
+   * Puts many signals in their runs' mailboxes in one commit, each checked
+   * alone: one result per signal, in order, `{ ok: true }` or `{ ok: false,
+   * error }` (e.g. NotFoundError, InvalidStateError for a finished run).
+   * Rejects only for a malformed argument.
+   */
+  async signalMany(signals: SignalRequest[]): Promise<SignalResult[]> {
+    const items = arrayOfObjects('engine.signalMany: signals', signals, SIGNAL_REQUEST).map((s) => ({
+      run_id: s.runId,
+      name: s.name,
+      payload: s.payload === undefined ? {} : s.payload,
+    }));
+    /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
+    const results: any[] = JSON.parse(await this.#track(() => this.#native.signalMany(JSON.stringify(items))));
+    const out: SignalResult[] = results.map((r) => (r.error ? { ok: false, error: toItemError(r.error) } : { ok: true }));
+    // Waiting runs woken by their signal are queued again.
+    await Promise.all(
+      out.map(async (r, i) => {
+        if (!r.ok) return;
+        try {
+          this.#holdUntilExecuted(await this.get(items[i].run_id as string));
+        } catch {
+          /* deleted meanwhile: nothing to hold */
+        }
+      }),
+    );
+    return out;
   }
 
   /** The run. NotFoundError when there is none. */
@@ -559,6 +708,10 @@ export class Engine {
         completedAtMs: x.completed_at_ms,
       })),
       artifacts: s.artifacts.map(toArtifact),
+      streams: Object.fromEntries(
+        /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
+        Object.entries(s.streams ?? {}).map(([name, x]: [string, any]) => [name, { attemptStart: x.attempt_start, end: x.end }]),
+      ),
       lastEventId: s.last_event_id,
     };
   }

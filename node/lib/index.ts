@@ -3,6 +3,7 @@
 export { Engine } from './engine';
 export type {
   Artifact,
+  Durability,
   EventKind,
   EventsOptions,
   OpenOptions,
@@ -10,10 +11,15 @@ export type {
   RunError,
   RunPage,
   Snapshot,
+  SignalRequest,
+  SignalResult,
   SseOptions,
   StartOptions,
+  StartRequest,
+  StartResult,
   Step,
   StoryEvent,
+  StreamState,
   WorkflowFunction,
 } from './engine';
 export type { ConcurrencyOptions, RetryOptions, ThrottleOptions, WorkflowOptions } from './workflow-options';

@@ -8,6 +8,8 @@ export interface NativeExecution {
   cancelled(): boolean;
   stepBegin(name: string): { seq: number; memoized: boolean; result?: string };
   stepComplete(seq: number, json: string): void;
+  /** Settles once everything the execution wrote so far is committed; rejects with the error that lost a write. */
+  whenDurable(): Promise<void>;
   stepFail(seq: number, errorClass: number, message: string): void;
   stepRateLimited(seq: number, retryAfterMs: number, message: string): void;
   /** As llm(): the outcome when admitted at once, else undefined and onOutcome is called once later. */
@@ -85,7 +87,12 @@ export interface NativeRunFilter {
 
 export interface NativeEngine {
   registerWorkflow(name: string, options: NativeWorkflowOptions, dispatch: (execution: NativeExecution) => void): void;
+  launch(): void;
   start(workflow: string, inputJson: string, key: string, owner: string, priority: number): Promise<string>;
+  /** sl_engine_start_many: a JSON array of requests in, a JSON array of {run} | {error} out. */
+  startMany(requestsJson: string): Promise<string>;
+  /** sl_engine_signal_many: a JSON array of {run_id, name, payload} in, a JSON array of {ok} | {error} out. */
+  signalMany(signalsJson: string): Promise<string>;
   getRun(id: string): Promise<string>;
   listRuns(filter: NativeRunFilter): Promise<string>;
   /** The count as text. */
@@ -116,6 +123,8 @@ export interface NativeOpenOptions {
   pollIntervalMs?: number;
   leaseTtlMs?: number;
   drainTimeoutMs?: number;
+  /** SL_DURABILITY_FULL (1) or SL_DURABILITY_NORMAL (2); absent: full. */
+  durability?: number;
   /** sl_engine_options.config_json; "" for none. */
   configJson?: string;
 }
@@ -133,6 +142,8 @@ export const SL_WAIT_PARKED = 2;
 export const SL_EVENT_STORED = 0;
 export const SL_EVENT_TRANSIENT = 1;
 export const SL_EVENT_CURSOR = 2;
+export const SL_DURABILITY_FULL = 1;
+export const SL_DURABILITY_NORMAL = 2;
 
 let loaded: Native | undefined;
 

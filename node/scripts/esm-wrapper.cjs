@@ -4,26 +4,10 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const names = [
-  'Engine',
-  'Context',
-  'StoryloomError',
-  'InvalidArgumentError',
-  'NotFoundError',
-  'InvalidStateError',
-  'PayloadTooLargeError',
-  'StoreError',
-  'NotADatabaseError',
-  'SchemaTooNewError',
-  'NondeterminismError',
-  'CancelledError',
-  'StepFailedError',
-  'ClosedError',
-  'TimeoutError',
-  'InternalError',
-  'ProviderError',
-  'errorFor',
-];
+// Every export of the CommonJS build, so a class added to lib/index.ts is
+// never missing from ESM. (Loading it does not load the addon: that happens
+// on first use.)
+const names = Object.keys(require(path.join(__dirname, '..', 'dist', 'cjs', 'index.js'))).filter((k) => k !== '__esModule');
 const dir = path.join(__dirname, '..', 'dist', 'esm');
 fs.mkdirSync(dir, { recursive: true });
 fs.writeFileSync(

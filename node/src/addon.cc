@@ -185,11 +185,127 @@ class CallPool {
   bool stopping_ = false;
 };
 
+// sl_execution_when_durable as a Promise. The callback fires on the JS
+// thread during the call when nothing is pending (the Promise is settled as
+// the call returns), else once on the engine's writer thread, which must not
+// wait: it queues the outcome to the JS thread through one thread-safe
+// function shared by all executions. That function is never referenced: a
+// wait belongs to an execution in the hands of JS, whose workflow's
+// thread-safe function already holds the loop.
+//
+// Teardown: an engine closed by its wrapper's finalizer may still call back
+// after the environment has closed that function. A cleanup hook, which runs
+// before the function's own, marks the channel closed under its mutex; from
+// then on an outcome is dropped (nobody can receive it), never posted.
+class DurableWaits {
+ public:
+  explicit DurableWaits(Napi::Env env) : channel_(std::make_shared<Channel>()) {
+    channel_->tsfn = Napi::ThreadSafeFunction::New(
+        env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "storyloom.durable", 0, 1);
+    channel_->tsfn.Unref(env);
+    napi_add_env_cleanup_hook(
+        env,
+        [](void* data) {
+          std::unique_ptr<std::shared_ptr<Channel>> channel(static_cast<std::shared_ptr<Channel>*>(data));
+          std::lock_guard lock((*channel)->mutex);
+          (*channel)->closed = true;
+        },
+        new std::shared_ptr<Channel>(channel_));
+  }
+
+  // JS thread. Resolves with undefined, or rejects with the engine's error
+  // (SL_ESTORE, SL_ECANCELLED, SL_EINVALIDSTATE) and its message.
+  Napi::Value Wait(Napi::Env env, sl_execution* execution) {
+    auto* wait = new Pending(channel_, Napi::Promise::Deferred::New(env));
+    auto promise = wait->deferred.Promise();
+    int code = sl_execution_when_durable(execution, &DurableWaits::OnDurable, wait);
+    if (code != SL_OK) {  // the callback is not called
+      auto failure = last_failure(code);
+      delete wait;
+      throw to_js_error(env, failure);
+    }
+    std::unique_lock lock(wait->mutex);
+    wait->in_call = false;
+    if (wait->answered_in_call) {
+      lock.unlock();
+      Settle(env, std::unique_ptr<Pending>(wait));
+    }
+    // Else the writer thread posts it (perhaps already has: its delivery on
+    // this thread comes after this function returns).
+    return promise;
+  }
+
+ private:
+  struct Channel {
+    std::mutex mutex;
+    bool closed = false;  // the environment is being torn down
+    Napi::ThreadSafeFunction tsfn;
+  };
+
+  struct Pending {
+    Pending(std::shared_ptr<Channel> c, Napi::Promise::Deferred d)
+        : channel(std::move(c)), js_thread(std::this_thread::get_id()), deferred(std::move(d)) {}
+    std::shared_ptr<Channel> channel;
+    std::thread::id js_thread;
+    Napi::Promise::Deferred deferred;
+    std::mutex mutex;
+    bool in_call = true;            // Wait() has not yet returned from the C call
+    bool answered_in_call = false;  // the callback ran on the JS thread during it
+    Failure failure;
+  };
+
+  static void OnDurable(void* user_data, int status, const char* message, size_t len) {
+    auto* wait = static_cast<Pending*>(user_data);
+    {
+      std::lock_guard lock(wait->mutex);
+      wait->failure.code = status;
+      // A lost commit is the store failing: the run is retried.
+      wait->failure.error_class = status == SL_ESTORE ? SL_CLASS_RETRYABLE : SL_CLASS_FATAL;
+      wait->failure.message.assign(message ? message : "", message ? len : 0);
+      if (wait->in_call && std::this_thread::get_id() == wait->js_thread) {
+        wait->answered_in_call = true;
+        return;
+      }
+    }
+    Post(wait);
+  }
+
+  // Any thread: hands the outcome to the JS thread.
+  static void Post(Pending* wait) {
+    auto channel = wait->channel;
+    std::lock_guard lock(channel->mutex);
+    napi_status status = napi_closing;
+    if (!channel->closed) {
+      status = channel->tsfn.NonBlockingCall(wait, [](Napi::Env env, Napi::Function, Pending* w) {
+        std::unique_ptr<Pending> owned(w);
+        if (env == nullptr) return;
+        Settle(env, std::move(owned));
+      });
+    }
+    if (status != napi_ok) delete wait;  // the environment is going away
+  }
+
+  static void Settle(Napi::Env env, std::unique_ptr<Pending> wait) {
+    try {
+      if (wait->failure.code != SL_OK) {
+        wait->deferred.Reject(to_js_error(env, wait->failure).Value());
+      } else {
+        wait->deferred.Resolve(env.Undefined());
+      }
+    } catch (const Napi::Error&) {
+      // JavaScript cannot run any more (teardown); nothing here may throw.
+    }
+  }
+
+  std::shared_ptr<Channel> channel_;
+};
+
 struct AddonData {
   Napi::FunctionReference engine_ctor;
   Napi::FunctionReference execution_ctor;
   Napi::FunctionReference subscription_ctor;
   std::unique_ptr<CallPool> calls;
+  std::unique_ptr<DurableWaits> durable;
 };
 
 Napi::Value schedule(Napi::Env env, CallPool::Op op) {
@@ -323,6 +439,7 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
                            InstanceMethod<&ExecutionWrap::Cancelled>("cancelled"),
                            InstanceMethod<&ExecutionWrap::StepBegin>("stepBegin"),
                            InstanceMethod<&ExecutionWrap::StepComplete>("stepComplete"),
+                           InstanceMethod<&ExecutionWrap::WhenDurable>("whenDurable"),
                            InstanceMethod<&ExecutionWrap::StepFail>("stepFail"),
                            InstanceMethod<&ExecutionWrap::StepRateLimited>("stepRateLimited"),
                            InstanceMethod<&ExecutionWrap::Acquire>("acquire"),
@@ -403,6 +520,13 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
     auto json = arg_string(info, 1);
     check(env, sl_execution_step_complete(live(env), seq, json.data(), json.size()));
     return env.Undefined();
+  }
+
+  // whenDurable() -> Promise, settled once everything this execution wrote so
+  // far is committed, or rejected with the error that lost a write.
+  Napi::Value WhenDurable(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    return env.GetInstanceData<AddonData>()->durable->Wait(env, live(env));
   }
 
   Napi::Value StepFail(const Napi::CallbackInfo& info) {
@@ -787,7 +911,10 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return DefineClass(env, "Engine",
                        {
                            InstanceMethod<&EngineWrap::RegisterWorkflow>("registerWorkflow"),
+                           InstanceMethod<&EngineWrap::Launch>("launch"),
                            InstanceMethod<&EngineWrap::Start>("start"),
+                           InstanceMethod<&EngineWrap::StartMany>("startMany"),
+                           InstanceMethod<&EngineWrap::SignalMany>("signalMany"),
                            InstanceMethod<&EngineWrap::GetRun>("getRun"),
                            InstanceMethod<&EngineWrap::ListRuns>("listRuns"),
                            InstanceMethod<&EngineWrap::DeleteRun>("deleteRun"),
@@ -881,6 +1008,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return env.Undefined();
   }
 
+  // launch(): runs begin executing. Synchronous: it only lets the engine's
+  // threads claim runs.
+  Napi::Value Launch(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    check(env, sl_engine_launch(live(env)));
+    return env.Undefined();
+  }
+
   // start(workflow, inputJson, idempotencyKey, owner, priority)
   Napi::Value Start(const Napi::CallbackInfo& info) {
     auto env = info.Env();
@@ -901,6 +1036,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                                              input.data(), input.size(), &o);
                     }));
   }
+
+  // startMany(requestsJson) / signalMany(signalsJson) -> Promise<results
+  // JSON>, one commit for all; the shape of ById (one string in, JSON out).
+  Napi::Value StartMany(const Napi::CallbackInfo& info) { return ById<sl_engine_start_many>(info); }
+  Napi::Value SignalMany(const Napi::CallbackInfo& info) { return ById<sl_engine_signal_many>(info); }
 
   template <int (*F)(char**, size_t*, sl_engine*, const char*, size_t)>
   Napi::Value ById(const Napi::CallbackInfo& info) {
@@ -1136,7 +1276,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 };
 
 // open({store, workers, maxExecutions, maxPayloadBytes, pollIntervalMs,
-//       leaseTtlMs, drainTimeoutMs, configJson}) -> Promise<Engine>
+//       leaseTtlMs, drainTimeoutMs, durability, configJson}) -> Promise<Engine>
 class OpenWorker : public Napi::AsyncWorker {
  public:
   OpenWorker(Napi::Env env, std::string store, std::string config, sl_engine_options options)
@@ -1187,6 +1327,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   options.poll_interval_ms = option_int(o, "pollIntervalMs");
   options.lease_ttl_ms = option_int(o, "leaseTtlMs");
   options.drain_timeout_ms = option_int(o, "drainTimeoutMs");
+  options.durability = static_cast<int>(option_int(o, "durability"));  // SL_DURABILITY_*; 0: default
   auto* worker = new OpenWorker(env, std::move(store), option_string(o, "configJson"), options);
   auto promise = worker->Promise();
   worker->Queue();
@@ -1220,6 +1361,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->execution_ctor = Napi::Persistent(execution);
   data->subscription_ctor = Napi::Persistent(subscription);
   data->calls = std::make_unique<CallPool>(env);
+  data->durable = std::make_unique<DurableWaits>(env);
   env.SetInstanceData(data);
   // Before the environment finalizes the engine wrappers (which close their
   // engines), the threads that may be inside an engine call are joined.

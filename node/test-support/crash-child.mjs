@@ -16,5 +16,6 @@ engine.workflow('crashy', async (ctx) => {
     await new Promise(() => setInterval(() => {}, 1000)); // until killed
   });
 });
+engine.launch();
 const run = await engine.start('crashy', {});
 process.stdout.write(`${run.id}\n`);

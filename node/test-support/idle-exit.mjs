@@ -6,6 +6,7 @@ const [db, mode] = process.argv.slice(2);
 const engine = await Engine.open({ store: `sqlite:${db}`, pollIntervalMs: 10 });
 engine.workflow('quick', async (ctx) => ctx.step('one', () => 1));
 engine.workflow('parks', async (ctx) => ctx.waitForSignal('never'));
+engine.launch();
 const { id } = await engine.start('quick', {});
 for (;;) {
   const run = await engine.get(id);

@@ -20,6 +20,7 @@ engine.workflow('story', { retry: { maxAttempts: 2, initialBackoffMs: 300, jitte
   reached(text);
   return text;
 });
+engine.launch();
 const run = await engine.start('story', { topic: 'owls' });
 if (mode === 'events') {
   let last;

@@ -6,10 +6,13 @@ import {
   ProviderError,
   StoryloomError,
   type Context,
+  type Durability,
   type LlmProviders,
   type LlmResult,
   type ResourceStatus,
   type Run,
+  type SignalResult,
+  type StartResult,
   type StoryEvent,
   type WorkflowOptions,
 } from 'storyloom';
@@ -22,6 +25,7 @@ export async function main(): Promise<void> {
   const engine: Engine = await Engine.open({
     store: 'sqlite:./x.db',
     workers: 2,
+    durability: 'full',
     llm: {
       defaultProvider: 'offline',
       useEnvironment: true,
@@ -79,12 +83,20 @@ export async function main(): Promise<void> {
     const child = await ctx.invoke<number>('child', 'other', { n: 1 });
     return { title: `${title} ${child}` };
   });
+  engine.launch();
+  const normal: Durability = 'normal';
+  const other: Engine = await Engine.open({ store: 'sqlite:./x.db', durability: normal });
+  await other.close();
+  const many: StartResult[] = await engine.startMany([{ workflow: 'story', input: { topic: 'a' }, idempotencyKey: 'k2', owner: 'o', priority: 1 }]);
+  const signalled: SignalResult[] = await engine.signalMany([{ runId: many[0].run?.id ?? '', name: 'approve', payload: { ok: true } }]);
+  console.log(many[0].error?.code, signalled[0].ok);
   const run: Run = await engine.start('story', { topic: 'storm' }, { idempotencyKey: 'k', owner: 'o', priority: 1 });
   await engine.setPriority(run.id, 5);
   await engine.rewind(run.id, 'outline');
   const page = await engine.list({ status: 'failed', limit: 10, errorClass: 'fatal' });
   const snap = await engine.snapshot(run.id);
   const last: number = snap.lastEventId;
+  for (const [stream, { attemptStart, end }] of Object.entries(snap.streams)) console.log(stream, end - attemptStart);
   for await (const e of engine.events(run.id, { after: last })) {
     const event: StoryEvent = e;
     if (event.kind === 'transient') continue;

@@ -64,6 +64,7 @@ test('a payload over the limit is PayloadTooLargeError', async (t) => {
 test('retrying a run that did not fail is InvalidStateError', async (t) => {
   const engine = await openEngine(t);
   engine.workflow('w', async () => 1);
+  engine.launch();
   const { id } = await engine.start('w', {});
   await waitForRun(engine, id);
   await assert.rejects(engine.retry(id), (e) => e instanceof InvalidStateError && e.code === 'invalid_state' && e.message.includes(id));
@@ -98,6 +99,7 @@ test('calling steps in another order on replay fails the run with nondeterminism
     await ctx.sleep('nap', 5);
     return 'done';
   });
+  engine.launch();
   const { id } = await engine.start('fickle', {});
   const run = await waitForRun(engine, id);
   assert.equal(run.status, 'failed');

@@ -26,6 +26,7 @@ async function collect(iterable) {
 test('the events iterator of a finished run matches the stored events and ends', async (t) => {
   const engine = await openEngine(t);
   pages(engine);
+  engine.launch();
   const { id } = await engine.start('pages', {});
   await waitForRun(engine, id);
   const stored = await engine.storedEvents(id);
@@ -49,6 +50,7 @@ test('a live events iterator sees the run through to its end with stored events 
     await ctx.sleep('nap', 30);
     return ctx.step('b', () => 2);
   });
+  engine.launch();
   const { id } = await engine.start('slow', {});
   const seen = await collect(engine.events(id));
   const stored = await engine.storedEvents(id);
@@ -67,6 +69,7 @@ test('a live events iterator sees the run through to its end with stored events 
 test('breaking out of the iterator closes the subscription', async (t) => {
   const engine = await openEngine(t);
   engine.workflow('wait', async (ctx) => ctx.waitForSignal('never'));
+  engine.launch();
   const { id } = await engine.start('wait', {});
   for await (const e of engine.events(id)) {
     assert.equal(e.type, 'run.created');
@@ -86,6 +89,7 @@ test('breaking out of the iterator closes the subscription', async (t) => {
 test('sseResponse streams the stored events as SSE and resumes after lastEventId', async (t) => {
   const engine = await openEngine(t);
   pages(engine);
+  engine.launch();
   const { id } = await engine.start('pages', {});
   await waitForRun(engine, id);
   const stored = await engine.storedEvents(id);
@@ -106,6 +110,7 @@ test('sseResponse streams the stored events as SSE and resumes after lastEventId
 test('sseResponse of a live run sends heartbeats and closes when the signal aborts', async (t) => {
   const engine = await openEngine(t);
   engine.workflow('wait', async (ctx) => ctx.waitForSignal('go'));
+  engine.launch();
   const { id } = await engine.start('wait', {});
   await waitForRun(engine, id, ['waiting']);
   const controller = new AbortController();
@@ -122,6 +127,7 @@ test('sseResponse of a live run sends heartbeats and closes when the signal abor
 test('sseResponse follows a live run to its end', async (t) => {
   const engine = await openEngine(t);
   engine.workflow('wait', async (ctx) => ctx.waitForSignal('go'));
+  engine.launch();
   const { id } = await engine.start('wait', {});
   const reading = readAll(engine.sseResponse(id, { heartbeatMs: 0 }));
   await waitForRun(engine, id, ['waiting']);

@@ -21,6 +21,7 @@ test('an offline llm step streams chunk events and is memoized across a signal w
     const go = await ctx.waitForSignal('go');
     return { answer, go };
   });
+  engine.launch();
   const { id } = await engine.start('plan', {});
   const live = [];
   const events = engine.events(id);
@@ -72,6 +73,7 @@ test('stream: false records no chunks; the default provider is offline without k
   engine.workflow('quiet', async (ctx) =>
     ctx.llm('note', { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Write two sentences about tides.' }], stream: false }),
   );
+  engine.launch();
   const run = await waitForRun(engine, (await engine.start('quiet', {})).id);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));
   assert.match(run.output.text, /\./);
@@ -126,6 +128,7 @@ test('bad llm requests are InvalidArgumentError naming the field; an unknown pro
     }
     return null;
   });
+  engine.launch();
   for (let i = 0; i < cases.length; i++) await waitForRun(engine, (await engine.start('bad', { i })).id);
   cases.forEach(([request, type, message], i) => {
     const e = seen[i];
@@ -137,6 +140,7 @@ test('bad llm requests are InvalidArgumentError naming the field; an unknown pro
 test('a bad llm request that is not caught fails the run with its message', async (t) => {
   const engine = await openEngine(t, { llm: { useEnvironment: false, providers: [OFFLINE] } });
   engine.workflow('bad', async (ctx) => ctx.llm('x', { messages: [{ role: 'user', content: 'hi' }], provider: 'nowhere' }));
+  engine.launch();
   const run = await waitForRun(engine, (await engine.start('bad', {})).id);
   assert.equal(run.status, 'failed');
   assert.equal(run.error.message, "NotFoundError: llm provider 'nowhere' is not configured (configured: offline)");

@@ -35,6 +35,7 @@ test('a streamed reply: the text equals the chunk events, live and stored', asyn
     await ctx.step('subscribed', () => gate); // the reply streams once the test listens
     return ctx.llm('story', { provider: 'fake', messages: STORY, maxTokens: 100 });
   });
+  engine.launch();
   const { id } = await engine.start('tell', {});
   const live = [];
   const events = engine.events(id);
@@ -56,7 +57,10 @@ test('a streamed reply: the text equals the chunk events, live and stored', asyn
   const stored = (await engine.storedEvents(id)).filter((e) => e.type === 'chunk');
   assert.equal(stored.map((e) => e.data.text).join(''), result.text);
   const attempt = live.find((e) => e.type === 'llm.attempt');
-  assert.deepEqual(attempt.data, { seq: 1, name: 'story', stream: 'story', attempt: 1, provider: 'fake', model: 'fake-model' });
+  assert.deepEqual(attempt.data, { seq: 1, name: 'story', stream: 'story', attempt: 1, provider: 'fake', model: 'fake-model', offset: 0 });
+  // One attempt: every chunk belongs to it, from the stream's start.
+  assert.ok([...transient, ...stored].every((e) => e.data.attempt_start === 0), JSON.stringify(stored.map((e) => e.data)));
+  assert.deepEqual((await engine.snapshot(id)).streams, { story: { attemptStart: 0, end: Buffer.byteLength(result.text) } });
 });
 
 test('a finished llm step is not asked again when the run replays after a signal', async (t) => {
@@ -69,6 +73,7 @@ test('a finished llm step is not asked again when the run replays after a signal
     const more = await ctx.waitForSignal('more');
     return { story: story.text, more };
   });
+  engine.launch();
   const { id } = await engine.start('tell', {});
   await waitForRun(engine, id, ['waiting']);
   await engine.signal(id, 'more', 'please');
@@ -100,6 +105,7 @@ test('closing the engine mid-stream settles the llm Promise; the run is asked ag
       throw e;
     }
   });
+  first.launch();
   const { id } = await first.start('tell', {});
   for await (const e of first.events(id)) if (e.type === 'chunk') break;
   const t0 = Date.now();
@@ -110,6 +116,7 @@ test('closing the engine mid-stream settles the llm Promise; the run is asked ag
   const second = await open('normal~close');
   t.after(() => second.close());
   second.workflow('tell', async (ctx) => ctx.llm('story', { provider: 'p', messages: STORY }));
+  second.launch();
   const run = await waitForRun(second, id);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));
   assert.match(run.output.text, /^Fake reply to: «Tell me a story about a lighthouse»/);
@@ -123,6 +130,7 @@ test('a 429 is retried after its retry-after, with a step.retrying event, then c
     executions++;
     return ctx.llm('story', { provider: 'busy', messages: STORY });
   });
+  engine.launch();
   const t0 = Date.now();
   const run = await waitForRun(engine, (await engine.start('tell', {})).id);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));
@@ -153,6 +161,7 @@ test('a 401 fails at once with ProviderError, without the key anywhere', async (
       throw e;
     }
   });
+  engine.launch();
   const run = await waitForRun(engine, (await engine.start('tell', {})).id);
   assert.equal(run.status, 'failed');
   assert.ok(caught instanceof ProviderError, String(caught));
@@ -179,6 +188,7 @@ test('cancelling a run mid-stream stops it promptly and settles the llm Promise'
       throw e;
     }
   });
+  engine.launch();
   const { id } = await engine.start('tell', {});
   for await (const e of engine.events(id)) if (e.type === 'chunk') break; // streaming now
   const t0 = Date.now();
@@ -208,6 +218,7 @@ test('a resource with maxInFlight 1 admits one request at a time; the others wai
     workers: 4,
   });
   engine.workflow('tell', async (ctx, input) => ctx.llm('story', { provider: 'slow', messages: [{ role: 'user', content: `story ${input.n}` }] }));
+  engine.launch();
   const ids = [];
   for (let n = 0; n < 3; n++) ids.push((await engine.start('tell', { n })).id);
   let maxInFlight = 0;
@@ -237,4 +248,35 @@ test('a resource with maxInFlight 1 admits one request at a time; the others wai
   const after = await engine.resourceStatus('llm:slow');
   assert.equal(after.inFlight, 0);
   assert.equal(after.waiting, 0);
+});
+
+test('a retried llm attempt starts at its stream\'s end: chunks carry attempt_start, the snapshot the latest attempt', async (t) => {
+  const server = await startFakeServer(t);
+  const engine = await engineFor(t, server, { broken: 'break_midway;after=6;words=30', fine: 'normal;words=30' });
+  let executions = 0;
+  engine.workflow('tell', { retry: { maxAttempts: 2, initialBackoffMs: 1, jitter: false } }, async (ctx) => {
+    // The first attempt's stream breaks after a few words; the retry's completes.
+    executions++;
+    return ctx.llm('story', { provider: executions === 1 ? 'broken' : 'fine', messages: STORY });
+  });
+  engine.launch();
+  const run = await waitForRun(engine, (await engine.start('tell', {})).id);
+  assert.equal(run.status, 'completed', JSON.stringify(run.error));
+  assert.equal(executions, 2);
+  const events = await engine.storedEvents(run.id);
+  const attempts = events.filter((e) => e.type === 'llm.attempt').map((e) => e.data);
+  assert.deepEqual(attempts.map((a) => [a.attempt, a.provider]), [[1, 'broken'], [2, 'fine']]);
+  const chunks = events.filter((e) => e.type === 'chunk').map((e) => e.data);
+  const first = chunks.filter((c) => c.attempt_start === 0);
+  const end1 = Buffer.byteLength(first.map((c) => c.text).join(''));
+  assert.ok(end1 > 0, 'the broken attempt streamed some text');
+  assert.equal(attempts[0].offset, 0);
+  assert.equal(attempts[1].offset, end1, 'the retry starts at the stream\'s end');
+  const second = chunks.filter((c) => c.attempt_start === end1);
+  assert.equal(first.length + second.length, chunks.length, JSON.stringify(chunks));
+  assert.equal(second[0].offset, end1);
+  // Only the current attempt's text is the answer.
+  assert.equal(second.map((c) => c.text).join(''), run.output.text);
+  const snap = await engine.snapshot(run.id);
+  assert.deepEqual(snap.streams, { story: { attemptStart: end1, end: end1 + Buffer.byteLength(run.output.text) } });
 });

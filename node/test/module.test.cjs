@@ -27,6 +27,7 @@ test('CommonJS users can open an engine', async () => {
   const { Engine } = require('storyloom');
   const engine = await Engine.open({ store: ':memory:' });
   engine.workflow('w', async (ctx, input) => ctx.step('s', () => input.x + 1));
+  engine.launch();
   const run = await engine.start('w', { x: 1 });
   for (;;) {
     const r = await engine.get(run.id);

@@ -54,6 +54,7 @@ test('a run killed with its process resumes here; its first step ran once', asyn
     });
     return ctx.step('hang', () => 'resumed');
   });
+  engine.launch();
   const run = await waitForRun(engine, runId, ['completed', 'failed', 'cancelled'], 20000);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));
   assert.equal(run.output, 'resumed');

@@ -22,6 +22,7 @@ test('a step using a resource never runs more at once than its cap', async (t) =
       { resource: 'images' },
     ),
   );
+  engine.launch();
   const runs = await Promise.all(Array.from({ length: 8 }, () => engine.start('picture', {})));
   for (const run of runs) assert.equal((await waitForRun(engine, run.id)).status, 'completed');
   assert.equal(peak, 2);
@@ -43,6 +44,7 @@ test('an error with errorClass rate_limited and retryAfterMs pauses the resource
       { resource: 'api' },
     ),
   );
+  engine.launch();
   const started = Date.now();
   const run = await engine.start('call', {});
   const deadline = Date.now() + 5000;
@@ -63,6 +65,7 @@ test('a run cancelled while its step waits for a resource ends at once', async (
   engine.workflow('call', async (ctx, input) =>
     ctx.step('call', async () => (input.hold ? held : 'quick'), { resource: 'api' }),
   );
+  engine.launch();
   const holder = await engine.start('call', { hold: true });
   const waiter = await engine.start('call', { hold: false });
   const deadline = Date.now() + 5000;
@@ -89,6 +92,7 @@ test('step options of the wrong shape are refused naming the field', async (t) =
     }
     return seen.length;
   });
+  engine.launch();
   const run = await engine.start('bad', {});
   await waitForRun(engine, run.id);
   assert.equal(seen.length, 4);

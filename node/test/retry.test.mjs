@@ -20,6 +20,7 @@ test('a step failing twice then succeeding takes three attempts, with two step.r
       return value;
     },
   );
+  engine.launch();
   const started = await engine.start('flaky', {});
   const run = await waitForRun(engine, started.id);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));
@@ -45,6 +46,7 @@ test('after maxAttempts the run fails with the last error', async (t) => {
       throw new Error(`still down ${attempts}`);
     }),
   );
+  engine.launch();
   const run = await waitForRun(engine, (await engine.start('down', {})).id);
   assert.equal(run.status, 'failed');
   assert.equal(attempts, 2);
@@ -60,6 +62,7 @@ test('an error with errorClass fatal is not retried', async (t) => {
       throw Object.assign(new Error('bad request'), { errorClass: 'fatal' });
     }),
   );
+  engine.launch();
   const run = await waitForRun(engine, (await engine.start('fatal', {})).id);
   assert.equal(run.status, 'failed');
   assert.equal(attempts, 1);

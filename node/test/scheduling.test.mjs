@@ -37,6 +37,7 @@ test('maxRunning caps the running runs of a workflow', async (t) => {
   const engine = await openEngine(t, { workers: 4 });
   const g = gauge();
   engine.workflow('capped', { maxRunning: 1 }, async (ctx) => ctx.step('work', () => g.inside('all', 30)));
+  engine.launch();
   const ids = [];
   for (let i = 0; i < 3; i++) ids.push((await engine.start('capped', {})).id);
   for (const id of ids) assert.equal((await waitForRun(engine, id)).status, 'completed');
@@ -49,6 +50,7 @@ test('concurrency caps running runs per key value; other keys run alongside', as
   engine.workflow('per-user', { concurrency: { key: '$.user', limit: 1 } }, async (ctx, input) =>
     ctx.step('work', () => g.inside(input.user, 80)),
   );
+  engine.launch();
   const ids = [];
   for (const user of ['ann', 'ann', 'bob']) ids.push((await engine.start('per-user', { user })).id);
   for (const id of ids) assert.equal((await waitForRun(engine, id)).status, 'completed');
@@ -60,6 +62,7 @@ test('concurrency caps running runs per key value; other keys run alongside', as
 test('throttle spaces the starts of a workflow', async (t) => {
   const engine = await openEngine(t);
   engine.workflow('throttled', { throttle: { limit: 1, periodMs: 150 } }, async () => 'ok');
+  engine.launch();
   const a = await engine.start('throttled', {});
   const b = await engine.start('throttled', {});
   await waitForRun(engine, a.id);
@@ -72,6 +75,7 @@ test('throttle spaces the starts of a workflow', async (t) => {
 test('runTimeoutMs fails a run that takes too long, parked time included', async (t) => {
   const engine = await openEngine(t);
   engine.workflow('forever', { runTimeoutMs: 80 }, async (ctx) => ctx.waitForSignal('never'));
+  engine.launch();
   const { id } = await engine.start('forever', {});
   const run = await waitForRun(engine, id);
   assert.equal(run.status, 'failed');
@@ -101,6 +105,7 @@ test('retry.timeoutMs fails a silent step; heartbeats keep a long one alive; a t
       return attempts;
     }),
   );
+  engine.launch();
   const silent = await engine.start('silent', {});
   const beating = await engine.start('beating', {});
   const second = await engine.start('second-try', {});
@@ -125,6 +130,7 @@ test('ctx.heartbeat outside a step does nothing; after the workflow returns it t
     kept = ctx;
     return 'done';
   });
+  engine.launch();
   await waitForRun(engine, (await engine.start('idle', {})).id);
   assert.throws(() => kept.heartbeat(), /ctx\.heartbeat\(\) called after the workflow function returned/);
 });
@@ -171,6 +177,7 @@ test('retryFailed queues the failed runs a filter matches; completed steps are k
   };
   engine.workflow('a', flaky);
   engine.workflow('b', flaky);
+  engine.launch();
   const ids = [];
   for (const w of ['a', 'a', 'b']) ids.push((await engine.start(w, {}, { owner: 'ops' })).id);
   for (const id of ids) assert.equal((await waitForRun(engine, id)).status, 'failed');
@@ -192,6 +199,7 @@ test('cancelMany cancels the unfinished runs a filter matches and returns their 
   const engine = await openEngine(t);
   engine.workflow('wait', async (ctx) => ctx.waitForSignal('go'));
   engine.workflow('other', async (ctx) => ctx.waitForSignal('go'));
+  engine.launch();
   const mine = [(await engine.start('wait', {})).id, (await engine.start('wait', {})).id];
   const other = (await engine.start('other', {})).id;
   for (const id of [...mine, other]) await waitForRun(engine, id, ['waiting']);
@@ -228,6 +236,7 @@ test('setPriority reorders queued runs; only a queued run can be changed, and a 
     });
     return input.name;
   });
+  engine.launch();
   const blocker = await engine.start('one-at-a-time', { name: 'blocker' });
   await waitForRun(engine, blocker.id, ['running']);
   const a = await engine.start('one-at-a-time', { name: 'a' });
@@ -265,6 +274,7 @@ test('rewind redoes a finished run from a step; a running run cannot be rewound'
     await ctx.step('a', () => 1);
     return ctx.waitForSignal('go');
   });
+  engine.launch();
   const { id } = await engine.start('abc', {});
   assert.deepEqual((await waitForRun(engine, id)).output, [1, 1, 1]);
   await engine.rewind(id, 'b');

@@ -16,6 +16,7 @@ test('a workflow completes with its output, progress, artifacts and custom event
     ctx.progress({ pages: 1 });
     return { title: outline.title, runId: ctx.runId, workflow: ctx.workflow };
   });
+  engine.launch();
   const started = await engine.start('story', { topic: 'storm' }, { owner: 'user-7', priority: 3 });
   assert.equal(started.workflow, 'story');
   assert.equal(started.owner, 'user-7');
@@ -56,6 +57,7 @@ test('a step is memoized across a durable sleep', async (t) => {
     const b = await ctx.step('second', () => 2);
     return { a, b };
   });
+  engine.launch();
   const t0 = Date.now();
   const { id } = await engine.start('nap', {});
   const run = await waitForRun(engine, id);
@@ -79,6 +81,7 @@ test('a signal sent before the wait is kept; a wait times out to undefined', asy
     const late = await ctx.waitForSignal('never', { timeout: 20 });
     return { approved, late: late === undefined ? 'timed out' : late };
   });
+  engine.launch();
   const { id } = await engine.start('approval', {});
   await engine.signal(id, 'approve', { ok: true, by: 'editor' }); // before the run waits
   const run = await waitForRun(engine, id);
@@ -89,6 +92,7 @@ test('a signal sent before the wait is kept; a wait times out to undefined', asy
 test('a run parked on a signal resumes when it arrives', async (t) => {
   const engine = await openEngine(t);
   engine.workflow('wait', async (ctx) => ({ got: await ctx.waitForSignal('go') }));
+  engine.launch();
   const { id } = await engine.start('wait', {});
   await waitForRun(engine, id, ['waiting']);
   await engine.signal(id, 'go', 42);
@@ -104,6 +108,7 @@ test('invoke runs a child workflow once and returns its output', async (t) => {
     return { doubled: input.n * 2 };
   });
   engine.workflow('parent', async (ctx) => ctx.invoke('kid', 'child', { n: 21 }));
+  engine.launch();
   const { id } = await engine.start('parent', {});
   const run = await waitForRun(engine, id);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));
@@ -125,6 +130,7 @@ test('a failing step fails the run with its name and message; retry re-executes 
       return 'fine';
     });
   });
+  engine.launch();
   const { id } = await engine.start('flaky', {});
   const failed = await waitForRun(engine, id);
   assert.equal(failed.status, 'failed');
@@ -146,6 +152,7 @@ test('a workflow that throws outside a step fails with the error name and messag
   engine.workflow('throws', async () => {
     throw new RangeError('page 9 of 3');
   });
+  engine.launch();
   const { id } = await engine.start('throws', {});
   const run = await waitForRun(engine, id);
   assert.equal(run.status, 'failed');
@@ -172,6 +179,7 @@ test('cancel aborts ctx.signal of a running step and cancels the run', async (t)
       return 'unreachable';
     });
   });
+  engine.launch();
   const { id } = await engine.start('long', {});
   await stepStarted;
   await engine.cancel(id);
@@ -185,6 +193,7 @@ test('cancel aborts ctx.signal of a running step and cancels the run', async (t)
 test('idempotent start, list filters and paging, delete', async (t) => {
   const engine = await openEngine(t);
   engine.workflow('noop', async () => 'ok');
+  engine.launch();
   const a = await engine.start('noop', { n: 1 }, { idempotencyKey: 'k1', owner: 'ann' });
   const again = await engine.start('noop', { n: 1 }, { idempotencyKey: 'k1', owner: 'ann' });
   assert.equal(again.id, a.id);
@@ -226,6 +235,7 @@ test('closing the engine aborts a running step; the run resumes on the next open
       });
     });
   });
+  first.launch();
   const { id } = await first.start('long', {});
   await stepStarted;
   await first.close();
@@ -237,6 +247,7 @@ test('closing the engine aborts a running step; the run resumes on the next open
     await ctx.step('first', () => ++firstCalls);
     return ctx.step('forever', () => 'finished after reopening');
   });
+  second.launch();
   const run = await waitForRun(second, id);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));
   assert.equal(run.output, 'finished after reopening');
@@ -259,6 +270,7 @@ test('close gives up on a step that ignores its signal; the step finishing later
       });
     });
   });
+  first.launch();
   const { id } = await first.start('stubborn', {});
   await stepStarted;
   const t0 = Date.now();
@@ -269,6 +281,7 @@ test('close gives up on a step that ignores its signal; the step finishing later
   const second = await Engine.open({ store, pollIntervalMs: 10 });
   t.after(() => second.close());
   second.workflow('stubborn', async (ctx) => ctx.step('slow', () => 'again'));
+  second.launch();
   const run = await waitForRun(second, id);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));
   assert.equal(run.output, 'again');
@@ -295,6 +308,7 @@ test('parallel steps are memoized; outside-step calls are not repeated on replay
     await ctx.sleep('nap', 20);
     return a + b;
   });
+  engine.launch();
   const { id } = await engine.start('fan-out', {});
   const run = await waitForRun(engine, id);
   assert.equal(run.status, 'completed', JSON.stringify(run.error));

@@ -53,19 +53,43 @@ function withoutLlmKeys(env) {
   return out;
 }
 
-/** Starts the built app; returns {base, stop}. */
-export async function startServer({ wordDelayMs = 15 } = {}) {
+async function waitForLog(pattern, server, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`next start exited with ${server.exitCode}:\n${server.output()}`);
+    const match = server.output().match(pattern);
+    if (match) return match;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the server printed nothing matching ${pattern} in ${timeoutMs} ms:\n${server.output()}`);
+}
+
+/** A new directory for a server's store (the caller removes it). */
+export function storeDir() {
+  return mkdtempSync(path.join(tmpdir(), 'nextjs-story-e2e-'));
+}
+
+/**
+ * Starts the built app; returns {base, port, dbPath, stop, kill, output}.
+ * `dir` and `port` reuse another server's store and address (a restart;
+ * the caller then removes `dir`); `readyLog` waits for a line of the
+ * server's output matching it instead of asking /api/health, so that the
+ * server gets no request (its match is returned as `ready`).
+ */
+export async function startServer({ wordDelayMs = 15, dir, port, readyLog } = {}) {
   if (!existsSync(path.join(appDir, '.next', 'BUILD_ID'))) {
     throw new Error(`no production build in ${appDir}/.next: run \`npx next build\` first`);
   }
-  const dir = mkdtempSync(path.join(tmpdir(), 'nextjs-story-e2e-'));
-  const port = await freePort();
+  const ownsDir = dir === undefined;
+  dir ??= storeDir();
+  port ??= await freePort();
   const base = `http://127.0.0.1:${port}`;
+  const dbPath = path.join(dir, 'e2e.db');
   const child = spawn(process.execPath, [path.join(appDir, 'node_modules', 'next', 'dist', 'bin', 'next'), 'start', '-H', '127.0.0.1', '-p', String(port)], {
     cwd: appDir,
     env: {
       ...withoutLlmKeys(process.env),
-      STORYLOOM_STORE: `sqlite:${path.join(dir, 'e2e.db')}`,
+      STORYLOOM_STORE: `sqlite:${dbPath}`,
       STORY_WORD_DELAY_MS: String(wordDelayMs),
       NEXT_TELEMETRY_DISABLED: '1',
       NODE_ENV: 'production',
@@ -85,15 +109,24 @@ export async function startServer({ wordDelayMs = 15 } = {}) {
       await exited;
       clearTimeout(timer);
     }
-    rmSync(dir, { recursive: true, force: true });
+    if (ownsDir) rmSync(dir, { recursive: true, force: true });
   };
+  /** SIGKILL to the whole server (next start and next-server): nothing is shut down cleanly. */
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+      await exited;
+    }
+  };
+  let ready;
   try {
-    await waitForHealth(base, server, 60000);
+    if (readyLog) ready = await waitForLog(readyLog, server, 60000);
+    else await waitForHealth(base, server, 60000);
   } catch (e) {
     await stop();
     throw e;
   }
-  return { base, stop, output: () => log };
+  return { base, port, dbPath, ready, stop, kill, output: () => log };
 }
 
 /** Chromium from the system (no browser download), headless, with a fresh profile. */

@@ -1,7 +1,10 @@
 'use client';
 // The live view: starts from the server's snapshot state, then follows the
 // run's events after its last event id over SSE. Chunks are deduplicated by
-// their byte offset, so a reload or reconnect shows every token exactly once.
+// their byte offset, so a reload or reconnect shows every token exactly once,
+// and a chunk of a new llm attempt (a retry, or the step executed again after
+// the server died) replaces its stream's text instead of appending to it
+// (story-state.ts).
 import Link from 'next/link';
 import { useEffect, useReducer, useState } from 'react';
 import { RUN_FINISHED, writerNotice } from '@/lib/story';
@@ -203,7 +206,7 @@ export function LiveStory({ initial }: { initial: StoryState }) {
         {Object.entries(state.streams).map(([name, s]) => (
           <div key={name}>
             <strong>{name}</strong>
-            <pre data-stream={name}>{s.text}</pre>
+            <pre data-stream={name} data-attempt-start={s.start}>{s.text}</pre>
           </div>
         ))}
       </details>

@@ -4,9 +4,17 @@
 import type { Outline, PageArtifact, StoryArtifact, StoryInput, StoryProgress, Writer } from './story';
 import { progressOf, writerOf } from './story';
 
+/**
+ * One stream's text as shown: the current llm attempt's bytes
+ * [start, bytes) of the stream. Offsets count UTF-8 bytes and grow
+ * monotonically across attempts; a new attempt (a retry, or a step executed
+ * again after a crash) starts at the stream's end and replaces the text.
+ */
 export interface StreamText {
   text: string;
-  /** UTF-8 bytes received; chunk offsets count bytes. */
+  /** Where the shown attempt's text begins in the stream (its attempt_start). */
+  start: number;
+  /** The stream offset just past the last byte received. */
   bytes: number;
 }
 
@@ -65,12 +73,42 @@ const STATUS_OF: Record<string, string> = {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Appends a chunk {stream, offset, text} once: overlaps are cut by offset. */
-function applyChunk(state: StoryState, data: { stream: string; offset: number; text: string }): StoryState {
-  const current = state.streams[data.stream] ?? { text: '', bytes: 0 };
+export interface ChunkData {
+  stream: string;
+  /** The stream offset of the chunk's first byte. */
+  offset: number;
+  text: string;
+  /** Where the chunk's llm attempt begins in the stream; absent from host chunks of older engines. */
+  attempt_start?: number;
+}
+
+/**
+ * The stream's text once an attempt starting at `attemptStart` is known: a
+ * later attempt replaces the text shown (retried text replaces, never
+ * appends); the same one keeps it.
+ */
+function forAttempt(current: StreamText, attemptStart: number): StreamText {
+  if (attemptStart <= current.start) return current;
+  return { text: '', start: attemptStart, bytes: attemptStart };
+}
+
+/**
+ * Applies a chunk {stream, offset, text, attempt_start} once: a chunk of a
+ * newer attempt first clears the stream, a chunk of an older one is dropped,
+ * and of the rest only the bytes past what the stream has are appended (the
+ * same chunk arrives live, then stored; overlaps are cut by offset).
+ */
+function applyChunk(state: StoryState, data: ChunkData): StoryState {
+  const known = state.streams[data.stream] ?? { text: '', start: 0, bytes: 0 };
+  const attemptStart = typeof data.attempt_start === 'number' ? data.attempt_start : known.start;
+  if (attemptStart < known.start) return state; // an attempt the stream has moved past
+  const current = forAttempt(known, attemptStart);
   const bytes = encoder.encode(data.text);
   const end = data.offset + bytes.length;
-  if (end <= current.bytes) return state; // seen already (live, then stored)
+  if (end <= current.bytes) {
+    // Seen already; only a newer attempt's (empty) start is news.
+    return current === known ? state : { ...state, streams: { ...state.streams, [data.stream]: current } };
+  }
   let gaps = state.gaps;
   let fresh = data.text;
   if (data.offset > current.bytes) gaps++;
@@ -80,8 +118,17 @@ function applyChunk(state: StoryState, data: { stream: string; offset: number; t
     gaps,
     chunks: state.chunks + 1,
     activeStream: data.stream,
-    streams: { ...state.streams, [data.stream]: { text: current.text + fresh, bytes: end } },
+    streams: { ...state.streams, [data.stream]: { text: current.text + fresh, start: current.start, bytes: end } },
   };
+}
+
+/** An llm.attempt {stream, offset}: the attempt's text starts at `offset`, so older text is cleared at once. */
+function applyAttempt(state: StoryState, data: { stream?: string; offset?: number }): StoryState {
+  if (typeof data.stream !== 'string' || typeof data.offset !== 'number') return state;
+  const known = state.streams[data.stream];
+  if (!known) return state;
+  const current = forAttempt(known, data.offset);
+  return current === known ? state : { ...state, streams: { ...state.streams, [data.stream]: current } };
 }
 
 function summarize(type: string, data: unknown): string {
@@ -104,15 +151,16 @@ export function applyEvent(state: StoryState, event: EventIn): StoryState {
   if (event.id > 0 && event.id <= state.lastEventId) return state; // a duplicate after a reconnect
   let next = state;
   if (event.type === 'chunk') {
-    next = applyChunk(state, event.data as { stream: string; offset: number; text: string });
+    next = applyChunk(state, event.data as ChunkData);
   } else {
     next = { ...state };
     if (event.type in STATUS_OF) next.status = STATUS_OF[event.type];
     if (event.type === 'run.failed') next.error = errorText(event.data);
     if (event.type === 'progress') next.progress = progressOf(next.status, event.data, state.input.pages);
     if (event.type === 'llm.attempt') {
-      const a = event.data as { provider: string; model: string };
+      const a = event.data as { provider: string; model: string; stream?: string; offset?: number };
       next.writer = writerOf(a.provider, a.model);
+      next = applyAttempt(next, a);
     }
     if (event.type === 'artifact') {
       const a = event.data as { key: string; value: unknown };
