@@ -5,8 +5,10 @@ Method, the same as the C++ `host_step` section of storyloom_bench (bench/host_s
 one run calls ``ctx.step(name, fn)`` K times, fn returning {"i": i}; timed inside the
 workflow function from before the first step to after the K-th, divided by K. That is the
 host-side cost per step: step_begin through the C ABI (GIL released), the Python call,
-json.dumps, step_complete (GIL released), json.loads; the store commits on the engine's
-writer thread. Also reported: start-to-completed wall time divided by K (with commits).
+json.dumps, step_complete and the wait for its commit (GIL released), json.loads: a step
+returns only once its result is durable, so one commit of the engine's writer thread per
+step (fsynced at the default durability "full") is in the figure. Also reported:
+start-to-completed wall time divided by K.
 Repeated R times (one run each) on a fresh engine; medians over the repetitions.
 
     python bench/python/step_overhead.py [--steps 10000] [--reps 5]
@@ -57,6 +59,7 @@ def measure(steps: int, reps: int, asynchronous: bool) -> dict:
                     box["ns"] = time.perf_counter_ns() - t0
                     return {"steps": steps}
 
+            engine.launch()
             for rep in range(reps):
                 print(
                     f"step_overhead: {'async' if asynchronous else 'sync'} repetition "

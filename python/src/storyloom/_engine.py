@@ -129,7 +129,13 @@ class Context:
         :meth:`Engine.configure_resource`) admits the step, costing about ``tokens`` of its
         token budget; this thread waits meanwhile (the engine holds none) and the use is
         returned when ``fn`` returns or raises. A RateLimited failure pauses the resource
-        for its retry-after. Raises Cancelled if the run is cancelled while it waits."""
+        for its retry-after. Raises Cancelled if the run is cancelled while it waits.
+
+        Durable before visible: the call returns ``fn``'s result only once it is committed
+        to the store (this thread waits, GIL released). When that commit fails it raises
+        storyloom.StoreError (the run goes back to the queue and this step runs again), or
+        Cancelled / InvalidState when the run was cancelled or taken over meanwhile; let
+        it propagate: every later engine call of this execution fails the same way."""
         seq, memoized, result = self._x.step_begin(name)
         if memoized:
             return json.loads(result) if result is not None else None
@@ -146,7 +152,7 @@ class Context:
             raise
         finally:
             self._running_seq = None
-        self._x.step_complete(seq, text)
+        self._x.step_complete(seq, text)  # returns once the result is committed
         return _as_replayed(value, text)
 
     def heartbeat(self) -> None:
@@ -214,6 +220,7 @@ class Context:
         state = self._x.sleep(name, round(seconds * 1000))
         if state == _native.WAIT_PARKED:
             raise _Parked()
+        self._x.wait_durable()  # a wait just satisfied is committed before the run goes on
 
     def wait_for_signal(self, name: str, timeout: float | None = None) -> Any:
         """Returns the payload of the signal ``name`` (sent before or after this call);
@@ -222,9 +229,8 @@ class Context:
         state, payload = self._x.wait_for_signal(name, timeout_ms)
         if state == _native.WAIT_PARKED:
             raise _Parked()
-        if state == _native.WAIT_TIMED_OUT:
-            raise Timeout(12, f"no signal '{name}' came within {timeout} s")
-        return json.loads(payload) if payload is not None else None
+        self._x.wait_durable()  # the consumed signal is committed before the run goes on
+        return _signal_payload(name, timeout, state, payload)
 
     def invoke(self, name: str, workflow: str, input: dict[str, Any]) -> Any:
         """Starts ``workflow`` on ``input`` as a child run, once, and returns its output;
@@ -232,6 +238,7 @@ class Context:
         state, output = self._x.invoke(name, workflow, _dumps(input))
         if state == _native.WAIT_PARKED:
             raise _Parked()
+        self._x.wait_durable()  # the child's output is committed before the run goes on
         return json.loads(output) if output is not None else None
 
     def progress(self, value: Any) -> None:
@@ -249,6 +256,12 @@ class Context:
     def chunk(self, stream: str, text: str) -> None:
         """Token text of ``stream``: delivered live at once, persisted coalesced."""
         self._x.chunk(stream, text)
+
+
+def _signal_payload(name: str, timeout: float | None, state: int, payload: str | None) -> Any:
+    if state == _native.WAIT_TIMED_OUT:
+        raise Timeout(12, f"no signal '{name}' came within {timeout} s")
+    return json.loads(payload) if payload is not None else None
 
 
 def _describe(e: BaseException) -> str:
@@ -316,12 +329,18 @@ class AsyncContext(Context):
         """Like :meth:`Context.step`; ``fn`` may be ``async def`` (awaited on the loop) or
         plain (called inline on the loop, so keep it quick or use asyncio.to_thread). With
         ``resource``, the wait for its admission is awaited: the loop runs other
-        workflows meanwhile."""
+        workflows meanwhile. The result is returned once it is committed; that wait is
+        awaited too (the engine's writer thread completes it through
+        ``loop.call_soon_threadsafe``), with the errors of :meth:`Context.step`."""
+        calls = self.engine._async_calls()
+        # step_begin waits for this run's earlier writes (progress, artifacts, events):
+        # await them first so that the loop never blocks on a commit.
+        await calls.durable(self._x)
         seq, memoized, result = self._x.step_begin(name)
         if memoized:
             return json.loads(result) if result is not None else None
         if resource is not None:
-            await self.engine._async_calls().acquire(self._x, seq, resource, _tokens(tokens))
+            await calls.acquire(self._x, seq, resource, _tokens(tokens))
         # Steps awaited side by side (asyncio.gather) each run in their own task, so the
         # step a heartbeat belongs to is a context variable of that task.
         running = _running_step.set((self, seq))
@@ -335,7 +354,7 @@ class AsyncContext(Context):
             raise
         finally:
             _running_step.reset(running)
-        self._x.step_complete(seq, text)
+        await calls.step_complete(self._x, seq, text)  # resumes once the result is committed
         return _as_replayed(value, text)
 
     def _heartbeat_seq(self) -> int:
@@ -388,19 +407,33 @@ class AsyncContext(Context):
 
     async def sleep(self, name: str, seconds: float) -> None:  # type: ignore[override]
         """Durable sleep (see :meth:`Context.sleep`); parks the run, holding no task."""
-        Context.sleep(self, name, seconds)
+        if seconds < 0:
+            raise ValueError(f"sleep '{name}': seconds is {seconds}; it must not be negative")
+        state = self._x.sleep(name, round(seconds * 1000))
+        if state == _native.WAIT_PARKED:
+            raise _Parked()
+        await self.engine._async_calls().durable(self._x)
 
     async def wait_for_signal(  # type: ignore[override]
         self, name: str, timeout: float | None = None
     ) -> Any:
         """The payload of the signal ``name`` (see :meth:`Context.wait_for_signal`)."""
-        return Context.wait_for_signal(self, name, timeout)
+        timeout_ms = -1 if timeout is None else round(timeout * 1000)
+        state, payload = self._x.wait_for_signal(name, timeout_ms)
+        if state == _native.WAIT_PARKED:
+            raise _Parked()
+        await self.engine._async_calls().durable(self._x)
+        return _signal_payload(name, timeout, state, payload)
 
     async def invoke(  # type: ignore[override]
         self, name: str, workflow: str, input: dict[str, Any]
     ) -> Any:
         """A child run's output (see :meth:`Context.invoke`)."""
-        return Context.invoke(self, name, workflow, input)
+        state, output = self._x.invoke(name, workflow, _dumps(input))
+        if state == _native.WAIT_PARKED:
+            raise _Parked()
+        await self.engine._async_calls().durable(self._x)
+        return json.loads(output) if output is not None else None
 
 
 _in_workflow = threading.local()
@@ -475,7 +508,9 @@ class Engine:
         drain_timeout: float | None = None,
         llm: LlmConfig | None = None,
         resources: Mapping[str, ResourceLimits] | None = None,
+        durability: str = "full",
     ) -> None:
+        native_durability = _durability(durability)
         config = _config.config_json(llm, resources)
         self._native = _native.Engine(
             store,
@@ -486,6 +521,7 @@ class Engine:
             _ms(lease_ttl),
             _ms(drain_timeout),
             config,
+            native_durability,
         )
         self._workflows: dict[str, Workflow] = {}
         self._close_lock = threading.Lock()
@@ -496,6 +532,18 @@ class Engine:
         _open_engines.add(self)
 
     # ---- lifecycle ----
+
+    def launch(self) -> None:
+        """Begins executing runs: new ones and those a stopped or crashed process left
+        running. Until then no workflow function is called, while reads, starts, signals
+        and cancels work. Register every workflow first, so that a recovered run finds the
+        workflows it invokes; workflows registered later run too. Idempotent. Raises
+        Closed once close() began."""
+        self._native.launch()
+
+    async def alaunch(self) -> None:
+        """launch() without blocking the event loop."""
+        await asyncio.to_thread(self.launch)
 
     def close(self) -> None:
         """Stops claiming runs, waits up to drain_timeout for executions in flight and puts
@@ -1055,6 +1103,19 @@ class Engine:
         return self.get(run_id).status in TERMINAL_STATUSES and not json.loads(
             self._native.events(run_id, last_id, 1)
         )
+
+
+_DURABILITIES = {"full": _native.DURABILITY_FULL, "normal": _native.DURABILITY_NORMAL}
+
+
+def _durability(durability: Any) -> int:
+    if not isinstance(durability, str):
+        raise TypeError(
+            f"durability must be a str ('full' or 'normal'), got {type(durability).__name__}"
+        )
+    if durability not in _DURABILITIES:
+        raise InvalidArgument(1, f"durability must be 'full' or 'normal'; got {durability!r}")
+    return _DURABILITIES[durability]
 
 
 _ERROR_CLASSES = {
