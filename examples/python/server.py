@@ -78,9 +78,32 @@ def _story_view(run: storyloom.Run) -> dict[str, Any]:
     }
 
 
+async def recovered_runs(engine: storyloom.Engine) -> list[storyloom.Run]:
+    """The story runs left running or queued in the store (by a stopped or killed server):
+    the launched engine executes them with no request."""
+    found: list[storyloom.Run] = []
+    for status in ("running", "queued"):
+        after = None
+        while True:
+            page = await engine.alist(
+                status=status, workflow=story.WORKFLOW, limit=1000, after=after
+            )
+            found += page.runs
+            if not page.next_cursor:
+                break
+            after = page.next_cursor
+    return found
+
+
+def log(message: str) -> None:
+    print(f"storyloom server: {message}", file=sys.stderr, flush=True)
+
+
 def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starlette:
-    """The app; the engine opens with the app's lifespan and closes with it. word_delay:
-    seconds between the offline provider's streamed words."""
+    """The app; the engine opens, registers its workflows and launches with the app's
+    lifespan (at server start, before any request: stories left unfinished by a stopped
+    or killed server resume at once), and closes with it. word_delay: seconds between the
+    offline provider's streamed words."""
     state: dict[str, storyloom.Engine] = {}
 
     def engine() -> storyloom.Engine:
@@ -89,9 +112,19 @@ def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starle
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         e = storyloom.Engine(db, workers=workers, llm=story.llm_config(word_delay))
+        # Register every workflow, then launch: a recovered run finds what it needs.
         story.register(e)
         e.register(HEALTH_WORKFLOW, lambda ctx, input: {"ok": True})
+        await e.alaunch()
         state["engine"] = e
+        runs = await recovered_runs(e)
+        if runs:
+            listed = ", ".join(f"{r.id} ({r.status})" for r in runs)
+            log(
+                f"recovered {len(runs)} unfinished stor{'y' if len(runs) == 1 else 'ies'}: {listed}"
+            )
+        else:
+            log("no unfinished stories to recover")
         try:
             yield
         finally:

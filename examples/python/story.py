@@ -333,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with storyloom.Engine(args.db, drain_timeout=2, llm=llm_config(args.word_delay)) as engine:
             register(engine)
+            engine.launch()  # after every workflow is registered
             asked_at_ms = int(time.time() * 1000)
             run = engine.start(WORKFLOW, request, idempotency_key=idempotency_key(request))
             snap = engine.snapshot(run.id)
