@@ -53,9 +53,14 @@ Json to_json(const ArtifactInfo& artifact) {
 }
 
 Json to_json(const Snapshot& snapshot) {
+  boost::json::object streams;
+  for (const auto& s : snapshot.streams) {
+    streams[s.name] = boost::json::object{{"attempt_start", s.attempt_start}, {"end", s.end}};
+  }
   return boost::json::object{{"run", to_json(snapshot.run)},
                              {"steps", array_of(snapshot.steps)},
                              {"artifacts", array_of(snapshot.artifacts)},
+                             {"streams", std::move(streams)},
                              {"last_event_id", snapshot.last_event_id}};
 }
 

@@ -52,6 +52,12 @@ void Engine::signal(std::string_view run_id, std::string_view name, Json payload
   core_->signal(run_id, name, std::move(payload));
 }
 void Engine::retry(std::string_view run_id) { core_->retry(run_id); }
+std::vector<StartResult> Engine::start_many(std::vector<StartRequest> requests) {
+  return core_->start_many(std::move(requests));
+}
+std::vector<std::optional<Error>> Engine::signal_many(std::vector<SignalRequest> signals) {
+  return core_->signal_many(std::move(signals));
+}
 size_t Engine::retry_failed(const RunFilter& filter) { return core_->retry_failed(filter); }
 std::vector<std::string> Engine::cancel_many(const RunFilter& filter) { return core_->cancel_many(filter); }
 void Engine::set_priority(std::string_view run_id, int priority) { core_->set_priority(run_id, priority); }

@@ -267,11 +267,11 @@ store::RunRecord EngineCore::must_find(store::ReadTx& tx, std::string_view run_i
 
 // ---- operations ----
 
-RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOptions& options) {
+store::RunRecord EngineCore::new_run(std::string_view workflow, Json input,
+                                     const StartOptions& options) {
   check_name("workflow name", workflow);
   check_key("idempotency key", options.idempotency_key);
   check_key("owner", options.owner);
-  bool local = has_workflow(workflow);
   check_object("run input", input);
   checked_json_text("run input", input, options_.max_payload_bytes);
   store::RunRecord run;
@@ -282,6 +282,12 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
   run.info.owner = options.owner;
   run.info.idempotency_key = options.idempotency_key;
   run.info.priority = options.priority;
+  return run;
+}
+
+RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOptions& options) {
+  store::RunRecord run = new_run(workflow, std::move(input), options);
+  bool local = has_workflow(workflow);
   // Fast path: with a free slot and nothing queued before it, the run starts
   // running in the same commit that creates it and is dispatched right after.
   // Limited workflows always go through the claim, where the limits are counted.
@@ -305,6 +311,72 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
     }
   }
   return result;
+}
+
+std::vector<StartResult> EngineCore::start_many(std::vector<StartRequest> requests) {
+  std::vector<StartResult> results(requests.size());
+  std::vector<Writer::Op> ops;
+  std::vector<size_t> op_index;  // ops[k] starts requests[op_index[k]]
+  auto runs = std::make_shared<std::vector<store::RunRecord>>();
+  runs->reserve(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    try {
+      runs->push_back(new_run(requests[i].workflow, std::move(requests[i].input),
+                              requests[i].options));
+    } catch (const Error& e) {
+      results[i].error = e;
+      continue;
+    }
+    op_index.push_back(i);
+  }
+  for (size_t k = 0; k < runs->size(); ++k) {
+    bool local = has_workflow((*runs)[k].info.workflow);
+    ops.push_back([this, runs, k, local, &results, &op_index](Batch& b) {
+      std::shared_ptr<ExecutionState> none;
+      RunInfo info;
+      start_op(b, (*runs)[k], /*direct=*/false, local, info, none);
+      results[op_index[k]].run = std::move(info);
+    });
+  }
+  auto errors = writer_->run_many(std::move(ops));
+  for (size_t k = 0; k < errors.size(); ++k) {
+    if (!errors[k]) continue;
+    auto& result = results[op_index[k]];
+    result.run.reset();
+    try {
+      std::rethrow_exception(errors[k]);
+    } catch (const Error& e) {
+      result.error = e;
+    }
+  }
+  return results;
+}
+
+std::vector<std::optional<Error>> EngineCore::signal_many(std::vector<SignalRequest> signals) {
+  std::vector<std::optional<Error>> results(signals.size());
+  std::vector<Writer::Op> ops;
+  std::vector<size_t> op_index;
+  for (size_t i = 0; i < signals.size(); ++i) {
+    try {
+      check_name("signal name", signals[i].name);
+      checked_json_text("signal payload", signals[i].payload, options_.max_payload_bytes);
+    } catch (const Error& e) {
+      results[i] = e;
+      continue;
+    }
+    op_index.push_back(i);
+    ops.push_back([this, &signals, i](Batch& b) { signal_op(b, signals[i]); });
+  }
+  auto errors = writer_->run_many(std::move(ops));
+  for (size_t k = 0; k < errors.size(); ++k) {
+    if (!errors[k]) continue;
+    try {
+      std::rethrow_exception(errors[k]);
+    } catch (const Error& e) {
+      results[op_index[k]] = e;
+    }
+  }
+  return results;
 }
 
 bool EngineCore::reserve_slot(const std::string& run_id) {
@@ -551,8 +623,17 @@ void EngineCore::set_priority(std::string_view run_id, int priority) {
 
 void EngineCore::signal(std::string_view run_id, std::string_view name, Json payload) {
   check_name("signal name", name);
-  std::string text = checked_json_text("signal payload", payload, options_.max_payload_bytes);
-  writer_->run([&](Batch& b) {
+  checked_json_text("signal payload", payload, options_.max_payload_bytes);
+  SignalRequest request{std::string(run_id), std::string(name), std::move(payload)};
+  writer_->run([&](Batch& b) { signal_op(b, request); });
+}
+
+void EngineCore::signal_op(Batch& b, const SignalRequest& request) {
+  std::string_view run_id = request.run_id;
+  std::string_view name = request.name;
+  const Json& payload = request.payload;
+  std::string text = boost::json::serialize(payload);
+  {
     auto run = must_find(b.tx, run_id);
     if (is_finished(run.info.status)) {
       throw Error(ErrorCode::invalid_state, "run '" + run.info.id + "' is already " +
@@ -571,7 +652,7 @@ void EngineCore::signal(std::string_view run_id, std::string_view name, Json pay
       b.event(run.info.id, "run.resumed", boost::json::object{{"reason", "signal"}, {"name", name}});
       b.after_commit([this] { wake_scheduler(); });
     }
-  });
+  }
 }
 
 void EngineCore::retry(std::string_view run_id) {
@@ -614,6 +695,9 @@ Snapshot EngineCore::snapshot(std::string_view run_id) {
   }
   for (auto& a : tx->artifacts(snap.run.id, true)) {
     snap.artifacts.push_back(ArtifactInfo{a.key, a.version, boost::json::parse(a.value), a.created_at_ms});
+  }
+  for (auto& s : tx->chunk_streams(snap.run.id)) {
+    snap.streams.push_back(StreamInfo{s.stream, s.attempt_start, s.end_offset});
   }
   snap.last_event_id = tx->last_event_id(snap.run.id);
   return snap;

@@ -45,6 +45,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   bool launched() const { return launched_.load(); }
 
   RunInfo start(std::string_view workflow, Json input, const StartOptions& options);
+  std::vector<StartResult> start_many(std::vector<StartRequest> requests);
+  std::vector<std::optional<Error>> signal_many(std::vector<SignalRequest> signals);
   RunInfo get(std::string_view run_id);
   RunPage list(const RunFilter& filter);
   void remove(std::string_view run_id);
@@ -106,6 +108,9 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   // Marks in-flight executions of these runs cancelled (their steps should stop).
   void stop_inflight(const std::vector<std::string>& run_ids);
   bool reserve_slot(const std::string& run_id);
+  // A validated, not yet stored run (throws invalid_argument naming the field).
+  store::RunRecord new_run(std::string_view workflow, Json input, const StartOptions& options);
+  void signal_op(Batch& b, const SignalRequest& request);
   void start_op(Batch& b, store::RunRecord& run, bool direct, bool local, RunInfo& result,
                 std::shared_ptr<ExecutionState>& started);
   void post_to_workers(std::function<void()> task);

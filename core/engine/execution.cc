@@ -52,9 +52,10 @@ void write_chunk_events(Batch& b, EventHub& hub, const std::vector<PendingChunk>
       hub.discard_chunks(c.run_id);
       continue;
     }
-    b.event(c.run_id, "chunk",
-            boost::json::object{{"stream", c.stream}, {"offset", c.offset}, {"text", c.text}});
-    b.tx.set_chunk_stream_end(c.run_id, c.stream, c.offset + static_cast<int64_t>(c.text.size()));
+    b.event(c.run_id, "chunk", chunk_data(c.stream, c.offset, c.text, c.attempt_start));
+    b.tx.set_chunk_stream(c.run_id, store::ChunkStream{c.stream,
+                                                       c.offset + static_cast<int64_t>(c.text.size()),
+                                                       c.attempt_start});
   }
 }
 
@@ -445,16 +446,11 @@ void ExecutionState::chunk(std::string_view stream, std::string_view text) {
   }
   check_utf8("chunk of stream '" + std::string(stream) + "'", text);
   if (text.empty() || replaying()) return;
-  std::string name(stream);
-  auto it = stream_ends_.find(name);
-  if (it == stream_ends_.end()) {
-    auto live_end = core_->hub().stream_end(run_id(), name);
-    int64_t end = live_end ? *live_end : core_->read()->chunk_stream_end(run_id(), name);
-    it = stream_ends_.emplace(name, end).first;
-  }
+  StreamPosition& position = stream_position_locked(std::string(stream));
   int64_t now = core_->now_ms();
-  size_t pending = core_->hub().append_chunk(run_id(), name, it->second, text, now);
-  it->second += static_cast<int64_t>(text.size());
+  size_t pending = core_->hub().append_chunk(run_id(), std::string(stream), position.end, text, now,
+                                             position.attempt_start);
+  position.end += static_cast<int64_t>(text.size());
   // Enough text waits to be written, but never more than one write per flush
   // interval: however fast tokens arrive, a stream costs the store at most
   // 1000 / chunk_flush_interval writes a second (the poller writes the rest).
@@ -462,6 +458,28 @@ void ExecutionState::chunk(std::string_view stream, std::string_view text) {
       now - last_chunk_flush_ms_ >= core_->options().chunk_flush_interval.count()) {
     submit_locked(nullptr);
   }
+}
+
+StreamPosition& ExecutionState::stream_position_locked(const std::string& stream) {
+  auto it = stream_positions_.find(stream);
+  if (it == stream_positions_.end()) {
+    auto live = core_->hub().stream_position(run_id(), stream);
+    StreamPosition position;
+    if (live) {
+      position = *live;
+    } else {
+      auto stored = core_->read()->chunk_stream(run_id(), stream);
+      position = StreamPosition{stored.end_offset, stored.attempt_start};
+    }
+    it = stream_positions_.emplace(stream, position).first;
+  }
+  return it->second;
+}
+
+int64_t ExecutionState::begin_stream_attempt_locked(const std::string& stream) {
+  StreamPosition& position = stream_position_locked(stream);
+  position.attempt_start = position.end;
+  return position.end;
 }
 
 void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply) {

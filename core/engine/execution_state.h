@@ -110,6 +110,11 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   // succeeds (EngineCore::release_later). Caller holds mutex_.
   void release_locked(const std::string& reason);
   void record_failure(const Error& error, std::string_view step);
+  // Where a stream stands (from the hub, else the store). Caller holds mutex_.
+  StreamPosition& stream_position_locked(const std::string& stream);
+  // A new attempt's text begins at the stream's end; returns that offset.
+  // Caller holds mutex_.
+  int64_t begin_stream_attempt_locked(const std::string& stream);
   void finish(std::function<void(Batch&, store::RunRecord&)> apply);
   // A failed attempt is waiting for its retry: requeue the run for then.
   void finish_for_retry(int64_t retry_at_ms);
@@ -156,7 +161,7 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   std::atomic<bool> cancelled_{false};
   std::optional<Json> failure_;  // error JSON recorded by a failed step or nondeterminism
   std::set<int64_t> consumed_signals_;
-  std::map<std::string, int64_t> stream_ends_;
+  std::map<std::string, StreamPosition> stream_positions_;  // streams this execution wrote to
   int64_t last_chunk_flush_ms_ = 0;  // when this execution last wrote token text
   // Why the run parks: the earliest timer and what it waits for.
   int64_t park_wake_at_ = 0;

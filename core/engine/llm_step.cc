@@ -16,6 +16,7 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
   check_name("stream name of llm step '" + std::string(name) + "'", stream);
   int64_t seq = 0;
   int attempt = 1;
+  int64_t attempt_start = 0;
   std::optional<LlmOutcome> memoized;
   {
     std::lock_guard lock(mutex_);
@@ -35,6 +36,8 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
                                                      "' has no default model; name one");
       }
       attempt = begin_attempt(pos, name, "llm", retry);
+      // Readers show this attempt's text from here on, not the earlier one's.
+      attempt_start = begin_stream_attempt_locked(stream);
     }
   }
   if (memoized) return done(std::move(*memoized));
@@ -45,12 +48,13 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
     self->llm_event("llm.waiting",
                     boost::json::object{{"seq", seq}, {"name", name}, {"resource", resource}});
   };
-  callbacks.on_start = [self, seq, attempt, name = std::string(name), stream](
+  callbacks.on_start = [self, seq, attempt, attempt_start, name = std::string(name), stream](
                            const std::string& provider_name, const std::string& model_name) {
     self->llm_event("llm.attempt", boost::json::object{{"seq", seq},
                                                        {"name", name},
                                                        {"stream", stream},
                                                        {"attempt", attempt},
+                                                       {"offset", attempt_start},
                                                        {"provider", provider_name},
                                                        {"model", model_name}});
   };

@@ -35,8 +35,15 @@ void ExecutionState::acquire(int64_t seq, std::string_view resource, double toke
         }
         granted(std::nullopt);
       });
-  std::lock_guard lock(mutex_);
-  step_waits_[seq].push_back(std::move(wait));
+  // A cancel (or the end of the execution) that came while the wait was being
+  // set up found nothing to stop: stop it here.
+  bool stop_now = false;
+  {
+    std::lock_guard lock(mutex_);
+    stop_now = cancelled_.load() || finished_;
+    if (!stop_now) step_waits_[seq].push_back(wait);
+  }
+  if (stop_now && wait) wait->cancel();
 }
 
 ExecutionState::HeldResources ExecutionState::take_resources_locked(int64_t seq) {

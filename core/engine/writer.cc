@@ -61,6 +61,35 @@ void Writer::run(Op op, Isolation isolation) {
   result.get();
 }
 
+std::vector<std::exception_ptr> Writer::run_many(std::vector<Op> ops) {
+  struct Outcome {
+    std::mutex mutex;
+    std::condition_variable done;
+    size_t left = 0;
+    std::vector<std::exception_ptr> errors;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  outcome->left = ops.size();
+  outcome->errors.resize(ops.size());
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) throw Error(ErrorCode::closed, "the engine is closed");
+    for (size_t i = 0; i < ops.size(); ++i) {
+      queue_.push_back(Item{std::move(ops[i]),
+                            [outcome, i](std::exception_ptr error) {
+                              std::lock_guard done_lock(outcome->mutex);
+                              outcome->errors[i] = error;
+                              if (--outcome->left == 0) outcome->done.notify_all();
+                            },
+                            Isolation::savepoint});
+    }
+  }
+  wake_.notify_one();
+  std::unique_lock lock(outcome->mutex);
+  outcome->done.wait(lock, [&] { return outcome->left == 0; });
+  return std::move(outcome->errors);
+}
+
 void Writer::stop() {
   {
     std::lock_guard lock(mutex_);

@@ -65,6 +65,10 @@ class Writer {
   void submit(Op op, Done done = {}, Isolation isolation = Isolation::savepoint);
   // Queues `op` and waits until it is committed; rethrows its exception.
   void run(Op op, Isolation isolation = Isolation::savepoint);
+  // Queues every op at once (so they share a commit, each in its own
+  // savepoint) and waits for all; returns each op's error, null when it
+  // committed. Throws Error(closed) after stop().
+  std::vector<std::exception_ptr> run_many(std::vector<Op> ops);
   // Applies everything queued, then stops the thread.
   void stop();
 

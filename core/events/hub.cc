@@ -5,11 +5,13 @@ namespace {
 
 constexpr size_t kCatchUpPage = 500;
 
-Json chunk_data(const std::string& stream, int64_t offset, std::string_view text) {
-  return boost::json::object{{"stream", stream}, {"offset", offset}, {"text", text}};
-}
-
 }  // namespace
+
+Json chunk_data(const std::string& stream, int64_t offset, std::string_view text,
+                int64_t attempt_start) {
+  return boost::json::object{
+      {"stream", stream}, {"offset", offset}, {"text", text}, {"attempt_start", attempt_start}};
+}
 
 Event to_event(const store::EventRecord& record) {
   Event e;
@@ -66,7 +68,8 @@ std::shared_ptr<SubscriptionState> EventHub::subscribe(const std::string& run_id
     e.kind = EventKind::transient;
     e.run_id = run_id;
     e.type = "chunk";
-    e.data = chunk_data(it->first.second, it->second.persisted_end, it->second.text);
+    e.data = chunk_data(it->first.second, it->second.persisted_end, it->second.text,
+                        it->second.attempt_start);
     sub->snapshot_.push_back(std::move(e));
   }
   schedule_locked(sub);
@@ -166,7 +169,7 @@ void EventHub::schedule_locked(const std::shared_ptr<SubscriptionState>& sub) {
 }
 
 size_t EventHub::append_chunk(const std::string& run_id, const std::string& stream, int64_t offset,
-                              std::string_view text, int64_t now_ms) {
+                              std::string_view text, int64_t now_ms, int64_t attempt_start) {
   std::lock_guard lock(mutex_);
   auto [it, inserted] = streams_.try_emplace({run_id, stream});
   auto& buf = it->second;
@@ -177,23 +180,26 @@ size_t EventHub::append_chunk(const std::string& run_id, const std::string& stre
     buf.text.clear();
   }
   buf.text.append(text);
+  buf.attempt_start = attempt_start;
   if (buf.pending_since_ms == 0) buf.pending_since_ms = now_ms;
   auto event = std::make_shared<Event>();
   event->kind = EventKind::transient;
   event->run_id = run_id;
   event->type = "chunk";
-  event->data = chunk_data(stream, offset, text);
+  event->data = chunk_data(stream, offset, text, attempt_start);
   event->created_at_ms = now_ms;
   enqueue_locked(event);
   return static_cast<size_t>(buf.persisted_end + static_cast<int64_t>(buf.text.size()) -
                              buf.flushed_end);
 }
 
-std::optional<int64_t> EventHub::stream_end(const std::string& run_id, const std::string& stream) {
+std::optional<StreamPosition> EventHub::stream_position(const std::string& run_id,
+                                                        const std::string& stream) {
   std::lock_guard lock(mutex_);
   auto it = streams_.find({run_id, stream});
   if (it == streams_.end()) return std::nullopt;
-  return it->second.persisted_end + static_cast<int64_t>(it->second.text.size());
+  return StreamPosition{it->second.persisted_end + static_cast<int64_t>(it->second.text.size()),
+                        it->second.attempt_start};
 }
 
 std::vector<PendingChunk> EventHub::take_chunks(const std::string& run_id) {
@@ -205,7 +211,8 @@ std::vector<PendingChunk> EventHub::take_chunks(const std::string& run_id) {
     int64_t end = buf.persisted_end + static_cast<int64_t>(buf.text.size());
     if (end <= buf.flushed_end) continue;
     out.push_back(PendingChunk{run_id, it->first.second, buf.flushed_end,
-                               buf.text.substr(static_cast<size_t>(buf.flushed_end - buf.persisted_end))});
+                               buf.text.substr(static_cast<size_t>(buf.flushed_end - buf.persisted_end)),
+                               buf.attempt_start});
     buf.flushed_end = end;
     buf.pending_since_ms = 0;
   }
@@ -333,6 +340,8 @@ void EventHub::deliver_deduplicated(SubscriptionState& sub, const Event& event) 
   }
   std::string name(stream->as_string());
   int64_t start = offset->as_int64();
+  const auto* attempt = d.if_contains("attempt_start");
+  int64_t attempt_start = attempt && attempt->is_int64() ? attempt->as_int64() : 0;
   int64_t end = start + static_cast<int64_t>(text->as_string().size());
   auto known = sub.stream_ends_.find(name);
   int64_t have = known == sub.stream_ends_.end() ? -1 : known->second;
@@ -341,7 +350,7 @@ void EventHub::deliver_deduplicated(SubscriptionState& sub, const Event& event) 
     if (event.kind == EventKind::stored) {
       Event cursor = event;
       cursor.kind = EventKind::cursor;
-      cursor.data = chunk_data(name, end, "");
+      cursor.data = chunk_data(name, end, "", attempt_start);
       sub.callback_(cursor);
     }
     return;
@@ -350,7 +359,8 @@ void EventHub::deliver_deduplicated(SubscriptionState& sub, const Event& event) 
   if (have > start) {
     Event trimmed = event;
     auto skip = static_cast<size_t>(have - start);
-    trimmed.data = chunk_data(name, have, std::string_view(text->as_string()).substr(skip));
+    trimmed.data = chunk_data(name, have, std::string_view(text->as_string()).substr(skip),
+                              attempt_start);
     sub.callback_(trimmed);
     return;
   }

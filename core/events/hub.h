@@ -49,7 +49,18 @@ struct PendingChunk {
   std::string stream;
   int64_t offset = 0;
   std::string text;
+  int64_t attempt_start = 0;  // where the text of the stream's current attempt begins
 };
+
+// A stream's position as this process knows it.
+struct StreamPosition {
+  int64_t end = 0;            // bytes of the stream so far
+  int64_t attempt_start = 0;  // where the current attempt's text begins
+};
+
+// The data of a chunk event: {"stream","offset","text","attempt_start"}.
+Json chunk_data(const std::string& stream, int64_t offset, std::string_view text,
+                int64_t attempt_start);
 
 class EventHub {
  public:
@@ -74,11 +85,13 @@ class EventHub {
   std::vector<store::EventRecord> catch_up();
 
   // Token text starting at byte `offset` of the stream (the execution keeps
-  // the count). Delivered live at once. Returns the bytes not yet taken for writing.
+  // the count), of the attempt whose text begins at `attempt_start`.
+  // Delivered live at once. Returns the bytes not yet taken for writing.
   size_t append_chunk(const std::string& run_id, const std::string& stream, int64_t offset,
-                      std::string_view text, int64_t now_ms);
-  // The stream's end offset if this process holds text of it not yet published.
-  std::optional<int64_t> stream_end(const std::string& run_id, const std::string& stream);
+                      std::string_view text, int64_t now_ms, int64_t attempt_start);
+  // The stream's position if this process holds text of it not yet published.
+  std::optional<StreamPosition> stream_position(const std::string& run_id,
+                                                const std::string& stream);
   // Takes the run's unflushed text for writing; it stays visible to new
   // subscribers until its stored event is published.
   std::vector<PendingChunk> take_chunks(const std::string& run_id);
@@ -94,6 +107,7 @@ class EventHub {
     int64_t flushed_end = 0;     // taken for writing through here
     std::string text;            // bytes from persisted_end on
     int64_t pending_since_ms = 0;  // when unflushed text first appeared; 0 when none
+    int64_t attempt_start = 0;
   };
   using StreamKey = std::pair<std::string, std::string>;  // run, stream
 

@@ -106,6 +106,13 @@ CREATE INDEX runs_throttle ON runs(workflow, throttle_key, started_at) WHERE thr
 CREATE INDEX runs_deadline ON runs(deadline_at)
   WHERE deadline_at > 0 AND status IN ('queued', 'running', 'sleeping', 'waiting');
 )sql",
+      // 2 -> 3: where the current attempt's text of each stream begins, so a
+      // retried llm step's text replaces the earlier attempt's for readers.
+      // And an index for the poller's "next queued run to become available".
+      R"sql(
+ALTER TABLE chunk_streams ADD COLUMN attempt_start INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX runs_available ON runs(available_at) WHERE status = 'queued';
+)sql",
   };
   return all;
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "storyloom/error.h"
+#include "store/hot_queries.h"
 #include "store/schema.h"
 
 namespace storyloom::store {
@@ -62,6 +63,9 @@ class Connection {
   std::vector<SQLite::Statement*> used_;
 };
 
+// Bytes the WAL file is cut back to after a checkpoint (journal_size_limit).
+constexpr int64_t kWalSizeLimitBytes = 16 << 20;
+
 // Every connection: temporary data in memory (savepoint journals would
 // otherwise spill to files) and a page cache large enough for hot indexes.
 void configure(Connection& conn, int cache_kib) {
@@ -81,6 +85,10 @@ void configure_writer(Connection& conn, bool memory, const StoreOptions& options
     conn.db().exec(options.sync_every_commit ? "PRAGMA synchronous=FULL"
                                              : "PRAGMA synchronous=NORMAL");
     conn.db().exec("PRAGMA wal_autocheckpoint=0");
+    // Once a checkpoint has copied the log back, the next commit starts the
+    // log again and cuts the file to this size: the WAL stays bounded under a
+    // sustained load instead of keeping its largest size forever.
+    conn.db().exec("PRAGMA journal_size_limit=" + std::to_string(kWalSizeLimitBytes));
   }
 }
 
@@ -371,24 +379,40 @@ class SqliteTx : public WriteTx {
     return q.getColumn(0).getInt64();
   }
 
-  int64_t chunk_stream_end(const std::string& run_id, const std::string& stream) override {
-    auto& q = conn_.prepare("SELECT end_offset FROM chunk_streams WHERE run_id = ? AND stream = ?");
+  ChunkStream chunk_stream(const std::string& run_id, const std::string& stream) override {
+    auto& q = conn_.prepare(
+        "SELECT end_offset, attempt_start FROM chunk_streams WHERE run_id = ? AND stream = ?");
     q.bind(1, run_id);
     q.bind(2, stream);
-    return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+    ChunkStream out{stream, 0, 0};
+    if (q.executeStep()) {
+      out.end_offset = q.getColumn(0).getInt64();
+      out.attempt_start = q.getColumn(1).getInt64();
+    }
+    return out;
+  }
+
+  std::vector<ChunkStream> chunk_streams(const std::string& run_id) override {
+    auto& q = conn_.prepare(
+        "SELECT stream, end_offset, attempt_start FROM chunk_streams WHERE run_id = ? ORDER BY stream");
+    q.bind(1, run_id);
+    std::vector<ChunkStream> out;
+    while (q.executeStep()) {
+      out.push_back(ChunkStream{q.getColumn(0).getString(), q.getColumn(1).getInt64(),
+                                q.getColumn(2).getInt64()});
+    }
+    return out;
   }
 
   std::optional<int64_t> next_parked_ms() override {
-    auto& q = conn_.prepare(
-        "SELECT min(wake_at) FROM runs WHERE status IN ('sleeping', 'waiting') AND wake_at > 0");
+    auto& q = conn_.prepare(sql::kNextParked);
     q.executeStep();
     if (q.getColumn(0).isNull()) return std::nullopt;
     return q.getColumn(0).getInt64();
   }
 
   std::optional<int64_t> next_queued_ms(int64_t after_ms) override {
-    auto& q = conn_.prepare(
-        "SELECT min(available_at) FROM runs WHERE status = 'queued' AND available_at > ?");
+    auto& q = conn_.prepare(sql::kNextQueued);
     q.bind(1, after_ms);
     q.executeStep();
     if (q.getColumn(0).isNull()) return std::nullopt;
@@ -560,13 +584,14 @@ class SqliteTx : public WriteTx {
     return version;
   }
 
-  void set_chunk_stream_end(const std::string& run_id, const std::string& stream,
-                            int64_t end_offset) override {
+  void set_chunk_stream(const std::string& run_id, const ChunkStream& stream) override {
     auto& q = conn_.prepare(
-        "INSERT OR REPLACE INTO chunk_streams (run_id, stream, end_offset) VALUES (?, ?, ?)");
+        "INSERT OR REPLACE INTO chunk_streams (run_id, stream, end_offset, attempt_start) "
+        "VALUES (?, ?, ?, ?)");
     q.bind(1, run_id);
-    q.bind(2, stream);
-    q.bind(3, end_offset);
+    q.bind(2, stream.stream);
+    q.bind(3, stream.end_offset);
+    q.bind(4, stream.attempt_start);
     q.exec();
   }
 
@@ -600,9 +625,7 @@ class SqliteTx : public WriteTx {
   }
 
   std::vector<std::string> wake_due_parked(int64_t now_ms, size_t limit) override {
-    auto& select = conn_.prepare(
-        "SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND wake_at > 0 AND "
-        "wake_at <= ? ORDER BY wake_at LIMIT ?");
+    auto& select = conn_.prepare(sql::kDueParked);
     select.bind(1, now_ms);
     select.bind(2, static_cast<int64_t>(limit));
     std::vector<std::string> ids;
@@ -684,9 +707,7 @@ class SqliteTx : public WriteTx {
   ClaimResult claim_unlimited(const ClaimRequest& req) {
     static const std::string sql =
         std::string("UPDATE runs SET status = 'running', lease_owner = ?1, updated_at = ?2 ") +
-        "WHERE id IN (SELECT id FROM runs WHERE status = 'queued' AND available_at <= ?2 " +
-        "AND workflow IN (SELECT value FROM json_each(?4)) " +
-        "ORDER BY priority DESC, available_at, seq LIMIT ?3) RETURNING " + kRunColumns;
+        "WHERE id IN (" + sql::kClaimQueueWalk + ") RETURNING " + kRunColumns;
     auto& q = conn_.prepare(sql.c_str());
     q.bind(1, req.owner);
     q.bind(2, req.now_ms);
@@ -761,10 +782,7 @@ class SqliteTx : public WriteTx {
       return v;
     };
     static const std::string page_sql =
-        std::string("SELECT seq, ") + kRunColumns +
-        " FROM runs WHERE status = 'queued' AND available_at <= ? AND workflow IN (SELECT value "
-        "FROM json_each(?)) AND (-priority, available_at, seq) > (?, ?, ?) "
-        "ORDER BY priority DESC, available_at, seq LIMIT ?";
+        std::string("SELECT seq, ") + kRunColumns + sql::kQueuePageWhere;
     int64_t after_priority = INT64_MIN, after_available = INT64_MIN, after_seq = INT64_MIN;
     size_t scanned = 0;
     while (picks.size() < req.limit && scanned < kMaxScan) {
@@ -870,7 +888,7 @@ class SqliteTx : public WriteTx {
 // its own connection and thread, so commits never wait for it.
 class Checkpointer {
  public:
-  static constexpr int kCheckpointPages = 2000;
+  static constexpr int kCheckpointPages = 1000;  // 4 MiB of log at 4 KiB pages
 
   Checkpointer(const std::string& path, sqlite3* writer) : conn_(path, false) {
     sqlite3_wal_hook(writer, &Checkpointer::on_commit, this);

@@ -105,6 +105,14 @@ struct ListQuery {
 };
 
 // Reads see one consistent snapshot for the life of the transaction.
+// A token stream of a run: its text is the bytes [0, end_offset); the current
+// attempt's text (an llm step retried or re-executed) starts at attempt_start.
+struct ChunkStream {
+  std::string stream;
+  int64_t end_offset = 0;
+  int64_t attempt_start = 0;
+};
+
 class ReadTx {
  public:
   virtual ~ReadTx() = default;
@@ -128,8 +136,10 @@ class ReadTx {
   virtual std::vector<EventRecord> events_since(int64_t after_id, size_t limit) = 0;
   virtual int64_t last_event_id() = 0;
   virtual int64_t last_event_id(const std::string& run_id) = 0;
-  // The end offset of a chunk stream as persisted (0 when none).
-  virtual int64_t chunk_stream_end(const std::string& run_id, const std::string& stream) = 0;
+  // A chunk stream as persisted (zeros when none): where its text ends, and
+  // where the text of its current attempt begins.
+  virtual ChunkStream chunk_stream(const std::string& run_id, const std::string& stream) = 0;
+  virtual std::vector<ChunkStream> chunk_streams(const std::string& run_id) = 0;
   // Earliest wake_at among sleeping/waiting runs.
   virtual std::optional<int64_t> next_parked_ms() = 0;
   // Earliest available_at among queued runs that is after `after_ms`.
@@ -169,8 +179,7 @@ class WriteTx : public ReadTx {
   virtual int64_t insert_artifact(const std::string& run_id, const std::string& key,
                                   const std::string& value, int64_t now_ms) = 0;
 
-  virtual void set_chunk_stream_end(const std::string& run_id, const std::string& stream,
-                                    int64_t end_offset) = 0;
+  virtual void set_chunk_stream(const std::string& run_id, const ChunkStream& stream) = 0;
 
   virtual EventRecord append_event(const std::string& run_id, const std::string& type,
                                    const std::string& data, int64_t now_ms) = 0;

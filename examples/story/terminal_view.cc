@@ -100,6 +100,13 @@ void TerminalView::on_event(const storyloom::Event& event) {
     const auto* stream = data.if_contains("stream");
     const auto* text = data.if_contains("text");
     if (!stream || !text || !stream->is_string() || !text->is_string()) return;
+    // Text of an attempt that a later one replaced is not shown; a later
+    // attempt's first text starts the stream again.
+    const auto* start = data.if_contains("attempt_start");
+    if (start && start->is_int64() &&
+        !attempt_starts_locked(std::string(stream->as_string()), start->as_int64())) {
+      return;
+    }
     // Live text is delivered at once, stored events after their commit: the
     // first words of a page can arrive before the progress event that starts it.
     if (stream->as_string() == stream_) {
@@ -108,18 +115,12 @@ void TerminalView::on_event(const storyloom::Event& event) {
       held_[std::string(stream->as_string())] += text->as_string();
     }
   } else if (event.type == "llm.attempt") {
-    // A step streams again from the start (a retry, or a resumed run): the
-    // text shown so far for its stream is not the text that will be kept.
+    // A step streams again (a retry, or a run resumed after a crash): its text
+    // starts at this offset, and the text shown so far is not what is kept.
     const auto* stream = data.if_contains("stream");
-    const auto* attempt = data.if_contains("attempt");
-    if (!stream || !stream->is_string() || !attempt || !attempt->is_int64() ||
-        attempt->as_int64() <= 1) {
-      return;
-    }
-    held_.erase(std::string(stream->as_string()));
-    if (stream->as_string() == stream_) {
-      flush_text();
-      emit("(attempt " + std::to_string(attempt->as_int64()) + ": the text starts again)");
+    const auto* offset = data.if_contains("offset");
+    if (stream && stream->is_string() && offset && offset->is_int64()) {
+      attempt_starts_locked(std::string(stream->as_string()), offset->as_int64());
     }
   } else if (event.type == "artifact") {
     const auto* key = data.if_contains("key");
@@ -133,6 +134,20 @@ void TerminalView::on_event(const storyloom::Event& event) {
       if (title && title->is_string()) title_locked(title->as_string());
     }
   }
+}
+
+bool TerminalView::attempt_starts_locked(const std::string& stream, int64_t start) {
+  auto [it, inserted] = attempt_starts_.try_emplace(stream, start);
+  if (inserted) return true;
+  if (start < it->second) return false;  // an earlier attempt's text, arriving late
+  if (start == it->second) return true;
+  it->second = start;
+  held_.erase(stream);
+  if (stream == stream_) {
+    flush_text();
+    emit("(the text starts again: a new attempt)");
+  }
+  return true;
 }
 
 void TerminalView::finish() {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -43,6 +44,9 @@ class TerminalView {
   void title_locked(std::string_view title);
   void progress_locked(const storyloom::Json& progress);
   void add_text(std::string_view text);
+  // Records that `stream`'s current attempt begins at `start`; false for text
+  // of an attempt a later one replaced. A new attempt restarts the stream.
+  bool attempt_starts_locked(const std::string& stream, int64_t start);
   void flush_text();
   void emit(std::string_view finished_line);
   void redraw();
@@ -57,6 +61,7 @@ class TerminalView {
   std::string partial_;     // streamed text not yet ended by a wrap
   std::string stream_;      // the stream being shown ("page/N", "page/N/revision/R", ...)
   std::map<std::string, std::string> held_;  // text of streams not shown yet
+  std::map<std::string, int64_t> attempt_starts_;  // where each stream's current attempt begins
   int pages_total_ = 0;
   int pages_completed_ = 0;
   int pages_failed_ = 0;

@@ -123,6 +123,27 @@ class Subscription {
   std::shared_ptr<detail::SubscriptionState> state_;
 };
 
+// One run of start_many: what start() takes.
+struct StartRequest {
+  std::string workflow;
+  Json input;
+  StartOptions options;
+};
+
+// One answer of start_many: the run (the existing one when its idempotency
+// key was seen), or why it was not started.
+struct StartResult {
+  std::optional<RunInfo> run;
+  std::optional<Error> error;
+};
+
+// One signal of signal_many: what signal() takes.
+struct SignalRequest {
+  std::string run_id;
+  std::string name;
+  Json payload;
+};
+
 class Engine {
  public:
   // Opens (creating if needed) the store and starts the engine's threads.
@@ -153,6 +174,11 @@ class Engine {
   // one queues it (status queued). Returns the run (the existing one when the
   // idempotency key was seen). The run is durable when this returns.
   RunInfo start(std::string_view workflow, Json input, const StartOptions& options = {});
+  // Starts many runs in one commit (each checked alone: one refused request
+  // does not stop the others). Returns one result per request, in order; the
+  // runs are durable when this returns. Runs are queued, not dispatched
+  // directly, so a burst does not starve runs already waiting.
+  std::vector<StartResult> start_many(std::vector<StartRequest> requests);
   RunInfo get(std::string_view run_id);
   RunPage list(const RunFilter& filter = {});
   // Only finished runs; removes steps, events, artifacts and signals too.
@@ -162,6 +188,9 @@ class Engine {
   void cancel(std::string_view run_id);
   // Delivers a signal to the run's mailbox (kept until a wait reads it).
   void signal(std::string_view run_id, std::string_view name, Json payload);
+  // Delivers many signals in one commit, each checked alone; returns, in
+  // order, no error or the one signal() would have thrown.
+  std::vector<std::optional<Error>> signal_many(std::vector<SignalRequest> signals);
   // Queues a failed run again; its completed steps are not executed again.
   void retry(std::string_view run_id);
   // Retries every failed run matching `filter` (its status must be unset or

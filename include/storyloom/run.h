@@ -79,10 +79,21 @@ struct ArtifactInfo {
 
 // One consistent read of everything a page needs to render a run; subscribe
 // after last_event_id to continue live.
+// A token stream of a run as stored: its text is bytes [0, end) of the
+// stream's chunk events; the current attempt's text (an llm step retried, or
+// executed again after a crash) is bytes [attempt_start, end). A reader shows
+// only the current attempt's text.
+struct StreamInfo {
+  std::string name;
+  int64_t attempt_start = 0;
+  int64_t end = 0;
+};
+
 struct Snapshot {
   RunInfo run;
   std::vector<StepInfo> steps;
   std::vector<ArtifactInfo> artifacts;  // the latest version of each key
+  std::vector<StreamInfo> streams;      // by name
   int64_t last_event_id = 0;
 };
 
@@ -92,6 +103,7 @@ Json to_json(const RunInfo& run);
 Json to_json(const RunPage& page);  // {"runs", "next_cursor"}
 Json to_json(const StepInfo& step);
 Json to_json(const ArtifactInfo& artifact);
-Json to_json(const Snapshot& snapshot);  // {"run", "steps", "artifacts", "last_event_id"}
+// {"run", "steps", "artifacts", "streams": {"<name>": {"attempt_start", "end"}}, "last_event_id"}
+Json to_json(const Snapshot& snapshot);
 
 }  // namespace storyloom

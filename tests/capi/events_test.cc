@@ -185,7 +185,7 @@ TEST_F(CapiEvents, ChunkTextArrivesLiveThenItsStoredEventOnlyMovesTheCursor) {
   EXPECT_EQ(got.back().kind, SL_EVENT_TRANSIENT);
   EXPECT_EQ(got.back().id, 0);
   EXPECT_EQ(boost::json::parse(got.back().data),
-            boost::json::parse(R"({"stream":"page-1","offset":0,"text":"Once"})"));
+            boost::json::parse(R"({"stream":"page-1","offset":0,"text":"Once","attempt_start":0})"));
   EXPECT_EQ(sse_of(got.back()), "event: chunk\ndata: " + got.back().data + "\n\n");
 
   complete(held);  // persists the text, then completes

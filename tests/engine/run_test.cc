@@ -285,3 +285,64 @@ TEST(Run, CloseFromInsideAWorkflowIsRefused) {
       << message;
   engine->close();  // from the test thread: fine
 }
+
+TEST(Run, StartManyStartsEachInOneCallAndReportsEachRefusal) {
+  auto engine = Engine::open(fast_options());
+  register_adder(*engine);
+  engine->launch();
+  std::vector<StartRequest> requests;
+  for (int i = 0; i < 3; ++i) requests.push_back({"add", boost::json::object{{"x", i}}, {}});
+  requests.push_back({"nobody-runs-this", boost::json::object{}, {}});
+  requests.push_back({"add", Json(7), {}});
+  requests.push_back({"add", boost::json::object{{"x", 10}}, {"key-a", "", 0}});
+  requests.push_back({"add", boost::json::object{{"x", 11}}, {"key-a", "", 0}});
+  auto results = engine->start_many(std::move(requests));
+  ASSERT_EQ(results.size(), 7u);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(results[i].run) << i;
+    EXPECT_FALSE(results[i].error);
+    auto done = wait_finished(*engine, results[i].run->id);
+    ASSERT_EQ(done.status, RunStatus::completed);
+    EXPECT_EQ(done.output.at("b").as_int64(), (i + 1) * 2);
+  }
+  ASSERT_TRUE(results[3].error);
+  EXPECT_EQ(results[3].error->code(), ErrorCode::not_found);
+  EXPECT_STREQ(results[3].error->what(),
+               "workflow 'nobody-runs-this' is not registered by any engine on this store");
+  ASSERT_TRUE(results[4].error);
+  EXPECT_EQ(results[4].error->code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(results[4].error->what(), "run input must be a JSON object, not a number");
+  ASSERT_TRUE(results[5].run && results[6].run);
+  EXPECT_EQ(results[5].run->id, results[6].run->id) << "the same idempotency key";
+  EXPECT_EQ(results[6].run->input.at("x").as_int64(), 10);
+}
+
+TEST(Run, SignalManyWakesEveryWaitingRunAndReportsEachRefusal) {
+  auto engine = Engine::open(fast_options());
+  engine->register_workflow("wait", [](Context& ctx, const Json&) -> Json {
+    return *ctx.wait_for_signal("go");
+  });
+  engine->launch();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(engine->start("wait", boost::json::object{}).id);
+  for (const auto& id : ids) wait_status(*engine, id, RunStatus::waiting);
+  std::vector<SignalRequest> signals;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    signals.push_back({ids[i], "go", boost::json::object{{"i", i}}});
+  }
+  signals.push_back({"no-such-run", "go", nullptr});
+  signals.push_back({ids[0], "", nullptr});
+  auto results = engine->signal_many(std::move(signals));
+  ASSERT_EQ(results.size(), ids.size() + 2);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_FALSE(results[i]) << results[i]->what();
+    auto done = wait_finished(*engine, ids[i]);
+    ASSERT_EQ(done.status, RunStatus::completed);
+    EXPECT_EQ(done.output.at("i").as_int64(), static_cast<int64_t>(i));
+  }
+  ASSERT_TRUE(results[ids.size()]);
+  EXPECT_EQ(results[ids.size()]->code(), ErrorCode::not_found);
+  EXPECT_STREQ(results[ids.size()]->what(), "no run with id 'no-such-run'");
+  ASSERT_TRUE(results[ids.size() + 1]);
+  EXPECT_EQ(results[ids.size() + 1]->code(), ErrorCode::invalid_argument);
+}

@@ -251,6 +251,42 @@ TEST_F(LlmStep, AStreamThatBreaksIsRetriedThenFails) {
   EXPECT_FALSE(streamed_text(*engine, run.id).empty());
 }
 
+// A retried attempt's text starts where the stream ended: readers (live
+// subscribers and the snapshot) show only the current attempt's text.
+TEST_F(LlmStep, ARetriedAttemptsTextReplacesTheEarlierOne) {
+  auto engine = open("break_midway~attempts", retries(2));
+  auto run = run_to_end(*engine);
+  ASSERT_EQ(run.status, RunStatus::failed);
+  auto attempts = events_of(*engine, run.id, "llm.attempt");
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0].data.at("offset").as_int64(), 0);
+  int64_t second_start = attempts[1].data.at("offset").as_int64();
+  EXPECT_GT(second_start, 0) << "the first attempt streamed text before it broke";
+  std::string first_text, second_text;
+  for (const auto& chunk : events_of(*engine, run.id, "chunk")) {
+    int64_t start = chunk.data.at("attempt_start").as_int64();
+    int64_t offset = chunk.data.at("offset").as_int64();
+    std::string text(chunk.data.at("text").as_string());
+    if (start == 0) {
+      EXPECT_LT(offset, second_start);
+      first_text += text;
+    } else {
+      EXPECT_EQ(start, second_start);
+      EXPECT_GE(offset, second_start);
+      second_text += text;
+    }
+  }
+  EXPECT_EQ(static_cast<int64_t>(first_text.size()), second_start);
+  EXPECT_FALSE(second_text.empty());
+  auto snap = engine->snapshot(run.id);
+  ASSERT_EQ(snap.streams.size(), 1u);
+  EXPECT_EQ(snap.streams[0].name, "page/1");
+  EXPECT_EQ(snap.streams[0].attempt_start, second_start);
+  EXPECT_EQ(snap.streams[0].end, second_start + static_cast<int64_t>(second_text.size()));
+  auto json = to_json(snap);
+  EXPECT_EQ(json.at("streams").at("page/1").at("attempt_start").as_int64(), second_start);
+}
+
 TEST_F(LlmStep, KeepAliveCommentsAndBytewiseCrlfStreamsGiveTheSameText) {
   auto engine = open("normal");
   std::string plain = llm_result_from_json(run_to_end(*engine).output).text;

@@ -116,8 +116,9 @@ TEST(SqliteStore, MigratesAVersion1File) {
   auto s = store::open_store(path);
   {
     SQLite::Database db(path);
-    EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt64(), 2);
+    EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt64(), store::current_schema_version());
     EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = 'runs_running_key'").getInt(), 1);
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM pragma_table_info('chunk_streams') WHERE name = 'attempt_start'").getInt(), 1);
   }
   auto tx = s->begin_write();
   store::ClaimRequest req;

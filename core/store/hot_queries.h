@@ -1,0 +1,41 @@
+// The store's hot queries: those run for every claim and every poll, whose
+// cost must not grow with the number of runs. Each names the index it must
+// use (INDEXED BY: SQLite without statistics would otherwise walk
+// runs_by_status and sort), and tests/store/query_plan_test.cc checks every
+// plan with EXPLAIN QUERY PLAN, so a schema change cannot bring a scan back.
+#pragma once
+
+namespace storyloom::store::sql {
+
+// The next runs to claim, in queue order: ?1 owner, ?2 now, ?3 limit, ?4 the
+// workflows this engine executes (JSON array). A walk of runs_queue from its
+// start that stops after ?3 matches.
+inline constexpr const char* kClaimQueueWalk =
+    "SELECT id FROM runs INDEXED BY runs_queue WHERE status = 'queued' AND available_at <= ?2 "
+    "AND workflow IN (SELECT value FROM json_each(?4)) "
+    "ORDER BY priority DESC, available_at, seq LIMIT ?3";
+
+// A page of the queue after a position, for claims under limits: ?1 now,
+// ?2 workflows (JSON array), (?3, ?4, ?5) = (-priority, available_at, seq)
+// of the last row seen, ?6 page size. Selects seq then the run's columns.
+inline constexpr const char* kQueuePageWhere =
+    " FROM runs INDEXED BY runs_queue WHERE status = 'queued' AND available_at <= ?1 AND "
+    "workflow IN (SELECT value FROM json_each(?2)) AND (-priority, available_at, seq) > (?3, ?4, ?5) "
+    "ORDER BY priority DESC, available_at, seq LIMIT ?6";
+
+// The earliest timer of a sleeping or waiting run.
+inline constexpr const char* kNextParked =
+    "SELECT min(wake_at) FROM runs INDEXED BY runs_parked "
+    "WHERE status IN ('sleeping', 'waiting') AND wake_at > 0";
+
+// The earliest available_at of a queued run after ?1 (a backoff ending).
+inline constexpr const char* kNextQueued =
+    "SELECT min(available_at) FROM runs INDEXED BY runs_available "
+    "WHERE status = 'queued' AND available_at > ?1";
+
+// Sleeping or waiting runs whose timer is due: ?1 now, ?2 limit.
+inline constexpr const char* kDueParked =
+    "SELECT id FROM runs INDEXED BY runs_parked WHERE status IN ('sleeping', 'waiting') AND "
+    "wake_at > 0 AND wake_at <= ?1 ORDER BY wake_at LIMIT ?2";
+
+}  // namespace storyloom::store::sql
