@@ -90,8 +90,11 @@ def test_a_sync_llm_step_streams_chunks_and_is_memoized_after_a_wait(offline):
         "attempt": 1,
         "provider": "offline",
         "model": "offline-placeholder",
+        "offset": 0,  # where this attempt's text begins in the stream
     }
-    step = offline.snapshot(run.id).steps[0]
+    snap = offline.snapshot(run.id)
+    assert snap.streams == {"page/1": {"attempt_start": 0, "end": len(first.text.encode())}}
+    step = snap.steps[0]
     assert step.name == "page/1" and step.kind == "llm" and step.result["text"] == first.text
 
 

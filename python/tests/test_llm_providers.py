@@ -231,3 +231,26 @@ def test_the_providers_are_listed_without_their_keys(db, fake_llm):
         assert fake_llm.key not in repr(providers)
         with pytest.raises(KeyError, match="no LLM provider 'x' \\(known: fake, offline\\)"):
             providers["x"]
+
+
+def test_a_retried_stream_marks_where_the_current_attempts_text_begins(db, fake_llm, tag):
+    # Every request breaks after 4 words: two attempts, each streaming text, then failed.
+    scenario = f"break_midway~{tag};after=4"
+    retries = storyloom.RetryPolicy(max_attempts=2, initial_backoff=0.01, jitter=False)
+    with _engine(db, fake_llm.provider("fake", scenario)) as engine:
+        engine.register(
+            "w", lambda ctx, input: {"text": ctx.llm("w", PROMPT).text}, retries=retries
+        )
+        engine.launch()
+        run = engine.wait(engine.start("w", {}).id, timeout=20)
+        assert run.status == "failed", run
+        events = _events(engine, run.id)
+        starts = [e.data["offset"] for e in events if e.type == "llm.attempt"]
+        assert len(starts) == 2 and starts[0] == 0 < starts[1], starts
+        chunks = [e.data for e in events if e.type == "chunk"]
+        assert {c["attempt_start"] for c in chunks} == set(starts)
+        first = "".join(c["text"] for c in chunks if c["attempt_start"] == 0)
+        assert len(first.encode()) == starts[1]  # the second attempt starts at the stream's end
+        snap = engine.snapshot(run.id)
+        end = starts[1] + sum(len(c["text"].encode()) for c in chunks if c["attempt_start"])
+        assert snap.streams == {"w": {"attempt_start": starts[1], "end": end}}
