@@ -175,6 +175,10 @@ def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starle
                 "outline": artifacts.get("outline"),
                 "pages": sorted(pages, key=lambda p: p["page"]),
                 "story": artifacts.get("story"),
+                # Per chunk stream: where its current llm attempt's text begins, and its
+                # end. A live view subscribing after last_event_id starts each stream at
+                # attempt_start (see the README: retried text replaces, never appends).
+                "streams": snap.streams,
                 "last_event_id": snap.last_event_id,
             }
         )

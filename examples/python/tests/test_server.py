@@ -16,6 +16,9 @@ import httpx
 import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(EXAMPLE))
+
+import story  # noqa: E402 - StreamText, the live view's rule for retried text
 
 
 def _free_port() -> int:
@@ -170,6 +173,9 @@ def test_generate_stream_reconnect_approve_and_finish(base):
             "illustration",
         }
         assert done["story"]["pages"] == [p["content"] for p in done["pages"]]
+        # One attempt per text: every stream's current attempt starts at byte 0.
+        assert done["streams"]["page/1/write"]["attempt_start"] == 0
+        assert done["streams"]["page/1/write"]["end"] > 0
 
         library = c.get(f"{base}/api/stories").json()
         assert [s["id"] for s in library["stories"]] == [rid]
@@ -287,10 +293,12 @@ def test_a_story_killed_with_its_server_resumes_at_restart_with_no_request(tmp_p
                 time.sleep(0.1)
             pages = [a for a in store.artifacts(rid) if a.key.startswith("page/")]
             story_artifact = [a.value for a in store.artifacts(rid) if a.key == "story"]
-            completed, after = [], 0
+            completed, chunks, after = [], [], 0
             while batch := store.stored_events(rid, after=after):
                 completed += [e.data["name"] for e in batch if e.type == "step.completed"]
+                chunks += [e.data for e in batch if e.type == "chunk"]
                 after = batch[-1].id
+            snap = store.snapshot(rid)
     finally:
         second.send_signal(signal.SIGINT)
         try:
@@ -300,7 +308,8 @@ def test_a_story_killed_with_its_server_resumes_at_restart_with_no_request(tmp_p
             second.wait()
         reader.join(timeout=5)
     log = "".join(lines)
-    assert f"recovered 1 unfinished story: {rid} (running)" in log, log
+    # running (its lease expires) or queued (killed between a retry's attempts)
+    assert f"recovered 1 unfinished story: {rid} (" in log, log
     assert "Traceback" not in log, log
     assert len(story_artifact) == 1 and len(story_artifact[0]["pages"]) == 3
     assert len({a.key for a in pages}) == 3
@@ -308,3 +317,14 @@ def test_a_story_killed_with_its_server_resumes_at_restart_with_no_request(tmp_p
     assert pages_before >= 1
     assert "page/1/write" in completed
     assert len(completed) == len(set(completed)), completed
+    # A view following every chunk (the text of an attempt cut by the kill, then the
+    # attempt written again) shows exactly each stored text: retried text replaces.
+    texts = {s.name: s.result["text"] for s in snap.steps if s.name in snap.streams}
+    assert texts and set(texts) == set(snap.streams)
+    for name, text in texts.items():
+        view = story.StreamText()
+        for c in chunks:
+            if c["stream"] == name:
+                view.add(c)
+        assert view.text == text, name
+        assert view.start == snap.streams[name]["attempt_start"]
