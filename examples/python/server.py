@@ -79,8 +79,8 @@ def _story_view(run: storyloom.Run) -> dict[str, Any]:
 
 
 async def recovered_runs(engine: storyloom.Engine) -> list[storyloom.Run]:
-    """The story runs left running or queued in the store (by a stopped or killed server):
-    the launched engine executes them with no request."""
+    """The story runs left running or queued in the store (by a stopped or killed server),
+    which the engine executes once launched, with no request."""
     found: list[storyloom.Run] = []
     for status in ("running", "queued"):
         after = None
@@ -115,9 +115,11 @@ def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starle
         # Register every workflow, then launch: a recovered run finds what it needs.
         story.register(e)
         e.register(HEALTH_WORKFLOW, lambda ctx, input: {"ok": True})
+        # Listed just before launch (reads work before it): once launched, the engine
+        # moves a run it reclaims from running to queued and back while two lists run.
+        runs = await recovered_runs(e)
         await e.alaunch()
         state["engine"] = e
-        runs = await recovered_runs(e)
         if runs:
             listed = ", ".join(f"{r.id} ({r.status})" for r in runs)
             log(
