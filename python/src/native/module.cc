@@ -11,13 +11,17 @@
 // into a queue or slot that Python drains, so those threads never wait for the
 // GIL.
 //
-// Why blocking calls must release the GIL (a deadlock otherwise): step_begin,
-// wait_durable, llm and acquire may wait for the engine's writer thread (the
-// commit of this run's earlier writes), and the writer thread, or a worker
-// thread whose progress the commit depends on, may be waiting for the GIL: an
-// execute callback of another run takes it, and an async workflow's outcome is
-// handed to its loop with call_soon_threadsafe, which needs it. A thread that
-// waits for the engine while holding the GIL can wait forever.
+// Why every call that may wait for the engine releases the GIL: step_begin,
+// wait_durable, llm and acquire wait for the commit of this run's earlier
+// writes (or a provider, or a resource), which the engine's threads complete.
+// Holding the GIL there stalls every Python thread, the asyncio loop of async
+// workflows included, for a commit (an fsync at durability "full"), and turns
+// into a deadlock as soon as what the engine waits for needs the GIL: a
+// worker's execute callback takes it, and a host that forwarded the writer
+// thread's durability callback to its loop with call_soon_threadsafe would need
+// it on that thread. This module's engine-thread callbacks never take the GIL
+// (they copy into an Inbox a Python feeder thread drains), and its calls never
+// hold it while they wait.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
