@@ -172,6 +172,85 @@ SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* eng
   });
 }
 
+SL_API int sl_engine_start_many(char** results_json, size_t* results_len, sl_engine* engine,
+                                const char* requests_json, size_t requests_len) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, results_json, results_len, "results_json");
+    auto& e = args.required(engine, "engine");
+    Json requests = args.json(requests_json, requests_len, "requests_json");
+    if (!requests.is_array()) args.invalid("requests_json must be a JSON array");
+    std::vector<StartRequest> batch;
+    for (size_t i = 0; i < requests.as_array().size(); ++i) {
+      std::string where = "requests_json[" + std::to_string(i) + "]";
+      const auto* o = requests.as_array()[i].if_object();
+      if (!o) args.invalid(where + " must be an object");
+      StartRequest r;
+      auto text_field = [&](const char* key) -> std::string {
+        const auto* v = o->if_contains(key);
+        if (!v || v->is_null()) return {};
+        if (!v->is_string()) args.invalid(where + "." + key + " must be a string");
+        return std::string(v->as_string());
+      };
+      r.workflow = text_field("workflow");
+      r.options.idempotency_key = text_field("idempotency_key");
+      r.options.owner = text_field("owner");
+      if (const auto* input = o->if_contains("input")) r.input = *input;
+      if (const auto* priority = o->if_contains("priority"); priority && !priority->is_null()) {
+        if (!priority->is_int64() || priority->as_int64() < INT32_MIN ||
+            priority->as_int64() > INT32_MAX) {
+          args.invalid(where + ".priority must be a 32-bit integer");
+        }
+        r.options.priority = static_cast<int>(priority->as_int64());
+      }
+      batch.push_back(std::move(r));
+    }
+    boost::json::array results;
+    for (auto& result : e.engine->start_many(std::move(batch))) {
+      if (result.run) {
+        results.push_back(boost::json::object{{"run", to_json(*result.run)}});
+      } else {
+        results.push_back(boost::json::object{{"error", capi::error_json(*result.error)}});
+      }
+    }
+    out.set_json(results);
+  });
+}
+
+SL_API int sl_engine_signal_many(char** results_json, size_t* results_len, sl_engine* engine,
+                                 const char* signals_json, size_t signals_len) {
+  Args args(__func__);
+  return guarded([&] {
+    OutText out(args, results_json, results_len, "results_json");
+    auto& e = args.required(engine, "engine");
+    Json signals = args.json(signals_json, signals_len, "signals_json");
+    if (!signals.is_array()) args.invalid("signals_json must be a JSON array");
+    std::vector<SignalRequest> batch;
+    for (size_t i = 0; i < signals.as_array().size(); ++i) {
+      std::string where = "signals_json[" + std::to_string(i) + "]";
+      const auto* o = signals.as_array()[i].if_object();
+      if (!o) args.invalid(where + " must be an object");
+      SignalRequest s;
+      for (auto [key, field] : {std::pair{"run_id", &s.run_id}, std::pair{"name", &s.name}}) {
+        const auto* v = o->if_contains(key);
+        if (!v || !v->is_string()) args.invalid(where + "." + key + " must be a string");
+        *field = std::string(v->as_string());
+      }
+      if (const auto* payload = o->if_contains("payload")) s.payload = *payload;
+      batch.push_back(std::move(s));
+    }
+    boost::json::array results;
+    for (auto& error : e.engine->signal_many(std::move(batch))) {
+      if (error) {
+        results.push_back(boost::json::object{{"error", capi::error_json(*error)}});
+      } else {
+        results.push_back(boost::json::object{{"ok", true}});
+      }
+    }
+    out.set_json(results);
+  });
+}
+
 SL_API int sl_engine_get_run(char** run_json, size_t* run_json_len, sl_engine* engine,
                              const char* run_id, size_t run_id_len) {
   Args args(__func__);

@@ -61,6 +61,7 @@ LlmProviderKind kind_of(const std::string& text, const std::string& where) {
   if (text == "openai" || text.empty()) return LlmProviderKind::openai;
   if (text == "anthropic") return LlmProviderKind::anthropic;
   if (text == "offline") return LlmProviderKind::offline;
+  if (text == "gemini") return LlmProviderKind::gemini;
   bad(where, "must be openai, anthropic or offline, got '" + text + "'");
 }
 

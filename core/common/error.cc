@@ -19,6 +19,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::timeout: return "timeout";
     case ErrorCode::internal: return "internal";
     case ErrorCode::provider: return "provider";
+    case ErrorCode::quota_exceeded: return "quota_exceeded";
   }
   return "unknown";
 }

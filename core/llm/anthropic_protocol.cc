@@ -8,13 +8,6 @@ namespace {
 
 constexpr const char* kWhere = "the Anthropic stream";
 
-// Anthropic's stop reasons in the words OpenAI-compatible servers use.
-std::string finish_reason_of(const std::string& stop_reason) {
-  if (stop_reason == "end_turn" || stop_reason == "stop_sequence") return "stop";
-  if (stop_reason == "max_tokens") return "length";
-  return stop_reason;
-}
-
 Error stream_error(const boost::json::object& event) {
   const auto* error = object_at(event, "error");
   std::string type = error ? string_at(*error, "type") : std::string();
@@ -26,10 +19,10 @@ Error stream_error(const boost::json::object& event) {
   } else if (type == "rate_limit_error") {
     error_class = ErrorClass::rate_limited;
   }
-  return Error(ErrorCode::provider,
-               "the provider sent an error in the stream" +
-                   (type.empty() ? std::string() : " (" + type + ")") + ": " + message,
-               error_class);
+  ProviderErrorBody said{message, type, "", false, std::nullopt};
+  bool quota =
+      type == "billing_error" || (type == "invalid_request_error" && is_quota_answer(400, said));
+  return provider_sent_error(type, message, quota, error_class);
 }
 
 void read_usage(const boost::json::object& usage, LlmProgress& progress) {
@@ -57,10 +50,16 @@ class AnthropicDecoder final : public StreamDecoder {
         progress.text += text;
         return text;
       }
+      // The forced tool of a structured-output request: its input is the answer.
+      if (delta && string_at(*delta, "type") == "input_json_delta") {
+        std::string json = string_at(*delta, "partial_json");
+        progress.text += json;
+        return json;
+      }
     } else if (type == "message_delta") {
       if (const auto* delta = object_at(o, "delta")) {
         std::string reason = string_at(*delta, "stop_reason");
-        if (!reason.empty()) progress.finish_reason = finish_reason_of(reason);
+        if (!reason.empty()) progress.finish_reason = reason;
       }
       // message_delta's usage counts output tokens so far; input came in message_start.
       if (const auto* usage = object_at(o, "usage")) {
@@ -94,6 +93,20 @@ class AnthropicProtocol final : public Protocol {
                              {"stream", request.stream}};
     if (!system.empty()) body["system"] = system;
     if (request.temperature) body["temperature"] = *request.temperature;
+    if (!request.stop.empty()) {
+      boost::json::array stop;
+      for (const auto& s : request.stop) stop.emplace_back(s);
+      body["stop_sequences"] = std::move(stop);
+    }
+    merge_extra(body, request.extra);
+    if (!request.json_schema.is_null()) {
+      // Anthropic has no JSON mode: a tool whose input is the answer, which the model must call.
+      body["tools"] =
+          boost::json::array{boost::json::object{{"name", "answer"},
+                                                 {"description", "Give the answer in this shape."},
+                                                 {"input_schema", request.json_schema}}};
+      body["tool_choice"] = boost::json::object{{"type", "tool"}, {"name", "answer"}};
+    }
     HttpRequest http;
     std::string base = provider.base_url.empty() ? "https://api.anthropic.com" : provider.base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
@@ -104,8 +117,7 @@ class AnthropicProtocol final : public Protocol {
                     {"Idempotency-Key", idempotency_key}};
     if (!provider.api_key.empty()) http.headers.emplace_back("x-api-key", provider.api_key);
     http.body = boost::json::serialize(body);
-    http.connect_timeout = provider.connect_timeout;
-    http.idle_timeout = provider.idle_timeout;
+    apply_timeouts(http, provider, request);
     return http;
   }
 
@@ -125,17 +137,29 @@ class AnthropicProtocol final : public Protocol {
                   ErrorClass::retryable);
     }
     for (const auto& block : content->as_array()) {
-      if (block.is_object() && string_at(block.as_object(), "type") == "text") {
-        progress.text += string_at(block.as_object(), "text");
+      if (!block.is_object()) continue;
+      const auto& b = block.as_object();
+      if (string_at(b, "type") == "text") progress.text += string_at(b, "text");
+      if (string_at(b, "type") == "tool_use" && b.contains("input")) {
+        progress.text += boost::json::serialize(b.at("input"));
       }
     }
-    progress.finish_reason = finish_reason_of(string_at(o, "stop_reason"));
+    progress.finish_reason = string_at(o, "stop_reason");
     progress.done = true;
     return progress;
   }
 
-  std::string error_message(std::string_view body) const override {
-    return error_text_of_body(body);
+  ProviderErrorBody error_of(std::string_view body) const override {
+    ProviderErrorBody out;
+    out.message = error_text_of_body(body);
+    boost::system::error_code ec;
+    Json value = boost::json::parse(body, ec);
+    if (!ec && value.is_object()) {
+      if (const auto* error = object_at(value.as_object(), "error")) {
+        out.type = string_at(*error, "type");
+      }
+    }
+    return out;
   }
 
   ProviderLimits limits(const HttpResponseHead& head, int64_t /*now_ms*/) const override {

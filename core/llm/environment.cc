@@ -36,6 +36,10 @@ std::vector<LlmProviderConfig> llm_providers_from_environment(
   add("anthropic", LlmProviderKind::anthropic, read(getenv, "ANTHROPIC_API_KEY"),
       read(getenv, "ANTHROPIC_BASE_URL"), read(getenv, "ANTHROPIC_MODEL"),
       "claude-3-5-haiku-latest");
+  std::string gemini_key = read(getenv, "GEMINI_API_KEY");
+  if (gemini_key.empty()) gemini_key = read(getenv, "GOOGLE_API_KEY");
+  add("gemini", LlmProviderKind::gemini, gemini_key, read(getenv, "GEMINI_BASE_URL"),
+      read(getenv, "GEMINI_MODEL"), "gemini-2.0-flash");
   LlmProviderConfig offline;
   offline.name = "offline";
   offline.kind = LlmProviderKind::offline;

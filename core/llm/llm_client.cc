@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "llm/json_schema.h"
 #include "llm/llm_errors.h"
 #include "llm/offline_generator.h"
 #include "llm/protocol.h"
@@ -22,7 +23,14 @@ double estimate_tokens(const LlmRequest& request) {
 }
 
 const Protocol& protocol_of(LlmProviderKind kind) {
-  return kind == LlmProviderKind::anthropic ? anthropic_protocol() : openai_protocol();
+  switch (kind) {
+    case LlmProviderKind::anthropic:
+      return anthropic_protocol();
+    case LlmProviderKind::gemini:
+      return gemini_protocol();
+    default:
+      return openai_protocol();
+  }
 }
 
 std::string resource_of(const LlmProviderConfig& p) {
@@ -121,6 +129,20 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
 
   void run_offline() {
     auto text = std::make_shared<OfflineText>(offline_text(request_));
+    if (!request_.json_schema.is_null()) {
+      // Structured output offline: the schema filled from the prompt's words.
+      std::string seed;
+      for (const auto& m : request_.messages) seed += m.content + "\n";
+      std::string json = boost::json::serialize(fill_schema(request_.json_schema, seed));
+      text->pieces.clear();
+      text->truncated = false;
+      for (size_t at = 0; at < json.size();) {
+        size_t end = std::min(json.size(), at + 16);
+        while (end < json.size() && (static_cast<unsigned char>(json[end]) & 0xC0) == 0x80) ++end;
+        text->pieces.push_back(json.substr(at, end - at));
+        at = end;
+      }
+    }
     progress_.usage.input_tokens = text->input_tokens;
     progress_.finish_reason = text->truncated ? "length" : "stop";
     progress_.model = model_;
@@ -147,7 +169,13 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
       } while (i < text->pieces.size() && self->provider_.offline_word_delay.count() == 0);
       if (i < text->pieces.size()) return self->emit_offline(text, i);
       self->progress_.done = true;
-      self->end(self->result(), std::nullopt);
+      LlmResult answer = self->result();
+      if (!self->request_.json_schema.is_null()) {
+        if (auto why = self->parse_structured(answer)) {
+          return self->end(std::nullopt, Error(ErrorCode::internal, "offline: " + *why));
+        }
+      }
+      self->end(std::move(answer), std::nullopt);
     });
   }
 
@@ -215,15 +243,17 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
     const Protocol& protocol = protocol_of(provider_.kind);
     if (status_ < 200 || status_ > 299) {
       Error error =
-          status_error(provider_, model_, status_, protocol.error_message(body_), retry_after_);
-      if (error.error_class() == ErrorClass::rate_limited && retry_after_) {
-        client_.limiter_.pause_until(resource_, client_.clock_->now_ms() + *retry_after_);
+          status_error(provider_, model_, status_, protocol.error_of(body_), retry_after_);
+      // The wait from the headers, or from the body (Gemini's RetryInfo).
+      if (error.error_class() == ErrorClass::rate_limited && error.retry_after_ms() > 0) {
+        client_.limiter_.pause_until(resource_, client_.clock_->now_ms() + error.retry_after_ms());
       }
       return end(std::nullopt, error);
     }
+    bool cut = false;
     try {
       if (request_.stream) {
-        parser_.finish([this](SseEvent&& event) { decode(event); });
+        cut = parser_.finish([this](SseEvent&& event) { decode(event); });
       } else {
         progress_ = protocol.parse_body(body_);
         if (callbacks_.on_text && !progress_.text.empty()) callbacks_.on_text(progress_.text);
@@ -234,6 +264,16 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
                        call_label(provider_, model_) + ": " + redact(e.what(), provider_.api_key),
                        e.error_class()));
     }
+    if (cut && !progress_.done) {
+      // WHATWG: an event with no blank line after it is discarded; for an
+      // answer that means its end is missing.
+      return end(std::nullopt,
+                 Error(ErrorCode::provider,
+                       call_label(provider_, model_) +
+                           ": the stream was cut: it ended inside an event (no blank line after "
+                           "its last lines), so the end of the answer is missing",
+                       ErrorClass::retryable));
+    }
     if (!progress_.done && progress_.finish_reason.empty()) {
       return end(std::nullopt,
                  Error(ErrorCode::provider,
@@ -241,14 +281,47 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
                            ": the stream ended before the provider said the answer was complete",
                        ErrorClass::retryable));
     }
-    end(result(), std::nullopt);
+    LlmResult answer = result();
+    if (!request_.json_schema.is_null() && !answer.truncated) {
+      if (auto why = parse_structured(answer)) {
+        return end(std::nullopt,
+                   Error(ErrorCode::provider, call_label(provider_, model_) + ": " + *why,
+                         ErrorClass::retryable));
+      }
+    }
+    end(std::move(answer), std::nullopt);
+  }
+
+  // Parses a structured answer into result.json; the reason when it is not
+  // JSON matching the request's schema.
+  std::optional<std::string> parse_structured(LlmResult& r) const {
+    boost::system::error_code ec;
+    Json value = boost::json::parse(r.text, ec);
+    if (ec) {
+      std::string start = r.text.substr(0, 80);
+      return "the answer is not the JSON the request's json_schema asks for (" + ec.message() +
+             "): " + start;
+    }
+    if (std::string why = schema_mismatch(request_.json_schema, value); !why.empty()) {
+      return "the answer does not match the request's json_schema: " + why;
+    }
+    r.json = std::move(value);
+    // Anthropic's forced tool ends with tool_use; for the caller it is the answer.
+    if (r.finish_reason == "tool_calls" && provider_.kind == LlmProviderKind::anthropic) {
+      r.finish_reason = "stop";
+    }
+    return std::nullopt;
   }
 
   LlmResult result() const {
     LlmResult r;
     r.text = progress_.text;
-    r.finish_reason = progress_.finish_reason.empty() ? "stop" : progress_.finish_reason;
+    r.stop_reason = progress_.finish_reason;
+    r.finish_reason = normalized_finish_reason(progress_.finish_reason);
+    r.truncated = r.finish_reason == "length";
     r.usage = progress_.usage;
+    if (r.usage.total_tokens == 0)
+      r.usage.total_tokens = r.usage.input_tokens + r.usage.output_tokens;
     r.provider = provider_.name;
     r.model = progress_.model.empty() ? model_ : progress_.model;
     return r;
@@ -268,6 +341,11 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
       int64_t used = progress_.usage.input_tokens + progress_.usage.output_tokens;
       if (used > 0) permit.set_actual_tokens(static_cast<double>(used));
       permit.release();
+    }
+    if (error) {
+      // Every configured key, in every spelling, whoever's error it is.
+      error = Error(error->code(), redact(error->what(), client_.secrets_), error->error_class(),
+                    error->retry_after_ms());
     }
     callbacks_.on_done(std::move(result), std::move(error));
   }
@@ -361,7 +439,7 @@ LlmClient::LlmClient(const LlmOptions& options, ResourceLimiter& limiter,
     if (chosen && *chosen) default_provider_ = chosen;
   }
   if (default_provider_.empty()) {
-    for (const char* name : {"openai", "openrouter", "anthropic"}) {
+    for (const char* name : {"openai", "openrouter", "anthropic", "gemini"}) {
       auto it = std::find_if(providers_.begin(), providers_.end(),
                              [&](const LlmProviderConfig& p) { return p.name == name; });
       if (it != providers_.end() && !it->api_key.empty()) {
@@ -371,6 +449,9 @@ LlmClient::LlmClient(const LlmOptions& options, ResourceLimiter& limiter,
     }
   }
   if (default_provider_.empty()) default_provider_ = "offline";
+  for (const auto& p : providers_) {
+    if (!p.api_key.empty()) secrets_.push_back(p.api_key);
+  }
   provider(default_provider_);  // throws when it names no provider
 }
 
@@ -421,6 +502,7 @@ Json LlmClient::describe() const {
   for (const auto& p : providers_) {
     const char* kind = p.kind == LlmProviderKind::openai      ? "openai"
                        : p.kind == LlmProviderKind::anthropic ? "anthropic"
+                       : p.kind == LlmProviderKind::gemini    ? "gemini"
                                                               : "offline";
     list.push_back(boost::json::object{{"name", p.name},
                                        {"kind", kind},

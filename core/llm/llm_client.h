@@ -74,6 +74,7 @@ class LlmClient {
 
   std::vector<LlmProviderConfig> providers_;
   std::string default_provider_;
+  std::vector<std::string> secrets_;  // every provider's key, redacted from every error
   ResourceLimiter& limiter_;
   std::shared_ptr<Clock> clock_;
   std::mutex http_mutex_;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <vector>
 
 namespace storyloom::detail {
 namespace {
@@ -26,12 +27,135 @@ const char* key_variable(const LlmProviderConfig& provider) {
   if (provider.name == "openai") return "OPENAI_API_KEY";
   if (provider.name == "openrouter") return "OPENROUTER_API_KEY";
   if (provider.name == "anthropic") return "ANTHROPIC_API_KEY";
+  if (provider.name == "gemini") return "GEMINI_API_KEY or GOOGLE_API_KEY";
   return nullptr;
 }
 
 bool key_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '*' ||
          c == '.';
+}
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool base64_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=' ||
+         c == '-' || c == '_';
+}
+
+std::string base64(std::string_view bytes, bool url_safe) {
+  const char* alphabet = url_safe
+                             ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                             : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t bits = 0;
+  int count = 0;
+  for (unsigned char c : bytes) {
+    bits = (bits << 8) | c;
+    count += 8;
+    while (count >= 6) {
+      count -= 6;
+      out.push_back(alphabet[(bits >> count) & 0x3F]);
+    }
+  }
+  if (count > 0) out.push_back(alphabet[(bits << (6 - count)) & 0x3F]);
+  return out;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// `text` lowercased with every %XX escape decoded, and where each of its
+// characters came from, so a match in it marks the original spelling.
+struct DecodedView {
+  std::string text;
+  std::vector<size_t> from;  // original offset of each character, plus one past the end
+};
+
+DecodedView percent_decoded_lowercase(std::string_view text) {
+  DecodedView view;
+  for (size_t i = 0; i < text.size();) {
+    view.from.push_back(i);
+    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
+        hex_value(text[i + 2]) >= 0) {
+      char c = static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+      view.text.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      i += 3;
+    } else {
+      view.text.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(text[i]))));
+      i += 1;
+    }
+  }
+  view.from.push_back(text.size());
+  return view;
+}
+
+// Marks [from, to) for redaction.
+void mark(std::vector<bool>& mask, size_t from, size_t to) {
+  for (size_t i = from; i < to && i < mask.size(); ++i) mask[i] = true;
+}
+
+// Marks every place where `view` holds at least `minimum` leading characters
+// of `lowered_key` (letter case and percent-encoding ignored), widened to the
+// whole key-like token.
+void mark_prefixes(std::vector<bool>& mask, const DecodedView& view, std::string_view lowered_key,
+                   size_t minimum) {
+  const std::string& t = view.text;
+  if (lowered_key.empty() || minimum == 0) return;
+  for (size_t i = t.find(lowered_key.front()); i != std::string::npos;
+       i = t.find(lowered_key.front(), i + 1)) {
+    size_t n = 0;
+    while (n < lowered_key.size() && i + n < t.size() && t[i + n] == lowered_key[n]) ++n;
+    if (n < minimum) continue;
+    size_t end = i + n;
+    while (end < t.size() && key_char(t[end])) ++end;
+    mark(mask, view.from[i], view.from[end]);
+  }
+}
+
+// Marks base64 tokens that carry `key`: alone, or after/before other bytes
+// (a base64 "user:key" credential), at each of the three byte alignments.
+void mark_base64(std::vector<bool>& mask, std::string_view text, std::string_view key) {
+  for (bool url_safe : {false, true}) {
+    for (size_t pad = 0; pad < 3; ++pad) {
+      std::string padded = std::string(pad, ':') + std::string(key);
+      std::string encoded = base64(padded, url_safe);
+      // Characters that depend on the key's bytes only.
+      size_t first = (pad * 8 + 5) / 6;
+      size_t last = (padded.size() * 8) / 6;  // one past
+      if (last <= first || last - first < 8) continue;
+      std::string core = encoded.substr(first, last - first);
+      for (size_t at = text.find(core); at != std::string_view::npos;
+           at = text.find(core, at + 1)) {
+        size_t b = at, e = at + core.size();
+        while (b > 0 && base64_char(text[b - 1])) --b;
+        while (e < text.size() && base64_char(text[e])) ++e;
+        mark(mask, b, e);
+      }
+    }
+  }
+}
+
+// Marks tokens shaped like a provider's key: `prefix` then at least `minimum` key characters.
+void mark_shape(std::vector<bool>& mask, std::string_view text, std::string_view prefix,
+                size_t minimum) {
+  for (size_t at = text.find(prefix); at != std::string_view::npos;
+       at = text.find(prefix, at + 1)) {
+    if (at > 0 && key_char(text[at - 1])) continue;
+    size_t end = at + prefix.size();
+    while (end < text.size() && key_char(text[end])) ++end;
+    while (end > at + prefix.size() && text[end - 1] == '.') --end;  // a sentence's full stop
+    if (end - at - prefix.size() < minimum) continue;
+    mark(mask, at, end);
+  }
 }
 
 int month_index(const char* name) {
@@ -73,11 +197,39 @@ std::string call_label(const LlmProviderConfig& provider, const std::string& mod
   return provider.name + " (" + (model.empty() ? "no model" : model) + ")";
 }
 
+bool is_quota_answer(long status, const ProviderErrorBody& body) {
+  if (body.quota || status == 402) return true;
+  if (body.code == "insufficient_quota" || body.type == "insufficient_quota" ||
+      body.type == "billing_error") {
+    return true;
+  }
+  // Anthropic: "Your credit balance is too low ..." and "You have reached your
+  // specified API usage limits ..." come as invalid_request_error.
+  if (status == 400 || status == 403) {
+    std::string said = lowercase(body.message);
+    for (const char* phrase :
+         {"credit balance", "usage limit", "out of credits", "insufficient credits", "billing"}) {
+      if (said.find(phrase) != std::string::npos) return true;
+    }
+  }
+  return false;
+}
+
 Error status_error(const LlmProviderConfig& provider, const std::string& model, long status,
-                   std::string_view provider_message, std::optional<int64_t> retry_after) {
+                   const ProviderErrorBody& body, std::optional<int64_t> retry_after) {
   std::string label = call_label(provider, model);
-  std::string said = redact(std::string(provider_message), provider.api_key);
+  std::string said = redact(body.message, provider.api_key);
   std::string code = "HTTP " + std::to_string(status);
+  if (is_quota_answer(status, body)) {
+    std::string why = body.code.empty() ? body.type : body.code;
+    std::string text = with_provider_message(
+        label + ": the provider account is out of quota or credit (" + code +
+            (why.empty() ? std::string() : ", " + redact(why, provider.api_key)) +
+            "); retrying will not help until its plan or credit is raised",
+        said);
+    return Error(ErrorCode::quota_exceeded, text, ErrorClass::fatal);
+  }
+  if (!retry_after) retry_after = body.retry_after_ms;
   if (status == 401 || status == 403) {
     std::string text = with_provider_message(
         label + ": the provider refused the credentials (" + code + ")", said);
@@ -222,23 +374,34 @@ std::optional<int64_t> parse_rfc3339_ms(std::string_view text) {
 }
 
 std::string redact(std::string text, const std::string& api_key) {
+  return redact(std::move(text), std::vector<std::string>{api_key});
+}
+
+std::string redact(std::string text, const std::vector<std::string>& secrets) {
   static constexpr std::string_view kRedacted = "[redacted]";
-  if (api_key.size() >= 4) {
-    for (size_t at = text.find(api_key); at != std::string::npos;
-         at = text.find(api_key, at + kRedacted.size())) {
-      text.replace(at, api_key.size(), kRedacted);
-    }
+  // A key shorter than this is matched whole only; a prefix this long names it.
+  static constexpr size_t kIdentifyingPrefix = 12;
+  std::vector<bool> mask(text.size(), false);
+  const DecodedView view = percent_decoded_lowercase(text);
+  for (const auto& key : secrets) {
+    if (key.size() < 4) continue;
+    mark_prefixes(mask, view, lowercase(key), std::min(key.size(), kIdentifyingPrefix));
+    mark_base64(mask, text, key);
   }
   // Providers echo parts of keys ("Incorrect API key provided: sk-abc***xyz").
-  for (size_t at = text.find("sk-"); at != std::string::npos; at = text.find("sk-", at + 1)) {
-    if (at > 0 && key_char(text[at - 1])) continue;
-    size_t end = at + 3;
-    while (end < text.size() && key_char(text[end])) ++end;
-    while (end > at + 3 && text[end - 1] == '.') --end;  // a sentence's full stop
-    if (end - at < 10) continue;
-    text.replace(at, end - at, kRedacted);
+  mark_shape(mask, text, "sk-", 7);    // OpenAI sk-, sk-proj-; Anthropic sk-ant-; OpenRouter sk-or-
+  mark_shape(mask, text, "AIza", 10);  // Google API keys (Gemini)
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (!mask[i]) {
+      out.push_back(text[i++]);
+      continue;
+    }
+    out += kRedacted;
+    while (i < text.size() && mask[i]) ++i;
   }
-  return text;
+  return out;
 }
 
 }  // namespace storyloom::detail

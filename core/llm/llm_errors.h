@@ -9,8 +9,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/http_client.h"
+#include "llm/protocol.h"
 #include "storyloom/error.h"
 #include "storyloom/llm.h"
 
@@ -19,10 +21,26 @@ namespace storyloom::detail {
 // "openai (gpt-4o-mini)": how messages name the call.
 std::string call_label(const LlmProviderConfig& provider, const std::string& model);
 
-// The error of a response with a non-2xx status; `provider_message` is the
-// provider's own text from the body ("" when it had none).
+// The error of a response with a non-2xx status; `body` is what the error
+// body said. Out-of-quota answers (OpenAI 429 insufficient_quota, a 402,
+// Anthropic billing_error or a credit/usage-limit 400/403, Gemini's quota
+// RESOURCE_EXHAUSTED) are ErrorCode::quota_exceeded, class fatal.
 Error status_error(const LlmProviderConfig& provider, const std::string& model, long status,
-                   std::string_view provider_message, std::optional<int64_t> retry_after_ms);
+                   const ProviderErrorBody& body, std::optional<int64_t> retry_after_ms);
+// The same for a body that said only `provider_message`.
+inline Error status_error(const LlmProviderConfig& provider, const std::string& model, long status,
+                          std::string_view provider_message,
+                          std::optional<int64_t> retry_after_ms) {
+  ProviderErrorBody body;
+  body.message = std::string(provider_message);
+  return status_error(provider, model, status, body, retry_after_ms);
+}
+inline Error status_error(const LlmProviderConfig& provider, const std::string& model, long status,
+                          const char* provider_message, std::optional<int64_t> retry_after_ms) {
+  return status_error(provider, model, status, std::string_view(provider_message), retry_after_ms);
+}
+// True for an answer that means the account is out of quota or credit.
+bool is_quota_answer(long status, const ProviderErrorBody& body);
 // The error of a transfer that did not complete (kind other than completed).
 Error transfer_error(const LlmProviderConfig& provider, const std::string& model,
                      const HttpOutcome& outcome);
@@ -39,7 +57,13 @@ std::optional<int64_t> parse_http_date_ms(std::string_view text);
 // RFC 3339 ("2024-05-01T12:00:00Z", fractions and offsets allowed) as ms since the epoch.
 std::optional<int64_t> parse_rfc3339_ms(std::string_view text);
 
-// `text` with the key, and anything shaped like an API key ("sk-..."), replaced by "[redacted]".
+// `text` with the key replaced by "[redacted]" in every spelling that can
+// come back: raw, in any letter case, URL-encoded, base64 (alone or inside a
+// base64 `user:key` credential), and any prefix of 12 characters or more
+// (the whole key when shorter); plus anything shaped like a provider key
+// (sk-..., sk-proj-..., sk-ant-..., sk-or-..., AIza...).
 std::string redact(std::string text, const std::string& api_key);
+// The same for several secrets (every key the client was configured with).
+std::string redact(std::string text, const std::vector<std::string>& secrets);
 
 }  // namespace storyloom::detail

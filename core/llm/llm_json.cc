@@ -39,7 +39,62 @@ int64_t integer_member(const boost::json::object& o, const char* key, int64_t fa
   throw bad(std::string(where) + key + " must be an integer, got " + boost::json::serialize(*v));
 }
 
+// Fields the request itself fills in; `extra` may not replace them.
+constexpr const char* kReservedExtra[] = {
+    "model", "messages", "stream", "stream_options", "contents", "systemInstruction", "system"};
+
+constexpr int64_t kMaxRequestTimeoutMs = 24LL * 3600 * 1000;
+constexpr size_t kMaxStopSequences = 16;
+constexpr size_t kMaxStopBytes = 256;
+
 }  // namespace
+
+std::string normalized_finish_reason(const std::string& raw) {
+  static const std::pair<const char*, const char*> kReasons[] = {
+      // OpenAI-compatible
+      {"stop", "stop"},
+      {"length", "length"},
+      {"content_filter", "content_filter"},
+      {"tool_calls", "tool_calls"},
+      {"function_call", "tool_calls"},
+      {"error", "error"},
+      // Anthropic
+      {"end_turn", "stop"},
+      {"stop_sequence", "stop"},
+      {"pause_turn", "stop"},
+      {"max_tokens", "length"},
+      {"model_context_window_exceeded", "length"},
+      {"tool_use", "tool_calls"},
+      {"refusal", "content_filter"},
+      // Gemini
+      {"STOP", "stop"},
+      {"MAX_TOKENS", "length"},
+      {"SAFETY", "content_filter"},
+      {"RECITATION", "content_filter"},
+      {"BLOCKLIST", "content_filter"},
+      {"PROHIBITED_CONTENT", "content_filter"},
+      {"SPII", "content_filter"},
+      {"IMAGE_SAFETY", "content_filter"},
+      {"LANGUAGE", "content_filter"},
+      {"MALFORMED_FUNCTION_CALL", "error"},
+      {"OTHER", "error"},
+  };
+  if (raw.empty()) return "stop";
+  for (const auto& [from, to] : kReasons) {
+    if (raw == from) return to;
+  }
+  return "error";  // a reason this version does not know; stop_reason keeps the provider's word
+}
+
+RetryPolicy default_llm_retry_policy() {
+  RetryPolicy p;
+  p.max_attempts = 3;
+  p.initial_backoff = std::chrono::milliseconds(1000);
+  p.multiplier = 2.0;
+  p.max_backoff = std::chrono::milliseconds(30000);
+  p.jitter = true;
+  return p;
+}
 
 Json to_json(const LlmRequest& r) {
   boost::json::array messages;
@@ -50,30 +105,46 @@ Json to_json(const LlmRequest& r) {
       {"provider", r.provider},     {"model", r.model},   {"messages", std::move(messages)},
       {"max_tokens", r.max_tokens}, {"stream", r.stream}, {"stream_name", r.stream_name}};
   o["temperature"] = r.temperature ? Json(*r.temperature) : Json(nullptr);
+  if (!r.stop.empty()) {
+    boost::json::array stop;
+    for (const auto& s : r.stop) stop.emplace_back(s);
+    o["stop"] = std::move(stop);
+  }
+  if (r.idle_timeout) o["idle_timeout_ms"] = r.idle_timeout->count();
+  if (r.total_timeout) o["total_timeout_ms"] = r.total_timeout->count();
+  if (!r.extra.is_null()) o["extra"] = r.extra;
+  if (!r.json_schema.is_null()) o["json_schema"] = r.json_schema;
   return o;
 }
 
 Json to_json(const LlmResult& r) {
-  return boost::json::object{
-      {"text", r.text},
-      {"finish_reason", r.finish_reason},
-      {"usage", {{"input_tokens", r.usage.input_tokens}, {"output_tokens", r.usage.output_tokens}}},
-      {"provider", r.provider},
-      {"model", r.model}};
+  boost::json::object o{{"text", r.text},
+                        {"finish_reason", r.finish_reason},
+                        {"stop_reason", r.stop_reason},
+                        {"truncated", r.truncated},
+                        {"usage",
+                         {{"input_tokens", r.usage.input_tokens},
+                          {"output_tokens", r.usage.output_tokens},
+                          {"total_tokens", r.usage.total_tokens}}},
+                        {"provider", r.provider},
+                        {"model", r.model}};
+  if (!r.json.is_null()) o["json"] = r.json;
+  return o;
 }
 
 LlmRequest llm_request_from_json(const Json& json) {
   if (!json.is_object()) throw bad("must be a JSON object, got " + boost::json::serialize(json));
   const auto& o = json.as_object();
-  static const char* kKnown[] = {"provider",    "model",  "messages",   "max_tokens",
-                                 "temperature", "stream", "stream_name"};
+  static const char* kKnown[] = {
+      "provider",    "model", "messages",        "max_tokens",       "temperature", "stream",
+      "stream_name", "stop",  "idle_timeout_ms", "total_timeout_ms", "extra",       "json_schema"};
   for (const auto& [key, value] : o) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;
     if (!known) {
       throw bad("unknown field '" + std::string(key) +
                 "' (known: provider, model, messages, max_tokens, temperature, stream, "
-                "stream_name)");
+                "stream_name, stop, idle_timeout_ms, total_timeout_ms, extra, json_schema)");
     }
   }
   LlmRequest r;
@@ -108,6 +179,29 @@ LlmRequest llm_request_from_json(const Json& json) {
     if (!s->is_bool()) throw bad("stream must be true or false");
     r.stream = s->as_bool();
   }
+  if (const auto* stop = member(o, "stop")) {
+    if (stop->is_string()) {
+      r.stop.emplace_back(stop->as_string());
+    } else if (stop->is_array()) {
+      size_t n = 0;
+      for (const auto& item : stop->as_array()) {
+        if (!item.is_string()) {
+          throw bad("stop[" + std::to_string(n) + "] must be a string, got " +
+                    boost::json::serialize(item));
+        }
+        r.stop.emplace_back(item.as_string());
+        ++n;
+      }
+    } else {
+      throw bad("stop must be a string or an array of strings");
+    }
+  }
+  for (auto [key, field] : {std::pair{"idle_timeout_ms", &r.idle_timeout},
+                            std::pair{"total_timeout_ms", &r.total_timeout}}) {
+    if (member(o, key)) *field = std::chrono::milliseconds(integer_member(o, key, 0, ""));
+  }
+  if (const auto* extra = member(o, "extra")) r.extra = *extra;
+  if (const auto* schema = member(o, "json_schema")) r.json_schema = *schema;
   validate(r);
   return r;
 }
@@ -128,6 +222,18 @@ LlmResult llm_result_from_json(const Json& json) {
   r.finish_reason = text("finish_reason");
   r.provider = text("provider");
   r.model = text("model");
+  // Results stored by earlier versions have no stop_reason, truncated or total_tokens.
+  if (const auto* v = o.if_contains("stop_reason")) {
+    if (!v->is_string()) throw fail("stop_reason must be a string");
+    r.stop_reason = std::string(v->as_string());
+  }
+  if (const auto* v = o.if_contains("truncated")) {
+    if (!v->is_bool()) throw fail("truncated must be true or false");
+    r.truncated = v->as_bool();
+  } else {
+    r.truncated = r.finish_reason == "length";
+  }
+  if (const auto* v = o.if_contains("json")) r.json = *v;
   const auto* usage = o.if_contains("usage");
   if (!usage || !usage->is_object()) throw fail("usage must be an object");
   for (auto [key, field] : {std::pair{"input_tokens", &r.usage.input_tokens},
@@ -135,6 +241,12 @@ LlmResult llm_result_from_json(const Json& json) {
     const auto* v = usage->as_object().if_contains(key);
     if (!v || !v->is_int64()) throw fail(std::string("usage.") + key + " must be an integer");
     *field = v->as_int64();
+  }
+  if (const auto* v = usage->as_object().if_contains("total_tokens")) {
+    if (!v->is_int64()) throw fail("usage.total_tokens must be an integer");
+    r.usage.total_tokens = v->as_int64();
+  } else {
+    r.usage.total_tokens = r.usage.input_tokens + r.usage.output_tokens;
   }
   return r;
 }
@@ -170,6 +282,41 @@ void validate(const LlmRequest& r) {
     }
   }
   if (!r.stream_name.empty()) detail::check_name("llm request: stream_name", r.stream_name);
+  if (r.stop.size() > kMaxStopSequences) {
+    throw bad("stop has " + std::to_string(r.stop.size()) + " sequences; at most " +
+              std::to_string(kMaxStopSequences));
+  }
+  for (size_t i = 0; i < r.stop.size(); ++i) {
+    std::string where = "stop[" + std::to_string(i) + "]";
+    if (r.stop[i].empty() || r.stop[i].size() > kMaxStopBytes) {
+      throw bad(where + " must be 1 to " + std::to_string(kMaxStopBytes) + " bytes, got " +
+                std::to_string(r.stop[i].size()));
+    }
+    detail::check_utf8("llm request: " + where, r.stop[i]);
+  }
+  for (auto [name, value] : {std::pair{"idle_timeout_ms", r.idle_timeout},
+                             std::pair{"total_timeout_ms", r.total_timeout}}) {
+    if (value && (value->count() < 1 || value->count() > kMaxRequestTimeoutMs)) {
+      throw bad(std::string(name) + " must be between 1 and " +
+                std::to_string(kMaxRequestTimeoutMs) + " (24 h), got " +
+                std::to_string(value->count()));
+    }
+  }
+  if (!r.json_schema.is_null() && !r.json_schema.is_object()) {
+    throw bad("json_schema must be a JSON object (a JSON Schema), got " +
+              boost::json::serialize(r.json_schema));
+  }
+  if (!r.extra.is_null()) {
+    if (!r.extra.is_object()) {
+      throw bad("extra must be a JSON object, got " + boost::json::serialize(r.extra));
+    }
+    for (const char* key : kReservedExtra) {
+      if (r.extra.as_object().contains(key)) {
+        throw bad(std::string("extra must not set '") + key +
+                  "' (the request sets it; use the request's own field)");
+      }
+    }
+  }
 }
 
 }  // namespace storyloom

@@ -13,18 +13,19 @@ constexpr const char* kWhere = "the OpenAI-compatible stream";
 Error stream_error(const boost::json::object& error) {
   std::string message = string_at(error, "message");
   std::string type = string_at(error, "type");
+  std::string code = string_at(error, "code");
   if (message.empty()) message = boost::json::serialize(error);
   bool invalid = type == "invalid_request_error";
-  return Error(ErrorCode::provider,
-               "the provider sent an error in the stream" +
-                   (type.empty() ? std::string() : " (" + type + ")") + ": " + message,
-               invalid ? ErrorClass::fatal : ErrorClass::retryable);
+  bool quota = code == "insufficient_quota" || type == "insufficient_quota";
+  return provider_sent_error(quota && !code.empty() ? code : type, message, quota,
+                             invalid ? ErrorClass::fatal : ErrorClass::retryable);
 }
 
 void read_usage(const boost::json::object& o, LlmProgress& progress) {
   if (const auto* usage = object_at(o, "usage")) {
     if (auto n = integer_at(*usage, "prompt_tokens")) progress.usage.input_tokens = *n;
     if (auto n = integer_at(*usage, "completion_tokens")) progress.usage.output_tokens = *n;
+    if (auto n = integer_at(*usage, "total_tokens")) progress.usage.total_tokens = *n;
   }
 }
 
@@ -73,6 +74,18 @@ class OpenAiProtocol final : public Protocol {
                              {"stream", request.stream}};
     if (request.stream) body["stream_options"] = boost::json::object{{"include_usage", true}};
     if (request.temperature) body["temperature"] = *request.temperature;
+    if (!request.stop.empty()) {
+      boost::json::array stop;
+      for (const auto& s : request.stop) stop.emplace_back(s);
+      body["stop"] = std::move(stop);
+    }
+    merge_extra(body, request.extra);
+    if (!request.json_schema.is_null()) {
+      body["response_format"] = boost::json::object{
+          {"type", "json_schema"},
+          {"json_schema",
+           boost::json::object{{"name", "answer"}, {"schema", request.json_schema}}}};
+    }
     HttpRequest http;
     std::string base = provider.base_url.empty() ? "https://api.openai.com/v1" : provider.base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
@@ -84,8 +97,7 @@ class OpenAiProtocol final : public Protocol {
       http.headers.emplace_back("Authorization", "Bearer " + provider.api_key);
     }
     http.body = boost::json::serialize(body);
-    http.connect_timeout = provider.connect_timeout;
-    http.idle_timeout = provider.idle_timeout;
+    apply_timeouts(http, provider, request);
     return http;
   }
 
@@ -111,8 +123,18 @@ class OpenAiProtocol final : public Protocol {
     return progress;
   }
 
-  std::string error_message(std::string_view body) const override {
-    return error_text_of_body(body);
+  ProviderErrorBody error_of(std::string_view body) const override {
+    ProviderErrorBody out;
+    out.message = error_text_of_body(body);
+    boost::system::error_code ec;
+    Json value = boost::json::parse(body, ec);
+    if (!ec && value.is_object()) {
+      if (const auto* error = object_at(value.as_object(), "error")) {
+        out.type = string_at(*error, "type");
+        out.code = string_at(*error, "code");
+      }
+    }
+    return out;
   }
 
   ProviderLimits limits(const HttpResponseHead& head, int64_t now_ms) const override {

@@ -17,10 +17,10 @@ namespace storyloom::detail {
 // What a response said so far; decoders fill it in.
 struct LlmProgress {
   std::string text;
-  std::string finish_reason;
-  LlmUsage usage;
-  std::string model;  // as the server named it, when it did
-  bool done = false;  // the stream said it is complete ([DONE], message_stop)
+  std::string finish_reason;  // the provider's own word; normalized in the result
+  LlmUsage usage;             // total_tokens 0 until the provider says it
+  std::string model;          // as the server named it, when it did
+  bool done = false;          // the stream said it is complete ([DONE], message_stop)
 };
 
 // Receives what a streamed response contains, as it arrives.
@@ -41,6 +41,15 @@ struct ProviderLimits {
   int64_t tokens_reset_ms = 0;
 };
 
+// What an error body says, in the provider's words.
+struct ProviderErrorBody {
+  std::string message;  // the provider's text ("" when the body had none)
+  std::string type;     // OpenAI error.type, Anthropic error.type
+  std::string code;     // OpenAI error.code, Gemini error.status ("RESOURCE_EXHAUSTED")
+  bool quota = false;   // the protocol knows it is an out-of-quota answer
+  std::optional<int64_t> retry_after_ms;  // a wait the body asks for (Gemini RetryInfo)
+};
+
 class Protocol {
  public:
   virtual ~Protocol() = default;
@@ -49,12 +58,19 @@ class Protocol {
   virtual std::unique_ptr<StreamDecoder> decoder() const = 0;
   // A whole non-streamed 2xx body. Throws Error for a malformed one.
   virtual LlmProgress parse_body(std::string_view body) const = 0;
+  // What an error body says.
+  virtual ProviderErrorBody error_of(std::string_view body) const = 0;
   // The provider's own error message in an error body, or "" when it has none.
-  virtual std::string error_message(std::string_view body) const = 0;
+  std::string error_message(std::string_view body) const { return error_of(body).message; }
   virtual ProviderLimits limits(const HttpResponseHead& head, int64_t now_ms) const = 0;
 };
 
 const Protocol& openai_protocol();
 const Protocol& anthropic_protocol();
+const Protocol& gemini_protocol();
+
+// Shared by the protocols' build(): `extra` merged into `body` (one level
+// deep for objects both have, so {"generationConfig":{"topK":3}} adds to it).
+void merge_extra(boost::json::object& body, const Json& extra);
 
 }  // namespace storyloom::detail

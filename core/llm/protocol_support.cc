@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "engine/validate.h"
+#include "llm/protocol.h"
 
 namespace storyloom::detail {
 namespace {
@@ -69,6 +70,36 @@ std::string error_text_of_body(std::string_view body) {
   }
   std::string start = utf8_prefix(body, 300);
   return is_valid_utf8(start) ? start : std::string("(a body that is not UTF-8)");
+}
+
+void apply_timeouts(HttpRequest& http, const LlmProviderConfig& provider,
+                    const LlmRequest& request) {
+  http.connect_timeout = provider.connect_timeout;
+  http.idle_timeout = request.idle_timeout.value_or(provider.idle_timeout);
+  http.total_timeout = request.total_timeout.value_or(std::chrono::milliseconds(0));
+}
+
+Error provider_sent_error(const std::string& type, const std::string& message, bool quota,
+                          ErrorClass error_class) {
+  std::string text = "the provider sent an error in the stream" +
+                     (type.empty() ? std::string() : " (" + type + ")") + ": " + message;
+  if (quota) {
+    return Error(ErrorCode::quota_exceeded,
+                 "the provider account is out of quota or credit; " + text, ErrorClass::fatal);
+  }
+  return Error(ErrorCode::provider, text, error_class);
+}
+
+void merge_extra(boost::json::object& body, const Json& extra) {
+  if (!extra.is_object()) return;
+  for (const auto& [key, value] : extra.as_object()) {
+    auto* mine = body.if_contains(key);
+    if (mine && mine->is_object() && value.is_object()) {
+      for (const auto& [inner, v] : value.as_object()) mine->as_object()[inner] = v;
+    } else {
+      body[key] = value;
+    }
+  }
 }
 
 std::optional<double> number_of(std::string_view text) {

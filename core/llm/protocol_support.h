@@ -5,8 +5,10 @@
 #include <string>
 #include <string_view>
 
+#include "http/http_client.h"
 #include "storyloom/error.h"
 #include "storyloom/json.h"
+#include "storyloom/llm.h"
 
 namespace storyloom::detail {
 
@@ -22,6 +24,13 @@ const boost::json::object* object_at(const boost::json::object& o, std::string_v
 // {"error":{"message"}}, {"error":"text"}, {"message"} or, for a body that is
 // not JSON, its first 300 bytes; "" for an empty body.
 std::string error_text_of_body(std::string_view body);
+// The request's timeouts, else its provider's, on `http`.
+void apply_timeouts(HttpRequest& http, const LlmProviderConfig& provider,
+                    const LlmRequest& request);
+// An in-stream or whole-body error object as an Error: quota_exceeded (fatal)
+// when `quota`, else provider with `error_class`; the text names the type.
+Error provider_sent_error(const std::string& type, const std::string& message, bool quota,
+                          ErrorClass error_class);
 // Header text as a number, or nullopt.
 std::optional<double> number_of(std::string_view text);
 

@@ -25,6 +25,7 @@ enum class ErrorCode : int {
   timeout = 12,           // a step or run took too long
   internal = 13,          // a bug in storyloom
   provider = 14,          // an LLM provider refused or failed a request (the message says which and why)
+  quota_exceeded = 15,    // the provider account is out of quota or credit; class fatal, never retried
 };
 
 // How a failure should be treated by retry policies.

@@ -18,6 +18,7 @@
 
 #include "storyloom/error.h"
 #include "storyloom/json.h"
+#include "storyloom/retry.h"
 
 namespace storyloom {
 
@@ -25,6 +26,7 @@ enum class LlmProviderKind {
   openai,     // POST {base_url}/chat/completions, Authorization: Bearer
   anthropic,  // POST {base_url}/v1/messages, x-api-key
   offline,    // no network: text built from the prompt
+  gemini,     // POST {base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse, x-goog-api-key
 };
 
 struct LlmProviderConfig {
@@ -53,7 +55,8 @@ struct LlmOptions {
 // The providers the environment configures: openai (OPENAI_API_KEY,
 // OPENAI_BASE_URL, OPENAI_MODEL), openrouter (OPENROUTER_API_KEY,
 // OPENROUTER_MODEL), anthropic (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,
-// ANTHROPIC_MODEL), and always offline. A provider with a base URL but no key
+// ANTHROPIC_MODEL), gemini (GEMINI_API_KEY, else GOOGLE_API_KEY; GEMINI_BASE_URL,
+// GEMINI_MODEL), and always offline. A provider with a base URL but no key
 // (a local server) is configured too. `getenv` is injectable for tests.
 std::vector<LlmProviderConfig> llm_providers_from_environment(
     const std::function<const char*(const char*)>& getenv);
@@ -64,34 +67,76 @@ struct LlmMessage {
 };
 
 struct LlmRequest {
-  std::string provider;               // "" → the engine's default provider
-  std::string model;                  // "" → the provider's model
-  std::vector<LlmMessage> messages;   // at least one user message
-  int max_tokens = 1024;              // 1 .. 1,000,000
-  std::optional<double> temperature;  // 0 .. 2
-  bool stream = true;                 // token text becomes chunk events of `stream_name`
-  std::string stream_name;            // "" → the step's name
+  std::string provider;                    // "" → the engine's default provider
+  std::string model;                       // "" → the provider's model
+  std::vector<LlmMessage> messages;        // at least one user message
+  int max_tokens = 1024;                   // 1 .. 1,000,000
+  std::optional<double> temperature = {};  // 0 .. 2
+  bool stream = true;                      // token text becomes chunk events of `stream_name`
+  std::string stream_name;                 // "" → the step's name
+  std::vector<std::string> stop;           // stop sequences: at most 16, each 1..256 bytes of UTF-8
+  // This request's timeouts, replacing its provider's idle_timeout: no byte
+  // for that long, or the whole request over that long, fails the attempt
+  // with ErrorCode::timeout (retried per the step's policy). 1 ms .. 24 h.
+  std::optional<std::chrono::milliseconds> idle_timeout = {};
+  std::optional<std::chrono::milliseconds> total_timeout = {};
+  // Provider-specific fields merged into the request body as they are (for
+  // example {"top_p":0.9} or {"safetySettings":[...]}); null or an object.
+  // A key the request sets itself (model, messages, stream, ...) is refused.
+  Json extra = nullptr;
+  // Structured output: a JSON Schema (an object) the answer must match. Sent
+  // as OpenAI's response_format json_schema, an Anthropic tool the model is
+  // made to call, Gemini's responseSchema; the offline provider fills it
+  // deterministically. The answer is parsed into LlmResult::json; one that is
+  // not JSON or does not match fails the attempt with a retryable error
+  // naming the mismatch. null: free text.
+  Json json_schema = nullptr;
 };
 
 struct LlmUsage {
-  int64_t input_tokens = 0;
-  int64_t output_tokens = 0;
+  int64_t input_tokens = 0;   // prompt tokens
+  int64_t output_tokens = 0;  // completion tokens
+  int64_t total_tokens = 0;   // as the provider said, else input + output
 };
 
 // What the llm step stores and returns.
 struct LlmResult {
   std::string text;
-  std::string
-      finish_reason;  // stop, length, ... as the provider said (Anthropic's end_turn is "stop")
+  // Normalized: stop, length, content_filter, tool_calls or error.
+  std::string finish_reason;
   LlmUsage usage;
   std::string provider;
   std::string model;
+  // The provider's own word ("end_turn", "max_tokens", "MAX_TOKENS", "stop", ...).
+  std::string stop_reason = {};
+  // The answer was cut off (finish_reason "length"): it is stored and
+  // returned as it is, never retried; a caller that needs the whole answer
+  // asks again with a larger max_tokens.
+  bool truncated = false;
+  // The answer parsed, when the request had a json_schema (null otherwise,
+  // and when truncated: a cut-off answer is not checked).
+  Json json = nullptr;
 };
+
+// The finish_reason of a provider's stop reason (any provider's spelling).
+std::string normalized_finish_reason(const std::string& provider_reason);
+
+// The retry policy of an llm step when neither the step nor its workflow sets
+// one: 3 attempts, backoff 1 s then 2 s (x2, at most 30 s) with full jitter, a
+// rate-limited answer's Retry-After replacing the backoff. Fatal errors
+// (bad key, bad request, quota_exceeded) are never retried. Turn retries off
+// for a step with RetryPolicy{} (max_attempts 1).
+RetryPolicy default_llm_retry_policy();
 
 // Requests and results cross the C ABI as JSON:
 // request {"provider","model","messages":[{"role","content"}],"max_tokens",
-//          "temperature","stream","stream_name"} (all but messages optional);
-// result {"text","finish_reason","usage":{"input_tokens","output_tokens"},"provider","model"}.
+//          "temperature","stream","stream_name","stop":[..],"idle_timeout_ms",
+//          "total_timeout_ms","extra":{..},"json_schema":{..}} (all but messages optional);
+// result {"text","finish_reason","stop_reason","truncated",
+//         "usage":{"input_tokens","output_tokens","total_tokens"},"provider","model",
+//         "json" (only when the request had a json_schema)}
+// (a stored result from an older version, without stop_reason, truncated or
+// total_tokens, still reads).
 Json to_json(const LlmRequest& request);
 Json to_json(const LlmResult& result);
 // Throw Error(invalid_argument) naming the field that is missing or wrong.

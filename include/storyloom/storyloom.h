@@ -80,7 +80,8 @@ enum {
   SL_ECLOSED = 11,         /* the engine is closed or closing */
   SL_ETIMEOUT = 12,        /* a step or run took too long */
   SL_EINTERNAL = 13,       /* a bug in storyloom, or out of memory */
-  SL_EPROVIDER = 14        /* an LLM provider refused or failed a request */
+  SL_EPROVIDER = 14,       /* an LLM provider refused or failed a request */
+  SL_EQUOTA = 15           /* the provider account is out of quota or credit (fatal) */
 };
 
 /* How a failure should be treated by retry policies (storyloom::ErrorClass). */
@@ -234,6 +235,23 @@ typedef struct sl_start_options {
 SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* engine,
                            const char* workflow, size_t workflow_len, const char* input_json,
                            size_t input_len, const sl_start_options* options);
+
+/* Starts many runs in one commit, each checked alone. requests_json: a JSON
+ * array of {"workflow", "input" (an object), "idempotency_key", "owner",
+ * "priority"} (the last three optional). *results_json (free with sl_free):
+ * an array, one element per request in order: {"run": RUN} (the existing run
+ * when the idempotency key was seen) or {"error": {"code", "class",
+ * "message"}}. The runs are durable when this returns. Errors: SL_EINVALID
+ * (not an array, an element not an object, a field of the wrong type, named). */
+SL_API int sl_engine_start_many(char** results_json, size_t* results_len, sl_engine* engine,
+                                const char* requests_json, size_t requests_len);
+
+/* Delivers many signals in one commit, each checked alone. signals_json: a
+ * JSON array of {"run_id", "name", "payload"}. *results_json: an array, one
+ * element per signal in order: {"ok": true} or {"error": {"code", "class",
+ * "message"}}. Errors: SL_EINVALID as for sl_engine_start_many. */
+SL_API int sl_engine_signal_many(char** results_json, size_t* results_len, sl_engine* engine,
+                                 const char* signals_json, size_t signals_len);
 
 /* Run JSON of one run. Errors: SL_ENOTFOUND. Any thread. */
 SL_API int sl_engine_get_run(char** run_json, size_t* run_json_len, sl_engine* engine,

@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'closed'
   | 'timeout'
   | 'internal'
-  | 'provider';
+  | 'provider'
+  | 'quota_exceeded';
 
 export type ErrorClass = 'retryable' | 'fatal' | 'rate_limited' | 'timeout';
 
@@ -35,6 +36,7 @@ const CODES: ErrorCode[] = [
   'timeout',
   'internal',
   'provider',
+  'quota_exceeded',
 ];
 const CLASSES: ErrorClass[] = ['retryable', 'fatal', 'rate_limited', 'timeout'];
 
@@ -68,6 +70,8 @@ export class TimeoutError extends StoryloomError {}
 export class InternalError extends StoryloomError {}
 /** An LLM provider refused or failed a request (401, 400, 429 after the last attempt, a broken stream). */
 export class ProviderError extends StoryloomError {}
+/** The provider account is out of quota or credit (OpenAI insufficient_quota, Anthropic billing, OpenRouter 402, Gemini quota); never retried. */
+export class QuotaExceededError extends StoryloomError {}
 
 const BY_CODE: Record<ErrorCode, new (m: string, c: ErrorCode, k: ErrorClass) => StoryloomError> = {
   invalid_argument: InvalidArgumentError,
@@ -84,6 +88,7 @@ const BY_CODE: Record<ErrorCode, new (m: string, c: ErrorCode, k: ErrorClass) =>
   timeout: TimeoutError,
   internal: InternalError,
   provider: ProviderError,
+  quota_exceeded: QuotaExceededError,
 };
 
 /** Builds the error for a code, e.g. from a run's stored `error.code`. */

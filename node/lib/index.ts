@@ -38,6 +38,7 @@ export {
   TimeoutError,
   InternalError,
   ProviderError,
+  QuotaExceededError,
   errorFor,
 } from './errors';
 export type { ErrorCode, ErrorClass } from './errors';

@@ -612,3 +612,83 @@ TEST_F(CapiEngine, EventsOfAnUnknownRunAreNotFound) {
   EXPECT_EQ(sl_engine_events(&out, nullptr, engine_, "ghost", 5, 0, 0), SL_ENOTFOUND);
   EXPECT_EQ(last_message(), "no run with id 'ghost'");
 }
+
+// ---- launch, durability, start_many, signal_many ----
+
+TEST_F(CapiEngine, NothingRunsBeforeLaunch) {
+  sl_engine* other = nullptr;
+  sl_engine_options opts = options();
+  ASSERT_EQ(sl_engine_open(&other, &opts), SL_OK) << last_message();
+  ASSERT_EQ(sl_engine_register_workflow(other, "later", 5, nullptr, noop_workflow, nullptr), SL_OK);
+  char* out = nullptr;
+  Json run = take_json(sl_engine_start(&out, nullptr, other, "later", 5, "{}", 2, nullptr), out);
+  std::string id(run.at("id").as_string());
+  std::this_thread::sleep_for(50ms);
+  Json now = take_json(sl_engine_get_run(&out, nullptr, other, id.data(), id.size()), out);
+  EXPECT_EQ(now.at("status"), "queued");
+  ASSERT_EQ(sl_engine_launch(other), SL_OK) << last_message();
+  EXPECT_EQ(status_of(wait_finished(id)), "completed");
+  sl_engine_close(other);
+  EXPECT_EQ(sl_engine_launch(nullptr), SL_EINVALID);
+  EXPECT_EQ(last_message(), "sl_engine_launch: engine is NULL");
+}
+
+TEST(CapiEngineOpen, RejectsAnUnknownDurability) {
+  TempStore store;
+  sl_engine_options opts = SL_ENGINE_OPTIONS_INIT;
+  opts.store = store.path().c_str();
+  opts.store_len = store.path().size();
+  opts.durability = 7;
+  sl_engine* engine = nullptr;
+  EXPECT_EQ(sl_engine_open(&engine, &opts), SL_EINVALID);
+  EXPECT_EQ(last_message(),
+            "sl_engine_open: sl_engine_options.durability is 7; use SL_DURABILITY_FULL or "
+            "SL_DURABILITY_NORMAL");
+  opts.durability = SL_DURABILITY_NORMAL;
+  ASSERT_EQ(sl_engine_open(&engine, &opts), SL_OK) << last_message();
+  sl_engine_close(engine);
+}
+
+TEST_F(CapiEngine, StartManyAndSignalManyAnswerEachItem) {
+  workflow("wait", [](sl_execution* e) {
+    int state = 0;
+    char* payload = nullptr;
+    size_t len = 0;
+    if (sl_execution_wait_for_signal(&state, &payload, &len, e, "go", 2, -1) != SL_OK) {
+      sl_execution_finish_failed(e, SL_CLASS_FATAL, "wait failed", 11);
+    } else if (state == SL_WAIT_PARKED) {
+      sl_execution_finish_parked(e);
+    } else {
+      sl_execution_finish_completed(e, payload, len);
+    }
+    sl_free(payload);
+  });
+  char* out = nullptr;
+  std::string requests =
+      R"([{"workflow":"wait","input":{}},{"workflow":"wait","input":{},"owner":"u"},)"
+      R"({"workflow":"ghost","input":{}}])";
+  Json results = take_json(
+      sl_engine_start_many(&out, nullptr, engine_, requests.data(), requests.size()), out);
+  ASSERT_EQ(results.as_array().size(), 3u);
+  std::string a(results.at(0).at("run").at("id").as_string());
+  std::string b(results.at(1).at("run").at("id").as_string());
+  EXPECT_EQ(results.at(1).at("run").at("owner"), "u");
+  EXPECT_EQ(results.at(2).at("error").at("code"), "not_found");
+  std::string signals = R"([{"run_id":")" + a + R"(","name":"go","payload":{"n":1}},{"run_id":")" +
+                        b + R"(","name":"go","payload":{"n":2}},{"run_id":"nope","name":"go"}])";
+  results = take_json(
+      sl_engine_signal_many(&out, nullptr, engine_, signals.data(), signals.size()), out);
+  ASSERT_EQ(results.as_array().size(), 3u);
+  EXPECT_EQ(results.at(0).at("ok"), true);
+  EXPECT_EQ(results.at(1).at("ok"), true);
+  EXPECT_EQ(results.at(2).at("error").at("message"), "no run with id 'nope'");
+  EXPECT_EQ(wait_finished(a).at("output").at("n"), 1);
+  EXPECT_EQ(wait_finished(b).at("output").at("n"), 2);
+
+  std::string bad = R"([{"workflow":5}])";
+  EXPECT_EQ(sl_engine_start_many(&out, nullptr, engine_, bad.data(), bad.size()), SL_EINVALID);
+  EXPECT_EQ(last_message(), "sl_engine_start_many: requests_json[0].workflow must be a string");
+  bad = R"({"not":"an array"})";
+  EXPECT_EQ(sl_engine_signal_many(&out, nullptr, engine_, bad.data(), bad.size()), SL_EINVALID);
+  EXPECT_EQ(last_message(), "sl_engine_signal_many: signals_json must be a JSON array");
+}

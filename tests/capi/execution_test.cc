@@ -745,3 +745,50 @@ TEST_F(CapiExecution, EngineCloseReleasesAnExecutionTheHostStillHolds) {
   ASSERT_EQ(status_of(run), "completed") << run;
   EXPECT_TRUE(contains(event_types(events(id)), "run.released"));
 }
+
+// A host told "durable" finds the step's result in the store from another connection.
+TEST_F(CapiExecution, WhenDurableFiresOnceTheResultIsCommitted) {
+  std::promise<std::pair<int, std::string>> seen;
+  sl_engine* reader = nullptr;
+  sl_engine_options opts = options();
+  ASSERT_EQ(sl_engine_open(&reader, &opts), SL_OK) << last_message();  // never launched
+  struct Probe {
+    sl_engine* reader;
+    std::string run_id;
+    std::promise<std::pair<int, std::string>>* seen;
+  };
+  workflow("one", [&](sl_execution* e) {
+    int64_t seq = 0;
+    int memoized = 0;
+    char* result = nullptr;
+    size_t len = 0;
+    ASSERT_EQ(sl_execution_step_begin(&seq, &memoized, &result, &len, e, "s", 1), SL_OK);
+    ASSERT_EQ(sl_execution_step_complete(e, seq, "42", 2), SL_OK);
+    const char* id = nullptr;
+    size_t id_len = 0;
+    sl_execution_run_id(&id, &id_len, e);
+    auto* probe = new Probe{reader, std::string(id, id_len), &seen};
+    int status = sl_execution_when_durable(
+        e,
+        [](void* user, int durable, const char*, size_t) {
+          auto* p = static_cast<Probe*>(user);
+          char* snap = nullptr;
+          sl_engine_snapshot(&snap, nullptr, p->reader, p->run_id.data(), p->run_id.size());
+          p->seen->set_value({durable, snap ? std::string(snap) : ""});
+          sl_free(snap);
+          delete p;
+        },
+        probe);
+    ASSERT_EQ(status, SL_OK);
+    EXPECT_EQ(sl_execution_wait_durable(e), SL_OK);
+    sl_execution_finish_completed(e, "{}", 2);
+  });
+  start("one");
+  auto [status, snapshot] = seen.get_future().get();
+  EXPECT_EQ(status, SL_OK);
+  Json snap = boost::json::parse(snapshot);
+  ASSERT_EQ(snap.at("steps").as_array().size(), 1u);
+  EXPECT_EQ(snap.at("steps").at(0).at("result"), 42);
+  EXPECT_EQ(sl_execution_when_durable(nullptr, nullptr, nullptr), SL_EINVALID);
+  sl_engine_close(reader);
+}

@@ -259,7 +259,7 @@ TEST(CapiLlmConfig, BadConfigJsonIsRefusedNamingThePath) {
     EXPECT_EQ(engine, nullptr);
     return last_message();
   };
-  EXPECT_NE(refused(R"({"llm":{"providers":[{"name":"x","kind":"gemini"}]}})")
+  EXPECT_NE(refused(R"({"llm":{"providers":[{"name":"x","kind":"palm"}]}})")
                 .find("config.llm.providers[0].kind must be openai, anthropic or offline"),
             std::string::npos);
   EXPECT_NE(refused(R"({"resources":{"r":{"period_ms":0}}})").find("period"), std::string::npos);

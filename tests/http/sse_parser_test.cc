@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <stdexcept>
@@ -28,6 +29,9 @@ using namespace std::string_literals;
 struct Parsed {
   std::vector<SseEvent> events;
   size_t comments = 0;
+  bool discarded = false;  // finish() dropped an unterminated last block
+  std::string last_event_id;
+  std::optional<int64_t> retry;
 };
 
 // Feeds `input` cut at `cuts` (ascending offsets), then finishes the stream.
@@ -41,8 +45,10 @@ Parsed parse_cut(std::string_view input, const std::vector<size_t>& cuts) {
     from = cut;
   }
   parser.feed(input.substr(from), collect);
-  parser.finish(collect);
+  out.discarded = parser.finish(collect);
   out.comments = parser.comments();
+  out.last_event_id = parser.last_event_id();
+  out.retry = parser.retry();
   return out;
 }
 
@@ -51,6 +57,9 @@ struct StreamCase {
   std::string input;
   std::vector<SseEvent> events;
   size_t comments = 0;
+  bool discarded = false;
+  std::string last_event_id = {};
+  std::optional<int64_t> retry = {};
 };
 
 // gtest would otherwise print the case's raw bytes, padding included.
@@ -97,22 +106,127 @@ std::vector<StreamCase> stream_cases() {
       {"NoSpaceAfterColonAndColonsInValue",
        "data:tight\n\ndata: a:b: c\n\n",
        {{"", "tight", ""}, {"", "a:b: c", ""}}},
-      {"LastEventWithoutBlankLine",
+      // WHATWG: an event with no blank line after it is discarded at the end.
+      {"LastEventWithoutBlankLineDiscarded",
        "data: first\n\ndata: last",
-       {{"", "first", ""}, {"", "last", ""}}},
-      {"LastEventEndsWithOneLineEnd", "event: end\ndata: last\r", {{"end", "last", ""}}},
+       {{"", "first", ""}},
+       0,
+       true},
+      {"LastEventEndsWithOneLineEndDiscarded", "event: end\ndata: last\r", {}, 0, true},
+      {"UnterminatedIdNotCommitted",
+       "id: 1\ndata: a\n\nid: 2\ndata: b\n",
+       {{"", "a", "1"}},
+       0,
+       true,
+       "1"},
+      {"TrailingCommentIsNotACutBlock", "data: a\n\n: keep-alive\n", {{"", "a", ""}}, 1},
       {"IdCarriesOverAndResets",
        "id: 1\ndata: a\n\ndata: b\n\nid\ndata: c\n\nid: 9\n\ndata: d\n\n",
-       {{"", "a", "1"}, {"", "b", "1"}, {"", "c", ""}, {"", "d", "9"}}},
+       {{"", "a", "1"}, {"", "b", "1"}, {"", "c", ""}, {"", "d", "9"}},
+       0,
+       false,
+       "9"},
       {"IdWithNulIgnored",
        "id: 7\ndata: a\n\nid: 8\0x\ndata: b\n\n"s,
-       {{"", "a", "7"}, {"", "b", "7"}}},
+       {{"", "a", "7"}, {"", "b", "7"}},
+       0,
+       false,
+       "7"},
+      // A blank line commits the id even when no event is dispatched.
+      {"IdCommittedWithoutData", "id: 5\n\n", {}, 0, false, "5"},
       {"EventTypeResetsAfterDispatch",
        "event: a\ndata: 1\n\ndata: 2\n\nevent: lost\n\ndata: 3\n\n",
        {{"a", "1", ""}, {"", "2", ""}, {"", "3", ""}}},
-      {"RetryAndUnknownFieldsIgnored",
+      {"RetryKeptUnknownFieldsIgnored",
        "retry: 1000\nfoo: bar\ndata : not data\nDATA: no\ndata: x\n\n",
-       {{"", "x", ""}}},
+       {{"", "x", ""}},
+       0,
+       false,
+       "",
+       1000},
+      // web-platform-tests eventsource/format-*.htm, as byte streams.
+      {"WptFieldRetryBogus",
+       "retry:3000\nretry:1000x\nretry: 12 \nretry:-5\ndata:x\n\n",
+       {{"", "x", ""}},
+       0,
+       false,
+       "",
+       3000},
+      {"WptFieldRetryEmpty", "retry\nretry:\ndata:test\n\n", {{"", "test", ""}}},
+      {"WptFieldRetryTooLargeIgnored",
+       "retry:7\nretry:99999999999999999999999\ndata:t\n\n",
+       {{"", "t", ""}},
+       0,
+       false,
+       "",
+       7},
+      {"WptComments",
+       "data:1\r:\0\n:\r\ndata:2\n:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\rdata:3\n:data:fail\r:"
+       "yyyyyyyyyyyyyyyyyyyyyyyyyyy\ndata:4\n\n"s,
+       {{"", "1\n2\n3\n4", ""}},
+       5},
+      {"WptDataBeforeFinalEmptyLine",
+       "retry:1000\ndata:test1\n\nid:test\ndata:test2",
+       {{"", "test1", ""}},
+       0,
+       true,
+       "",
+       1000},
+      {"WptFieldData",
+       "data:\n\ndata\ndata\n\ndata:test\n\n",
+       {{"", "", ""}, {"", "\n", ""}, {"", "test", ""}}},
+      {"WptFieldEventEmpty", "event: \ndata:data\n\n", {{"", "data", ""}}},
+      {"WptFieldEvent", "event:test\ndata:x\n\ndata:x\n\n", {{"test", "x", ""}, {"", "x", ""}}},
+      {"WptFieldId",
+       "id: 1\ndata: x\n\nid:2\ndata:y\n\n",
+       {{"", "x", "1"}, {"", "y", "2"}},
+       0,
+       false,
+       "2"},
+      {"WptFieldParsing",
+       "data:\0\ndata:  2\rData:1\ndata\0:2\ndata:1\r\0data:4\nda-ta:3\rdata_5\ndata:3\rdata:\r\n "
+       "data:32\ndata:4\n\n"s,
+       {{"", "\0\n 2\n1\n3\n\n4"s, ""}}},
+      {"WptFieldUnknown",
+       "data:test\n data\ndata\nfoobar:xxx\njustsometext\n:thisisacommentyay\ndata:test\n\n",
+       {{"", "test\n\ntest", ""}},
+       1},
+      {"WptLeadingSpace", "data:\ttest\rdata: \ndata:test\n\n", {{"", "\ttest\n\ntest", ""}}},
+      {"WptNewlines", "data:test\r\ndata\ndata:test\r\n\r", {{"", "test\n\ntest", ""}}},
+      {"WptNullCharacter", "data:\0\n\n\n\n"s, {{"", "\0"s, ""}}},
+      {"WptUtf8", "data:ok\xE2\x80\xA6\n\n", {{"", "ok\xE2\x80\xA6", ""}}},
+      // The spec's own examples (HTML, 9.2.6 "Interpreting an event stream").
+      {"SpecStockTicker", "data: YHOO\ndata: +2\ndata: 10\n\n", {{"", "YHOO\n+2\n10", ""}}},
+      {"SpecFourBlocks",
+       ": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third "
+       "event\n",
+       {{"", "first event", "1"}, {"", "second event", ""}},
+       1,
+       true},
+      {"SpecTwoEventsAndCutOne",
+       "data\n\ndata\ndata\n\ndata:",
+       {{"", "", ""}, {"", "\n", ""}},
+       0,
+       true},
+      {"SpecSpaceAfterColonOptional",
+       "data:test\n\ndata: test\n\n",
+       {{"", "test", ""}, {"", "test", ""}}},
+      // Invalid UTF-8 becomes U+FFFD, one per maximal subpart (Encoding standard).
+      {"InvalidUtf8Replaced",
+       "data: a\xFF"
+       "b\xE2\x82\n"
+       "data: \xF0\x9F\x98x\xC0\xAF\xED\xA0\x80\n\n",
+       {{"",
+         "a\xEF\xBF\xBD"
+         "b\xEF\xBF\xBD\n\xEF\xBF\xBDx\xEF\xBF\xBD\xEF\xBF\xBD"
+         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD",
+         ""}}},
+      {"InvalidUtf8InEventAndId",
+       "event: t\x80\nid: \xFE\ndata: x\n\n",
+       {{"t\xEF\xBF\xBD", "x", "\xEF\xBF\xBD"}},
+       0,
+       false,
+       "\xEF\xBF\xBD"},
       {"BlankLinesAndCommentsOnly", "\n\r\n\r: keep-alive\n\n\n", {}, 1},
       {"LeadingBomSkipped",
        "\xEF\xBB\xBF"
@@ -143,6 +257,9 @@ class SseStream : public testing::TestWithParam<StreamCase> {
     const StreamCase& c = GetParam();
     EXPECT_EQ(got.events, c.events) << how;
     EXPECT_EQ(got.comments, c.comments) << how;
+    EXPECT_EQ(got.discarded, c.discarded) << how;
+    EXPECT_EQ(got.last_event_id, c.last_event_id) << how;
+    EXPECT_EQ(got.retry, c.retry) << how;
   }
 };
 
@@ -242,22 +359,40 @@ TEST(SseParser, BufferedBytesCoverTheUnfinishedLineAndEvent) {
   EXPECT_EQ(parser.buffered_bytes(), 0u);
 }
 
-TEST(SseParser, FinishResetsForANewStream) {
+TEST(SseParser, FinishDiscardsTheCutBlockAndResetsForANewStream) {
   SseParser parser;
   std::vector<SseEvent> events;
   const auto collect = [&](SseEvent&& e) { events.push_back(std::move(e)); };
-  parser.feed("id: 4\nevent: x\ndata: cut", collect);
-  parser.finish(collect);
+  parser.feed("id: 3\ndata: kept\n\nid: 4\nevent: x\ndata: cut", collect);
+  EXPECT_TRUE(parser.finish(collect));
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0], (SseEvent{"x", "cut", "4"}));
+  EXPECT_EQ(parser.last_event_id(), "3");  // the cut block's id is not committed
   parser.feed(
       "\xEF\xBB\xBF"
       "data: fresh\n\n",
       collect);
   ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[1], (SseEvent{"", "fresh", ""}));
-  parser.finish(collect);
-  EXPECT_EQ(events.size(), 2u);  // nothing was pending
+  // The BOM of the new stream is skipped; the last event ID carries over (a reconnect).
+  EXPECT_EQ(events[1], (SseEvent{"", "fresh", "3"}));
+  EXPECT_FALSE(parser.finish(collect));  // nothing was pending
+  EXPECT_EQ(events.size(), 2u);
+}
+
+TEST(SseParser, MultibyteSplitInvalidAcrossReadsStillOneReplacement) {
+  // A truncated 3-byte sequence split across reads, then a valid one split too.
+  const std::string stream = "data: \xE2\x82x\xE2\x82\xAC\n\n";
+  for (size_t cut = 0; cut <= stream.size(); ++cut) {
+    Parsed got = parse_cut(stream, {cut});
+    ASSERT_EQ(got.events.size(), 1u) << "split at " << cut;
+    EXPECT_EQ(got.events[0].data, "\xEF\xBF\xBDx\xE2\x82\xAC") << "split at " << cut;
+  }
+}
+
+TEST(SseParser, Utf8WithReplacementsLeavesValidTextAlone) {
+  EXPECT_EQ(utf8_with_replacements("caf\xC3\xA9 \xF0\x9F\x8C\x99"), "caf\xC3\xA9 \xF0\x9F\x8C\x99");
+  EXPECT_EQ(utf8_with_replacements("\xF4\x90\x80\x80"),
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");      // above U+10FFFF
+  EXPECT_EQ(utf8_with_replacements("\xF0\x9F\x8C"), "\xEF\xBF\xBD");  // truncated: one
 }
 
 TEST(SseParser, ThrowingCallbackLeavesAUsableParser) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <cstdio>
+
 namespace storyloom::detail {
 namespace {
 
@@ -103,6 +106,102 @@ TEST(LlmErrors, RedactRemovesTheKeyAndKeyShapedText) {
   EXPECT_EQ(redact("Incorrect API key provided: sk-xxxx***xxxx.", ""),
             "Incorrect API key provided: [redacted].");
   EXPECT_EQ(redact("ask-me is fine, so is sk-1", ""), "ask-me is fine, so is sk-1");
+}
+
+TEST(LlmErrors, QuotaAnswersAreFatalQuotaExceededWithTheProvidersMessage) {
+  auto p = openai_with_key("test-key-not-a-secret-0123456789");
+  ProviderErrorBody openai{"You exceeded your current quota, please check your plan.",
+                           "insufficient_quota", "insufficient_quota", false, std::nullopt};
+  Error e = status_error(p, "gpt-4o-mini", 429, openai, 20000);
+  EXPECT_EQ(e.code(), ErrorCode::quota_exceeded);
+  EXPECT_EQ(e.error_class(), ErrorClass::fatal);
+  EXPECT_EQ(e.retry_after_ms(), 0);
+  EXPECT_STREQ(e.what(),
+               "openai (gpt-4o-mini): the provider account is out of quota or credit (HTTP 429, "
+               "insufficient_quota); retrying will not help until its plan or credit is raised: "
+               "You exceeded your current quota, please check your plan.");
+  ProviderErrorBody credits{"Insufficient credits", "", "", false, std::nullopt};
+  EXPECT_EQ(status_error(p, "m", 402, credits, {}).code(), ErrorCode::quota_exceeded);
+  ProviderErrorBody anthropic{"Your credit balance is too low to access the Anthropic API.",
+                              "invalid_request_error", "", false, std::nullopt};
+  EXPECT_EQ(status_error(p, "m", 400, anthropic, {}).code(), ErrorCode::quota_exceeded);
+  ProviderErrorBody limits{"You have reached your specified API usage limits.",
+                           "invalid_request_error", "", false, std::nullopt};
+  EXPECT_EQ(status_error(p, "m", 400, limits, {}).code(), ErrorCode::quota_exceeded);
+  ProviderErrorBody billing{"x", "billing_error", "", false, std::nullopt};
+  EXPECT_EQ(status_error(p, "m", 403, billing, {}).code(), ErrorCode::quota_exceeded);
+  EXPECT_STREQ(to_string(ErrorCode::quota_exceeded), "quota_exceeded");
+}
+
+TEST(LlmErrors, APlainRateLimitStaysRateLimited) {
+  auto p = openai_with_key("k");
+  ProviderErrorBody body{"Rate limit reached for requests", "requests", "rate_limit_exceeded",
+                         false, std::nullopt};
+  Error e = status_error(p, "m", 429, body, 1500);
+  EXPECT_EQ(e.code(), ErrorCode::provider);
+  EXPECT_EQ(e.error_class(), ErrorClass::rate_limited);
+  EXPECT_EQ(e.retry_after_ms(), 1500);
+  // A 400 that is not about money stays an ordinary rejection.
+  ProviderErrorBody bad{"max_tokens: too large", "invalid_request_error", "", false, std::nullopt};
+  EXPECT_EQ(status_error(p, "m", 400, bad, {}).code(), ErrorCode::provider);
+}
+
+constexpr const char* kFakeKey = "test-key-not-a-secret-0123456789";
+
+std::string b64(std::string_view bytes) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned bits = 0;
+  int n = 0;
+  for (unsigned char c : bytes) {
+    bits = (bits << 8) | c;
+    n += 8;
+    while (n >= 6) out.push_back(a[(bits >> (n -= 6)) & 0x3F]);
+  }
+  if (n > 0) out.push_back(a[(bits << (6 - n)) & 0x3F]);
+  while (out.size() % 4) out.push_back('=');
+  return out;
+}
+
+TEST(LlmErrors, RedactsEverySpellingOfTheKey) {
+  const std::string key = kFakeKey;
+  std::string upper, all_encoded;
+  for (unsigned char c : key) {
+    upper.push_back(static_cast<char>(std::toupper(c)));
+    char hex[4];
+    std::snprintf(hex, sizeof hex, "%%%02x", c);
+    all_encoded += hex;
+  }
+  const std::vector<std::pair<const char*, std::string>> spellings = {
+      {"raw", key},
+      {"upper", upper},
+      {"percent-encoded", all_encoded},
+      {"base64", b64(key)},
+      {"base64 user:key", b64("user:" + key)},
+      {"base64 key:", b64(key + ":")},
+      {"base64 ab:key", b64("ab:" + key)},
+      {"prefix of 12", key.substr(0, 12)},
+      {"prefix of 20 then mask", key.substr(0, 20) + "****6789"},
+  };
+  for (const auto& [name, spelled] : spellings) {
+    EXPECT_EQ(redact("key " + spelled + " was refused", key), "key [redacted] was refused") << name;
+  }
+  // Eleven characters do not identify a key.
+  EXPECT_EQ(redact("test-key-no", key), "test-key-no");
+  // A key with characters that URL-encoding changes.
+  EXPECT_EQ(redact("got abc%2Fdef%2Bghijklmnop", std::string("abc/def+ghijklmnop")),
+            "got [redacted]");
+}
+
+TEST(LlmErrors, RedactsEveryConfiguredSecretAndProviderKeyShapes) {
+  std::vector<std::string> secrets = {kFakeKey, "other-test-key-0000-not-secret"};
+  EXPECT_EQ(redact("a other-test-key-0000-not-secret b", secrets), "a [redacted] b");
+  for (const char* shape : {"sk-proj-FAKEFAKEFAKE", "sk-ant-api03-FAKEFAKE",
+                            "sk-or-v1-FAKEFAKEFAKE", "AIzaFAKEFAKEFAKEFAKEFAKE"}) {
+    EXPECT_EQ(redact(std::string("bad key ") + shape + ".", std::string()), "bad key [redacted].")
+        << shape;
+  }
+  EXPECT_EQ(redact("AIza is a prefix, not a key", std::string()), "AIza is a prefix, not a key");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "fake_llm_server.h"
+#include "storyloom/config.h"
 #include "support/test_support.h"
 
 namespace storyloom::testing {
@@ -35,7 +36,11 @@ class LlmStep : public ::testing::Test {
     anthropic.name = "fake-anthropic";
     anthropic.kind = LlmProviderKind::anthropic;
     anthropic.base_url = server.base_url(scenario);
-    o.llm.providers = {openai, anthropic};
+    LlmProviderConfig gemini = openai;
+    gemini.name = "fake-gemini";
+    gemini.kind = LlmProviderKind::gemini;
+    gemini.base_url = server.base_url(scenario);
+    o.llm.providers = {openai, anthropic, gemini};
     o.llm.default_provider = "fake";
     o.resources = std::move(resources);
     auto engine = Engine::open(o);
@@ -44,9 +49,13 @@ class LlmStep : public ::testing::Test {
         "write",
         [this](Context& ctx, const Json& input) -> Json {
           LlmRequest r;
+          if (const auto* request = input.as_object().if_contains("request")) {
+            r = llm_request_from_json(*request);  // per-request options
+          } else {
+            r.messages = {{"system", "You write stories."}, {"user", "Tell me about a brave owl."}};
+            r.max_tokens = 200;
+          }
           r.provider = std::string(input.at("provider").as_string());
-          r.messages = {{"system", "You write stories."}, {"user", "Tell me about a brave owl."}};
-          r.max_tokens = 200;
           calls_started++;
           LlmResult result = ctx.llm("page/1", r);
           return to_json(result);
@@ -55,9 +64,22 @@ class LlmStep : public ::testing::Test {
     return engine;
   }
 
-  RunInfo run_to_end(Engine& engine, const std::string& provider = "fake") {
-    auto run = engine.start("write", boost::json::object{{"provider", provider}});
+  RunInfo run_to_end(Engine& engine, const std::string& provider = "fake", Json request = nullptr) {
+    boost::json::object input{{"provider", provider}};
+    if (!request.is_null()) input["request"] = request;
+    auto run = engine.start("write", input);
     return wait_finished(engine, run.id, std::chrono::seconds(20));
+  }
+
+  static Json request_with(boost::json::object options) {
+    boost::json::object r{
+        {"messages",
+         boost::json::array{
+             boost::json::object{{"role", "system"}, {"content", "You write stories."}},
+             boost::json::object{{"role", "user"}, {"content", "Tell me about a brave owl."}}}},
+        {"max_tokens", 200}};
+    for (auto& [k, v] : options) r[k] = v;
+    return r;
   }
 
   static std::vector<Event> events_of(Engine& engine, const std::string& run_id,
@@ -464,7 +486,8 @@ TEST_F(LlmStep, BadRequestsAndUnknownProvidersFailTheRunNamingThem) {
   ASSERT_EQ(run.status, RunStatus::failed);
   std::string message(run.error.at("message").as_string());
   EXPECT_NE(message.find("llm provider 'nowhere' is not configured"), std::string::npos) << message;
-  EXPECT_NE(message.find("fake, fake-anthropic, offline"), std::string::npos) << message;
+  EXPECT_NE(message.find("fake, fake-anthropic, fake-gemini, offline"), std::string::npos)
+      << message;
   engine->register_workflow("empty", [](Context& ctx, const Json&) -> Json {
     return to_json(ctx.llm("ask", LlmRequest{}));
   });
@@ -527,6 +550,378 @@ TEST_F(LlmStep, MisconfiguredProvidersAreRefusedAtOpen) {
   e = error_of([&] { Engine::open(o); });
   EXPECT_EQ(e.code(), ErrorCode::not_found);
   EXPECT_NE(std::string(e.what()).find("'missing' is not configured"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// Quota, default retries, results that say what happened, per-request
+// options, redaction and Gemini (issue 15, issue 16's first point).
+
+const char* const kProviders[] = {"fake", "fake-anthropic", "fake-gemini"};
+
+TEST_F(LlmStep, QuotaAnswersFailAfterOneRequestWithTheProvidersMessage) {
+  struct Case {
+    const char* provider;
+    const char* scenario;
+    const char* says;  // a piece of the provider's own message
+  };
+  const Case cases[] = {
+      {"fake", "quota~openai", "You exceeded your current quota"},
+      {"fake", "quota~openrouter;variant=openrouter", "Insufficient credits"},
+      {"fake-anthropic", "quota~credit", "Your credit balance is too low"},
+      {"fake-anthropic", "quota~limit;variant=usage_limit", "specified API usage limits"},
+      {"fake-anthropic", "quota~billing;variant=billing", "credit balance is too low"},
+      {"fake-gemini", "quota~gemini", "You exceeded your current quota"},
+  };
+  for (const auto& c : cases) {
+    auto engine = open(c.scenario, retries(5));
+    auto run = run_to_end(*engine, c.provider);
+    ASSERT_EQ(run.status, RunStatus::failed) << c.scenario;
+    EXPECT_EQ(run.error.at("code"), "quota_exceeded") << c.scenario;
+    EXPECT_EQ(run.error.at("class"), "fatal") << c.scenario;
+    std::string message(run.error.at("message").as_string());
+    EXPECT_NE(message.find("out of quota or credit"), std::string::npos) << message;
+    EXPECT_NE(message.find(c.says), std::string::npos) << message;
+    EXPECT_EQ(server.requests(c.scenario), 1u) << c.scenario;
+    EXPECT_TRUE(events_of(*engine, run.id, "step.retrying").empty()) << c.scenario;
+  }
+}
+
+TEST_F(LlmStep, GeminiPerMinuteLimitIsRateLimitedNotQuota) {
+  auto engine = open("rate_limited_then_ok~gemini", retries(3));
+  auto run = engine->start("write", boost::json::object{{"provider", "fake-gemini"}});
+  ASSERT_TRUE(eventually([&] { return !events_of(*engine, run.id, "step.retrying").empty(); }));
+  // The wait came from the body's RetryInfo (Gemini sends no Retry-After).
+  EXPECT_GT(engine->resource_status("llm:fake-gemini").paused_until_ms, 0);
+  auto done = wait_finished(*engine, run.id);
+  ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
+  auto retrying = events_of(*engine, run.id, "step.retrying");
+  ASSERT_EQ(retrying.size(), 1u);
+  EXPECT_EQ(retrying[0].data.at("delay_ms"), 1000);
+  EXPECT_EQ(retrying[0].data.at("error").at("class"), "rate_limited");
+  EXPECT_EQ(retrying[0].data.at("error").at("code"), "provider");
+  EXPECT_EQ(server.requests("rate_limited_then_ok~gemini"), 2u);
+}
+
+TEST_F(LlmStep, WithNoPolicySetA503ThenOkSucceeds) {
+  auto engine = open("server_error_then_ok;status=503");  // neither step nor workflow policy
+  auto run = run_to_end(*engine);
+  ASSERT_EQ(run.status, RunStatus::completed) << boost::json::serialize(run.error);
+  EXPECT_EQ(server.requests("server_error_then_ok;status=503"), 2u);
+  auto retrying = events_of(*engine, run.id, "step.retrying");
+  ASSERT_EQ(retrying.size(), 1u);
+  // Full jitter under the default's first backoff of 1 s.
+  EXPECT_LE(retrying[0].data.at("delay_ms").to_number<int64_t>(), 1000);
+}
+
+TEST_F(LlmStep, TheDefaultPolicyStopsAtThreeAttempts) {
+  auto engine = open("server_error_then_ok~three;times=5;status=503");
+  auto run = run_to_end(*engine);
+  ASSERT_EQ(run.status, RunStatus::failed);
+  EXPECT_EQ(run.error.at("class"), "retryable");
+  std::string message(run.error.at("message").as_string());
+  EXPECT_NE(message.find("HTTP 503"), std::string::npos) << message;
+  EXPECT_EQ(server.requests("server_error_then_ok~three;times=5;status=503"), 3u);
+}
+
+TEST_F(LlmStep, AWorkflowPolicyReplacesTheDefault) {
+  auto engine = open("server_error_then_ok~off;status=503", retries(1));  // retries off
+  auto run = run_to_end(*engine);
+  ASSERT_EQ(run.status, RunStatus::failed);
+  EXPECT_EQ(server.requests("server_error_then_ok~off;status=503"), 1u);
+}
+
+TEST(EngineConfigGemini, AGeminiProviderFromConfigJson) {
+  EngineOptions o;
+  apply_engine_config(
+      o, boost::json::parse(R"({"llm":{"providers":[)"
+                            R"({"name":"g","kind":"gemini","api_key":"k","model":"gemini-x"}]}})"));
+  ASSERT_EQ(o.llm.providers.size(), 1u);
+  EXPECT_EQ(o.llm.providers[0].kind, LlmProviderKind::gemini);
+}
+
+TEST(LlmDefaults, TheDefaultRetryPolicyIsDocumented) {
+  RetryPolicy p = default_llm_retry_policy();
+  EXPECT_EQ(p.max_attempts, 3);
+  EXPECT_EQ(p.initial_backoff, std::chrono::milliseconds(1000));
+  EXPECT_EQ(p.multiplier, 2.0);
+  EXPECT_TRUE(p.jitter);
+  EXPECT_NO_THROW(validate(p));
+}
+
+TEST_F(LlmStep, TruncatedAnswersAreFlaggedKeptAndNotRetried) {
+  const std::pair<const char*, const char*> raw[] = {
+      {"fake", "length"}, {"fake-anthropic", "max_tokens"}, {"fake-gemini", "MAX_TOKENS"}};
+  for (auto [provider, stop_reason] : raw) {
+    std::string scenario = std::string("truncated~") + provider;
+    auto engine = open(scenario, retries(3));
+    auto run = run_to_end(*engine, provider);
+    ASSERT_EQ(run.status, RunStatus::completed) << boost::json::serialize(run.error);
+    EXPECT_EQ(run.output.at("truncated"), true) << provider;
+    LlmResult result = llm_result_from_json(run.output);
+    EXPECT_TRUE(result.truncated) << provider;
+    EXPECT_EQ(result.finish_reason, "length") << provider;
+    EXPECT_EQ(result.stop_reason, stop_reason) << provider;
+    EXPECT_FALSE(result.text.empty()) << provider;
+    EXPECT_EQ(server.requests(scenario), 1u) << provider;
+  }
+}
+
+TEST_F(LlmStep, ResultsCarryTheRawStopReasonAndUsage) {
+  const std::pair<const char*, const char*> raw[] = {
+      {"fake", "stop"}, {"fake-anthropic", "end_turn"}, {"fake-gemini", "STOP"}};
+  for (auto [provider, stop_reason] : raw) {
+    auto engine = open("normal");
+    auto run = run_to_end(*engine, provider);
+    ASSERT_EQ(run.status, RunStatus::completed) << boost::json::serialize(run.error);
+    LlmResult result = llm_result_from_json(run.output);
+    EXPECT_EQ(result.finish_reason, "stop") << provider;
+    EXPECT_EQ(result.stop_reason, stop_reason) << provider;
+    EXPECT_FALSE(result.truncated) << provider;
+    EXPECT_EQ(result.usage.output_tokens, 20) << provider;  // one per word
+    EXPECT_GT(result.usage.input_tokens, 0) << provider;
+    EXPECT_EQ(result.usage.total_tokens, result.usage.input_tokens + result.usage.output_tokens)
+        << provider;
+    // The stored JSON says the same.
+    EXPECT_EQ(run.output.at("usage").at("total_tokens"), result.usage.total_tokens) << provider;
+    EXPECT_EQ(run.output.at("stop_reason"), stop_reason) << provider;
+  }
+}
+
+TEST_F(LlmStep, AStreamEndingInsideAnEventIsReportedCutAndRetried) {
+  for (const char* provider : kProviders) {
+    std::string scenario = std::string("unterminated~") + provider;
+    auto engine = open(scenario, retries(2));
+    auto run = run_to_end(*engine, provider);
+    ASSERT_EQ(run.status, RunStatus::failed) << provider;
+    EXPECT_EQ(run.error.at("class"), "retryable") << provider;
+    std::string message(run.error.at("message").as_string());
+    EXPECT_NE(message.find("the stream was cut"), std::string::npos) << message;
+    EXPECT_EQ(server.requests(scenario), 2u) << provider;
+  }
+}
+
+TEST_F(LlmStep, PerRequestOptionsGoOnTheWireInEachProvidersWords) {
+  auto engine = open("normal");
+  Json request = request_with({{"stop", boost::json::array{"THE END", "###"}},
+                               {"temperature", 0.25},
+                               {"extra", {{"top_p", 0.5}}}});
+  for (const char* provider : kProviders) {
+    auto run = run_to_end(*engine, provider, request);
+    ASSERT_EQ(run.status, RunStatus::completed) << boost::json::serialize(run.error);
+  }
+  auto recorded = server.recorded();
+  ASSERT_EQ(recorded.size(), 3u);
+  auto body = [&](size_t i) { return boost::json::parse(recorded[i].body).as_object(); };
+  auto openai = body(0), anthropic = body(1), gemini = body(2);
+  EXPECT_EQ(openai.at("stop"), (boost::json::array{"THE END", "###"}));
+  EXPECT_EQ(openai.at("temperature"), 0.25);
+  EXPECT_EQ(openai.at("top_p"), 0.5);
+  EXPECT_EQ(anthropic.at("stop_sequences"), (boost::json::array{"THE END", "###"}));
+  EXPECT_EQ(anthropic.at("top_p"), 0.5);
+  EXPECT_EQ(anthropic.at("system"), "You write stories.");
+  EXPECT_EQ(gemini.at("generationConfig").at("stopSequences"),
+            (boost::json::array{"THE END", "###"}));
+  EXPECT_EQ(gemini.at("generationConfig").at("maxOutputTokens"), 200);
+  EXPECT_EQ(gemini.at("generationConfig").at("temperature"), 0.25);
+  EXPECT_EQ(gemini.at("top_p"), 0.5);
+}
+
+TEST_F(LlmStep, ProviderExtrasMergeIntoNestedObjects) {
+  auto engine = open("normal");
+  auto run = run_to_end(*engine, "fake-gemini",
+                        request_with({{"extra", {{"generationConfig", {{"topK", 3}}}}}}));
+  ASSERT_EQ(run.status, RunStatus::completed) << boost::json::serialize(run.error);
+  auto body = boost::json::parse(server.recorded().at(0).body).as_object();
+  EXPECT_EQ(body.at("generationConfig").at("topK"), 3);
+  EXPECT_EQ(body.at("generationConfig").at("maxOutputTokens"), 200);  // kept
+}
+
+TEST_F(LlmStep, APerRequestIdleTimeoutReplacesTheProviders) {
+  auto engine = open("stall;stall_ms=3000", retries(1));
+  auto started = std::chrono::steady_clock::now();
+  auto run = run_to_end(*engine, "fake", request_with({{"idle_timeout_ms", 200}}));
+  ASSERT_EQ(run.status, RunStatus::failed);
+  EXPECT_EQ(run.error.at("code"), "timeout");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1400));
+}
+
+TEST_F(LlmStep, APerRequestTotalTimeoutEndsATrickle) {
+  auto engine = open("slow_trickle;delay_ms=100", retries(1));
+  auto run = run_to_end(*engine, "fake", request_with({{"total_timeout_ms", 300}}));
+  ASSERT_EQ(run.status, RunStatus::failed);
+  EXPECT_EQ(run.error.at("code"), "timeout");
+  EXPECT_EQ(run.error.at("class"), "timeout");
+}
+
+// The key as a provider or proxy may echo it; each must come back redacted.
+std::string base64_of(std::string_view bytes) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned bits = 0;
+  int n = 0;
+  for (unsigned char c : bytes) {
+    bits = (bits << 8) | c;
+    n += 8;
+    while (n >= 6) out.push_back(a[(bits >> (n -= 6)) & 0x3F]);
+  }
+  if (n > 0) out.push_back(a[(bits << (6 - n)) & 0x3F]);
+  return out;
+}
+
+TEST_F(LlmStep, AKeyEchoedInAnySpellingIsRedacted) {
+  std::string key = kKey;
+  std::string upper, lower;
+  for (char c : key) {
+    upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  std::string url_all;
+  for (unsigned char c : key) {
+    char hex[4];
+    std::snprintf(hex, sizeof hex, "%%%02X", c);
+    url_all += hex;
+  }
+  std::string url = key;  // '-' is unreserved: the same as raw unless fully encoded
+  const std::vector<std::string> forbidden = {key,
+                                              upper,
+                                              lower,
+                                              url_all,
+                                              base64_of(key).substr(0, 20),
+                                              base64_of("user:" + key).substr(8, 20),
+                                              key.substr(0, 12)};
+  for (const char* spelling :
+       {"raw", "url", "url_all", "upper", "lower", "base64", "basic", "prefix", "masked"}) {
+    for (const char* provider : kProviders) {
+      std::string scenario = std::string("echo_key~") + provider + ";spelling=" + spelling;
+      auto engine = open(scenario, retries(1));
+      auto run = run_to_end(*engine, provider);
+      ASSERT_EQ(run.status, RunStatus::failed) << scenario;
+      std::string message(run.error.at("message").as_string());
+      std::string expected = std::string("Incorrect API key provided: ") +
+                             (std::string(spelling) == "basic" ? "Basic " : "") + "[redacted]";
+      EXPECT_NE(message.find(expected), std::string::npos) << scenario << ": " << message;
+      std::string everything = message;
+      for (auto& e : engine->events(run.id, 0, 10000)) everything += boost::json::serialize(e.data);
+      for (const auto& f : forbidden) {
+        EXPECT_EQ(everything.find(f), std::string::npos) << scenario << " leaks " << f;
+      }
+      expect_no_key(*engine, run.id);
+    }
+  }
+}
+
+TEST_F(LlmStep, GeminiStreamsWithTheKeyInAHeaderOnly) {
+  auto engine = open("normal");
+  auto plain = run_to_end(*engine, "fake");
+  auto run = run_to_end(*engine, "fake-gemini");
+  ASSERT_EQ(run.status, RunStatus::completed) << boost::json::serialize(run.error);
+  LlmResult result = llm_result_from_json(run.output);
+  EXPECT_EQ(result.text, llm_result_from_json(plain.output).text);
+  EXPECT_EQ(result.text, streamed_text(*engine, run.id));
+  EXPECT_EQ(result.provider, "fake-gemini");
+  EXPECT_EQ(result.model, "fake-model");  // the fake's modelVersion echoes it
+  auto recorded = server.recorded();
+  ASSERT_EQ(recorded.size(), 2u);
+  EXPECT_EQ(recorded[1].path, "/s/normal/v1beta/models/fake-model:streamGenerateContent?alt=sse");
+  EXPECT_EQ(recorded[1].header("x-goog-api-key"), kKey);
+  EXPECT_EQ(recorded[1].header("authorization"), "");
+  EXPECT_EQ(recorded[1].path.find("not-a-secret"), std::string::npos);
+  auto body = boost::json::parse(recorded[1].body).as_object();
+  EXPECT_EQ(body.at("systemInstruction").at("parts").at(0).at("text"), "You write stories.");
+  EXPECT_EQ(body.at("contents").at(0).at("role"), "user");
+  expect_no_key(*engine, run.id);
+}
+
+TEST_F(LlmStep, GeminiWithoutStreamingAndBytewise) {
+  auto engine = open("crlf_bytewise");
+  auto streamed = run_to_end(*engine, "fake-gemini");
+  ASSERT_EQ(streamed.status, RunStatus::completed) << boost::json::serialize(streamed.error);
+  auto whole = run_to_end(*engine, "fake-gemini", request_with({{"stream", false}}));
+  ASSERT_EQ(whole.status, RunStatus::completed) << boost::json::serialize(whole.error);
+  EXPECT_EQ(llm_result_from_json(whole.output).text, llm_result_from_json(streamed.output).text);
+  EXPECT_NE(server.recorded().at(1).path.find(":generateContent"), std::string::npos);
+}
+
+TEST_F(LlmStep, GeminiErrorsAreClassified) {
+  {
+    auto engine = open("in_stream_error~g", retries(1));
+    auto run = run_to_end(*engine, "fake-gemini");
+    ASSERT_EQ(run.status, RunStatus::failed);
+    EXPECT_EQ(run.error.at("class"), "retryable");
+    std::string message(run.error.at("message").as_string());
+    EXPECT_NE(message.find("UNAVAILABLE"), std::string::npos) << message;
+    EXPECT_NE(message.find("The model is overloaded"), std::string::npos) << message;
+  }
+  {
+    auto engine = open("unauthorized~g", retries(3));
+    auto run = run_to_end(*engine, "fake-gemini");
+    ASSERT_EQ(run.status, RunStatus::failed);
+    EXPECT_EQ(run.error.at("class"), "fatal");
+    std::string message(run.error.at("message").as_string());
+    EXPECT_NE(message.find("API key not valid"), std::string::npos) << message;
+    EXPECT_EQ(server.requests("unauthorized~g"), 1u);
+  }
+}
+
+Json outline_schema() {
+  return boost::json::parse(R"({"type":"object",
+      "properties":{"title":{"type":"string"},
+                    "chapters":{"type":"array","items":{"type":"string"},"minItems":3},
+                    "mood":{"type":"string","enum":["dark","bright"]}},
+      "required":["title","chapters","mood"],"additionalProperties":false})");
+}
+
+TEST_F(LlmStep, StructuredOutputIsAskedForParsedAndValidated) {
+  auto engine = open("normal");
+  Json request = request_with({{"json_schema", outline_schema()}});
+  for (const char* provider : {"fake", "fake-anthropic", "fake-gemini", "offline"}) {
+    auto run = run_to_end(*engine, provider, request);
+    ASSERT_EQ(run.status, RunStatus::completed) << provider << boost::json::serialize(run.error);
+    LlmResult result = llm_result_from_json(run.output);
+    ASSERT_TRUE(result.json.is_object()) << provider << ": " << result.text;
+    EXPECT_TRUE(result.json.at("title").is_string()) << provider;
+    EXPECT_EQ(result.json.at("chapters").as_array().size(), 3u) << provider;
+    EXPECT_EQ(result.json.at("mood"), "dark") << provider;
+    EXPECT_EQ(boost::json::parse(result.text), result.json) << provider;
+    EXPECT_EQ(result.finish_reason, "stop") << provider;
+    EXPECT_EQ(streamed_text(*engine, run.id), result.text) << provider;
+  }
+  auto recorded = server.recorded();
+  ASSERT_EQ(recorded.size(), 3u);
+  auto openai = boost::json::parse(recorded[0].body).as_object();
+  EXPECT_EQ(openai.at("response_format").at("type"), "json_schema");
+  EXPECT_EQ(openai.at("response_format").at("json_schema").at("schema"), outline_schema());
+  auto anthropic = boost::json::parse(recorded[1].body).as_object();
+  EXPECT_EQ(anthropic.at("tools").at(0).at("input_schema"), outline_schema());
+  EXPECT_EQ(anthropic.at("tool_choice").at("name"), anthropic.at("tools").at(0).at("name"));
+  auto gemini = boost::json::parse(recorded[2].body).as_object();
+  EXPECT_EQ(gemini.at("generationConfig").at("responseMimeType"), "application/json");
+  EXPECT_EQ(gemini.at("generationConfig").at("responseSchema"), outline_schema());
+}
+
+TEST_F(LlmStep, TheOfflineProviderFillsASchemaTheSameEveryTime) {
+  auto engine = open("normal");
+  Json request = request_with({{"json_schema", outline_schema()}});
+  auto a = run_to_end(*engine, "offline", request);
+  auto b = run_to_end(*engine, "offline", request);
+  ASSERT_EQ(a.status, RunStatus::completed) << boost::json::serialize(a.error);
+  EXPECT_EQ(a.output.at("json"), b.output.at("json"));
+}
+
+TEST_F(LlmStep, AnAnswerNotMatchingTheSchemaIsARetryableErrorNamingTheMismatch) {
+  for (const char* provider : kProviders) {
+    std::string scenario = std::string("wrong_json~") + provider;
+    auto engine = open(scenario, retries(2));
+    auto run = run_to_end(*engine, provider, request_with({{"json_schema", outline_schema()}}));
+    ASSERT_EQ(run.status, RunStatus::failed) << provider;
+    EXPECT_EQ(run.error.at("class"), "retryable") << provider;
+    std::string message(run.error.at("message").as_string());
+    EXPECT_NE(message.find("the answer does not match the request's json_schema: $.title: "
+                           "expected a string, got 7"),
+              std::string::npos)
+        << message;
+    EXPECT_EQ(server.requests(scenario), 2u) << provider;
+  }
 }
 
 }  // namespace

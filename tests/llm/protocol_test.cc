@@ -160,7 +160,7 @@ TEST(AnthropicProtocol, DecodesItsEventTypesIncludingPing) {
   decoder->on_event(data(R"({"type":"message_stop"})"), progress);
   EXPECT_TRUE(progress.done);
   EXPECT_EQ(progress.text, "Hello");
-  EXPECT_EQ(progress.finish_reason, "stop");
+  EXPECT_EQ(progress.finish_reason, "end_turn");  // normalized in the result
   EXPECT_EQ(progress.usage.input_tokens, 12);
   EXPECT_EQ(progress.usage.output_tokens, 5);
   EXPECT_EQ(progress.model, "claude-x");
@@ -198,6 +198,77 @@ TEST(AnthropicProtocol, ReadsRateLimitHeadersAsDates) {
   EXPECT_EQ(limits.requests_left, 3.0);
   EXPECT_EQ(limits.requests_reset_ms, 5000);
   EXPECT_FALSE(limits.tokens_left.has_value());
+}
+
+TEST(GeminiProtocol, QuotaAndRateLimitAreToldApart) {
+  auto daily = gemini_protocol().error_of(
+      R"({"error":{"code":429,"message":"You exceeded your current quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}})");
+  EXPECT_TRUE(daily.quota);
+  EXPECT_EQ(daily.code, "RESOURCE_EXHAUSTED");
+  EXPECT_EQ(daily.message, "You exceeded your current quota");
+  auto minute = gemini_protocol().error_of(
+      R"({"error":{"code":429,"message":"You exceeded your current quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"37s"}]}})");
+  EXPECT_FALSE(minute.quota);
+  EXPECT_EQ(minute.retry_after_ms, 37000);
+  auto listed = gemini_protocol().error_of(
+      R"([{"error":{"code":500,"message":"boom","status":"INTERNAL"}}])");
+  EXPECT_EQ(listed.message, "boom");
+  EXPECT_EQ(gemini_protocol().error_message("<html>Bad Gateway</html>"),
+            "<html>Bad Gateway</html>");
+}
+
+TEST(GeminiProtocol, DecodesResponsesAndTheFinishReason) {
+  auto decoder = gemini_protocol().decoder();
+  LlmProgress progress;
+  auto data = [](const char* d) { return SseEvent{"", d, ""}; };
+  EXPECT_EQ(
+      decoder->on_event(
+          data(
+              R"({"candidates":[{"content":{"parts":[{"text":"Hel"},{"text":"lo"}],"role":"model"}}],"modelVersion":"gemini-x"})"),
+          progress),
+      "Hello");
+  EXPECT_FALSE(progress.done);
+  EXPECT_EQ(
+      decoder->on_event(
+          data(
+              R"({"candidates":[{"content":{"parts":[{"text":"!"}]},"finishReason":"MAX_TOKENS"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2,"totalTokenCount":9}})"),
+          progress),
+      "!");
+  EXPECT_TRUE(progress.done);
+  EXPECT_EQ(progress.text, "Hello!");
+  EXPECT_EQ(progress.finish_reason, "MAX_TOKENS");
+  EXPECT_EQ(progress.usage.total_tokens, 9);  // thinking tokens count in the total
+  EXPECT_EQ(progress.model, "gemini-x");
+  try {
+    decoder->on_event(
+        data(
+            R"({"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}})"),
+        progress);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.error_class(), ErrorClass::retryable);
+    EXPECT_STREQ(
+        e.what(),
+        "the provider sent an error in the stream (UNAVAILABLE): The model is overloaded.");
+  }
+}
+
+TEST(GeminiProtocol, TheKeyGoesInAHeaderNeverTheUrl) {
+  LlmProviderConfig p;
+  p.name = "gemini";
+  p.kind = LlmProviderKind::gemini;
+  p.api_key = "test-key-not-a-secret-0123456789";
+  LlmRequest r;
+  r.messages = {{"user", "hi"}};
+  HttpRequest http = gemini_protocol().build(p, r, "gemini-2.0-flash", "run:1");
+  EXPECT_EQ(http.url,
+            "https://generativelanguage.googleapis.com/v1beta/models/"
+            "gemini-2.0-flash:streamGenerateContent?alt=sse");
+  bool header = false;
+  for (const auto& [name, value] : http.headers) {
+    header = header || (name == "x-goog-api-key" && value == p.api_key);
+  }
+  EXPECT_TRUE(header);
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 
 namespace storyloom::testing::fake {
 
-enum class Provider { openai, anthropic };
+enum class Provider { openai, anthropic, gemini };
 
 // What the fake reads from a request.
 struct Prompt {
@@ -21,7 +21,20 @@ struct Prompt {
   bool include_usage = false;  // OpenAI stream_options.include_usage
   std::string last_user_text;
   long long prompt_words = 0;
+  // Set by the server, not read from the body:
+  std::string api_key;     // the key the request carried (Bearer, x-api-key, x-goog-api-key)
+  bool truncated = false;  // the `truncated` scenario: the reply stops at max tokens
+  // Structured output: the JSON Schema the request asked for, serialized ("" for text).
+  // OpenAI response_format.json_schema.schema, Anthropic's forced tool's
+  // input_schema, Gemini generationConfig.responseSchema.
+  std::string schema;
 };
+
+// The reply of a structured-output request: a JSON value filling `schema`
+// (strings "<property> of «<first 20 code points of the prompt>»", numbers
+// their minimum or 1, arrays their minItems or 2 items, enums their first
+// value), in pieces of about 12 bytes. `wrong`: every string is 7 instead.
+std::vector<std::string> schema_reply_pieces(const Prompt& prompt, bool wrong);
 
 // Reads what the fake needs and refuses what a real provider would refuse
 // (field messages in the providers' `field: problem` style). Returns the
@@ -55,7 +68,12 @@ enum class Failure {
   invalid_request,  // a real problem with the request; the message says which
   not_found,
   overloaded,
+  quota,     // out of quota or credit; `message` picks the variant (FAKE_LLM_SERVER.md)
+  echo_key,  // a 401 whose message is `message` (the key in some spelling)
 };
+
+// The HTTP status of a `quota` answer of `variant` for `provider`.
+int quota_status(Provider provider, std::string_view variant);
 
 // The provider's JSON error body for `failure`; `message` is the text of an
 // invalid_request or not_found error (the others have canned text).

@@ -55,6 +55,7 @@ using fake::Provider;
 using fake::read_prompt;
 using fake::RequestReader;
 using fake::ResponseWriter;
+using fake::Scenario;
 using fake::ScenarioParse;
 using fake::send_scenario_response;
 using std::chrono::microseconds;
@@ -244,22 +245,42 @@ class FakeLlmServer::Impl {
       recorded_.push_back(request);
     }
     std::optional<Provider> provider;
+    Prompt prompt;
     if (request.method == "POST" && rest == "/v1/chat/completions") provider = Provider::openai;
     if (request.method == "POST" && rest == "/v1/messages") provider = Provider::anthropic;
+    constexpr std::string_view kGemini = "/v1beta/models/";
+    if (request.method == "POST" && rest.substr(0, kGemini.size()) == kGemini) {
+      std::string_view call = rest.substr(kGemini.size());
+      size_t colon = call.rfind(':');
+      std::string_view method = colon == std::string_view::npos ? "" : call.substr(colon + 1);
+      if (colon > 0 && (method == "streamGenerateContent" || method == "generateContent")) {
+        provider = Provider::gemini;
+        prompt.model = std::string(call.substr(0, colon));
+        prompt.stream = method == "streamGenerateContent";
+      }
+    }
     if (!scenario_path || segment.empty() || !provider) {
       std::string message = "Invalid URL (" + request.method + " " + std::string(path) +
-                            "); the fake serves POST /s/<scenario>/v1/chat/completions and "
-                            "POST /s/<scenario>/v1/messages";
+                            "); the fake serves POST /s/<scenario>/v1/chat/completions, "
+                            "POST /s/<scenario>/v1/messages and "
+                            "POST /s/<scenario>/v1beta/models/<model>:streamGenerateContent";
       return out.send_json(404, error_body(Provider::openai, Failure::not_found, message));
+    }
+    if (std::string bearer = request.header("authorization"); bearer.rfind("Bearer ", 0) == 0) {
+      prompt.api_key = bearer.substr(7);
+    } else if (std::string key = request.header("x-api-key"); !key.empty()) {
+      prompt.api_key = key;
+    } else {
+      prompt.api_key = request.header("x-goog-api-key");
     }
     ScenarioParse parsed = parse_scenario(segment);
     if (!parsed.spec) {
       return out.send_json(400, error_body(*provider, Failure::invalid_request, parsed.error));
     }
-    Prompt prompt;
     if (std::string problem = read_prompt(*provider, request.body, prompt); !problem.empty()) {
       return out.send_json(400, error_body(*provider, Failure::invalid_request, problem));
     }
+    prompt.truncated = parsed.spec->scenario == Scenario::truncated;
     send_scenario_response(
         out, [this](microseconds d) { pause(d); }, *parsed.spec, *provider, prompt, sequence,
         arrival);

@@ -1099,5 +1099,115 @@ TEST(FakeLlmServerProgram, RefusesABadPort) {
             "usage: fake_llm_server [--port N]\n");
 }
 
+// ---------------------------------------------------------------------------
+// Gemini, quota, key echoes, truncation, cut streams, structured output.
+
+std::string gemini(std::string_view scenario, bool stream = true) {
+  return "/s/" + std::string(scenario) + "/v1beta/models/gemini-fake:" +
+         (stream ? "streamGenerateContent?alt=sse" : "generateContent");
+}
+
+std::string gemini_request() {
+  return R"({"systemInstruction":{"parts":[{"text":"You are a storyteller."}]},
+             "contents":[{"role":"user","parts":[{"text":"Tell me a story about a lighthouse"}]}],
+             "generationConfig":{"maxOutputTokens":100}})";
+}
+
+TEST_F(FakeLlmServerTest, GeminiStreamIsOneResponsePerWordThenTheFinish) {
+  Response r = post(port, gemini("normal"), gemini_request(), {{"x-goog-api-key", "k"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "text/event-stream; charset=utf-8");
+  auto events = parse_sse(dechunk(r.raw_body).joined());
+  ASSERT_EQ(events.size(), 21u);  // 20 words and the finish
+  std::string text;
+  for (const auto& e : events) {
+    auto o = parse(e.data).as_object();
+    EXPECT_EQ(o.at("modelVersion"), "gemini-fake");
+    text += std::string(o.at("candidates").at(0).at("content").at("parts").at(0).at("text").as_string());
+  }
+  EXPECT_EQ(text, kReply);
+  auto last = parse(events.back().data).as_object();
+  EXPECT_EQ(last.at("candidates").at(0).at("finishReason"), "STOP");
+  EXPECT_EQ(last.at("usageMetadata").at("promptTokenCount"), kPromptWords);
+  EXPECT_EQ(last.at("usageMetadata").at("candidatesTokenCount"), 20);
+  EXPECT_EQ(last.at("usageMetadata").at("totalTokenCount"), kPromptWords + 20);
+}
+
+TEST_F(FakeLlmServerTest, GeminiWholeReplyAndErrors) {
+  Response whole = post(port, gemini("normal", false), gemini_request());
+  EXPECT_EQ(whole.status, 200);
+  auto o = parse(whole.raw_body).as_object();
+  EXPECT_EQ(
+      std::string(o.at("candidates").at(0).at("content").at("parts").at(0).at("text").as_string()),
+      kReply);
+  Response limited = post(port, gemini("rate_limited_then_ok"), gemini_request());
+  EXPECT_EQ(limited.status, 429);
+  auto error = parse(limited.raw_body).at("error").as_object();
+  EXPECT_EQ(error.at("status"), "RESOURCE_EXHAUSTED");
+  EXPECT_EQ(error.at("details").at(1).at("retryDelay"), "1s");
+  Response quota = post(port, gemini("quota"), gemini_request());
+  EXPECT_EQ(quota.status, 429);
+  EXPECT_NE(quota.raw_body.find("PerDay"), std::string::npos);
+  Response missing = post(port, gemini("normal"), R"({"generationConfig":{}})");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.raw_body.find("contents is not specified"), std::string::npos);
+}
+
+TEST_F(FakeLlmServerTest, QuotaAnswersHaveEachProvidersStatusAndShape) {
+  EXPECT_EQ(post(port, chat("quota"), openai_request(false)).status, 429);
+  EXPECT_NE(post(port, chat("quota"), openai_request(false)).raw_body.find("insufficient_quota"),
+            std::string::npos);
+  Response openrouter = post(port, chat("quota;variant=openrouter"), openai_request(false));
+  EXPECT_EQ(openrouter.status, 402);
+  EXPECT_TRUE(error_message(openrouter).starts_with("Insufficient credits"));
+  Response anthropic = post(port, messages("quota"), anthropic_request(false));
+  EXPECT_EQ(anthropic.status, 400);
+  EXPECT_TRUE(error_message(anthropic).starts_with("Your credit balance is too low"));
+  EXPECT_EQ(post(port, messages("quota;variant=billing"), anthropic_request(false)).status, 402);
+  Response bad = post(port, chat("quota;variant=nope"), openai_request(false));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(error_message(bad).find("expected default, openrouter, billing or usage_limit"),
+            std::string::npos);
+}
+
+TEST_F(FakeLlmServerTest, EchoKeySpellsTheRequestsKey) {
+  const std::vector<Header> bearer = {{"Authorization", "Bearer test-key-not-a-secret-0123456789"}};
+  auto echoed = [&](const char* spelling) {
+    return error_message(
+        post(port, chat(std::string("echo_key;spelling=") + spelling), openai_request(false), bearer));
+  };
+  EXPECT_EQ(echoed("raw"), "Incorrect API key provided: test-key-not-a-secret-0123456789");
+  EXPECT_EQ(echoed("upper"), "Incorrect API key provided: TEST-KEY-NOT-A-SECRET-0123456789");
+  EXPECT_EQ(echoed("url"),
+            "Incorrect API key provided: test%2Dkey%2Dnot%2Da%2Dsecret%2D0123456789");
+  EXPECT_EQ(echoed("prefix"), "Incorrect API key provided: test-key-not-a...");
+  EXPECT_EQ(echoed("masked"), "Incorrect API key provided: test-key-not********6789");
+  EXPECT_EQ(echoed("base64"),
+            "Incorrect API key provided: dGVzdC1rZXktbm90LWEtc2VjcmV0LTAxMjM0NTY3ODk=");
+  Response anthropic = post(port, messages("echo_key"), anthropic_request(false),
+                            {{"x-api-key", "test-key-anthropic"}});
+  EXPECT_EQ(anthropic.status, 401);
+  EXPECT_EQ(error_message(anthropic), "Incorrect API key provided: test-key-anthropic");
+}
+
+TEST_F(FakeLlmServerTest, TruncatedAndUnterminated) {
+  Response truncated = post(port, messages("truncated"), anthropic_request(false));
+  EXPECT_EQ(parse(truncated.raw_body).at("stop_reason"), "max_tokens");
+  Response cut = post(port, chat("unterminated"), openai_request(true));
+  std::string body = dechunk(cut.raw_body).joined();
+  EXPECT_TRUE(body.ends_with("data: [DONE]\n")) << body.substr(body.size() - 20);
+  EXPECT_FALSE(body.ends_with("\n\n"));
+}
+
+TEST_F(FakeLlmServerTest, StructuredOutputRequestsGetJsonFillingTheSchema) {
+  std::string request = R"({"model":"m","messages":[{"role":"user","content":"Outline it"}],
+      "response_format":{"type":"json_schema","json_schema":{"name":"a","schema":
+        {"type":"object","properties":{"title":{"type":"string"},"n":{"type":"integer"}}}}}})";
+  Response r = post(port, chat("normal"), request);
+  auto content = parse(r.raw_body).at("choices").at(0).at("message").at("content");
+  std::string text(content.as_string());
+  EXPECT_EQ(parse(text), parse(std::string_view(R"({"title":"title of «Outline it»","n":1})")));
+}
+
 }  // namespace
 }  // namespace storyloom::testing

@@ -2,6 +2,7 @@
 #include "fake_response.h"
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -92,6 +93,60 @@ std::vector<Header> ratelimit_headers(Provider provider, const ScenarioSpec& spe
 }
 
 // ---------------------------------------------------------------------------
+// The echo_key scenario: the key as providers (or proxies) have echoed keys.
+
+std::string base64(std::string_view bytes) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned bits = 0;
+  int count = 0;
+  for (unsigned char c : bytes) {
+    bits = (bits << 8) | c;
+    count += 8;
+    while (count >= 6) {
+      count -= 6;
+      out.push_back(kAlphabet[(bits >> count) & 0x3F]);
+    }
+  }
+  if (count > 0) out.push_back(kAlphabet[(bits << (6 - count)) & 0x3F]);
+  while (out.size() % 4 != 0) out.push_back('=');
+  return out;
+}
+
+std::string key_spelling(const std::string& key, const std::string& spelling) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  if (spelling == "url" || spelling == "url_all") {
+    for (unsigned char c : key) {
+      bool plain = std::isalnum(c) && spelling == "url";
+      if (plain) {
+        out.push_back(static_cast<char>(c));
+      } else {
+        out += {'%', kHex[c >> 4], kHex[c & 0xF]};
+      }
+    }
+  } else if (spelling == "upper" || spelling == "lower") {
+    for (char c : key) {
+      out.push_back(static_cast<char>(spelling == "upper"
+                                          ? std::toupper(static_cast<unsigned char>(c))
+                                          : std::tolower(static_cast<unsigned char>(c))));
+    }
+  } else if (spelling == "base64") {
+    out = base64(key);
+  } else if (spelling == "basic") {
+    out = "Basic " + base64("user:" + key);
+  } else if (spelling == "prefix") {
+    out = key.substr(0, std::min<size_t>(key.size(), 14)) + "...";
+  } else if (spelling == "masked") {
+    out = key.substr(0, std::min<size_t>(key.size(), 12)) + "********" +
+          key.substr(key.size() - std::min<size_t>(key.size(), 4));
+  } else {
+    out = key;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
 // The body, with the scenario's timing.
 
 bool is_continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
@@ -175,11 +230,23 @@ class ScenarioResponse {
         return send_error(401, Failure::unauthorized);
       case Scenario::bad_request:
         return send_error(400, Failure::bad_request);
+      case Scenario::quota: {
+        std::string variant = spec_.has("variant") ? spec_.text("variant") : "default";
+        return send_error(quota_status(provider_, variant), Failure::quota, {}, variant);
+      }
+      case Scenario::echo_key:
+        return send_error(
+            provider_ == Provider::gemini ? 400 : 401, Failure::echo_key, {},
+            "Incorrect API key provided: " + key_spelling(prompt_.api_key, spec_.text("spelling")));
       default:
         break;
     }
     if (spec_.scenario != Scenario::fast) {
-      words_ = reply_words(prompt_.last_user_text, static_cast<size_t>(spec_.words()));
+      if (!prompt_.schema.empty()) {
+        words_ = schema_reply_pieces(prompt_, spec_.scenario == Scenario::wrong_json);
+      } else {
+        words_ = reply_words(prompt_.last_user_text, static_cast<size_t>(spec_.words()));
+      }
     }
     if (prompt_.stream) {
       send_stream();
@@ -189,14 +256,17 @@ class ScenarioResponse {
   }
 
  private:
-  void send_error(int status, Failure failure, std::vector<Header> headers = {}) {
+  void send_error(int status, Failure failure, std::vector<Header> headers = {},
+                  std::string_view message = "") {
     headers.push_back(request_id_);
-    out_.send_json(status, error_body(provider_, failure), std::move(headers));
+    out_.send_json(status, error_body(provider_, failure, message), std::move(headers));
   }
 
   void send_rate_limited() {
     std::vector<Header> headers;
-    if (spec_.has("retry_after_ms")) {
+    if (provider_ == Provider::gemini) {
+      // Gemini says when to retry in its body (RetryInfo), not in a header.
+    } else if (spec_.has("retry_after_ms")) {
       headers.emplace_back("retry-after-ms", spec_.text("retry_after_ms"));
     } else if (spec_.text("retry_after") == "date") {
       headers.emplace_back("Retry-After",
@@ -216,7 +286,13 @@ class ScenarioResponse {
     return headers;
   }
 
+  // Content chunks: the scenario's words, or the pieces of a structured answer.
+  long long reply_count() const {
+    return prompt_.schema.empty() ? spec_.words() : static_cast<long long>(words_.size());
+  }
+
   std::string piece(size_t i) const {
+    if (!prompt_.schema.empty()) return words_[i];  // JSON pieces, no spaces between
     return spec_.scenario == Scenario::fast ? timestamp_piece() : content_piece(words_, i);
   }
 
@@ -241,7 +317,7 @@ class ScenarioResponse {
                                       : microseconds(0);
     SseStream sse(out_, pause_, style);
 
-    const long long count = spec_.words();
+    const long long count = reply_count();
     auto position = [&](std::string_view key, long long fallback) {
       return std::clamp(spec_.number(key, fallback), 0LL, count);
     };
@@ -269,19 +345,22 @@ class ScenarioResponse {
         pause_(milliseconds(spec_.number("stall_ms", 10000)));
       }
     }
-    for (const auto& event : format_->stream_closing({prompt_.prompt_words, sent})) {
-      sse.send(event);
+    auto closing = format_->stream_closing({prompt_.prompt_words, sent});
+    if (spec_.scenario == Scenario::unterminated && !closing.empty()) {
+      // The last event loses its blank line: its lines end, the event does not.
+      closing.back().pop_back();
     }
+    for (const auto& event : closing) sse.send(event);
     out_.send_last_chunk();
   }
 
   void send_whole() {
-    const long long count = spec_.words();
+    const long long count = reply_count();
     std::string text;
     if (spec_.scenario == Scenario::fast) {
       for (long long i = 0; i < count; ++i) text += timestamp_piece();
     } else {
-      text = joined_text(words_);
+      for (long long i = 0; i < count; ++i) text += piece(static_cast<size_t>(i));
     }
     std::string body = format_->whole(text, {prompt_.prompt_words, count});
     std::vector<Header> headers = success_headers();

@@ -38,6 +38,11 @@ const std::vector<ScenarioDefinition>& scenario_definitions() {
         "remaining_tokens", "reset_tokens_ms"}},
       {"stall", Scenario::stall, {"stall_ms"}},
       {"fast", Scenario::fast, {"interval_us"}},
+      {"quota", Scenario::quota, {"variant"}},
+      {"echo_key", Scenario::echo_key, {"spelling"}},
+      {"truncated", Scenario::truncated, {}},
+      {"unterminated", Scenario::unterminated, {}},
+      {"wrong_json", Scenario::wrong_json, {}},
   };
   return definitions;
 }
@@ -73,6 +78,17 @@ std::string check_parameter(std::string_view key, std::string_view value) {
     high = 599;
   } else if (key == "retry_after" && value == "date") {
     return "";
+  } else if (key == "variant") {
+    for (const char* v : {"default", "openrouter", "billing", "usage_limit"}) {
+      if (value == v) return "";
+    }
+    return "expected default, openrouter, billing or usage_limit";
+  } else if (key == "spelling") {
+    for (const char* v :
+         {"raw", "url", "url_all", "upper", "lower", "base64", "basic", "prefix", "masked"}) {
+      if (value == v) return "";
+    }
+    return "expected raw, url, url_all, upper, lower, base64, basic, prefix or masked";
   }
   auto number = parse_integer(value);
   if (number && *number >= low && *number <= high) return "";

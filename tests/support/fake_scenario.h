@@ -26,6 +26,11 @@ enum class Scenario {
   ratelimit_headers,
   stall,
   fast,
+  quota,         // out of quota or credit (variant: the provider's flavour)
+  echo_key,      // a 401 echoing the request's key in some spelling
+  truncated,     // a normal reply that stops at max tokens
+  unterminated,  // a stream whose last event has no blank line after it
+  wrong_json,    // a structured answer whose strings are numbers
 };
 
 // A parsed segment: the scenario and its parameters, every value already checked.

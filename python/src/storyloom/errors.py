@@ -18,6 +18,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "ProviderError",
+    "QuotaExceeded",
     "RateLimited",
     "SchemaTooNew",
     "StepFailed",
@@ -127,6 +128,14 @@ ProviderError = _subclass(
     "stream); ``error_class`` says whether a retry can help.",
 )
 
+QuotaExceeded = _subclass(
+    "QuotaExceeded",
+    15,
+    "quota_exceeded",
+    "The provider account is out of quota or credit (OpenAI insufficient_quota, Anthropic "
+    "billing, OpenRouter 402, Gemini quota); never retried.",
+)
+
 _BY_CODE: dict[int, type[StoryloomError]] = {
     c.code: c
     for c in (
@@ -144,6 +153,7 @@ _BY_CODE: dict[int, type[StoryloomError]] = {
         Timeout,
         InternalError,
         ProviderError,
+        QuotaExceeded,
     )
 }
 
