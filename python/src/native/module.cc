@@ -766,6 +766,26 @@ class Engine {
     return take(out, len);
   }
 
+  // JSON array of start requests -> JSON array of {"run"} / {"error"}, one per request.
+  std::string start_many(const std::string& requests_json) {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) {
+      return sl_engine_start_many(&out, &len, e, requests_json.data(), requests_json.size());
+    });
+    return take(out, len);
+  }
+
+  // JSON array of signals -> JSON array of {"ok"} / {"error"}, one per signal.
+  std::string signal_many(const std::string& signals_json) {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) {
+      return sl_engine_signal_many(&out, &len, e, signals_json.data(), signals_json.size());
+    });
+    return take(out, len);
+  }
+
   std::string get_run(const std::string& id) { return by_id(sl_engine_get_run, id); }
   std::string snapshot(const std::string& id) { return by_id(sl_engine_snapshot, id); }
   std::string artifacts(const std::string& id) { return by_id(sl_engine_artifacts, id); }
@@ -1046,6 +1066,8 @@ PYBIND11_MODULE(_native, m) {
       .def("register_workflow", &Engine::register_workflow, py::arg("name"), py::arg("handler"),
            py::arg("retry") = py::none(), py::arg("limits") = py::none())
       .def("start", &Engine::start)
+      .def("start_many", &Engine::start_many)
+      .def("signal_many", &Engine::signal_many)
       .def("get_run", &Engine::get_run)
       .def("list_runs", &Engine::list_runs)
       .def("delete_run", &Engine::delete_run)

@@ -60,6 +60,7 @@ from .errors import (
     RateLimited,
     StoryloomError,
     Timeout,
+    _from_json,
     _from_native,
 )
 
@@ -770,6 +771,38 @@ class Engine:
             json.loads(self._native.start(workflow, text, idempotency_key, owner, priority))
         )
 
+    def start_many(
+        self, requests: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[Run | StoryloomError]:
+        """Starts many runs in one commit, each checked alone; durable on return. Each
+        request is a dict: ``workflow``, ``input`` (a JSON object, default {}), and
+        optionally ``idempotency_key``, ``owner``, ``priority``. Returns one item per
+        request, in order: its Run (the existing one when the idempotency key was seen),
+        or the StoryloomError that refused it (returned, not raised: the others started).
+        Raises TypeError when ``requests`` is not a list of dicts, InvalidArgument (naming
+        the field) for a field of the wrong type."""
+        items = _json_list("requests", requests)
+        body = _dumps([{**r, "input": r.get("input") or {}} for r in items])
+        return [
+            Run._from(o["run"]) if "run" in o else _from_json(o.get("error") or {})
+            for o in json.loads(self._native.start_many(body))
+        ]
+
+    def signal_many(
+        self, signals: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[StoryloomError | None]:
+        """Delivers many signals in one commit, each checked alone. Each signal is a dict:
+        ``run_id``, ``name``, ``payload`` (default {}). Returns one item per signal, in
+        order: None when it was delivered, else the StoryloomError that refused it
+        (NotFound, InvalidState...; returned, not raised). Raises TypeError /
+        InvalidArgument as :meth:`start_many`."""
+        items = _json_list("signals", signals)
+        body = _dumps([{**s, "payload": s.get("payload", {})} for s in items])
+        return [
+            None if o.get("ok") else _from_json(o.get("error") or {})
+            for o in json.loads(self._native.signal_many(body))
+        ]
+
     def get(self, run_id: str) -> Run:
         """The run ``run_id``. Raises NotFound."""
         return Run._from(json.loads(self._native.get_run(run_id)))
@@ -939,6 +972,18 @@ class Engine:
             self.start, workflow, input, idempotency_key, owner, priority
         )
 
+    async def astart_many(
+        self, requests: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[Run | StoryloomError]:
+        """:meth:`start_many` without blocking the event loop."""
+        return await asyncio.to_thread(self.start_many, requests)
+
+    async def asignal_many(
+        self, signals: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[StoryloomError | None]:
+        """:meth:`signal_many` without blocking the event loop."""
+        return await asyncio.to_thread(self.signal_many, signals)
+
     async def aget(self, run_id: str) -> Run:
         """:meth:`get` without blocking the event loop."""
         return await asyncio.to_thread(self.get, run_id)
@@ -1103,6 +1148,15 @@ class Engine:
         return self.get(run_id).status in TERMINAL_STATUSES and not json.loads(
             self._native.events(run_id, last_id, 1)
         )
+
+
+def _json_list(what: str, items: Any) -> builtins.list[Mapping[str, Any]]:
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+        raise TypeError(f"{what} must be a list of dicts, got {type(items).__name__}")
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise TypeError(f"{what}[{i}] must be a dict, got {type(item).__name__}")
+    return [{k: v for k, v in item.items() if v is not None} for item in items]  # None: unset
 
 
 _DURABILITIES = {"full": _native.DURABILITY_FULL, "normal": _native.DURABILITY_NORMAL}
