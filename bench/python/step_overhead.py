@@ -32,11 +32,13 @@ import storyloom
 TARGET_US = 30.0
 
 
-def measure(steps: int, reps: int, asynchronous: bool) -> dict:
+def measure(steps: int, reps: int, asynchronous: bool, durability: str = "full") -> dict:
     inside: list[float] = []
     e2e: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        with storyloom.Engine(f"sqlite:{tmp}/bench.db", poll_interval=0.005) as engine:
+        with storyloom.Engine(
+            f"sqlite:{tmp}/bench.db", poll_interval=0.005, durability=durability
+        ) as engine:
             names = [f"step-{i}" for i in range(steps)]
             box: dict[str, float] = {}
 
@@ -97,6 +99,12 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--cpp", help="path of storyloom_bench: also measure the C++ host step")
+    p.add_argument(
+        "--durability",
+        choices=("full", "normal"),
+        default="full",
+        help="the engine's durability: a step waits for its commit, fsynced with full [full]",
+    )
     args = p.parse_args()
     if args.steps < 1 or args.reps < 1:
         p.error("--steps and --reps must be at least 1")
@@ -105,14 +113,14 @@ def main() -> int:
     out: dict = {
         "what": "K new no-op host steps in one run, timed inside the workflow function, "
         "divided by K; R runs; medians over runs",
-        "params": {"steps": args.steps, "repetitions": args.reps},
+        "params": {"steps": args.steps, "repetitions": args.reps, "durability": args.durability},
         "machine": {
             "python": platform.python_version(),
             "nproc": os.cpu_count(),
             "storyloom": storyloom.__version__,
         },
-        "python_sync": measure(args.steps, args.reps, asynchronous=False),
-        "python_async": measure(args.steps, args.reps, asynchronous=True),
+        "python_sync": measure(args.steps, args.reps, False, args.durability),
+        "python_async": measure(args.steps, args.reps, True, args.durability),
         "target_us_per_python_step": TARGET_US,
     }
     out["meets_target"] = out["python_sync"]["us_per_step_median"] <= TARGET_US
