@@ -5,8 +5,10 @@ Method, the same as the C++ `host_step` section of storyloom_bench (bench/host_s
 one run calls ``ctx.step(name, fn)`` K times, fn returning {"i": i}; timed inside the
 workflow function from before the first step to after the K-th, divided by K. That is the
 host-side cost per step: step_begin through the C ABI (GIL released), the Python call,
-json.dumps, step_complete (GIL released), json.loads; the store commits on the engine's
-writer thread. Also reported: start-to-completed wall time divided by K (with commits).
+json.dumps, step_complete and the wait for its commit (GIL released), json.loads: a step
+returns only once its result is durable, so one commit of the engine's writer thread per
+step (fsynced at the default durability "full") is in the figure. Also reported:
+start-to-completed wall time divided by K.
 Repeated R times (one run each) on a fresh engine; medians over the repetitions.
 
     python bench/python/step_overhead.py [--steps 10000] [--reps 5]
@@ -30,11 +32,13 @@ import storyloom
 TARGET_US = 30.0
 
 
-def measure(steps: int, reps: int, asynchronous: bool) -> dict:
+def measure(steps: int, reps: int, asynchronous: bool, durability: str = "full") -> dict:
     inside: list[float] = []
     e2e: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        with storyloom.Engine(f"sqlite:{tmp}/bench.db", poll_interval=0.005) as engine:
+        with storyloom.Engine(
+            f"sqlite:{tmp}/bench.db", poll_interval=0.005, durability=durability
+        ) as engine:
             names = [f"step-{i}" for i in range(steps)]
             box: dict[str, float] = {}
 
@@ -57,6 +61,7 @@ def measure(steps: int, reps: int, asynchronous: bool) -> dict:
                     box["ns"] = time.perf_counter_ns() - t0
                     return {"steps": steps}
 
+            engine.launch()
             for rep in range(reps):
                 print(
                     f"step_overhead: {'async' if asynchronous else 'sync'} repetition "
@@ -94,6 +99,12 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--cpp", help="path of storyloom_bench: also measure the C++ host step")
+    p.add_argument(
+        "--durability",
+        choices=("full", "normal"),
+        default="full",
+        help="the engine's durability: a step waits for its commit, fsynced with full [full]",
+    )
     args = p.parse_args()
     if args.steps < 1 or args.reps < 1:
         p.error("--steps and --reps must be at least 1")
@@ -102,14 +113,14 @@ def main() -> int:
     out: dict = {
         "what": "K new no-op host steps in one run, timed inside the workflow function, "
         "divided by K; R runs; medians over runs",
-        "params": {"steps": args.steps, "repetitions": args.reps},
+        "params": {"steps": args.steps, "repetitions": args.reps, "durability": args.durability},
         "machine": {
             "python": platform.python_version(),
             "nproc": os.cpu_count(),
             "storyloom": storyloom.__version__,
         },
-        "python_sync": measure(args.steps, args.reps, asynchronous=False),
-        "python_async": measure(args.steps, args.reps, asynchronous=True),
+        "python_sync": measure(args.steps, args.reps, False, args.durability),
+        "python_async": measure(args.steps, args.reps, True, args.durability),
         "target_us_per_python_step": TARGET_US,
     }
     out["meets_target"] = out["python_sync"]["us_per_step_median"] <= TARGET_US

@@ -78,9 +78,32 @@ def _story_view(run: storyloom.Run) -> dict[str, Any]:
     }
 
 
+async def recovered_runs(engine: storyloom.Engine) -> list[storyloom.Run]:
+    """The story runs left running or queued in the store (by a stopped or killed server),
+    which the engine executes once launched, with no request."""
+    found: list[storyloom.Run] = []
+    for status in ("running", "queued"):
+        after = None
+        while True:
+            page = await engine.alist(
+                status=status, workflow=story.WORKFLOW, limit=1000, after=after
+            )
+            found += page.runs
+            if not page.next_cursor:
+                break
+            after = page.next_cursor
+    return found
+
+
+def log(message: str) -> None:
+    print(f"storyloom server: {message}", file=sys.stderr, flush=True)
+
+
 def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starlette:
-    """The app; the engine opens with the app's lifespan and closes with it. word_delay:
-    seconds between the offline provider's streamed words."""
+    """The app; the engine opens, registers its workflows and launches with the app's
+    lifespan (at server start, before any request: stories left unfinished by a stopped
+    or killed server resume at once), and closes with it. word_delay: seconds between the
+    offline provider's streamed words."""
     state: dict[str, storyloom.Engine] = {}
 
     def engine() -> storyloom.Engine:
@@ -89,9 +112,21 @@ def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starle
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         e = storyloom.Engine(db, workers=workers, llm=story.llm_config(word_delay))
+        # Register every workflow, then launch: a recovered run finds what it needs.
         story.register(e)
         e.register(HEALTH_WORKFLOW, lambda ctx, input: {"ok": True})
+        # Listed just before launch (reads work before it): once launched, the engine
+        # moves a run it reclaims from running to queued and back while two lists run.
+        runs = await recovered_runs(e)
+        await e.alaunch()
         state["engine"] = e
+        if runs:
+            listed = ", ".join(f"{r.id} ({r.status})" for r in runs)
+            log(
+                f"recovered {len(runs)} unfinished stor{'y' if len(runs) == 1 else 'ies'}: {listed}"
+            )
+        else:
+            log("no unfinished stories to recover")
         try:
             yield
         finally:
@@ -142,6 +177,10 @@ def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starle
                 "outline": artifacts.get("outline"),
                 "pages": sorted(pages, key=lambda p: p["page"]),
                 "story": artifacts.get("story"),
+                # Per chunk stream: where its current llm attempt's text begins, and its
+                # end. A live view subscribing after last_event_id starts each stream at
+                # attempt_start (see the README: retried text replaces, never appends).
+                "streams": snap.streams,
                 "last_event_id": snap.last_event_id,
             }
         )

@@ -255,6 +255,41 @@ def _page(ctx, input, outline, n, plan, progress) -> dict[str, Any]:
     return page
 
 
+class StreamText:
+    """The text of one chunk stream as a live view shows it: only the current llm
+    attempt's text, each byte once. Chunk events carry ``offset`` (the stream's byte offset
+    of their text) and ``attempt_start`` (where the current attempt's text begins: a retry,
+    or an attempt run again after a crash, starts at the stream's end). A chunk of a newer
+    attempt drops the text of the earlier one; bytes already shown (a chunk delivered live
+    and again from the store) are not appended twice."""
+
+    def __init__(self, attempt_start: int = 0, end: int | None = None) -> None:
+        self.start = attempt_start
+        self.end = attempt_start if end is None else end
+        self._bytes = bytearray()
+
+    @property
+    def text(self) -> str:
+        return self._bytes.decode("utf-8", errors="replace")
+
+    def add(self, data: dict[str, Any]) -> None:
+        """Applies one chunk event's data ({stream, offset, text, attempt_start})."""
+        chunk = str(data.get("text", "")).encode("utf-8")
+        offset = data.get("offset")
+        attempt = data.get("attempt_start")
+        if isinstance(attempt, int) and attempt > self.start:
+            self._bytes.clear()
+            self.start = self.end = attempt
+        if not isinstance(offset, int):  # a store without offsets: append as it comes
+            self._bytes += chunk
+            self.end += len(chunk)
+            return
+        if offset + len(chunk) <= self.end or offset < self.start:
+            return  # already shown, or an earlier attempt's text
+        self._bytes += chunk[max(0, self.end - offset) :]
+        self.end = offset + len(chunk)
+
+
 def register(engine: storyloom.Engine) -> None:
     """Registers the story workflow (retries: 3 attempts, short backoff; a provider's
     429 waits its Retry-After instead)."""
@@ -333,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with storyloom.Engine(args.db, drain_timeout=2, llm=llm_config(args.word_delay)) as engine:
             register(engine)
+            engine.launch()  # after every workflow is registered
             asked_at_ms = int(time.time() * 1000)
             run = engine.start(WORKFLOW, request, idempotency_key=idempotency_key(request))
             snap = engine.snapshot(run.id)
@@ -384,19 +420,24 @@ def main(argv: list[str] | None = None) -> int:
                 total=request["pages"],
                 completed=before.get("pages_completed", 0),
             )
-            stream = {"name": "", "text": ""}
+            # The stream being written, shown from the snapshot's cursor on, current attempt
+            # only: a retried page (or one written again after a crash) replaces the text
+            # of the abandoned attempt instead of following it.
+            stream: dict[str, Any] = {"name": "", "text": StreamText()}
 
             def view():
                 title = stream["name"] or "waiting"
-                return Group(Panel(Text(stream["text"][-600:]), title=title, subtitle=label), bar)
+                text = Text(stream["text"].text[-600:])
+                return Group(Panel(text, title=title, subtitle=label), bar)
 
             with Live(view(), console=console, refresh_per_second=12, transient=True) as live:
                 for e in engine.events(run.id, after=snap.last_event_id):
                     if e.type == "chunk" and e.kind != "cursor":  # cursor: text already seen
                         name = e.data.get("stream", "")
                         if name != stream["name"]:
-                            stream.update(name=name, text="")
-                        stream["text"] += e.data.get("text", "")
+                            at = snap.streams.get(name, {}).get("attempt_start", 0)
+                            stream.update(name=name, text=StreamText(at))
+                        stream["text"].add(e.data)
                     elif e.type == "progress":
                         p = e.data if isinstance(e.data, dict) else {}
                         bar.update(

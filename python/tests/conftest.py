@@ -20,6 +20,7 @@ def db(tmp_path):
 
 @pytest.fixture
 def engine(db):
+    """An open engine, not launched: register the test's workflows, then engine.launch()."""
     with storyloom.Engine(db, workers=2, poll_interval=0.01) as e:
         yield e
 

@@ -30,6 +30,7 @@ def crashy(ctx, input):
     return {"first": a, "second": b}
 
 
+engine.launch()
 run = engine.start("crashy", {"topic": "a storm"}, idempotency_key="crash-1")
 print(run.id, flush=True)
 while True:

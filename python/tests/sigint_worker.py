@@ -28,6 +28,7 @@ def register(engine):
 def main_sync():
     with storyloom.Engine(store, poll_interval=0.01, drain_timeout=1) as engine:
         register(engine)
+        engine.launch()
         run = engine.start("pages", {"book": 1}, idempotency_key="book-1")
         print(engine.wait(run.id).status, flush=True)
 
@@ -35,6 +36,7 @@ def main_sync():
 async def main_async():
     async with storyloom.Engine(store, poll_interval=0.01, drain_timeout=1) as engine:
         register(engine)
+        await engine.alaunch()
         run = await engine.astart("pages", {"book": 1}, idempotency_key="book-1")
         print((await engine.await_run(run.id)).status, flush=True)
 

@@ -45,6 +45,8 @@ def test_async_for_over_events_gets_stored_then_live_events(engine):
         ctx.chunk("page/1", "hello ")
         return {"ok": True}
 
+    engine.launch()
+
     async def main():
         run = await engine.astart("live", {})
         seen = []
@@ -67,6 +69,7 @@ def test_async_for_over_events_gets_stored_then_live_events(engine):
 
 def test_async_for_resumes_after_an_event_id_without_duplicates(engine):
     engine.register("two", lambda ctx, input: [ctx.step(s, lambda s=s: s) for s in "ab"] and {})
+    engine.launch()
     run = engine.wait(engine.start("two", {}).id, timeout=10)
     all_ids = [e.id for e in engine.stored_events(run.id)]
 
@@ -78,6 +81,7 @@ def test_async_for_resumes_after_an_event_id_without_duplicates(engine):
 
 def test_async_events_timeout_raises_timeout(engine):
     engine.register("parked", lambda ctx, input: ctx.wait_for_signal("never") and {})
+    engine.launch()
     run = engine.start("parked", {})
 
     async def main():
@@ -90,6 +94,7 @@ def test_async_events_timeout_raises_timeout(engine):
 
 def test_a_stream_is_iterated_once(engine):
     engine.register("w", lambda ctx, input: {})
+    engine.launch()
     run = engine.start("w", {})
     stream = engine.events(run.id)
     list(stream)
@@ -106,6 +111,7 @@ def test_a_stream_is_iterated_once(engine):
 
 def test_aclose_stops_the_feeder_thread(engine):
     engine.register("parked", lambda ctx, input: ctx.wait_for_signal("never") and {})
+    engine.launch()
     run = engine.start("parked", {})
 
     async def main():
@@ -122,6 +128,7 @@ def test_aclose_stops_the_feeder_thread(engine):
 
 def test_async_sse_yields_the_wire_format(engine):
     engine.register("w", lambda ctx, input: {"ok": ctx.step("s", lambda: 1)})
+    engine.launch()
     run = engine.wait(engine.start("w", {}).id, timeout=10)
 
     async def main():
@@ -149,6 +156,7 @@ def test_async_calls_do_not_block_the_loop_and_raise_engine_errors(engine):
         return {"by": ctx.wait_for_signal("approve")["by"]}
 
     engine.register("fail", lambda ctx, input: ctx.step("boom", lambda: 1 / 0))
+    engine.launch()
     threads = set()
     for name in ("start", "get", "list", "signal", "snapshot", "artifacts", "cancel"):
 
@@ -207,6 +215,7 @@ def test_async_workflow_runs_on_the_engines_loop_and_frees_the_worker(db):
 
         # One worker thread: four async runs overlap only if the worker is not held.
         started = time.monotonic()
+        engine.launch()
         runs = [engine.start("slow-async", {"n": n}) for n in range(4)]
         outs = [engine.wait(r.id, timeout=10).output for r in runs]
         elapsed = time.monotonic() - started
@@ -225,6 +234,7 @@ def test_async_workflow_waits_park_and_resume(engine):
         got = await ctx.wait_for_signal("go")
         return {"a": a, "got": got}
 
+    engine.launch()
     run = engine.start("async-wait", {})
     deadline = time.monotonic() + 10
     while engine.get(run.id).status != "waiting":
@@ -244,6 +254,7 @@ def test_an_async_workflow_stopped_by_close_resumes_in_the_next_engine(db):
             await ctx.step("forever", lambda: asyncio.sleep(30))
             return {}
 
+        engine.launch()
         run = engine.start("long", {})
         while not calls:
             time.sleep(0.01)
@@ -255,6 +266,7 @@ def test_an_async_workflow_stopped_by_close_resumes_in_the_next_engine(db):
             first = await ctx.step("first", lambda: calls.append("again") or 2)
             return {"first": first, "then": await ctx.step("forever", lambda: "quick")}
 
+        engine.launch()
         done = engine.wait(run.id, timeout=10)
     assert done.status == "completed", done
     assert done.output == {"first": 1, "then": "quick"}
@@ -265,6 +277,7 @@ def test_async_with_engine_closes_it(db):
     async def main():
         async with storyloom.Engine(db) as engine:
             engine.register("w", lambda ctx, input: {})
+            await engine.alaunch()
             await engine.await_run((await engine.astart("w", {})).id, timeout=10)
         return engine
 
@@ -330,6 +343,7 @@ def test_cancelling_a_run_cancels_the_async_step_it_awaits(engine):
     async def wf(ctx, input):
         return {"text": await ctx.step("call", slow_call)}
 
+    engine.launch()
     run = engine.start("slow-call", {})
     deadline = time.monotonic() + 10
     while "started" not in state:

@@ -23,6 +23,7 @@ def _gated(engine):
 
 def test_events_iterator_equals_the_stored_events(engine):
     gate = _gated(engine)
+    engine.launch()
     run = engine.start("gated", {})
     seen = []
     for event in engine.events(run.id, timeout=10):
@@ -40,6 +41,7 @@ def test_events_iterator_equals_the_stored_events(engine):
 def test_events_after_an_id_resume_there(engine):
     gate = _gated(engine)
     gate.set()
+    engine.launch()
     run = engine.wait(engine.start("gated", {}).id, timeout=10)
     stored = engine.stored_events(run.id)
     middle = stored[2].id
@@ -49,6 +51,7 @@ def test_events_after_an_id_resume_there(engine):
 def test_events_after_the_last_event_of_a_finished_run_end(engine):
     gate = _gated(engine)
     gate.set()
+    engine.launch()
     run = engine.wait(engine.start("gated", {}).id, timeout=10)
     last = engine.snapshot(run.id).last_event_id
     assert list(engine.events(run.id, after=last, timeout=10)) == []
@@ -61,6 +64,7 @@ def test_events_of_an_unknown_run_raise_not_found(engine):
 
 def test_events_time_out_while_the_run_waits(engine):
     engine.register("waits", lambda ctx, input: ctx.wait_for_signal("never"))
+    engine.launch()
     run = engine.start("waits", {})
     with pytest.raises(storyloom.Timeout, match=run.id):
         for _ in engine.events(run.id, timeout=0.3):
@@ -74,6 +78,7 @@ def test_chunks_arrive_live_as_transient_events(engine):
         ctx.chunk("page/1", "upon")
         return {}
 
+    engine.launch()
     run = engine.start("streamer", {})
     events = list(engine.events(run.id, timeout=10))
     live = "".join(e.data["text"] for e in events if e.type == "chunk" and e.kind != "cursor")
@@ -85,6 +90,7 @@ def test_chunks_arrive_live_as_transient_events(engine):
 def test_sse_bytes_format(engine):
     gate = _gated(engine)
     gate.set()
+    engine.launch()
     run = engine.wait(engine.start("gated", {}).id, timeout=10)
     stored = engine.stored_events(run.id)
     frames = list(storyloom.sse(engine, run.id))
@@ -105,6 +111,7 @@ def test_sse_bytes_format(engine):
 
 def test_sse_retry_and_heartbeat(engine):
     engine.register("waits", lambda ctx, input: ctx.wait_for_signal("go"))
+    engine.launch()
     run = engine.start("waits", {})
     stream = storyloom.sse(engine, run.id, retry=3, heartbeat=0.2)
     assert next(stream) == b"retry: 3000\n\n"
@@ -133,6 +140,7 @@ def test_events_of_a_retried_run_end_at_its_last_end(engine):
             raise RuntimeError("first attempt")
         return {"attempts": len(attempts)}
 
+    engine.launch()
     run = engine.wait(engine.start("second-time", {}).id, timeout=10)
     assert run.status == "failed"
     engine.retry(run.id)

@@ -63,6 +63,7 @@ def test_a_sync_llm_step_streams_chunks_and_is_memoized_after_a_wait(offline):
         approval = ctx.wait_for_signal("approve")  # the second execution replays the step
         return {"text": answer.text, "by": approval["by"]}
 
+    offline.launch()
     run = offline.start("story", {})
     wait_status(offline, run.id, "waiting")
     offline.signal(run.id, "approve", {"by": "editor"})
@@ -89,8 +90,11 @@ def test_a_sync_llm_step_streams_chunks_and_is_memoized_after_a_wait(offline):
         "attempt": 1,
         "provider": "offline",
         "model": "offline-placeholder",
+        "offset": 0,  # where this attempt's text begins in the stream
     }
-    step = offline.snapshot(run.id).steps[0]
+    snap = offline.snapshot(run.id)
+    assert snap.streams == {"page/1": {"attempt_start": 0, "end": len(first.text.encode())}}
+    step = snap.steps[0]
     assert step.name == "page/1" and step.kind == "llm" and step.result["text"] == first.text
 
 
@@ -99,6 +103,7 @@ def test_llm_chunks_arrive_live_in_engine_events(offline):
     def live(ctx, input):
         return {"text": ctx.llm("write", PROMPT, provider="slow", max_tokens=40).text}
 
+    offline.launch()
     run = offline.start("live", {})
     live_text = ""
     for e in offline.events(run.id, timeout=20):
@@ -121,6 +126,7 @@ def test_an_async_llm_step_is_awaited_streamed_and_memoized(offline):
         await ctx.wait_for_signal("go")
         return {"a": a.text, "b": b.text}
 
+    offline.launch()
     run = offline.start("astory", {})
     wait_status(offline, run.id, "waiting")
     offline.signal(run.id, "go")
@@ -140,6 +146,7 @@ def test_async_llm_steps_share_the_engines_loop(offline):
         return {"text": (await ctx.llm("w", PROMPT, provider="slow", max_tokens=10)).text}
 
     t0 = time.monotonic()
+    offline.launch()
     runs = [offline.start("many", {"i": i}) for i in range(6)]
     done = [offline.wait(r.id, timeout=20) for r in runs]
     assert all(r.status == "completed" for r in done), done
@@ -152,6 +159,7 @@ def test_stream_false_writes_no_chunk_events(offline):
     def quiet(ctx, input):
         return {"text": ctx.llm("w", PROMPT, stream=False).text}
 
+    offline.launch()
     run = offline.wait(offline.start("quiet", {}).id, timeout=10)
     assert run.status == "completed" and run.output["text"]
     assert "chunk" not in _types(offline, run.id)
@@ -170,6 +178,7 @@ def _failure_in_workflow(engine, **llm_kwargs):
 
     name = f"wf-{time.monotonic_ns()}"
     engine.register(name, wf)
+    engine.launch()
     run = engine.wait(engine.start(name, {}).id, timeout=10)
     return seen[0], run
 
@@ -251,6 +260,7 @@ def test_a_step_name_seen_out_of_order_is_nondeterminism(offline):
         ctx.wait_for_signal("go")
         return {}
 
+    offline.launch()
     run = offline.start("drift", {})
     wait_status(offline, run.id, "waiting")
     offline.signal(run.id, "go")
@@ -284,6 +294,7 @@ def test_cancelling_a_run_mid_stream_ends_it_promptly(offline, asynchronous):
                 raise
             return {}
 
+    offline.launch()
     run = offline.start("long", {})
     deadline = time.monotonic() + 10
     while "chunk" not in _types(offline, run.id):
@@ -310,6 +321,7 @@ def test_closing_the_engine_during_an_llm_step_puts_the_run_back(db):
     def long_wf(ctx, input):
         return {"text": ctx.llm("w", PROMPT, provider="slow", max_tokens=2000).text}
 
+    engine.launch()
     run = engine.start("long", {})
     deadline = time.monotonic() + 10
     while "llm.attempt" not in _types(engine, run.id):

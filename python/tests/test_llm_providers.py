@@ -57,6 +57,7 @@ def test_a_normal_stream_is_the_concatenated_chunk_events(db, fake_llm, tag, kin
                 "model": r.model,
             }
 
+        engine.launch()
         run = engine.wait(engine.start("w", {}).id, timeout=20)
         assert run.status == "completed", run
         text = run.output["text"]
@@ -80,6 +81,7 @@ def test_a_memoized_llm_step_does_not_ask_the_provider_again(db, fake_llm, tag):
             await ctx.wait_for_signal("go")
             return {"text": first.text}
 
+        engine.launch()
         run = engine.start("w", {})
         deadline = time.monotonic() + 10
         while engine.get(run.id).status != "waiting":
@@ -100,6 +102,7 @@ def test_a_429_then_ok_is_retried_after_its_retry_after(db, fake_llm, tag):
         def wf(ctx, input):
             return {"text": ctx.llm("w", PROMPT).text}
 
+        engine.launch()
         run = engine.wait(engine.start("w", {}).id, timeout=20)
         assert run.status == "completed", run
         events = _events(engine, run.id)
@@ -128,6 +131,7 @@ def test_a_retried_failure_unwinds_the_workflow_with_will_retry(db, fake_llm, ta
                 seen.append(e)
                 raise
 
+        engine.launch()
         run = engine.wait(engine.start("w", {}).id, timeout=20)
         assert run.status == "completed", run
         (error,) = seen
@@ -149,6 +153,7 @@ def test_a_401_fails_at_once_with_a_provider_error_without_the_key(db, fake_llm,
                 seen.append(e)
                 raise
 
+        engine.launch()
         run = engine.wait(engine.start("w", {}).id, timeout=20)
         assert run.status == "failed"
         (error,) = seen
@@ -172,6 +177,7 @@ def test_a_400_fails_with_the_providers_message(db, fake_llm, tag):
         async def wf(ctx, input):
             return (await ctx.llm("w", PROMPT)).text
 
+        engine.launch()
         run = engine.wait(engine.start("w", {}).id, timeout=20)
         assert run.status == "failed"
         assert run.error["class"] == "fatal"
@@ -195,6 +201,7 @@ def test_cancel_during_a_slow_trickle_stream_cancels_the_run_promptly(
             def wf_sync(ctx, input):
                 return ctx.llm("w", PROMPT, max_tokens=1000).text
 
+        engine.launch()
         run = engine.start("w", {})
         deadline = time.monotonic() + 10
         while "chunk" not in [e.type for e in _events(engine, run.id)]:
@@ -224,3 +231,26 @@ def test_the_providers_are_listed_without_their_keys(db, fake_llm):
         assert fake_llm.key not in repr(providers)
         with pytest.raises(KeyError, match="no LLM provider 'x' \\(known: fake, offline\\)"):
             providers["x"]
+
+
+def test_a_retried_stream_marks_where_the_current_attempts_text_begins(db, fake_llm, tag):
+    # Every request breaks after 4 words: two attempts, each streaming text, then failed.
+    scenario = f"break_midway~{tag};after=4"
+    retries = storyloom.RetryPolicy(max_attempts=2, initial_backoff=0.01, jitter=False)
+    with _engine(db, fake_llm.provider("fake", scenario)) as engine:
+        engine.register(
+            "w", lambda ctx, input: {"text": ctx.llm("w", PROMPT).text}, retries=retries
+        )
+        engine.launch()
+        run = engine.wait(engine.start("w", {}).id, timeout=20)
+        assert run.status == "failed", run
+        events = _events(engine, run.id)
+        starts = [e.data["offset"] for e in events if e.type == "llm.attempt"]
+        assert len(starts) == 2 and starts[0] == 0 < starts[1], starts
+        chunks = [e.data for e in events if e.type == "chunk"]
+        assert {c["attempt_start"] for c in chunks} == set(starts)
+        first = "".join(c["text"] for c in chunks if c["attempt_start"] == 0)
+        assert len(first.encode()) == starts[1]  # the second attempt starts at the stream's end
+        snap = engine.snapshot(run.id)
+        end = starts[1] + sum(len(c["text"].encode()) for c in chunks if c["attempt_start"])
+        assert snap.streams == {"w": {"attempt_start": starts[1], "end": end}}

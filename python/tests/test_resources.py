@@ -103,6 +103,7 @@ def test_max_in_flight_one_admits_one_llm_request_at_a_time(db):
         def page(ctx, input):
             return {"text": ctx.llm("write", f"A story about {input['topic']}", max_tokens=40).text}
 
+        engine.launch()
         runs = [engine.start("page", {"topic": t}) for t in ("owls", "foxes", "boats")]
         highest = {"in_flight": 0, "waiting": 0}
         stop = threading.Event()
@@ -175,6 +176,7 @@ def test_a_host_step_waits_for_its_resource(db, asynchronous):
                 draw = lambda: peak(lambda: time.sleep(0.03) or "png")
                 return {"image": ctx.step("draw", draw, resource="image-api", tokens=0)}
 
+        engine.launch()
         runs = [engine.start("art", {"i": i}) for i in range(3)]
         done = [engine.wait(r.id, timeout=20) for r in runs]
         assert all(r.status == "completed" for r in done), done
@@ -198,6 +200,7 @@ def test_a_rate_limited_step_waits_its_retry_after_and_pauses_the_resource(db):
 
             return {"image": ctx.step("draw", draw, resource="image-api")}
 
+        engine.launch()
         run = engine.start("art", {})
         deadline = time.monotonic() + 10
         while not attempts:
@@ -223,6 +226,7 @@ def test_a_rate_limited_failure_pauses_the_resource_for_other_steps(db):
             return ctx.step("draw", draw, resource="image-api")
 
         before_ms = int(time.time() * 1000)
+        engine.launch()
         run = engine.wait(engine.start("art", {}).id, timeout=10)
         assert run.status == "failed" and run.error["class"] == "rate_limited"
         paused = engine.resource_status("image-api").paused_until_ms
@@ -245,6 +249,7 @@ def test_cancelling_a_run_that_waits_for_a_resource_ends_it_at_once(db):
                 raise
             return {}
 
+        engine.launch()
         holder = engine.start("art", {"i": 0})
         deadline = time.monotonic() + 10
         while engine.resource_status("image-api").in_flight != 1:
@@ -281,6 +286,7 @@ def test_bad_step_resources_are_refused(engine):
                 seen.append((type(e).__name__, str(e)))
         return {}
 
+    engine.launch()
     engine.wait(engine.start("bad", {}).id, timeout=10)
     assert seen[0] == ("InvalidArgument", "resource name is empty")
     assert seen[1][0] == "InvalidArgument" and "-1" in seen[1][1]

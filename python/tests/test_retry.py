@@ -22,6 +22,7 @@ def test_a_step_failing_twice_then_succeeding_completes_on_attempt_three(engine)
     def flaky_wf(ctx, input):
         return {"page": ctx.step("write", flaky)}
 
+    engine.launch()
     run = engine.wait(engine.start("flaky", {}).id, timeout=10)
     assert run.status == "completed", run
     assert run.output == {"page": "page text"}
@@ -51,6 +52,7 @@ def test_async_step_is_retried_in_an_async_workflow(engine):
     async def wf(ctx, input):
         return {"n": await ctx.step("write", flaky)}
 
+    engine.launch()
     run = engine.wait(engine.start("aflaky", {}).id, timeout=10)
     assert run.status == "completed", run
     assert run.output == {"n": 2}
@@ -67,6 +69,7 @@ def test_after_the_last_attempt_the_run_fails_with_the_type_and_message(engine):
         ctx.step("ok", lambda: 1)
         return ctx.step("write", lambda: calls.append(1) or (_ for _ in ()).throw(OSError("503")))
 
+    engine.launch()
     run = engine.wait(engine.start("down", {}).id, timeout=10)
     assert run.status == "failed"
     assert len(calls) == 3
@@ -92,6 +95,7 @@ def test_fatal_error_is_not_retried(engine):
     def fatal(ctx, input):
         return ctx.step("write", refuse)
 
+    engine.launch()
     run = engine.wait(engine.start("fatal", {}).id, timeout=10)
     assert run.status == "failed"
     assert calls == [1]
@@ -107,6 +111,7 @@ def test_without_a_policy_a_step_is_tried_once(engine):
     def once(ctx, input):
         return ctx.step("write", lambda: calls.append(1) or 1 / 0)
 
+    engine.launch()
     run = engine.wait(engine.start("once", {}).id, timeout=10)
     assert run.status == "failed"
     assert calls == [1]

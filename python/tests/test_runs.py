@@ -18,6 +18,7 @@ def test_start_returns_a_typed_run(engine):
     def echo(ctx, input):
         return {"echo": input}
 
+    engine.launch()
     run = engine.start("echo", {"topic": "owls"}, owner="user-7", priority=3)
     assert isinstance(run, storyloom.Run)
     assert run.workflow == "echo"
@@ -34,6 +35,7 @@ def test_start_returns_a_typed_run(engine):
 
 def test_idempotency_key_returns_the_existing_run(engine):
     engine.register("noop", lambda ctx, input: {})
+    engine.launch()
     a = engine.start("noop", {"n": 1}, idempotency_key="k-1")
     b = engine.start("noop", {"n": 2}, idempotency_key="k-1")
     assert a.id == b.id
@@ -43,6 +45,7 @@ def test_idempotency_key_returns_the_existing_run(engine):
 def test_list_filters_and_pages(engine):
     engine.register("a", lambda ctx, input: {})
     engine.register("b", lambda ctx, input: {})
+    engine.launch()
     ids = [engine.start("a", {"i": i}, owner="alice").id for i in range(3)]
     other = engine.start("b", {}, owner="bob").id
     for i in ids + [other]:
@@ -79,6 +82,7 @@ def test_unknown_run_is_not_found_with_its_id(engine):
 def test_non_object_input_is_invalid(engine):
     engine.register("noop", lambda ctx, input: {})
     with pytest.raises(storyloom.InvalidArgument) as e:
+        engine.launch()
         engine.start("noop", [1, 2])
     assert str(e.value) == "run input must be a JSON object, not an array"
     assert isinstance(e.value, ValueError)
@@ -86,11 +90,13 @@ def test_non_object_input_is_invalid(engine):
 
 def test_unknown_workflow_is_not_found(engine):
     with pytest.raises(storyloom.NotFound, match="nope"):
+        engine.launch()
         engine.start("nope", {})
 
 
 def test_cancelling_a_finished_run_is_an_invalid_state(engine):
     engine.register("noop", lambda ctx, input: {})
+    engine.launch()
     run = engine.wait(engine.start("noop", {}).id, timeout=10)
     with pytest.raises(storyloom.InvalidState) as e:
         engine.cancel(run.id)
@@ -102,6 +108,7 @@ def test_cancel_a_waiting_run(engine):
     def waits(ctx, input):
         return ctx.wait_for_signal("approve")
 
+    engine.launch()
     run = engine.start("waits", {})
     wait_status(engine, run.id, "waiting")
     engine.cancel(run.id)
@@ -120,6 +127,7 @@ def test_running_workflow_sees_cancelled(engine):
         saw.set()
         return {}
 
+    engine.launch()
     run = engine.start("loop", {})
     assert started.wait(10)
     engine.cancel(run.id)
@@ -144,6 +152,7 @@ def test_retry_runs_only_the_failed_and_later_steps(engine):
 
         return {"sum": ctx.step("a", a) + ctx.step("b", b)}
 
+    engine.launch()
     run = engine.wait(engine.start("flaky", {}).id, timeout=10)
     assert run.status == "failed"
     assert run.error["message"] == "ConnectionError: provider down"
@@ -157,6 +166,7 @@ def test_retry_runs_only_the_failed_and_later_steps(engine):
 
 def test_retrying_a_run_that_did_not_fail_is_an_invalid_state(engine):
     engine.register("noop", lambda ctx, input: {})
+    engine.launch()
     run = engine.wait(engine.start("noop", {}).id, timeout=10)
     with pytest.raises(storyloom.InvalidState, match=run.id):
         engine.retry(run.id)
@@ -164,6 +174,7 @@ def test_retrying_a_run_that_did_not_fail_is_an_invalid_state(engine):
 
 def test_delete_a_finished_run(engine):
     engine.register("noop", lambda ctx, input: {})
+    engine.launch()
     run = engine.wait(engine.start("noop", {}).id, timeout=10)
     engine.delete(run.id)
     with pytest.raises(storyloom.NotFound):
@@ -174,6 +185,7 @@ def test_payload_over_the_limit_is_too_large(db):
     with storyloom.Engine(db, max_payload_bytes=1024) as engine:
         engine.register("noop", lambda ctx, input: {})
         with pytest.raises(storyloom.PayloadTooLarge) as e:
+            engine.launch()
             engine.start("noop", {"text": "x" * 2000})
         assert "1024" in str(e.value)
     with pytest.raises(storyloom.InvalidArgument, match="max_payload_bytes"):
@@ -246,6 +258,7 @@ def test_close_while_other_threads_call_the_engine(db):
 
 def test_signal_with_a_bad_name_is_invalid(engine):
     engine.register("waits", lambda ctx, input: ctx.wait_for_signal("go"))
+    engine.launch()
     run = engine.start("waits", {})
     with pytest.raises(storyloom.InvalidArgument) as e:
         engine.signal(run.id, "", {})

@@ -56,6 +56,7 @@ def test_concurrency_caps_running_runs_per_key_only(engine):
         ctx.step("write", lambda: peak(input["user"], body))
         return {}
 
+    engine.launch()
     runs = [
         engine.start("page", {"user": 1, "meet": True}),
         engine.start("page", {"user": 1, "meet": False}),
@@ -74,6 +75,7 @@ def test_max_running_caps_the_whole_workflow(engine):
         ctx.step("s", lambda: peak("all", lambda: time.sleep(0.03)))
         return {}
 
+    engine.launch()
     runs = [engine.start("one", {"i": i}) for i in range(3)]
     assert all(engine.wait(r.id, timeout=20).status == "completed" for r in runs)
     assert peak.peak["all"] == 1
@@ -84,6 +86,7 @@ def test_a_throttle_spaces_first_starts_by_its_period(engine):
     def t(ctx, input):
         return {}
 
+    engine.launch()
     runs = [engine.start("t", {"i": i}) for i in range(2)]
     assert all(engine.wait(r.id, timeout=20).status == "completed" for r in runs)
     started = [
@@ -106,6 +109,7 @@ def test_a_step_past_its_timeout_is_retried_with_class_timeout(engine):
 
         return {"attempt": ctx.step("write", write)}
 
+    engine.launch()
     run = engine.wait(engine.start("slow", {}).id, timeout=20)
     assert run.status == "completed", run
     assert run.output == {"attempt": 2}
@@ -127,6 +131,7 @@ def test_heartbeats_keep_a_long_step_alive(engine):
 
         return {"text": ctx.step("write", write)}
 
+    engine.launch()
     run = engine.wait(engine.start("beating", {}).id, timeout=20)
     assert run.status == "completed", run
     assert "step.retrying" not in [e.type for e in engine.stored_events(run.id)]
@@ -146,6 +151,7 @@ def test_heartbeats_in_async_steps_side_by_side(engine):
         )
         return {"sum": a + b}
 
+    engine.launch()
     run = engine.wait(engine.start("abeating", {}).id, timeout=20)
     assert run.status == "completed", run
     assert run.output == {"sum": 3}
@@ -173,6 +179,7 @@ def test_heartbeat_outside_a_step_is_a_runtime_error(engine, asynchronous):
                 seen.append(str(e))
             return {}
 
+    engine.launch()
     run = engine.wait(engine.start("hb", {}).id, timeout=10)
     assert run.status == "completed"
     assert seen[0].startswith(f"ctx.heartbeat() outside a step of run '{run.id}'")
@@ -184,6 +191,7 @@ def test_a_run_past_its_run_timeout_fails_with_timeout(engine):
         ctx.wait_for_signal("never")  # parked time counts
         return {}
 
+    engine.launch()
     run = engine.wait(engine.start("forever", {}).id, timeout=10)
     assert run.status == "failed"
     assert run.error["code"] == "timeout" and run.error["class"] == "timeout"
@@ -270,6 +278,7 @@ def _fail_some(engine):
     def broken(ctx, input):
         return ctx.step("write", lambda: (_ for _ in ()).throw(storyloom.FatalError("no")))
 
+    engine.launch()
     runs = [engine.start("flaky", {"i": i}, owner="alice") for i in range(2)]
     runs.append(engine.start("broken", {}, owner="bob"))
     return [engine.wait(r.id, timeout=10) for r in runs]
@@ -324,6 +333,7 @@ def test_cancel_many_cancels_the_matching_unfinished_runs(engine):
         ctx.wait_for_signal("go")
         return {}
 
+    engine.launch()
     alice = [engine.start("waiter", {"i": i}, owner="alice") for i in range(2)]
     bob = engine.start("waiter", {}, owner="bob")
     for r in (*alice, bob):
@@ -369,6 +379,7 @@ def test_set_priority_reorders_queued_runs(engine):
         ctx.step("gate", lambda: gate.wait(5))
         return {}
 
+    engine.launch()
     first = engine.start("one", {"i": 0})
     wait_status(engine, first.id, "running")
     second, third = engine.start("one", {"i": 1}), engine.start("one", {"i": 2})
@@ -401,6 +412,7 @@ def test_rewind_redoes_a_step_and_the_later_ones(engine):
     def abc(ctx, input):
         return [ctx.step(n, lambda n=n: calls.append(n) or f"{n}{len(calls)}") for n in "abc"]
 
+    engine.launch()
     run = engine.wait(engine.start("abc", {}).id, timeout=10)
     assert run.output == ["a1", "b2", "c3"]
     engine.rewind(run.id, "b")
@@ -420,6 +432,7 @@ def test_rewind_errors_name_the_run_and_step(engine):
         ctx.wait_for_signal("go")
         return {}
 
+    engine.launch()
     run = engine.start("waiter", {})
     wait_status(engine, run.id, "waiting")
     with pytest.raises(storyloom.InvalidState) as info:

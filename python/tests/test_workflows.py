@@ -20,6 +20,7 @@ def test_steps_are_memoized_across_a_sleep(engine):
         page = ctx.step("page/1", lambda: calls.append("page") or f"{outline[0]} text")
         return {"outline": outline, "page": page}
 
+    engine.launch()
     run = engine.wait(engine.start("story", {}).id, timeout=10)
     assert run.status == "completed", run
     assert run.output == {"outline": ["p1", "p2"], "page": "p1 text"}
@@ -38,6 +39,7 @@ def test_parking_passes_through_except_exception(engine):
             return {"caught": True}
         return {"caught": False}
 
+    engine.launch()
     run = engine.wait(engine.start("careless", {}).id, timeout=10)
     assert run.output == {"caught": False}
 
@@ -53,6 +55,7 @@ def test_a_failing_step_fails_the_run_with_type_and_message(engine):
             seen.append(type(e))
             raise
 
+    engine.launch()
     run = engine.wait(engine.start("broken", {}).id, timeout=10)
     assert run.status == "failed"
     assert run.error["message"] == "ZeroDivisionError: division by zero"
@@ -66,6 +69,7 @@ def test_a_workflow_exception_outside_steps_fails_the_run(engine):
     def raises(ctx, input):
         raise KeyError("topic")
 
+    engine.launch()
     run = engine.wait(engine.start("raises", {}).id, timeout=10)
     assert run.status == "failed"
     assert run.error["message"] == "KeyError: 'topic'"
@@ -73,6 +77,7 @@ def test_a_workflow_exception_outside_steps_fails_the_run(engine):
 
 def test_output_that_is_not_json_fails_the_run(engine):
     engine.register("bad", lambda ctx, input: {"when": object()})
+    engine.launch()
     run = engine.wait(engine.start("bad", {}).id, timeout=10)
     assert run.status == "failed"
     assert "not JSON serializable" in run.error["message"]
@@ -86,6 +91,7 @@ def test_signal_sent_before_the_wait_is_kept(engine):
         ctx.step("gate", lambda: gate.wait(10))
         return {"approval": ctx.wait_for_signal("approve")}
 
+    engine.launch()
     run = engine.start("approve", {})
     engine.signal(run.id, "approve", {"ok": True})
     gate.set()
@@ -99,6 +105,7 @@ def test_wait_for_signal_parks_until_the_signal(engine):
     def approve(ctx, input):
         return {"approval": ctx.wait_for_signal("approve")}
 
+    engine.launch()
     run = engine.start("approve", {})
     wait_status(engine, run.id, "waiting")
     engine.signal(run.id, "approve", {"by": "editor"})
@@ -114,12 +121,14 @@ def test_wait_for_signal_times_out(engine):
             return {"timed_out": str(e)}
         return {"timed_out": None}
 
+    engine.launch()
     run = engine.wait(engine.start("impatient", {}).id, timeout=10)
     assert run.output == {"timed_out": "no signal 'approve' came within 0.05 s"}
 
 
 def test_signal_to_a_finished_run_is_an_invalid_state(engine):
     engine.register("noop", lambda ctx, input: {})
+    engine.launch()
     run = engine.wait(engine.start("noop", {}).id, timeout=10)
     with pytest.raises(storyloom.InvalidState, match=run.id):
         engine.signal(run.id, "approve", {})
@@ -136,6 +145,7 @@ def test_invoke_runs_a_child_and_returns_its_output(engine):
         second = ctx.invoke("page-2", "page", {"n": 2})
         return {"pages": [first["text"], second["text"]]}
 
+    engine.launch()
     run = engine.wait(engine.start("book", {}).id, timeout=10)
     assert run.status == "completed", run
     assert run.output == {"pages": ["page 1", "page 2"]}
@@ -156,6 +166,7 @@ def test_invoke_of_a_failing_child_raises_step_failed(engine):
             return {"error": str(e)}
         return {"error": None}
 
+    engine.launch()
     run = engine.wait(engine.start("parent", {}).id, timeout=10)
     assert run.status == "completed", run
     assert "no ink" in run.output["error"]
@@ -169,6 +180,7 @@ def test_invoke_of_an_unknown_workflow_raises_not_found(engine):
         except storyloom.NotFound as e:
             return {"error": str(e)}
 
+    engine.launch()
     run = engine.wait(engine.start("parent", {}).id, timeout=10)
     assert "missing" in run.output["error"]
 
@@ -185,6 +197,7 @@ def test_progress_artifacts_emit_and_chunks(engine):
         ctx.progress({"pages": 1})
         return {}
 
+    engine.launch()
     run = engine.wait(engine.start("writer", {}).id, timeout=10)
     assert run.progress == {"pages": 1}
     snap = engine.snapshot(run.id)
@@ -213,6 +226,7 @@ def test_reserved_event_type_is_invalid(engine):
         except storyloom.InvalidArgument as e:
             return {"error": str(e)}
 
+    engine.launch()
     run = engine.wait(engine.start("emitter", {}).id, timeout=10)
     assert "run.completed" in run.output["error"]
 
@@ -227,6 +241,7 @@ def test_replaying_steps_in_another_order_is_nondeterminism(engine):
         ctx.sleep("nap", 0.02)
         return {}
 
+    engine.launch()
     run = engine.wait(engine.start("fickle", {}).id, timeout=10)
     assert run.status == "failed"
     assert "first" in run.error["message"] and "other" in run.error["message"]
@@ -239,6 +254,7 @@ def test_async_workflow(engine):
         await ctx.sleep("nap", 0.02)
         return {"a": a}
 
+    engine.launch()
     run = engine.wait(engine.start("async", {}).id, timeout=10)
     assert run.status == "completed", run
     assert run.output == {"a": 1}
@@ -263,6 +279,7 @@ def test_workflows_run_on_engine_threads_while_python_threads_go_on(engine):
     t = threading.Thread(target=ticker)
     t.start()
     try:
+        engine.launch()
         engine.wait(engine.start("where", {}).id, timeout=10)
     finally:
         stop.set()
@@ -285,6 +302,7 @@ def test_async_step_function_in_a_plain_workflow_runs_on_the_engines_loop(engine
     def story(ctx, input):
         return {"page": ctx.step("fetch", fetch)}
 
+    engine.launch()
     run = engine.wait(engine.start("sync-async-step", {}).id, timeout=10)
     assert run.output == {"page": "fetched"}
     assert where == ["storyloom-asyncio"]
@@ -308,6 +326,7 @@ def test_async_step_function_inside_an_async_workflow(engine):
     async def story(ctx, input):
         return {"page": await ctx.step("fetch", fetch)}
 
+    engine.launch()
     run = engine.wait(engine.start("async-steps", {}).id, timeout=10)
     assert run.status == "completed", run
     assert run.output == {"page": "fetched"}
@@ -321,6 +340,7 @@ def test_closing_the_engine_from_inside_a_workflow_is_refused(engine):
         except RuntimeError as e:
             return {"error": str(e)}
 
+    engine.launch()
     run = engine.wait(engine.start("closer", {}).id, timeout=10)
     assert run.output == {
         "error": "Engine.close() cannot be called from inside a workflow function"
@@ -333,6 +353,7 @@ def test_context_knows_its_run(engine):
     def who(ctx, input):
         return {"run_id": ctx.run_id, "workflow": ctx.workflow}
 
+    engine.launch()
     run = engine.start("who", {}, "key-who", "owner-1", 5)
     assert engine.wait(run.id, timeout=10).output == {"run_id": run.id, "workflow": "who"}
 
@@ -341,11 +362,13 @@ def test_an_open_engine_reruns_queued_work_after_close(db):
     gate = threading.Event()
     with storyloom.Engine(db, poll_interval=0.01, drain_timeout=0.2) as engine:
         engine.register("slow", lambda ctx, input: ctx.step("wait", lambda: gate.wait(0.5)) and {})
+        engine.launch()
         run = engine.start("slow", {})
         wait_status(engine, run.id, "running")
     gate.set()
     with storyloom.Engine(db, poll_interval=0.01) as engine:
         engine.register("slow", lambda ctx, input: {"done": ctx.step("wait", lambda: True)})
+        engine.launch()
         done = engine.wait(run.id, timeout=10)
         assert done.status == "completed", done
 
@@ -355,6 +378,7 @@ def test_a_step_result_that_is_not_json_fails_the_step(engine):
     def bad_step(ctx, input):
         ctx.step("when", lambda: {1, 2})
 
+    engine.launch()
     run = engine.wait(engine.start("bad-step", {}).id, timeout=10)
     assert run.status == "failed"
     assert run.error["step"] == "when"
@@ -377,6 +401,7 @@ def test_a_step_returns_what_its_replay_returns(engine):
             ctx.sleep("replay", 0.01)
         return {"first": firsts[0], "replayed": got}
 
+    engine.launch()
     run = engine.wait(engine.start("shapes", {}).id, timeout=10)
     expected = [[1, 2], {"1": "a"}, {"a": 1, "b": None}, "page"]
     assert run.output == {"first": expected, "replayed": expected}

@@ -16,6 +16,9 @@ import httpx
 import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(EXAMPLE))
+
+import story  # noqa: E402 - StreamText, the live view's rule for retried text
 
 
 def _free_port() -> int:
@@ -24,19 +27,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def base(tmp_path):
-    port = _free_port()
-    proc = subprocess.Popen(
+def _spawn(db: Path, port: int, word_delay: str = "0.002") -> subprocess.Popen:
+    return subprocess.Popen(
         [
             sys.executable,
             str(EXAMPLE / "server.py"),
             "--db",
-            str(tmp_path / "server.db"),
+            str(db),
             "--port",
             str(port),
             "--word-delay",
-            "0.002",
+            word_delay,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -44,17 +45,27 @@ def base(tmp_path):
         # The core's offline provider whatever keys the environment holds: no real LLM.
         env={**os.environ, "STORYLOOM_LLM_PROVIDER": "offline"},
     )
-    url = f"http://127.0.0.1:{port}"
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str) -> None:
     deadline = time.monotonic() + 30
     while True:
         assert proc.poll() is None, proc.communicate()
         try:
             if httpx.get(url + "/api/health", timeout=5).status_code == 200:
-                break
+                return
         except httpx.TransportError:
             pass
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.1)
+
+
+@pytest.fixture
+def base(tmp_path):
+    port = _free_port()
+    proc = _spawn(tmp_path / "server.db", port)
+    url = f"http://127.0.0.1:{port}"
+    _wait_healthy(proc, url)
     try:
         yield url
     finally:
@@ -162,6 +173,9 @@ def test_generate_stream_reconnect_approve_and_finish(base):
             "illustration",
         }
         assert done["story"]["pages"] == [p["content"] for p in done["pages"]]
+        # One attempt per text: every stream's current attempt starts at byte 0.
+        assert done["streams"]["page/1/write"]["attempt_start"] == 0
+        assert done["streams"]["page/1/write"]["end"] > 0
 
         library = c.get(f"{base}/api/stories").json()
         assert [s["id"] for s in library["stories"]] == [rid]
@@ -231,3 +245,86 @@ def test_other_bad_requests(base):
         r = c.get(f"{base}/api/stories?limit=0")
         assert r.status_code == 400 and "limit" in r.json()["fields"]
         c.delete(f"{base}/api/story/{rid}/cancel")
+
+
+def test_a_story_killed_with_its_server_resumes_at_restart_with_no_request(tmp_path):
+    """SIGKILL mid-story, restart, no HTTP request: the server launched its engine at
+    startup, logs the story it recovered, and the story completes (read from the store)."""
+    import threading
+
+    import storyloom
+
+    db = tmp_path / "killed.db"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    first = _spawn(db, port, word_delay="0.01")
+    try:
+        _wait_healthy(first, url)
+        with httpx.Client() as c:
+            req = {"topic": "a crash", "pages": 3, "quality": 0}
+            r = c.post(f"{url}/api/story/generate", json=req)
+            assert r.status_code == 202, r.text
+            rid = r.json()["id"]
+            # Mid-story: a page is written and the run goes on.
+            body = {}
+            deadline = time.monotonic() + 60
+            while not (body.get("pages") and body.get("status") == "running"):
+                assert time.monotonic() < deadline, body
+                body = c.get(f"{url}/api/story/{rid}/status").json()
+                assert body["status"] not in ("completed", "failed"), body
+                time.sleep(0.02)
+    finally:
+        first.kill()  # SIGKILL: no drain, no close
+        first.communicate()
+    pages_before = len(body["pages"])
+
+    second = _spawn(db, _free_port(), word_delay="0.002")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(second.stderr), daemon=True)
+    reader.start()
+    try:
+        with storyloom.Engine(f"sqlite:{db}") as store:  # reads only: never launched
+            deadline = time.monotonic() + 90
+            while store.get(rid).status != "completed":
+                run = store.get(rid)
+                assert run.status in ("running", "queued"), run
+                assert second.poll() is None, "".join(lines)
+                assert time.monotonic() < deadline, (run, "".join(lines))
+                time.sleep(0.1)
+            pages = [a for a in store.artifacts(rid) if a.key.startswith("page/")]
+            story_artifact = [a.value for a in store.artifacts(rid) if a.key == "story"]
+            completed, chunks, after = [], [], 0
+            while batch := store.stored_events(rid, after=after):
+                completed += [e.data["name"] for e in batch if e.type == "step.completed"]
+                chunks += [e.data for e in batch if e.type == "chunk"]
+                after = batch[-1].id
+            snap = store.snapshot(rid)
+    finally:
+        second.send_signal(signal.SIGINT)
+        try:
+            second.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            second.wait()
+        reader.join(timeout=5)
+    log = "".join(lines)
+    # running (its lease expires) or queued (killed between a retry's attempts)
+    assert f"recovered 1 unfinished story: {rid} (" in log, log
+    assert "Traceback" not in log, log
+    assert len(story_artifact) == 1 and len(story_artifact[0]["pages"]) == 3
+    assert len({a.key for a in pages}) == 3
+    # Steps finished before the kill are not run again: each completed exactly once.
+    assert pages_before >= 1
+    assert "page/1/write" in completed
+    assert len(completed) == len(set(completed)), completed
+    # A view following every chunk (the text of an attempt cut by the kill, then the
+    # attempt written again) shows exactly each stored text: retried text replaces.
+    texts = {s.name: s.result["text"] for s in snap.steps if s.name in snap.streams}
+    assert texts and set(texts) == set(snap.streams)
+    for name, text in texts.items():
+        view = story.StreamText()
+        for c in chunks:
+            if c["stream"] == name:
+                view.add(c)
+        assert view.text == text, name
+        assert view.start == snap.streams[name]["attempt_start"]

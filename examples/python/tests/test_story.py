@@ -146,6 +146,7 @@ def test_workflow_in_process_with_outline_edits(tmp_path):
             {"topic": "owls", "pages": 2, "quality": 2, "approve_outline": True}
         )
         assert errors == {}
+        engine.launch()
         run = engine.start(story.WORKFLOW, req, idempotency_key=story.idempotency_key(req))
         deadline = time.monotonic() + 10
         while engine.get(run.id).status != "waiting":
@@ -191,6 +192,7 @@ def test_rerun_while_the_outline_awaits_approval_asks_again_and_finishes(tmp_pat
     assert errors == {}
     with _engine(db) as engine:
         story.register(engine)
+        engine.launch()
         run = engine.start(story.WORKFLOW, req, idempotency_key=story.idempotency_key(req))
         deadline = time.monotonic() + 10
         while engine.get(run.id).status != "waiting":  # the CLI was stopped at its prompt
@@ -247,3 +249,37 @@ def test_provider_and_model_are_optional_names_in_the_request():
     assert "provider" not in story.validate_input({"topic": "owls"})[0]
     _, errors = story.validate_input({"topic": "owls", "provider": ""})
     assert errors == {"provider": "must be a name of 1 to 100 characters"}
+
+
+def _chunk(offset, text, attempt_start=None):
+    data = {"stream": "page/1/write", "offset": offset, "text": text}
+    if attempt_start is not None:
+        data["attempt_start"] = attempt_start
+    return data
+
+
+def test_the_live_view_shows_a_retried_attempt_instead_of_appending_it():
+    view = story.StreamText()
+    view.add(_chunk(0, "In the", 0))
+    view.add(_chunk(6, " betwee", 0))
+    assert view.text == "In the betwee"
+    # The attempt is retried (or run again after a crash): it starts at the stream's end.
+    view.add(_chunk(13, "Just past", 13))
+    view.add(_chunk(22, " the old bridge", 13))
+    assert view.text == "Just past the old bridge"
+    # The same bytes again (live, then from the store, coalesced): shown once.
+    view.add(_chunk(13, "Just past the old", 13))
+    view.add(_chunk(27, "old bridge, a cat", 13))
+    assert view.text == "Just past the old bridge, a cat"
+    # A late chunk of the abandoned attempt changes nothing.
+    view.add(_chunk(6, " betwee", 0))
+    assert view.text == "Just past the old bridge, a cat"
+
+
+def test_the_live_view_starts_at_the_snapshots_attempt_and_counts_bytes_not_characters():
+    view = story.StreamText(attempt_start=10)
+    view.add(_chunk(4, "old attempt", 0))  # before the snapshot's attempt: not shown
+    view.add(_chunk(10, "café ", 10))  # é is two bytes
+    view.add(_chunk(16, "noir", 10))
+    view.add(_chunk(10, "café noir", 10))
+    assert view.text == "café noir"

@@ -3,12 +3,25 @@
 // Python exceptions, and threads (the GIL). The Python API lives in
 // storyloom/__init__.py and friends.
 //
-// Threads: every blocking sl_* call runs with the GIL released. The execute
-// callback arrives on an engine worker thread and takes the GIL to run the
-// Python handler there; event callbacks and the outcome callbacks of llm steps
-// and resource admissions (on the engine's event, LLM I/O and limiter threads)
-// never touch Python: they copy what they got into a queue or slot that Python
-// drains, so those threads never wait for the GIL.
+// Threads: every sl_* call that may block runs with the GIL released. The
+// execute callback arrives on an engine worker thread and takes the GIL to run
+// the Python handler there; event callbacks and the outcome callbacks of llm
+// steps, resource admissions and durability waits (on the engine's event, LLM
+// I/O, limiter and writer threads) never touch Python: they copy what they got
+// into a queue or slot that Python drains, so those threads never wait for the
+// GIL.
+//
+// Why every call that may wait for the engine releases the GIL: step_begin,
+// wait_durable, llm and acquire wait for the commit of this run's earlier
+// writes (or a provider, or a resource), which the engine's threads complete.
+// Holding the GIL there stalls every Python thread, the asyncio loop of async
+// workflows included, for a commit (an fsync at durability "full"), and turns
+// into a deadlock as soon as what the engine waits for needs the GIL: a
+// worker's execute callback takes it, and a host that forwarded the writer
+// thread's durability callback to its loop with call_soon_threadsafe would need
+// it on that thread. This module's engine-thread callbacks never take the GIL
+// (they copy into an Inbox a Python feeder thread drains), and its calls never
+// hold it while they wait.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -190,6 +203,12 @@ struct Pending {
     deliver(user_data, std::move(copy));
   }
 
+  // sl_durable_fn: on the calling thread or the engine's writer thread, which must not
+  // wait (for the GIL least of all): copy, then notify or queue.
+  static void on_durable(void* user_data, int status, const char* message, size_t len) {
+    on_acquired(user_data, status, message, len);
+  }
+
  private:
   static void deliver(void* user_data, OutcomeCopy copy) {
     std::unique_ptr<Box> box(static_cast<Box*>(user_data));
@@ -271,17 +290,49 @@ class Execution {
     int memoized = 0;
     char* result = nullptr;
     size_t len = 0;
-    // With the GIL held: a memo lookup in memory, never waiting on I/O (see below).
-    check(
-        sl_execution_step_begin(&seq, &memoized, &result, &len, live(), name.data(), name.size()));
+    sl_execution* e = live();
+    // GIL released: step_begin waits for the commit of this run's earlier writes (see
+    // the top of this file for why waiting on the engine with the GIL held deadlocks).
+    call([&] {
+      return sl_execution_step_begin(&seq, &memoized, &result, &len, e, name.data(), name.size());
+    });
     return {seq, memoized != 0, take_optional(result, len)};
   }
 
+  // Host step, phase two, for a sync workflow: queues the result, then blocks (GIL
+  // released) until it is committed; raises the engine's error when the commit failed
+  // or the run was cancelled or taken over meanwhile.
   void step_complete(int64_t seq, const std::string& result_json) {
-    // With the GIL held: the result is queued for the writer thread, not committed here,
-    // so the call never waits on I/O; releasing and retaking the GIL around it cost more
-    // than the call (bench/python/step_overhead.py).
-    check(sl_execution_step_complete(live(), seq, result_json.data(), result_json.size()));
+    sl_execution* e = live();
+    call([&] {
+      int rc = sl_execution_step_complete(e, seq, result_json.data(), result_json.size());
+      return rc == SL_OK ? sl_execution_wait_durable(e) : rc;
+    });
+  }
+
+  // Host step, phase two, for an async workflow: queues the result; the durability
+  // outcome (status, message...) when it is already known, else None and it goes to
+  // `inbox` under `token` once the commit ends.
+  std::optional<OutcomeTuple> step_complete_begin(int64_t seq, const std::string& result_json,
+                                                  std::shared_ptr<Inbox> inbox, uint64_t token) {
+    sl_execution* e = live();
+    call([&] { return sl_execution_step_complete(e, seq, result_json.data(), result_json.size()); });
+    return when_durable_begin(std::move(inbox), token);
+  }
+
+  // Blocks (GIL released) until everything this execution wrote so far is committed;
+  // raises the engine's error otherwise. For sync workflows.
+  void wait_durable() {
+    sl_execution* e = live();
+    call([&] { return sl_execution_wait_durable(e); });
+  }
+
+  // wait_durable() for an async workflow, completed like llm_begin.
+  std::optional<OutcomeTuple> when_durable_begin(std::shared_ptr<Inbox> inbox, uint64_t token) {
+    sl_execution* e = live();
+    return begin_outcome(std::move(inbox), token, [&](void* box) {
+      return sl_execution_when_durable(e, &Pending::on_durable, box);
+    });
   }
 
   void step_fail(int64_t seq, int error_class, const std::string& message) {
@@ -618,8 +669,9 @@ class Engine {
  public:
   Engine(const std::string& store, int workers, int max_executions, size_t max_payload_bytes,
          int64_t poll_interval_ms, int64_t lease_ttl_ms, int64_t drain_timeout_ms,
-         const std::optional<std::string>& config_json) {
+         const std::optional<std::string>& config_json, int durability) {
     sl_engine_options o = SL_ENGINE_OPTIONS_INIT;
+    o.durability = durability;  // SL_DURABILITY_*, 0: the default (full)
     std::tie(o.config_json, o.config_json_len) = view(config_json);
     o.store = store.data();
     o.store_len = store.size();
@@ -693,6 +745,11 @@ class Engine {
     registrations_.push_back(std::move(reg));
   }
 
+  // Begins executing runs (sl_engine_launch): call once the workflows are registered.
+  void launch() {
+    use([&](sl_engine* e) { return sl_engine_launch(e); });
+  }
+
   std::string start(const std::string& workflow, const std::string& input_json,
                     const std::optional<std::string>& idempotency_key,
                     const std::optional<std::string>& owner, int priority) {
@@ -705,6 +762,26 @@ class Engine {
     use([&](sl_engine* e) {
       return sl_engine_start(&out, &len, e, workflow.data(), workflow.size(), input_json.data(),
                              input_json.size(), &o);
+    });
+    return take(out, len);
+  }
+
+  // JSON array of start requests -> JSON array of {"run"} / {"error"}, one per request.
+  std::string start_many(const std::string& requests_json) {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) {
+      return sl_engine_start_many(&out, &len, e, requests_json.data(), requests_json.size());
+    });
+    return take(out, len);
+  }
+
+  // JSON array of signals -> JSON array of {"ok"} / {"error"}, one per signal.
+  std::string signal_many(const std::string& signals_json) {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) {
+      return sl_engine_signal_many(&out, &len, e, signals_json.data(), signals_json.size());
     });
     return take(out, len);
   }
@@ -927,6 +1004,8 @@ PYBIND11_MODULE(_native, m) {
   m.attr("EVENT_STORED") = static_cast<int>(SL_EVENT_STORED);
   m.attr("EVENT_TRANSIENT") = static_cast<int>(SL_EVENT_TRANSIENT);
   m.attr("EVENT_CURSOR") = static_cast<int>(SL_EVENT_CURSOR);
+  m.attr("DURABILITY_FULL") = static_cast<int>(SL_DURABILITY_FULL);
+  m.attr("DURABILITY_NORMAL") = static_cast<int>(SL_DURABILITY_NORMAL);
 
   m.def("version", [] { return std::string(sl_version()); });
   m.def("set_error_factory", [](py::object f) { error_factory() = std::move(f); });
@@ -942,6 +1021,9 @@ PYBIND11_MODULE(_native, m) {
       .def("cancelled", &Execution::cancelled)
       .def("step_begin", &Execution::step_begin)
       .def("step_complete", &Execution::step_complete)
+      .def("step_complete_begin", &Execution::step_complete_begin)
+      .def("wait_durable", &Execution::wait_durable)
+      .def("when_durable_begin", &Execution::when_durable_begin)
       .def("step_fail", &Execution::step_fail)
       .def("heartbeat", &Execution::heartbeat)
       .def("llm", &Execution::llm)
@@ -973,15 +1055,19 @@ PYBIND11_MODULE(_native, m) {
 
   py::class_<Engine>(m, "Engine")
       .def(py::init<const std::string&, int, int, size_t, int64_t, int64_t, int64_t,
-                    const std::optional<std::string>&>(),
+                    const std::optional<std::string>&, int>(),
            py::arg("store"), py::arg("workers"), py::arg("max_executions"),
            py::arg("max_payload_bytes"), py::arg("poll_interval_ms"), py::arg("lease_ttl_ms"),
-           py::arg("drain_timeout_ms"), py::arg("config_json") = py::none())
+           py::arg("drain_timeout_ms"), py::arg("config_json") = py::none(),
+           py::arg("durability") = 0)
       .def_property_readonly("closed", &Engine::closed)
       .def("close", &Engine::close)
+      .def("launch", &Engine::launch)
       .def("register_workflow", &Engine::register_workflow, py::arg("name"), py::arg("handler"),
            py::arg("retry") = py::none(), py::arg("limits") = py::none())
       .def("start", &Engine::start)
+      .def("start_many", &Engine::start_many)
+      .def("signal_many", &Engine::signal_many)
       .def("get_run", &Engine::get_run)
       .def("list_runs", &Engine::list_runs)
       .def("delete_run", &Engine::delete_run)

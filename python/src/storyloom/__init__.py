@@ -7,6 +7,7 @@ with storyloom.Engine("sqlite:./story.db") as engine:
         approved = ctx.wait_for_signal("approve")
         return {"outline": outline}
 
+    engine.launch()  # once every workflow is registered: no run executes before
     run = engine.start("story", {"topic": "a storm"})
 """
 

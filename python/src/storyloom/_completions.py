@@ -1,8 +1,8 @@
-"""Outcomes of the engine's asynchronous calls (llm steps, resource admissions) brought to
-the asyncio loop of an engine's async workflows.
+"""Outcomes of the engine's asynchronous calls (llm steps, resource admissions, commits of
+step results) brought to the asyncio loop of an engine's async workflows.
 
 The callbacks of those calls run on engine threads (the LLM client's I/O thread, the
-resource limiter's) that must never wait for the GIL: the native module copies each
+resource limiter's, the store's writer thread) that must never wait for the GIL: the native module copies each
 outcome into an :class:`_native.Inbox`, which one feeder thread per engine drains and
 hands to the engine's loop with ``loop.call_soon_threadsafe``, as the event streams do. An
 outcome known before the call returns (a memoized step, an admission at once) is returned
@@ -23,7 +23,8 @@ Outcome = tuple  # (status, error_class, message, result JSON or None, memoized,
 
 
 def admitted(outcome: Outcome) -> None:
-    """Returns when a resource admitted the step; raises Cancelled or Closed otherwise."""
+    """Returns when the call succeeded (a resource admitted the step, a write was
+    committed); raises its error (Cancelled, Closed, StoreError...) otherwise."""
     status, _cls, message, *_ = outcome
     if status != _native.OK:
         raise _from_native(status, FATAL, message)
@@ -57,6 +58,20 @@ class Completions:
                 lambda inbox, token: execution.acquire_begin(seq, resource, tokens, inbox, token)
             )
         )
+
+    async def step_complete(self, execution: _native.Execution, seq: int, text: str) -> None:
+        """Records the host step ``seq``'s result; returns once it is committed (raises
+        StoreError, Cancelled or InvalidState when it never will be)."""
+        admitted(
+            await self._outcome(
+                lambda inbox, token: execution.step_complete_begin(seq, text, inbox, token)
+            )
+        )
+
+    async def durable(self, execution: _native.Execution) -> None:
+        """Returns once everything ``execution`` wrote so far is committed (at once when
+        nothing is pending); raises like :meth:`step_complete`."""
+        admitted(await self._outcome(execution.when_durable_begin))
 
     async def _outcome(self, begin: Callable[[_native.Inbox, int], Outcome | None]) -> Outcome:
         token = next(self._tokens)

@@ -60,6 +60,7 @@ from .errors import (
     RateLimited,
     StoryloomError,
     Timeout,
+    _from_json,
     _from_native,
 )
 
@@ -129,7 +130,13 @@ class Context:
         :meth:`Engine.configure_resource`) admits the step, costing about ``tokens`` of its
         token budget; this thread waits meanwhile (the engine holds none) and the use is
         returned when ``fn`` returns or raises. A RateLimited failure pauses the resource
-        for its retry-after. Raises Cancelled if the run is cancelled while it waits."""
+        for its retry-after. Raises Cancelled if the run is cancelled while it waits.
+
+        Durable before visible: the call returns ``fn``'s result only once it is committed
+        to the store (this thread waits, GIL released). When that commit fails it raises
+        storyloom.StoreError (the run goes back to the queue and this step runs again), or
+        Cancelled / InvalidState when the run was cancelled or taken over meanwhile; let
+        it propagate: every later engine call of this execution fails the same way."""
         seq, memoized, result = self._x.step_begin(name)
         if memoized:
             return json.loads(result) if result is not None else None
@@ -146,7 +153,7 @@ class Context:
             raise
         finally:
             self._running_seq = None
-        self._x.step_complete(seq, text)
+        self._x.step_complete(seq, text)  # returns once the result is committed
         return _as_replayed(value, text)
 
     def heartbeat(self) -> None:
@@ -214,6 +221,7 @@ class Context:
         state = self._x.sleep(name, checked_ms(f"sleep '{name}'", seconds))
         if state == _native.WAIT_PARKED:
             raise _Parked()
+        self._x.wait_durable()  # a wait just satisfied is committed before the run goes on
 
     def wait_for_signal(self, name: str, timeout: float | None = None) -> Any:
         """Returns the payload of the signal ``name`` (sent before or after this call);
@@ -222,9 +230,8 @@ class Context:
         state, payload = self._x.wait_for_signal(name, timeout_ms)
         if state == _native.WAIT_PARKED:
             raise _Parked()
-        if state == _native.WAIT_TIMED_OUT:
-            raise Timeout(12, f"no signal '{name}' came within {timeout} s")
-        return json.loads(payload) if payload is not None else None
+        self._x.wait_durable()  # the consumed signal is committed before the run goes on
+        return _signal_payload(name, timeout, state, payload)
 
     def invoke(self, name: str, workflow: str, input: dict[str, Any]) -> Any:
         """Starts ``workflow`` on ``input`` as a child run, once, and returns its output;
@@ -232,6 +239,7 @@ class Context:
         state, output = self._x.invoke(name, workflow, _dumps(input))
         if state == _native.WAIT_PARKED:
             raise _Parked()
+        self._x.wait_durable()  # the child's output is committed before the run goes on
         return json.loads(output) if output is not None else None
 
     def progress(self, value: Any) -> None:
@@ -249,6 +257,12 @@ class Context:
     def chunk(self, stream: str, text: str) -> None:
         """Token text of ``stream``: delivered live at once, persisted coalesced."""
         self._x.chunk(stream, text)
+
+
+def _signal_payload(name: str, timeout: float | None, state: int, payload: str | None) -> Any:
+    if state == _native.WAIT_TIMED_OUT:
+        raise Timeout(12, f"no signal '{name}' came within {timeout} s")
+    return json.loads(payload) if payload is not None else None
 
 
 def _describe(e: BaseException) -> str:
@@ -316,12 +330,18 @@ class AsyncContext(Context):
         """Like :meth:`Context.step`; ``fn`` may be ``async def`` (awaited on the loop) or
         plain (called inline on the loop, so keep it quick or use asyncio.to_thread). With
         ``resource``, the wait for its admission is awaited: the loop runs other
-        workflows meanwhile."""
+        workflows meanwhile. The result is returned once it is committed; that wait is
+        awaited too (the engine's writer thread completes it through
+        ``loop.call_soon_threadsafe``), with the errors of :meth:`Context.step`."""
+        calls = self.engine._async_calls()
+        # step_begin waits for this run's earlier writes (progress, artifacts, events):
+        # await them first so that the loop never blocks on a commit.
+        await calls.durable(self._x)
         seq, memoized, result = self._x.step_begin(name)
         if memoized:
             return json.loads(result) if result is not None else None
         if resource is not None:
-            await self.engine._async_calls().acquire(self._x, seq, resource, _tokens(tokens))
+            await calls.acquire(self._x, seq, resource, _tokens(tokens))
         # Steps awaited side by side (asyncio.gather) each run in their own task, so the
         # step a heartbeat belongs to is a context variable of that task.
         running = _running_step.set((self, seq))
@@ -335,7 +355,7 @@ class AsyncContext(Context):
             raise
         finally:
             _running_step.reset(running)
-        self._x.step_complete(seq, text)
+        await calls.step_complete(self._x, seq, text)  # resumes once the result is committed
         return _as_replayed(value, text)
 
     def _heartbeat_seq(self) -> int:
@@ -388,19 +408,33 @@ class AsyncContext(Context):
 
     async def sleep(self, name: str, seconds: float) -> None:  # type: ignore[override]
         """Durable sleep (see :meth:`Context.sleep`); parks the run, holding no task."""
-        Context.sleep(self, name, seconds)
+        if seconds < 0:
+            raise ValueError(f"sleep '{name}': seconds is {seconds}; it must not be negative")
+        state = self._x.sleep(name, round(seconds * 1000))
+        if state == _native.WAIT_PARKED:
+            raise _Parked()
+        await self.engine._async_calls().durable(self._x)
 
     async def wait_for_signal(  # type: ignore[override]
         self, name: str, timeout: float | None = None
     ) -> Any:
         """The payload of the signal ``name`` (see :meth:`Context.wait_for_signal`)."""
-        return Context.wait_for_signal(self, name, timeout)
+        timeout_ms = -1 if timeout is None else round(timeout * 1000)
+        state, payload = self._x.wait_for_signal(name, timeout_ms)
+        if state == _native.WAIT_PARKED:
+            raise _Parked()
+        await self.engine._async_calls().durable(self._x)
+        return _signal_payload(name, timeout, state, payload)
 
     async def invoke(  # type: ignore[override]
         self, name: str, workflow: str, input: dict[str, Any]
     ) -> Any:
         """A child run's output (see :meth:`Context.invoke`)."""
-        return Context.invoke(self, name, workflow, input)
+        state, output = self._x.invoke(name, workflow, _dumps(input))
+        if state == _native.WAIT_PARKED:
+            raise _Parked()
+        await self.engine._async_calls().durable(self._x)
+        return json.loads(output) if output is not None else None
 
 
 _in_workflow = threading.local()
@@ -478,7 +512,9 @@ class Engine:
         llm: LlmConfig | None = None,
         resources: Mapping[str, ResourceLimits] | None = None,
         max_json_depth: int | None = None,
+        durability: str = "full",
     ) -> None:
+        native_durability = _durability(durability)
         config = _config.config_json(llm, resources, max_json_depth)
         self._native = _native.Engine(
             store,
@@ -489,6 +525,7 @@ class Engine:
             _ms(lease_ttl, "lease_ttl"),
             _ms(drain_timeout, "drain_timeout"),
             config,
+            native_durability,
         )
         self._workflows: dict[str, Workflow] = {}
         self._close_lock = threading.Lock()
@@ -499,6 +536,18 @@ class Engine:
         _open_engines.add(self)
 
     # ---- lifecycle ----
+
+    def launch(self) -> None:
+        """Begins executing runs: new ones and those a stopped or crashed process left
+        running. Until then no workflow function is called, while reads, starts, signals
+        and cancels work. Register every workflow first, so that a recovered run finds the
+        workflows it invokes; workflows registered later run too. Idempotent. Raises
+        Closed once close() began."""
+        self._native.launch()
+
+    async def alaunch(self) -> None:
+        """launch() without blocking the event loop."""
+        await asyncio.to_thread(self.launch)
 
     def close(self) -> None:
         """Stops claiming runs, waits up to drain_timeout for executions in flight and puts
@@ -725,6 +774,38 @@ class Engine:
             json.loads(self._native.start(workflow, text, idempotency_key, owner, priority))
         )
 
+    def start_many(
+        self, requests: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[Run | StoryloomError]:
+        """Starts many runs in one commit, each checked alone; durable on return. Each
+        request is a dict: ``workflow``, ``input`` (a JSON object, default {}), and
+        optionally ``idempotency_key``, ``owner``, ``priority``. Returns one item per
+        request, in order: its Run (the existing one when the idempotency key was seen),
+        or the StoryloomError that refused it (returned, not raised: the others started).
+        Raises TypeError when ``requests`` is not a list of dicts, InvalidArgument (naming
+        the field) for a field of the wrong type."""
+        items = _json_list("requests", requests)
+        body = _dumps([{**r, "input": r.get("input") or {}} for r in items])
+        return [
+            Run._from(o["run"]) if "run" in o else _from_json(o.get("error") or {})
+            for o in json.loads(self._native.start_many(body))
+        ]
+
+    def signal_many(
+        self, signals: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[StoryloomError | None]:
+        """Delivers many signals in one commit, each checked alone. Each signal is a dict:
+        ``run_id``, ``name``, ``payload`` (default {}). Returns one item per signal, in
+        order: None when it was delivered, else the StoryloomError that refused it
+        (NotFound, InvalidState...; returned, not raised). Raises TypeError /
+        InvalidArgument as :meth:`start_many`."""
+        items = _json_list("signals", signals)
+        body = _dumps([{**s, "payload": s.get("payload", {})} for s in items])
+        return [
+            None if o.get("ok") else _from_json(o.get("error") or {})
+            for o in json.loads(self._native.signal_many(body))
+        ]
+
     def get(self, run_id: str) -> Run:
         """The run ``run_id``. Raises NotFound."""
         return Run._from(json.loads(self._native.get_run(run_id)))
@@ -894,6 +975,18 @@ class Engine:
             self.start, workflow, input, idempotency_key, owner, priority
         )
 
+    async def astart_many(
+        self, requests: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[Run | StoryloomError]:
+        """:meth:`start_many` without blocking the event loop."""
+        return await asyncio.to_thread(self.start_many, requests)
+
+    async def asignal_many(
+        self, signals: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[StoryloomError | None]:
+        """:meth:`signal_many` without blocking the event loop."""
+        return await asyncio.to_thread(self.signal_many, signals)
+
     async def aget(self, run_id: str) -> Run:
         """:meth:`get` without blocking the event loop."""
         return await asyncio.to_thread(self.get, run_id)
@@ -1058,6 +1151,28 @@ class Engine:
         return self.get(run_id).status in TERMINAL_STATUSES and not json.loads(
             self._native.events(run_id, last_id, 1)
         )
+
+
+def _json_list(what: str, items: Any) -> builtins.list[Mapping[str, Any]]:
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+        raise TypeError(f"{what} must be a list of dicts, got {type(items).__name__}")
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise TypeError(f"{what}[{i}] must be a dict, got {type(item).__name__}")
+    return [{k: v for k, v in item.items() if v is not None} for item in items]  # None: unset
+
+
+_DURABILITIES = {"full": _native.DURABILITY_FULL, "normal": _native.DURABILITY_NORMAL}
+
+
+def _durability(durability: Any) -> int:
+    if not isinstance(durability, str):
+        raise TypeError(
+            f"durability must be a str ('full' or 'normal'), got {type(durability).__name__}"
+        )
+    if durability not in _DURABILITIES:
+        raise InvalidArgument(1, f"durability must be 'full' or 'normal'; got {durability!r}")
+    return _DURABILITIES[durability]
 
 
 _ERROR_CLASSES = {

@@ -103,12 +103,16 @@ class Artifact:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One consistent read of a run: subscribe after ``last_event_id`` to go on live."""
+    """One consistent read of a run: subscribe after ``last_event_id`` to go on live.
+    ``streams``: per chunk stream, ``{"attempt_start": E, "end": N}``: its text's byte
+    length N and where the current llm attempt's text begins (a retried attempt's text
+    replaces the earlier one's; empty with a core that does not report it)."""
 
     run: Run
     steps: list[Step]
     artifacts: list[Artifact]
     last_event_id: int
+    streams: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def _from(cls, d: dict[str, Any]) -> Snapshot:
@@ -127,6 +131,7 @@ class Snapshot:
             ],
             artifacts=[Artifact._from(a) for a in d.get("artifacts", [])],
             last_event_id=d.get("last_event_id", 0),
+            streams=dict(d.get("streams") or {}),
         )
 
 

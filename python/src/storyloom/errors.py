@@ -158,6 +158,17 @@ _BY_CODE: dict[int, type[StoryloomError]] = {
 }
 
 
+_BY_NAME: dict[str, type[StoryloomError]] = {c.code_name: c for c in _BY_CODE.values()}
+
+
+def _from_json(error: dict) -> StoryloomError:
+    """The exception for an {"code": name, "class": name, "message"} error object (the
+    per-item errors of start_many / signal_many)."""
+    cls = _BY_NAME.get(str(error.get("code")), StoryloomError)
+    code = getattr(cls, "code", 0)
+    return cls(code, str(error.get("message", "")), str(error.get("class", "fatal")))
+
+
 def _from_native(code: int, error_class: int, message: str) -> StoryloomError:
     """Called by storyloom._native to build the exception for a failed sl_* call."""
     cls = _BY_CODE.get(code, StoryloomError)
