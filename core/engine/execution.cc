@@ -90,6 +90,7 @@ ExecutionState::Position ExecutionState::next_position(std::string_view name,
   check_open();
   check_name("step name", name);
   int64_t seq = next_seq_++;
+  step_failure_.reset();  // the workflow went on after a failed step: it caught it
   auto it = stored_.find(seq);
   if (it == stored_.end()) return {seq, nullptr};
   if (it->second.name != name || it->second.kind != kind) {
@@ -108,6 +109,28 @@ void ExecutionState::record_failure(const Error& error, std::string_view step) {
   if (!failure_) failure_ = error_json(error, step);
 }
 
+Error ExecutionState::stored_step_error(const store::StepRecord& step) const {
+  Json data = store::decode_stored_json(step.result, run_id(), "the error of step '" + step.name + "'");
+  const auto* o = data.if_object();
+  auto text = [&](const char* key) -> std::string {
+    const auto* v = o ? o->if_contains(key) : nullptr;
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  ErrorCode code = ErrorCode::step_failed;
+  for (int c = 0; c <= static_cast<int>(ErrorCode::quota_exceeded); ++c) {
+    if (text("code") == to_string(static_cast<ErrorCode>(c))) code = static_cast<ErrorCode>(c);
+  }
+  ErrorClass error_class = ErrorClass::fatal;
+  for (int c = 0; c <= static_cast<int>(ErrorClass::timeout); ++c) {
+    if (text("class") == to_string(static_cast<ErrorClass>(c))) {
+      error_class = static_cast<ErrorClass>(c);
+    }
+  }
+  std::string message = text("message");
+  if (message.empty()) message = "step '" + step.name + "' failed";
+  return Error(code, message, error_class);
+}
+
 StepBegin ExecutionState::begin_step(std::string_view name, std::optional<RetryPolicy> retry) {
   if (retry) validate(*retry);
   // No step body begins before every earlier write of the run is committed
@@ -121,6 +144,13 @@ StepBegin ExecutionState::begin_step(std::string_view name, std::optional<RetryP
     out.memoized = true;
     out.result = store::decode_stored_json(pos.stored->result, run_id(), "the result of step '" + pos.stored->name + "'");  // hardening
     return out;
+  }
+  // A step that failed for good fails the same way on replay, so a workflow
+  // that caught it takes the same path again.
+  if (pos.stored && pos.stored->status == "failed") {
+    Error error = stored_step_error(*pos.stored);
+    step_failure_ = error_json(error, pos.stored->name);
+    throw error;
   }
   out.attempt = begin_attempt(pos, name, "step", retry);
   return out;
@@ -193,13 +223,19 @@ StepFailure ExecutionState::fail_step(int64_t seq, const Error& error) {
                    !finished_ && !cancelled();
   Json error_data = error_json(error, rec.name);
   if (!out.will_retry) {
+    // Failed for good: stored as such (a replay raises it again) and raised in
+    // the workflow, which may catch it and go on. Only an error that escapes
+    // the workflow fails the run.
     rec.status = "failed";
-    record_failure(error, rec.name);
+    rec.attempts = out.attempt;
+    rec.result = boost::json::serialize(error_data);
+    step_failure_ = error_data;
     if (finished_) return out;
     Json data = boost::json::object{
         {"seq", seq}, {"name", rec.name}, {"attempt", out.attempt}, {"error", error_data}};
-    submit_locked([run = run_id(), data = std::move(data)](Batch& b) {
-      b.event(run, "step.failed", data);
+    submit_locked([rec, data = std::move(data)](Batch& b) {
+      b.tx.upsert_step(rec);
+      b.event(rec.run_id, "step.failed", data);
     });
     return out;
   }
@@ -537,6 +573,7 @@ bool ExecutionState::finished() const {
 void ExecutionState::finish_completed(Json output) {
   if (int64_t retry_at = pending_retry_at()) return finish_for_retry(retry_at);
   if (has_failure()) return finish_failed(Error(ErrorCode::step_failed, "a step failed"));
+  // A step that failed for good before this was caught by the workflow: the run completes.
   std::string text;
   try {
     text = checked_json_text("output of run '" + run_id() + "'", output,
@@ -565,7 +602,9 @@ void ExecutionState::finish_failed(const Error& error) {
   Json failure;
   {
     std::lock_guard lock(mutex_);
-    failure = failure_ ? *failure_ : error_json(error);
+    // A step that just failed for good, with nothing begun since, is the error
+    // escaping the workflow: the run's error names that step.
+    failure = failure_ ? *failure_ : step_failure_ ? *step_failure_ : error_json(error);
   }
   auto core = core_;
   finish([failure = std::move(failure), core](Batch& b, store::RunRecord& r) {

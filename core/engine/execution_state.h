@@ -110,6 +110,8 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   // succeeds (EngineCore::release_later). Caller holds mutex_.
   void release_locked(const std::string& reason);
   void record_failure(const Error& error, std::string_view step);
+  // The error a step stored as failed for good (its result holds the error JSON).
+  Error stored_step_error(const store::StepRecord& step) const;
   // Where a stream stands (from the hub, else the store). Caller holds mutex_.
   StreamPosition& stream_position_locked(const std::string& stream);
   // A new attempt's text begins at the stream's end; returns that offset.
@@ -159,7 +161,13 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   int64_t next_seq_ = 0;
   bool finished_ = false;
   std::atomic<bool> cancelled_{false};
-  std::optional<Json> failure_;  // error JSON recorded by a failed step or nondeterminism
+  // Error JSON of what fails the run whatever the workflow does (nondeterminism,
+  // parking with nothing to wait for).
+  std::optional<Json> failure_;
+  // The last step that failed for good, until the workflow begins anything
+  // else (then it caught the error): the detail of the run's error if the
+  // error escapes the workflow right away.
+  std::optional<Json> step_failure_;
   std::set<int64_t> consumed_signals_;
   std::map<std::string, StreamPosition> stream_positions_;  // streams this execution wrote to
   int64_t last_chunk_flush_ms_ = 0;  // when this execution last wrote token text

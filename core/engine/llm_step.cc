@@ -33,7 +33,11 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
     std::lock_guard lock(mutex_);
     auto pos = next_position(name, "llm");
     seq = pos.seq;
-    if (pos.stored && pos.stored->status == "completed") {
+    if (pos.stored && pos.stored->status == "failed") {
+      memoized.emplace();
+      memoized->memoized = true;
+      memoized->error = stored_step_error(*pos.stored);
+    } else if (pos.stored && pos.stored->status == "completed") {
       memoized.emplace();
       memoized->memoized = true;
       memoized->result = llm_result_from_json(store::decode_stored_json(pos.stored->result, run_id(), "the result of llm step '" + pos.stored->name + "'"));

@@ -507,7 +507,8 @@ class SqliteTx : public WriteTx {
   }
 
   void delete_retrying_steps(const std::string& run_id) override {
-    auto& q = conn_.prepare("DELETE FROM steps WHERE run_id = ? AND status = 'retrying'");
+    auto& q = conn_.prepare(
+        "DELETE FROM steps WHERE run_id = ? AND status IN ('retrying', 'failed')");
     q.bind(1, run_id);
     q.exec();
   }

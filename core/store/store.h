@@ -171,6 +171,8 @@ class WriteTx : public ReadTx {
   virtual bool upsert_step(const StepRecord& step) = 0;
   virtual void delete_steps_from(const std::string& run_id, int64_t seq) = 0;
   // Forgets the failed attempts of unfinished steps (a retried run starts them afresh).
+  // Forgets the steps of a run that are retrying or failed for good, so a
+  // retry of the run executes them again.
   virtual void delete_retrying_steps(const std::string& run_id) = 0;
 
   virtual int64_t insert_signal(const SignalRecord& signal, int64_t now_ms) = 0;

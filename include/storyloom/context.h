@@ -23,7 +23,8 @@ class Context {
   // from fn fails the attempt (Error keeps its code and class; other exceptions
   // are retryable step_failed errors). When the policy retries it, the workflow
   // unwinds (Parked) and the run is requeued for the next attempt; otherwise the
-  // error is rethrown.
+  // error is rethrown, also on every replay: a workflow may catch it and go on
+  // (a compensating step), and the run fails only if it escapes.
   Json step(std::string_view name, const std::function<Json()>& fn,
             std::optional<RetryPolicy> retry = std::nullopt);
   // step() whose fn runs once `resource` admits it (Execution::acquire); the

@@ -93,7 +93,10 @@ class Execution {
   // Records a failed attempt. Retryable and rate-limited errors are retried per
   // the step's policy: the run is requeued for the next attempt once this
   // execution finishes (whichever finish_* the host calls). Otherwise, or when
-  // attempts are exhausted, the run fails with this error.
+  // attempts are exhausted, the step has failed for good: it is stored as
+  // failed (begin_step of it on replay throws this error again) and the host
+  // raises the error in the workflow, which may catch it and go on; only an
+  // error that escapes the workflow fails the run.
   StepFailure fail_step(int64_t seq, const Error& error);
   // The host step `seq` (begun here, not yet completed or failed) needs one
   // use of `resource` (storyloom/resource.h), costing about `tokens` of its

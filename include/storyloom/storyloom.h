@@ -489,8 +489,11 @@ SL_API int sl_execution_when_durable(sl_execution* execution, sl_durable_fn fn, 
 SL_API int sl_execution_wait_durable(sl_execution* execution);
 /* Records a failed attempt (error_class SL_CLASS_*). When the workflow's retry
  * policy retries it, the run is requeued for the next attempt whichever
- * sl_execution_finish_* the host then calls; otherwise the run fails with this
- * error when the execution finishes. */
+ * sl_execution_finish_* the host then calls; otherwise the step has failed
+ * for good: it is stored as failed (a later step_begin of it, on replay,
+ * returns this error again) and the host raises it in the workflow, which may
+ * catch it and go on (a compensating step); the run fails only if the host
+ * finishes it failed. */
 SL_API int sl_execution_step_fail(sl_execution* execution, int64_t seq, int error_class,
                                   const char* message, size_t message_len);
 
@@ -596,9 +599,11 @@ SL_API int sl_execution_chunk(sl_execution* execution, const char* stream, size_
 /* The finish calls end the execution and free the handle, also when they
  * return an error, so no other call on it may be in progress or follow. When
  * the error is the caller's input (invalid output JSON, bad error class), the
- * run still ends: it fails with that error. A failed step recorded earlier
- * makes the run fail whatever the finish call. finish_failed records error
- * code "step_failed" with the given class and message. */
+ * run still ends: it fails with that error. A step that failed for good and
+ * was caught by the workflow does not fail the run: finish_completed
+ * completes it. finish_failed records error code "step_failed" with the given
+ * class and message (the failed step's own error when it is the last thing
+ * the workflow did). */
 SL_API int sl_execution_finish_completed(sl_execution* execution, const char* output_json,
                                          size_t output_len);
 SL_API int sl_execution_finish_failed(sl_execution* execution, int error_class,

@@ -190,3 +190,80 @@ TEST(Crash, SignalAndStartFromAnotherProcessWakeTheEngine) {
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
 }
+
+namespace {
+
+// A saga: book, charge (which fails for good), and when the charge fails a
+// refund that compensates; `hang` holds the refund so the process can be killed
+// between the failure and the compensation.
+void register_saga(Engine& engine, const std::string& log, bool hang) {
+  engine.register_workflow("trip", [=](Context& ctx, const Json&) -> Json {
+    ctx.step("book", [&] { append_line(log, "book"); return Json("booked"); });
+    try {
+      ctx.step("charge", [&]() -> Json {
+        append_line(log, "charge");
+        throw Error(ErrorCode::step_failed, "card declined", ErrorClass::fatal);
+      });
+    } catch (const Error& e) {
+      auto refund = ctx.step("refund", [&] {
+        append_line(log, "refund");
+        while (hang) std::this_thread::sleep_for(10ms);
+        return Json("refunded");
+      });
+      return boost::json::object{{"outcome", refund}, {"because", e.what()}};
+    }
+    return boost::json::object{{"outcome", "charged"}};
+  });
+}
+
+}  // namespace
+
+TEST(Crash, ASagaCompensatesAfterAKillBetweenTheFailureAndTheCompensation) {
+  TempDir dir;
+  auto db = dir.file("saga.db");
+  auto log = dir.file("steps.log");
+  auto id_file = dir.file("run.id");
+  pid_t child = spawn([&] {
+    auto engine = Engine::open(fast_options(db));
+    register_saga(*engine, log, /*hang=*/true);
+    engine->launch();
+    auto run = engine->start("trip", boost::json::object{});
+    append_line(id_file, run.id);
+    for (;;) pause();
+  });
+  ASSERT_GT(child, 0);
+  ASSERT_TRUE(eventually([&] { return count_lines(log, "refund") == 1; }));
+  std::string run_id = wait_run_id(id_file);
+  ASSERT_FALSE(run_id.empty());
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+
+  auto engine = Engine::open(fast_options(db));
+  register_saga(*engine, log, /*hang=*/false);
+  engine->launch();
+  auto done = wait_finished(*engine, run_id);
+  ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
+  EXPECT_EQ(done.output.at("outcome"), "refunded");
+  EXPECT_EQ(done.output.at("because"), "card declined");
+  EXPECT_EQ(count_lines(log, "book"), 1);
+  EXPECT_EQ(count_lines(log, "charge"), 1);  // failed for good: its failure is replayed, not retried
+  EXPECT_EQ(count_lines(log, "refund"), 2);  // in flight at the kill: at-least-once
+  auto snap = engine->snapshot(run_id);
+  ASSERT_EQ(snap.steps.size(), 3u);
+  EXPECT_EQ(snap.steps[1].status, "failed");
+  EXPECT_EQ(snap.steps[1].result.at("message"), "card declined");
+}
+
+TEST(Crash, AStepErrorThatEscapesTheWorkflowFailsTheRunNamingTheStep) {
+  auto engine = Engine::open(fast_options());
+  engine->register_workflow("w", [](Context& ctx, const Json&) -> Json {
+    ctx.step("ok", [] { return Json(1); });
+    ctx.step("bad", []() -> Json { throw Error(ErrorCode::step_failed, "no", ErrorClass::fatal); });
+    return nullptr;
+  });
+  engine->launch();
+  auto done = wait_finished(*engine, engine->start("w", boost::json::object{}).id);
+  ASSERT_EQ(done.status, RunStatus::failed);
+  EXPECT_EQ(done.error.at("step"), "bad");
+  EXPECT_EQ(done.error.at("message"), "no");
+}
