@@ -84,6 +84,7 @@ TEST(Cancel, ByFilterCancelsMatchingUnfinishedRunsAndTheirChildren) {
   auto other = engine->start("other", boost::json::object{});
   auto done = engine->start("quick", boost::json::object{});
   for (auto& id : parents) ASSERT_EQ(wait_status(*engine, id, RunStatus::waiting).status, RunStatus::waiting);
+  ASSERT_EQ(wait_status(*engine, other.id, RunStatus::waiting).status, RunStatus::waiting);
   ASSERT_EQ(wait_finished(*engine, done.id).status, RunStatus::completed);
   RunFilter f;
   f.workflow = "parent";
