@@ -244,7 +244,10 @@ Json fill(const Json& schema, Words& words, const std::string& name, int depth) 
   std::string text = words.next(name == "title" || name == "name" ? 3 : 6);
   auto min = static_cast<size_t>(number_keyword(schema, "minLength").value_or(0));
   auto max = number_keyword(schema, "maxLength");
-  while (utf8_length(text) < min) text += " " + words.next(1);
+  while (utf8_length(text) < min) {
+    text += ' ';
+    text += words.next(1);  // appended in two steps: GCC 12 -O3 warns (-Wrestrict) on " " + string&&
+  }
   if (max) {
     size_t limit = static_cast<size_t>(*max);
     size_t cut = 0, chars = 0;
