@@ -21,6 +21,7 @@ test('sleep and waitForSignal refuse durations beyond the limit instead of retur
     }
     return {};
   });
+  engine.launch();
   const run = await waitForRun(engine, (await engine.start('long', {})).id);
   assert.equal(run.status, 'completed');
   assert.deepEqual(seen, [`ctx.sleep 'nap': ms is Infinity; ${LIMIT}`, `ctx.waitForSignal 'go': timeout is 1e+300; ${LIMIT}`]);
@@ -45,6 +46,7 @@ test('maxJsonDepth sets the JSON depth limit, and the message names it', async (
   });
   const roomy = await openEngine(t, { maxJsonDepth: 40 });
   roomy.workflow('w', {}, async (ctx, input) => ctx.step('echo', async () => input.x));
+  roomy.launch();
   const run = await waitForRun(roomy, (await roomy.start('w', { x: deep(36) })).id);
   assert.equal(run.status, 'completed');
   assert.deepEqual(run.output, deep(36));

@@ -24,6 +24,7 @@ def test_sleep_and_signal_timeout_beyond_the_limit_are_refused(engine, seconds):
                 seen.append(str(e))
         return {}
 
+    engine.launch()
     run = engine.wait(engine.start("long", {}).id, timeout=10)
     assert run.status == "completed", run
     assert seen == [f"sleep 'nap' is {seconds} seconds; {LIMIT}",
@@ -55,6 +56,7 @@ def test_max_json_depth_sets_the_limit_and_the_message_names_it(db, tmp_path):
         def echo(ctx, input):
             return ctx.step("echo", lambda: input["x"])
 
+        engine.launch()
         run = engine.wait(engine.start("w", {"x": _deep(36)}).id, timeout=10)
         assert run.status == "completed", run
         assert run.output == _deep(36)
