@@ -62,7 +62,7 @@ boost::json::object machine_info(const std::string& tmp_dir);
 struct ThroughputParams {
   size_t runs = 50'000;
   std::vector<int> clients{8, 16, 32};  // one measurement per count, each on a fresh engine
-  int workers = 4;                      // EngineOptions::workers (the default)
+  int workers = 32;                     // EngineOptions::workers (the default)
   int max_executions = 256;             // EngineOptions::max_executions (the default)
   // No further client count is measured once this much time has gone by, so
   // the whole bench stays near two minutes on a slow or busy machine.

@@ -49,7 +49,10 @@ struct EngineOptions {
   // "sqlite:PATH", a plain PATH, or ":memory:" (nothing persists).
   std::string store = ":memory:";
   Durability durability = Durability::full;
-  int workers = 4;                // threads running synchronous (C++) workflow functions
+  // Threads running synchronous (C++) workflow functions. Each waits for its
+  // step's commit before going on, so this many runs share a group commit:
+  // more workers, more runs per commit (threads waiting hold no CPU).
+  int workers = 32;
   int max_executions = 256;       // executions in flight at once, host-driven ones included
   size_t max_payload_bytes = kDefaultMaxPayloadBytes;
   // Arrays and objects nested deeper than this in any JSON a host sends (run

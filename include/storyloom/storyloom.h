@@ -128,7 +128,7 @@ typedef struct sl_engine_options {
   unsigned int version;      /* SL_ENGINE_OPTIONS_VERSION */
   const char* store;         /* "sqlite:PATH", a PATH, or ":memory:" [":memory:"] */
   size_t store_len;
-  int workers;               /* threads running execute callbacks [4] */
+  int workers;               /* threads running execute callbacks [32] */
   int max_executions;        /* executions in flight at once [256] */
   size_t max_payload_bytes;  /* limit on any one JSON payload [1 MiB] */
   int64_t poll_interval_ms;  /* timers, other processes' changes [50] */
