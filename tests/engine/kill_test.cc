@@ -26,7 +26,7 @@ namespace {
 
 // Each incarnation asks for more books than the last, so every round finds
 // work in flight: books 0..runs-1, the ones it finds done are not redone.
-constexpr int kRunsPerRound = 8;
+constexpr int kRunsPerRound = 24;
 
 pid_t spawn_worker(const std::string& db, const std::string& log, int books) {
   pid_t pid = fork();
@@ -78,7 +78,7 @@ TEST(KillNine, NoRunLostAndNoFinishedStepRunsAgain) {
     pid_t pid = spawn_worker(db, log, kRunsPerRound * (round + 1));
     // Early kills land in the start burst, later ones mid-step; every fourth
     // round asks for a close first and kills it while it drains.
-    int delay_ms = std::uniform_int_distribution<int>(5, 250)(random);
+    int delay_ms = std::uniform_int_distribution<int>(5, 120)(random);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     if (round % 4 == 3) {
       kill(pid, SIGTERM);
@@ -102,8 +102,14 @@ TEST(KillNine, NoRunLostAndNoFinishedStepRunsAgain) {
   auto engine = Engine::open(o);  // not launched: a reader only
   RunFilter filter;
   filter.workflow = "book";
-  filter.limit = 1000;  // at most 1000 books: STORYLOOM_KILL_ROUNDS <= 120
-  auto books = engine->list(filter).runs;
+  filter.limit = 1000;
+  std::vector<RunInfo> books;
+  for (;;) {
+    auto page = engine->list(filter);
+    books.insert(books.end(), page.runs.begin(), page.runs.end());
+    if (page.next_cursor.empty()) break;
+    filter.after_run_id = page.next_cursor;
+  }
   ASSERT_EQ(books.size(), static_cast<size_t>(books_total));
   for (const auto& book : books) {
     ASSERT_EQ(book.status, RunStatus::completed) << book.id;

@@ -95,7 +95,14 @@ int main(int argc, char** argv) {
     filter.workflow = "book";
     filter.status = RunStatus::completed;
     filter.limit = 1000;
-    if (static_cast<int>(engine->list(filter).runs.size()) == runs) return 0;
+    int completed = 0;
+    for (;;) {
+      auto page = engine->list(filter);
+      completed += static_cast<int>(page.runs.size());
+      if (page.next_cursor.empty()) break;
+      filter.after_run_id = page.next_cursor;
+    }
+    if (completed == runs) return 0;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   engine->close();
