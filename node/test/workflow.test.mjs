@@ -319,3 +319,35 @@ test('parallel steps are memoized; outside-step calls are not repeated on replay
   const paired = (await engine.storedEvents(id)).filter((e) => e.type === 'paired');
   assert.equal(paired.length, 1);
 });
+
+test('a caught step failure lets a compensating step complete the run, also on replay', async (t) => {
+  const engine = await openEngine(t);
+  const calls = [];
+  engine.workflow('trip', {}, async (ctx) => {
+    await ctx.step('book', async () => (calls.push('book'), 'booked'));
+    try {
+      await ctx.step('charge', async () => {
+        calls.push('charge');
+        throw new Error('card declined');
+      });
+    } catch (e) {
+      const refund = await ctx.step('refund', async () => (calls.push('refund'), 'refunded'));
+      await ctx.sleep('settle', 50); // parks: the next execution replays the failure
+      return { outcome: refund, because: e.message };
+    }
+    return { outcome: 'charged' };
+  });
+  engine.launch();
+  const run = await waitForRun(engine, (await engine.start('trip', {})).id);
+  assert.equal(run.status, 'completed', JSON.stringify(run.error));
+  assert.equal(run.output.outcome, 'refunded');
+  assert.match(run.output.because, /card declined/);
+  assert.deepEqual(calls, ['book', 'charge', 'refund']);
+  const snap = await engine.snapshot(run.id);
+  assert.deepEqual(snap.steps.map((s) => [s.name, s.status]), [
+    ['book', 'completed'],
+    ['charge', 'failed'],
+    ['refund', 'completed'],
+    ['settle', 'completed'],
+  ]);
+});

@@ -406,3 +406,31 @@ def test_a_step_returns_what_its_replay_returns(engine):
     expected = [[1, 2], {"1": "a"}, {"a": 1, "b": None}, "page"]
     assert run.output == {"first": expected, "replayed": expected}
     assert firsts[0] == expected  # in process, before any JSON round trip of the output
+
+
+def test_a_caught_step_failure_lets_a_compensating_step_complete_the_run(engine):
+    calls = []
+
+    def charge():
+        calls.append("charge")
+        raise RuntimeError("card declined")
+
+    @engine.workflow("trip")
+    def trip(ctx, input):
+        ctx.step("book", lambda: calls.append("book") or "booked")
+        try:
+            ctx.step("charge", charge)
+        except Exception as e:  # noqa: BLE001 - a replay raises it as StepFailed
+            refund = ctx.step("refund", lambda: calls.append("refund") or "refunded")
+            ctx.sleep("settle", 0.05)  # parks: the next execution replays the failure
+            return {"outcome": refund, "because": str(e)}
+        return {"outcome": "charged"}
+
+    engine.launch()
+    run = engine.wait(engine.start("trip", {}).id, timeout=10)
+    assert run.status == "completed", run
+    assert run.output["outcome"] == "refunded"
+    assert "card declined" in run.output["because"]
+    assert calls == ["book", "charge", "refund"]  # the failure and the refund are replayed
+    steps = {s.name: s.status for s in engine.snapshot(run.id).steps}
+    assert steps["charge"] == "failed" and steps["refund"] == "completed"
