@@ -226,15 +226,19 @@ StepFailure ExecutionState::fail_step(int64_t seq, const Error& error) {
     // Failed for good: stored as such (a replay raises it again) and raised in
     // the workflow, which may catch it and go on. Only an error that escapes
     // the workflow fails the run.
-    rec.status = "failed";
+    // A step stopped because the run was cancelled or the engine is closing
+    // has not failed: nothing is stored for it, and the next execution (after
+    // a reopen) runs it again.
+    bool stopped = cancelled();
+    rec.status = stopped ? "stopped" : "failed";
     rec.attempts = out.attempt;
     rec.result = boost::json::serialize(error_data);
-    step_failure_ = error_data;
+    if (!stopped) step_failure_ = error_data;
     if (finished_) return out;
     Json data = boost::json::object{
         {"seq", seq}, {"name", rec.name}, {"attempt", out.attempt}, {"error", error_data}};
-    submit_locked([rec, data = std::move(data)](Batch& b) {
-      b.tx.upsert_step(rec);
+    submit_locked([rec, stopped, data = std::move(data)](Batch& b) {
+      if (!stopped) b.tx.upsert_step(rec);
       b.event(rec.run_id, "step.failed", data);
     });
     return out;
