@@ -117,7 +117,6 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void worker_loop();
   void cancel_tree(Batch& batch, store::RunRecord& run, std::vector<std::string>& cancelled);
   store::RunRecord must_find(store::ReadTx& tx, std::string_view run_id);
-  store::ListQuery list_query(const RunFilter& filter);
   void requeue_failed(Batch& b, store::RunRecord& run);
   std::string workflows_json();
 
