@@ -1,5 +1,6 @@
 // sl_engine_*: the engine's operations, one to one onto storyloom::Engine.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -95,6 +96,29 @@ RunFilter run_filter(const Args& args, const sl_list_options* options) {
   return filter;
 }
 
+// Calls `each` for every element of `json` (the argument `name`), which
+// must be an array of objects; `where` names the element in errors.
+void for_each_object(const Args& args, const Json& json, const std::string& name,
+                     const std::function<void(const std::string& where,
+                                              const boost::json::object& item)>& each) {
+  if (!json.is_array()) args.invalid(name + " must be a JSON array");
+  for (size_t i = 0; i < json.as_array().size(); ++i) {
+    std::string where = name + "[" + std::to_string(i) + "]";
+    const auto* o = json.as_array()[i].if_object();
+    if (!o) args.invalid(where + " must be an object");
+    each(where, *o);
+  }
+}
+
+// The string member `key` of `item`; "" when absent or null unless `required`.
+std::string string_member(const Args& args, const boost::json::object& item,
+                          const std::string& where, const char* key, bool required) {
+  const auto* v = item.if_contains(key);
+  if (!required && (!v || v->is_null())) return {};
+  if (!v || !v->is_string()) args.invalid(where + "." + key + " must be a string");
+  return std::string(v->as_string());
+}
+
 // The host owns each execution from the call on; a finish call deletes it.
 ExecuteFn execute_through(sl_execute_fn fn, void* user_data) {
   return [fn, user_data](Execution execution) {
@@ -179,24 +203,15 @@ SL_API int sl_engine_start_many(char** results_json, size_t* results_len, sl_eng
     OutText out(args, results_json, results_len, "results_json");
     auto& e = args.required(engine, "engine");
     Json requests = args.json(requests_json, requests_len, "requests_json");
-    if (!requests.is_array()) args.invalid("requests_json must be a JSON array");
     std::vector<StartRequest> batch;
-    for (size_t i = 0; i < requests.as_array().size(); ++i) {
-      std::string where = "requests_json[" + std::to_string(i) + "]";
-      const auto* o = requests.as_array()[i].if_object();
-      if (!o) args.invalid(where + " must be an object");
+    for_each_object(args, requests, "requests_json", [&](const std::string& where,
+                                                         const boost::json::object& o) {
       StartRequest r;
-      auto text_field = [&](const char* key) -> std::string {
-        const auto* v = o->if_contains(key);
-        if (!v || v->is_null()) return {};
-        if (!v->is_string()) args.invalid(where + "." + key + " must be a string");
-        return std::string(v->as_string());
-      };
-      r.workflow = text_field("workflow");
-      r.options.idempotency_key = text_field("idempotency_key");
-      r.options.owner = text_field("owner");
-      if (const auto* input = o->if_contains("input")) r.input = *input;
-      if (const auto* priority = o->if_contains("priority"); priority && !priority->is_null()) {
+      r.workflow = string_member(args, o, where, "workflow", false);
+      r.options.idempotency_key = string_member(args, o, where, "idempotency_key", false);
+      r.options.owner = string_member(args, o, where, "owner", false);
+      if (const auto* input = o.if_contains("input")) r.input = *input;
+      if (const auto* priority = o.if_contains("priority"); priority && !priority->is_null()) {
         if (!priority->is_int64() || priority->as_int64() < INT32_MIN ||
             priority->as_int64() > INT32_MAX) {
           args.invalid(where + ".priority must be a 32-bit integer");
@@ -204,7 +219,7 @@ SL_API int sl_engine_start_many(char** results_json, size_t* results_len, sl_eng
         r.options.priority = static_cast<int>(priority->as_int64());
       }
       batch.push_back(std::move(r));
-    }
+    });
     boost::json::array results;
     for (auto& result : e.engine->start_many(std::move(batch))) {
       if (result.run) {
@@ -224,21 +239,15 @@ SL_API int sl_engine_signal_many(char** results_json, size_t* results_len, sl_en
     OutText out(args, results_json, results_len, "results_json");
     auto& e = args.required(engine, "engine");
     Json signals = args.json(signals_json, signals_len, "signals_json");
-    if (!signals.is_array()) args.invalid("signals_json must be a JSON array");
     std::vector<SignalRequest> batch;
-    for (size_t i = 0; i < signals.as_array().size(); ++i) {
-      std::string where = "signals_json[" + std::to_string(i) + "]";
-      const auto* o = signals.as_array()[i].if_object();
-      if (!o) args.invalid(where + " must be an object");
-      SignalRequest s;
-      for (auto [key, field] : {std::pair{"run_id", &s.run_id}, std::pair{"name", &s.name}}) {
-        const auto* v = o->if_contains(key);
-        if (!v || !v->is_string()) args.invalid(where + "." + key + " must be a string");
-        *field = std::string(v->as_string());
-      }
-      if (const auto* payload = o->if_contains("payload")) s.payload = *payload;
-      batch.push_back(std::move(s));
-    }
+    for_each_object(args, signals, "signals_json", [&](const std::string& where,
+                                                       const boost::json::object& o) {
+      SignalRequest signal;
+      signal.run_id = string_member(args, o, where, "run_id", true);
+      signal.name = string_member(args, o, where, "name", true);
+      if (const auto* payload = o.if_contains("payload")) signal.payload = *payload;
+      batch.push_back(std::move(signal));
+    });
     boost::json::array results;
     for (auto& error : e.engine->signal_many(std::move(batch))) {
       if (error) {
