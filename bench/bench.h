@@ -118,4 +118,20 @@ struct LlmStreamParams {
 // In llm_stream.cc: needs the fake LLM server of tests/support.
 boost::json::object measure_llm_stream(const LlmStreamParams& params, const std::string& tmp_dir);
 
+// The storage floor (storage_floor.cc, sqlite_floor.cc): sizes of each section.
+struct FloorParams {
+  size_t drain_runs = 20'000;
+  size_t start_many_runs = 50'000;
+  size_t start_many_batch = 500;
+  size_t floor_group = 256;
+  size_t signal_runs = 100'000;
+  size_t signal_batch = 10'000;
+};
+boost::json::object measure_drain(size_t runs, Durability durability, const std::string& tmp_dir);
+boost::json::object measure_start_many(size_t runs, size_t batch, Durability durability,
+                                       const std::string& tmp_dir);
+boost::json::object measure_sqlite_floor(size_t jobs, size_t group, Durability durability,
+                                         const std::string& tmp_dir);
+boost::json::object measure_signal_many(size_t runs, size_t batch, const std::string& tmp_dir);
+
 }  // namespace storyloom::bench

@@ -5,7 +5,9 @@
 //                   [--steps K] [--memo-reps N] [--events N] [--gap-us N]
 //                   [--subscribers 1,100] [--start-samples N] [--tmp-dir DIR]
 //                   [--only throughput,memoized_step,event_latency,start_latency,host_step,
-//                           keyed_throughput,parked_runs,llm_stream]
+//                           keyed_throughput,parked_runs,llm_stream,drain,start_many,
+//                           signal_many]
+//                   [--drain-runs N] [--start-many-runs N] [--signal-runs N]
 //                   [--throughput-budget-s S] [--keyed-runs N] [--parked N]
 //                   [--tokens N] [--token-interval-us N] [--compact]
 #include <charconv>
@@ -28,7 +30,8 @@ using namespace storyloom::bench;
 
 const std::set<std::string> kSections = {"throughput",       "memoized_step", "event_latency",
                                          "start_latency",    "host_step",
-                                         "keyed_throughput", "parked_runs", "llm_stream"};
+                                         "keyed_throughput", "parked_runs", "llm_stream",
+                                         "drain",            "start_many",  "signal_many"};
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "storyloom_bench: " << problem << "\n"
@@ -37,7 +40,8 @@ const std::set<std::string> kSections = {"throughput",       "memoized_step", "e
             << "         [--gap-us N] [--subscribers 1,100] [--start-samples N]\n"
             << "         [--tmp-dir DIR] [--only SECTION,...] [--throughput-budget-s S]\n"
             << "         [--keyed-runs N] [--parked N] [--tokens N]\n"
-            << "         [--token-interval-us N] [--compact]\n";
+            << "         [--token-interval-us N] [--drain-runs N] [--start-many-runs N]\n"
+            << "         [--signal-runs N] [--compact]\n";
   std::exit(2);
 }
 
@@ -141,6 +145,7 @@ int main(int argc, char** argv) {
   KeyedThroughputParams keyed;
   ParkedRunsParams parked;
   LlmStreamParams llm;
+  FloorParams floor;
   std::string tmp_dir = std::filesystem::temp_directory_path().string();
   std::set<std::string> only = kSections;
   bool compact = false;
@@ -168,7 +173,10 @@ int main(int argc, char** argv) {
                                                       "--keyed-runs",
                                                       "--parked",
                                                       "--tokens",
-                                                      "--token-interval-us"};
+                                                      "--token-interval-us",
+                                                      "--drain-runs",
+                                                      "--start-many-runs",
+                                                      "--signal-runs"};
     if (!kValueFlags.count(flag)) usage("unknown flag '" + flag + "'");
     if (i + 1 >= argc) usage(flag + " needs a value");
     std::string value = argv[++i];
@@ -198,6 +206,12 @@ int main(int argc, char** argv) {
       keyed.runs = static_cast<size_t>(parse_count(flag, value, 1));
     } else if (flag == "--parked") {
       parked.runs = static_cast<size_t>(parse_count(flag, value, 1));
+    } else if (flag == "--drain-runs") {
+      floor.drain_runs = static_cast<size_t>(parse_count(flag, value, 1));
+    } else if (flag == "--start-many-runs") {
+      floor.start_many_runs = static_cast<size_t>(parse_count(flag, value, 1));
+    } else if (flag == "--signal-runs") {
+      floor.signal_runs = static_cast<size_t>(parse_count(flag, value, 1));
     } else if (flag == "--tokens") {
       llm.tokens = static_cast<size_t>(parse_count(flag, value, 1));
     } else if (flag == "--token-interval-us") {
@@ -246,6 +260,22 @@ int main(int argc, char** argv) {
       out["keyed_throughput"] = measure_keyed_throughput(keyed, tmp_dir);
     if (only.count("parked_runs")) out["parked_runs"] = measure_parked_runs(parked, tmp_dir);
     if (only.count("llm_stream")) out["llm_stream"] = measure_llm_stream(llm, tmp_dir);
+    // The engine beside a bare SQLite floor measured in the same run, at full
+    // durability (and the floor at normal too, for the *_normal sections).
+    using storyloom::Durability;
+    if (only.count("drain")) out["drain"] = measure_drain(floor.drain_runs, Durability::full, tmp_dir);
+    if (only.count("start_many")) {
+      out["start_many"] = measure_start_many(floor.start_many_runs, floor.start_many_batch,
+                                             Durability::full, tmp_dir);
+      out["sqlite_floor"] = measure_sqlite_floor(floor.start_many_runs, floor.floor_group,
+                                                 Durability::full, tmp_dir);
+      double engine = out["start_many"].as_object()["runs_per_s"].to_number<double>();
+      double bare = out["sqlite_floor"].as_object()["jobs_per_s"].to_number<double>();
+      out["start_many"].as_object()["ratio_to_sqlite_floor"] = round3(engine / bare);
+      out["start_many"].as_object()["target_ratio_to_sqlite_floor"] = 0.7;
+    }
+    if (only.count("signal_many"))
+      out["signal_many"] = measure_signal_many(floor.signal_runs, floor.signal_batch, tmp_dir);
     out["bench_seconds"] = round3(std::chrono::duration<double>(SteadyClock::now() - t0).count());
   } catch (const storyloom::Error& e) {
     std::cerr << "storyloom_bench: " << storyloom::to_string(e.code()) << ": " << e.what() << "\n";

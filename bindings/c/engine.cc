@@ -27,6 +27,17 @@ std::chrono::milliseconds duration_or(const Args& args, int64_t ms, const char* 
   return ms == 0 ? fallback : std::chrono::milliseconds(ms);
 }
 
+StartOptions start_options(const Args& args, const sl_start_options* options) {
+  StartOptions start;
+  if (auto* o = args.options(options, SL_START_OPTIONS_VERSION, "sl_start_options")) {
+    start.idempotency_key = args.text(o->idempotency_key, o->idempotency_key_len,
+                                      "sl_start_options.idempotency_key");
+    start.owner = args.text(o->owner, o->owner_len, "sl_start_options.owner");
+    start.priority = o->priority;
+  }
+  return start;
+}
+
 EngineOptions engine_options(const Args& args, const sl_engine_options* o) {
   EngineOptions options;
   if (o == nullptr) return options;  // the version was checked by the caller
@@ -184,15 +195,33 @@ SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* eng
     OutText out(args, run_json, run_json_len, "run_json");
     auto& e = args.required(engine, "engine");
     auto name = args.text(workflow, workflow_len, "workflow");
-    StartOptions start;
-    if (auto* o = args.options(options, SL_START_OPTIONS_VERSION, "sl_start_options")) {
-      start.idempotency_key = args.text(o->idempotency_key, o->idempotency_key_len,
-                                        "sl_start_options.idempotency_key");
-      start.owner = args.text(o->owner, o->owner_len, "sl_start_options.owner");
-      start.priority = o->priority;
-    }
+    StartOptions start = start_options(args, options);
     auto input = args.json(input_json, input_len, "input_json");
     out.set_json(to_json(e.engine->start(name, std::move(input), start)));
+  });
+}
+
+SL_API int sl_engine_start_async(sl_engine* engine, const char* workflow, size_t workflow_len,
+                                 const char* input_json, size_t input_len,
+                                 const sl_start_options* options, sl_start_fn fn,
+                                 void* user_data) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(engine, "engine");
+    if (fn == nullptr) args.invalid("fn is NULL");
+    auto name = args.text(workflow, workflow_len, "workflow");
+    StartOptions start = start_options(args, options);
+    auto input = args.json(input_json, input_len, "input_json");
+    e.engine->start_async(name, std::move(input), start, [fn, user_data](StartResult result) {
+      if (result.run) {
+        std::string run = storyloom::to_json_text(to_json(*result.run));
+        fn(user_data, SL_OK, run.data(), run.size(), "", 0);
+      } else {
+        std::string message = result.error->what();
+        fn(user_data, static_cast<int>(result.error->code()), "", 0, message.data(),
+           message.size());
+      }
+    });
   });
 }
 

@@ -59,6 +59,11 @@ void Engine::signal(std::string_view run_id, std::string_view name, Json payload
   core_->signal(run_id, name, std::move(payload));
 }
 void Engine::retry(std::string_view run_id) { core_->retry(run_id); }
+void Engine::start_async(std::string_view workflow, Json input, const StartOptions& options,
+                         StartDone done) {
+  core_->start_async(workflow, std::move(input), options, std::move(done));
+}
+
 std::vector<StartResult> Engine::start_many(std::vector<StartRequest> requests) {
   return core_->start_many(std::move(requests));
 }

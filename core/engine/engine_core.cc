@@ -294,8 +294,7 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
   // Fast path: with a free slot and nothing queued before it, the run starts
   // running in the same commit that creates it and is dispatched right after.
   // Limited workflows always go through the claim, where the limits are counted.
-  bool direct = local && launched() && !has_limits(workflow_options(workflow)) &&
-                reserve_slot(run.info.id);
+  bool direct = reserve_direct_start(workflow, run.info.id, local);
   RunInfo result;
   std::shared_ptr<ExecutionState> started;
   try {
@@ -380,6 +379,11 @@ std::vector<std::optional<Error>> EngineCore::signal_many(std::vector<SignalRequ
     }
   }
   return results;
+}
+
+bool EngineCore::reserve_direct_start(std::string_view workflow, const std::string& run_id,
+                                      bool local) {
+  return local && launched() && !has_limits(workflow_options(workflow)) && reserve_slot(run_id);
 }
 
 bool EngineCore::reserve_slot(const std::string& run_id) {

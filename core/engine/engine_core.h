@@ -46,6 +46,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
 
   RunInfo start(std::string_view workflow, Json input, const StartOptions& options);
   std::vector<StartResult> start_many(std::vector<StartRequest> requests);
+  void start_async(std::string_view workflow, Json input, const StartOptions& options,
+                   Engine::StartDone done);
   std::vector<std::optional<Error>> signal_many(std::vector<SignalRequest> signals);
   RunInfo get(std::string_view run_id);
   RunPage list(const RunFilter& filter);
@@ -107,6 +109,9 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void expire_overdue_runs();
   // Marks in-flight executions of these runs cancelled (their steps should stop).
   void stop_inflight(const std::vector<std::string>& run_ids);
+  // start()'s fast path: a free slot, nothing queued before it and no limits to
+  // count, so the run is created running and dispatched right after its commit.
+  bool reserve_direct_start(std::string_view workflow, const std::string& run_id, bool local);
   bool reserve_slot(const std::string& run_id);
   // A validated, not yet stored run (throws invalid_argument naming the field).
   store::RunRecord new_run(std::string_view workflow, Json input, const StartOptions& options);

@@ -142,15 +142,59 @@ void migrate(Connection& conn, const std::string& path) {
   tx.commit();
 }
 
+// The status and lease owner of runs this process's writer has read or
+// written, so an execution's writes skip the lease re-check query. It is only
+// trusted while no other connection has committed (PRAGMA data_version, read
+// once per write transaction), and forgotten whenever a write rolls back.
+class LeaseCache {
+ public:
+  using Lease = std::pair<RunStatus, std::string>;
+  // At the start of each write transaction, with the connection's data_version.
+  void begin(int64_t data_version) {
+    if (data_version != data_version_) entries_.clear();
+    data_version_ = data_version;
+  }
+  const Lease* find(const std::string& run_id) const {
+    auto it = entries_.find(run_id);
+    return it == entries_.end() ? nullptr : &it->second;
+  }
+  void put(const std::string& run_id, RunStatus status, const std::string& owner) {
+    if (entries_.size() >= kMaxEntries) entries_.clear();  // bounded; refilled on demand
+    entries_[run_id] = Lease{status, owner};
+  }
+  void forget(const std::string& run_id) { entries_.erase(run_id); }
+  void clear() { entries_.clear(); }
+
+ private:
+  static constexpr size_t kMaxEntries = 65536;
+  std::unordered_map<std::string, Lease> entries_;
+  int64_t data_version_ = -1;
+};
+
 // Read and write queries over one connection; the caller holds its lock.
 class SqliteTx : public WriteTx {
  public:
+  // `leases` (write transactions of the writer connection only) may be null.
   SqliteTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
-           std::function<void()> on_end)
-      : conn_(conn), lock_(std::move(lock)), write_(write), on_end_(std::move(on_end)) {
+           std::function<void()> on_end, LeaseCache* leases = nullptr)
+      : conn_(conn), lock_(std::move(lock)), write_(write), on_end_(std::move(on_end)),
+        leases_(leases) {
     try {
       conn_.db().exec(write ? "BEGIN IMMEDIATE" : "BEGIN");
+      if (leases_) {
+        auto& q = conn_.prepare("PRAGMA data_version");
+        q.executeStep();
+        leases_->begin(q.getColumn(0).getInt64());
+        q.reset();
+      }
     } catch (const std::exception& e) {
+      if (leases_) leases_->clear();
+      if (conn_.db().getHandle() && !sqlite3_get_autocommit(conn_.db().getHandle())) {
+        try {
+          conn_.db().exec("ROLLBACK");
+        } catch (...) {
+        }
+      }
       finish_lock();
       throw store_error("cannot begin a transaction", e);
     }
@@ -160,6 +204,7 @@ class SqliteTx : public WriteTx {
   ~SqliteTx() override {
     conn_.reset_used();
     if (open_) {
+      if (leases_) leases_->clear();  // rolled back: what it cached may not be stored
       try {
         conn_.db().exec(write_ ? "ROLLBACK" : "COMMIT");
       } catch (...) {
@@ -174,12 +219,14 @@ class SqliteTx : public WriteTx {
       conn_.db().exec("COMMIT");
       open_ = false;
     } catch (const std::exception& e) {
+      if (leases_) leases_->clear();
       throw store_error("commit failed", e);
     }
   }
   void savepoint() override { conn_.prepare("SAVEPOINT op").exec(); }
   void release() override { conn_.prepare("RELEASE op").exec(); }
   void rollback_to_savepoint() override {
+    if (leases_) leases_->clear();
     conn_.prepare("ROLLBACK TO op").exec();
     conn_.prepare("RELEASE op").exec();
   }
@@ -204,10 +251,16 @@ class SqliteTx : public WriteTx {
   }
 
   std::optional<std::pair<RunStatus, std::string>> run_lease(const std::string& run_id) override {
+    if (leases_) {
+      if (const auto* lease = leases_->find(run_id)) return *lease;
+    }
     auto& q = conn_.prepare("SELECT status, lease_owner FROM runs WHERE id = ?");
     q.bind(1, run_id);
     if (!q.executeStep()) return std::nullopt;
-    return std::make_pair(parse_run_status(q.getColumn(0).getString()), q.getColumn(1).getString());
+    auto lease =
+        std::make_pair(parse_run_status(q.getColumn(0).getString()), q.getColumn(1).getString());
+    if (leases_) leases_->put(run_id, lease.first, lease.second);
+    return lease;
   }
 
   int64_t run_seq(const std::string& run_id) override {
@@ -442,6 +495,7 @@ class SqliteTx : public WriteTx {
       }
       throw;
     }
+    if (leases_) leases_->put(r.info.id, r.info.status, r.lease_owner);
     return conn_.db().getLastInsertRowid();
   }
 
@@ -465,9 +519,11 @@ class SqliteTx : public WriteTx {
     q.bind(i++, r.deadline_at_ms);
     q.bind(i++, r.info.id);
     q.exec();
+    if (leases_) leases_->put(r.info.id, r.info.status, r.lease_owner);
   }
 
   void delete_run(const std::string& run_id) override {
+    if (leases_) leases_->forget(run_id);
     for (const char* sql :
          {"DELETE FROM steps WHERE run_id = ?", "DELETE FROM signals WHERE run_id = ?",
           "DELETE FROM artifacts WHERE run_id = ?", "DELETE FROM events WHERE run_id = ?",
@@ -574,6 +630,9 @@ class SqliteTx : public WriteTx {
   ClaimResult claim_runs(const ClaimRequest& req) override {
     ClaimResult out = req.rules.empty() ? claim_unlimited(req) : claim_limited(req);
     fail_unreadable(out.runs, req.now_ms);
+    if (leases_) {
+      for (const auto& r : out.runs) leases_->put(r.info.id, RunStatus::running, req.owner);
+    }
     return out;
   }
 
@@ -609,6 +668,7 @@ class SqliteTx : public WriteTx {
       update.bind(2, now_ms);
       update.bind(3, id);
       update.exec();
+      if (leases_) leases_->forget(id);
     }
     return ids;
   }
@@ -690,6 +750,7 @@ class SqliteTx : public WriteTx {
       q.bind(2, now_ms);
       q.bind(3, it->info.id);
       q.exec();
+      if (leases_) leases_->forget(it->info.id);
     }
     runs.erase(bad, runs.end());
   }
@@ -880,6 +941,7 @@ class SqliteTx : public WriteTx {
   bool write_;
   bool open_ = false;
   std::function<void()> on_end_;
+  LeaseCache* leases_;
 };
 
 // Copies the WAL into the database when it grows past kCheckpointPages, on
@@ -979,7 +1041,8 @@ class SqliteStore final : public Store {
   }
 
   std::unique_ptr<WriteTx> begin_write() override {
-    return std::make_unique<SqliteTx>(*writer_, std::unique_lock(write_mutex_), true, nullptr);
+    return std::make_unique<SqliteTx>(*writer_, std::unique_lock(write_mutex_), true, nullptr,
+                                      &leases_);
   }
 
  private:
@@ -1009,6 +1072,7 @@ class SqliteStore final : public Store {
   bool memory_;
   std::mutex write_mutex_;
   std::unique_ptr<Connection> writer_;
+  LeaseCache leases_;  // used under write_mutex_ only
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<Connection>> all_readers_;
   std::vector<Connection*> idle_readers_;

@@ -187,6 +187,15 @@ class Engine {
   // runs are durable when this returns. Runs are queued, not dispatched
   // directly, so a burst does not starve runs already waiting.
   std::vector<StartResult> start_many(std::vector<StartRequest> requests);
+  // start() without waiting: checks the arguments (throwing Error as start()
+  // does), queues the start and returns at once; `done` runs exactly once,
+  // with the run once it is durable or with why it was not started. `done`
+  // runs on the engine's writer thread: be quick, never call the engine from
+  // it and wait (hand the result to your own thread or event loop). Lets an
+  // event-loop host issue many starts without waiting for each commit.
+  using StartDone = std::function<void(StartResult)>;
+  void start_async(std::string_view workflow, Json input, const StartOptions& options,
+                   StartDone done);
   RunInfo get(std::string_view run_id);
   RunPage list(const RunFilter& filter = {});
   // Only finished runs; removes steps, events, artifacts and signals too.

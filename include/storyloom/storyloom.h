@@ -259,6 +259,26 @@ SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* eng
 SL_API int sl_engine_start_many(char** results_json, size_t* results_len, sl_engine* engine,
                                 const char* requests_json, size_t requests_len);
 
+/* The answer of sl_engine_start_async: status SL_OK and the run as run JSON
+ * (the existing run when its idempotency key was seen) once it is durable, or
+ * the error sl_engine_start would have returned and its message. Runs on the
+ * engine's writer thread (or on the calling thread when the engine is
+ * closing): be quick, never wait for the engine there. The strings are valid
+ * only during the call. */
+typedef void (*sl_start_fn)(void* user_data, int status, const char* run_json,
+                            size_t run_json_len, const char* message, size_t message_len);
+
+/* sl_engine_start without waiting for the commit: the arguments are checked
+ * at once (an error is returned and fn is not called); otherwise the start is
+ * queued, this returns SL_OK, and fn runs exactly once with its outcome.
+ * Event-loop hosts use it to keep many starts in flight, sharing commits.
+ * Errors: those of sl_engine_start found before queueing, SL_EINVALID (NULL
+ * fn), SL_ECLOSED. */
+SL_API int sl_engine_start_async(sl_engine* engine, const char* workflow, size_t workflow_len,
+                                 const char* input_json, size_t input_len,
+                                 const sl_start_options* options, sl_start_fn fn,
+                                 void* user_data);
+
 /* Delivers many signals in one commit, each checked alone. signals_json: a
  * JSON array of {"run_id", "name", "payload"}. *results_json: an array, one
  * element per signal in order: {"ok": true} or {"error": {"code", "class",

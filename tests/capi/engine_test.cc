@@ -1,7 +1,9 @@
 // sl_engine_*: opening, registering, starting and managing runs, and every
 // error a caller can reach through them (code and message).
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "capi_test_util.h"
@@ -691,4 +693,88 @@ TEST_F(CapiEngine, StartManyAndSignalManyAnswerEachItem) {
   bad = R"({"not":"an array"})";
   EXPECT_EQ(sl_engine_signal_many(&out, nullptr, engine_, bad.data(), bad.size()), SL_EINVALID);
   EXPECT_EQ(last_message(), "sl_engine_signal_many: signals_json must be a JSON array");
+}
+
+// ---- start_async ----
+
+namespace {
+
+// Collects the answers of sl_engine_start_async, from whatever thread.
+struct StartAnswers {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::pair<int, std::string>> answers;  // status, run JSON or message
+
+  static void record(void* self, int status, const char* run_json, size_t run_len,
+                     const char* message, size_t message_len) {
+    auto* a = static_cast<StartAnswers*>(self);
+    std::lock_guard lock(a->mutex);
+    a->answers.emplace_back(status, status == SL_OK ? std::string(run_json, run_len)
+                                                    : std::string(message, message_len));
+    a->changed.notify_all();
+  }
+  bool wait_for(size_t n) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, 10s, [&] { return answers.size() >= n; });
+  }
+};
+
+}  // namespace
+
+TEST_F(CapiEngine, StartAsyncAnswersEachStartOnceDurable) {
+  ASSERT_EQ(sl_engine_register_workflow(engine_, "noop", 4, nullptr, noop_workflow, nullptr), SL_OK);
+  ASSERT_EQ(sl_engine_launch(engine_), SL_OK);
+  StartAnswers answers;
+  sl_start_options keyed = SL_START_OPTIONS_INIT;
+  keyed.idempotency_key = "k1";
+  keyed.idempotency_key_len = 2;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(sl_engine_start_async(engine_, "noop", 4, "{}", 2, i % 10 == 0 ? &keyed : nullptr,
+                                    StartAnswers::record, &answers),
+              SL_OK)
+        << last_message();
+  }
+  ASSERT_TRUE(answers.wait_for(50));
+  std::set<std::string> ids;
+  std::string keyed_id;
+  for (const auto& [status, text] : answers.answers) {
+    ASSERT_EQ(status, SL_OK) << text;
+    Json run = boost::json::parse(text);
+    std::string id(run.at("id").as_string());
+    ids.insert(id);
+    if (run.at("idempotency_key") == "k1") {
+      if (keyed_id.empty()) keyed_id = id;
+      EXPECT_EQ(id, keyed_id);  // the same key answers the same run
+    }
+    EXPECT_EQ(status_of(wait_finished(id)), "completed");
+  }
+  EXPECT_EQ(ids.size(), 46u);  // 40 unkeyed + one for the five keyed starts
+}
+
+TEST_F(CapiEngine, StartAsyncReportsErrorsFoundAtCommitThroughTheCallback) {
+  StartAnswers answers;
+  ASSERT_EQ(sl_engine_start_async(engine_, "ghost", 5, "{}", 2, nullptr, StartAnswers::record,
+                                  &answers),
+            SL_OK);
+  ASSERT_TRUE(answers.wait_for(1));
+  EXPECT_EQ(answers.answers[0].first, SL_ENOTFOUND);
+  EXPECT_EQ(answers.answers[0].second,
+            "workflow 'ghost' is not registered by any engine on this store");
+}
+
+TEST_F(CapiEngine, StartAsyncRefusesBadArgumentsWithoutCallingBack) {
+  StartAnswers answers;
+  EXPECT_EQ(sl_engine_start_async(engine_, "noop", 4, "{}", 2, nullptr, nullptr, nullptr),
+            SL_EINVALID);
+  EXPECT_EQ(last_message(), "sl_engine_start_async: fn is NULL");
+  EXPECT_EQ(sl_engine_start_async(engine_, "noop", 4, "[1]", 3, nullptr, StartAnswers::record,
+                                  &answers),
+            SL_EINVALID);
+  EXPECT_EQ(sl_engine_start_async(nullptr, "noop", 4, "{}", 2, nullptr, StartAnswers::record,
+                                  &answers),
+            SL_EINVALID);
+  EXPECT_EQ(last_message(), "sl_engine_start_async: engine is NULL");
+  std::this_thread::sleep_for(50ms);
+  std::lock_guard lock(answers.mutex);
+  EXPECT_TRUE(answers.answers.empty());
 }

@@ -230,6 +230,7 @@ TEST_F(CliProgram, BadArgumentsPrintAMessageAndUsageAndExitTwo) {
       {{db, "signal"}, "missing RUN for 'signal'"},
       {{db, "signal", "r1"}, "missing NAME for 'signal'"},
       {{db, "signal", "r1", "approve"}, "missing JSON for 'signal'"},
+      {{db, "signal-many", "approve"}, "missing JSON for 'signal-many'"},
       {{db, "cancel", "r1", "r2"}, "unexpected argument 'r2' for 'cancel'"},
       {{db, "list", "--limit", "ten"}, "--limit expects a non-negative whole number, got 'ten'"},
       {{db, "list", "--limit=-3"}, "--limit expects a non-negative whole number, got '-3'"},
@@ -520,6 +521,27 @@ TEST_F(CliProgram, SignalResumesARunTheEngineIsWaitingOn) {
   EXPECT_EQ(result.err, "");
   auto run = wait_for(id, RunStatus::completed);
   EXPECT_EQ(to_json_text(run.output), R"({"approved":{"ok":true,"by":"ed"}})");
+}
+
+TEST_F(CliProgram, SignalManyWakesEveryListedRunAndNamesEachRefusal) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(engine_->start("approval", boost::json::object{}).id);
+  for (const auto& id : ids) wait_for(id, RunStatus::waiting);
+  auto file = dir_ + "/runs.txt";
+  {
+    std::ofstream out(file);
+    out << "# waiting approvals\n";
+    for (const auto& id : ids) out << "  " << id << "\r\n";
+    out << "\nnope\n";
+  }
+  auto result = cli({"signal-many", "approve", R"({"ok":1})", "--runs", file});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "refused nope: no run with id 'nope'\nsent signal 'approve' to 5 runs; 1 refused\n");
+  for (const auto& id : ids) {
+    EXPECT_EQ(to_json_text(wait_for(id, RunStatus::completed).output), R"({"approved":{"ok":1}})");
+  }
+  expect_error(cli({"signal-many", "approve", "1", "--runs", dir_ + "/missing.txt"}),
+               "storyloom: not_found: cannot read run ids from '" + dir_ + "/missing.txt'\n");
 }
 
 TEST_F(CliProgram, SignalWithOtherNameIsKeptInTheMailbox) {

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 
 #include "storyloom/config.h"
 #include "support/test_support.h"
@@ -317,6 +319,45 @@ TEST(Run, StartManyStartsEachInOneCallAndReportsEachRefusal) {
   ASSERT_TRUE(results[5].run && results[6].run);
   EXPECT_EQ(results[5].run->id, results[6].run->id) << "the same idempotency key";
   EXPECT_EQ(results[6].run->input.at("x").as_int64(), 10);
+}
+
+TEST(Run, StartAsyncAnswersOnceDurableAndRefusesBadInputAtOnce) {
+  auto engine = Engine::open(fast_options());
+  register_adder(*engine);
+  engine->launch();
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<StartResult> answers;
+  auto record = [&](StartResult r) {
+    std::lock_guard lock(mutex);
+    answers.push_back(std::move(r));
+    changed.notify_all();
+  };
+  for (int i = 0; i < 20; ++i) {
+    engine->start_async("add", boost::json::object{{"x", i}}, {}, record);
+  }
+  engine->start_async("nobody-runs-this", boost::json::object{}, {}, record);
+  // Checked before queueing: thrown here, and the callback never runs for it.
+  EXPECT_THROW(engine->start_async("add", Json(7), {}, record), Error);
+  EXPECT_THROW(engine->start_async("add", boost::json::object{}, {}, nullptr), Error);
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return answers.size() >= 21; }));
+  }
+  size_t started = 0;
+  for (const auto& a : answers) {
+    if (a.error) {
+      EXPECT_EQ(a.error->code(), ErrorCode::not_found);
+      continue;
+    }
+    ++started;
+    // Durable when answered: the store has it, and it completes.
+    EXPECT_EQ(wait_finished(*engine, a.run->id).status, RunStatus::completed);
+  }
+  EXPECT_EQ(started, 20u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(answers.size(), 21u);
 }
 
 TEST(Run, SignalManyWakesEveryWaitingRunAndReportsEachRefusal) {

@@ -210,3 +210,80 @@ TEST(SqliteStore, SqliteUrisAreRefusedWithAClearMessage) {
               "(sqlite:./story.db or ./story.db) or :memory:");
   }
 }
+
+// ---- the writer's lease cache: never trusted past another process's commit ----
+
+namespace {
+
+store::RunRecord running_run(const std::string& id, const std::string& owner) {
+  store::RunRecord r;
+  r.info.id = id;
+  r.info.workflow = "w";
+  r.info.status = RunStatus::running;
+  r.info.input = boost::json::object{};
+  r.lease_owner = owner;
+  return r;
+}
+
+}  // namespace
+
+TEST(SqliteStore, LeaseSeenByTheWriterFollowsAnotherProcessCommit) {
+  TempDir dir;
+  auto path = dir.file("lease.db");
+  auto mine = store::open_store(path);
+  {
+    auto tx = mine->begin_write();
+    tx->insert_run(running_run("r1", "engine-a"));
+    tx->commit();
+  }
+  {
+    auto tx = mine->begin_write();
+    EXPECT_EQ(tx->run_lease("r1")->second, "engine-a");  // now cached
+    tx->commit();
+  }
+  // Another process (its own connection) cancels the run and another takes it.
+  {
+    auto other = store::open_store(path);
+    auto tx = other->begin_write();
+    auto r = tx->find_run("r1");
+    r->info.status = RunStatus::cancelled;
+    r->lease_owner = "";
+    tx->update_run(*r);
+    tx->commit();
+  }
+  auto tx = mine->begin_write();
+  auto lease = tx->run_lease("r1");
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->first, RunStatus::cancelled);
+  EXPECT_EQ(lease->second, "");
+}
+
+TEST(SqliteStore, LeaseWrittenInARolledBackTransactionIsNotBelieved) {
+  TempDir dir;
+  auto store = store::open_store(dir.file("rollback.db"));
+  {
+    auto tx = store->begin_write();
+    tx->insert_run(running_run("r1", "engine-a"));
+    tx->commit();
+  }
+  {
+    auto tx = store->begin_write();
+    auto r = tx->find_run("r1");
+    r->lease_owner = "engine-b";
+    tx->update_run(*r);
+    EXPECT_EQ(tx->run_lease("r1")->second, "engine-b");
+    // destroyed without commit: rolled back
+  }
+  {
+    auto tx = store->begin_write();
+    EXPECT_EQ(tx->run_lease("r1")->second, "engine-a");
+    tx->savepoint();
+    auto r = tx->find_run("r1");
+    r->info.status = RunStatus::failed;
+    tx->update_run(*r);
+    tx->rollback_to_savepoint();
+    EXPECT_EQ(tx->run_lease("r1")->first, RunStatus::running);
+    tx->delete_run("r1");
+    EXPECT_FALSE(tx->run_lease("r1").has_value());
+  }
+}

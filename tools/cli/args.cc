@@ -46,6 +46,7 @@ const std::vector<CommandSpec>& command_specs() {
        {"RUN"},
        {{"--workflow", true}, {"--status", true}, {"--owner", true}}},
       {"signal", Command::signal, {"RUN", "NAME", "JSON"}, {}},
+      {"signal-many", Command::signal_many, {"NAME", "JSON"}, {{"--runs", true}}},
       {"retry",
        Command::retry,
        {"RUN"},
@@ -212,7 +213,9 @@ CommandLine parse_args(const std::vector<std::string_view>& args) {
     throw UsageError("unexpected argument " + quoted(raw.positionals[spec.positionals.size()]) +
                      " for '" + name + "'");
   }
-  if (!raw.positionals.empty()) cmd.run_id = std::string(raw.positionals[0]);
+  if (!raw.positionals.empty() && cmd.command != Command::signal_many) {
+    cmd.run_id = std::string(raw.positionals[0]);
+  }
 
   auto flag = [&](std::string_view f) -> const std::string* {
     auto it = raw.flags.find(f);
@@ -285,6 +288,15 @@ CommandLine parse_args(const std::vector<std::string_view>& args) {
         throw UsageError(e.what());
       }
       break;
+    case Command::signal_many:
+      cmd.signal_name = std::string(raw.positionals[0]);
+      try {
+        cmd.signal_payload = parse_json(raw.positionals[1], "signal payload");
+      } catch (const Error& e) {
+        throw UsageError(e.what());
+      }
+      if (auto v = flag("--runs")) cmd.runs_file = *v;
+      break;
     default:
       break;
   }
@@ -321,6 +333,10 @@ commands:
         children); prints how many and their ids
   signal RUN NAME JSON
         delivers a signal with a JSON payload to the run's mailbox
+  signal-many NAME JSON [--runs FILE]
+        delivers the signal to every run whose id is a line of FILE (or of
+        standard input when FILE is - or not given), 1000 runs per commit;
+        prints how many were delivered and one line per run refused
   retry RUN
         queues a failed run again; its completed steps do not run again
   retry --failed [--workflow W] [--owner O] [--error-class C]

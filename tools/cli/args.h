@@ -14,7 +14,19 @@
 
 namespace storyloom::cli {
 
-enum class Command { help, list, status, events, cancel, signal, retry, artifacts, rewind, priority };
+enum class Command {
+  help,
+  list,
+  status,
+  events,
+  cancel,
+  signal,
+  signal_many,
+  retry,
+  artifacts,
+  rewind,
+  priority
+};
 
 struct CommandLine {
   Command command = Command::help;
@@ -37,9 +49,10 @@ struct CommandLine {
   bool follow = false;
   bool sse = false;
 
-  // signal
+  // signal, signal-many
   std::string signal_name;
   Json signal_payload;
+  std::string runs_file;  // signal-many: run ids, one per line; "-" or empty: stdin
 };
 
 // Bad arguments; the message names the offending argument. The tool prints it

@@ -43,6 +43,8 @@ void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out) {
       return cancel_run(engine, cmd, out);
     case Command::signal:
       return signal_run(engine, cmd, out);
+    case Command::signal_many:
+      return signal_many_runs(engine, cmd, out);
     case Command::retry:
       return retry_run(engine, cmd, out);
     case Command::artifacts:

@@ -31,6 +31,8 @@ void list_runs(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void show_status(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void cancel_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void signal_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
+// Run ids from cmd.runs_file or stdin. In signal_many_command.cc.
+void signal_many_runs(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void retry_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void list_artifacts(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void rewind_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
