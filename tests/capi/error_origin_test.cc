@@ -80,7 +80,8 @@ TEST_F(CapiErrorOrigin, TheRunStoresTheTraceAndItsEventsCarryOnlyTheType) {
   EXPECT_EQ(run.at("error").at("origin").at("type"), "ValueError");
   EXPECT_EQ(run.at("error").at("origin").at("trace"), kTrace.c_str());
   int failed_events = 0;
-  for (const auto& event : events(id).as_array()) {
+  Json all = events(id);
+  for (const auto& event : all.as_array()) {
     std::string type(event.at("type").as_string());
     if (type != "step.failed" && type != "run.failed") continue;
     ++failed_events;

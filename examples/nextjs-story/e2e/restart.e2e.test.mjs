@@ -1,6 +1,7 @@
-// The server dies mid-page: `next start` is SIGKILLed while a page streams
-// into an open tab, then started again on the same store and port with no
-// request. The engine, opened and launched by src/instrumentation.ts at
+// A page resumed three times mid-page: reloaded, then its connection dropped
+// (the browser offline for a moment), then the server dies: `next start` is
+// SIGKILLed while a page streams into the open tab, then started again on the
+// same store and port with no request. The engine, opened and launched by src/instrumentation.ts at
 // server start, resumes the story by itself; the tab, once it reconnects,
 // shows exactly the stored text: the page's llm step executed again after the
 // crash starts a new attempt, whose text replaces the first attempt's instead
@@ -51,7 +52,7 @@ async function streamsShown() {
   );
 }
 
-test('a server killed mid-page resumes the story at start with no request; the open tab shows the stored text, nothing appended or doubled', async () => {
+test('a page resumed three times mid-page (reload, network drop, server kill; the server resumes the story with no request) shows the stored text, nothing appended or doubled', async () => {
   const started = await fetch(`${server.base}/api/story/generate`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -62,6 +63,18 @@ test('a server killed mid-page resumes the story at start with no request; the o
   await page.goto(`${server.base}/story/${id}`);
   // Reads the store directly (an engine that is never launched executes nothing).
   reader = await Engine.open({ store: `sqlite:${server.dbPath}` });
+
+  // Two more resumes of the open page before the kill: a reload, then a
+  // network drop (the browser offline for a moment: the EventSource of
+  // storyloom/client's RunReader fails and reconnects with Last-Event-ID).
+  await until('the first page to stream', () => page.$('[data-testid=now-writing]'));
+  await page.reload();
+  await until('the reloaded page to stream again', () => page.$('[data-testid=now-writing]'));
+  await page.context().setOffline(true);
+  await until('the page to see the connection drop', async () => /events: (reconnecting|closed)/.test(await page.textContent('[data-testid=live-story] small')));
+  await new Promise((r) => setTimeout(r, 300));
+  await page.context().setOffline(false);
+  await until('the page to reconnect', async () => /events: live/.test(await page.textContent('[data-testid=live-story] small')));
 
   // Mid-page: a page after the first is half streamed into the tab, and part
   // of it is stored already (chunks are stored coalesced), so the step
