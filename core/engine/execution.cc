@@ -629,15 +629,16 @@ void ExecutionState::finish_failed(const Error& error) {
     std::lock_guard lock(mutex_);
     // A step that just failed for good, with nothing begun since, is the error
     // escaping the workflow: the run's error names that step. When the host
-    // says which error escaped, and it is another one (the workflow caught the
-    // step's and raised its own), the run fails with the host's error; when it
-    // is the step's, the host's trace (through the workflow too) replaces the
-    // step's.
+    // says which error escaped and the step's error came from the host too,
+    // another class means the workflow caught the step's error and raised its
+    // own: the run fails with the host's error. Otherwise the host's origin
+    // (its trace runs through the workflow too) replaces the step's.
+    bool host_step_error = step_failure_ && step_failure_->as_object().contains("origin");
     if (failure_) {
       failure = *failure_;
     } else if (step_failure_ && !error.has_origin()) {
       failure = *step_failure_;
-    } else if (step_failure_ && same_origin_type(*step_failure_, error)) {
+    } else if (step_failure_ && (!host_step_error || same_origin_type(*step_failure_, error))) {
       failure = *step_failure_;
       failure.as_object()["origin"] = error_json(error).as_object()["origin"];
     } else {

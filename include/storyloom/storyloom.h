@@ -630,10 +630,11 @@ SL_API int sl_execution_step_fail_origin(sl_execution* execution, int64_t seq, i
                                          const char* type, size_t type_len, const char* trace,
                                          size_t trace_len);
 /* sl_execution_finish_failed with the escaping error's origin. When the last
- * thing the workflow did was a step that failed for good and `type` is that
- * step's type, the run's error is the step's (naming it) with this trace,
- * which covers the workflow's frames too; when `type` differs (the workflow
- * caught the step's error and raised another), the run fails with this one. */
+ * thing the workflow did was a step that failed for good, the run's error is
+ * the step's (naming it) with this origin, whose trace covers the workflow's
+ * frames too; unless the step's error came from the host with another type
+ * (the workflow caught it and raised another): the run then fails with this
+ * one. */
 SL_API int sl_execution_finish_failed_origin(sl_execution* execution, int error_class,
                                              const char* message, size_t message_len,
                                              const char* type, size_t type_len,

@@ -13,9 +13,12 @@ export class TestEventSource {
   #lastEventId = '';
   #abort = new AbortController();
 
-  constructor(url, { retryMs = 50 } = {}) {
+  // giveUp: on a dropped connection, close instead of reconnecting, as a
+  // browser does when it is offline.
+  constructor(url, { retryMs = 50, giveUp = false } = {}) {
     this.url = url;
     this.retryMs = retryMs;
+    this.giveUp = giveUp;
     this.#loop();
   }
 
@@ -42,6 +45,11 @@ export class TestEventSource {
         // a dropped connection: reconnect below
       }
       if (this.readyState === 2) return;
+      if (this.giveUp) {
+        this.readyState = 2;
+        this.onerror?.({});
+        return;
+      }
       this.readyState = 0;
       this.onerror?.({});
       await new Promise((r) => setTimeout(r, this.retryMs));

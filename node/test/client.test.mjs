@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import { applyChunk, applyAttempt, RunReader, applyRunEvent, emptyView } from 'storyloom/client';
+import { applyChunk, applyAttempt, RunReader, applyRunEvent, emptyView, withAfter } from 'storyloom/client';
 import { openEngine } from '../test-support/helpers.mjs';
 import { TestEventSource } from '../test-support/event-source.mjs';
 
@@ -49,7 +49,14 @@ test('a stored event at or before lastEventId is a duplicate', () => {
   assert.deepEqual([view.status, view.progress, view.output, view.lastEventId], ['completed', { pages: 1 }, { ok: 1 }, 5]);
 });
 
-test('a RunReader resumed after dropped connections shows the written text byte for byte', async (t) => {
+test('withAfter sets the after query parameter of absolute and relative URLs', () => {
+  assert.equal(withAfter('/api/events/r1', 7), '/api/events/r1?after=7');
+  assert.equal(withAfter('/api/events/r1?after=3&x=1', 7), '/api/events/r1?after=7&x=1');
+  assert.equal(withAfter('http://h/e?x=1#top', 7), 'http://h/e?x=1&after=7#top');
+});
+
+for (const giveUp of [false, true]) {
+test(`a RunReader resumed after dropped connections shows the written text byte for byte (${giveUp ? 'EventSource gives up: the reader reopens it' : 'EventSource reconnects'})`, async (t) => {
   const engine = await openEngine(t);
   const words = Array.from({ length: 60 }, (_, i) => `wörd${i} `);
   engine.workflow('writer', {}, async (ctx) => {
@@ -67,7 +74,8 @@ test('a RunReader resumed after dropped connections shows the written text byte 
   let served = 0;
   const server = http.createServer(async (req, res) => {
     served++;
-    const response = engine.sseResponse(run.id, { lastEventId: req.headers['last-event-id'] ?? null });
+    const after = new URL(req.url, 'http://x').searchParams.get('after');
+    const response = engine.sseResponse(run.id, { lastEventId: req.headers['last-event-id'] ?? after });
     res.writeHead(200, Object.fromEntries(response.headers));
     const body = Readable.fromWeb(response.body);
     body.pipe(res);
@@ -83,17 +91,20 @@ test('a RunReader resumed after dropped connections shows the written text byte 
   const source = { current: null };
   const Source = class extends TestEventSource {
     constructor(url) {
-      super(url);
+      super(url, { giveUp });
       source.current = this;
+      source.opened = (source.opened ?? 0) + 1;
     }
   };
   const reader = new RunReader(`http://127.0.0.1:${server.address().port}/events`, { EventSource: Source });
   const done = new Promise((resolve) => reader.onChange((view) => view.status === 'completed' && resolve(view)));
   const view = await done;
-  assert.ok(source.current.connections >= 4, `only ${source.current.connections} connections`);
+  if (giveUp) assert.ok(source.opened >= 4, `only ${source.opened} EventSources`);
+  else assert.ok(source.current.connections >= 4, `only ${source.current.connections} connections`);
   assert.equal(reader.text('page/1'), words.join(''));
   assert.equal(view.gaps, 0);
   assert.deepEqual(view.output, { words: 60 });
   assert.deepEqual(view.progress, { words: 60 });
   assert.equal(reader.connection, 'closed');
 });
+}

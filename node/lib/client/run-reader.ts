@@ -1,9 +1,10 @@
 // RunReader: follows a run's server-sent events in a browser (EventSource) and
 // keeps what a page shows: the run's status and progress, and each stream's
 // current text. EventSource resumes by itself after a dropped connection,
-// sending Last-Event-ID; the reader drops stored events it has applied (by
-// id) and chunk bytes it has (by offset), and resets a stream at a new llm
-// attempt. No Node API.
+// sending Last-Event-ID; when it gives up (a browser does while offline) the
+// reader opens a new one after the last event seen (`?after=`). It drops
+// stored events it has applied (by id) and chunk bytes it has (by offset),
+// and resets a stream at a new llm attempt. No Node API.
 import { applyAttempt, applyChunk, type ChunkData, type StreamTexts } from './stream-text';
 
 /** What the reader knows of the run. */
@@ -46,6 +47,12 @@ export type EventSourceConstructor = new (url: string) => EventSourceLike;
 export interface RunReaderOptions {
   /** Start from this state (e.g. rendered by the server from a snapshot). */
   initial?: Partial<RunView>;
+  /**
+   * The URL to reconnect to after the EventSource gave up (a browser does
+   * when the network is down: it closes instead of retrying), resuming after
+   * `lastEventId`. Default: `url` with its `after` query parameter set.
+   */
+  resumeUrl?: (url: string, lastEventId: number) => string;
   /** More event types to receive (custom ctx.emit types); the engine's are always received. */
   eventTypes?: string[];
   /** The EventSource class [globalThis.EventSource]. */
@@ -128,9 +135,27 @@ export function applyRunEvent(view: RunView, event: ReaderEvent): RunView {
  * engine.sseResponse(id, {lastEventId})) until the run finishes or close().
  * `onChange` gets the new view and the events after each batch (one per task).
  */
+/** `url` with its `after` query parameter set to `after` (relative URLs too). */
+export function withAfter(url: string, after: number): string {
+  if (/[?&]after=[^&#]*/.test(url)) return url.replace(/([?&])after=[^&#]*/, `$1after=${after}`);
+  const hash = url.indexOf('#');
+  const [base, fragment] = hash < 0 ? [url, ''] : [url.slice(0, hash), url.slice(hash)];
+  return `${base}${base.includes('?') ? '&' : '?'}after=${after}${fragment}`;
+}
+
+const RECONNECT_FIRST_MS = 1000;
+const RECONNECT_MAX_MS = 10000;
+
 export class RunReader {
   #view: RunView;
-  #source: EventSourceLike;
+  #source!: EventSourceLike;
+  #url: string;
+  #options: RunReaderOptions;
+  #Source: EventSourceConstructor;
+  #lastId = 0;
+  #stopped = false;
+  #retryMs = RECONNECT_FIRST_MS;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #listeners = new Set<(view: RunView, events: ReaderEvent[]) => void>();
   #connection: 'connecting' | 'live' | 'reconnecting' | 'closed' = 'connecting';
   #connectionListeners = new Set<(connection: string) => void>();
@@ -139,15 +164,39 @@ export class RunReader {
 
   constructor(url: string, options: RunReaderOptions = {}) {
     this.#view = emptyView(options.initial);
+    this.#lastId = this.#view.lastEventId;
+    this.#url = url;
+    this.#options = options;
     const Source = options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
     if (!Source) throw new TypeError('RunReader: no EventSource in this environment; pass options.EventSource');
-    this.#source = new Source(url);
+    this.#Source = Source;
+    this.#open(url);
+  }
+
+  #open(url: string): void {
+    const source = new this.#Source(url);
+    this.#source = source;
     const onEvent = (e: MessageEvent<string>) => this.#receive(e);
-    for (const type of new Set([...RUN_EVENT_TYPES, ...(options.eventTypes ?? [])])) {
-      this.#source.addEventListener(type, onEvent);
+    for (const type of new Set([...RUN_EVENT_TYPES, ...(this.#options.eventTypes ?? [])])) {
+      source.addEventListener(type, onEvent);
     }
-    this.#source.onopen = () => this.#setConnection('live');
-    this.#source.onerror = () => this.#setConnection(this.#source.readyState === 2 ? 'closed' : 'reconnecting');
+    source.onopen = () => {
+      this.#retryMs = RECONNECT_FIRST_MS;
+      this.#setConnection('live');
+    };
+    source.onerror = () => {
+      if (this.#stopped) return;
+      if (source.readyState !== 2) return this.#setConnection('reconnecting'); // it retries by itself
+      // It gave up (offline, a failed reconnect): open a new one after the
+      // last event seen, backing off up to 10 s, until the run has finished.
+      this.#setConnection('reconnecting');
+      this.#retryTimer = setTimeout(() => {
+        if (this.#stopped) return;
+        const resume = this.#options.resumeUrl ?? withAfter;
+        this.#open(resume(this.#url, this.#lastId));
+      }, this.#retryMs);
+      this.#retryMs = Math.min(this.#retryMs * 2, RECONNECT_MAX_MS);
+    };
   }
 
   /** The current view. */
@@ -179,6 +228,8 @@ export class RunReader {
 
   /** Stops following (also done once the run has finished). */
   close(): void {
+    this.#stopped = true;
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#source.close();
     this.#setConnection('closed');
   }
@@ -193,6 +244,7 @@ export class RunReader {
     // A transient chunk has no id of its own (lastEventId then names the last
     // stored event), so chunks are deduplicated by offset, not id.
     const id = e.type === 'chunk' ? 0 : Number(e.lastEventId) || 0;
+    this.#lastId = Math.max(this.#lastId, Number(e.lastEventId) || 0);
     let data: unknown;
     try {
       data = e.data === '' ? {} : JSON.parse(e.data);
