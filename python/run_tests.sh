@@ -27,7 +27,7 @@ echo "python: creating $venv"
 examples="$here/../examples/python"
 echo "python: pip install ./python pytest + examples/python/requirements.txt (builds the core,"
 echo "        libstoryloom and the module)"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here" pytest \
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here" pytest mypy \
   -r "$examples/requirements.txt"
 
 cd "$here"

@@ -45,6 +45,8 @@ struct LastError {
   int code = SL_OK;
   int error_class = SL_CLASS_FATAL;
   std::string message;
+  std::string origin_type;   // sl_last_error_origin: empty unless a host's error
+  std::string origin_trace;  // raised again (a failed step on replay)
   // Set when the message itself could not be stored (out of memory).
   const char* fallback = nullptr;
 };
@@ -64,6 +66,8 @@ int set_last_error(int code, int error_class, std::string_view message,
   try {
     e.message.assign(message);
     e.message.append(detail);
+    e.origin_type.clear();
+    e.origin_trace.clear();
     e.fallback = nullptr;
   } catch (...) {
     e.fallback = "out of memory while recording an error";
@@ -75,7 +79,14 @@ int status_from_current_exception() noexcept {
   try {
     throw;
   } catch (const Error& e) {
-    return set_last_error(static_cast<int>(e.code()), static_cast<int>(e.error_class()), e.what());
+    int code = set_last_error(static_cast<int>(e.code()), static_cast<int>(e.error_class()), e.what());
+    try {
+      last_error().origin_type = e.origin_type();
+      last_error().origin_trace = e.origin_trace();
+    } catch (...) {
+      // Out of memory: the code and message are what matters.
+    }
+    return code;
   } catch (const std::bad_alloc&) {
     return set_last_error(SL_EINTERNAL, SL_CLASS_RETRYABLE, "out of memory");
   } catch (const std::exception& e) {
@@ -94,6 +105,15 @@ extern "C" {
 SL_API int sl_last_error_code(void) { return last_error().code; }
 
 SL_API int sl_last_error_class(void) { return last_error().error_class; }
+
+SL_API void sl_last_error_origin(const char** type, size_t* type_len, const char** trace,
+                                 size_t* trace_len) {
+  const auto& e = last_error();
+  if (type) *type = e.origin_type.c_str();
+  if (type_len) *type_len = e.origin_type.size();
+  if (trace) *trace = e.origin_trace.c_str();
+  if (trace_len) *trace_len = e.origin_trace.size();
+}
 
 SL_API void sl_last_error_message(const char** msg, size_t* len) {
   const auto& e = last_error();

@@ -44,10 +44,24 @@ bool waits_for(const std::string& waiting_for, const std::string& what) {
 }  // namespace
 
 Json error_json(const Error& error, std::string_view step) {
-  return boost::json::object{{"code", to_string(error.code())},
-                             {"class", to_string(error.error_class())},
-                             {"message", error.what()},
-                             {"step", step}};
+  boost::json::object out{{"code", to_string(error.code())},
+                          {"class", to_string(error.error_class())},
+                          {"message", error.what()},
+                          {"step", step}};
+  if (error.has_origin()) {
+    out["origin"] = boost::json::object{{"type", error.origin_type()},
+                                        {"trace", error.origin_trace()}};
+  }
+  return out;
+}
+
+Json event_error_json(const Json& error) {
+  const auto* o = error.if_object();
+  const auto* origin = o ? o->if_contains("origin") : nullptr;
+  if (!origin || !origin->is_object() || !origin->as_object().contains("trace")) return error;
+  boost::json::object out = *o;
+  out["origin"].as_object().erase("trace");
+  return out;
 }
 
 EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {

@@ -169,7 +169,11 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::map<std::string, std::function<void(Batch&)>> releases_;  // run id -> its release
 };
 
-// Error JSON stored on a failed run: {"code","class","message","step"}.
+// Error JSON stored on a failed run or step: {"code","class","message","step"},
+// plus "origin": {"type","trace"} when a host said where the error came from.
 Json error_json(const Error& error, std::string_view step = {});
+// The error as events carry it: without the origin's trace, which is stored
+// (run and step records) but never streamed, since events go to browsers.
+Json event_error_json(const Json& error);
 
 }  // namespace storyloom::detail

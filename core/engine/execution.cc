@@ -128,7 +128,16 @@ Error ExecutionState::stored_step_error(const store::StepRecord& step) const {
   }
   std::string message = text("message");
   if (message.empty()) message = "step '" + step.name + "' failed";
-  return Error(code, message, error_class);
+  Error error(code, message, error_class);
+  const auto* origin = o ? o->if_contains("origin") : nullptr;
+  if (origin && origin->is_object()) {
+    auto field = [&](const char* key) -> std::string_view {
+      const auto* v = origin->as_object().if_contains(key);
+      return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
+    };
+    return std::move(error).with_origin(field("type"), field("trace"));
+  }
+  return error;
 }
 
 StepBegin ExecutionState::begin_step(std::string_view name, std::optional<RetryPolicy> retry) {
@@ -236,7 +245,7 @@ StepFailure ExecutionState::fail_step(int64_t seq, const Error& error) {
     if (!stopped) step_failure_ = error_data;
     if (finished_) return out;
     Json data = boost::json::object{
-        {"seq", seq}, {"name", rec.name}, {"attempt", out.attempt}, {"error", error_data}};
+        {"seq", seq}, {"name", rec.name}, {"attempt", out.attempt}, {"error", event_error_json(error_data)}};
     submit_locked([rec, stopped, data = std::move(data)](Batch& b) {
       if (!stopped) b.tx.upsert_step(rec);
       b.event(rec.run_id, "step.failed", data);
@@ -256,7 +265,7 @@ StepFailure ExecutionState::fail_step(int64_t seq, const Error& error) {
                                   {"attempt", out.attempt},
                                   {"next_attempt", out.attempt + 1},
                                   {"delay_ms", out.delay.count()},
-                                  {"error", error_data}};
+                                  {"error", event_error_json(error_data)}};
   submit_locked([rec, data = std::move(data)](Batch& b) {
     b.tx.upsert_step(rec);
     b.event(rec.run_id, "step.retrying", data);
@@ -597,6 +606,18 @@ void ExecutionState::finish_completed(Json output) {
   });
 }
 
+namespace {
+
+// True when the stored error `failure` was raised as the same host class as `error`.
+bool same_origin_type(const Json& failure, const Error& error) {
+  const auto* o = failure.if_object();
+  const auto* origin = o ? o->if_contains("origin") : nullptr;
+  const auto* type = origin && origin->is_object() ? origin->as_object().if_contains("type") : nullptr;
+  return type && type->is_string() && type->as_string() == error.origin_type();
+}
+
+}  // namespace
+
 void ExecutionState::finish_failed(const Error& error) {
   // A workflow stopped by the engine closing (or failing while it closes) is
   // not done: it goes back to the queue instead of failing for good.
@@ -607,8 +628,22 @@ void ExecutionState::finish_failed(const Error& error) {
   {
     std::lock_guard lock(mutex_);
     // A step that just failed for good, with nothing begun since, is the error
-    // escaping the workflow: the run's error names that step.
-    failure = failure_ ? *failure_ : step_failure_ ? *step_failure_ : error_json(error);
+    // escaping the workflow: the run's error names that step. When the host
+    // says which error escaped and the step's error came from the host too,
+    // another class means the workflow caught the step's error and raised its
+    // own: the run fails with the host's error. Otherwise the host's origin
+    // (its trace runs through the workflow too) replaces the step's.
+    bool host_step_error = step_failure_ && step_failure_->as_object().contains("origin");
+    if (failure_) {
+      failure = *failure_;
+    } else if (step_failure_ && !error.has_origin()) {
+      failure = *step_failure_;
+    } else if (step_failure_ && (!host_step_error || same_origin_type(*step_failure_, error))) {
+      failure = *step_failure_;
+      failure.as_object()["origin"] = error_json(error).as_object()["origin"];
+    } else {
+      failure = error_json(error);
+    }
   }
   auto core = core_;
   finish([failure = std::move(failure), core](Batch& b, store::RunRecord& r) {
@@ -616,7 +651,7 @@ void ExecutionState::finish_failed(const Error& error) {
     r.info.error = failure;
     r.info.finished_at_ms = b.now_ms;
     b.tx.update_run(r);
-    b.event(r.info.id, "run.failed", boost::json::object{{"error", failure}});
+    b.event(r.info.id, "run.failed", boost::json::object{{"error", event_error_json(failure)}});
     core->wake_parent(b, r);
   });
 }

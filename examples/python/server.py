@@ -20,6 +20,7 @@ the environment, else the offline provider (placeholder text, not a language mod
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import sys
@@ -105,6 +106,9 @@ def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starle
     or killed server resume at once), and closes with it. word_delay: seconds between the
     offline provider's streamed words."""
     state: dict[str, storyloom.Engine] = {}
+    # Set when the server begins to stop (main's first Ctrl-C): event streams end, so
+    # that the server does not wait for them.
+    stopping = asyncio.Event()
 
     def engine() -> storyloom.Engine:
         return state["engine"]
@@ -127,9 +131,12 @@ def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starle
             )
         else:
             log("no unfinished stories to recover")
+        loop = asyncio.get_running_loop()
+        app.state.stop_streams = lambda: loop.call_soon_threadsafe(stopping.set)
         try:
             yield
         finally:
+            stopping.set()
             await e.aclose()
 
     async def generate(request: Request) -> Response:
@@ -235,7 +242,7 @@ def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starle
 
         async def body():
             async with stream:  # stops the feeder thread when the client goes away
-                async for chunk in stream:
+                async for chunk in _until(stream, stopping):
                     yield chunk
 
         return StreamingResponse(
@@ -307,6 +314,26 @@ def create_app(db: str, *, workers: int = 0, word_delay: float = 0.02) -> Starle
     )
 
 
+async def _until(stream, stopping: asyncio.Event):
+    """The chunks of ``stream`` until it ends or ``stopping`` is set."""
+    chunks = stream.__aiter__()
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        while True:
+            nxt = asyncio.ensure_future(chunks.__anext__())
+            await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not nxt.done():
+                nxt.cancel()
+                await asyncio.gather(nxt, return_exceptions=True)
+                return
+            try:
+                yield nxt.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        stop.cancel()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serves create_app(--db) with uvicorn on --host:--port until Ctrl-C."""
     import uvicorn
@@ -318,7 +345,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--word-delay", type=float, default=0.02, help="offline text pace [0.02]")
     args = p.parse_args(argv)
     app = create_app(args.db, word_delay=args.word_delay)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+    class Server(uvicorn.Server):
+        # The first Ctrl-C ends the event streams (which never end by themselves), so
+        # that uvicorn's graceful shutdown does not wait for their clients to leave.
+        def handle_exit(self, sig: int, frame: object) -> None:
+            stop_streams = getattr(app.state, "stop_streams", None)
+            if stop_streams is not None:
+                stop_streams()
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5
+    )
+    try:
+        Server(config).run()
+    except KeyboardInterrupt:  # uvicorn raises the signal again once it has stopped
+        pass
 
 
 if __name__ == "__main__":

@@ -55,10 +55,26 @@ class Error : public std::runtime_error {
   ErrorClass error_class() const noexcept { return class_; }
   int64_t retry_after_ms() const noexcept { return retry_after_ms_; }
 
+  // Where a host's error came from: the class name the host raised (e.g.
+  // "ValueError") and its traceback or stack, both empty when unknown. Stored
+  // with a failed step or run (error JSON key "origin") and raised again on
+  // replay. Bounded by with_origin: see kMaxOriginTypeBytes / kMaxOriginTraceBytes.
+  const std::string& origin_type() const noexcept { return origin_type_; }
+  const std::string& origin_trace() const noexcept { return origin_trace_; }
+  bool has_origin() const noexcept { return !origin_type_.empty() || !origin_trace_.empty(); }
+  // This error with that origin; made valid UTF-8, a long trace keeps its
+  // beginning and its end around a line saying how much was cut.
+  Error&& with_origin(std::string_view type, std::string_view trace) &&;
+
  private:
   ErrorCode code_;
   ErrorClass class_;
   int64_t retry_after_ms_;
+  std::string origin_type_;
+  std::string origin_trace_;
 };
+
+inline constexpr size_t kMaxOriginTypeBytes = 256;
+inline constexpr size_t kMaxOriginTraceBytes = 16 * 1024;
 
 }  // namespace storyloom

@@ -26,7 +26,7 @@ struct RunInfo {
   RunStatus status = RunStatus::queued;
   Json input;
   Json output;    // null until completed
-  Json error;     // null, or {"code","class","message","step"} when failed
+  Json error;     // null, or {"code","class","message","step"[,"origin":{"type","trace"}]} when failed
   Json progress;  // the last value given to ctx.progress(), or null
   std::string owner;
   std::string idempotency_key;

@@ -632,6 +632,39 @@ SL_API int sl_execution_finish_failed(sl_execution* execution, int error_class,
  * thread, and a new execution starts when the wait is satisfied. */
 SL_API int sl_execution_finish_parked(sl_execution* execution);
 
+/* ---- Error origin: the host's exception class and traceback -------------
+ * A host may say where a failure came from: `type` is the class name it
+ * raised (e.g. "ValueError", "TypeError"), `trace` its traceback or stack
+ * (UTF-8; invalid bytes become U+FFFD). Both are stored with the failed step
+ * or run as "origin": {"type","trace"} in its error JSON (the type is cut at
+ * 256 bytes; a trace over 16 KiB keeps its first 4 KiB and its last 12 KiB
+ * around a line saying how much was cut). Events carry the origin's type
+ * only, never the trace (events are streamed to browsers). NULL with length
+ * 0 is the empty string. */
+
+/* sl_execution_step_fail with the error's origin. On replay, the step's
+ * sl_execution_step_begin fails with SL_ESTEPFAILED and sl_last_error_origin
+ * returns this type and trace, so the host can raise the same class again. */
+SL_API int sl_execution_step_fail_origin(sl_execution* execution, int64_t seq, int error_class,
+                                         const char* message, size_t message_len,
+                                         const char* type, size_t type_len, const char* trace,
+                                         size_t trace_len);
+/* sl_execution_finish_failed with the escaping error's origin. When the last
+ * thing the workflow did was a step that failed for good, the run's error is
+ * the step's (naming it) with this origin, whose trace covers the workflow's
+ * frames too; unless the step's error came from the host with another type
+ * (the workflow caught it and raised another): the run then fails with this
+ * one. */
+SL_API int sl_execution_finish_failed_origin(sl_execution* execution, int error_class,
+                                             const char* message, size_t message_len,
+                                             const char* type, size_t type_len,
+                                             const char* trace, size_t trace_len);
+/* The origin of the calling thread's last error: both "" unless that error
+ * was a host's failure raised again (a failed step replayed). Borrowed, valid
+ * until this thread's next failing call. Any pointer may be NULL. */
+SL_API void sl_last_error_origin(const char** type, size_t* type_len, const char** trace,
+                                 size_t* trace_len);
+
 #ifdef __cplusplus
 }
 #endif

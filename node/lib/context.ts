@@ -1,7 +1,7 @@
 // The workflow context: what a workflow function calls, over one execution of
 // the C ABI. Steps and waits are memoized by the engine; this file only
 // marshals values and turns SL_WAIT_PARKED into an unwind of the workflow.
-import { call, callAsync, CancelledError, ERROR_CLASS_CODE, errorFromNative, type ErrorClass } from './errors';
+import { call, callAsync, CancelledError, ERROR_CLASS_CODE, errorFromNative, StoryloomError, type ErrorClass } from './errors';
 import { durationMs, objectOf, optionalNumber, optionalString } from './check';
 import { llmRequestJson, toLlmResult, type LlmRequest, type LlmResult } from './llm';
 import { SL_WAIT_PARKED, SL_WAIT_TIMED_OUT, type NativeExecution, type NativeLlmOutcome } from './native';
@@ -103,6 +103,16 @@ export function describe(e: unknown): string {
   return `Error: ${String(e)}`;
 }
 
+/**
+ * [name, stack] stored with a failure: a replayed step error keeps the name
+ * and stack of its first throw; a thrown non-Error has no stack.
+ */
+export function originOf(e: unknown): [string, string] {
+  if (e instanceof StoryloomError && e.originType) return [e.originType, e.originStack];
+  if (e instanceof Error) return [e.name, e.stack ?? ''];
+  return [typeof e, ''];
+}
+
 const CANCEL_POLL_MS = 25;
 
 /** The context of one execution of a run. Valid only while the workflow function runs. */
@@ -120,6 +130,7 @@ export class Context {
   readonly #running = new Set<number>();
   #finished = false;
   #stepFailed = false;
+  #parkedBy: string | undefined;
 
   /** @internal */
   constructor(execution: NativeExecution) {
@@ -145,6 +156,24 @@ export class Context {
   /** @internal */
   _finish(): void {
     this.#finished = true;
+  }
+
+  /**
+   * @internal The message for a workflow function that returned after a wait
+   * parked the run (it caught Parked and went on), else undefined.
+   */
+  _swallowedPark(): string | undefined {
+    if (this.#parkedBy === undefined) return undefined;
+    return (
+      `workflow '${this.workflow}' returned after ctx.${this.#parkedBy}() parked run '${this.runId}': ` +
+      "it caught storyloom's internal Parked error (thrown to unwind the workflow until the wait is over); " +
+      "rethrow errors you do not handle (an error named 'Parked' above all), or catch around steps only"
+    );
+  }
+
+  #park(by: string): Parked {
+    this.#parkedBy = by;
+    return new Parked();
   }
 
   /** @internal A step of this execution failed (the run may be requeued whatever the finish call). */
@@ -214,7 +243,7 @@ export class Context {
       if (!this.#finished) {
         const wait = retryAfterOf(e);
         if (wait !== undefined) call(() => this.#execution.stepRateLimited(seq, wait, describe(e)));
-        else call(() => this.#execution.stepFail(seq, classOf(e), describe(e)));
+        else call(() => this.#execution.stepFail(seq, classOf(e), describe(e), ...originOf(e)));
       }
       throw e;
     } finally {
@@ -290,7 +319,7 @@ export class Context {
   async sleep(name: string, ms: number): Promise<void> {
     this.#enter('sleep');
     const state = call(() => this.#execution.sleep(name, Math.max(0, durationMs(`ctx.sleep '${name}': ms`, ms))));
-    if (state === SL_WAIT_PARKED) throw new Parked();
+    if (state === SL_WAIT_PARKED) throw this.#park('sleep');
   }
 
   /**
@@ -304,7 +333,7 @@ export class Context {
     const timeout =
       options.timeout === undefined ? -1 : durationMs(`ctx.waitForSignal '${name}': timeout`, options.timeout);
     const r = call(() => this.#execution.waitForSignal(name, timeout));
-    if (r.state === SL_WAIT_PARKED) throw new Parked();
+    if (r.state === SL_WAIT_PARKED) throw this.#park('waitForSignal');
     // The wait's outcome is a write of this run: returned only once committed.
     await this.#durable();
     if (r.state === SL_WAIT_TIMED_OUT) return undefined;
@@ -316,7 +345,7 @@ export class Context {
     this.#enter('invoke');
     const text = toJson(`the input of child '${name}'`, input);
     const r = call(() => this.#execution.invoke(name, workflow, text));
-    if (r.state === SL_WAIT_PARKED) throw new Parked();
+    if (r.state === SL_WAIT_PARKED) throw this.#park('invoke');
     await this.#durable();
     return parse(r.output) as T;
   }

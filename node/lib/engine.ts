@@ -3,10 +3,11 @@
 // events arrive on the JS thread through thread-safe functions.
 import { durationMs, intArgument, invalid, objectOf, stringArgument } from './check';
 import { engineConfigJson, resourceLimitsJson, type LlmOptions, type ResourceLimits } from './config';
-import { Context, describe, isParked } from './context';
+import { Context, describe, isParked, originOf } from './context';
 import {
   callAsync,
   call,
+  CancelledError,
   ERROR_CLASS_CODE,
   errorFor,
   type ErrorClass,
@@ -14,6 +15,7 @@ import {
   InvalidStateError,
   type StoryloomError,
   translate,
+  WorkflowFailedError,
 } from './errors';
 import { toLlmProviders, toResourceStatus, type LlmProviders, type ResourceStatus } from './llm';
 import {
@@ -38,6 +40,8 @@ export interface RunError {
   class: string;
   message: string;
   step: string;
+  /** Where the error came from, when a host said: the thrown error's name and stack. */
+  origin?: { type: string; trace?: string };
 }
 
 export interface Run<Input = unknown, Output = unknown> {
@@ -501,6 +505,11 @@ export class Engine {
       const input = JSON.parse(execution.input());
       const output = await fn(ctx, input);
       ctx._finish();
+      const swallowed = ctx._swallowedPark();
+      if (swallowed !== undefined) {
+        call(() => execution.finishFailed(ERROR_CLASS_CODE.fatal, swallowed));
+        return;
+      }
       const text = JSON.stringify(output === undefined ? null : output);
       call(() => execution.finishCompleted(text ?? 'null'));
       // Completed, unless a failed step the policy retries requeued it.
@@ -513,7 +522,7 @@ export class Engine {
         } else {
           const k = (e as { errorClass?: unknown } | null)?.errorClass;
           const cls = typeof k === 'string' && k in ERROR_CLASS_CODE ? ERROR_CLASS_CODE[k as ErrorClass] : ERROR_CLASS_CODE.fatal;
-          call(() => execution.finishFailed(cls, describe(e)));
+          call(() => execution.finishFailed(cls, describe(e), ...originOf(e)));
         }
       } catch (finishError) {
         // InvalidStateError: the engine ended this execution itself (a step
@@ -598,6 +607,25 @@ export class Engine {
   /** The run. NotFoundError when there is none. */
   async get(runId: string): Promise<Run> {
     return toRun(JSON.parse(await this.#track(() => this.#native.getRun(runId))));
+  }
+
+  /**
+   * Waits until the run ends and resolves to its output. Rejects with
+   * WorkflowFailedError when it failed (the name, message and stack of the
+   * error that escaped the workflow, read from the store: another process gets
+   * the same), CancelledError when it was cancelled; `signal` stops waiting
+   * (rejecting with its reason).
+   */
+  async result<Output = unknown>(runId: string, options: { signal?: AbortSignal } = {}): Promise<Output> {
+    for await (const _ of this.events(runId, { signal: options.signal })) {
+      // Only the end matters.
+    }
+    options.signal?.throwIfAborted();
+    const run = await this.get(runId);
+    if (run.status === 'failed') throw new WorkflowFailedError(run.id, run.error ?? { code: 'internal', class: 'fatal', message: 'failed', step: '' });
+    if (run.status === 'cancelled') throw new CancelledError(`run '${run.id}' was cancelled`, 'cancelled', 'fatal');
+    if (run.status !== 'completed') throw new InvalidStateError(`engine.result: run '${run.id}' is ${run.status}, not finished`, 'invalid_state', 'fatal');
+    return run.output as Output;
   }
 
   /** A page of runs, oldest first; `status: 'failed'` is the dead-letter view (by `errorClass`, finish time). */

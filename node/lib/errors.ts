@@ -45,6 +45,12 @@ export class StoryloomError extends Error {
   readonly code: ErrorCode;
   /** How a retry policy treats it. */
   readonly errorClass: ErrorClass;
+  /**
+   * A step's error raised again on replay: the name of the error the step
+   * first threw (e.g. 'TypeError', 'PaymentDeclined') and its stack; '' else.
+   */
+  originType = '';
+  originStack = '';
   constructor(message: string, code: ErrorCode = 'internal', errorClass: ErrorClass = 'fatal') {
     super(message);
     this.code = code;
@@ -106,8 +112,11 @@ export function errorFromNative(code: number, errorClass: number, message: strin
 /** Turns an error thrown by the addon (carrying slCode/slClass) into a StoryloomError. */
 export function translate(e: unknown): unknown {
   if (e instanceof Error && typeof (e as { slCode?: unknown }).slCode === 'number') {
-    const raw = e as Error & { slCode: number; slClass: number };
-    return errorFromNative(raw.slCode, raw.slClass, raw.message);
+    const raw = e as Error & { slCode: number; slClass: number; slOriginType?: string; slOriginTrace?: string };
+    const error = errorFromNative(raw.slCode, raw.slClass, raw.message);
+    error.originType = raw.slOriginType ?? '';
+    error.originStack = raw.slOriginTrace ?? '';
+    return error;
   }
   return e;
 }
@@ -131,3 +140,37 @@ export async function callAsync<T>(p: () => Promise<T>): Promise<T> {
 }
 
 export const ERROR_CLASS_CODE: Record<ErrorClass, number> = { retryable: 0, fatal: 1, rate_limited: 2, timeout: 3 };
+
+/** A stored run error: what `Run.error` holds for a failed run. */
+export interface StoredRunError {
+  code: string;
+  class: string;
+  message: string;
+  step: string;
+  /** Where the error came from, when a host said: its class name and stack. */
+  origin?: { type: string; trace?: string };
+}
+
+/**
+ * Thrown by `engine.result()` for a run that failed: `runId`, `step` (the step
+ * whose error escaped the workflow, '' if none), `originType` (the name of the
+ * error the workflow or step threw, e.g. 'TypeError'; the engine's error code
+ * when the engine failed the run), `message` as stored and `originStack` (the
+ * JS stack, '' when the error did not come from JS code). Read back from the
+ * store, so another process gets the same. Its `stack` ends with the origin's.
+ */
+export class WorkflowFailedError extends StoryloomError {
+  readonly runId: string;
+  readonly step: string;
+  readonly error: StoredRunError;
+  constructor(runId: string, error: StoredRunError) {
+    const where = error.step ? ` in step '${error.step}'` : '';
+    super(`run '${runId}' failed${where}: ${error.message}`, 'step_failed', CLASSES.includes(error.class as ErrorClass) ? (error.class as ErrorClass) : 'fatal');
+    this.runId = runId;
+    this.step = error.step ?? '';
+    this.error = error;
+    this.originType = error.origin?.type ?? error.code ?? '';
+    this.originStack = error.origin?.trace ?? '';
+    if (this.originStack) this.stack = `${this.stack}\nThe workflow's error: ${this.originStack}`;
+  }
+}

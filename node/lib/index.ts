@@ -45,6 +45,7 @@ export {
   InternalError,
   ProviderError,
   QuotaExceededError,
+  WorkflowFailedError,
   errorFor,
 } from './errors';
-export type { ErrorCode, ErrorClass } from './errors';
+export type { ErrorCode, ErrorClass, StoredRunError } from './errors';

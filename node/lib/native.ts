@@ -10,7 +10,7 @@ export interface NativeExecution {
   stepComplete(seq: number, json: string): void;
   /** Settles once everything the execution wrote so far is committed; rejects with the error that lost a write. */
   whenDurable(): Promise<void>;
-  stepFail(seq: number, errorClass: number, message: string): void;
+  stepFail(seq: number, errorClass: number, message: string, type?: string, trace?: string): void;
   stepRateLimited(seq: number, retryAfterMs: number, message: string): void;
   /** As llm(): the outcome when admitted at once, else undefined and onOutcome is called once later. */
   acquire(seq: number, resource: string, tokens: number, onOutcome: (outcome: NativeLlmOutcome) => void): NativeLlmOutcome | undefined;
@@ -25,7 +25,7 @@ export interface NativeExecution {
   emit(type: string, json: string): void;
   chunk(stream: string, text: string): void;
   finishCompleted(json: string): void;
-  finishFailed(errorClass: number, message: string): void;
+  finishFailed(errorClass: number, message: string, type?: string, trace?: string): void;
   finishParked(): void;
 }
 

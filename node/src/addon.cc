@@ -32,6 +32,8 @@ struct Failure {
   int code = SL_OK;
   int error_class = SL_CLASS_FATAL;
   std::string message;
+  std::string origin_type;   // a step's error raised again on replay: its class name
+  std::string origin_trace;  // and stack (sl_last_error_origin)
 };
 
 // Reads the calling thread's last error (the C ABI keeps it per thread).
@@ -39,7 +41,15 @@ Failure last_failure(int code) {
   const char* msg = nullptr;
   size_t len = 0;
   sl_last_error_message(&msg, &len);
-  return Failure{code, sl_last_error_class(), std::string(msg ? msg : "", msg ? len : 0)};
+  Failure f{code, sl_last_error_class(), std::string(msg ? msg : "", msg ? len : 0)};
+  const char* type = nullptr;
+  const char* trace = nullptr;
+  size_t type_len = 0;
+  size_t trace_len = 0;
+  sl_last_error_origin(&type, &type_len, &trace, &trace_len);
+  f.origin_type.assign(type ? type : "", type_len);
+  f.origin_trace.assign(trace ? trace : "", trace_len);
+  return f;
 }
 
 // A plain Error carrying the C status; lib/errors.ts turns it into a
@@ -48,6 +58,10 @@ Napi::Error to_js_error(Napi::Env env, const Failure& f) {
   auto error = Napi::Error::New(env, f.message);
   error.Set("slCode", Napi::Number::New(env, f.code));
   error.Set("slClass", Napi::Number::New(env, f.error_class));
+  if (!f.origin_type.empty() || !f.origin_trace.empty()) {
+    error.Set("slOriginType", Napi::String::New(env, f.origin_type));
+    error.Set("slOriginTrace", Napi::String::New(env, f.origin_trace));
+  }
   return error;
 }
 
@@ -534,6 +548,14 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
     auto seq = arg_int64(info, 0);
     auto cls = static_cast<int>(arg_int64(info, 1));
     auto message = arg_string(info, 2);
+    // Optional 4th and 5th arguments: the JS error's name and stack.
+    if (info.Length() > 3) {
+      auto type = arg_string(info, 3);
+      auto trace = arg_string(info, 4);
+      check(env, sl_execution_step_fail_origin(live(env), seq, cls, message.data(), message.size(),
+                                               type.data(), type.size(), trace.data(), trace.size()));
+      return env.Undefined();
+    }
     check(env, sl_execution_step_fail(live(env), seq, cls, message.data(), message.size()));
     return env.Undefined();
   }
@@ -707,6 +729,14 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
     auto env = info.Env();
     auto cls = static_cast<int>(arg_int64(info, 0));
     auto message = arg_string(info, 1);
+    if (info.Length() > 2) {  // the escaping error's name and stack
+      auto type = arg_string(info, 2);
+      auto trace = arg_string(info, 3);
+      check(env, sl_execution_finish_failed_origin(release(env), cls, message.data(),
+                                                   message.size(), type.data(), type.size(),
+                                                   trace.data(), trace.size()));
+      return env.Undefined();
+    }
     check(env, sl_execution_finish_failed(release(env), cls, message.data(), message.size()));
     return env.Undefined();
   }

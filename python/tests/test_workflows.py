@@ -382,7 +382,10 @@ def test_a_step_result_that_is_not_json_fails_the_step(engine):
     run = engine.wait(engine.start("bad-step", {}).id, timeout=10)
     assert run.status == "failed"
     assert run.error["step"] == "when"
-    assert run.error["message"] == "TypeError: Object of type set is not JSON serializable"
+    assert run.error["message"] == (
+        "TypeError: the result of step 'when' is not JSON: Object of type set is not JSON "
+        "serializable"
+    )
 
 
 def test_a_step_returns_what_its_replay_returns(engine):

@@ -1,6 +1,7 @@
-// The server dies mid-page: `next start` is SIGKILLed while a page streams
-// into an open tab, then started again on the same store and port with no
-// request. The engine, opened and launched by src/instrumentation.ts at
+// A page resumed three times mid-page: reloaded, then its connection dropped
+// (the browser offline for a moment), then the server dies: `next start` is
+// SIGKILLed while a page streams into the open tab, then started again on the
+// same store and port with no request. The engine, opened and launched by src/instrumentation.ts at
 // server start, resumes the story by itself; the tab, once it reconnects,
 // shows exactly the stored text: the page's llm step executed again after the
 // crash starts a new attempt, whose text replaces the first attempt's instead
@@ -9,6 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import net from 'node:net';
 import { Engine } from 'storyloom';
 import { screenshotsDir, startBrowser, startServer, storeDir } from './server.mjs';
 
@@ -17,20 +19,47 @@ let server;
 let browser;
 let page;
 let reader;
+let proxy;
 
 before(async () => {
   mkdirSync(screenshotsDir, { recursive: true });
-  server = await startServer({ wordDelayMs: 25, dir });
+  server = await startServer({ wordDelayMs: 40, dir });
   browser = await startBrowser();
   page = await browser.context.newPage();
 });
 
 after(async () => {
   await reader?.close();
+  proxy?.close();
   await browser?.stop();
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** A TCP proxy to the server's port whose drop() cuts every open connection, as a network would. */
+async function startProxy(port) {
+  const sockets = new Set();
+  const proxyServer = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise((r) => proxyServer.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${proxyServer.address().port}`,
+    drop: () => sockets.forEach((s) => s.destroy()),
+    close: () => {
+      sockets.forEach((s) => s.destroy());
+      proxyServer.close();
+    },
+  };
+}
 
 const shot = (name) => page.screenshot({ path: path.join(screenshotsDir, `${name}.png`), fullPage: true });
 
@@ -51,24 +80,38 @@ async function streamsShown() {
   );
 }
 
-test('a server killed mid-page resumes the story at start with no request; the open tab shows the stored text, nothing appended or doubled', async () => {
+test('a page resumed three times mid-page (reload, network drop, server kill; the server resumes the story with no request) shows the stored text, nothing appended or doubled', async () => {
   const started = await fetch(`${server.base}/api/story/generate`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ topic: 'a fox who keeps the old bridge', pages: 3, quality: 0 }),
+    body: JSON.stringify({ topic: 'a fox who keeps the old bridge', pages: 5, quality: 0 }),
   });
   assert.equal(started.status, 201, await started.clone().text());
   const id = (await started.json()).sessionId;
-  await page.goto(`${server.base}/story/${id}`);
+  proxy = await startProxy(server.port);
+  await page.goto(`${proxy.base}/story/${id}`);
   // Reads the store directly (an engine that is never launched executes nothing).
   reader = await Engine.open({ store: `sqlite:${server.dbPath}` });
+
+  // Two more resumes of the open page before the kill: a reload, then a
+  // network drop (the proxy between the browser and the server cuts every
+  // connection: the EventSource of storyloom/client's RunReader reconnects
+  // with Last-Event-ID).
+  await until('the first page to stream', () => page.$('[data-testid=now-writing]'));
+  await page.reload();
+  await until('the reloaded page to stream again', () => page.$('[data-testid=now-writing]'));
+  const lastEventId = async () => Number(await page.getAttribute('[data-testid=live-story]', 'data-last-event-id'));
+  const droppedAt = await lastEventId();
+  proxy.drop();
+  await until('the page to resume after the drop', async () => (await lastEventId()) > droppedAt);
+  assert.equal(await page.getAttribute('[data-testid=live-story]', 'data-status'), 'running', 'the story ended before the drop: make it longer');
 
   // Mid-page: a page after the first is half streamed into the tab, and part
   // of it is stored already (chunks are stored coalesced), so the step
   // executed again after the kill starts its attempt past the stream's start.
   const before = await until('a page to be half streamed', async () => {
     const active = await page.getAttribute('[data-testid=now-writing]', 'data-stream').catch(() => null);
-    if (!active || !/^page\/[23]\/write$/.test(active)) return null;
+    if (!active || !/^page\/[2-5]\/write$/.test(active)) return null;
     const text = (await page.textContent('[data-testid=now-writing] .writing')).replace(/\u00a0$/, '');
     if (text.length <= 40) return null;
     const stored = (await reader.snapshot(id)).streams[active];

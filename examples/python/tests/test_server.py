@@ -328,3 +328,45 @@ def test_a_story_killed_with_its_server_resumes_at_restart_with_no_request(tmp_p
                 view.add(c)
         assert view.text == text, name
         assert view.start == snap.streams[name]["attempt_start"]
+
+
+def test_the_first_ctrl_c_stops_the_server_with_an_event_stream_open(tmp_path):
+    """An SSE client of a story waiting for approval holds a stream that never ends by
+    itself: one SIGINT still stops the server within a few seconds, closing the stream."""
+    import threading
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _spawn(tmp_path / "ctrl-c.db", port)
+    try:
+        _wait_healthy(proc, url)
+        with httpx.Client() as c:
+            body = {"topic": "a storm", "approve_outline": True}
+            r = c.post(f"{url}/api/story/generate", json=body)
+            rid = r.json()["id"]
+            streaming, ended = threading.Event(), threading.Event()
+
+            def follow():
+                try:
+                    with c.stream("GET", f"{url}/api/events/{rid}", timeout=60) as s:
+                        for _ in s.iter_lines():
+                            streaming.set()
+                except httpx.HTTPError:
+                    pass
+                ended.set()
+
+            threading.Thread(target=follow, daemon=True).start()
+            assert streaming.wait(20)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=20)
+            took = time.monotonic() - started
+            assert proc.returncode == 0, err
+            # Under uvicorn's 5 s graceful-shutdown backstop: the streams were ended, not cut.
+            assert took < 4.5, f"the server took {took:.1f} s to stop"
+            assert ended.wait(5), "the event stream was not closed"
+            assert "Traceback" not in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -61,7 +61,13 @@ py::object& error_factory() {
   int code = sl_last_error_code();
   if (code == SL_OK) code = rc;
   if (!error_factory()) throw std::runtime_error(message);
-  py::object exc = error_factory()(code, cls, message);
+  const char* type = nullptr;
+  const char* trace = nullptr;
+  size_t type_len = 0;
+  size_t trace_len = 0;
+  sl_last_error_origin(&type, &type_len, &trace, &trace_len);
+  py::object exc = error_factory()(code, cls, message, std::string(type ? type : "", type_len),
+                                   std::string(trace ? trace : "", trace_len));
   PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
   throw py::error_already_set();
 }
@@ -335,10 +341,16 @@ class Execution {
     });
   }
 
-  void step_fail(int64_t seq, int error_class, const std::string& message) {
+  // type and trace: the Python exception's class and traceback ("" when unknown).
+  void step_fail(int64_t seq, int error_class, const std::string& message, const std::string& type,
+                 const std::string& trace) {
     sl_execution* e = live();
     call([&] {
-      return sl_execution_step_fail(e, seq, error_class, message.data(), message.size());
+      if (type.empty() && trace.empty()) {
+        return sl_execution_step_fail(e, seq, error_class, message.data(), message.size());
+      }
+      return sl_execution_step_fail_origin(e, seq, error_class, message.data(), message.size(),
+                                           type.data(), type.size(), trace.data(), trace.size());
     });
   }
 
@@ -464,10 +476,17 @@ class Execution {
     call([&] { return sl_execution_finish_completed(e, output_json.data(), output_json.size()); });
   }
 
-  void finish_failed(int error_class, const std::string& message) {
+  void finish_failed(int error_class, const std::string& message, const std::string& type,
+                     const std::string& trace) {
     sl_execution* e = release();
-    call(
-        [&] { return sl_execution_finish_failed(e, error_class, message.data(), message.size()); });
+    call([&] {
+      if (type.empty() && trace.empty()) {
+        return sl_execution_finish_failed(e, error_class, message.data(), message.size());
+      }
+      return sl_execution_finish_failed_origin(e, error_class, message.data(), message.size(),
+                                               type.data(), type.size(), trace.data(),
+                                               trace.size());
+    });
   }
 
   void finish_parked() {
@@ -642,7 +661,7 @@ void execute(void* user_data, sl_execution* execution) {
     PyErr_WriteUnraisable(reg->handler.ptr());
     if (!ex->finished()) {
       try {
-        ex->finish_failed(SL_CLASS_FATAL, message);
+        ex->finish_failed(SL_CLASS_FATAL, message, "", "");
       } catch (py::error_already_set&) {
         PyErr_Clear();
       }
@@ -651,7 +670,7 @@ void execute(void* user_data, sl_execution* execution) {
   }
   if (!kept && !ex->finished()) {
     try {
-      ex->finish_failed(SL_CLASS_FATAL, "the workflow handler returned without finishing");
+      ex->finish_failed(SL_CLASS_FATAL, "the workflow handler returned without finishing", "", "");
     } catch (py::error_already_set&) {
       PyErr_Clear();
     }
@@ -1024,7 +1043,8 @@ PYBIND11_MODULE(_native, m) {
       .def("step_complete_begin", &Execution::step_complete_begin)
       .def("wait_durable", &Execution::wait_durable)
       .def("when_durable_begin", &Execution::when_durable_begin)
-      .def("step_fail", &Execution::step_fail)
+      .def("step_fail", &Execution::step_fail, py::arg("seq"), py::arg("error_class"),
+           py::arg("message"), py::arg("type") = "", py::arg("trace") = "")
       .def("heartbeat", &Execution::heartbeat)
       .def("llm", &Execution::llm)
       .def("llm_begin", &Execution::llm_begin)
@@ -1039,7 +1059,8 @@ PYBIND11_MODULE(_native, m) {
       .def("emit", &Execution::emit)
       .def("chunk", &Execution::chunk)
       .def("finish_completed", &Execution::finish_completed)
-      .def("finish_failed", &Execution::finish_failed)
+      .def("finish_failed", &Execution::finish_failed, py::arg("error_class"), py::arg("message"),
+           py::arg("type") = "", py::arg("trace") = "")
       .def("finish_parked", &Execution::finish_parked);
 
   py::class_<Inbox, std::shared_ptr<Inbox>>(m, "Inbox")

@@ -46,6 +46,7 @@ from .errors import (
     StoreError,
     StoryloomError,
     Timeout,
+    WorkflowFailed,
 )
 
 __version__ = _version()
@@ -91,6 +92,7 @@ __all__ = [
     "StoryloomError",
     "Throttle",
     "Timeout",
+    "WorkflowFailed",
     "event_to_sse",
     "sse",
 ]

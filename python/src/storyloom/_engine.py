@@ -26,16 +26,17 @@ import builtins
 import contextvars
 import inspect
 import json
+import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, Union, cast, overload
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-from . import _completions, _config, _llm, _native
+from . import _args, _completions, _config, _llm, _native, _origin
 from ._config import LlmConfig, ResourceLimits
 from ._llm import LlmMessage, LlmResult
 from ._options import Concurrency, RetryPolicy, Throttle, checked_ms, native_limits, native_retry
@@ -56,6 +57,7 @@ from .errors import (
     TIMEOUT,
     Cancelled,
     FatalError,
+    WorkflowFailed,
     InvalidArgument,
     RateLimited,
     StoryloomError,
@@ -70,11 +72,26 @@ __all__ = ["AsyncContext", "Context", "Engine", "EventStream", "event_to_sse", "
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-Workflow = Callable[["Context", Any], Any]
+# A workflow: fn(ctx, input) with a Context, or an async def one with an AsyncContext.
+Workflow = Union[Callable[["Context", Any], Any], Callable[["AsyncContext", Any], Awaitable[Any]]]
 
 
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_dumps = _encoder.encode
+# allow_nan=False: NaN and infinities are not JSON; refused here, naming the value's
+# place, rather than by the engine's parser with a C-level "not valid JSON".
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _json_text(what: str, value: Any) -> str:
+    """``value`` as JSON text; TypeError naming ``what`` when it is not JSON (a set, an
+    object, NaN or an infinity)."""
+    try:
+        return _encoder.encode(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{what} is not JSON: {e}") from None
+
+
+def _dumps(value: Any) -> str:
+    return _json_text("the value", value)
 
 
 def _ms(seconds: float | None, name: str) -> int:
@@ -94,8 +111,26 @@ class Context:
         self._engine_ref = engine  # weak: the last reference must not die on an engine thread
         self._x = execution
         self._running_seq: int | None = None  # the host step whose fn runs now (heartbeat)
+        self._parked_at: str | None = None  # the wait that raised _Parked, if any
         self.run_id: str = execution.run_id()
         self.workflow: str = execution.workflow()
+
+    def _park(self) -> _Parked:
+        # Remembered: a workflow that catches _Parked (except BaseException) and returns
+        # anyway is failed, saying so, instead of completing with its wait pending.
+        self._parked_at = sys._getframe(1).f_code.co_name  # sleep, wait_for_signal, invoke
+        return _Parked()
+
+    def _swallowed_park(self) -> str | None:
+        """The message for a workflow that returned after a wait parked it, else None."""
+        if self._parked_at is None:
+            return None
+        return (
+            f"workflow '{self.workflow}' returned after ctx.{self._parked_at}() parked run "
+            f"'{self.run_id}': it caught storyloom's internal _Parked exception (a "
+            "BaseException that unwinds the workflow until the wait is over); do not catch "
+            "BaseException around engine calls, or re-raise it"
+        )
 
     @property
     def engine(self) -> Engine:
@@ -109,6 +144,26 @@ class Context:
     def cancelled(self) -> bool:
         """True once the run was cancelled or the engine is closing: stop early."""
         return self._x.cancelled()
+
+    @overload
+    def step(
+        self,
+        name: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        resource: str | None = None,
+        tokens: float = 0.0,
+    ) -> T: ...
+
+    @overload
+    def step(
+        self,
+        name: str,
+        fn: Callable[[], T],
+        *,
+        resource: str | None = None,
+        tokens: float = 0.0,
+    ) -> T: ...
 
     def step(
         self,
@@ -137,6 +192,8 @@ class Context:
         storyloom.StoreError (the run goes back to the queue and this step runs again), or
         Cancelled / InvalidState when the run was cancelled or taken over meanwhile; let
         it propagate: every later engine call of this execution fails the same way."""
+        _args.text("ctx.step", "name", name)
+        _args.function(f"ctx.step '{name}'", "fn", fn)
         seq, memoized, result = self._x.step_begin(name)
         if memoized:
             return json.loads(result) if result is not None else None
@@ -147,7 +204,7 @@ class Context:
             value = fn()
             if inspect.isawaitable(value):
                 value = self.engine._run_on_loop(value)
-            text = _dumps(value)
+            text = _json_text(f"the result of step '{name}'", value)
         except Exception as e:
             _fail_step(self._x, seq, e)
             raise
@@ -216,47 +273,78 @@ class Context:
 
     def sleep(self, name: str, seconds: float) -> None:
         """Durable sleep counted from the first call; parks the run until it is over."""
+        _args.text("ctx.sleep", "name", name)
+        _args.number(f"ctx.sleep '{name}'", "seconds", seconds)
         if seconds < 0:
             raise ValueError(f"sleep '{name}': seconds is {seconds}; it must not be negative")
         state = self._x.sleep(name, checked_ms(f"sleep '{name}'", seconds))
         if state == _native.WAIT_PARKED:
-            raise _Parked()
+            raise self._park()
         self._x.wait_durable()  # a wait just satisfied is committed before the run goes on
 
     def wait_for_signal(self, name: str, timeout: float | None = None) -> Any:
         """Returns the payload of the signal ``name`` (sent before or after this call);
         parks the run until it comes. Raises storyloom.Timeout after ``timeout`` seconds."""
+        _args.text("ctx.wait_for_signal", "name", name)
         timeout_ms = -1 if timeout is None else checked_ms(f"wait_for_signal '{name}': timeout", timeout)
         state, payload = self._x.wait_for_signal(name, timeout_ms)
         if state == _native.WAIT_PARKED:
-            raise _Parked()
+            raise self._park()
         self._x.wait_durable()  # the consumed signal is committed before the run goes on
         return _signal_payload(name, timeout, state, payload)
 
     def invoke(self, name: str, workflow: str, input: dict[str, Any]) -> Any:
         """Starts ``workflow`` on ``input`` as a child run, once, and returns its output;
         parks the run until the child ends. Raises StepFailed when the child fails."""
-        state, output = self._x.invoke(name, workflow, _dumps(input))
+        _args.text("ctx.invoke", "name", name)
+        _args.text(f"ctx.invoke '{name}'", "workflow", workflow)
+        state, output = self._x.invoke(name, workflow, _json_text(f"invoke '{name}': input", input))
         if state == _native.WAIT_PARKED:
-            raise _Parked()
+            raise self._park()
         self._x.wait_durable()  # the child's output is committed before the run goes on
         return json.loads(output) if output is not None else None
 
     def progress(self, value: Any) -> None:
         """Sets the run's progress (not repeated while replaying recorded steps)."""
-        self._x.progress(_dumps(value))
+        self._x.progress(_json_text("ctx.progress: value", value))
 
     def artifact(self, key: str, value: Any) -> None:
         """Stores a new version of the artifact ``key``."""
-        self._x.artifact(key, _dumps(value))
+        _args.text("ctx.artifact", "key", key)
+        self._x.artifact(key, _json_text(f"artifact '{key}': value", value))
 
     def emit(self, type: str, data: Any = None) -> None:
         """A custom event; run.*, step.*, chunk, progress and artifact are reserved."""
-        self._x.emit(type, _dumps({} if data is None else data))
+        _args.text("ctx.emit", "type", type)
+        self._x.emit(type, _json_text(f"emit '{type}': data", {} if data is None else data))
 
     def chunk(self, stream: str, text: str) -> None:
         """Token text of ``stream``: delivered live at once, persisted coalesced."""
+        _args.text("ctx.chunk", "stream", stream)
+        _args.text(f"ctx.chunk '{stream}'", "text", text)
         self._x.chunk(stream, text)
+
+
+def _page_limit(call: str, limit: Any) -> int:
+    """The native page size for ``limit`` (None: 0, the engine's default of 100)."""
+    if limit is None:
+        return 0
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"{call}: limit must be an int from 1 to 1000, got {type(limit).__name__}")
+    if not 1 <= limit <= 1000:
+        raise InvalidArgument(
+            InvalidArgument.code, f"{call}: limit must be from 1 to 1000 (None: 100), got {limit}"
+        )
+    return limit
+
+
+def _outcome(run: Run) -> Any:
+    """The output of a finished run, or the exception saying why it has none."""
+    if run.status == "failed":
+        raise WorkflowFailed(run.id, run.error if isinstance(run.error, dict) else {})
+    if run.status == "cancelled":
+        raise Cancelled(Cancelled.code, f"run '{run.id}' was cancelled")
+    return run.output
 
 
 def _signal_payload(name: str, timeout: float | None, state: int, payload: str | None) -> Any:
@@ -300,7 +388,15 @@ def _fail_step(x: _native.Execution, seq: int, e: BaseException) -> None:
     if isinstance(e, RateLimited):
         x.step_rate_limited(seq, max(0, round(e.retry_after * 1000)), _describe(e))
     else:
-        x.step_fail(seq, _error_class(e), _describe(e))
+        x.step_fail(seq, _error_class(e), _describe(e), *_origin_of(e))
+
+
+def _origin_of(e: BaseException) -> tuple[str, str]:
+    """(class name, traceback) stored with a failure; a replayed step error keeps the
+    class and traceback of its first raise."""
+    if isinstance(e, StoryloomError) and e.origin_type:
+        return e.origin_type, e.traceback or _origin.trace_of(e)
+    return _origin.type_name(e), _origin.trace_of(e)
 
 
 def _error_class(e: BaseException) -> int:
@@ -319,7 +415,27 @@ class AsyncContext(Context):
     storyloom.Cancelled; later engine calls raise Cancelled too, so the workflow ends at its
     next await."""
 
-    async def step(  # type: ignore[override]
+    @overload  # type: ignore[override]
+    async def step(
+        self,
+        name: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        resource: str | None = None,
+        tokens: float = 0.0,
+    ) -> T: ...
+
+    @overload
+    async def step(
+        self,
+        name: str,
+        fn: Callable[[], T],
+        *,
+        resource: str | None = None,
+        tokens: float = 0.0,
+    ) -> T: ...
+
+    async def step(
         self,
         name: str,
         fn: Callable[[], Any],
@@ -336,6 +452,8 @@ class AsyncContext(Context):
         calls = self.engine._async_calls()
         # step_begin waits for this run's earlier writes (progress, artifacts, events):
         # await them first so that the loop never blocks on a commit.
+        _args.text("ctx.step", "name", name)
+        _args.function(f"ctx.step '{name}'", "fn", fn)
         await calls.durable(self._x)
         seq, memoized, result = self._x.step_begin(name)
         if memoized:
@@ -349,7 +467,7 @@ class AsyncContext(Context):
             value = fn()
             if inspect.isawaitable(value):
                 value = await self._unless_cancelled(value)
-            text = _dumps(value)
+            text = _json_text(f"the result of step '{name}'", value)
         except Exception as e:
             _fail_step(self._x, seq, e)
             raise
@@ -408,21 +526,24 @@ class AsyncContext(Context):
 
     async def sleep(self, name: str, seconds: float) -> None:  # type: ignore[override]
         """Durable sleep (see :meth:`Context.sleep`); parks the run, holding no task."""
+        _args.text("ctx.sleep", "name", name)
+        _args.number(f"ctx.sleep '{name}'", "seconds", seconds)
         if seconds < 0:
             raise ValueError(f"sleep '{name}': seconds is {seconds}; it must not be negative")
         state = self._x.sleep(name, round(seconds * 1000))
         if state == _native.WAIT_PARKED:
-            raise _Parked()
+            raise self._park()
         await self.engine._async_calls().durable(self._x)
 
     async def wait_for_signal(  # type: ignore[override]
         self, name: str, timeout: float | None = None
     ) -> Any:
         """The payload of the signal ``name`` (see :meth:`Context.wait_for_signal`)."""
-        timeout_ms = -1 if timeout is None else round(timeout * 1000)
+        _args.text("ctx.wait_for_signal", "name", name)
+        timeout_ms = -1 if timeout is None else checked_ms(f"wait_for_signal '{name}': timeout", timeout)
         state, payload = self._x.wait_for_signal(name, timeout_ms)
         if state == _native.WAIT_PARKED:
-            raise _Parked()
+            raise self._park()
         await self.engine._async_calls().durable(self._x)
         return _signal_payload(name, timeout, state, payload)
 
@@ -430,9 +551,11 @@ class AsyncContext(Context):
         self, name: str, workflow: str, input: dict[str, Any]
     ) -> Any:
         """A child run's output (see :meth:`Context.invoke`)."""
-        state, output = self._x.invoke(name, workflow, _dumps(input))
+        _args.text("ctx.invoke", "name", name)
+        _args.text(f"ctx.invoke '{name}'", "workflow", workflow)
+        state, output = self._x.invoke(name, workflow, _json_text(f"invoke '{name}': input", input))
         if state == _native.WAIT_PARKED:
-            raise _Parked()
+            raise self._park()
         await self.engine._async_calls().durable(self._x)
         return json.loads(output) if output is not None else None
 
@@ -450,12 +573,16 @@ async def _drive_async(
     try:
         ctx = AsyncContext(engine_ref, execution)
         value = await fn(ctx, json.loads(execution.input()))
-        output = _dumps(value)
+        swallowed = ctx._swallowed_park()
+        if swallowed is not None:
+            _finish(execution, execution.finish_failed, FATAL, swallowed)
+            return
+        output = _json_text(f"the output of workflow '{ctx.workflow}'", value)
     except _Parked:
         _finish(execution, execution.finish_parked)
         return
     except BaseException as e:
-        _finish(execution, execution.finish_failed, FATAL, _describe(e))
+        _finish(execution, execution.finish_failed, FATAL, _describe(e), *_origin_of(e))
         if not isinstance(e, Exception):
             raise
         return
@@ -514,6 +641,13 @@ class Engine:
         max_json_depth: int | None = None,
         durability: str = "full",
     ) -> None:
+        _args.text("Engine", "store", store)
+        for param, value in (
+            ("workers", workers),
+            ("max_executions", max_executions),
+            ("max_payload_bytes", max_payload_bytes),
+        ):
+            _args.integer("Engine", param, value)
         native_durability = _durability(durability)
         config = _config.config_json(llm, resources, max_json_depth)
         self._native = _native.Engine(
@@ -641,7 +775,15 @@ class Engine:
         step_timeout: float | None = None,
         run_timeout: float | None = None,
     ) -> None:
-        """The non-decorator form of :meth:`workflow`."""
+        """The non-decorator form of :meth:`workflow`. Raises TypeError when ``name`` is
+        not a str or ``fn`` not callable."""
+        if not isinstance(name, str):
+            raise TypeError(f"Engine.register: name must be a str, got {type(name).__name__}")
+        if not callable(fn):
+            raise TypeError(
+                f"Engine.register: fn of workflow '{name}' must be a function (ctx, input), "
+                f"got {type(fn).__name__}"
+            )
         retry = native_retry(retries)
         limits = native_limits(
             concurrency=concurrency,
@@ -670,16 +812,20 @@ class Engine:
             _in_workflow.active = True
             try:
                 ctx = Context(engine_ref, execution)
-                value = fn(ctx, json.loads(execution.input()))
+                value = cast(Callable[[Context, Any], Any], fn)(ctx, json.loads(execution.input()))
                 if inspect.isawaitable(value):  # a plain function that returned a coroutine
                     engine = engine_ref()
                     value = engine._run_on_loop(value) if engine else None
-                output = _dumps(value)
+                swallowed = ctx._swallowed_park()
+                if swallowed is not None:
+                    _finish(execution, execution.finish_failed, FATAL, swallowed)
+                    return False
+                output = _json_text(f"the output of workflow '{ctx.workflow}'", value)
             except _Parked:
                 _finish(execution, execution.finish_parked)
                 return False
             except BaseException as e:  # noqa: BLE001 - the run must end whatever happened
-                _finish(execution, execution.finish_failed, FATAL, _describe(e))
+                _finish(execution, execution.finish_failed, FATAL, _describe(e), *_origin_of(e))
                 return False
             finally:
                 _in_workflow.active = False
@@ -769,7 +915,11 @@ class Engine:
     ) -> Run:
         """Starts a run of ``workflow`` on ``input`` (a JSON object); durable on return.
         The same idempotency_key returns the existing run."""
-        text = _dumps({} if input is None else input)
+        _args.text("Engine.start", "workflow", workflow)
+        _args.optional_text(f"Engine.start '{workflow}'", "idempotency_key", idempotency_key)
+        _args.optional_text(f"Engine.start '{workflow}'", "owner", owner)
+        _args.integer(f"Engine.start '{workflow}'", "priority", priority)
+        text = _json_text(f"start '{workflow}': input", {} if input is None else input)
         return Run._from(
             json.loads(self._native.start(workflow, text, idempotency_key, owner, priority))
         )
@@ -808,6 +958,7 @@ class Engine:
 
     def get(self, run_id: str) -> Run:
         """The run ``run_id``. Raises NotFound."""
+        _args.text("Engine.get", "run_id", run_id)
         return Run._from(json.loads(self._native.get_run(run_id)))
 
     def list(
@@ -816,18 +967,19 @@ class Engine:
         status: str | None = None,
         workflow: str | None = None,
         owner: str | None = None,
-        limit: int = 0,
+        limit: int | None = None,
         after: str | None = None,
         error_class: str | None = None,
         finished_after_ms: int = 0,
         finished_before_ms: int = 0,
     ) -> RunPage:
-        """A page of runs, oldest first; empty filters do not filter; limit 1..1000 [100].
+        """A page of runs, oldest first; empty filters do not filter; limit 1..1000 (None:
+        100; anything else raises InvalidArgument naming it).
         The dead-letter view: ``status="failed"``, with ``error_class`` ("retryable",
         "fatal", "rate_limited", "timeout") and a window of finish times (epoch ms,
         ``finished_after_ms`` inclusive, ``finished_before_ms`` exclusive; 0: no bound)."""
         flt = _filter(status, workflow, owner, error_class, finished_after_ms, finished_before_ms)
-        page = json.loads(self._native.list_runs(flt, limit, after))
+        page = json.loads(self._native.list_runs(flt, _page_limit("Engine.list", limit), after))
         return RunPage([Run._from(r) for r in page["runs"]], page.get("next_cursor", ""))
 
     def retry_failed(
@@ -875,6 +1027,8 @@ class Engine:
         event); artifacts keep their earlier versions. Raises NotFound (the run, or a step
         it never recorded), InvalidState (the run is not completed or failed, or a child
         run's step would be redone)."""
+        _args.text("Engine.rewind", "run_id", run_id)
+        _args.text("Engine.rewind", "step", step)
         self._native.rewind(run_id, step)
 
     # ---- resources and LLM providers (in memory: these never block) ----
@@ -904,36 +1058,46 @@ class Engine:
     def delete(self, run_id: str) -> None:
         """Deletes a finished run with its steps, events, artifacts, signals and child runs.
         Raises NotFound, or InvalidState when the run has not finished."""
+        _args.text("Engine.delete", "run_id", run_id)
         self._native.delete_run(run_id)
 
     def cancel(self, run_id: str) -> None:
         """Cancels an unfinished run and its unfinished children; a running workflow sees
         ``ctx.cancelled`` and its next engine call raises Cancelled. Raises NotFound,
         InvalidState (already finished)."""
+        _args.text("Engine.cancel", "run_id", run_id)
         self._native.cancel(run_id)
 
     def retry(self, run_id: str) -> None:
         """Queues a failed run again; its completed steps are not run again. Raises
         NotFound, InvalidState (not failed)."""
+        _args.text("Engine.retry", "run_id", run_id)
         self._native.retry(run_id)
 
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Puts the signal ``name`` with a JSON payload in the run's mailbox, where a
         ``wait_for_signal(name)`` reads it (before or after this call). Raises NotFound,
         InvalidState (finished run), InvalidArgument, PayloadTooLarge."""
-        self._native.signal(run_id, name, _dumps({} if payload is None else payload))
+        _args.text("Engine.signal", "run_id", run_id)
+        _args.text("Engine.signal", "name", name)
+        self._native.signal(
+            run_id, name, _json_text(f"signal '{name}': payload", {} if payload is None else payload)
+        )
 
     def snapshot(self, run_id: str) -> Snapshot:
         """Run, steps, latest artifacts and last event id in one consistent read: render it,
         then follow ``events(run_id, after=snapshot.last_event_id)``."""
+        _args.text("Engine.snapshot", "run_id", run_id)
         return Snapshot._from(json.loads(self._native.snapshot(run_id)))
 
     def artifacts(self, run_id: str) -> builtins.list[Artifact]:
         """Every version of every artifact of the run, by key then version."""
+        _args.text("Engine.artifacts", "run_id", run_id)
         return [Artifact._from(a) for a in json.loads(self._native.artifacts(run_id))]
 
     def stored_events(self, run_id: str, after: int = 0, limit: int = 0) -> builtins.list[Event]:
         """Stored events with id > after, at most limit (0: 1000)."""
+        _args.text("Engine.stored_events", "run_id", run_id)
         return [Event._from_json(e) for e in json.loads(self._native.events(run_id, after, limit))]
 
     def events(
@@ -946,6 +1110,7 @@ class Engine:
         Iterate it with ``for`` (blocks this thread, GIL released while waiting) or with
         ``async for`` (never blocks the loop: a feeder thread hands each event to the
         loop through ``call_soon_threadsafe``). Close it (or leave the loop) to stop."""
+        _args.text("Engine.events", "run_id", run_id)
 
         def follow(stop: threading.Event) -> Iterator[Event]:
             for event in self._follow(run_id, after, timeout=timeout, idle=None, stop=stop):
@@ -955,10 +1120,19 @@ class Engine:
         return EventStream(follow)
 
     def wait(self, run_id: str, timeout: float | None = None) -> Run:
-        """Blocks until the run ends; returns it. Raises storyloom.Timeout."""
+        """Blocks until the run ends; returns it, whatever its status (see :meth:`result`
+        for the output or an exception). Raises storyloom.Timeout."""
         for _ in self.events(run_id, timeout=timeout):
             pass
         return self.get(run_id)
+
+    def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """Blocks until the run ends and returns its output. Raises
+        :class:`storyloom.WorkflowFailed` when it failed, with the class name, message and
+        traceback of the error that escaped the workflow (stored: another process gets
+        the same), Cancelled when it was cancelled, storyloom.Timeout after ``timeout``
+        seconds."""
+        return _outcome(self.wait(run_id, timeout))
 
     # ---- the same calls for asyncio: each runs in a thread (GIL released), awaited ----
 
@@ -997,7 +1171,7 @@ class Engine:
         status: str | None = None,
         workflow: str | None = None,
         owner: str | None = None,
-        limit: int = 0,
+        limit: int | None = None,
         after: str | None = None,
         error_class: str | None = None,
         finished_after_ms: int = 0,
@@ -1104,6 +1278,11 @@ class Engine:
         async for _ in self.events(run_id, timeout=timeout):
             pass
         return await self.aget(run_id)
+
+    async def aresult(self, run_id: str, timeout: float | None = None) -> Any:
+        """:meth:`result` for asyncio: the run's output once it has ended; raises
+        WorkflowFailed, Cancelled or storyloom.Timeout as :meth:`result` does."""
+        return _outcome(await self.await_run(run_id, timeout))
 
     def _follow(
         self,

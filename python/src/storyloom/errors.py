@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "FATAL",
     "RATE_LIMITED",
@@ -25,6 +27,7 @@ __all__ = [
     "StoreError",
     "StoryloomError",
     "Timeout",
+    "WorkflowFailed",
 ]
 
 # Error classes (SL_CLASS_*): how retry policies treat a failure.
@@ -71,6 +74,10 @@ class StoryloomError(Exception):
     code: int = 0
     code_name: str = "error"
     will_retry: bool = False
+    # Where a step's error came from, when it is raised again on replay: the class name
+    # the step raised ("ValueError", "myapp.PaymentDeclined") and its traceback. "" else.
+    origin_type: str = ""
+    traceback: str = ""
 
     def __init__(self, code: int, message: str, error_class: str = "fatal") -> None:
         super().__init__(message)
@@ -169,7 +176,44 @@ def _from_json(error: dict) -> StoryloomError:
     return cls(code, str(error.get("message", "")), str(error.get("class", "fatal")))
 
 
-def _from_native(code: int, error_class: int, message: str) -> StoryloomError:
-    """Called by storyloom._native to build the exception for a failed sl_* call."""
+def _from_native(
+    code: int, error_class: int, message: str, origin_type: str = "", origin_trace: str = ""
+) -> StoryloomError:
+    """Called by storyloom._native to build the exception for a failed sl_* call. A step
+    failure raised again on replay (``origin_type`` set) keeps the class it was raised
+    with: see :func:`storyloom._origin.replayed_error`."""
+    class_name = _CLASS_NAMES.get(error_class, "fatal")
+    if code == StepFailed.code and origin_type:
+        from ._origin import replayed_error
+
+        return replayed_error(message, class_name, origin_type, origin_trace)
     cls = _BY_CODE.get(code, StoryloomError)
-    return cls(code, message, _CLASS_NAMES.get(error_class, "fatal"))
+    return cls(code, message, class_name)
+
+
+class WorkflowFailed(StoryloomError):
+    """Raised by :meth:`Engine.result` for a run that failed: ``run_id``, ``step`` (the
+    step whose error escaped the workflow, "" if none), ``origin_type`` (the class name
+    the workflow or step raised, e.g. "ValueError"; the engine's error code name when the
+    engine failed the run), ``message`` as stored, ``traceback`` (the Python traceback,
+    "" when the error did not come from Python code) and ``error`` (the stored error
+    object). Read back from the store, so another process gets the same."""
+
+    code = StepFailed.code
+    code_name = "step_failed"
+
+    def __init__(self, run_id: str, error: dict[str, Any]) -> None:
+        found = error.get("origin")
+        origin: dict[str, Any] = found if isinstance(found, dict) else {}
+        message = str(error.get("message", ""))
+        super().__init__(self.code, message, str(error.get("class", "fatal")))
+        self.run_id = run_id
+        self.error = error
+        self.step = str(error.get("step", "") or "")
+        self.origin_type = str(origin.get("type", "") or error.get("code", ""))
+        self.traceback = str(origin.get("trace", ""))
+
+    def __str__(self) -> str:
+        where = f" in step '{self.step}'" if self.step else ""
+        text = f"run '{self.run_id}' failed{where}: {self.message}"
+        return f"{text}\n{self.traceback}" if self.traceback else text

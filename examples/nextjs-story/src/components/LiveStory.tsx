@@ -1,21 +1,15 @@
 'use client';
 // The live view: starts from the server's snapshot state, then follows the
-// run's events after its last event id over SSE. Chunks are deduplicated by
-// their byte offset, so a reload or reconnect shows every token exactly once,
-// and a chunk of a new llm attempt (a retry, or the step executed again after
-// the server died) replaces its stream's text instead of appending to it
-// (story-state.ts).
+// run's events after its last event id over SSE with storyloom/client's
+// RunReader. Chunks are deduplicated by their byte offset, so a reload or
+// reconnect shows every token exactly once, and a chunk of a new llm attempt
+// (a retry, or the step executed again after the server died) replaces its
+// stream's text instead of appending to it (story-state.ts).
 import Link from 'next/link';
 import { useEffect, useReducer, useState } from 'react';
 import { RUN_FINISHED, writerNotice } from '@/lib/story';
+import { RunReader } from 'storyloom/client';
 import { applyEvent, type EventIn, type StoryState } from '@/lib/story-state';
-
-const EVENT_TYPES = [
-  'run.created', 'run.queued', 'run.started', 'run.resumed', 'run.retried', 'run.released', 'run.recovered',
-  'run.sleeping', 'run.waiting', 'run.completed', 'run.failed', 'run.cancelled',
-  'step.completed', 'step.failed', 'step.retrying', 'signal.received', 'progress', 'artifact', 'chunk',
-  'llm.attempt', 'llm.waiting',
-];
 
 const STAGE_TEXT: Record<string, string> = {
   queued: 'Queued',
@@ -45,34 +39,18 @@ function useStory(initial: StoryState) {
   const [connection, setConnection] = useState(RUN_FINISHED.includes(initial.status) ? 'closed' : 'connecting');
   useEffect(() => {
     if (RUN_FINISHED.includes(initial.status)) return;
-    const source = new EventSource(`/api/events/${initial.id}?after=${initial.lastEventId}`);
-    // Events of one task are batched into one render.
-    let batch: EventIn[] = [];
-    let scheduled = false;
-    const flush = () => {
-      scheduled = false;
-      const events = batch;
-      batch = [];
-      dispatch(events);
+    // storyloom/client's RunReader: EventSource with Last-Event-ID resume;
+    // this page's reducer (story-state.ts) builds the story from its events.
+    const reader = new RunReader(`/api/events/${initial.id}?after=${initial.lastEventId}`, {
+      initial: { lastEventId: initial.lastEventId },
+    });
+    const offChange = reader.onChange((_view, events) => dispatch(events));
+    const offConnection = reader.onConnection(setConnection);
+    return () => {
+      offChange();
+      offConnection();
+      reader.close();
     };
-    const onEvent = (e: MessageEvent<string>) => {
-      // A transient chunk has no id of its own (lastEventId is then the last
-      // stored one), so chunks are deduplicated by offset, not id.
-      const id = e.type === 'chunk' ? 0 : Number(e.lastEventId) || 0;
-      batch.push({ id, type: e.type, data: JSON.parse(e.data) });
-      if (!scheduled) {
-        scheduled = true;
-        queueMicrotask(flush);
-      }
-      if (e.type === 'run.completed' || e.type === 'run.failed' || e.type === 'run.cancelled') {
-        source.close();
-        setConnection('closed');
-      }
-    };
-    for (const type of EVENT_TYPES) source.addEventListener(type, onEvent as EventListener);
-    source.onopen = () => setConnection('live');
-    source.onerror = () => setConnection(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
-    return () => source.close();
   }, [initial.id, initial.lastEventId, initial.status]);
   return { state, connection };
 }

@@ -1,22 +1,15 @@
 // The live view's state and the one reducer that builds it from events: the
 // server applies the stored events up to the snapshot, the browser applies
 // the live ones after it, so both see the same thing.
+import { applyAttempt, applyChunk as applyStreamChunk, type ChunkData, type StreamText } from 'storyloom/client';
 import type { Outline, PageArtifact, StoryArtifact, StoryInput, StoryProgress, Writer } from './story';
 import { progressOf, writerOf } from './story';
 
 /**
- * One stream's text as shown: the current llm attempt's bytes
- * [start, bytes) of the stream. Offsets count UTF-8 bytes and grow
- * monotonically across attempts; a new attempt (a retry, or a step executed
- * again after a crash) starts at the stream's end and replaces the text.
+ * One stream's text as shown (storyloom/client): the current llm attempt's
+ * bytes [start, bytes) of the stream; a new attempt replaces the text.
  */
-export interface StreamText {
-  text: string;
-  /** Where the shown attempt's text begins in the stream (its attempt_start). */
-  start: number;
-  /** The stream offset just past the last byte received. */
-  bytes: number;
-}
+export type { StreamText } from 'storyloom/client';
 
 export interface LogEntry {
   id: number;
@@ -70,65 +63,20 @@ const STATUS_OF: Record<string, string> = {
   'run.cancelled': 'cancelled',
 };
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-export interface ChunkData {
-  stream: string;
-  /** The stream offset of the chunk's first byte. */
-  offset: number;
-  text: string;
-  /** Where the chunk's llm attempt begins in the stream; absent from host chunks of older engines. */
-  attempt_start?: number;
-}
-
 /**
- * The stream's text once an attempt starting at `attemptStart` is known: a
- * later attempt replaces the text shown (retried text replaces, never
- * appends); the same one keeps it.
- */
-function forAttempt(current: StreamText, attemptStart: number): StreamText {
-  if (attemptStart <= current.start) return current;
-  return { text: '', start: attemptStart, bytes: attemptStart };
-}
-
-/**
- * Applies a chunk {stream, offset, text, attempt_start} once: a chunk of a
- * newer attempt first clears the stream, a chunk of an older one is dropped,
- * and of the rest only the bytes past what the stream has are appended (the
- * same chunk arrives live, then stored; overlaps are cut by offset).
+ * Applies a chunk {stream, offset, text, attempt_start} once (storyloom/client
+ * deduplicates by offset and clears a stream at a newer attempt).
  */
 function applyChunk(state: StoryState, data: ChunkData): StoryState {
-  const known = state.streams[data.stream] ?? { text: '', start: 0, bytes: 0 };
-  const attemptStart = typeof data.attempt_start === 'number' ? data.attempt_start : known.start;
-  if (attemptStart < known.start) return state; // an attempt the stream has moved past
-  const current = forAttempt(known, attemptStart);
-  const bytes = encoder.encode(data.text);
-  const end = data.offset + bytes.length;
-  if (end <= current.bytes) {
-    // Seen already; only a newer attempt's (empty) start is news.
-    return current === known ? state : { ...state, streams: { ...state.streams, [data.stream]: current } };
-  }
-  let gaps = state.gaps;
-  let fresh = data.text;
-  if (data.offset > current.bytes) gaps++;
-  else if (data.offset < current.bytes) fresh = decoder.decode(bytes.slice(current.bytes - data.offset));
+  const applied = applyStreamChunk(state.streams, data);
+  if (!applied.changed && !applied.gap) return state;
   return {
     ...state,
-    gaps,
-    chunks: state.chunks + 1,
-    activeStream: data.stream,
-    streams: { ...state.streams, [data.stream]: { text: current.text + fresh, start: current.start, bytes: end } },
+    gaps: state.gaps + (applied.gap ? 1 : 0),
+    chunks: state.chunks + (applied.changed ? 1 : 0),
+    activeStream: applied.changed ? data.stream : state.activeStream,
+    streams: applied.streams as Record<string, StreamText>,
   };
-}
-
-/** An llm.attempt {stream, offset}: the attempt's text starts at `offset`, so older text is cleared at once. */
-function applyAttempt(state: StoryState, data: { stream?: string; offset?: number }): StoryState {
-  if (typeof data.stream !== 'string' || typeof data.offset !== 'number') return state;
-  const known = state.streams[data.stream];
-  if (!known) return state;
-  const current = forAttempt(known, data.offset);
-  return current === known ? state : { ...state, streams: { ...state.streams, [data.stream]: current } };
 }
 
 function summarize(type: string, data: unknown): string {
@@ -160,7 +108,7 @@ export function applyEvent(state: StoryState, event: EventIn): StoryState {
     if (event.type === 'llm.attempt') {
       const a = event.data as { provider: string; model: string; stream?: string; offset?: number };
       next.writer = writerOf(a.provider, a.model);
-      next = applyAttempt(next, a);
+      next = { ...next, streams: applyAttempt(next.streams, a.stream, a.offset) as Record<string, StreamText> };
     }
     if (event.type === 'artifact') {
       const a = event.data as { key: string; value: unknown };
