@@ -13,7 +13,8 @@ with storyloom.Engine("sqlite:./story.db") as engine:
 
 from ._config import LlmConfig, LlmProviderConfig, ResourceLimits
 from ._engine import AsyncContext, Context, Engine, EventStream, event_to_sse, sse
-from ._llm import LlmMessage, LlmResult, LlmUsage
+from ._http import HttpHeader, HttpResult, StepRetry
+from ._llm import FinishReason, LlmMessage, LlmResult, LlmUsage
 from ._native import version as _version
 from ._options import Concurrency, RetryPolicy, Throttle
 from ._types import (
@@ -61,6 +62,9 @@ __all__ = [
     "Event",
     "EventStream",
     "FatalError",
+    "FinishReason",
+    "HttpHeader",
+    "HttpResult",
     "InternalError",
     "InvalidArgument",
     "InvalidState",
@@ -87,6 +91,7 @@ __all__ = [
     "Snapshot",
     "Step",
     "StepFailed",
+    "StepRetry",
     "StoreError",
     "StoryloomError",
     "Throttle",
