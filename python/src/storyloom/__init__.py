@@ -14,7 +14,7 @@ with storyloom.Engine("sqlite:./story.db") as engine:
 from ._config import LlmConfig, LlmProviderConfig, ResourceLimits
 from ._engine import AsyncContext, Context, Engine, EventStream, event_to_sse, sse
 from ._http import HttpHeader, HttpResult, StepRetry
-from ._llm import FinishReason, LlmMessage, LlmResult, LlmUsage
+from ._llm import LlmMessage, LlmResult, LlmUsage
 from ._native import version as _version
 from ._options import Concurrency, RetryPolicy, Throttle
 from ._types import (
@@ -62,7 +62,6 @@ __all__ = [
     "Event",
     "EventStream",
     "FatalError",
-    "FinishReason",
     "HttpHeader",
     "HttpResult",
     "InternalError",

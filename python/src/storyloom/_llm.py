@@ -12,7 +12,7 @@ from typing import Any, Literal, TypedDict
 from . import _native
 from .errors import StoryloomError, _from_native
 
-__all__ = ["FinishReason", "LlmMessage", "LlmResult", "LlmUsage"]
+__all__ = ["LlmMessage", "LlmResult", "LlmUsage"]
 
 #: The normalized finish reasons of every provider.
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "error"]
