@@ -51,6 +51,19 @@ LlmResult Context::llm(std::string_view name, LlmRequest request,
   throw *o.error;
 }
 
+HttpStepResult Context::http(std::string_view name, HttpStepRequest request,
+                            std::optional<RetryPolicy> retry) {
+  auto outcome = std::make_shared<std::promise<HttpStepOutcome>>();
+  auto ready = outcome->get_future();
+  execution_.http(name, std::move(request),
+                  [outcome](HttpStepOutcome o) { outcome->set_value(std::move(o)); },
+                  std::move(retry));
+  HttpStepOutcome o = ready.get();
+  if (o.result) return std::move(*o.result);
+  if (o.will_retry) throw Parked{};
+  throw *o.error;
+}
+
 Json Context::wait_or_park(WaitResult result) {
   if (result.state == WaitState::parked) throw Parked{};
   execution_.wait_durable();  // a wait just satisfied is recorded first

@@ -10,7 +10,7 @@ namespace {
 
 bool is_reserved_event_type(std::string_view type) {
   return type.rfind("run.", 0) == 0 || type.rfind("step.", 0) == 0 ||
-         type.rfind("llm.", 0) == 0 || type == "chunk" ||
+         type.rfind("llm.", 0) == 0 || type.rfind("http.", 0) == 0 || type == "chunk" ||
          type == "progress" || type == "artifact" || type == "signal.received";
 }
 
@@ -772,6 +772,10 @@ WaitResult Execution::invoke(std::string_view name, std::string_view workflow, J
 void Execution::llm(std::string_view name, LlmRequest request, LlmCallback done,
                     std::optional<RetryPolicy> retry) {
   state_->llm(name, std::move(request), std::move(done), std::move(retry));
+}
+void Execution::http(std::string_view name, HttpStepRequest request, HttpStepCallback done,
+                     std::optional<RetryPolicy> retry) {
+  state_->http(name, std::move(request), std::move(done), std::move(retry));
 }
 void Execution::progress(Json value) { state_->progress(std::move(value)); }
 void Execution::artifact(std::string_view key, Json value) { state_->artifact(key, std::move(value)); }

@@ -17,6 +17,7 @@
 #include "scheduler/resource_limiter.h"
 #include "store/store.h"
 #include "storyloom/execution.h"
+#include "storyloom/http_step.h"
 #include "storyloom/llm.h"
 
 namespace storyloom::detail {
@@ -62,6 +63,9 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   // The built-in llm step (llm_step.cc).
   void llm(std::string_view name, LlmRequest request, LlmCallback done,
            std::optional<RetryPolicy> retry);
+  // The built-in http step (http_step.cc).
+  void http(std::string_view name, HttpStepRequest request, HttpStepCallback done,
+            std::optional<RetryPolicy> retry);
   void progress(Json value);
   void artifact(std::string_view key, Json value);
   void emit(std::string_view type, Json data);
@@ -174,7 +178,8 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   // Why the run parks: the earliest timer and what it waits for.
   int64_t park_wake_at_ = 0;
   std::vector<std::string> park_waiting_for_;
-  std::map<int64_t, std::shared_ptr<LlmCall>> llm_calls_;  // llm steps in flight, by seq
+  // llm and http steps in flight, by seq (an http step's LlmCall stops its transfer)
+  std::map<int64_t, std::shared_ptr<LlmCall>> llm_calls_;
   std::map<int64_t, std::vector<ResourcePermit>> step_permits_;  // host steps' resources, by seq
   std::map<int64_t, std::vector<std::shared_ptr<ResourceWait>>> step_waits_;
 

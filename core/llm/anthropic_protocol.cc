@@ -87,17 +87,9 @@ class AnthropicProtocol final : public Protocol {
         messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
       }
     }
-    boost::json::object body{{"model", model},
-                             {"messages", std::move(messages)},
-                             {"max_tokens", request.max_tokens},
-                             {"stream", request.stream}};
+    boost::json::object body = chat_body(model, std::move(messages), request);
     if (!system.empty()) body["system"] = system;
-    if (request.temperature) body["temperature"] = *request.temperature;
-    if (!request.stop.empty()) {
-      boost::json::array stop;
-      for (const auto& s : request.stop) stop.emplace_back(s);
-      body["stop_sequences"] = std::move(stop);
-    }
+    if (auto stop = stop_sequences(request)) body["stop_sequences"] = std::move(*stop);
     merge_extra(body, request.extra);
     if (!request.json_schema.is_null()) {
       // Anthropic has no JSON mode: a tool whose input is the answer, which the model must call.
@@ -107,17 +99,10 @@ class AnthropicProtocol final : public Protocol {
                                                  {"input_schema", request.json_schema}}};
       body["tool_choice"] = boost::json::object{{"type", "tool"}, {"name", "answer"}};
     }
-    HttpRequest http;
-    std::string base = provider.base_url.empty() ? "https://api.anthropic.com" : provider.base_url;
-    while (!base.empty() && base.back() == '/') base.pop_back();
-    http.url = base + "/v1/messages";
-    http.headers = {{"Content-Type", "application/json"},
-                    {"Accept", request.stream ? "text/event-stream" : "application/json"},
-                    {"anthropic-version", "2023-06-01"},
-                    {"Idempotency-Key", idempotency_key}};
+    HttpRequest http = json_post(provider, "https://api.anthropic.com", "/v1/messages", body,
+                                 request, idempotency_key);
+    http.headers.emplace_back("anthropic-version", "2023-06-01");
     if (!provider.api_key.empty()) http.headers.emplace_back("x-api-key", provider.api_key);
-    http.body = boost::json::serialize(body);
-    apply_timeouts(http, provider, request);
     return http;
   }
 

@@ -144,11 +144,7 @@ class GeminiProtocol final : public Protocol {
     }
     boost::json::object config{{"maxOutputTokens", request.max_tokens}};
     if (request.temperature) config["temperature"] = *request.temperature;
-    if (!request.stop.empty()) {
-      boost::json::array stop;
-      for (const auto& s : request.stop) stop.emplace_back(s);
-      config["stopSequences"] = std::move(stop);
-    }
+    if (auto stop = stop_sequences(request)) config["stopSequences"] = std::move(*stop);
     if (!request.json_schema.is_null()) {
       config["responseMimeType"] = "application/json";
       config["responseSchema"] = request.json_schema;
@@ -160,20 +156,13 @@ class GeminiProtocol final : public Protocol {
           boost::json::object{{"parts", boost::json::array{boost::json::object{{"text", system}}}}};
     }
     merge_extra(body, request.extra);
-    HttpRequest http;
-    std::string base =
-        provider.base_url.empty() ? "https://generativelanguage.googleapis.com" : provider.base_url;
-    while (!base.empty() && base.back() == '/') base.pop_back();
     // A model named "models/gemini-..." (as the API lists them) is used as it is.
     std::string path = model.rfind("models/", 0) == 0 ? model : "models/" + model;
-    http.url = base + "/v1beta/" + path +
-               (request.stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
-    http.headers = {{"Content-Type", "application/json"},
-                    {"Accept", request.stream ? "text/event-stream" : "application/json"},
-                    {"Idempotency-Key", idempotency_key}};
+    HttpRequest http = json_post(
+        provider, "https://generativelanguage.googleapis.com",
+        "/v1beta/" + path + (request.stream ? ":streamGenerateContent?alt=sse" : ":generateContent"),
+        body, request, idempotency_key);
     if (!provider.api_key.empty()) http.headers.emplace_back("x-goog-api-key", provider.api_key);
-    http.body = boost::json::serialize(body);
-    apply_timeouts(http, provider, request);
     return http;
   }
 

@@ -68,9 +68,12 @@ class LlmClient {
   std::shared_ptr<LlmCall> call(const LlmRequest& request, std::string idempotency_key,
                                 LlmCallbacks callbacks);
 
+  // The HTTP client its calls use, started on first use; the http step
+  // shares it, so close() stops those transfers too (on_done(cancelled)).
+  HttpClient& http();
+
  private:
   friend class LlmCallState;
-  HttpClient& http();
 
   std::vector<LlmProviderConfig> providers_;
   std::string default_provider_;

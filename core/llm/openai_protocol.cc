@@ -68,17 +68,9 @@ class OpenAiProtocol final : public Protocol {
     for (const auto& m : request.messages) {
       messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
     }
-    boost::json::object body{{"model", model},
-                             {"messages", std::move(messages)},
-                             {"max_tokens", request.max_tokens},
-                             {"stream", request.stream}};
+    boost::json::object body = chat_body(model, std::move(messages), request);
     if (request.stream) body["stream_options"] = boost::json::object{{"include_usage", true}};
-    if (request.temperature) body["temperature"] = *request.temperature;
-    if (!request.stop.empty()) {
-      boost::json::array stop;
-      for (const auto& s : request.stop) stop.emplace_back(s);
-      body["stop"] = std::move(stop);
-    }
+    if (auto stop = stop_sequences(request)) body["stop"] = std::move(*stop);
     merge_extra(body, request.extra);
     if (!request.json_schema.is_null()) {
       body["response_format"] = boost::json::object{
@@ -86,18 +78,11 @@ class OpenAiProtocol final : public Protocol {
           {"json_schema",
            boost::json::object{{"name", "answer"}, {"schema", request.json_schema}}}};
     }
-    HttpRequest http;
-    std::string base = provider.base_url.empty() ? "https://api.openai.com/v1" : provider.base_url;
-    while (!base.empty() && base.back() == '/') base.pop_back();
-    http.url = base + "/chat/completions";
-    http.headers = {{"Content-Type", "application/json"},
-                    {"Accept", request.stream ? "text/event-stream" : "application/json"},
-                    {"Idempotency-Key", idempotency_key}};
+    HttpRequest http = json_post(provider, "https://api.openai.com/v1", "/chat/completions", body,
+                                 request, idempotency_key);
     if (!provider.api_key.empty()) {
       http.headers.emplace_back("Authorization", "Bearer " + provider.api_key);
     }
-    http.body = boost::json::serialize(body);
-    apply_timeouts(http, provider, request);
     return http;
   }
 

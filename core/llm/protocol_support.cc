@@ -111,4 +111,36 @@ std::optional<double> number_of(std::string_view text) {
   return v;
 }
 
+boost::json::object chat_body(const std::string& model, boost::json::array messages,
+                              const LlmRequest& request) {
+  boost::json::object body{{"model", model},
+                           {"messages", std::move(messages)},
+                           {"max_tokens", request.max_tokens},
+                           {"stream", request.stream}};
+  if (request.temperature) body["temperature"] = *request.temperature;
+  return body;
+}
+
+std::optional<boost::json::array> stop_sequences(const LlmRequest& request) {
+  if (request.stop.empty()) return std::nullopt;
+  boost::json::array stop;
+  for (const auto& s : request.stop) stop.emplace_back(s);
+  return stop;
+}
+
+HttpRequest json_post(const LlmProviderConfig& provider, std::string_view default_base,
+                      std::string_view path, const boost::json::object& body,
+                      const LlmRequest& request, const std::string& idempotency_key) {
+  HttpRequest http;
+  std::string base = provider.base_url.empty() ? std::string(default_base) : provider.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  http.url = base + std::string(path);
+  http.headers = {{"Content-Type", "application/json"},
+                  {"Accept", request.stream ? "text/event-stream" : "application/json"},
+                  {"Idempotency-Key", idempotency_key}};
+  http.body = boost::json::serialize(body);
+  apply_timeouts(http, provider, request);
+  return http;
+}
+
 }  // namespace storyloom::detail

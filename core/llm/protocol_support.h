@@ -1,4 +1,4 @@
-// Pieces both protocols use to read what providers send.
+// Pieces the protocols share: building a request and reading what providers send.
 #pragma once
 
 #include <optional>
@@ -31,6 +31,18 @@ void apply_timeouts(HttpRequest& http, const LlmProviderConfig& provider,
 // when `quota`, else provider with `error_class`; the text names the type.
 Error provider_sent_error(const std::string& type, const std::string& message, bool quota,
                           ErrorClass error_class);
+// The body every chat API starts from: {"model", "messages", "max_tokens",
+// "stream"} and "temperature" when set.
+boost::json::object chat_body(const std::string& model, boost::json::array messages,
+                              const LlmRequest& request);
+// The request's stop sequences as an array, or nullopt when it has none.
+std::optional<boost::json::array> stop_sequences(const LlmRequest& request);
+// A JSON POST to `base_url` (else `default_base`, trailing slashes dropped)
+// plus `path`: Content-Type, Accept (event stream or JSON), Idempotency-Key,
+// the body serialized, the request's timeouts. The caller adds its key header.
+HttpRequest json_post(const LlmProviderConfig& provider, std::string_view default_base,
+                      std::string_view path, const boost::json::object& body,
+                      const LlmRequest& request, const std::string& idempotency_key);
 // Header text as a number, or nullopt.
 std::optional<double> number_of(std::string_view text);
 

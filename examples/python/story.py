@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import story_prompts
 import storyloom
-from story_outline import parse_outline
+from story_outline import critique_from_answer, outline_from_answer
 
 WORKFLOW = "story"
 STREAMS_PREFIX = "page/"
@@ -124,6 +124,7 @@ def write_text(
         provider=input.get("provider"),
         model=input.get("model"),
         max_tokens=prompt.max_tokens,
+        json_schema=prompt.json_schema,
     )
 
 
@@ -176,7 +177,7 @@ def story(ctx: storyloom.Context, input: dict[str, Any]) -> dict[str, Any]:
     ctx.progress(progress)
     answer = write_text(ctx, "outline", story_prompts.outline(input), input)
     by = written_by(ctx.engine, answer)  # the outline's writer speaks for the book
-    outline = parse_outline(answer.text, input)
+    outline = outline_from_answer(answer.text, answer.json, input)
     plans = outline["plans"]
     if input.get("approve_outline"):
         ctx.artifact("outline", {**outline, "approved": False})
@@ -235,7 +236,8 @@ def _page(ctx, input, outline, n, plan, progress) -> dict[str, Any]:
         progress["stage"] = f"page {n}: critique {r}/{quality}"
         ctx.progress(progress)
         prompt = story_prompts.critique(input, title, plan, n, content)
-        critique = write_text(ctx, f"{base}/critique/{r}", prompt, input).text
+        said = write_text(ctx, f"{base}/critique/{r}", prompt, input)
+        critique = critique_from_answer(said.text, said.json)
         progress["stage"] = f"page {n}: revision {r}/{quality}"
         ctx.progress(progress)
         prompt = story_prompts.revision(input, title, n, critique, content)

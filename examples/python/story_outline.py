@@ -1,7 +1,9 @@
-"""The outline a model answers to story_prompts.outline(): ``TITLE:``, ``STYLE:`` and one
-``PAGE N:`` line per page (any case, markdown bold or headings tolerated), as the C++
-example's parse_outline (examples/story/outline.cc) reads it. Missing lines get defaults,
-so a sloppy answer still gives every page a plan."""
+"""The outline and the critique a model answers: asked for as JSON (the schemas below, as
+the C++ example's examples/story/structured_answers.cc), read from ``LlmResult.json``. An
+answer without JSON falls back to the text form ``TITLE:``, ``STYLE:`` and one ``PAGE N:``
+line per page (any case, markdown bold or headings tolerated), as the C++ example's
+parse_outline (examples/story/outline.cc) reads it. Missing parts get defaults, so a
+sloppy answer still gives every page a plan."""
 
 from __future__ import annotations
 
@@ -43,3 +45,61 @@ def parse_outline(text: str, input: dict[str, Any]) -> dict[str, Any]:
             p or f"Page {n} of the story of {input['topic']}." for n, p in enumerate(plans, 1)
         ],
     }
+
+
+def _string(description: str) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "description": description}
+
+
+def outline_schema(pages: int) -> dict[str, Any]:
+    """{"title", "visual_style", "pages": [exactly ``pages`` strings]}."""
+    return {
+        "type": "object",
+        "properties": {
+            "title": _string("the story's title"),
+            "visual_style": _string("the illustrations' visual style, a few words"),
+            "pages": {
+                "type": "array",
+                "items": _string("what happens on this page, one or two sentences"),
+                "minItems": pages,
+                "maxItems": pages,
+            },
+        },
+        "required": ["title", "visual_style", "pages"],
+        "additionalProperties": False,
+    }
+
+
+def critique_schema() -> dict[str, Any]:
+    """{"critique", "change": the single most useful change}."""
+    return {
+        "type": "object",
+        "properties": {
+            "critique": _string("two or three sentences on what works and what does not"),
+            "change": _string("the single most useful change"),
+        },
+        "required": ["critique", "change"],
+        "additionalProperties": False,
+    }
+
+
+def outline_from_answer(text: str, value: Any, input: dict[str, Any]) -> dict[str, Any]:
+    """The outline of an answer: its JSON ``value`` when it is an object (blank parts
+    derived from the input), else :func:`parse_outline` of its ``text``."""
+    if not isinstance(value, dict):
+        return parse_outline(text, input)
+    lines = [f"TITLE: {value.get('title') or ''}", f"STYLE: {value.get('visual_style') or ''}"]
+    pages = value.get("pages") if isinstance(value.get("pages"), list) else []
+    lines += [f"PAGE {n}: {p if isinstance(p, str) else ''}" for n, p in enumerate(pages, 1)]
+    return parse_outline("\n".join(lines), input)
+
+
+def critique_from_answer(text: str, value: Any) -> str:
+    """The critique as one text: "<critique> Most useful change: <change>"."""
+    if not isinstance(value, dict):
+        return text
+    critique = value.get("critique") if isinstance(value.get("critique"), str) else ""
+    change = value.get("change") if isinstance(value.get("change"), str) else ""
+    if not change:
+        return critique
+    return f"{critique} Most useful change: {change}".strip()

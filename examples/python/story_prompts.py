@@ -1,9 +1,10 @@
 """What the story asks a language model, per kind of text: the prompts of the C++ example
 (examples/story/prompts.cc), so both examples write the same story from the same request.
 
-The outline prompt asks for an answer form, one ``LABEL: <what goes there>`` line each,
-that story_outline.parse_outline() reads; the engine's offline provider fills such forms in line
-by line, so the pipeline works with no key too (placeholder text, not a language model).
+The outline and the critique are asked for as JSON matching a schema (structured output,
+docs/llm.md): every provider is told the schema, and the answer comes back parsed in
+``LlmResult.json``; the engine's offline provider fills a schema in deterministically, so
+the pipeline works with no key too (placeholder text, not a language model).
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from story_outline import critique_schema, outline_schema
+
 
 @dataclass(frozen=True)
 class Prompt:
     system: str
     user: str
     max_tokens: int
+    json_schema: dict[str, Any] | None = None  # structured output, or None for text
 
     def messages(self) -> list[dict[str, str]]:
         return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
@@ -35,18 +39,14 @@ def _page_of(input: dict[str, Any], page: int) -> str:
 
 def outline(input: dict[str, Any]) -> Prompt:
     pages = input["pages"]
-    lines = [
-        (
-            f"Plan an illustrated story about {input['topic']} in exactly {pages} pages. "
-            "Answer in exactly this form and nothing else, one line each:"
-        ),
-        "TITLE: <the title>",
-        "STYLE: <the visual style of the illustrations, a few words>",
-    ]
-    lines += [
-        f"PAGE {n}: <what happens on page {n}, one or two sentences>" for n in range(1, pages + 1)
-    ]
-    return Prompt(_system(input), "\n".join(lines), 200 + 80 * pages)
+    return Prompt(
+        _system(input),
+        f"Plan an illustrated story about {input['topic']} in exactly {pages} pages. Answer "
+        "with JSON: the title, the visual style of the illustrations (a few words) and, for "
+        "each page in order, what happens on it in one or two sentences.",
+        200 + 80 * pages,
+        outline_schema(pages),
+    )
 
 
 def page(input: dict[str, Any], title: str, plan: str, n: int) -> Prompt:
@@ -61,9 +61,10 @@ def page(input: dict[str, Any], title: str, plan: str, n: int) -> Prompt:
 def critique(input: dict[str, Any], title: str, plan: str, n: int, draft: str) -> Prompt:
     return Prompt(
         _system(input),
-        f'Critique {_page_of(input, n)} of "{title}" (plan: {plan}) in two or three '
-        f"sentences, ending with the single most useful change.\n\n{draft}",
+        f'Critique {_page_of(input, n)} of "{title}" (plan: {plan}). Answer with JSON: the '
+        f"critique in two or three sentences, and the single most useful change.\n\n{draft}",
         200,
+        critique_schema(),
     )
 
 

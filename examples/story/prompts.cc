@@ -1,5 +1,7 @@
 #include "prompts.h"
 
+#include "structured_answers.h"
+
 namespace story {
 namespace {
 
@@ -20,19 +22,15 @@ Prompt prompt_for(const TextRequest& r) {
       "You write illustrated stories, one short page at a time. Author style: " + in.author_style +
       ".";
   switch (r.kind) {
-    case TextKind::outline: {
+    case TextKind::outline:
       p.user = "Plan an illustrated story about " + in.topic + " in exactly " +
                std::to_string(in.pages) +
-               " pages. Answer in exactly this form and nothing else, one line each:\n"
-               "TITLE: <the title>\n"
-               "STYLE: <the visual style of the illustrations, a few words>";
-      for (int page = 1; page <= in.pages; ++page) {
-        p.user += "\nPAGE " + std::to_string(page) + ": <what happens on page " +
-                  std::to_string(page) + ", one or two sentences>";
-      }
+               " pages. Answer with JSON: the title, the visual style of the illustrations (a "
+               "few words) and, for each page in order, what happens on it in one or two "
+               "sentences.";
+      p.json_schema = outline_schema(in.pages);
       p.max_tokens = 200 + 80 * in.pages;
       break;
-    }
     case TextKind::page:
       p.user = "The story \"" + r.outline->title + "\" is about " + in.topic + ". Write " +
                page_of(r) + ". Its plan: " + plan_of(r) +
@@ -41,8 +39,10 @@ Prompt prompt_for(const TextRequest& r) {
       break;
     case TextKind::critique:
       p.user = "Critique " + page_of(r) + " of \"" + r.outline->title + "\" (plan: " + plan_of(r) +
-               ") in two or three sentences, ending with the single most useful change.\n\n" +
+               "). Answer with JSON: the critique in two or three sentences, and the single "
+               "most useful change.\n\n" +
                r.draft;
+      p.json_schema = critique_schema();
       p.max_tokens = 200;
       break;
     case TextKind::revision:

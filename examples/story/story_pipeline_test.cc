@@ -8,6 +8,7 @@
 #include "outline.h"
 #include "story_input.h"
 #include "story_workflow.h"
+#include "structured_answers.h"
 #include "support/test_support.h"
 
 namespace story {
@@ -269,9 +270,44 @@ TEST_F(Pipeline, AStoryFromAnOpenAiCompatibleServer) {
   auto story = latest(run, "story").as_object();
   EXPECT_EQ(story.at("written_by").at("provider"), "fake");
   EXPECT_EQ(story.at("written_by").at("language_model"), true);
-  // The server's text is not an outline: the pipeline derives what is missing.
   EXPECT_EQ(story.at("pages").as_array().size(), 2u);
   EXPECT_NE(latest(run, "page/1").at("content").as_string().find("Fake reply"), std::string::npos);
+  // The outline and the critique came back as JSON filling their schemas.
+  auto outline = latest(run, "outline");
+  EXPECT_EQ(outline.at("title").as_string().find("title of «Plan an illustrated"), 0u)
+      << boost::json::serialize(outline);
+  EXPECT_EQ(outline.at("visual_style").as_string().find("visual_style of «"), 0u);
+  EXPECT_EQ(outline.at("plans").as_array().size(), 2u);
+  EXPECT_EQ(outline.at("plans").at(1).as_string().find("pages of «"), 0u)
+      << boost::json::serialize(outline);
+  std::string critique(latest(run, "page/1").at("critique").as_string());
+  EXPECT_EQ(critique.find("critique of «Critique page 1"), 0u) << critique;
+  EXPECT_NE(critique.find(" Most useful change: change of «"), std::string::npos) << critique;
+}
+
+TEST(StructuredAnswers, OutlineAndCritiqueFromJsonOrText) {
+  StoryInput input{"a kite", "plain", 3, 0, false};
+  storyloom::LlmResult json_answer;
+  json_answer.json = boost::json::parse(
+      R"({"title": "The Brave Kite", "visual_style": "ink", "pages": ["One.", "", "Three."]})");
+  auto outline = outline_from_answer(json_answer, input);
+  EXPECT_EQ(outline.title, "The Brave Kite");
+  EXPECT_EQ(outline.visual_style, "ink");
+  EXPECT_EQ(outline.plans, (std::vector<std::string>{"One.", "Page 2 of the story of a kite.",
+                                                     "Three."}));
+  storyloom::LlmResult text_answer;
+  text_answer.text = "TITLE: Plain\nPAGE 1: Only.";
+  EXPECT_EQ(outline_from_answer(text_answer, input).title, "Plain");
+  // The schema asks for exactly `pages` plans.
+  EXPECT_EQ(outline_schema(3).at("properties").at("pages").at("minItems").as_int64(), 3);
+  EXPECT_EQ(outline_schema(3).at("properties").at("pages").at("maxItems").as_int64(), 3);
+
+  storyloom::LlmResult critique;
+  critique.json = boost::json::parse(R"({"critique": "Vivid.", "change": "Cut the ending."})");
+  EXPECT_EQ(critique_from_answer(critique), "Vivid. Most useful change: Cut the ending.");
+  critique.json = nullptr;
+  critique.text = "free text";
+  EXPECT_EQ(critique_from_answer(critique), "free text");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "outline.h"
+#include "structured_answers.h"
 #include "storyloom/error.h"
 
 namespace story {
@@ -60,23 +61,27 @@ class StoryRun {
 
  private:
   std::string generate(TextRequest request, const std::string& stage) {
+    return answer(std::move(request), stage).text;
+  }
+
+  storyloom::LlmResult answer(TextRequest request, const std::string& stage) {
     request.input = &input_;
     ctx_.progress(progress_.at(stage, request.page, request.stream));
-    storyloom::LlmResult answer = settings_.source(ctx_, request);
+    storyloom::LlmResult result = settings_.source(ctx_, request);
     // The story says who wrote it; the outline's writer speaks for the book.
     if (written_by_.empty()) {
-      written_by_ = {{"provider", answer.provider},
-                     {"model", answer.model},
-                     {"language_model", answer.provider != "offline"}};
+      written_by_ = {{"provider", result.provider},
+                     {"model", result.model},
+                     {"language_model", result.provider != "offline"}};
     }
-    return answer.text;
+    return result;
   }
 
   Outline make_outline() {
     TextRequest request;
     request.kind = TextKind::outline;
     request.step = request.stream = "outline";
-    Outline outline = parse_outline(generate(request, "writing the outline"), input_);
+    Outline outline = outline_from_answer(answer(request, "writing the outline"), input_);
     ctx_.artifact("outline", to_json(outline));
     return outline;
   }
@@ -117,8 +122,8 @@ class StoryRun {
         request.kind = TextKind::critique;
         request.step = key + "/critique/" + std::to_string(round);
         request.stream = request.step;
-        critique = request.critique =
-            generate(request, "critiquing page " + of + ", round " + std::to_string(round));
+        critique = request.critique = critique_from_answer(
+            answer(request, "critiquing page " + of + ", round " + std::to_string(round)));
         request.kind = TextKind::revision;
         request.step = key + "/revise/" + std::to_string(round);
         request.stream = key + "/revision/" + std::to_string(round);

@@ -13,6 +13,7 @@ TextSource llm_text_source(std::string provider, std::string model) {
     llm.messages = {{"system", prompt.system}, {"user", prompt.user}};
     llm.max_tokens = prompt.max_tokens;
     llm.stream_name = request.stream;
+    llm.json_schema = prompt.json_schema;
     return ctx.llm(request.step, std::move(llm));
   };
 }

@@ -41,6 +41,9 @@ class Context {
   // the workflow (Parked); a final failure throws its Error.
   LlmResult llm(std::string_view name, LlmRequest request,
                 std::optional<RetryPolicy> retry = std::nullopt);
+  // The built-in http step (Execution::http), waited for on this thread, like llm().
+  HttpStepResult http(std::string_view name, HttpStepRequest request,
+                      std::optional<RetryPolicy> retry = std::nullopt);
   void sleep(std::string_view name, std::chrono::milliseconds duration);
   // nullopt when the timeout passed without a signal.
   std::optional<Json> wait_for_signal(std::string_view name,

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "storyloom/error.h"
+#include "storyloom/http_step.h"
 #include "storyloom/json.h"
 #include "storyloom/llm.h"
 #include "storyloom/retry.h"
@@ -143,6 +144,20 @@ class Execution {
   // for a bad request and not_found for an unknown provider.
   void llm(std::string_view name, LlmRequest request, LlmCallback done,
            std::optional<RetryPolicy> retry = std::nullopt);
+
+  // The built-in http step `name` (storyloom/http_step.h), memoized like a
+  // step: a new attempt is sent once every earlier write of the run is
+  // committed, after its resource (if any) admits it (holding no thread), and
+  // records `http.attempt` {seq, name, attempt, method, host}; the response
+  // is stored, or the failed attempt retried per `retry` (else the workflow's
+  // policy) as fail_step does. `done` runs exactly once: on this thread
+  // before http() returns when memoized, else on an engine thread, where it
+  // must be quick. Cancelling the run or closing the engine stops the
+  // transfer at once (done gets Error(cancelled) or Error(closed), nothing is
+  // recorded). Throws, before anything starts, what begin_step throws and
+  // invalid_argument for a bad request (validate(HttpStepRequest)).
+  void http(std::string_view name, HttpStepRequest request, HttpStepCallback done,
+            std::optional<RetryPolicy> retry = std::nullopt);
 
   // Not memoized: skipped while the execution replays stored steps.
   void progress(Json value);

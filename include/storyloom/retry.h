@@ -32,3 +32,20 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int failed_at
                                         double random01);
 
 }  // namespace storyloom
+
+#include <optional>
+
+#include "storyloom/json.h"
+
+namespace storyloom {
+
+// A step's policy as the C ABI and the bindings pass it: null → nullopt (no
+// policy: the workflow's, or the llm step's default); false → one attempt,
+// no retries (the documented way to turn them off); an object
+// {"max_attempts","initial_backoff_ms","multiplier","max_backoff_ms",
+// "jitter","timeout_ms"} → RetryPolicy's defaults with those fields
+// replaced. Throws Error(invalid_argument) naming an unknown field, a field of
+// the wrong type, or what validate(RetryPolicy) refuses.
+std::optional<RetryPolicy> retry_policy_from_json(const Json& json);
+
+}  // namespace storyloom

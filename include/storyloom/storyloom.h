@@ -664,6 +664,73 @@ SL_API int sl_execution_finish_failed_origin(sl_execution* execution, int error_
  * until this thread's next failing call. Any pointer may be NULL. */
 SL_API void sl_last_error_origin(const char** type, size_t* type_len, const char** trace,
                                  size_t* trace_len);
+/* ---- The http step and per-step retry policies ----
+ *
+ * retry_json (NULL or length 0: no policy) is a step's own retry policy:
+ * null → none (the workflow's policy; for llm steps, when the workflow sets
+ * none either, the default of 3 attempts); false → one attempt, no retries
+ * (the way to turn retries off for one step); or an object
+ * {"max_attempts","initial_backoff_ms","multiplier","max_backoff_ms",
+ * "jitter","timeout_ms"}, the fields not given at their defaults (1 attempt,
+ * 1000 ms, 2, 60000 ms, true, 0). Errors: SL_EINVALID naming the field. */
+
+/* sl_execution_step_begin with the step's own retry policy. */
+SL_API int sl_execution_step_begin_with_retry(int64_t* seq, int* memoized, char** result_json,
+                                              size_t* result_len, sl_execution* execution,
+                                              const char* name, size_t name_len,
+                                              const char* retry_json, size_t retry_len);
+
+/* sl_execution_llm with the step's own retry policy. */
+SL_API int sl_execution_llm_with_retry(sl_execution* execution, const char* name, size_t name_len,
+                                       const char* request_json, size_t request_len,
+                                       const char* retry_json, size_t retry_len, sl_llm_fn fn,
+                                       void* user_data);
+
+/* How a built-in http step ended; the fields of sl_llm_outcome. Borrowed:
+ * valid only during the callback. result_json on success:
+ * {"status","headers":{lowercase name: value},"body" (UTF-8 text) or
+ * "body_base64","json" (the body parsed when its Content-Type is JSON, else
+ * null)}; secret headers read "[redacted]". */
+typedef struct sl_http_outcome {
+  int status;          /* SL_OK, or the error's SL_E* code */
+  int error_class;     /* SL_CLASS_* of the error; SL_CLASS_FATAL on success */
+  const char* message; /* the error's message; "" on success */
+  size_t message_len;
+  const char* result_json; /* on success, above; else NULL */
+  size_t result_len;
+  int memoized;   /* 1: the result was stored by an earlier execution */
+  int will_retry; /* 1: the failure is retried per the step's policy; unwind and
+                   * finish the execution (any finish call) and the run is requeued */
+} sl_http_outcome;
+
+/* Runs exactly once per successful sl_execution_http, on the calling thread
+ * when memoized, else on an engine thread (the HTTP client's I/O thread): be
+ * quick, hand the outcome to your own thread or loop. */
+typedef void (*sl_http_fn)(void* user_data, const sl_http_outcome* outcome);
+
+/* The built-in http step `name`: one HTTP request, memoized like a step (a
+ * replay, also after a crash, returns the stored response and sends nothing).
+ * A new attempt is sent once every earlier write is committed, after its
+ * resource (if any) admits it, with an idempotency key header ("<run id>:<seq>",
+ * the same on every retry and replay) and records http.attempt
+ * {seq,name,attempt,method,host}. request_json: {"method" (default GET),
+ * "url" (http or https, no user:password@), "headers": {"Name":"value"} or
+ * [{"name","value","secret"}], at most one of "json" (any JSON, sent as
+ * application/json), "body" (text) and "body_base64", "resource",
+ * "connect_timeout_ms" (10000), "idle_timeout_ms" (30000),
+ * "total_timeout_ms" (0: none), "idempotency_header" ("Idempotency-Key"; ""
+ * sends none)}. Secret headers (marked, or Authorization, Proxy-Authorization,
+ * Cookie, X-Api-Key, Api-Key, X-Auth-Token, X-Goog-Api-Key) are never stored:
+ * their values are redacted from the stored response and every error. A 2xx
+ * or 3xx answer is the result; 408/409/425/5xx and broken connections are
+ * retryable, 429 rate-limited (its Retry-After), other 4xx fatal; timeouts
+ * are SL_ETIMEOUT. Cancelling the run or closing the engine stops the
+ * transfer at once (SL_ECANCELLED / SL_ECLOSED, nothing recorded).
+ * Errors (fn is then not called): SL_EINVALID (name, request, retry_json,
+ * NULL fn), SL_ENONDETERMINISM, SL_ECANCELLED, SL_ECLOSED. */
+SL_API int sl_execution_http(sl_execution* execution, const char* name, size_t name_len,
+                             const char* request_json, size_t request_len, const char* retry_json,
+                             size_t retry_len, sl_http_fn fn, void* user_data);
 
 #ifdef __cplusplus
 }

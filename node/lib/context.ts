@@ -4,6 +4,8 @@
 import { call, callAsync, CancelledError, ERROR_CLASS_CODE, errorFromNative, StoryloomError, type ErrorClass } from './errors';
 import { durationMs, objectOf, optionalNumber, optionalString } from './check';
 import { llmRequestJson, toLlmResult, type LlmRequest, type LlmResult } from './llm';
+import { httpRequestJson, retryJson, stepRetryOptions, toHttpResult, type HttpRequest, type HttpResult, type StepRetryOptions } from './http';
+import type { RetryOptions } from './workflow-options';
 import { SL_WAIT_PARKED, SL_WAIT_TIMED_OUT, type NativeExecution, type NativeLlmOutcome } from './native';
 
 /**
@@ -46,6 +48,8 @@ export interface StepOptions {
   resource?: string;
   /** LLM tokens the step will use of the resource's budget [0]. */
   tokens?: number;
+  /** This step's retry policy, replacing the workflow's; `false`: one attempt, no retries. */
+  retry?: RetryOptions | false;
 }
 
 export interface WaitForSignalOptions {
@@ -76,10 +80,14 @@ function classOf(e: unknown): number {
 }
 
 /** The checked step options: a resource to use, and its token estimate. */
-function stepOptions(name: string, options: StepOptions): { resource?: string; tokens: number } {
+function stepOptions(name: string, options: StepOptions): { resource?: string; tokens: number; retry: string } {
   const where = `step '${name}' options`;
-  const o = objectOf(where, options, ['resource', 'tokens']);
-  return { resource: optionalString(where, o, 'resource'), tokens: optionalNumber(where, o, 'tokens') ?? 0 };
+  const o = objectOf(where, options, ['resource', 'tokens', 'retry']);
+  return {
+    resource: optionalString(where, o, 'resource'),
+    tokens: optionalNumber(where, o, 'tokens') ?? 0,
+    retry: retryJson(`step '${name}'`, o.retry),
+  };
 }
 
 /**
@@ -214,7 +222,7 @@ export class Context {
     // committed (an artifact, progress, a chunk since the last step): wait
     // for that here without blocking the event loop.
     await this.#durable();
-    const begin = call(() => this.#execution.stepBegin(name));
+    const begin = call(() => this.#execution.stepBegin(name, use.retry));
     if (begin.memoized) return parse(begin.result) as T;
     const seq = begin.seq;
     if (use.resource !== undefined) await this.#acquire(seq, use.resource, use.tokens);
@@ -302,16 +310,43 @@ export class Context {
    * intact. Cancelling the run stops the transfer; the Promise then rejects
    * with CancelledError.
    */
-  async llm(name: string, request: LlmRequest): Promise<LlmResult> {
+  async llm(name: string, request: LlmRequest, options: StepRetryOptions = {}): Promise<LlmResult> {
     this.#enter('llm');
     const json = llmRequestJson(`llm step '${name}'`, request);
+    const retry = stepRetryOptions(`llm step '${name}'`, options);
     const outcome = await new Promise<NativeLlmOutcome>((resolve) => {
-      const known = call(() => this.#execution.llm(name, json, resolve));
+      const known = call(() => this.#execution.llm(name, json, resolve, retry));
       if (known) resolve(known);
     });
     if (outcome.status === 0 && outcome.result !== undefined) return toLlmResult(JSON.parse(outcome.result));
     this.#stepFailed = true;
     if (outcome.willRetry) throw new Parked(`llm step '${name}' failed and will be retried (${outcome.message})`);
+    throw errorFromNative(outcome.status, outcome.errorClass, outcome.message);
+  }
+
+  /**
+   * The built-in http step `name`: one HTTP request sent by the engine,
+   * memoized like a step (a replay, also after a crash, returns the stored
+   * response without sending it again). Each attempt carries an
+   * Idempotency-Key header (`runId:seq`, the same on every retry). Secret
+   * headers (marked, or Authorization, Cookie, X-Api-Key, ...) are never
+   * stored. A 2xx/3xx answer resolves; 408/409/425/429/5xx and broken
+   * connections are retried per `options.retry` (else the workflow's policy)
+   * by unwinding the workflow (Parked); other 4xx reject with
+   * StepFailedError naming the status. Cancelling the run stops the transfer
+   * (CancelledError).
+   */
+  async http(name: string, request: HttpRequest, options: StepRetryOptions = {}): Promise<HttpResult> {
+    this.#enter('http');
+    const json = httpRequestJson(`http step '${name}'`, request);
+    const retry = stepRetryOptions(`http step '${name}'`, options);
+    const outcome = await new Promise<NativeLlmOutcome>((resolve) => {
+      const known = call(() => this.#execution.http(name, json, retry, resolve));
+      if (known) resolve(known);
+    });
+    if (outcome.status === 0 && outcome.result !== undefined) return toHttpResult(JSON.parse(outcome.result));
+    this.#stepFailed = true;
+    if (outcome.willRetry) throw new Parked(`http step '${name}' failed and will be retried (${outcome.message})`);
     throw errorFromNative(outcome.status, outcome.errorClass, outcome.message);
   }
 

@@ -25,7 +25,8 @@ export type {
 export type { ConcurrencyOptions, RetryOptions, ThrottleOptions, WorkflowOptions } from './workflow-options';
 export type { ListOptions, RunFilter, RunStatus } from './run-filter';
 export type { LlmOptions, LlmProviderKind, LlmProviderOptions, ResourceLimits } from './config';
-export type { LlmMessage, LlmProviderInfo, LlmProviders, LlmRequest, LlmResult, LlmUsage, ResourceStatus } from './llm';
+export type { FinishReason, LlmMessage, LlmProviderInfo, LlmProviders, LlmRequest, LlmResult, LlmUsage, ResourceStatus } from './llm';
+export type { HttpHeader, HttpRequest, HttpResult, StepRetryOptions } from './http';
 export { Context } from './context';
 export type { StepInfo, StepOptions, WaitForSignalOptions } from './context';
 export {

@@ -25,22 +25,52 @@ export interface LlmRequest {
   stream?: boolean;
   /** The chunk stream [the step's name]. */
   streamName?: string;
+  /** Stop sequences: a string or up to 16 strings of 1 to 256 bytes. */
+  stop?: string | string[];
+  /** No byte from the provider this long fails the attempt with TimeoutError [the provider's idle timeout]. */
+  idleTimeoutMs?: number;
+  /** The whole request over this long fails the attempt with TimeoutError [none]. */
+  totalTimeoutMs?: number;
+  /** Provider-specific fields merged into the request body as they are ({top_p: 0.9}, ...). */
+  extra?: Record<string, unknown>;
+  /**
+   * Structured output: a JSON Schema (an object) the answer must match. The
+   * answer comes back parsed in `json`; one that is not JSON or does not
+   * match fails the attempt (retried) naming the mismatch.
+   */
+  jsonSchema?: Record<string, unknown>;
 }
 
 export interface LlmUsage {
+  /** Prompt tokens. */
   inputTokens: number;
+  /** Completion tokens. */
   outputTokens: number;
+  /** As the provider said, else input + output. */
+  totalTokens: number;
 }
+
+/** Normalized: every provider's stop reason is one of these. */
+export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls' | 'error';
 
 /** What an llm step stores and returns. */
 export interface LlmResult {
   text: string;
-  /** stop, length, ... as the provider said (Anthropic's end_turn is "stop"). */
-  finishReason: string;
+  /** Normalized (OpenAI's length, Anthropic's max_tokens and Gemini's MAX_TOKENS are all "length"). */
+  finishReason: FinishReason;
+  /** The provider's own word ("end_turn", "max_tokens", "MAX_TOKENS", ...). */
+  stopReason: string;
+  /**
+   * The answer was cut off at maxTokens: stored and returned as it is, never
+   * retried. Ask again with a larger maxTokens for the rest.
+   */
+  truncated: boolean;
   usage: LlmUsage;
   /** The provider that wrote it; "offline" is not a language model. */
   provider: string;
   model: string;
+  /** The answer parsed, when the request had a jsonSchema (null otherwise, and when truncated). */
+  json: unknown;
 }
 
 export interface LlmProviderInfo {
@@ -71,7 +101,30 @@ export interface ResourceStatus {
   pausedUntilMs: number;
 }
 
-const REQUEST = ['provider', 'model', 'messages', 'maxTokens', 'temperature', 'stream', 'streamName'] as const;
+const REQUEST = [
+  'provider',
+  'model',
+  'messages',
+  'maxTokens',
+  'temperature',
+  'stream',
+  'streamName',
+  'stop',
+  'idleTimeoutMs',
+  'totalTimeoutMs',
+  'extra',
+  'jsonSchema',
+] as const;
+
+/** A plain object (for extra and jsonSchema), or absent. */
+function optionalObject(where: string, o: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw invalid(`${where}.${key} must be an object, got ${JSON.stringify(v) ?? String(v)}`);
+  }
+  return v as Record<string, unknown>;
+}
 
 /** The request JSON of sl_execution_llm; `where` names the step. */
 export function llmRequestJson(where: string, request: unknown): string {
@@ -96,6 +149,17 @@ export function llmRequestJson(where: string, request: unknown): string {
   put('temperature', optionalNumber(where, o, 'temperature'));
   put('stream', optionalBoolean(where, o, 'stream'));
   put('stream_name', optionalString(where, o, 'streamName'));
+  if (o.stop !== undefined) {
+    const stop = typeof o.stop === 'string' ? [o.stop] : o.stop;
+    if (!Array.isArray(stop) || !stop.every((x) => typeof x === 'string')) {
+      throw invalid(`${where}.stop must be a string or an array of strings, got ${JSON.stringify(o.stop)}`);
+    }
+    out.stop = stop;
+  }
+  put('idle_timeout_ms', optionalInteger(where, o, 'idleTimeoutMs'));
+  put('total_timeout_ms', optionalInteger(where, o, 'totalTimeoutMs'));
+  put('extra', optionalObject(where, o, 'extra'));
+  put('json_schema', optionalObject(where, o, 'jsonSchema'));
   return JSON.stringify(out);
 }
 
@@ -104,9 +168,16 @@ export function toLlmResult(r: any): LlmResult {
   return {
     text: r.text,
     finishReason: r.finish_reason,
-    usage: { inputTokens: r.usage.input_tokens, outputTokens: r.usage.output_tokens },
+    stopReason: r.stop_reason ?? r.finish_reason,
+    truncated: r.truncated ?? r.finish_reason === 'length',
+    usage: {
+      inputTokens: r.usage.input_tokens,
+      outputTokens: r.usage.output_tokens,
+      totalTokens: r.usage.total_tokens ?? r.usage.input_tokens + r.usage.output_tokens,
+    },
     provider: r.provider,
     model: r.model,
+    json: r.json ?? null,
   };
 }
 

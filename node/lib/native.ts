@@ -6,7 +6,8 @@ export interface NativeExecution {
   workflow(): string;
   input(): string;
   cancelled(): boolean;
-  stepBegin(name: string): { seq: number; memoized: boolean; result?: string };
+  /** retryJson: the step's own policy (storyloom.h retry_json; '' or absent: none). */
+  stepBegin(name: string, retryJson?: string): { seq: number; memoized: boolean; result?: string };
   stepComplete(seq: number, json: string): void;
   /** Settles once everything the execution wrote so far is committed; rejects with the error that lost a write. */
   whenDurable(): Promise<void>;
@@ -16,7 +17,9 @@ export interface NativeExecution {
   acquire(seq: number, resource: string, tokens: number, onOutcome: (outcome: NativeLlmOutcome) => void): NativeLlmOutcome | undefined;
   heartbeat(seq: number): void;
   /** The outcome when already known (memoized), else undefined and onOutcome is called once later. */
-  llm(name: string, requestJson: string, onOutcome: (outcome: NativeLlmOutcome) => void): NativeLlmOutcome | undefined;
+  llm(name: string, requestJson: string, onOutcome: (outcome: NativeLlmOutcome) => void, retryJson?: string): NativeLlmOutcome | undefined;
+  /** As llm(); the outcome has the same fields (sl_http_outcome). */
+  http(name: string, requestJson: string, retryJson: string, onOutcome: (outcome: NativeLlmOutcome) => void): NativeLlmOutcome | undefined;
   sleep(name: string, ms: number): number;
   waitForSignal(name: string, timeoutMs: number): { state: number; payload?: string };
   invoke(name: string, workflow: string, inputJson: string): { state: number; output?: string };

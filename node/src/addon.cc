@@ -433,6 +433,13 @@ void on_llm_outcome(void* user_data, const sl_llm_outcome* outcome) {
           std::make_unique<LlmOutcomeCopy>(copy_outcome(outcome)));
 }
 
+// An http step's outcome has the fields of an llm step's.
+void on_http_outcome(void* user_data, const sl_http_outcome* o) {
+  sl_llm_outcome same{o->status,     o->error_class, o->message,  o->message_len,
+                      o->result_json, o->result_len, o->memoized, o->will_retry};
+  on_llm_outcome(user_data, &same);
+}
+
 // An admission is an outcome with a status and a message only.
 void on_acquired(void* user_data, int status, const char* message, size_t message_len) {
   auto copy = std::make_unique<LlmOutcomeCopy>();
@@ -459,6 +466,7 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
                            InstanceMethod<&ExecutionWrap::Acquire>("acquire"),
                            InstanceMethod<&ExecutionWrap::Heartbeat>("heartbeat"),
                            InstanceMethod<&ExecutionWrap::Llm>("llm"),
+                           InstanceMethod<&ExecutionWrap::Http>("http"),
                            InstanceMethod<&ExecutionWrap::Sleep>("sleep"),
                            InstanceMethod<&ExecutionWrap::WaitForSignal>("waitForSignal"),
                            InstanceMethod<&ExecutionWrap::Invoke>("invoke"),
@@ -519,8 +527,11 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
     int memoized = 0;
     char* result = nullptr;
     size_t len = 0;
-    check(env, sl_execution_step_begin(&seq, &memoized, &result, &len, live(env), name.data(),
-                                       name.size()));
+    // stepBegin(name, retryJson?): a step's own policy ("" or absent: none).
+    std::string retry = info.Length() > 1 && info[1].IsString() ? arg_string(info, 1) : "";
+    check(env, sl_execution_step_begin_with_retry(&seq, &memoized, &result, &len, live(env),
+                                                  name.data(), name.size(), retry.data(),
+                                                  retry.size()));
     auto out = Napi::Object::New(env);
     out.Set("seq", Napi::Number::New(env, static_cast<double>(seq)));
     out.Set("memoized", Napi::Boolean::New(env, memoized != 0));
@@ -628,12 +639,33 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
     if (info.Length() < 3 || !info[2].IsFunction()) {
       throw Napi::TypeError::New(env, "argument 2 must be a function");
     }
+    // llm(name, requestJson, onOutcome, retryJson?): a step's own policy.
+    std::string retry = info.Length() > 3 && info[3].IsString() ? arg_string(info, 3) : "";
     auto* execution = live(env);
     auto call = std::make_unique<PendingOutcome>();
-    int code = sl_execution_llm(execution, name.data(), name.size(), request.data(), request.size(),
-                                on_llm_outcome, call.get());
+    int code = sl_execution_llm_with_retry(execution, name.data(), name.size(), request.data(),
+                                           request.size(), retry.data(), retry.size(),
+                                           on_llm_outcome, call.get());
     if (code != SL_OK) throw_last(env, code);  // the callback is not called
     return settle_or_wait(env, std::move(call), info[2].As<Napi::Function>(), "storyloom.llm");
+  }
+
+  // http(name, requestJson, retryJson, onOutcome) -> as llm().
+  Napi::Value Http(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto name = arg_string(info, 0);
+    auto request = arg_string(info, 1);
+    auto retry = arg_string(info, 2);
+    if (info.Length() < 4 || !info[3].IsFunction()) {
+      throw Napi::TypeError::New(env, "argument 3 must be a function");
+    }
+    auto* execution = live(env);
+    auto call = std::make_unique<PendingOutcome>();
+    int code = sl_execution_http(execution, name.data(), name.size(), request.data(),
+                                 request.size(), retry.data(), retry.size(), on_http_outcome,
+                                 call.get());
+    if (code != SL_OK) throw_last(env, code);  // the callback is not called
+    return settle_or_wait(env, std::move(call), info[3].As<Napi::Function>(), "storyloom.http");
   }
 
   Napi::Value Sleep(const Napi::CallbackInfo& info) {

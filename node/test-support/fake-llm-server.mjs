@@ -46,6 +46,10 @@ export async function startFakeServer(t) {
   return {
     port,
     url: (scenario) => `${origin}/s/${scenario}/v1`,
+    /** The http step's echo under a scenario (FAKE_LLM_SERVER.md, "The http step"). */
+    httpUrl: (scenario, rest = '/things') => `${origin}/h/${scenario}${rest}`,
     stats: async () => (await fetch(`${origin}/_stats`)).json(),
+    /** Every request the server got: [{method, path, headers, body}]. */
+    requests: async () => (await (await fetch(`${origin}/_requests`)).json()).requests,
   };
 }

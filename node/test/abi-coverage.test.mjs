@@ -13,6 +13,8 @@ const addon = readFileSync(path.join(here, '..', 'src', 'addon.cc'), 'utf8');
 /** name -> why it is not called by the addon. */
 const NOT_EXPOSED = {
   sl_last_error_code: 'every call returns its status code; the addon reads the class and message of the last error',
+  sl_execution_step_begin: 'the addon calls sl_execution_step_begin_with_retry, the same call with a per-step retry policy (none when not given)',
+  sl_execution_llm: 'the addon calls sl_execution_llm_with_retry, the same call with a per-step retry policy (none when not given)',
   sl_execution_wait_durable: 'it blocks the calling thread, which is the JS thread; ctx waits with sl_execution_when_durable instead',
 };
 

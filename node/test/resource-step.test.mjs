@@ -99,6 +99,6 @@ test('step options of the wrong shape are refused naming the field', async (t) =
   for (const e of seen) assert.ok(e instanceof InvalidArgumentError, `${e?.name}: ${e?.message}`);
   assert.match(seen[0].message, /^step 's' options\.resource must be a string, got 7$/);
   assert.match(seen[1].message, /^step 's' options\.tokens must be a finite number, got "many"$/);
-  assert.match(seen[2].message, /unknown option 'resourse' \(known: resource, tokens\)/);
+  assert.match(seen[2].message, /unknown option 'resourse' \(known: resource, tokens, retry\)/);
   assert.match(seen[3].message, /^step 's' options must be an object, got null$/);
 });

@@ -30,6 +30,7 @@
 
 #include "fake_formats.h"
 #include "fake_http.h"
+#include "fake_http_step.h"
 #include "fake_response.h"
 #include "fake_scenario.h"
 
@@ -231,7 +232,9 @@ class FakeLlmServer::Impl {
       return handle_control(request.method, path, out);
     }
     std::string_view segment, rest;
-    bool scenario_path = path.substr(0, 3) == "/s/";
+    // /s/: provider endpoints; /h/: any method, echoed (the http step's tests).
+    bool http_step_path = path.substr(0, 3) == "/h/";
+    bool scenario_path = path.substr(0, 3) == "/s/" || http_step_path;
     if (scenario_path) {
       std::string_view after = path.substr(3);
       segment = after.substr(0, after.find('/'));
@@ -243,6 +246,14 @@ class FakeLlmServer::Impl {
       if (scenario_path) arrival = static_cast<long long>(++counts_[std::string(segment)]);
       sequence = ++sequence_;
       recorded_.push_back(request);
+    }
+    if (http_step_path) {
+      ScenarioParse parsed = parse_scenario(segment);
+      if (!parsed.spec) {
+        return out.send_json(400, json::serialize(json::object{{"error", parsed.error}}));
+      }
+      return fake::send_http_step_response(
+          out, [this](microseconds d) { pause(d); }, *parsed.spec, request, arrival);
     }
     std::optional<Provider> provider;
     Prompt prompt;

@@ -3,6 +3,7 @@ that resumes the same run without writing finished pages again, --export, bad in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -66,7 +67,8 @@ def test_story_runs_end_to_end_and_exports_markdown(tmp_path):
     assert "text: offline placeholder text, not a language model" in out
     text = out_md.read_text()
     title, _, label = text.splitlines()[:3]
-    assert title.startswith("# ") and "lighthouse cat" in title  # the outline's TITLE line
+    # The outline's title, from its JSON answer (the offline provider fills the schema).
+    assert title.startswith("# ") and title != "# A Story About a lighthouse cat", title
     assert label == "> Offline placeholder text, not a language model."
     assert text.count("## Page ") == 3
 
@@ -152,7 +154,7 @@ def test_workflow_in_process_with_outline_edits(tmp_path):
         while engine.get(run.id).status != "waiting":
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        # The offline provider filled in the outline form: a plan per PAGE line, no defaults.
+        # The offline provider filled in the outline's schema: a plan per page, no defaults.
         proposed = next(a.value for a in engine.artifacts(run.id) if a.key == "outline")
         assert proposed["approved"] is False and proposed["title"] != "A Story About owls"
         assert len(proposed["plans"]) == 2
@@ -219,19 +221,82 @@ def test_the_outline_parser_reads_the_answer_form_and_fills_gaps():
     }
 
 
-def test_the_outline_prompt_lists_every_page_line_for_the_offline_provider():
+def test_the_outline_and_critique_are_asked_for_as_json_and_read_from_it():
     import story_prompts
+    from story_outline import critique_from_answer, outline_from_answer
 
-    prompt = story_prompts.outline({"topic": "owls", "pages": 3, "author_style": "plain"})
-    lines = prompt.user.splitlines()
-    assert lines[1:] == [
-        "TITLE: <the title>",
-        "STYLE: <the visual style of the illustrations, a few words>",
-        "PAGE 1: <what happens on page 1, one or two sentences>",
-        "PAGE 2: <what happens on page 2, one or two sentences>",
-        "PAGE 3: <what happens on page 3, one or two sentences>",
-    ]
+    input = {"topic": "owls", "pages": 3, "author_style": "plain"}
+    prompt = story_prompts.outline(input)
+    assert "Answer with JSON" in prompt.user
+    pages = prompt.json_schema["properties"]["pages"]
+    assert pages["minItems"] == pages["maxItems"] == 3
     assert prompt.max_tokens == 200 + 80 * 3
+    assert story_prompts.critique(input, "T", "plan", 1, "draft").json_schema["required"] == [
+        "critique",
+        "change",
+    ]
+
+    answer = {"title": "The Owl", "visual_style": "ink", "pages": ["One.", "", "Three."]}
+    assert outline_from_answer("ignored", answer, input) == {
+        "title": "The Owl",
+        "visual_style": "ink",
+        "plans": ["One.", "Page 2 of the story of owls.", "Three."],
+    }
+    # No JSON (a truncated answer): the text form is read instead.
+    assert outline_from_answer("TITLE: Plain", None, input)["title"] == "Plain"
+    said = {"critique": "Vivid.", "change": "Cut the ending."}
+    assert critique_from_answer("", said) == "Vivid. Most useful change: Cut the ending."
+    assert critique_from_answer("free text", None) == "free text"
+
+
+@contextlib.contextmanager
+def _fake_llm_server():
+    """The project's fake LLM server program (tests/support/FAKE_LLM_SERVER.md); its port."""
+    program = os.environ.get("STORYLOOM_FAKE_LLM_SERVER") or str(
+        EXAMPLE.parents[1] / "build" / "tests" / "support" / "fake_llm_server"
+    )
+    assert os.access(program, os.X_OK), f"the fake LLM server program {program} is missing"
+    proc = subprocess.Popen([program], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield int(proc.stdout.readline().split()[1])
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=5)
+
+
+def test_the_story_parses_outline_and_critique_from_a_servers_json_answers(tmp_path):
+    """Against the fake LLM server (OpenAI-compatible): the answers are JSON filling the
+    schemas, read into the outline and the critique."""
+    with _fake_llm_server() as port, storyloom.Engine(
+        f"sqlite:{tmp_path / 'f.db'}",
+        poll_interval=0.01,
+        llm={
+            "providers": [
+                {
+                    "name": "fake",
+                    "kind": "openai",
+                    "base_url": f"http://127.0.0.1:{port}/s/normal/v1",
+                    "api_key": "test-key-not-a-secret",
+                    "model": "fake-model",
+                }
+            ]
+        },
+    ) as engine:
+        story.register(engine)
+        req, errors = story.validate_input(
+            {"topic": "owls", "pages": 2, "quality": 1, "provider": "fake"}
+        )
+        assert errors == {}
+        engine.launch()
+        run = engine.start(story.WORKFLOW, req)
+        done = engine.wait(run.id, timeout=30)
+        assert done.status == "completed", done
+        arts = {a.key: a.value for a in engine.snapshot(run.id).artifacts}
+        assert arts["outline"]["title"].startswith("title of «Plan an illustrated"), arts
+        assert arts["outline"]["plans"][1].startswith("pages of «"), arts
+        critique = arts["page/1"]["critique"]
+        assert critique.startswith("critique of «Critique page 1"), critique
+        assert " Most useful change: change of «" in critique
 
 
 def test_the_story_says_who_wrote_it():

@@ -202,6 +202,13 @@ struct Pending {
     deliver(user_data, std::move(copy));
   }
 
+  // An http step's outcome has the fields of an llm step's.
+  static void on_http(void* user_data, const sl_http_outcome* o) {
+    sl_llm_outcome same{o->status,      o->error_class, o->message,  o->message_len,
+                        o->result_json, o->result_len,  o->memoized, o->will_retry};
+    on_llm(user_data, &same);
+  }
+
   static void on_acquired(void* user_data, int status, const char* message, size_t len) {
     OutcomeCopy copy;
     copy.status = status;
@@ -291,7 +298,9 @@ class Execution {
   }
 
   // (seq, memoized, result JSON or None)
-  std::tuple<int64_t, bool, std::optional<std::string>> step_begin(const std::string& name) {
+  // retry_json: the step's own policy (storyloom.h retry_json; "": none).
+  std::tuple<int64_t, bool, std::optional<std::string>> step_begin(const std::string& name,
+                                                                   const std::string& retry_json) {
     int64_t seq = 0;
     int memoized = 0;
     char* result = nullptr;
@@ -300,7 +309,8 @@ class Execution {
     // GIL released: step_begin waits for the commit of this run's earlier writes (see
     // the top of this file for why waiting on the engine with the GIL held deadlocks).
     call([&] {
-      return sl_execution_step_begin(&seq, &memoized, &result, &len, e, name.data(), name.size());
+      return sl_execution_step_begin_with_retry(&seq, &memoized, &result, &len, e, name.data(),
+                                                name.size(), retry_json.data(), retry_json.size());
     });
     return {seq, memoized != 0, take_optional(result, len)};
   }
@@ -369,11 +379,36 @@ class Execution {
 
   // The built-in llm step for a sync workflow: blocks this thread (GIL released) until
   // the outcome comes; cancelling the run or closing the engine ends the wait at once.
-  OutcomeTuple llm(const std::string& name, const std::string& request_json) {
+  OutcomeTuple llm(const std::string& name, const std::string& request_json,
+                   const std::string& retry_json) {
     sl_execution* e = live();
     return wait_for_outcome([&](void* box) {
-      return sl_execution_llm(e, name.data(), name.size(), request_json.data(), request_json.size(),
-                              &Pending::on_llm, box);
+      return sl_execution_llm_with_retry(e, name.data(), name.size(), request_json.data(),
+                                         request_json.size(), retry_json.data(), retry_json.size(),
+                                         &Pending::on_llm, box);
+    });
+  }
+
+  // The built-in http step, for a sync workflow: as llm().
+  OutcomeTuple http(const std::string& name, const std::string& request_json,
+                    const std::string& retry_json) {
+    sl_execution* e = live();
+    return wait_for_outcome([&](void* box) {
+      return sl_execution_http(e, name.data(), name.size(), request_json.data(),
+                               request_json.size(), retry_json.data(), retry_json.size(),
+                               &Pending::on_http, box);
+    });
+  }
+
+  // The built-in http step, for an async workflow: as llm_begin().
+  std::optional<OutcomeTuple> http_begin(const std::string& name, const std::string& request_json,
+                                         const std::string& retry_json,
+                                         std::shared_ptr<Inbox> inbox, uint64_t token) {
+    sl_execution* e = live();
+    return begin_outcome(std::move(inbox), token, [&](void* box) {
+      return sl_execution_http(e, name.data(), name.size(), request_json.data(),
+                               request_json.size(), retry_json.data(), retry_json.size(),
+                               &Pending::on_http, box);
     });
   }
 
@@ -381,11 +416,13 @@ class Execution {
   // (memoized, or an answer before the call returned), else None and the outcome goes to
   // `inbox` under `token`.
   std::optional<OutcomeTuple> llm_begin(const std::string& name, const std::string& request_json,
-                                        std::shared_ptr<Inbox> inbox, uint64_t token) {
+                                        std::shared_ptr<Inbox> inbox, uint64_t token,
+                                        const std::string& retry_json) {
     sl_execution* e = live();
     return begin_outcome(std::move(inbox), token, [&](void* box) {
-      return sl_execution_llm(e, name.data(), name.size(), request_json.data(), request_json.size(),
-                              &Pending::on_llm, box);
+      return sl_execution_llm_with_retry(e, name.data(), name.size(), request_json.data(),
+                                         request_json.size(), retry_json.data(), retry_json.size(),
+                                         &Pending::on_llm, box);
     });
   }
 
@@ -1038,7 +1075,7 @@ PYBIND11_MODULE(_native, m) {
       .def("workflow", &Execution::workflow)
       .def("input", &Execution::input)
       .def("cancelled", &Execution::cancelled)
-      .def("step_begin", &Execution::step_begin)
+      .def("step_begin", &Execution::step_begin, py::arg("name"), py::arg("retry_json") = "")
       .def("step_complete", &Execution::step_complete)
       .def("step_complete_begin", &Execution::step_complete_begin)
       .def("wait_durable", &Execution::wait_durable)
@@ -1046,8 +1083,12 @@ PYBIND11_MODULE(_native, m) {
       .def("step_fail", &Execution::step_fail, py::arg("seq"), py::arg("error_class"),
            py::arg("message"), py::arg("type") = "", py::arg("trace") = "")
       .def("heartbeat", &Execution::heartbeat)
-      .def("llm", &Execution::llm)
-      .def("llm_begin", &Execution::llm_begin)
+      .def("llm", &Execution::llm, py::arg("name"), py::arg("request_json"),
+           py::arg("retry_json") = "")
+      .def("llm_begin", &Execution::llm_begin, py::arg("name"), py::arg("request_json"),
+           py::arg("inbox"), py::arg("token"), py::arg("retry_json") = "")
+      .def("http", &Execution::http)
+      .def("http_begin", &Execution::http_begin)
       .def("acquire", &Execution::acquire)
       .def("acquire_begin", &Execution::acquire_begin)
       .def("step_rate_limited", &Execution::step_rate_limited)

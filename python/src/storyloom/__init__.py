@@ -13,6 +13,7 @@ with storyloom.Engine("sqlite:./story.db") as engine:
 
 from ._config import LlmConfig, LlmProviderConfig, ResourceLimits
 from ._engine import AsyncContext, Context, Engine, EventStream, event_to_sse, sse
+from ._http import HttpHeader, HttpResult, StepRetry
 from ._llm import LlmMessage, LlmResult, LlmUsage
 from ._native import version as _version
 from ._options import Concurrency, RetryPolicy, Throttle
@@ -62,6 +63,8 @@ __all__ = [
     "Event",
     "EventStream",
     "FatalError",
+    "HttpHeader",
+    "HttpResult",
     "InternalError",
     "InvalidArgument",
     "InvalidState",
@@ -88,6 +91,7 @@ __all__ = [
     "Snapshot",
     "Step",
     "StepFailed",
+    "StepRetry",
     "StoreError",
     "StoryloomError",
     "Throttle",

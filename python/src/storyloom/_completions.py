@@ -16,7 +16,7 @@ import itertools
 import threading
 from typing import Callable
 
-from . import _llm, _native
+from . import _http, _llm, _native
 from .errors import FATAL, _from_native
 
 Outcome = tuple  # (status, error_class, message, result JSON or None, memoized, will_retry)
@@ -41,11 +41,23 @@ class Completions:
         self._thread = threading.Thread(target=self._feed, name="storyloom-outcomes", daemon=True)
         self._thread.start()
 
-    async def llm(self, execution: _native.Execution, name: str, request: str) -> _llm.LlmResult:
+    async def llm(
+        self, execution: _native.Execution, name: str, request: str, retry: str = ""
+    ) -> _llm.LlmResult:
         """The llm step ``name``'s result (or its error raised)."""
         return _llm.settle(
             await self._outcome(
-                lambda inbox, token: execution.llm_begin(name, request, inbox, token)
+                lambda inbox, token: execution.llm_begin(name, request, inbox, token, retry)
+            )
+        )
+
+    async def http(
+        self, execution: _native.Execution, name: str, request: str, retry: str
+    ) -> _http.HttpResult:
+        """The http step ``name``'s result (or its error raised)."""
+        return _http.settle(
+            await self._outcome(
+                lambda inbox, token: execution.http_begin(name, request, retry, inbox, token)
             )
         )
 

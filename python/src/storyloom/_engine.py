@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, Union, cast, 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-from . import _args, _completions, _config, _llm, _native, _origin
+from . import _args, _completions, _config, _http, _llm, _native, _origin
 from ._config import LlmConfig, ResourceLimits
+from ._http import HttpHeader, HttpResult, StepRetry
 from ._llm import LlmMessage, LlmResult
 from ._options import Concurrency, RetryPolicy, Throttle, checked_ms, native_limits, native_retry
 from ._types import (
@@ -96,6 +97,10 @@ def _dumps(value: Any) -> str:
 
 def _ms(seconds: float | None, name: str) -> int:
     return 0 if not seconds else max(1, checked_ms(name, seconds))  # 0: the engine's default
+
+
+# ctx.http's json= default: None is a JSON body (null), so absence needs its own marker.
+_NO_JSON: Any = object()
 
 
 class _Parked(BaseException):
@@ -172,6 +177,7 @@ class Context:
         *,
         resource: str | None = None,
         tokens: float = 0.0,
+        retry: StepRetry | bool | None = None,
     ) -> Any:
         """Runs ``fn()`` once per run, ever: its JSON result is stored and returned again on
         every later execution without calling ``fn``. An ``async def`` fn runs on the
@@ -194,7 +200,7 @@ class Context:
         it propagate: every later engine call of this execution fails the same way."""
         _args.text("ctx.step", "name", name)
         _args.function(f"ctx.step '{name}'", "fn", fn)
-        seq, memoized, result = self._x.step_begin(name)
+        seq, memoized, result = self._x.step_begin(name, _http.retry_json(f"step '{name}'", retry))
         if memoized:
             return json.loads(result) if result is not None else None
         if resource is not None:
@@ -240,6 +246,12 @@ class Context:
         temperature: float | None = None,
         stream: bool = True,
         stream_name: str | None = None,
+        stop: str | Sequence[str] | None = None,
+        idle_timeout: float | None = None,
+        total_timeout: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+        retry: StepRetry | bool | None = None,
     ) -> LlmResult:
         """The built-in llm step ``name``: a chat completion run by the engine (no Python
         on its I/O thread), memoized like :meth:`step`: once it completed, every later
@@ -249,7 +261,12 @@ class Context:
         at least one user message, or a str (one user message). ``provider``: a configured
         provider's name (None: the engine's default); ``model`` None: the provider's;
         ``max_tokens`` None: 1024; ``stream``: the text arrives as chunk events of
-        ``stream_name`` (None: the step's name) while it is written. The call waits for the
+        ``stream_name`` (None: the step's name) while it is written. ``stop``: stop
+        sequences; ``idle_timeout`` / ``total_timeout`` (seconds): this request's timeouts;
+        ``extra``: provider-specific fields merged into the request body; ``json_schema``:
+        structured output, the answer parsed into ``result.json`` and checked against it
+        (docs/llm.md); ``retry``: this step's own :class:`StepRetry` (``False``: one
+        attempt), replacing the default of 3 attempts. The call waits for the
         provider's resource (holding no engine thread) and blocks this worker thread, GIL
         released, until the answer is complete.
 
@@ -268,8 +285,56 @@ class Context:
             temperature=temperature,
             stream=stream,
             stream_name=stream_name,
+            stop=stop,
+            idle_timeout=idle_timeout,
+            total_timeout=total_timeout,
+            extra=extra,
+            json_schema=json_schema,
         )
-        return _llm.settle(self._x.llm(name, request))
+        return _llm.settle(
+            self._x.llm(name, request, _http.retry_json(f"llm step '{name}'", retry))
+        )
+
+    def http(
+        self,
+        name: str,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | Sequence[HttpHeader] | None = None,
+        json: Any = _NO_JSON,
+        body: bytes | str | None = None,
+        resource: str | None = None,
+        connect_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        total_timeout: float | None = None,
+        idempotency_header: str | None = None,
+        retry: StepRetry | bool | None = None,
+    ) -> HttpResult:
+        """The built-in http step ``name``: one HTTP request sent by the engine, memoized
+        like :meth:`step` (a replay, also after a crash, returns the stored
+        :class:`HttpResult` without sending it again). Every attempt carries an
+        ``Idempotency-Key`` header (``run_id:seq``, the same on every retry; rename it
+        with ``idempotency_header``, "" sends none). ``json`` is sent as
+        application/json, ``body`` as it is; ``headers`` a dict, or a list of
+        :class:`HttpHeader` to mark some secret (Authorization, Cookie, X-Api-Key, ... are
+        secret anyway): secret values never reach the store. Timeouts in seconds
+        (connect 10, idle 30, total none).
+
+        A 2xx or 3xx answer is returned. 408/409/425/429/5xx and broken connections are
+        retried per ``retry`` (else the workflow's policy): the error then has
+        ``will_retry`` True, let it propagate. Other 4xx raise StepFailed naming the
+        status; InvalidArgument for a bad method, URL or header; Timeout; Cancelled when
+        the run is cancelled (at once, mid-transfer too)."""
+        request = _http.request_json(
+            name, url, method=method, headers=headers, json_body=None if json is _NO_JSON else json,
+            body=body, resource=resource, connect_timeout=connect_timeout,
+            idle_timeout=idle_timeout, total_timeout=total_timeout,
+            idempotency_header=idempotency_header, has_json=json is not _NO_JSON,
+        )
+        return _http.settle(
+            self._x.http(name, request, _http.retry_json(f"http step '{name}'", retry))
+        )
 
     def sleep(self, name: str, seconds: float) -> None:
         """Durable sleep counted from the first call; parks the run until it is over."""
@@ -442,6 +507,7 @@ class AsyncContext(Context):
         *,
         resource: str | None = None,
         tokens: float = 0.0,
+        retry: StepRetry | bool | None = None,
     ) -> Any:
         """Like :meth:`Context.step`; ``fn`` may be ``async def`` (awaited on the loop) or
         plain (called inline on the loop, so keep it quick or use asyncio.to_thread). With
@@ -455,7 +521,7 @@ class AsyncContext(Context):
         _args.text("ctx.step", "name", name)
         _args.function(f"ctx.step '{name}'", "fn", fn)
         await calls.durable(self._x)
-        seq, memoized, result = self._x.step_begin(name)
+        seq, memoized, result = self._x.step_begin(name, _http.retry_json(f"step '{name}'", retry))
         if memoized:
             return json.loads(result) if result is not None else None
         if resource is not None:
@@ -496,6 +562,12 @@ class AsyncContext(Context):
         temperature: float | None = None,
         stream: bool = True,
         stream_name: str | None = None,
+        stop: str | Sequence[str] | None = None,
+        idle_timeout: float | None = None,
+        total_timeout: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+        retry: StepRetry | bool | None = None,
     ) -> LlmResult:
         """:meth:`Context.llm`, awaited: the engine's loop runs other workflows while the
         provider answers (the outcome comes back through ``loop.call_soon_threadsafe``).
@@ -509,8 +581,42 @@ class AsyncContext(Context):
             temperature=temperature,
             stream=stream,
             stream_name=stream_name,
+            stop=stop,
+            idle_timeout=idle_timeout,
+            total_timeout=total_timeout,
+            extra=extra,
+            json_schema=json_schema,
         )
-        return await self.engine._async_calls().llm(self._x, name, request)
+        return await self.engine._async_calls().llm(
+            self._x, name, request, _http.retry_json(f"llm step '{name}'", retry)
+        )
+
+    async def http(  # type: ignore[override]
+        self,
+        name: str,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | Sequence[HttpHeader] | None = None,
+        json: Any = _NO_JSON,
+        body: bytes | str | None = None,
+        resource: str | None = None,
+        connect_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        total_timeout: float | None = None,
+        idempotency_header: str | None = None,
+        retry: StepRetry | bool | None = None,
+    ) -> HttpResult:
+        """:meth:`Context.http`, awaited: the loop runs other workflows meanwhile."""
+        request = _http.request_json(
+            name, url, method=method, headers=headers, json_body=None if json is _NO_JSON else json,
+            body=body, resource=resource, connect_timeout=connect_timeout,
+            idle_timeout=idle_timeout, total_timeout=total_timeout,
+            idempotency_header=idempotency_header, has_json=json is not _NO_JSON,
+        )
+        return await self.engine._async_calls().http(
+            self._x, name, request, _http.retry_json(f"http step '{name}'", retry)
+        )
 
     async def _unless_cancelled(self, awaitable: Any) -> Any:
         # The engine tells cancellation only when asked: look every 0.1 s while waiting.

@@ -14,6 +14,9 @@ from .errors import StoryloomError, _from_native
 
 __all__ = ["LlmMessage", "LlmResult", "LlmUsage"]
 
+#: The normalized finish reasons of every provider.
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "error"]
+
 
 class LlmMessage(TypedDict):
     """One chat message: role "system", "user" or "assistant"."""
@@ -28,20 +31,29 @@ class LlmUsage:
 
     input_tokens: int
     output_tokens: int
+    #: As the provider said, else input + output.
+    total_tokens: int = 0
 
 
 @dataclass(frozen=True)
 class LlmResult:
     """What an llm step returns, stored once and returned again on replay: the whole
-    ``text`` (the same text the step streamed as chunk events), ``finish_reason`` as the
-    provider said ("stop", "length", ...), ``usage``, and which ``provider`` and ``model``
-    wrote it ("offline" writes placeholder text, not a language model)."""
+    ``text`` (the same text the step streamed as chunk events); ``finish_reason``
+    normalized ("stop", "length", "content_filter", "tool_calls" or "error") and
+    ``stop_reason`` the provider's own word ("end_turn", "max_tokens", ...);
+    ``truncated`` when the answer was cut off at max_tokens (kept as it is, never
+    retried); ``usage``; which ``provider`` and ``model`` wrote it ("offline" writes
+    placeholder text, not a language model); and ``json``, the answer parsed when the
+    request had a ``json_schema`` (None otherwise, and when truncated)."""
 
     text: str
-    finish_reason: str
+    finish_reason: FinishReason | str
     usage: LlmUsage
     provider: str
     model: str
+    stop_reason: str = ""
+    truncated: bool = False
+    json: Any = None
 
     @classmethod
     def _from_json(cls, text: str) -> LlmResult:
@@ -50,9 +62,17 @@ class LlmResult:
         return cls(
             text=d.get("text", ""),
             finish_reason=d.get("finish_reason", ""),
-            usage=LlmUsage(usage.get("input_tokens", 0), usage.get("output_tokens", 0)),
+            usage=LlmUsage(
+                usage.get("input_tokens", 0),
+                usage.get("output_tokens", 0),
+                usage.get("total_tokens")
+                or usage.get("input_tokens", 0) + usage.get("output_tokens", 0),
+            ),
             provider=d.get("provider", ""),
             model=d.get("model", ""),
+            stop_reason=d.get("stop_reason", d.get("finish_reason", "")),
+            truncated=bool(d.get("truncated", d.get("finish_reason") == "length")),
+            json=d.get("json"),
         )
 
 
@@ -70,6 +90,11 @@ def request_json(
     temperature: float | None,
     stream: bool,
     stream_name: str | None,
+    stop: str | Sequence[str] | None = None,
+    idle_timeout: float | None = None,
+    total_timeout: float | None = None,
+    extra: Mapping[str, Any] | None = None,
+    json_schema: Mapping[str, Any] | None = None,
 ) -> str:
     """The request JSON of sl_execution_llm. Types are checked here (TypeError naming the
     argument); values (roles, ranges, names, the provider) by the engine (InvalidArgument,
@@ -105,6 +130,21 @@ def request_json(
     if not isinstance(stream, bool):
         raise _type_error("stream", "True or False", stream)
     request["stream"] = stream
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, Sequence) or not all(isinstance(x, str) for x in stops):
+            raise _type_error("stop", "a str or a list of str", stop)
+        request["stop"] = list(stops)
+    for field, seconds in (("idle_timeout", idle_timeout), ("total_timeout", total_timeout)):
+        if seconds is not None:
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+                raise _type_error(field, "seconds (a number)", seconds)
+            request[field + "_ms"] = round(seconds * 1000)
+    for field, value in (("extra", extra), ("json_schema", json_schema)):
+        if value is not None:
+            if not isinstance(value, Mapping):
+                raise _type_error(field, "a dict", value)
+            request[field] = dict(value)
     return json.dumps(request, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -16,5 +16,6 @@ export async function generate(ctx: Context, stepName: string, prompt: Prompt): 
     ],
     maxTokens: prompt.maxTokens,
     streamName: stepName,
+    ...(prompt.jsonSchema ? { jsonSchema: prompt.jsonSchema } : {}),
   });
 }

@@ -1,13 +1,17 @@
 // What the story asks a language model, per kind of text: the prompts of the
-// C++ story example (examples/story/prompts.cc), and the outline's answer
-// form ("TITLE: <the title>", "PAGE 1: <what happens on page 1, ...>"), which
-// a model fills in and so does the engine's offline provider, one line each.
+// C++ story example (examples/story/prompts.cc). The outline and the critique
+// are asked for as JSON matching a schema (structured-answers.ts); a model
+// fills it in and so does the engine's offline provider. parseOutline reads
+// the older text form ("TITLE: ...", "PAGE 1: ...") of an answer without JSON.
 import type { Outline, StoryInput } from '../story';
+import { critiqueSchema, outlineSchema } from './structured-answers';
 
 export interface Prompt {
   system: string;
   user: string;
   maxTokens: number;
+  /** Structured output: the JSON Schema the answer must match. */
+  jsonSchema?: Record<string, unknown>;
 }
 
 function system(input: StoryInput): string {
@@ -23,13 +27,14 @@ function planOf(outline: Outline, page: number): string {
 }
 
 export function outlinePrompt(input: StoryInput): Prompt {
-  const lines = [
-    `Plan an illustrated story about ${input.topic} in exactly ${input.pages} pages. Answer in exactly this form and nothing else, one line each:`,
-    'TITLE: <the title>',
-    'STYLE: <the visual style of the illustrations, a few words>',
-  ];
-  for (let page = 1; page <= input.pages; page++) lines.push(`PAGE ${page}: <what happens on page ${page}, one or two sentences>`);
-  return { system: system(input), user: lines.join('\n'), maxTokens: 200 + 80 * input.pages };
+  return {
+    system: system(input),
+    user:
+      `Plan an illustrated story about ${input.topic} in exactly ${input.pages} pages. Answer with JSON: the title, ` +
+      'the visual style of the illustrations (a few words) and, for each page in order, what happens on it in one or two sentences.',
+    maxTokens: 200 + 80 * input.pages,
+    jsonSchema: outlineSchema(input.pages),
+  };
 }
 
 export function writePrompt(input: StoryInput, outline: Outline, page: number): Prompt {
@@ -46,9 +51,10 @@ export function critiquePrompt(input: StoryInput, outline: Outline, page: number
   return {
     system: system(input),
     user:
-      `Critique ${pageOf(input, page)} of "${outline.title}" (plan: ${planOf(outline, page)}) in two or three sentences, ` +
-      `ending with the single most useful change.\n\n${draft}`,
+      `Critique ${pageOf(input, page)} of "${outline.title}" (plan: ${planOf(outline, page)}). Answer with JSON: ` +
+      `the critique in two or three sentences, and the single most useful change.\n\n${draft}`,
     maxTokens: 200,
+    jsonSchema: critiqueSchema(),
   };
 }
 

@@ -17,7 +17,8 @@ import {
   type Writer,
 } from '../story';
 import { generate } from './generate';
-import { critiquePrompt, illustrationPrompt, outlinePrompt, parseOutline, revisePrompt, writePrompt, type Prompt } from './prompts';
+import { critiquePrompt, illustrationPrompt, outlinePrompt, revisePrompt, writePrompt, type Prompt } from './prompts';
+import { critiqueFromAnswer, outlineFromAnswer } from './structured-answers';
 
 export interface StoryOutput {
   title: string;
@@ -49,14 +50,15 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
 
   // The story says who wrote it; the outline's writer speaks for the book.
   let writtenBy: Writer | undefined;
-  const text = async (step: string, prompt: Prompt) => {
+  const ask = async (step: string, prompt: Prompt) => {
     const answer = await generate(ctx, step, prompt);
     writtenBy ??= writerOf(answer.provider, answer.model);
-    return answer.text;
+    return answer;
   };
+  const text = async (step: string, prompt: Prompt) => (await ask(step, prompt)).text;
 
   report('outline', null);
-  let outline = parseOutline(await text('outline', outlinePrompt(input)), input);
+  let outline = outlineFromAnswer(await ask('outline', outlinePrompt(input)), input);
   ctx.artifact('outline', outline);
 
   if (input.approve_outline) {
@@ -73,7 +75,7 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
     let critique = '';
     for (let round = 1; round <= input.quality; round++) {
       report('critique', n);
-      critique = await text(`page/${n}/critique/${round}`, critiquePrompt(input, outline, n, content));
+      critique = critiqueFromAnswer(await ask(`page/${n}/critique/${round}`, critiquePrompt(input, outline, n, content)));
       report('revise', n);
       content = await text(`page/${n}/revise/${round}`, revisePrompt(input, outline, n, content, critique));
     }
