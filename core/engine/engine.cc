@@ -62,6 +62,9 @@ void Engine::retry(std::string_view run_id) { core_->retry(run_id); }
 std::vector<StartResult> Engine::start_many(std::vector<StartRequest> requests) {
   return core_->start_many(std::move(requests));
 }
+void Engine::signal_once(std::string_view run_id, std::string_view name, Json payload) {
+  core_->signal(run_id, name, std::move(payload), true);
+}
 std::vector<std::optional<Error>> Engine::signal_many(std::vector<SignalRequest> signals) {
   return core_->signal_many(std::move(signals));
 }

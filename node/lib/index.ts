@@ -24,6 +24,7 @@ export type {
 } from './engine';
 export type { ConcurrencyOptions, RetryOptions, ThrottleOptions, WorkflowOptions } from './workflow-options';
 export type { ListOptions, RunFilter, RunStatus } from './run-filter';
+export type { BudgetStatus, ModelUsage, RunBudget, RunUsage } from './budget';
 export type { LlmOptions, LlmProviderKind, LlmProviderOptions, ResourceLimits } from './config';
 export type { LlmMessage, LlmProviderInfo, LlmProviders, LlmRequest, LlmResult, LlmUsage, ResourceStatus } from './llm';
 export { Context } from './context';
@@ -45,6 +46,7 @@ export {
   InternalError,
   ProviderError,
   QuotaExceededError,
+  BudgetExceededError,
   errorFor,
 } from './errors';
 export type { ErrorCode, ErrorClass } from './errors';

@@ -7,6 +7,7 @@ __all__ = [
     "RATE_LIMITED",
     "RETRYABLE",
     "TIMEOUT",
+    "BudgetExceeded",
     "Cancelled",
     "Closed",
     "FatalError",
@@ -136,6 +137,14 @@ QuotaExceeded = _subclass(
     "billing, OpenRouter 402, Gemini quota); never retried.",
 )
 
+BudgetExceeded = _subclass(
+    "BudgetExceeded",
+    16,
+    "budget_exceeded",
+    "The run's LLM budget (``budget=`` at start) is spent: the llm step made no request; "
+    "never retried.",
+)
+
 _BY_CODE: dict[int, type[StoryloomError]] = {
     c.code: c
     for c in (
@@ -154,6 +163,7 @@ _BY_CODE: dict[int, type[StoryloomError]] = {
         InternalError,
         ProviderError,
         QuotaExceeded,
+        BudgetExceeded,
     )
 }
 
