@@ -11,18 +11,21 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Engine } from 'storyloom';
 import { screenshotsDir, startBrowser, startServer, storeDir } from './server.mjs';
+import { signUp } from './auth.mjs';
 
 const dir = storeDir();
 let server;
 let browser;
 let page;
 let reader;
+let cookie; // the signed-in user's session, for API calls
 
 before(async () => {
   mkdirSync(screenshotsDir, { recursive: true });
   server = await startServer({ wordDelayMs: 25, dir });
   browser = await startBrowser();
   page = await browser.context.newPage();
+  cookie = await signUp(page, server.base, 'restart-writer');
 });
 
 after(async () => {
@@ -54,7 +57,7 @@ async function streamsShown() {
 test('a server killed mid-page resumes the story at start with no request; the open tab shows the stored text, nothing appended or doubled', async () => {
   const started = await fetch(`${server.base}/api/story/generate`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', origin: server.base, cookie },
     body: JSON.stringify({ topic: 'a fox who keeps the old bridge', pages: 3, quality: 0 }),
   });
   assert.equal(started.status, 201, await started.clone().text());
