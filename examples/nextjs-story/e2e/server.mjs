@@ -94,7 +94,7 @@ export async function startServer({ wordDelayMs = 15, dir, port, readyLog, env =
       STORY_WORD_DELAY_MS: String(wordDelayMs),
       // Accounts beside the store (a restart keeps them, and the session
       // secret with them); plain http on 127.0.0.1, so no Secure cookie.
-      STORY_ACCOUNTS_DB: path.join(dir, 'accounts.db'),
+      STORY_ACCOUNTS_FILE: path.join(dir, 'accounts.json'),
       STORY_COOKIE_SECURE: '0',
       ...env,
       NEXT_TELEMETRY_DISABLED: '1',

@@ -1,22 +1,27 @@
 // Accounts of the story app, kept by the app (not in the engine's store): a
-// SQLite file through better-sqlite3, STORY_ACCOUNTS_DB (default
-// ./accounts.db, beside where the server starts). Passwords are stored only
-// as argon2id hashes (@node-rs/argon2, its recommended parameters); the engine
-// only ever sees a user's id, as the owner of their runs.
+// JSON file, STORY_ACCOUNTS_FILE (default ./accounts.json, beside where the
+// server starts), mode 0600, rewritten whole and renamed into place on each
+// sign-up, so a crash leaves the old or the new file, never half of one.
+// Passwords are stored only as argon2id hashes (@node-rs/argon2, its
+// recommended parameters, prebuilt: nothing to compile). The engine only
+// ever sees a user's id, as the owner of their runs.
+//
+// One server process owns the file (the app runs one); several processes
+// sharing accounts would need a database (SQLite, PostgreSQL) instead.
 import { hash, verify } from '@node-rs/argon2';
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import type BetterSqlite3 from 'better-sqlite3';
-
-// A native addon: loaded with Node's require at run time, never bundled (see ../storyloom.ts).
-const requireFromApp = createRequire(path.join(process.cwd(), 'package.json'));
-const Database = requireFromApp('better-sqlite3') as typeof BetterSqlite3;
+import { existsSync, readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 
 export interface User {
   /** A random id: the owner of the user's runs in the engine. */
   id: string;
   username: string;
+}
+
+interface Account extends User {
+  passwordHash: string;
+  createdAtMs: number;
 }
 
 export type AccountResult = { ok: true; user: User } | { ok: false; status: number; errors: Record<string, string> };
@@ -26,27 +31,44 @@ export const MIN_PASSWORD = 8;
 const MAX_PASSWORD = 200;
 
 export function accountsPath(): string {
-  return process.env.STORY_ACCOUNTS_DB || './accounts.db';
+  return process.env.STORY_ACCOUNTS_FILE || './accounts.json';
 }
 
-const holder = globalThis as typeof globalThis & { __storyAccounts?: BetterSqlite3.Database };
+interface Store {
+  byName: Map<string, Account>;
+  byId: Map<string, Account>;
+  /** Writes one after another: each waits for the one before. */
+  writing: Promise<void>;
+}
 
-function db(): BetterSqlite3.Database {
+const holder = globalThis as typeof globalThis & { __storyAccounts?: Store };
+
+function store(): Store {
   if (!holder.__storyAccounts) {
-    const d = new Database(accountsPath());
-    d.pragma('journal_mode = WAL');
-    d.exec(`CREATE TABLE IF NOT EXISTS users (
-      id TEXT PRIMARY KEY,
-      username TEXT NOT NULL UNIQUE,
-      password_hash TEXT NOT NULL,
-      created_at INTEGER NOT NULL
-    )`);
-    holder.__storyAccounts = d;
+    const file = accountsPath();
+    const accounts: Account[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')).accounts ?? []) : [];
+    holder.__storyAccounts = {
+      byName: new Map(accounts.map((a) => [a.username, a])),
+      byId: new Map(accounts.map((a) => [a.id, a])),
+      writing: Promise.resolve(),
+    };
   }
   return holder.__storyAccounts;
 }
 
-/** Field errors for a sign-up or sign-in body; the password is never echoed. */
+async function save(s: Store): Promise<void> {
+  const file = accountsPath();
+  const text = JSON.stringify({ accounts: [...s.byId.values()] });
+  const write = s.writing.then(async () => {
+    const temporary = `${file}.${process.pid}.tmp`;
+    await writeFile(temporary, text, { mode: 0o600 });
+    await rename(temporary, file);
+  });
+  s.writing = write.catch(() => undefined);
+  await write;
+}
+
+/** Field errors for a sign-up body; the password is never echoed. */
 export function checkCredentials(body: unknown): { ok: true; username: string; password: string } | { ok: false; errors: Record<string, string> } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, errors: { body: 'must be a JSON object {username, password}' } };
   const o = body as Record<string, unknown>;
@@ -65,16 +87,20 @@ export function checkCredentials(body: unknown): { ok: true; username: string; p
 
 export async function createAccount(username: string, password: string): Promise<AccountResult> {
   const passwordHash = await hash(password); // argon2id
-  const id = randomUUID();
+  const s = store();
+  // Checked after the (slow) hash, with no await before the insert: two sign-ups of one name cannot both pass.
+  if (s.byName.has(username)) return { ok: false, status: 409, errors: { username: `'${username}' is taken: choose another` } };
+  const account: Account = { id: randomUUID(), username, passwordHash, createdAtMs: Date.now() };
+  s.byName.set(username, account);
+  s.byId.set(account.id, account);
   try {
-    db().prepare('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)').run(id, username, passwordHash, Date.now());
+    await save(s);
   } catch (e) {
-    if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
-      return { ok: false, status: 409, errors: { username: `'${username}' is taken: choose another` } };
-    }
+    s.byName.delete(username);
+    s.byId.delete(account.id);
     throw e;
   }
-  return { ok: true, user: { id, username } };
+  return { ok: true, user: { id: account.id, username } };
 }
 
 // Verified when the user name is unknown, so that the answer takes as long
@@ -82,19 +108,17 @@ export async function createAccount(username: string, password: string): Promise
 let decoy: Promise<string> | undefined;
 
 export async function checkPassword(username: string, password: string): Promise<User | null> {
-  const row = db().prepare('SELECT id, username, password_hash FROM users WHERE username = ?').get(username) as
-    | { id: string; username: string; password_hash: string }
-    | undefined;
-  if (!row) {
+  const account = store().byName.get(username);
+  if (!account) {
     decoy ??= hash(randomUUID());
     await verify(await decoy, password).catch(() => false);
     return null;
   }
-  return (await verify(row.password_hash, password)) ? { id: row.id, username: row.username } : null;
+  return (await verify(account.passwordHash, password)) ? { id: account.id, username: account.username } : null;
 }
 
 /** The user of a session's id, or null when the account is gone. */
 export function userById(id: string): User | null {
-  const row = db().prepare('SELECT id, username FROM users WHERE id = ?').get(id) as User | undefined;
-  return row ?? null;
+  const account = store().byId.get(id);
+  return account ? { id: account.id, username: account.username } : null;
 }

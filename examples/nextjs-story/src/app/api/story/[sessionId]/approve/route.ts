@@ -4,7 +4,7 @@
 // (engine.signalOnce), so of two approvals racing exactly one is delivered;
 // the other gets 409 {error, approved} with what was approved. 409 too when
 // the story is not waiting for approval; 404 for another user's story.
-import { type ApprovalPayload, type StoryInput, type StoryProgress } from '@/lib/story';
+import { RUN_FINISHED, type ApprovalPayload, type StoryInput, type StoryProgress } from '@/lib/story';
 import { ownsStory, requireUser } from '@/lib/server/auth/guard';
 import { getEngine } from '@/lib/server/engine';
 import { errorResponse, json, readJson, unknownSession } from '@/lib/server/http';
@@ -26,11 +26,13 @@ export async function POST(request: Request, { params }: { params: Promise<{ ses
     const input = run.input as StoryInput;
     const checked = checkApproval(body.value, input.pages);
     if (!checked.ok) return json({ errors: checked.errors }, 400);
-    const earlier = await firstApproval(engine, sessionId);
-    if (earlier) return alreadyApproved(sessionId, earlier);
     const stage = (run.progress as StoryProgress | null)?.stage;
     if (!input.approve_outline || run.status !== 'waiting' || stage !== 'awaiting_approval') {
-      return json({ error: `story '${sessionId}' is not waiting for outline approval (it is ${run.status})` }, 409);
+      // Approved already (by an approval that won a race, or long ago): say with what.
+      const earlier = input.approve_outline ? await firstApproval(engine, sessionId) : null;
+      if (earlier && !RUN_FINISHED.includes(run.status)) return alreadyApproved(sessionId, earlier);
+      const error = `story '${sessionId}' is not waiting for outline approval (it is ${run.status})`;
+      return json(earlier ? { error, approved: earlier } : { error }, 409);
     }
     try {
       await engine.signalOnce(sessionId, 'approve', checked.value);
