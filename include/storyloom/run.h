@@ -36,7 +36,7 @@ struct RunInfo {
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   int64_t finished_at_ms = 0;  // 0 until finished
-  RunBudget budget;            // as given at start; no limit by default
+  RunBudget budget = {};       // as given at start; no limit by default
   // Empty, or why the stored row of this run cannot be decoded (a corrupted
   // file): only list() returns such a run, with the unreadable fields null;
   // get(), snapshot() and every other call on it throw Error(store) naming it,
@@ -48,7 +48,7 @@ struct StartOptions {
   std::string idempotency_key;  // same key → the same run is returned
   std::string owner;            // free-form owner id (a user id); used for listing
   int priority = 0;             // higher runs first
-  RunBudget budget;             // what its llm steps may spend (storyloom/budget.h)
+  RunBudget budget = {};        // what its llm steps may spend (storyloom/budget.h)
 };
 
 // Filters for Engine::list_runs; empty fields do not filter.
@@ -102,7 +102,7 @@ struct Snapshot {
   std::vector<StepInfo> steps;
   std::vector<ArtifactInfo> artifacts;  // the latest version of each key
   std::vector<StreamInfo> streams;      // by name
-  RunUsage usage;                       // what its completed llm steps used
+  RunUsage usage = {};                  // what its completed llm steps used
   int64_t last_event_id = 0;
 };
 

@@ -190,6 +190,8 @@ export interface SignalRequest {
   name: string;
   /** [{}] */
   payload?: unknown;
+  /** First wins: delivered only if the run never received a signal of this name (else an InvalidStateError result). */
+  once?: boolean;
 }
 
 /** engine.signalMany's answer for one signal. */

@@ -14,7 +14,7 @@ namespace {
 std::unique_ptr<Engine> approval_engine() {
   auto engine = Engine::open(fast_options());
   engine->register_workflow("approve", [](Context& ctx, const Json&) -> Json {
-    return ctx.wait_for_signal("approve");
+    return *ctx.wait_for_signal("approve");
   });
   engine->launch();
   return engine;
@@ -62,7 +62,7 @@ TEST(SignalOnce, ASignalAlreadyReadStillCounts) {
   auto engine = Engine::open(fast_options());
   engine->register_workflow("two", [](Context& ctx, const Json&) -> Json {
     ctx.wait_for_signal("approve");
-    return ctx.wait_for_signal("go");
+    return *ctx.wait_for_signal("go");
   });
   engine->launch();
   auto run = engine->start("two", boost::json::object{});
