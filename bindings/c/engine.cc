@@ -34,6 +34,10 @@ StartOptions start_options(const Args& args, const sl_start_options* options) {
                                       "sl_start_options.idempotency_key");
     start.owner = args.text(o->owner, o->owner_len, "sl_start_options.owner");
     start.priority = o->priority;
+    if (o->version >= 2) {
+      start.budget.llm_calls = o->budget_llm_calls;
+      start.budget.llm_tokens = o->budget_llm_tokens;
+    }
   }
   return start;
 }
@@ -247,6 +251,13 @@ SL_API int sl_engine_start_many(char** results_json, size_t* results_len, sl_eng
         }
         r.options.priority = static_cast<int>(priority->as_int64());
       }
+      if (const auto* budget = o.if_contains("budget"); budget && !budget->is_null()) {
+        try {
+          r.options.budget = budget_from_json(*budget, where + ".budget");
+        } catch (const Error& e) {
+          args.invalid(e.what());
+        }
+      }
       batch.push_back(std::move(r));
     });
     boost::json::array results;
@@ -275,6 +286,10 @@ SL_API int sl_engine_signal_many(char** results_json, size_t* results_len, sl_en
       signal.run_id = string_member(args, o, where, "run_id", true);
       signal.name = string_member(args, o, where, "name", true);
       if (const auto* payload = o.if_contains("payload")) signal.payload = *payload;
+      if (const auto* once = o.if_contains("once"); once && !once->is_null()) {
+        if (!once->is_bool()) args.invalid(where + ".once must be true or false");
+        signal.once = once->as_bool();
+      }
       batch.push_back(std::move(signal));
     });
     boost::json::array results;

@@ -28,6 +28,7 @@ static_assert(SL_ETIMEOUT == static_cast<int>(ErrorCode::timeout));
 static_assert(SL_EINTERNAL == static_cast<int>(ErrorCode::internal));
 static_assert(SL_EPROVIDER == static_cast<int>(ErrorCode::provider));
 static_assert(SL_EQUOTA == static_cast<int>(ErrorCode::quota_exceeded));
+static_assert(SL_EBUDGET == static_cast<int>(ErrorCode::budget_exceeded));
 static_assert(SL_CLASS_RETRYABLE == static_cast<int>(ErrorClass::retryable));
 static_assert(SL_CLASS_FATAL == static_cast<int>(ErrorClass::fatal));
 static_assert(SL_CLASS_RATE_LIMITED == static_cast<int>(ErrorClass::rate_limited));

@@ -20,6 +20,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::internal: return "internal";
     case ErrorCode::provider: return "provider";
     case ErrorCode::quota_exceeded: return "quota_exceeded";
+    case ErrorCode::budget_exceeded: return "budget_exceeded";
   }
   return "unknown";
 }

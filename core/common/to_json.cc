@@ -29,7 +29,8 @@ Json to_json(const RunInfo& run) {
                           {"priority", run.priority},
                           {"created_at_ms", run.created_at_ms},
                           {"updated_at_ms", run.updated_at_ms},
-                          {"finished_at_ms", run.finished_at_ms}};
+                          {"finished_at_ms", run.finished_at_ms},
+                          {"budget", to_json(run.budget)}};
   if (!run.unreadable.empty()) out["unreadable"] = run.unreadable;  // only on a corrupted row
   return out;
 }
@@ -63,7 +64,9 @@ Json to_json(const Snapshot& snapshot) {
                              {"steps", array_of(snapshot.steps)},
                              {"artifacts", array_of(snapshot.artifacts)},
                              {"streams", std::move(streams)},
-                             {"last_event_id", snapshot.last_event_id}};
+                             {"last_event_id", snapshot.last_event_id},
+                             {"usage", to_json(snapshot.usage)},
+                             {"budget", budget_status_json(snapshot.run.budget, snapshot.usage)}};
 }
 
 Json to_json(const Event& event) {

@@ -67,6 +67,9 @@ void Engine::start_async(std::string_view workflow, Json input, const StartOptio
 std::vector<StartResult> Engine::start_many(std::vector<StartRequest> requests) {
   return core_->start_many(std::move(requests));
 }
+void Engine::signal_once(std::string_view run_id, std::string_view name, Json payload) {
+  core_->signal(run_id, name, std::move(payload), true);
+}
 std::vector<std::optional<Error>> Engine::signal_many(std::vector<SignalRequest> signals) {
   return core_->signal_many(std::move(signals));
 }

@@ -10,6 +10,7 @@
 
 #include "engine/concurrency.h"
 #include "engine/execution_state.h"
+#include "engine/run_budget.h"
 #include "engine/run_page.h"
 #include "engine/validate.h"
 #include "store/row_codec.h"  // hardening: decode_stored_json
@@ -299,6 +300,8 @@ store::RunRecord EngineCore::new_run(std::string_view workflow, Json input,
   run.info.owner = options.owner;
   run.info.idempotency_key = options.idempotency_key;
   run.info.priority = options.priority;
+  check_budget(options.budget);
+  run.info.budget = options.budget;
   return run;
 }
 
@@ -615,10 +618,10 @@ void EngineCore::set_priority(std::string_view run_id, int priority) {
   });
 }
 
-void EngineCore::signal(std::string_view run_id, std::string_view name, Json payload) {
+void EngineCore::signal(std::string_view run_id, std::string_view name, Json payload, bool once) {
   check_name("signal name", name);
   checked_json_text("signal payload", payload, options_);
-  SignalRequest request{std::string(run_id), std::string(name), std::move(payload)};
+  SignalRequest request{std::string(run_id), std::string(name), std::move(payload), once};
   writer_->run([&](Batch& b) { signal_op(b, request); });
 }
 
@@ -633,6 +636,11 @@ void EngineCore::signal_op(Batch& b, const SignalRequest& request) {
       throw Error(ErrorCode::invalid_state, "run '" + run.info.id + "' is already " +
                                                 to_string(run.info.status) +
                                                 "; signals can only be sent to unfinished runs");
+    }
+    if (request.once && b.tx.has_signal(run.info.id, std::string(name))) {
+      throw Error(ErrorCode::invalid_state,
+                  "run '" + run.info.id + "' has already received signal '" + std::string(name) +
+                      "'; a signal sent once is delivered to the first sender only");
     }
     b.tx.insert_signal(store::SignalRecord{0, run.info.id, std::string(name), text}, b.now_ms);
     b.event(run.info.id, "signal.received",
@@ -687,6 +695,7 @@ Snapshot EngineCore::snapshot(std::string_view run_id) {
     snap.steps.push_back(StepInfo{s.seq, s.name, s.kind, s.status,
                                   store::decode_stored_json(s.result, snap.run.id, "the result of step '" + s.name + "'"),
                                   s.completed_at_ms});
+    if (s.kind == "llm" && s.status == "completed") snap.usage.add_llm_result(snap.steps.back().result);
   }
   for (auto& a : tx->artifacts(snap.run.id, true)) {
     snap.artifacts.push_back(ArtifactInfo{a.key, a.version, store::decode_stored_json(a.value, snap.run.id, "artifact '" + a.key + "'"), a.created_at_ms});

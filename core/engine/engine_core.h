@@ -53,7 +53,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   RunPage list(const RunFilter& filter);
   void remove(std::string_view run_id);
   void cancel(std::string_view run_id);
-  void signal(std::string_view run_id, std::string_view name, Json payload);
+  void signal(std::string_view run_id, std::string_view name, Json payload, bool once = false);
   void retry(std::string_view run_id);
   size_t retry_failed(const RunFilter& filter, std::vector<std::string>* unreadable = nullptr);
   std::vector<std::string> cancel_many(const RunFilter& filter);

@@ -2,6 +2,7 @@
 
 #include "engine/engine_core.h"
 #include "engine/execution_state.h"
+#include "engine/run_budget.h"
 #include "engine/validate.h"
 #include "store/row_codec.h"  // hardening: decode_stored_json
 
@@ -117,7 +118,7 @@ Error ExecutionState::stored_step_error(const store::StepRecord& step) const {
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
   };
   ErrorCode code = ErrorCode::step_failed;
-  for (int c = 0; c <= static_cast<int>(ErrorCode::quota_exceeded); ++c) {
+  for (int c = 0; c <= static_cast<int>(ErrorCode::budget_exceeded); ++c) {
     if (text("code") == to_string(static_cast<ErrorCode>(c))) code = static_cast<ErrorCode>(c);
   }
   ErrorClass error_class = ErrorClass::fatal;
@@ -419,6 +420,15 @@ WaitResult ExecutionState::invoke(std::string_view name, std::string_view workfl
   child.info.status = RunStatus::queued;
   child.info.input = std::move(input);
   child.info.owner = run_.info.owner;
+  if (run_.info.budget.limited()) {
+    // A child spends from what its parent has left, never more.
+    RunUsage used = llm_usage_locked();
+    if (budget_spent(run_.info.budget, used)) {
+      throw budget_exceeded_error(run_.info.budget, used,
+                                  "child run '" + std::string(name) + "' was not started");
+    }
+    child.info.budget = remaining_budget(run_.info.budget, used);
+  }
   child.info.priority = run_.info.priority;
   child.info.parent_id = run_id();
   child.info.idempotency_key = run_id() + ":" + std::to_string(pos.seq);

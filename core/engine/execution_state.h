@@ -134,6 +134,9 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
                 const LlmCallback& done);
   // Caller holds mutex_; cancel what it returns after unlocking.
   std::vector<std::shared_ptr<LlmCall>> take_llm_calls_locked();
+  // What the run's llm steps used (completed ones) or hold (in flight, as
+  // calls), for its budget (run_budget.h). Caller holds mutex_.
+  RunUsage llm_usage_locked() const;
   // What step `seq` (or, with seq < 0, every step) holds and waits for; the
   // caller drops them after unlocking: returning a use may admit another
   // waiter of this same execution, whose callback takes mutex_.

@@ -2,6 +2,7 @@
 // LLM client, its text streamed as chunks and its attempts retried per policy.
 #include "engine/engine_core.h"
 #include "engine/execution_state.h"
+#include "engine/run_budget.h"
 #include "engine/validate.h"
 #include "store/row_codec.h"
 #include "llm/llm_client.h"
@@ -29,6 +30,7 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
   int attempt = 1;
   int64_t attempt_start = 0;
   std::optional<LlmOutcome> memoized;
+  std::optional<Error> over_budget;
   {
     std::lock_guard lock(mutex_);
     auto pos = next_position(name, "llm");
@@ -50,12 +52,22 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
                                                      "': provider '" + provider +
                                                      "' has no default model; name one");
       }
+      // Checked before the attempt begins, so calls still in flight count.
+      if (run_.info.budget.limited()) {
+        RunUsage used = llm_usage_locked();
+        if (budget_spent(run_.info.budget, used)) {
+          over_budget = budget_exceeded_error(run_.info.budget, used,
+                                              "llm step '" + std::string(name) + "' was not sent");
+        }
+      }
       attempt = begin_attempt(pos, name, "llm", retry);
       // Readers show this attempt's text from here on, not the earlier one's.
       attempt_start = begin_stream_attempt_locked(stream);
     }
   }
   if (memoized) return done(std::move(*memoized));
+  // Recorded as the step's failure (fatal: no retry), with no request sent.
+  if (over_budget) return llm_done(seq, std::nullopt, std::move(over_budget), done);
 
   auto self = shared_from_this();
   LlmCallbacks callbacks;
@@ -157,6 +169,19 @@ void ExecutionState::llm_done(int64_t seq, std::optional<LlmResult> result,
     }
   }
   done(std::move(out));
+}
+
+RunUsage ExecutionState::llm_usage_locked() const {
+  RunUsage usage;
+  for (const auto& [seq, step] : stored_) {
+    if (step.kind != "llm") continue;
+    if (step.status == "completed") {
+      usage.add_llm_result(store::decode_stored_json(step.result, run_id(), "the result of llm step '" + step.name + "'"));
+    } else if (step.status == "begun") {
+      usage.llm_calls += 1;  // in flight: its call counts before its tokens are known
+    }
+  }
+  return usage;
 }
 
 std::vector<std::shared_ptr<LlmCall>> ExecutionState::take_llm_calls_locked() {

@@ -55,6 +55,7 @@ Snapshot StoreReader::snapshot(std::string_view run_id) {
         s.seq, s.name, s.kind, s.status,
         store::decode_stored_json(s.result, snap.run.id, "the result of step '" + s.name + "'"),
         s.completed_at_ms});
+    if (s.kind == "llm" && s.status == "completed") snap.usage.add_llm_result(snap.steps.back().result);
   }
   for (auto& a : tx->artifacts(snap.run.id, true)) {
     snap.artifacts.push_back(ArtifactInfo{

@@ -38,7 +38,7 @@ Json json_column(RunRecord& r, const SQLite::Column& c, const char* name, bool n
 const char* const kRunColumns =
     "id, workflow, status, input, output, error, progress, owner, idempotency_key, parent_id, "
     "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
-    "updated_at, finished_at, deadline_at, started_at";
+    "updated_at, finished_at, deadline_at, started_at, budget";
 
 RunRecord read_run(SQLite::Statement& q, int first) {
   RunRecord r;
@@ -71,6 +71,14 @@ RunRecord read_run(SQLite::Statement& q, int first) {
   r.info.finished_at_ms = q.getColumn(i++).getInt64();
   r.deadline_at_ms = q.getColumn(i++).getInt64();
   r.started_at_ms = q.getColumn(i++).getInt64();
+  Json budget = json_column(r, q.getColumn(i++), "budget", true);
+  if (!budget.is_null()) {
+    try {
+      r.info.budget = budget_from_json(budget, "budget");
+    } catch (const Error& e) {
+      mark_unreadable(r, std::string("stored ") + e.what());
+    }
+  }
   return r;
 }
 

@@ -113,6 +113,12 @@ CREATE INDEX runs_deadline ON runs(deadline_at)
 ALTER TABLE chunk_streams ADD COLUMN attempt_start INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX runs_available ON runs(available_at) WHERE status = 'queued';
 )sql",
+      // 3 -> 4: a run's LLM budget as given at start (storyloom/budget.h):
+      // {"llm_calls", "llm_tokens"} as JSON text, NULL for no limit. What is
+      // spent is not stored: it is the sum of the run's completed llm steps.
+      R"sql(
+ALTER TABLE runs ADD COLUMN budget TEXT;
+)sql",
   };
   return all;
 }

@@ -346,6 +346,13 @@ class SqliteTx : public WriteTx {
                           q.getColumn(2).getString(), q.getColumn(3).getInt64()};
   }
 
+  bool has_signal(const std::string& run_id, const std::string& name) override {
+    auto& q = conn_.prepare("SELECT 1 FROM signals WHERE run_id = ? AND name = ? LIMIT 1");
+    q.bind(1, run_id);
+    q.bind(2, name);
+    return q.executeStep();
+  }
+
   std::vector<SignalRecord> unconsumed_signals(const std::string& run_id,
                                                const std::string& name) override {
     auto& q = conn_.prepare(
@@ -462,8 +469,8 @@ class SqliteTx : public WriteTx {
     auto& q = conn_.prepare(
         "INSERT INTO runs (id, workflow, status, input, output, error, progress, owner, "
         "idempotency_key, parent_id, parent_step, priority, available_at, wake_at, waiting_for, "
-        "lease_owner, created_at, updated_at, finished_at) "
-        "VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "lease_owner, created_at, updated_at, finished_at, budget) "
+        "VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     int i = 1;
     q.bind(i++, r.info.id);
     q.bind(i++, r.info.workflow);
@@ -485,6 +492,11 @@ class SqliteTx : public WriteTx {
     q.bind(i++, r.info.created_at_ms);
     q.bind(i++, r.info.updated_at_ms);
     q.bind(i++, r.info.finished_at_ms);
+    if (r.info.budget.limited()) {
+      q.bind(i++, boost::json::serialize(to_json(r.info.budget)));
+    } else {
+      q.bind(i++);  // NULL: no limit
+    }
     try {
       q.exec();
     } catch (const SQLite::Exception& e) {

@@ -127,6 +127,9 @@ class ReadTx {
   virtual std::vector<ArtifactRecord> artifacts(const std::string& run_id, bool latest_only) = 0;
   virtual std::optional<ArtifactRecord> latest_artifact(const std::string& run_id,
                                                         const std::string& key) = 0;
+  // Whether the run ever received a signal of that name, read or unread
+  // (Engine::signal_once; an index lookup on signals(run_id, name)).
+  virtual bool has_signal(const std::string& run_id, const std::string& name) = 0;
   // The run's unread signals of that name, oldest first.
   virtual std::vector<SignalRecord> unconsumed_signals(const std::string& run_id,
                                                        const std::string& name) = 0;

@@ -8,7 +8,7 @@ import type { NextConfig } from 'next';
 const root = path.join(__dirname, '..', '..');
 
 const nextConfig: NextConfig = {
-  serverExternalPackages: ['storyloom'],
+  serverExternalPackages: ['storyloom', '@node-rs/argon2'],
   turbopack: { root },
   outputFileTracingRoot: root,
 };

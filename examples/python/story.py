@@ -292,14 +292,27 @@ class StreamText:
         self.end = offset + len(chunk)
 
 
-def register(engine: storyloom.Engine) -> None:
+def register(
+    engine: storyloom.Engine, *, per_hour: int | None = None, running: int | None = None
+) -> None:
     """Registers the story workflow (retries: 3 attempts, short backoff; a provider's
-    429 waits its Retry-After instead)."""
+    429 waits its Retry-After instead). per_hour / running: per user (the input's
+    ``owner``, set by server.py), at most that many stories start per hour / run at once;
+    the engine queues the others."""
     engine.register(
         WORKFLOW,
         story,
         retries=storyloom.RetryPolicy(max_attempts=3, initial_backoff=0.5, max_backoff=5),
+        throttle=storyloom.Throttle(per_hour, 3600.0, "$.owner") if per_hour else None,
+        concurrency=storyloom.Concurrency("$.owner", running) if running else None,
     )
+
+
+def llm_calls(input: dict[str, Any]) -> int:
+    """The llm calls a story needs: its outline, then per page a draft, a critique and a
+    revision per quality round, and an illustration brief. server.py makes it the run's
+    budget, so a story never costs more."""
+    return 1 + input["pages"] * (2 + 2 * input["quality"])
 
 
 def to_markdown(story_value: dict[str, Any]) -> str:

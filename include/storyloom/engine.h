@@ -150,6 +150,11 @@ struct SignalRequest {
   std::string run_id;
   std::string name;
   Json payload;
+  // First wins: delivered only if the run never received a signal of this
+  // name (read by a wait or still in its mailbox); otherwise refused with
+  // invalid_state ("... has already received signal ..."). Decided in the
+  // commit, so of several senders racing exactly one is delivered.
+  bool once = false;
 };
 
 class Engine {
@@ -205,6 +210,10 @@ class Engine {
   void cancel(std::string_view run_id);
   // Delivers a signal to the run's mailbox (kept until a wait reads it).
   void signal(std::string_view run_id, std::string_view name, Json payload);
+  // signal() that only the first sender of `name` to this run gets through
+  // (SignalRequest::once): later ones, even racing, throw invalid_state
+  // naming the signal. The earlier payload is in the run's `signal.received` event.
+  void signal_once(std::string_view run_id, std::string_view name, Json payload);
   // Delivers many signals in one commit, each checked alone; returns, in
   // order, no error or the one signal() would have thrown.
   std::vector<std::optional<Error>> signal_many(std::vector<SignalRequest> signals);

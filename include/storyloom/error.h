@@ -27,6 +27,7 @@ enum class ErrorCode : int {
   internal = 13,          // a bug in storyloom
   provider = 14,          // an LLM provider refused or failed a request (the message says which and why)
   quota_exceeded = 15,    // the provider account is out of quota or credit; class fatal, never retried
+  budget_exceeded = 16,   // the run's LLM budget is spent (storyloom/budget.h); class fatal, never retried
 };
 
 // How a failure should be treated by retry policies.

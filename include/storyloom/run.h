@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storyloom/budget.h"
 #include "storyloom/error.h"
 #include "storyloom/json.h"
 
@@ -35,6 +36,7 @@ struct RunInfo {
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   int64_t finished_at_ms = 0;  // 0 until finished
+  RunBudget budget = {};       // as given at start; no limit by default
   // Empty, or why the stored row of this run cannot be decoded (a corrupted
   // file): only list() returns such a run, with the unreadable fields null;
   // get(), snapshot() and every other call on it throw Error(store) naming it,
@@ -46,6 +48,7 @@ struct StartOptions {
   std::string idempotency_key;  // same key → the same run is returned
   std::string owner;            // free-form owner id (a user id); used for listing
   int priority = 0;             // higher runs first
+  RunBudget budget = {};        // what its llm steps may spend (storyloom/budget.h)
 };
 
 // Filters for Engine::list_runs; empty fields do not filter.
@@ -99,6 +102,7 @@ struct Snapshot {
   std::vector<StepInfo> steps;
   std::vector<ArtifactInfo> artifacts;  // the latest version of each key
   std::vector<StreamInfo> streams;      // by name
+  RunUsage usage = {};                  // what its completed llm steps used
   int64_t last_event_id = 0;
 };
 
@@ -108,7 +112,8 @@ Json to_json(const RunInfo& run);
 Json to_json(const RunPage& page);  // {"runs", "next_cursor"}
 Json to_json(const StepInfo& step);
 Json to_json(const ArtifactInfo& artifact);
-// {"run", "steps", "artifacts", "streams": {"<name>": {"attempt_start", "end"}}, "last_event_id"}
+// {"run", "steps", "artifacts", "streams": {"<name>": {"attempt_start", "end"}}, "last_event_id",
+//  "usage": to_json(RunUsage), "budget": budget_status_json(run.budget, usage)}
 Json to_json(const Snapshot& snapshot);
 
 }  // namespace storyloom

@@ -22,7 +22,8 @@
  * JSON shapes
  *  run:      {"id","workflow","status","input","output","error","progress",
  *             "owner","idempotency_key","parent_id","priority",
- *             "created_at_ms","updated_at_ms","finished_at_ms"}
+ *             "created_at_ms","updated_at_ms","finished_at_ms",
+ *             "budget":{"llm_calls","llm_tokens"} (0: no limit)}
  *            status: queued|running|sleeping|waiting|completed|failed|cancelled;
  *            output, error, progress: JSON or null; error is
  *            {"code","class","message","step"}; absent strings are "";
@@ -37,7 +38,14 @@
  *  snapshot: {"run":run,
  *             "steps":[{"seq","name","kind","status","result","completed_at_ms"}],
  *             "artifacts":[artifact...] (latest version of each key),
- *             "last_event_id"}
+ *             "last_event_id",
+ *             "usage":{"llm_calls","input_tokens","output_tokens","total_tokens",
+ *                      "by_model":[{"provider","model","calls","input_tokens",
+ *                                   "output_tokens","total_tokens"}]}
+ *               (what the completed llm steps used; failed attempts report none),
+ *             "budget":{"llm_calls","llm_tokens","spent_llm_calls",
+ *                       "spent_llm_tokens","remaining_llm_calls" (null: no limit),
+ *                       "remaining_llm_tokens" (null: no limit),"exceeded"}}
  *  artifact: {"key","version","value","created_at_ms"}
  *  event:    {"id","run_id","type","data","created_at_ms"}
  *  llm:      request and result shapes at sl_execution_llm
@@ -87,7 +95,8 @@ enum {
   SL_ETIMEOUT = 12,        /* a step or run took too long */
   SL_EINTERNAL = 13,       /* a bug in storyloom, or out of memory */
   SL_EPROVIDER = 14,       /* an LLM provider refused or failed a request */
-  SL_EQUOTA = 15           /* the provider account is out of quota or credit (fatal) */
+  SL_EQUOTA = 15,          /* the provider account is out of quota or credit (fatal) */
+  SL_EBUDGET = 16          /* the run's LLM budget is spent (fatal; sl_start_options) */
 };
 
 /* How a failure should be treated by retry policies (storyloom::ErrorClass). */
@@ -236,9 +245,15 @@ typedef struct sl_start_options {
   const char* owner;            /* free-form owner id, used for listing [none] */
   size_t owner_len;
   int priority;                 /* higher runs first [0] */
+  /* version 2: the run's LLM budget (storyloom/budget.h). Once its completed
+   * llm steps have used this many calls or total tokens, its next llm step
+   * fails with SL_EBUDGET (class fatal) without sending a request. A child
+   * run gets what its parent has left. 0: no limit; negative: SL_EINVALID. */
+  int64_t budget_llm_calls;
+  int64_t budget_llm_tokens;
 } sl_start_options;
-#define SL_START_OPTIONS_VERSION 1
-#define SL_START_OPTIONS_INIT {SL_START_OPTIONS_VERSION, NULL, 0, NULL, 0, 0}
+#define SL_START_OPTIONS_VERSION 2
+#define SL_START_OPTIONS_INIT {SL_START_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0}
 
 /* Starts a run of `workflow` on `input_json` (a JSON object) and returns it
  * as run JSON; the run is durable when this returns. The workflow must be
@@ -251,7 +266,7 @@ SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* eng
 
 /* Starts many runs in one commit, each checked alone. requests_json: a JSON
  * array of {"workflow", "input" (an object), "idempotency_key", "owner",
- * "priority"} (the last three optional). *results_json (free with sl_free):
+ * "priority", "budget": {"llm_calls", "llm_tokens"}} (the last four optional). *results_json (free with sl_free):
  * an array, one element per request in order: {"run": RUN} (the existing run
  * when the idempotency key was seen) or {"error": {"code", "class",
  * "message"}}. The runs are durable when this returns. Errors: SL_EINVALID
@@ -280,7 +295,10 @@ SL_API int sl_engine_start_async(sl_engine* engine, const char* workflow, size_t
                                  void* user_data);
 
 /* Delivers many signals in one commit, each checked alone. signals_json: a
- * JSON array of {"run_id", "name", "payload"}. *results_json: an array, one
+ * JSON array of {"run_id", "name", "payload", "once"} ("once": true delivers
+ * the signal only if the run never received one of that name: of racing
+ * senders exactly one gets through, the others SL_EINVALIDSTATE naming the
+ * signal; storyloom::SignalRequest::once). *results_json: an array, one
  * element per signal in order: {"ok": true} or {"error": {"code", "class",
  * "message"}}. Errors: SL_EINVALID as for sl_engine_start_many. */
 SL_API int sl_engine_signal_many(char** results_json, size_t* results_len, sl_engine* engine,

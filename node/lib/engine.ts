@@ -1,6 +1,7 @@
 // Engine: one open store plus its threads, as a Promise-based API. Blocking
 // C calls run off the JS thread (the addon's AsyncWorker); executions and
 // events arrive on the JS thread through thread-safe functions.
+import { budgetJson, toBudget, toBudgetStatus, toUsage, type BudgetStatus, type RunBudget, type RunUsage } from './budget';
 import { durationMs, intArgument, invalid, objectOf, stringArgument } from './check';
 import { engineConfigJson, resourceLimitsJson, type LlmOptions, type ResourceLimits } from './config';
 import { Context, describe, isParked, originOf } from './context';
@@ -60,6 +61,8 @@ export interface Run<Input = unknown, Output = unknown> {
   updatedAtMs: number;
   /** 0 until the run finishes. */
   finishedAtMs: number;
+  /** As given at start ({llmCalls: 0, llmTokens: 0}: no limit). */
+  budget: RunBudget;
 }
 
 export interface RunPage {
@@ -103,6 +106,10 @@ export interface Snapshot {
   streams: Record<string, StreamState>;
   /** Subscribe after this id to continue live. */
   lastEventId: number;
+  /** What the run's completed llm steps used, in all and per provider and model. */
+  usage: RunUsage;
+  /** The run's budget against its usage. */
+  budget: BudgetStatus;
 }
 
 /** stored: persisted with an id; transient: live token text (id 0); cursor: a stored chunk already seen live (id only). */
@@ -167,6 +174,8 @@ export interface StartOptions {
   owner?: string;
   /** Higher runs first. */
   priority?: number;
+  /** What the run's llm steps may spend (calls, tokens); a child run gets what is left. */
+  budget?: RunBudget;
 }
 
 /** One run of engine.startMany. */
@@ -185,13 +194,15 @@ export interface SignalRequest {
   name: string;
   /** [{}] */
   payload?: unknown;
+  /** First wins: delivered only if the run never received a signal of this name (else an InvalidStateError result). */
+  once?: boolean;
 }
 
 /** engine.signalMany's answer for one signal. */
 export type SignalResult = { ok: true; error?: undefined } | { ok: false; error: StoryloomError };
 
-const START_REQUEST = ['workflow', 'input', 'idempotencyKey', 'owner', 'priority'] as const;
-const SIGNAL_REQUEST = ['runId', 'name', 'payload'] as const;
+const START_REQUEST = ['workflow', 'input', 'idempotencyKey', 'owner', 'priority', 'budget'] as const;
+const SIGNAL_REQUEST = ['runId', 'name', 'payload', 'once'] as const;
 
 /** An array argument of a *Many call, each element an object with only `known` keys. */
 function arrayOfObjects(where: string, value: unknown, known: readonly string[]): Record<string, unknown>[] {
@@ -248,6 +259,7 @@ function toRun(r: any): Run {
     createdAtMs: r.created_at_ms,
     updatedAtMs: r.updated_at_ms,
     finishedAtMs: r.finished_at_ms,
+    budget: toBudget(r.budget),
   };
 }
 
@@ -542,8 +554,17 @@ export class Engine {
   /** Starts a run (durable when the Promise resolves); an idempotency key seen before returns that run. */
   async start<Input extends object = object>(workflow: string, input: Input = {} as Input, options: StartOptions = {}): Promise<Run> {
     const text = JSON.stringify(input);
+    const budget = options.budget === undefined ? { llm_calls: 0, llm_tokens: 0 } : budgetJson('engine.start: budget', options.budget);
     const json = await this.#track(() =>
-      this.#native.start(workflow, text ?? '', options.idempotencyKey ?? '', options.owner ?? '', options.priority ?? 0),
+      this.#native.start(
+        workflow,
+        text ?? '',
+        options.idempotencyKey ?? '',
+        options.owner ?? '',
+        options.priority ?? 0,
+        budget.llm_calls,
+        budget.llm_tokens,
+      ),
     );
     const run = toRun(JSON.parse(json));
     this.#holdUntilExecuted(run);
@@ -558,12 +579,13 @@ export class Engine {
    * argument (InvalidArgumentError naming the element and field).
    */
   async startMany(requests: StartRequest[]): Promise<StartResult[]> {
-    const items = arrayOfObjects('engine.startMany: requests', requests, START_REQUEST).map((r) => ({
+    const items = arrayOfObjects('engine.startMany: requests', requests, START_REQUEST).map((r, i) => ({
       workflow: r.workflow,
       input: r.input ?? {},
       ...(r.idempotencyKey === undefined ? {} : { idempotency_key: r.idempotencyKey }),
       ...(r.owner === undefined ? {} : { owner: r.owner }),
       ...(r.priority === undefined ? {} : { priority: r.priority }),
+      ...(r.budget === undefined ? {} : { budget: budgetJson(`engine.startMany: requests[${i}].budget`, r.budget) }),
     }));
     /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
     const results: any[] = JSON.parse(await this.#track(() => this.#native.startMany(JSON.stringify(items))));
@@ -586,6 +608,7 @@ export class Engine {
       run_id: s.runId,
       name: s.name,
       payload: s.payload === undefined ? {} : s.payload,
+      ...(s.once === undefined ? {} : { once: s.once }),
     }));
     /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
     const results: any[] = JSON.parse(await this.#track(() => this.#native.signalMany(JSON.stringify(items))));
@@ -713,6 +736,17 @@ export class Engine {
   }
 
   /** Puts a signal in the run's mailbox (it may arrive before the run waits for it). */
+  /**
+   * First wins: delivers the signal only if the run never received one of
+   * this name (read or unread); of several senders racing, exactly one gets
+   * through and the others reject with InvalidStateError naming the signal.
+   * The delivered payload is in the run's `signal.received` event.
+   */
+  async signalOnce(runId: string, name: string, payload: unknown = {}): Promise<void> {
+    const [result] = await this.signalMany([{ runId, name, payload, once: true }]);
+    if (!result.ok) throw result.error;
+  }
+
   async signal(runId: string, name: string, payload: unknown = {}): Promise<void> {
     const text = JSON.stringify(payload === undefined ? null : payload);
     await this.#track(() => this.#native.signal(runId, name, text));
@@ -741,6 +775,8 @@ export class Engine {
         Object.entries(s.streams ?? {}).map(([name, x]: [string, any]) => [name, { attemptStart: x.attempt_start, end: x.end }]),
       ),
       lastEventId: s.last_event_id,
+      usage: toUsage(s.usage),
+      budget: toBudgetStatus(s.budget),
     };
   }
 

@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'timeout'
   | 'internal'
   | 'provider'
-  | 'quota_exceeded';
+  | 'quota_exceeded'
+  | 'budget_exceeded';
 
 export type ErrorClass = 'retryable' | 'fatal' | 'rate_limited' | 'timeout';
 
@@ -37,6 +38,7 @@ const CODES: ErrorCode[] = [
   'internal',
   'provider',
   'quota_exceeded',
+  'budget_exceeded',
 ];
 const CLASSES: ErrorClass[] = ['retryable', 'fatal', 'rate_limited', 'timeout'];
 
@@ -78,6 +80,8 @@ export class InternalError extends StoryloomError {}
 export class ProviderError extends StoryloomError {}
 /** The provider account is out of quota or credit (OpenAI insufficient_quota, Anthropic billing, OpenRouter 402, Gemini quota); never retried. */
 export class QuotaExceededError extends StoryloomError {}
+/** The run's LLM budget (StartOptions.budget) is spent: the llm step made no request; never retried. */
+export class BudgetExceededError extends StoryloomError {}
 
 const BY_CODE: Record<ErrorCode, new (m: string, c: ErrorCode, k: ErrorClass) => StoryloomError> = {
   invalid_argument: InvalidArgumentError,
@@ -95,6 +99,7 @@ const BY_CODE: Record<ErrorCode, new (m: string, c: ErrorCode, k: ErrorClass) =>
   internal: InternalError,
   provider: ProviderError,
   quota_exceeded: QuotaExceededError,
+  budget_exceeded: BudgetExceededError,
 };
 
 /** Builds the error for a code, e.g. from a run's stored `error.code`. */

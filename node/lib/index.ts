@@ -24,6 +24,7 @@ export type {
 } from './engine';
 export type { ConcurrencyOptions, RetryOptions, ThrottleOptions, WorkflowOptions } from './workflow-options';
 export type { ListOptions, RunFilter, RunStatus } from './run-filter';
+export type { BudgetStatus, ModelUsage, RunBudget, RunUsage } from './budget';
 export type { LlmOptions, LlmProviderKind, LlmProviderOptions, ResourceLimits } from './config';
 export type { FinishReason, LlmMessage, LlmProviderInfo, LlmProviders, LlmRequest, LlmResult, LlmUsage, ResourceStatus } from './llm';
 export type { HttpHeader, HttpRequest, HttpResult, StepRetryOptions } from './http';
@@ -47,6 +48,7 @@ export {
   ProviderError,
   QuotaExceededError,
   WorkflowFailedError,
+  BudgetExceededError,
   errorFor,
 } from './errors';
 export type { ErrorCode, ErrorClass, StoredRunError } from './errors';

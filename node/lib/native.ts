@@ -91,7 +91,15 @@ export interface NativeRunFilter {
 export interface NativeEngine {
   registerWorkflow(name: string, options: NativeWorkflowOptions, dispatch: (execution: NativeExecution) => void): void;
   launch(): void;
-  start(workflow: string, inputJson: string, key: string, owner: string, priority: number): Promise<string>;
+  start(
+    workflow: string,
+    inputJson: string,
+    key: string,
+    owner: string,
+    priority: number,
+    budgetLlmCalls: number,
+    budgetLlmTokens: number,
+  ): Promise<string>;
   /** sl_engine_start_many: a JSON array of requests in, a JSON array of {run} | {error} out. */
   startMany(requestsJson: string): Promise<string>;
   /** sl_engine_signal_many: a JSON array of {run_id, name, payload} in, a JSON array of {ok} | {error} out. */

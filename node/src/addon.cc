@@ -1078,7 +1078,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return env.Undefined();
   }
 
-  // start(workflow, inputJson, idempotencyKey, owner, priority)
+  // start(workflow, inputJson, idempotencyKey, owner, priority, budgetLlmCalls, budgetLlmTokens)
   Napi::Value Start(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     auto* engine = live(env);
@@ -1087,6 +1087,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     auto key = arg_string(info, 2);
     auto owner = arg_string(info, 3);
     auto priority = static_cast<int>(arg_int64(info, 4));
+    auto budget_calls = arg_int64(info, 5);
+    auto budget_tokens = arg_int64(info, 6);
     return schedule(env, returning_json([=](char** out, size_t* len) {
                       sl_start_options o = SL_START_OPTIONS_INIT;
                       o.idempotency_key = key.data();
@@ -1094,6 +1096,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                       o.owner = owner.data();
                       o.owner_len = owner.size();
                       o.priority = priority;
+                      o.budget_llm_calls = budget_calls;
+                      o.budget_llm_tokens = budget_tokens;
                       return sl_engine_start(out, len, engine, workflow.data(), workflow.size(),
                                              input.data(), input.size(), &o);
                     }));

@@ -198,6 +198,7 @@ TEST_F(CapiEngine, StartReturnsTheRunWithEveryField) {
   opts.owner = "user-7";
   opts.owner_len = 6;
   opts.priority = 5;
+  opts.budget_llm_calls = 4;
   char* out = nullptr;
   size_t len = 0;
   workflow("story", [](sl_execution* e) { complete(e); });
@@ -208,10 +209,11 @@ TEST_F(CapiEngine, StartReturnsTheRunWithEveryField) {
   const auto& o = run.as_object();
   for (const char* field : {"id", "workflow", "status", "input", "output", "error", "progress",
                             "owner", "idempotency_key", "parent_id", "priority", "created_at_ms",
-                            "updated_at_ms", "finished_at_ms"}) {
+                            "updated_at_ms", "finished_at_ms", "budget"}) {
     EXPECT_TRUE(o.contains(field)) << field;
   }
-  EXPECT_EQ(o.size(), 14u);
+  EXPECT_EQ(o.size(), 15u);
+  EXPECT_EQ(o.at("budget"), boost::json::parse(R"({"llm_calls":4,"llm_tokens":0})"));
   EXPECT_EQ(o.at("workflow"), "story");
   // An idle engine starts a local run in the commit that creates it.
   EXPECT_TRUE(o.at("status") == "queued" || o.at("status") == "running") << o.at("status");
@@ -225,6 +227,24 @@ TEST_F(CapiEngine, StartReturnsTheRunWithEveryField) {
   EXPECT_GT(o.at("created_at_ms").as_int64(), 0);
   EXPECT_EQ(o.at("finished_at_ms"), 0);
   EXPECT_EQ(get(std::string(o.at("id").as_string())).at("input"), o.at("input"));
+}
+
+TEST_F(CapiEngine, StartOptionsVersionOneHaveNoBudgetAndANegativeBudgetIsNamed) {
+  workflow("w", [](sl_execution* e) { complete(e); });
+  sl_start_options v1 = SL_START_OPTIONS_INIT;
+  v1.version = 1;  // a caller built against the first version: no budget fields read
+  v1.budget_llm_calls = -1;
+  char* out = nullptr;
+  Json run = take_json(sl_engine_start(&out, nullptr, engine_, "w", 1, "{}", 2, &v1), out);
+  EXPECT_EQ(run.at("budget").at("llm_calls"), 0);
+  sl_start_options bad = SL_START_OPTIONS_INIT;
+  bad.budget_llm_tokens = -3;
+  EXPECT_EQ(sl_engine_start(&out, nullptr, engine_, "w", 1, "{}", 2, &bad), SL_EINVALID);
+  EXPECT_EQ(last_message(), "budget.llm_tokens must be >= 0 (0: no limit), got -3");
+  const char* many = R"([{"workflow":"w","budget":{"llm_calls":2}},{"workflow":"w","budget":{"calls":1}}])";
+  EXPECT_EQ(sl_engine_start_many(&out, nullptr, engine_, many, std::strlen(many)), SL_EINVALID);
+  EXPECT_EQ(last_message(), "sl_engine_start_many: requests_json[1].budget has an unknown field "
+                            "'calls' (known: llm_calls, llm_tokens)");
 }
 
 TEST_F(CapiEngine, StartWithTheSameIdempotencyKeyReturnsTheSameRun) {

@@ -51,7 +51,8 @@ TEST(Format, RunJsonHasEveryField) {
       to_json_text(json),
       R"({"id":"r1","workflow":"story","status":"failed","input":{"pages":2},"output":null,)"
       R"("error":{"code":"step_failed"},"progress":null,"owner":"alice","idempotency_key":"",)"
-      R"("parent_id":"","priority":3,"created_at_ms":10,"updated_at_ms":0,"finished_at_ms":0})");
+      R"("parent_id":"","priority":3,"created_at_ms":10,"updated_at_ms":0,"finished_at_ms":0,)"
+      R"("budget":{"llm_calls":0,"llm_tokens":0}})");
 }
 
 TEST(Format, SnapshotAddsStepsAndLastEventId) {
@@ -61,6 +62,12 @@ TEST(Format, SnapshotAddsStepsAndLastEventId) {
   snap.last_event_id = 17;
   Json json = snapshot_json(snap);
   EXPECT_EQ(json.at("last_event_id").as_int64(), 17);
+  // What the llm steps used, and the run's budget against it (none here).
+  EXPECT_EQ(to_json_text(json.at("usage")),
+            R"({"llm_calls":0,"input_tokens":0,"output_tokens":0,"total_tokens":0,"by_model":[]})");
+  EXPECT_EQ(to_json_text(json.at("budget")),
+            R"({"llm_calls":0,"llm_tokens":0,"spent_llm_calls":0,"spent_llm_tokens":0,)"
+            R"("remaining_llm_calls":null,"remaining_llm_tokens":null,"exceeded":false})");
   EXPECT_EQ(to_json_text(json.at("steps")),
             R"([{"seq":0,"name":"outline","kind":"step","status":"completed","result":"o",)"
             R"("completed_at_ms":5}])");

@@ -16,7 +16,27 @@ TEST(ToJson, RunHasEveryFieldWithItsStatusAsText) {
   EXPECT_EQ(boost::json::serialize(to_json(run)),
             R"({"id":"r1","workflow":"story","status":"waiting","input":{"topic":"storm"},)"
             R"("output":null,"error":null,"progress":null,"owner":"","idempotency_key":"",)"
-            R"("parent_id":"","priority":2,"created_at_ms":0,"updated_at_ms":0,"finished_at_ms":0})");
+            R"("parent_id":"","priority":2,"created_at_ms":0,"updated_at_ms":0,"finished_at_ms":0,)"
+            R"("budget":{"llm_calls":0,"llm_tokens":0}})");
+}
+
+TEST(ToJson, SnapshotTotalsLlmUsagePerProviderAndModel) {
+  Snapshot snap;
+  snap.run.budget.llm_tokens = 100;
+  for (const char* model : {"m2", "m1", "m2"}) {
+    snap.usage.add_llm_result(boost::json::object{
+        {"provider", "p"},
+        {"model", model},
+        {"usage", {{"input_tokens", 10}, {"output_tokens", 20}, {"total_tokens", 30}}}});
+  }
+  Json j = to_json(snap);
+  EXPECT_EQ(boost::json::serialize(j.at("usage")),
+            R"({"llm_calls":3,"input_tokens":30,"output_tokens":60,"total_tokens":90,"by_model":[)"
+            R"({"provider":"p","model":"m1","calls":1,"input_tokens":10,"output_tokens":20,"total_tokens":30},)"
+            R"({"provider":"p","model":"m2","calls":2,"input_tokens":20,"output_tokens":40,"total_tokens":60}]})");
+  EXPECT_EQ(boost::json::serialize(j.at("budget")),
+            R"({"llm_calls":0,"llm_tokens":100,"spent_llm_calls":3,"spent_llm_tokens":90,)"
+            R"("remaining_llm_calls":null,"remaining_llm_tokens":10,"exceeded":false})");
 }
 
 TEST(ToJson, SnapshotPageStepArtifactAndEvent) {

@@ -73,6 +73,9 @@ Json snapshot_json(const Snapshot& snapshot) {
   auto& object = out.as_object();
   object["last_event_id"] = snapshot.last_event_id;
   object["steps"] = std::move(steps);
+  // What the llm steps used and, for a run started with a budget, what is left.
+  object["usage"] = to_json(snapshot.usage);
+  object["budget"] = budget_status_json(snapshot.run.budget, snapshot.usage);
   return out;
 }
 

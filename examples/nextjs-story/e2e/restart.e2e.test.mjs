@@ -13,6 +13,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { Engine } from 'storyloom';
 import { screenshotsDir, startBrowser, startServer, storeDir } from './server.mjs';
+import { signUp } from './auth.mjs';
 
 const dir = storeDir();
 let server;
@@ -20,12 +21,14 @@ let browser;
 let page;
 let reader;
 let proxy;
+let cookie; // the signed-in user's session, for API calls
 
 before(async () => {
   mkdirSync(screenshotsDir, { recursive: true });
   server = await startServer({ wordDelayMs: 40, dir });
   browser = await startBrowser();
   page = await browser.context.newPage();
+  cookie = await signUp(page, server.base, 'restart-writer');
 });
 
 after(async () => {
@@ -83,7 +86,7 @@ async function streamsShown() {
 test('a page resumed three times mid-page (reload, network drop, server kill; the server resumes the story with no request) shows the stored text, nothing appended or doubled', async () => {
   const started = await fetch(`${server.base}/api/story/generate`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', origin: server.base, cookie },
     body: JSON.stringify({ topic: 'a fox who keeps the old bridge', pages: 5, quality: 0 }),
   });
   assert.equal(started.status, 201, await started.clone().text());

@@ -70,13 +70,14 @@ export function storeDir() {
 }
 
 /**
- * Starts the built app; returns {base, port, dbPath, stop, kill, output}.
+ * Starts the built app; returns {base, port, dbPath, pid, stop, kill, output}.
+ * `env` adds to the server's environment (e.g. STORY_LIMIT_PER_HOUR).
  * `dir` and `port` reuse another server's store and address (a restart;
  * the caller then removes `dir`); `readyLog` waits for a line of the
  * server's output matching it instead of asking /api/health, so that the
  * server gets no request (its match is returned as `ready`).
  */
-export async function startServer({ wordDelayMs = 15, dir, port, readyLog } = {}) {
+export async function startServer({ wordDelayMs = 15, dir, port, readyLog, env = {} } = {}) {
   if (!existsSync(path.join(appDir, '.next', 'BUILD_ID'))) {
     throw new Error(`no production build in ${appDir}/.next: run \`npx next build\` first`);
   }
@@ -91,6 +92,11 @@ export async function startServer({ wordDelayMs = 15, dir, port, readyLog } = {}
       ...withoutLlmKeys(process.env),
       STORYLOOM_STORE: `sqlite:${dbPath}`,
       STORY_WORD_DELAY_MS: String(wordDelayMs),
+      // Accounts beside the store (a restart keeps them, and the session
+      // secret with them); plain http on 127.0.0.1, so no Secure cookie.
+      STORY_ACCOUNTS_FILE: path.join(dir, 'accounts.json'),
+      STORY_COOKIE_SECURE: '0',
+      ...env,
       NEXT_TELEMETRY_DISABLED: '1',
       NODE_ENV: 'production',
     },
@@ -126,7 +132,7 @@ export async function startServer({ wordDelayMs = 15, dir, port, readyLog } = {}
     await stop();
     throw e;
   }
-  return { base, port, dbPath, ready, stop, kill, output: () => log };
+  return { base, port, dbPath, pid: child.pid, ready, stop, kill, output: () => log };
 }
 
 /** Chromium from the system (no browser download), headless, with a fresh profile. */

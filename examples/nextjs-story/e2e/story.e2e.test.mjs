@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { apiAs, signUp } from './auth.mjs';
 import { screenshotsDir, startBrowser, startServer } from './server.mjs';
 
 let server;
@@ -17,6 +18,8 @@ before(async () => {
   server = await startServer({ wordDelayMs: 15 });
   browser = await startBrowser();
   page = await browser.context.newPage();
+  // Every story route needs a signed-in user (users.e2e.test.mjs checks that).
+  api = apiAs(server.base, await signUp(page, server.base, 'story-writer'));
 });
 
 after(async () => {
@@ -27,21 +30,8 @@ after(async () => {
 const url = (p) => `${server.base}${p}`;
 const shot = (name) => page.screenshot({ path: path.join(screenshotsDir, `${name}.png`), fullPage: true });
 
-async function api(method, p, body, raw) {
-  const response = await fetch(url(p), {
-    method,
-    headers: body === undefined && raw === undefined ? {} : { 'content-type': 'application/json' },
-    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-  });
-  const text = await response.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, json, text };
-}
+/** api(method, path, body, raw): the signed-in user's API call. */
+let api;
 
 async function statusOf(id) {
   const r = await api('GET', `/api/story/${id}/status`);
@@ -121,6 +111,11 @@ test('the form shows field errors from the API', async () => {
   assert.equal(await page.textContent('[data-error-for=topic]'), 'topic must not be empty');
   assert.equal(await page.textContent('[data-error-for=pages]'), 'pages must be from 1 to 20, got 25');
   assert.equal(new URL(page.url()).pathname, '/');
+  // An empty field is named as empty, not as "got 0".
+  await page.fill('input[name=pages]', '');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('[data-error-for=pages] >> text=is empty');
+  assert.equal(await page.textContent('[data-error-for=pages]'), 'pages is empty: give a whole number from 1 to 20');
   await shot('form-errors');
 });
 
@@ -177,6 +172,12 @@ test('a story from the form streams its pages; a reload mid-page loses and doubl
 
   await page.waitForSelector('[data-testid=live-story][data-status=completed]', { timeout: 90000 });
   await shot('finished-live-view');
+  // The streams' size is the same after a reload (it once counted live chunks, then stored ones).
+  const summaryLive = await page.textContent('[data-testid=streams-summary]');
+  await page.reload();
+  await page.waitForSelector('[data-testid=live-story][data-status=completed]');
+  assert.equal(await page.textContent('[data-testid=streams-summary]'), summaryLive);
+  assert.match(summaryLive, /^Generation streams \(\d+, \d+ characters\)$/);
   assert.equal(await page.getAttribute('[data-testid=live-story]', 'data-gaps'), '0');
   assert.equal(await page.textContent('[data-testid=pages-done]'), '4 of 4 pages done');
 
@@ -258,8 +259,17 @@ test('a story is cancelled from the live view', async () => {
   const id = r.json.sessionId;
   await page.goto(url(`/story/${id}`));
   await page.waitForSelector('[data-testid=now-writing]');
+  await page.waitForSelector('[data-testid=page-1]', { timeout: 90000 });
   await page.click('[data-testid=cancel]');
   await page.waitForSelector('[data-testid=live-story][data-status=cancelled]', { timeout: 30000 });
+  // It says Cancelled (not the stage it was in), and keeps the pages it wrote, also after a reload.
+  assert.equal(await page.textContent('[data-testid=stage]'), 'Cancelled');
+  const pagesBefore = await page.$$eval('[data-testid=page-content]', (els) => els.map((e) => e.textContent));
+  assert.ok(pagesBefore.length >= 1);
+  await page.reload();
+  await page.waitForSelector('[data-testid=live-story][data-status=cancelled]');
+  assert.equal(await page.textContent('[data-testid=stage]'), 'Cancelled');
+  assert.deepEqual(await page.$$eval('[data-testid=page-content]', (els) => els.map((e) => e.textContent)), pagesBefore);
   await shot('cancelled');
   const s = await statusOf(id);
   assert.equal(s.status, 'cancelled');
@@ -280,5 +290,12 @@ test('the library lists every story, newest first', async () => {
   assert.equal(listed.length, 3);
   assert.equal(listed[2].id, finishedId);
   assert.deepEqual(listed.map((s) => s.status), ['cancelled', 'completed', 'completed']);
+  // One title everywhere: the library shows each story under the title its page shows.
+  const titles = await page.$$eval('tr[data-story-id] td:first-child a', (links) => links.map((a) => a.textContent));
+  assert.equal(titles[1], 'The Tortoise Who Flew');
   await shot('library');
+  for (const [i, s] of listed.entries()) {
+    await page.goto(url(`/story/${s.id}`));
+    assert.equal(await page.textContent('h1'), titles[i], `story ${s.id}`);
+  }
 });

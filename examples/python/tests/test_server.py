@@ -27,7 +27,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spawn(db: Path, port: int, word_delay: str = "0.002") -> subprocess.Popen:
+def _spawn(db: Path, port: int, word_delay: str = "0.002", *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -38,6 +38,7 @@ def _spawn(db: Path, port: int, word_delay: str = "0.002") -> subprocess.Popen:
             str(port),
             "--word-delay",
             word_delay,
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -58,6 +59,15 @@ def _wait_healthy(proc: subprocess.Popen, url: str) -> None:
             pass
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.1)
+
+
+def signed_in(base: str, username: str = "writer") -> httpx.Client:
+    """A client with a new account's session cookie, sending this site as its Origin (as
+    the service's own pages would: writes without it are refused)."""
+    c = httpx.Client(headers={"origin": base})
+    r = c.post(f"{base}/api/auth/signup", json={"username": username, "password": "pw-" * 4})
+    assert r.status_code == 201, r.text
+    return c
 
 
 @pytest.fixture
@@ -115,7 +125,7 @@ def _wait_status(client, base, rid, want, timeout=30):
 
 
 def test_generate_stream_reconnect_approve_and_finish(base):
-    with httpx.Client() as c:
+    with signed_in(base) as c:
         req = {
             "topic": "a lighthouse cat",
             "author_style": "Roald Dahl",
@@ -183,7 +193,7 @@ def test_generate_stream_reconnect_approve_and_finish(base):
 
 
 def test_cancel_a_waiting_story(base):
-    with httpx.Client() as c:
+    with signed_in(base) as c:
         rid = c.post(
             f"{base}/api/story/generate", json={"topic": "a storm", "approve_outline": True}
         ).json()["id"]
@@ -219,13 +229,14 @@ def test_health_reports_store_workers_and_queue(base):
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(base, body, fields):
-    r = httpx.post(f"{base}/api/story/generate", json=body)
+    with signed_in(base) as c:
+        r = c.post(f"{base}/api/story/generate", json=body)
     assert r.status_code == 400
     assert r.json() == {"error": "invalid story request", "fields": fields}
 
 
 def test_other_bad_requests(base):
-    with httpx.Client() as c:
+    with signed_in(base) as c:
         r = c.post(f"{base}/api/story/generate", content=b"{nope")
         assert r.status_code == 400 and r.json()["error"] == "the body is not JSON"
         assert c.get(f"{base}/api/story/missing/status").status_code == 404
@@ -260,7 +271,7 @@ def test_a_story_killed_with_its_server_resumes_at_restart_with_no_request(tmp_p
     first = _spawn(db, port, word_delay="0.01")
     try:
         _wait_healthy(first, url)
-        with httpx.Client() as c:
+        with signed_in(url) as c:
             req = {"topic": "a crash", "pages": 3, "quality": 0}
             r = c.post(f"{url}/api/story/generate", json=req)
             assert r.status_code == 202, r.text

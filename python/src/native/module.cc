@@ -808,8 +808,11 @@ class Engine {
 
   std::string start(const std::string& workflow, const std::string& input_json,
                     const std::optional<std::string>& idempotency_key,
-                    const std::optional<std::string>& owner, int priority) {
+                    const std::optional<std::string>& owner, int priority,
+                    int64_t budget_llm_calls, int64_t budget_llm_tokens) {
     sl_start_options o = SL_START_OPTIONS_INIT;
+    o.budget_llm_calls = budget_llm_calls;
+    o.budget_llm_tokens = budget_llm_tokens;
     std::tie(o.idempotency_key, o.idempotency_key_len) = view(idempotency_key);
     std::tie(o.owner, o.owner_len) = view(owner);
     o.priority = priority;

@@ -11,6 +11,7 @@ with storyloom.Engine("sqlite:./story.db") as engine:
     run = engine.start("story", {"topic": "a storm"})
 """
 
+from ._budget import BudgetStatus, ModelUsage, RunBudget, RunUsage
 from ._config import LlmConfig, LlmProviderConfig, ResourceLimits
 from ._engine import AsyncContext, Context, Engine, EventStream, event_to_sse, sse
 from ._http import HttpHeader, HttpResult, StepRetry
@@ -29,6 +30,7 @@ from ._types import (
     Step,
 )
 from .errors import (
+    BudgetExceeded,
     Cancelled,
     Closed,
     FatalError,
@@ -55,6 +57,8 @@ __version__ = _version()
 __all__ = [
     "Artifact",
     "AsyncContext",
+    "BudgetExceeded",
+    "BudgetStatus",
     "Cancelled",
     "Closed",
     "Concurrency",
@@ -75,6 +79,7 @@ __all__ = [
     "LlmProviders",
     "LlmResult",
     "LlmUsage",
+    "ModelUsage",
     "Nondeterminism",
     "NotADatabase",
     "NotFound",
@@ -86,7 +91,9 @@ __all__ = [
     "ResourceStatus",
     "RetryPolicy",
     "Run",
+    "RunBudget",
     "RunPage",
+    "RunUsage",
     "SchemaTooNew",
     "Snapshot",
     "Step",

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 from . import _args, _completions, _config, _http, _llm, _native, _origin
+from ._budget import RunBudget
 from ._config import LlmConfig, ResourceLimits
 from ._http import HttpHeader, HttpResult, StepRetry
 from ._llm import LlmMessage, LlmResult
@@ -1018,16 +1019,24 @@ class Engine:
         idempotency_key: str | None = None,
         owner: str | None = None,
         priority: int = 0,
+        budget: RunBudget | Mapping[str, int] | None = None,
     ) -> Run:
         """Starts a run of ``workflow`` on ``input`` (a JSON object); durable on return.
-        The same idempotency_key returns the existing run."""
+        The same idempotency_key returns the existing run. ``budget`` (a RunBudget or
+        {"llm_calls", "llm_tokens"}) caps what its llm steps spend: once used, the next
+        llm step fails with BudgetExceeded; a child run gets what is left."""
         _args.text("Engine.start", "workflow", workflow)
         _args.optional_text(f"Engine.start '{workflow}'", "idempotency_key", idempotency_key)
         _args.optional_text(f"Engine.start '{workflow}'", "owner", owner)
         _args.integer(f"Engine.start '{workflow}'", "priority", priority)
         text = _json_text(f"start '{workflow}': input", {} if input is None else input)
+        b = RunBudget() if budget is None else RunBudget._coerce("start: budget", budget)
         return Run._from(
-            json.loads(self._native.start(workflow, text, idempotency_key, owner, priority))
+            json.loads(
+                self._native.start(
+                    workflow, text, idempotency_key, owner, priority, b.llm_calls, b.llm_tokens
+                )
+            )
         )
 
     def start_many(
@@ -1035,13 +1044,16 @@ class Engine:
     ) -> builtins.list[Run | StoryloomError]:
         """Starts many runs in one commit, each checked alone; durable on return. Each
         request is a dict: ``workflow``, ``input`` (a JSON object, default {}), and
-        optionally ``idempotency_key``, ``owner``, ``priority``. Returns one item per
+        optionally ``idempotency_key``, ``owner``, ``priority``, ``budget`` (a dict with
+        ``llm_calls`` / ``llm_tokens``). Returns one item per
         request, in order: its Run (the existing one when the idempotency key was seen),
         or the StoryloomError that refused it (returned, not raised: the others started).
         Raises TypeError when ``requests`` is not a list of dicts, InvalidArgument (naming
         the field) for a field of the wrong type."""
         items = _json_list("requests", requests)
-        body = _dumps([{**r, "input": r.get("input") or {}} for r in items])
+        body = _dumps(
+            [{**r, "input": r.get("input") or {}, **_budget_of(i, r)} for i, r in enumerate(items)]
+        )
         return [
             Run._from(o["run"]) if "run" in o else _from_json(o.get("error") or {})
             for o in json.loads(self._native.start_many(body))
@@ -1051,7 +1063,8 @@ class Engine:
         self, signals: Sequence[Mapping[str, Any]]
     ) -> builtins.list[StoryloomError | None]:
         """Delivers many signals in one commit, each checked alone. Each signal is a dict:
-        ``run_id``, ``name``, ``payload`` (default {}). Returns one item per signal, in
+        ``run_id``, ``name``, ``payload`` (default {}), ``once`` (first wins: delivered only
+        if the run never received a signal of that name, else InvalidState). Returns one item per signal, in
         order: None when it was delivered, else the StoryloomError that refused it
         (NotFound, InvalidState...; returned, not raised). Raises TypeError /
         InvalidArgument as :meth:`start_many`."""
@@ -1190,6 +1203,16 @@ class Engine:
             run_id, name, _json_text(f"signal '{name}': payload", {} if payload is None else payload)
         )
 
+    def signal_once(self, run_id: str, name: str, payload: Any = None) -> None:
+        """First wins: :meth:`signal`, delivered only if the run never received a signal
+        of this name (read or unread). Of several senders racing, exactly one gets
+        through; the others raise InvalidState naming the signal. The delivered payload
+        is in the run's ``signal.received`` event."""
+        body = {} if payload is None else payload
+        [error] = self.signal_many([{"run_id": run_id, "name": name, "payload": body, "once": True}])
+        if error is not None:
+            raise error
+
     def snapshot(self, run_id: str) -> Snapshot:
         """Run, steps, latest artifacts and last event id in one consistent read: render it,
         then follow ``events(run_id, after=snapshot.last_event_id)``."""
@@ -1249,10 +1272,11 @@ class Engine:
         idempotency_key: str | None = None,
         owner: str | None = None,
         priority: int = 0,
+        budget: RunBudget | Mapping[str, int] | None = None,
     ) -> Run:
         """:meth:`start` without blocking the event loop."""
         return await asyncio.to_thread(
-            self.start, workflow, input, idempotency_key, owner, priority
+            self.start, workflow, input, idempotency_key, owner, priority, budget
         )
 
     async def astart_many(
@@ -1312,6 +1336,10 @@ class Engine:
     async def asignal(self, run_id: str, name: str, payload: Any = None) -> None:
         """:meth:`signal` without blocking the event loop."""
         await asyncio.to_thread(self.signal, run_id, name, payload)
+
+    async def asignal_once(self, run_id: str, name: str, payload: Any = None) -> None:
+        """:meth:`signal_once` without blocking the event loop."""
+        await asyncio.to_thread(self.signal_once, run_id, name, payload)
 
     async def asnapshot(self, run_id: str) -> Snapshot:
         """:meth:`snapshot` without blocking the event loop."""
@@ -1640,3 +1668,11 @@ def event_to_sse(event: Event) -> bytes:
     return _native.event_to_sse(
         event.id, kind, event.run_id, event.type, event._data_json, event.created_at_ms
     )
+
+
+def _budget_of(i: int, request: Mapping[str, Any]) -> dict[str, Any]:
+    """A start request's budget as the engine's JSON ({} when it has none)."""
+    if request.get("budget") is None:
+        return {}
+    b = RunBudget._coerce(f"requests[{i}].budget", request["budget"])
+    return {"budget": {"llm_calls": b.llm_calls, "llm_tokens": b.llm_tokens}}

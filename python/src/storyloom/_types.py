@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._budget import BudgetStatus, RunBudget, RunUsage
+
 __all__ = [
     "Artifact",
     "Event",
@@ -41,6 +43,7 @@ class Run:
     created_at_ms: int
     updated_at_ms: int
     finished_at_ms: int
+    budget: RunBudget = field(default_factory=RunBudget)  # as given at start; 0: no limit
 
     @property
     def finished(self) -> bool:
@@ -64,6 +67,7 @@ class Run:
             created_at_ms=d.get("created_at_ms", 0),
             updated_at_ms=d.get("updated_at_ms", 0),
             finished_at_ms=d.get("finished_at_ms", 0),
+            budget=RunBudget._from(d.get("budget")),
         )
 
 
@@ -113,6 +117,8 @@ class Snapshot:
     artifacts: list[Artifact]
     last_event_id: int
     streams: dict[str, dict[str, int]] = field(default_factory=dict)
+    usage: RunUsage = field(default_factory=RunUsage)  # what the completed llm steps used
+    budget: BudgetStatus = field(default_factory=BudgetStatus)  # the budget against usage
 
     @classmethod
     def _from(cls, d: dict[str, Any]) -> Snapshot:
@@ -132,6 +138,8 @@ class Snapshot:
             artifacts=[Artifact._from(a) for a in d.get("artifacts", [])],
             last_event_id=d.get("last_event_id", 0),
             streams=dict(d.get("streams") or {}),
+            usage=RunUsage._from(d.get("usage")),
+            budget=BudgetStatus._from(d.get("budget")),
         )
 
 

@@ -9,6 +9,7 @@ __all__ = [
     "RATE_LIMITED",
     "RETRYABLE",
     "TIMEOUT",
+    "BudgetExceeded",
     "Cancelled",
     "Closed",
     "FatalError",
@@ -143,6 +144,14 @@ QuotaExceeded = _subclass(
     "billing, OpenRouter 402, Gemini quota); never retried.",
 )
 
+BudgetExceeded = _subclass(
+    "BudgetExceeded",
+    16,
+    "budget_exceeded",
+    "The run's LLM budget (``budget=`` at start) is spent: the llm step made no request; "
+    "never retried.",
+)
+
 _BY_CODE: dict[int, type[StoryloomError]] = {
     c.code: c
     for c in (
@@ -161,6 +170,7 @@ _BY_CODE: dict[int, type[StoryloomError]] = {
         InternalError,
         ProviderError,
         QuotaExceeded,
+        BudgetExceeded,
     )
 }
 

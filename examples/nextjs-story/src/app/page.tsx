@@ -2,11 +2,13 @@ import { StoryForm } from '@/components/StoryForm';
 import { writerNotice } from '@/lib/story';
 import { getEngine } from '@/lib/server/engine';
 import { defaultWriter } from '@/lib/server/llm-config';
+import { pageUser } from '@/lib/server/auth/page-user';
 
 // Which provider writes is the running engine's: asked per request, not at build time.
 export const dynamic = 'force-dynamic';
 
 export default async function Home() {
+  await pageUser('/');
   const writer = await defaultWriter(await getEngine());
   return (
     <>

@@ -7,9 +7,9 @@
 // stream's text instead of appending to it (story-state.ts).
 import Link from 'next/link';
 import { useEffect, useReducer, useState } from 'react';
-import { RUN_FINISHED, writerNotice } from '@/lib/story';
+import { RUN_FINISHED, storyTitle, writerNotice } from '@/lib/story';
 import { RunReader } from 'storyloom/client';
-import { applyEvent, type EventIn, type StoryState } from '@/lib/story-state';
+import { applyEvent, pageStreams, type EventIn, type StoryState } from '@/lib/story-state';
 
 const STAGE_TEXT: Record<string, string> = {
   queued: 'Queued',
@@ -62,8 +62,11 @@ function ProgressBar({ state }: { state: StoryState }) {
   return (
     <div className="panel" data-testid="progress">
       <div>
-        <strong>{STAGE_TEXT[p.stage] ?? p.stage}</strong>
-        {p.page ? ` — page ${p.page}` : ''}
+        {/* A stopped story says so; its stage is where it was stopped, not what it does. */}
+        <strong data-testid="stage">
+          {state.status === 'cancelled' ? 'Cancelled' : state.status === 'failed' ? 'Failed' : (STAGE_TEXT[p.stage] ?? p.stage)}
+        </strong>
+        {p.page && !RUN_FINISHED.includes(state.status) ? ` — page ${p.page}` : ''}
       </div>
       <div className="bar" aria-label={`${p.pagesCompleted} of ${p.pagesTotal} pages written`}>
         <div className="done" style={{ width: pct(p.pagesCompleted) }} />
@@ -95,6 +98,7 @@ function ApprovalPanel({ state }: { state: StoryState }) {
     const data = await response.json();
     setBusy(false);
     setMessage(response.ok ? 'Approved: the pages are being written.' : (data.error ?? JSON.stringify(data.errors)));
+    // 409 {approved}: another tab or user approved first; the event stream closes this panel.
   }
   return (
     <section className="panel" data-testid="approval">
@@ -118,14 +122,22 @@ function ApprovalPanel({ state }: { state: StoryState }) {
   );
 }
 
+/** The text a page had when its story stopped: its last revision, else its first draft. */
+function unfinishedText(state: StoryState, page: number): string {
+  const streams = pageStreams(state, page).filter((s) => s.endsWith('/write') || s.includes('/revise/'));
+  const last = streams.sort().at(-1);
+  return last ? (state.streams[last]?.text ?? '') : '';
+}
+
 export function LiveStory({ initial }: { initial: StoryState }) {
   const { state, connection } = useStory(initial);
   const [cancelMessage, setCancelMessage] = useState('');
   const finished = RUN_FINISHED.includes(state.status);
   const p = state.progress;
-  const waiting = state.status === 'waiting' && p.stage === 'awaiting_approval' && state.outline !== null;
+  // Closed as soon as an approval arrives, from this tab or any other (the event stream says so).
+  const waiting = state.status === 'waiting' && p.stage === 'awaiting_approval' && state.outline !== null && !state.approved;
   const active = state.activeStream && state.status === 'running' && !state.activeStream.includes('/critique/') ? state.activeStream : null;
-  const title = state.story?.title ?? state.outline?.title ?? state.input.topic;
+  const title = storyTitle(state.story, state.outline, state.input);
 
   async function cancel() {
     const response = await fetch(`/api/story/${state.id}/cancel`, { method: 'DELETE' });
@@ -158,6 +170,9 @@ export function LiveStory({ initial }: { initial: StoryState }) {
         </p>
       )}
       {waiting && <ApprovalPanel state={state} />}
+      {state.approved && state.input.approve_outline && !finished && p.stage === 'awaiting_approval' && (
+        <p className="notice" data-testid="approved-notice">The outline was approved: the pages are being written.</p>
+      )}
       {active && (
         <section className="panel" data-testid="now-writing" data-stream={active}>
           <h2>Now writing: {streamLabel(active)}</h2>
@@ -179,8 +194,17 @@ export function LiveStory({ initial }: { initial: StoryState }) {
             </div>
           </article>
         ))}
+      {finished && state.status !== 'completed' && p.page && !state.pages[p.page] && unfinishedText(state, p.page) && (
+        <article className="page unfinished" data-testid={`page-${p.page}-unfinished`}>
+          <h3>Page {p.page} (not finished)</h3>
+          <div className="content">{unfinishedText(state, p.page)}</div>
+        </article>
+      )}
       <details className="streams">
-        <summary>Generation streams ({Object.keys(state.streams).length}, {state.chunks} chunks)</summary>
+        {/* Characters, not chunks: live chunks are single tokens, stored ones are coalesced, so a chunk count changes on reload. */}
+        <summary data-testid="streams-summary">
+          Generation streams ({Object.keys(state.streams).length}, {Object.values(state.streams).reduce((n, s) => n + s.text.length, 0)} characters)
+        </summary>
         {Object.entries(state.streams).map(([name, s]) => (
           <div key={name}>
             <strong>{name}</strong>

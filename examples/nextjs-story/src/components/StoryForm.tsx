@@ -16,7 +16,8 @@ export function StoryForm() {
     const body = {
       topic: String(form.get('topic') ?? ''),
       author_style: String(form.get('author_style') ?? ''),
-      pages: Number(form.get('pages')),
+      // An empty field is sent as null, so the server can say it is empty (not "got 0").
+      pages: String(form.get('pages') ?? '').trim() === '' ? null : Number(form.get('pages')),
       quality: Number(form.get('quality')),
       approve_outline: form.get('approve_outline') === 'on',
     };
@@ -33,7 +34,14 @@ export function StoryForm() {
         router.push(`/story/${data.sessionId}`);
         return;
       }
-      setErrors(data.errors ?? { form: data.error ?? `the server answered ${response.status}` });
+      if (response.status === 429) {
+        // Over the user's limits: say when they can start again (the server's Retry-After).
+        const at = new Date(data.retryAt ?? Date.now() + Number(response.headers.get('retry-after') ?? 60) * 1000);
+        const time = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
+        setErrors({ form: `${data.error}. You can start again at ${time}.` });
+      } else {
+        setErrors(data.errors ?? { form: data.error ?? `the server answered ${response.status}` });
+      }
     } catch (e) {
       setErrors({ form: `could not reach the server: ${(e as Error).message}` });
     }
@@ -43,7 +51,7 @@ export function StoryForm() {
   const error = (field: string) =>
     errors[field] ? (
       <span className="field-error" data-error-for={field}>
-        {field.replace('_', ' ')} {errors[field]}
+        {field === 'form' ? errors[field] : `${field.replace('_', ' ')} ${errors[field]}`}
       </span>
     ) : null;
 

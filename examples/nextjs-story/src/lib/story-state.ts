@@ -37,6 +37,8 @@ export interface StoryState {
   gaps: number;
   chunks: number;
   log: LogEntry[];
+  /** The outline was approved (its `approve` signal arrived), from this tab or another. */
+  approved?: boolean;
 }
 
 export interface EventIn {
@@ -104,6 +106,7 @@ export function applyEvent(state: StoryState, event: EventIn): StoryState {
     next = { ...state };
     if (event.type in STATUS_OF) next.status = STATUS_OF[event.type];
     if (event.type === 'run.failed') next.error = errorText(event.data);
+    if (event.type === 'signal.received' && (event.data as { name?: string })?.name === 'approve') next.approved = true;
     if (event.type === 'progress') next.progress = progressOf(next.status, event.data, state.input.pages);
     if (event.type === 'llm.attempt') {
       const a = event.data as { provider: string; model: string; stream?: string; offset?: number };

@@ -11,6 +11,8 @@ export interface StoryInput {
   quality: number;
   /** Wait for POST /api/story/[id]/approve after the outline. */
   approve_outline: boolean;
+  /** The user's id, set by the server (never by the client): the engine's per-user limits key on it. */
+  owner?: string;
 }
 
 export interface OutlinePage {
@@ -65,6 +67,8 @@ export interface StoryProgress {
   /** The page being written, or null. */
   page: number | null;
   stage: StoryStage;
+  /** The outline's title once there is one (so the library shows the same title as the story). */
+  title?: string;
 }
 
 /** The signal payload of POST /api/story/[id]/approve: approve as is, or with edits. */
@@ -106,4 +110,9 @@ export function progressOf(status: string, raw: unknown, pagesTotal: number): St
   }
   if (status === 'cancelled') return { ...p, pagesInProgress: 0 };
   return p;
+}
+
+/** A story's one title, everywhere: the finished story's, else its outline's, else its topic. */
+export function storyTitle(story: { title: string } | null | undefined, outline: { title: string } | null | undefined, input: { topic: string }): string {
+  return story?.title ?? outline?.title ?? input.topic;
 }

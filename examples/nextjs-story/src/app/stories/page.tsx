@@ -1,12 +1,14 @@
-// The library: every story, newest first.
+// The library: the signed-in user's stories, newest first.
 import Link from 'next/link';
 import { getEngine } from '@/lib/server/engine';
 import { listStories } from '@/lib/server/stories';
+import { pageUser } from '@/lib/server/auth/page-user';
 
 export const dynamic = 'force-dynamic';
 
 export default async function LibraryPage() {
-  const stories = await listStories(await getEngine());
+  const user = await pageUser('/stories');
+  const stories = await listStories(await getEngine(), user.id);
   return (
     <>
       <h1>Library</h1>

@@ -9,6 +9,7 @@ import { STORY_WORKFLOW } from '../story';
 import { llmOptions } from './llm-config';
 import { Engine } from './storyloom';
 import { registerStoryWorkflow } from './story-workflow';
+import { userLimits } from './user-limits';
 
 export const HEALTH_PROBE_WORKFLOW = 'health.probe';
 
@@ -27,7 +28,7 @@ async function open(): Promise<Engine> {
     llm: llmOptions(),
   });
   // Every workflow is registered before launch: a recovered run finds its code.
-  registerStoryWorkflow(engine);
+  registerStoryWorkflow(engine, userLimits());
   // /api/health runs one of these to prove the workers execute runs.
   engine.workflow(HEALTH_PROBE_WORKFLOW, async (ctx) => ctx.step('pong', () => Date.now()));
   // Read before launch: once launched, a queued story may turn running between

@@ -14,16 +14,8 @@ export function errorResponse(e: unknown): Response {
   return json({ error: message }, 500);
 }
 
-/** The request's JSON body, or a 400 naming the parse error. An empty body is undefined. */
-export async function readJson(request: Request): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> {
-  const text = await request.text();
-  if (text.trim() === '') return { ok: true, value: undefined };
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (e) {
-    return { ok: false, response: json({ error: `the request body is not valid JSON: ${(e as Error).message}` }, 400) };
-  }
-}
+/** The request's JSON body within the size and depth limits (request-body.ts); an empty body is undefined. */
+export { readJsonLimited as readJson } from './request-body';
 
 export function unknownSession(id: string): Response {
   return json({ error: `no story session '${id}'` }, 404);

@@ -1,7 +1,7 @@
 // Reads for the routes and pages: a story's state (snapshot + stored events),
 // its status, and the library of stories.
 import type { Engine, Run } from 'storyloom';
-import { progressOf, STORY_WORKFLOW, type Outline, type PageArtifact, type StoryArtifact, type StoryInput } from '../story';
+import { progressOf, STORY_WORKFLOW, storyTitle, type ApprovalPayload, type Outline, type PageArtifact, type StoryArtifact, type StoryInput } from '../story';
 import { applyEvent, type StoryState } from '../story-state';
 import { defaultWriter } from './llm-config';
 
@@ -15,7 +15,7 @@ export function isStory(run: Run): boolean {
  * event id) plus the stored events up to that id, for the streamed text of
  * pages still being written. The browser subscribes after lastEventId.
  */
-export async function loadStoryState(engine: Engine, id: string): Promise<StoryState | null> {
+export async function loadStoryState(engine: Engine, id: string, owner: string): Promise<StoryState | null> {
   let snap;
   try {
     snap = await engine.snapshot(id);
@@ -23,7 +23,7 @@ export async function loadStoryState(engine: Engine, id: string): Promise<StoryS
     if ((e as { code?: string }).code === 'not_found') return null;
     throw e;
   }
-  if (!isStory(snap.run)) return null;
+  if (!isStory(snap.run) || snap.run.owner !== owner) return null; // another user's story is no story
   const input = snap.run.input as StoryInput;
   let state: StoryState = {
     id,
@@ -79,9 +79,11 @@ export interface StorySummary {
 function summary(run: Run): StorySummary {
   const input = run.input as StoryInput;
   const output = run.output as { title?: string } | null;
+  const progress = run.progress as { title?: string } | null;
   return {
     id: run.id,
-    title: output?.title ?? input.topic,
+    // The same title as the story's page (storyTitle): finished, else the outline's, else the topic.
+    title: storyTitle(output?.title ? { title: output.title } : null, progress?.title ? { title: progress.title } : null, input),
     topic: input.topic,
     author_style: input.author_style,
     pages: input.pages,
@@ -93,14 +95,25 @@ function summary(run: Run): StorySummary {
   };
 }
 
-/** Every story, newest first (at most `limit`). */
-export async function listStories(engine: Engine, limit = 500): Promise<StorySummary[]> {
+/** Every story of the user `owner` (their id), newest first (at most `limit`). */
+export async function listStories(engine: Engine, owner: string, limit = 500): Promise<StorySummary[]> {
   const runs: Run[] = [];
   let after = '';
   do {
-    const page = await engine.list({ workflow: STORY_WORKFLOW, limit: 1000, after });
+    const page = await engine.list({ workflow: STORY_WORKFLOW, owner, limit: 1000, after });
     runs.push(...page.runs);
     after = page.nextCursor;
   } while (after !== '');
   return runs.reverse().slice(0, limit).map(summary);
+}
+
+/** The approval the story received (the payload of its first `approve` signal), or null. */
+export async function firstApproval(engine: Engine, id: string): Promise<ApprovalPayload | null> {
+  for (let after = 0; ; ) {
+    const events = await engine.storedEvents(id, { after, limit: 1000 });
+    if (events.length === 0) return null;
+    const received = events.find((e) => e.type === 'signal.received' && (e.data as { name?: string }).name === 'approve');
+    if (received) return (received.data as { payload: ApprovalPayload }).payload;
+    after = events[events.length - 1].id;
+  }
 }

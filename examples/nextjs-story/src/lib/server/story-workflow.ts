@@ -17,6 +17,7 @@ import {
   type Writer,
 } from '../story';
 import { generate } from './generate';
+import { HOUR_MS, type UserLimits } from './user-limits';
 import { critiquePrompt, illustrationPrompt, outlinePrompt, revisePrompt, writePrompt, type Prompt } from './prompts';
 import { critiqueFromAnswer, outlineFromAnswer } from './structured-answers';
 
@@ -38,6 +39,7 @@ export function editOutline(outline: Outline, edits: ApprovalPayload['outline'])
 async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput> {
   const total = input.pages;
   let completed = 0;
+  let title: string | undefined; // the outline's, once there is one
   const report = (stage: StoryProgress['stage'], page: number | null) =>
     ctx.progress({
       pagesTotal: total,
@@ -46,6 +48,7 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
       pagesInProgress: page === null ? 0 : 1,
       page,
       stage,
+      ...(title === undefined ? {} : { title }),
     } satisfies StoryProgress);
 
   // The story says who wrote it; the outline's writer speaks for the book.
@@ -60,12 +63,14 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
   report('outline', null);
   let outline = outlineFromAnswer(await ask('outline', outlinePrompt(input)), input);
   ctx.artifact('outline', outline);
+  title = outline.title;
 
   if (input.approve_outline) {
     report('awaiting_approval', null);
     const decision = await ctx.waitForSignal<ApprovalPayload>('approve'); // parks the run until approved
     outline = editOutline(outline, decision?.outline);
     ctx.artifact('outline', outline); // a new version only when edited
+    title = outline.title;
   }
 
   const pages: StoryArtifact['pages'] = [];
@@ -100,11 +105,20 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
   return { title: outline.title, pages: total };
 }
 
-/** Registers the story workflow; a failing llm step is tried up to 3 times (a 429 waits out its Retry-After). */
-export function registerStoryWorkflow(engine: Engine): void {
+/**
+ * Registers the story workflow; a failing llm step is tried up to 3 times (a
+ * 429 waits out its Retry-After). Per user (the input's owner), at most
+ * `limits.runningAtOnce` stories run at once and `limits.storiesPerHour`
+ * start per hour (user-limits.ts); the others wait in the queue.
+ */
+export function registerStoryWorkflow(engine: Engine, limits: UserLimits): void {
   engine.workflow<StoryInput, StoryOutput>(
     STORY_WORKFLOW,
-    { retry: { maxAttempts: 3, initialBackoffMs: 500, maxBackoffMs: 5000 } },
+    {
+      retry: { maxAttempts: 3, initialBackoffMs: 500, maxBackoffMs: 5000 },
+      concurrency: { key: '$.owner', limit: limits.runningAtOnce },
+      throttle: { key: '$.owner', limit: limits.storiesPerHour, periodMs: HOUR_MS },
+    },
     writeStory,
   );
 }

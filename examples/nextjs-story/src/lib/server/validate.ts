@@ -11,6 +11,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function integerIn(v: unknown, lo: number, hi: number, field: string, errors: FieldErrors): number {
+  if (v === null || (typeof v === 'string' && v.trim() === '')) {
+    errors[field] = `is empty: give a whole number from ${lo} to ${hi}`;
+    return lo;
+  }
   if (typeof v !== 'number' || !Number.isInteger(v)) {
     errors[field] = `must be a whole number from ${lo} to ${hi}, got ${JSON.stringify(v) ?? 'nothing'}`;
     return lo;

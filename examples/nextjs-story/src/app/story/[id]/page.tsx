@@ -4,12 +4,14 @@ import { notFound } from 'next/navigation';
 import { LiveStory } from '@/components/LiveStory';
 import { getEngine } from '@/lib/server/engine';
 import { loadStoryState } from '@/lib/server/stories';
+import { pageUser } from '@/lib/server/auth/page-user';
 
 export const dynamic = 'force-dynamic';
 
 export default async function StoryPage({ params }: { params: Promise<{ id: string }> }) {
   const { id } = await params;
-  const state = await loadStoryState(await getEngine(), id);
+  const user = await pageUser(`/story/${id}`);
+  const state = await loadStoryState(await getEngine(), id, user.id); // another user's story: 404
   if (!state) notFound();
   // key: a new snapshot (a reload) starts a new subscription.
   return <LiveStory key={`${id}:${state.lastEventId}`} initial={state} />;

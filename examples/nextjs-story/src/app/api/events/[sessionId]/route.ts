@@ -2,20 +2,23 @@
 // Resumes after the Last-Event-ID header (a browser reconnecting) or the
 // `after` query parameter (the live view's first connection, after its
 // snapshot); closes when the client goes away or the run has finished.
+// Only the signed-in owner's stories: 401 signed out, 404 for another user's.
 import { getEngine } from '@/lib/server/engine';
 import { errorResponse, json, unknownSession } from '@/lib/server/http';
-import { isStory } from '@/lib/server/stories';
+import { ownsStory, requireUser } from '@/lib/server/auth/guard';
 
 export const dynamic = 'force-dynamic';
 
 export async function GET(request: Request, { params }: { params: Promise<{ sessionId: string }> }): Promise<Response> {
   const { sessionId } = await params;
+  const user = await requireUser(request);
+  if (!user.ok) return user.response;
   const raw = request.headers.get('last-event-id') || new URL(request.url).searchParams.get('after') || '0';
   if (!/^\d+$/.test(raw)) return json({ error: `the event id to resume after must be a whole number, got '${raw}'` }, 400);
   try {
     const engine = await getEngine();
     const run = await engine.get(sessionId);
-    if (!isStory(run)) return unknownSession(sessionId);
+    if (!ownsStory(run, user.value)) return unknownSession(sessionId);
     return engine.sseResponse(sessionId, { lastEventId: raw, signal: request.signal, retryMs: 1000 });
   } catch (e) {
     if ((e as { code?: string }).code === 'not_found') return unknownSession(sessionId);

@@ -4,11 +4,13 @@ import { notFound } from 'next/navigation';
 import { OFFLINE_LABEL, type StoryArtifact } from '@/lib/story';
 import { getEngine } from '@/lib/server/engine';
 import { isStory } from '@/lib/server/stories';
+import { pageUser } from '@/lib/server/auth/page-user';
 
 export const dynamic = 'force-dynamic';
 
 export default async function ReadPage({ params }: { params: Promise<{ id: string }> }) {
   const { id } = await params;
+  const user = await pageUser(`/story/${id}/read`);
   const engine = await getEngine();
   let snap;
   try {
@@ -17,7 +19,7 @@ export default async function ReadPage({ params }: { params: Promise<{ id: strin
     if ((e as { code?: string }).code === 'not_found') notFound();
     throw e;
   }
-  if (!isStory(snap.run)) notFound();
+  if (!isStory(snap.run) || snap.run.owner !== user.id) notFound(); // another user's story: 404
   const story = snap.artifacts.find((a) => a.key === 'story')?.value as StoryArtifact | undefined;
   if (!story) {
     return (

@@ -1,17 +1,20 @@
 // GET /api/story/[sessionId]/status: the run, its progress, outline and finished pages.
+// 401 signed out; 404 unknown or another user's story.
 import { progressOf, type StoryInput } from '@/lib/story';
 import { getEngine } from '@/lib/server/engine';
 import { errorResponse, json, unknownSession } from '@/lib/server/http';
-import { isStory } from '@/lib/server/stories';
+import { ownsStory, requireUser } from '@/lib/server/auth/guard';
 
 export const dynamic = 'force-dynamic';
 
-export async function GET(_request: Request, { params }: { params: Promise<{ sessionId: string }> }): Promise<Response> {
+export async function GET(request: Request, { params }: { params: Promise<{ sessionId: string }> }): Promise<Response> {
   const { sessionId } = await params;
+  const user = await requireUser(request);
+  if (!user.ok) return user.response;
   try {
     const engine = await getEngine();
     const snap = await engine.snapshot(sessionId);
-    if (!isStory(snap.run)) return unknownSession(sessionId);
+    if (!ownsStory(snap.run, user.value)) return unknownSession(sessionId);
     const input = snap.run.input as StoryInput;
     const artifacts = Object.fromEntries(snap.artifacts.map((a) => [a.key, a.value]));
     const pages = Object.keys(artifacts)
