@@ -118,4 +118,13 @@ struct LlmStreamParams {
 // In llm_stream.cc: needs the fake LLM server of tests/support.
 boost::json::object measure_llm_stream(const LlmStreamParams& params, const std::string& tmp_dir);
 
+struct PictureArtifactsParams {
+  size_t pictures = 10;     // pages, one picture each
+  size_t bytes = 1 << 20;   // per picture (1 MiB)
+  int repetitions = 3;      // runs with and without pictures, each
+};
+// In picture_artifacts.cc: binary artifacts at picture size, written and read back.
+boost::json::object measure_picture_artifacts(const PictureArtifactsParams& params,
+                                              const std::string& tmp_dir);
+
 }  // namespace storyloom::bench

@@ -5,7 +5,7 @@
 //                   [--steps K] [--memo-reps N] [--events N] [--gap-us N]
 //                   [--subscribers 1,100] [--start-samples N] [--tmp-dir DIR]
 //                   [--only throughput,memoized_step,event_latency,start_latency,host_step,
-//                           keyed_throughput,parked_runs,llm_stream]
+//                           keyed_throughput,parked_runs,llm_stream,picture_artifacts]
 //                   [--throughput-budget-s S] [--keyed-runs N] [--parked N]
 //                   [--tokens N] [--token-interval-us N] [--compact]
 #include <charconv>
@@ -28,7 +28,8 @@ using namespace storyloom::bench;
 
 const std::set<std::string> kSections = {"throughput",       "memoized_step", "event_latency",
                                          "start_latency",    "host_step",
-                                         "keyed_throughput", "parked_runs", "llm_stream"};
+                                         "keyed_throughput", "parked_runs", "llm_stream",
+                                         "picture_artifacts"};
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "storyloom_bench: " << problem << "\n"
@@ -246,6 +247,8 @@ int main(int argc, char** argv) {
       out["keyed_throughput"] = measure_keyed_throughput(keyed, tmp_dir);
     if (only.count("parked_runs")) out["parked_runs"] = measure_parked_runs(parked, tmp_dir);
     if (only.count("llm_stream")) out["llm_stream"] = measure_llm_stream(llm, tmp_dir);
+    if (only.count("picture_artifacts"))
+      out["picture_artifacts"] = measure_picture_artifacts(PictureArtifactsParams{}, tmp_dir);
     out["bench_seconds"] = round3(std::chrono::duration<double>(SteadyClock::now() - t0).count());
   } catch (const storyloom::Error& e) {
     std::cerr << "storyloom_bench: " << storyloom::to_string(e.code()) << ": " << e.what() << "\n";

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "approval_prompt.h"
+#include "book.h"
 #include "options.h"
 #include "story_export.h"
 #include "story_workflow.h"
@@ -68,9 +69,19 @@ int report(storyloom::Engine& engine, const std::string& run_id, const story::Op
               story::written_by_label(written_by ? *written_by : Json()).c_str());
   std::printf("stored in %s, run %s (artifacts \"story\", \"page/1\"...)\n", options.db.c_str(),
               run_id.c_str());
-  if (!options.export_path.empty()) {
-    story::write_text_file(options.export_path, story::story_markdown(*story, options.db, run_id));
-    std::printf("exported to %s\n", options.export_path.c_str());
+  for (const auto& path : options.export_paths) {
+    if (path.ends_with(".md")) {
+      story::write_text_file(path, story::story_markdown(*story, options.db, run_id));
+    } else {
+      auto book = storyloom::book::book_from_snapshot(snap, [&](const storyloom::ArtifactInfo& a) {
+        return engine.artifact_bytes(run_id, a.key, a.version).bytes;
+      });
+      storyloom::book::write_book(book,
+                                  path.ends_with(".pdf") ? storyloom::book::Format::pdf
+                                                         : storyloom::book::Format::epub,
+                                  path);
+    }
+    std::printf("exported to %s\n", path.c_str());
   }
   return 0;
 }

@@ -14,7 +14,9 @@
 
 namespace storyloom::cli {
 
-enum class Command { help, list, status, events, cancel, signal, retry, artifacts, rewind, priority };
+enum class Command {
+  help, list, status, events, cancel, signal, retry, artifacts, rewind, priority, export_book
+};
 
 struct CommandLine {
   Command command = Command::help;
@@ -31,6 +33,12 @@ struct CommandLine {
   std::string step_name;
   // priority
   int priority = 0;
+
+  // artifacts --out DIR (empty: print JSON lines)
+  std::string out_dir;
+  // export --format epub|pdf|md --out FILE
+  std::string export_format;
+  std::string out_file;
 
   // events
   int64_t after_event_id = 0;
