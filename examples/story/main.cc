@@ -110,7 +110,7 @@ int write_story(const story::Options& options, const sigset_t& stop_signals) {
     story::StartGate& gate;
     ~OpenOnExit() { gate.open(); }  // before the engine closes, on every path
   } open_on_exit{gate};
-  story::register_story_workflow(*engine, {story::llm_text_source("", options.model), &gate});
+  story::register_story_workflow(*engine, {story::llm_text_source("", options.model), &gate, {}});
   engine->launch();  // every workflow is registered: now runs may execute (and resume)
 
   storyloom::StartOptions start;

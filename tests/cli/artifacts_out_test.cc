@@ -83,3 +83,43 @@ TEST_F(CliArtifactsOut, WritesPicturesAsBytesAndJsonAsFiles) {
   EXPECT_EQ(refused.err, "storyloom: invalid_argument: --out: cannot create the directory '" +
                              dir_ + "/taken': a file of that name exists\n");
 }
+
+TEST_F(CliArtifactsOut, ExportWritesTheStoryAsABook) {
+  std::string db = dir_ + "/store.db";
+  std::string run_id;
+  {
+    EngineOptions options;
+    options.store = db;
+    auto engine = Engine::open(options);
+    engine->register_workflow("book", [&](Context& ctx, const Json&) -> Json {
+      ctx.binary_artifact("page/1/picture", "image/png", "not really a png");
+      ctx.artifact("story", boost::json::parse(
+                                R"({"title":"Owls","pages":[{"page":1,"content":"Hoo."},
+                                    {"page":2,"content":"Hoo!"}]})"));
+      return nullptr;
+    });
+    engine->launch();
+    run_id = engine->start("book", boost::json::object{}).id;
+    for (int i = 0; i < 5000 && !is_finished(engine->get(run_id).status); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_EQ(engine->get(run_id).status, RunStatus::completed);
+  }
+  std::string md = dir_ + "/owls.md";
+  auto result = storyloom::testing::run_program(
+      {STORYLOOM_CLI_PATH, "--db", db, "export", run_id, "--format", "md", "--out", md});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, md + ": 2 pages, 1 pictures\n");
+  EXPECT_NE(read_file(md).find("![Picture of page 1](owls_pictures/page-1.png)"),
+            std::string::npos);
+  EXPECT_EQ(read_file(dir_ + "/owls_pictures/page-1.png"), "not really a png");
+
+  auto bad = storyloom::testing::run_program(
+      {STORYLOOM_CLI_PATH, "--db", db, "export", run_id, "--format", "docx", "--out", md});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err.substr(0, bad.err.find('\n')), "storyloom: --format: 'docx' is not epub, pdf or md");
+  auto missing = storyloom::testing::run_program(
+      {STORYLOOM_CLI_PATH, "--db", db, "export", run_id, "--format", "pdf"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.err.substr(0, missing.err.find('\n')), "storyloom: export needs --out FILE");
+}
