@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -71,7 +72,17 @@ int report(storyloom::Engine& engine, const std::string& run_id, const story::Op
               run_id.c_str());
   for (const auto& path : options.export_paths) {
     if (path.ends_with(".md")) {
-      story::write_text_file(path, story::story_markdown(*story, options.db, run_id));
+      // The pictures go beside the text, into "<name>_pictures/".
+      std::filesystem::path file(path);
+      std::string pictures = file.stem().string() + "_pictures";
+      for (const auto& a : snap.artifacts) {
+        if (a.content_type != "image/png" || !a.key.starts_with("page/")) continue;
+        std::filesystem::create_directories(file.parent_path() / pictures);
+        std::string page = a.key.substr(5, a.key.find('/', 5) - 5);  // N of page/N/picture
+        story::write_text_file((file.parent_path() / pictures / ("page-" + page + ".png")).string(),
+                               engine.artifact_bytes(run_id, a.key, a.version).bytes);
+      }
+      story::write_text_file(path, story::story_markdown(*story, options.db, run_id, pictures));
     } else {
       auto book = storyloom::book::book_from_snapshot(snap, [&](const storyloom::ArtifactInfo& a) {
         return engine.artifact_bytes(run_id, a.key, a.version).bytes;

@@ -280,8 +280,6 @@ TEST_F(Pipeline, AStoryFromAnOpenAiCompatibleServer) {
   EXPECT_NE(latest(run, "page/1").at("content").as_string().find("Fake reply"), std::string::npos);
 }
 
-}  // namespace
-}  // namespace story
 
 TEST_F(Pipeline, EveryPageGetsAPictureInTheOutlinesStyle) {
   std::mutex m;
@@ -354,3 +352,6 @@ TEST_F(Pipeline, APictureThatKeepsFailingLeavesNoPictureAndARewindRedoesIt) {
   EXPECT_EQ(writes, 1u);
   EXPECT_EQ(engine_->get(run).progress.at("illustrations_done").as_int64(), 1);
 }
+
+}  // namespace
+}  // namespace story

@@ -58,6 +58,11 @@ TEST_F(CapiArtifactBytes, BytesGoInAndComeBackWithTheirArtifactJson) {
 }
 
 TEST_F(CapiArtifactBytes, ErrorsNameTheProblem) {
+  close();
+  auto opts = options();
+  opts.config_json = R"({"max_artifact_bytes": 1024})";
+  opts.config_json_len = std::strlen(opts.config_json);
+  open(opts);
   std::vector<std::pair<int, std::string>> seen;
   workflow("bad", [&](sl_execution* e) {
     auto record = [&](int status) { seen.emplace_back(status, last_message()); };
@@ -68,11 +73,6 @@ TEST_F(CapiArtifactBytes, ErrorsNameTheProblem) {
     EXPECT_EQ(sl_execution_artifact(e, "outline", 7, "{}", 2), SL_OK);
     complete(e);
   });
-  close();
-  auto opts = options();
-  opts.config_json = R"({"max_artifact_bytes": 1024})";
-  opts.config_json_len = std::strlen(opts.config_json);
-  open(opts);
   std::string id = id_of(start("bad"));
   ASSERT_EQ(status_of(wait_finished(id)), "completed");
   ASSERT_EQ(seen.size(), 3u);
