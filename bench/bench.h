@@ -133,5 +133,13 @@ boost::json::object measure_start_many(size_t runs, size_t batch, Durability dur
 boost::json::object measure_sqlite_floor(size_t jobs, size_t group, Durability durability,
                                          const std::string& tmp_dir);
 boost::json::object measure_signal_many(size_t runs, size_t batch, const std::string& tmp_dir);
+struct PictureArtifactsParams {
+  size_t pictures = 10;     // pages, one picture each
+  size_t bytes = 1 << 20;   // per picture (1 MiB)
+  int repetitions = 3;      // runs with and without pictures, each
+};
+// In picture_artifacts.cc: binary artifacts at picture size, written and read back.
+boost::json::object measure_picture_artifacts(const PictureArtifactsParams& params,
+                                              const std::string& tmp_dir);
 
 }  // namespace storyloom::bench

@@ -6,7 +6,7 @@
 //                   [--subscribers 1,100] [--start-samples N] [--tmp-dir DIR]
 //                   [--only throughput,memoized_step,event_latency,start_latency,host_step,
 //                           keyed_throughput,parked_runs,llm_stream,drain,start_many,
-//                           signal_many]
+//                           signal_many,picture_artifacts]
 //                   [--drain-runs N] [--start-many-runs N] [--signal-runs N]
 //                   [--throughput-budget-s S] [--keyed-runs N] [--parked N]
 //                   [--tokens N] [--token-interval-us N] [--compact]
@@ -31,7 +31,8 @@ using namespace storyloom::bench;
 const std::set<std::string> kSections = {"throughput",       "memoized_step", "event_latency",
                                          "start_latency",    "host_step",
                                          "keyed_throughput", "parked_runs", "llm_stream",
-                                         "drain",            "start_many",  "signal_many"};
+                                         "drain",            "start_many",  "signal_many",
+                                         "picture_artifacts"};
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "storyloom_bench: " << problem << "\n"
@@ -276,6 +277,8 @@ int main(int argc, char** argv) {
     }
     if (only.count("signal_many"))
       out["signal_many"] = measure_signal_many(floor.signal_runs, floor.signal_batch, tmp_dir);
+    if (only.count("picture_artifacts"))
+      out["picture_artifacts"] = measure_picture_artifacts(PictureArtifactsParams{}, tmp_dir);
     out["bench_seconds"] = round3(std::chrono::duration<double>(SteadyClock::now() - t0).count());
   } catch (const storyloom::Error& e) {
     std::cerr << "storyloom_bench: " << storyloom::to_string(e.code()) << ": " << e.what() << "\n";

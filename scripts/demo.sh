@@ -19,4 +19,4 @@ if [ ! -x "$story" ]; then
   exit 1
 fi
 exec "$story" --db ./storyloom-demo.db --topic "a lighthouse keeper who befriends a storm" \
-  --pages 4 --export story.md "$@"
+  --pages 4 --export story.md --export story.epub --export story.pdf "$@"

@@ -127,7 +127,8 @@ ResourceLimits resource_limits_from_json(const Json& json, const std::string& wh
 
 void apply_engine_config(EngineOptions& options, const Json& config) {
   const auto& o = object_of(config, "config");
-  only_keys(o, {"durability", "llm", "resources", "max_json_depth"}, "config");
+  only_keys(o, {"durability", "llm", "resources", "max_json_depth", "max_artifact_bytes"},
+            "config");
   if (const auto* durability = o.if_contains("durability"); durability && !durability->is_null()) {
     const auto* text = durability->if_string();
     if (text && *text == "full") {
@@ -145,6 +146,14 @@ void apply_engine_config(EngineOptions& options, const Json& config) {
                       std::to_string(kMaxJsonDepthLimit) + ", got " + boost::json::serialize(*depth));
     }
     options.max_json_depth = static_cast<int>(depth->as_int64());
+  }
+  if (const auto* bytes = o.if_contains("max_artifact_bytes"); bytes && !bytes->is_null()) {
+    if (!bytes->is_int64() || bytes->as_int64() < 1024) {
+      throw Error(ErrorCode::invalid_argument,
+                  "config.max_artifact_bytes must be an integer of at least 1024, got " +
+                      boost::json::serialize(*bytes));
+    }
+    options.max_artifact_bytes = static_cast<size_t>(bytes->as_int64());
   }
   if (const auto* llm = o.if_contains("llm"); llm && !llm->is_null()) {
     apply_llm(options.llm, *llm, "config.llm");

@@ -49,10 +49,13 @@ Json to_json(const StepInfo& step) {
 }
 
 Json to_json(const ArtifactInfo& artifact) {
-  return boost::json::object{{"key", artifact.key},
-                             {"version", artifact.version},
-                             {"value", artifact.value},
-                             {"created_at_ms", artifact.created_at_ms}};
+  boost::json::object out{{"key", artifact.key},
+                          {"version", artifact.version},
+                          {"value", artifact.value},
+                          {"created_at_ms", artifact.created_at_ms}};
+  // Only binary artifacts carry it, so JSON artifacts read as they always did.
+  if (!artifact.content_type.empty()) out["content_type"] = artifact.content_type;
+  return out;
 }
 
 Json to_json(const Snapshot& snapshot) {

@@ -83,6 +83,9 @@ void Engine::rewind(std::string_view run_id, std::string_view step_name) {
 }
 Snapshot Engine::snapshot(std::string_view run_id) { return core_->snapshot(run_id); }
 std::vector<ArtifactInfo> Engine::artifacts(std::string_view run_id) { return core_->artifacts(run_id); }
+ArtifactBytes Engine::artifact_bytes(std::string_view run_id, std::string_view key, int64_t version) {
+  return core_->artifact_bytes(run_id, key, version);
+}
 std::vector<Event> Engine::events(std::string_view run_id, int64_t after_id, size_t limit) {
   return core_->events(run_id, after_id, limit);
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/artifact_bytes.h"
 #include "engine/concurrency.h"
 #include "engine/execution_state.h"
 #include "engine/run_budget.h"
@@ -77,6 +78,10 @@ EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {
   }
   if (options_.max_payload_bytes < 1024) {
     throw Error(ErrorCode::invalid_argument, "max_payload_bytes must be at least 1024");
+  }
+  if (options_.max_artifact_bytes < 1024) {
+    throw Error(ErrorCode::invalid_argument, "max_artifact_bytes must be at least 1024, got " +
+                                                 std::to_string(options_.max_artifact_bytes));
   }
   auto positive = [](const char* name, std::chrono::milliseconds value, int64_t minimum) {
     if (value.count() < minimum) {
@@ -698,7 +703,7 @@ Snapshot EngineCore::snapshot(std::string_view run_id) {
     if (s.kind == "llm" && s.status == "completed") snap.usage.add_llm_result(snap.steps.back().result);
   }
   for (auto& a : tx->artifacts(snap.run.id, true)) {
-    snap.artifacts.push_back(ArtifactInfo{a.key, a.version, store::decode_stored_json(a.value, snap.run.id, "artifact '" + a.key + "'"), a.created_at_ms});
+    snap.artifacts.push_back(artifact_info(a, snap.run.id));
   }
   for (auto& s : tx->chunk_streams(snap.run.id)) {
     snap.streams.push_back(StreamInfo{s.stream, s.attempt_start, s.end_offset});
@@ -712,9 +717,16 @@ std::vector<ArtifactInfo> EngineCore::artifacts(std::string_view run_id) {
   auto run = must_find(*tx, run_id);
   std::vector<ArtifactInfo> out;
   for (auto& a : tx->artifacts(run.info.id, false)) {
-    out.push_back(ArtifactInfo{a.key, a.version, store::decode_stored_json(a.value, run.info.id, "artifact '" + a.key + "'"), a.created_at_ms});
+    out.push_back(artifact_info(a, run.info.id));
   }
   return out;
+}
+
+ArtifactBytes EngineCore::artifact_bytes(std::string_view run_id, std::string_view key,
+                                         int64_t version) {
+  auto tx = read();
+  auto run = must_find(*tx, run_id);
+  return read_artifact_bytes(*tx, run.info.id, key, version);
 }
 
 std::vector<Event> EngineCore::events(std::string_view run_id, int64_t after_id, size_t limit) {

@@ -61,6 +61,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void rewind(std::string_view run_id, std::string_view step_name);
   Snapshot snapshot(std::string_view run_id);
   std::vector<ArtifactInfo> artifacts(std::string_view run_id);
+  ArtifactBytes artifact_bytes(std::string_view run_id, std::string_view key, int64_t version);
   std::vector<Event> events(std::string_view run_id, int64_t after_id, size_t limit);
   std::shared_ptr<SubscriptionState> subscribe(std::string_view run_id, int64_t after_id,
                                                EventCallback callback);

@@ -68,6 +68,7 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
             std::optional<RetryPolicy> retry);
   void progress(Json value);
   void artifact(std::string_view key, Json value);
+  void binary_artifact(std::string_view key, std::string_view content_type, std::string bytes);
   void emit(std::string_view type, Json data);
   void chunk(std::string_view stream, std::string_view text);
   void flush_chunks();

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "engine/artifact_bytes.h"
 #include "engine/run_page.h"
 #include "events/hub.h"
 #include "store/row_codec.h"
@@ -58,9 +59,7 @@ Snapshot StoreReader::snapshot(std::string_view run_id) {
     if (s.kind == "llm" && s.status == "completed") snap.usage.add_llm_result(snap.steps.back().result);
   }
   for (auto& a : tx->artifacts(snap.run.id, true)) {
-    snap.artifacts.push_back(ArtifactInfo{
-        a.key, a.version, store::decode_stored_json(a.value, snap.run.id, "artifact '" + a.key + "'"),
-        a.created_at_ms});
+    snap.artifacts.push_back(detail::artifact_info(a, snap.run.id));
   }
   snap.last_event_id = tx->last_event_id(snap.run.id);
   return snap;
@@ -71,11 +70,16 @@ std::vector<ArtifactInfo> StoreReader::artifacts(std::string_view run_id) {
   auto run = must_find(*tx, run_id);
   std::vector<ArtifactInfo> out;
   for (auto& a : tx->artifacts(run.info.id, false)) {
-    out.push_back(ArtifactInfo{
-        a.key, a.version, store::decode_stored_json(a.value, run.info.id, "artifact '" + a.key + "'"),
-        a.created_at_ms});
+    out.push_back(detail::artifact_info(a, run.info.id));
   }
   return out;
+}
+
+ArtifactBytes StoreReader::artifact_bytes(std::string_view run_id, std::string_view key,
+                                          int64_t version) {
+  auto tx = store_->begin_read();
+  auto run = must_find(*tx, run_id);
+  return detail::read_artifact_bytes(*tx, run.info.id, key, version);
 }
 
 std::vector<Event> StoreReader::events(std::string_view run_id, int64_t after_id, size_t limit) {

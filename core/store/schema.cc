@@ -119,6 +119,20 @@ CREATE INDEX runs_available ON runs(available_at) WHERE status = 'queued';
       R"sql(
 ALTER TABLE runs ADD COLUMN budget TEXT;
 )sql",
+      // 4 -> 5: binary artifacts (pictures). A binary artifact's row in
+      // `artifacts` holds its media type and, as `value`, the JSON
+      // {"content_type","size","sha256"}; its bytes live in their own table so
+      // listing artifacts never reads a picture.
+      R"sql(
+ALTER TABLE artifacts ADD COLUMN content_type TEXT NOT NULL DEFAULT '';
+CREATE TABLE artifact_bytes (
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  bytes BLOB NOT NULL,
+  PRIMARY KEY (run_id, key, version)
+);
+)sql",
   };
   return all;
 }

@@ -320,16 +320,18 @@ class SqliteTx : public WriteTx {
   std::vector<ArtifactRecord> artifacts(const std::string& run_id, bool latest_only) override {
     auto& q = latest_only
                   ? conn_.prepare(
-                        "SELECT key, max(version), value, created_at FROM artifacts WHERE run_id = ? "
+                        "SELECT key, max(version), value, created_at, content_type FROM artifacts "
+                        "WHERE run_id = ? "
                         "GROUP BY key ORDER BY key")
                   : conn_.prepare(
-                        "SELECT key, version, value, created_at FROM artifacts WHERE run_id = ? "
-                        "ORDER BY key, version");
+                        "SELECT key, version, value, created_at, content_type FROM artifacts "
+                        "WHERE run_id = ? ORDER BY key, version");
     q.bind(1, run_id);
     std::vector<ArtifactRecord> out;
     while (q.executeStep()) {
       out.push_back(ArtifactRecord{q.getColumn(0).getString(), q.getColumn(1).getInt64(),
-                                   q.getColumn(2).getString(), q.getColumn(3).getInt64()});
+                                   q.getColumn(2).getString(), q.getColumn(3).getInt64(),
+                                   q.getColumn(4).getString()});
     }
     return out;
   }
@@ -337,13 +339,27 @@ class SqliteTx : public WriteTx {
   std::optional<ArtifactRecord> latest_artifact(const std::string& run_id,
                                                 const std::string& key) override {
     auto& q = conn_.prepare(
-        "SELECT key, version, value, created_at FROM artifacts WHERE run_id = ? AND key = ? "
-        "ORDER BY version DESC LIMIT 1");
+        "SELECT key, version, value, created_at, content_type FROM artifacts "
+        "WHERE run_id = ? AND key = ? ORDER BY version DESC LIMIT 1");
     q.bind(1, run_id);
     q.bind(2, key);
     if (!q.executeStep()) return std::nullopt;
     return ArtifactRecord{q.getColumn(0).getString(), q.getColumn(1).getInt64(),
-                          q.getColumn(2).getString(), q.getColumn(3).getInt64()};
+                          q.getColumn(2).getString(), q.getColumn(3).getInt64(),
+                          q.getColumn(4).getString()};
+  }
+
+  std::optional<std::string> artifact_bytes(const std::string& run_id, const std::string& key,
+                                            int64_t version) override {
+    auto& q = conn_.prepare(
+        "SELECT bytes FROM artifact_bytes WHERE run_id = ? AND key = ? AND version = ?");
+    q.bind(1, run_id);
+    q.bind(2, key);
+    q.bind(3, version);
+    if (!q.executeStep()) return std::nullopt;
+    const auto& column = q.getColumn(0);
+    return std::string(static_cast<const char*>(column.getBlob()),
+                       static_cast<size_t>(column.getBytes()));
   }
 
   bool has_signal(const std::string& run_id, const std::string& name) override {
@@ -538,7 +554,8 @@ class SqliteTx : public WriteTx {
     if (leases_) leases_->forget(run_id);
     for (const char* sql :
          {"DELETE FROM steps WHERE run_id = ?", "DELETE FROM signals WHERE run_id = ?",
-          "DELETE FROM artifacts WHERE run_id = ?", "DELETE FROM events WHERE run_id = ?",
+          "DELETE FROM artifacts WHERE run_id = ?", "DELETE FROM artifact_bytes WHERE run_id = ?",
+          "DELETE FROM events WHERE run_id = ?",
           "DELETE FROM chunk_streams WHERE run_id = ?", "DELETE FROM runs WHERE id = ?"}) {
       auto& q = conn_.prepare(sql);
       q.bind(1, run_id);
@@ -614,6 +631,34 @@ class SqliteTx : public WriteTx {
     q.executeStep();
     int64_t version = q.getColumn(0).getInt64();
     q.reset();
+    return version;
+  }
+
+  int64_t insert_binary_artifact(const std::string& run_id, const std::string& key,
+                                 const std::string& content_type, const std::string& value,
+                                 const std::string& bytes, int64_t now_ms) override {
+    auto& q = conn_.prepare(
+        "INSERT INTO artifacts (run_id, key, version, value, created_at, content_type) "
+        "VALUES (?, ?, (SELECT coalesce(max(version), 0) + 1 FROM artifacts "
+        "WHERE run_id = ? AND key = ?), ?, ?, ?) RETURNING version");
+    q.bind(1, run_id);
+    q.bind(2, key);
+    q.bind(3, run_id);
+    q.bind(4, key);
+    q.bind(5, value);
+    q.bind(6, now_ms);
+    q.bind(7, content_type);
+    q.executeStep();
+    int64_t version = q.getColumn(0).getInt64();
+    q.reset();
+    auto& b = conn_.prepare(
+        "INSERT INTO artifact_bytes (run_id, key, version, bytes) VALUES (?, ?, ?, ?)");
+    b.bind(1, run_id);
+    b.bind(2, key);
+    b.bind(3, version);
+    // No copy: `bytes` outlives the statement's execution.
+    b.bindNoCopy(4, bytes.data(), static_cast<int>(bytes.size()));
+    b.exec();
     return version;
   }
 

@@ -90,6 +90,10 @@ struct ArtifactRecord {
   int64_t version = 0;
   std::string value;  // JSON text
   int64_t created_at_ms = 0;
+  // Empty for a JSON artifact. A binary artifact has its media type here,
+  // {"content_type","size","sha256"} as `value`, and its bytes apart
+  // (ReadTx::artifact_bytes), so listings never read them.
+  std::string content_type;
 };
 
 struct ListQuery {
@@ -130,6 +134,10 @@ class ReadTx {
   // Whether the run ever received a signal of that name, read or unread
   // (Engine::signal_once; an index lookup on signals(run_id, name)).
   virtual bool has_signal(const std::string& run_id, const std::string& name) = 0;
+  // The bytes of one version of a binary artifact; nullopt when that version
+  // does not exist or is a JSON artifact.
+  virtual std::optional<std::string> artifact_bytes(const std::string& run_id,
+                                                    const std::string& key, int64_t version) = 0;
   // The run's unread signals of that name, oldest first.
   virtual std::vector<SignalRecord> unconsumed_signals(const std::string& run_id,
                                                        const std::string& name) = 0;
@@ -168,7 +176,7 @@ class WriteTx : public ReadTx {
   // Throws Error(invalid_argument) when the idempotency key or id exists.
   virtual int64_t insert_run(const RunRecord& run) = 0;
   virtual void update_run(const RunRecord& run) = 0;  // every mutable column
-  virtual void delete_run(const std::string& run_id) = 0;  // and its steps, events, artifacts, signals
+  virtual void delete_run(const std::string& run_id) = 0;  // and its steps, events, artifacts (bytes too), signals
 
   // Inserts or updates a step; a completed step is never overwritten (returns false).
   virtual bool upsert_step(const StepRecord& step) = 0;
@@ -183,6 +191,12 @@ class WriteTx : public ReadTx {
 
   virtual int64_t insert_artifact(const std::string& run_id, const std::string& key,
                                   const std::string& value, int64_t now_ms) = 0;
+  // A new version of a binary artifact: the row (content_type, `value` as
+  // described at ArtifactRecord) and its bytes, in this transaction.
+  virtual int64_t insert_binary_artifact(const std::string& run_id, const std::string& key,
+                                         const std::string& content_type,
+                                         const std::string& value, const std::string& bytes,
+                                         int64_t now_ms) = 0;
 
   virtual void set_chunk_stream(const std::string& run_id, const ChunkStream& stream) = 0;
 

@@ -9,10 +9,12 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
 #include "approval_prompt.h"
+#include "book.h"
 #include "options.h"
 #include "story_export.h"
 #include "story_workflow.h"
@@ -68,9 +70,29 @@ int report(storyloom::Engine& engine, const std::string& run_id, const story::Op
               story::written_by_label(written_by ? *written_by : Json()).c_str());
   std::printf("stored in %s, run %s (artifacts \"story\", \"page/1\"...)\n", options.db.c_str(),
               run_id.c_str());
-  if (!options.export_path.empty()) {
-    story::write_text_file(options.export_path, story::story_markdown(*story, options.db, run_id));
-    std::printf("exported to %s\n", options.export_path.c_str());
+  for (const auto& path : options.export_paths) {
+    if (path.ends_with(".md")) {
+      // The pictures go beside the text, into "<name>_pictures/".
+      std::filesystem::path file(path);
+      std::string pictures = file.stem().string() + "_pictures";
+      for (const auto& a : snap.artifacts) {
+        if (a.content_type != "image/png" || !a.key.starts_with("page/")) continue;
+        std::filesystem::create_directories(file.parent_path() / pictures);
+        std::string page = a.key.substr(5, a.key.find('/', 5) - 5);  // N of page/N/picture
+        story::write_text_file((file.parent_path() / pictures / ("page-" + page + ".png")).string(),
+                               engine.artifact_bytes(run_id, a.key, a.version).bytes);
+      }
+      story::write_text_file(path, story::story_markdown(*story, options.db, run_id, pictures));
+    } else {
+      auto book = storyloom::book::book_from_snapshot(snap, [&](const storyloom::ArtifactInfo& a) {
+        return engine.artifact_bytes(run_id, a.key, a.version).bytes;
+      });
+      storyloom::book::write_book(book,
+                                  path.ends_with(".pdf") ? storyloom::book::Format::pdf
+                                                         : storyloom::book::Format::epub,
+                                  path);
+    }
+    std::printf("exported to %s\n", path.c_str());
   }
   return 0;
 }
@@ -99,7 +121,7 @@ int write_story(const story::Options& options, const sigset_t& stop_signals) {
     story::StartGate& gate;
     ~OpenOnExit() { gate.open(); }  // before the engine closes, on every path
   } open_on_exit{gate};
-  story::register_story_workflow(*engine, {story::llm_text_source("", options.model), &gate});
+  story::register_story_workflow(*engine, {story::llm_text_source("", options.model), &gate, {}});
   engine->launch();  // every workflow is registered: now runs may execute (and resume)
 
   storyloom::StartOptions start;

@@ -19,7 +19,7 @@ std::optional<int> parse_int(std::string_view text, int min, int max) {
 
 std::string usage() {
   return "usage: story --db PATH --topic TEXT [--style TEXT] [--pages N] [--quality N]\n"
-         "             [--approve-outline] [--export FILE.md] [--fast | --word-delay-ms MS]\n"
+         "             [--approve-outline] [--export FILE]... [--fast | --word-delay-ms MS]\n"
          "             [--provider NAME] [--model NAME]\n"
          "\n"
          "Writes an illustrated-book-style story durably into the SQLite file PATH: an\n"
@@ -37,7 +37,9 @@ std::string usage() {
          "  --pages N          number of pages, 1 to 40 (default 4)\n"
          "  --quality N        critique-and-revise rounds per page, 0 to 3 (default 1)\n"
          "  --approve-outline  wait for the outline to be approved before writing pages\n"
-         "  --export FILE.md   write the finished story as Markdown\n"
+         "  --export FILE      write the finished story to FILE.md (Markdown), FILE.epub\n"
+         "                     (EPUB 3) or FILE.pdf (a cover, then a page per page);\n"
+         "                     repeat it for several\n"
          "  --fast             do not pause between streamed words\n"
          "  --word-delay-ms MS offline text: pause between streamed words (default 15)\n"
          "  --provider NAME    openai, openrouter, anthropic or offline (default: the first\n"
@@ -80,7 +82,11 @@ std::optional<Options> parse_options(int argc, char** argv, std::string& message
       } else if (arg == "--style") {
         options.input.author_style = *v;
       } else if (arg == "--export") {
-        options.export_path = *v;
+        std::string_view path = *v;
+        if (!path.ends_with(".md") && !path.ends_with(".epub") && !path.ends_with(".pdf")) {
+          return fail("--export " + std::string(path) + ": the file must end in .md, .epub or .pdf");
+        }
+        options.export_paths.emplace_back(path);
       } else if (arg == "--provider") {
         options.provider = *v;
       } else if (arg == "--model") {

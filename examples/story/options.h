@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "story_input.h"
 
@@ -12,7 +13,8 @@ namespace story {
 struct Options {
   std::string db;                            // the SQLite file the run lives in
   StoryInput input;                          // what to write
-  std::string export_path;                   // empty: no Markdown export
+  // --export FILE, repeatable: .md (Markdown), .epub (EPUB 3) or .pdf.
+  std::vector<std::string> export_paths;
   std::chrono::milliseconds word_delay{15};  // offline provider: between streamed words; 0 with --fast
   std::string provider;  // "" → the engine's default (offline unless an API key is set)
   std::string model;     // "" → the provider's

@@ -28,7 +28,7 @@ std::string written_by_label(const storyloom::Json& written_by) {
 }
 
 std::string story_markdown(const storyloom::Json& story, std::string_view db,
-                           std::string_view run_id) {
+                           std::string_view run_id, std::string_view pictures_dir) {
   std::string md = "# " + text_of(story, "title") + "\n\n";
   const auto* written_by = story.as_object().if_contains("written_by");
   std::string label = written_by_label(written_by ? *written_by : storyloom::Json());
@@ -38,6 +38,14 @@ std::string story_markdown(const storyloom::Json& story, std::string_view db,
   md += "**Topic:** " + text_of(story, "topic") + "\n";
   for (const auto& page : story.at("pages").as_array()) {
     md += "\n## Page " + std::to_string(page.at("page").to_number<int64_t>()) + "\n\n";
+    const auto* picture = page.as_object().if_contains("picture");
+    if (!pictures_dir.empty() && picture && picture->is_string()) {
+      md += "![Picture of page " + std::to_string(page.at("page").to_number<int64_t>()) + "](" +
+            std::string(pictures_dir) + "/page-" +
+            std::to_string(page.at("page").to_number<int64_t>()) + ".png)\n\n";
+    } else if (!pictures_dir.empty() && picture && picture->is_null()) {
+      md += "*(no picture)*\n\n";
+    }
     md += "*Illustration: " + text_of(page, "illustration") + "*\n\n";
     md += text_of(page, "content") + "\n";
   }

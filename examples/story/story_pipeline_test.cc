@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 
 #include "fake_llm_server.h"
 #include "outline.h"
+#include "placeholder_picture.h"
 #include "story_input.h"
 #include "story_workflow.h"
 #include "structured_answers.h"
@@ -110,13 +113,14 @@ class Pipeline : public ::testing::Test {
  protected:
   // The engine's own offline provider unless `providers` says otherwise.
   void open(TextSource source = llm_text_source("", ""),
-            std::vector<storyloom::LlmProviderConfig> providers = {}) {
+            std::vector<storyloom::LlmProviderConfig> providers = {},
+            PictureSource pictures = {}) {
     auto options = fast_options();
     options.llm.use_environment = false;
     options.llm.providers = std::move(providers);
     if (!options.llm.providers.empty()) options.llm.default_provider = options.llm.providers[0].name;
     engine_ = Engine::open(options);
-    register_story_workflow(*engine_, {std::move(source), nullptr});
+    register_story_workflow(*engine_, {std::move(source), nullptr, std::move(pictures)});
     engine_->launch();
   }
   std::string start(const std::string& input) {
@@ -151,6 +155,8 @@ TEST_F(Pipeline, QualityTwoRunsTwoCritiqueAndReviseRoundsPerPage) {
       expected.push_back(page + step);
     }
   }
+  expected.push_back("page/1/picture");
+  expected.push_back("page/2/picture");
   EXPECT_EQ(completed_steps(run), expected);
   auto page = latest(run, "page/2").as_object();
   EXPECT_EQ(page.at("iteration").as_int64(), 2);
@@ -308,6 +314,79 @@ TEST(StructuredAnswers, OutlineAndCritiqueFromJsonOrText) {
   critique.json = nullptr;
   critique.text = "free text";
   EXPECT_EQ(critique_from_answer(critique), "free text");
+}
+
+
+TEST_F(Pipeline, EveryPageGetsAPictureInTheOutlinesStyle) {
+  std::mutex m;
+  std::vector<std::string> prompts;
+  open(llm_text_source("", ""), {}, [&](const std::string& prompt) {
+    std::lock_guard lock(m);
+    prompts.push_back(prompt);
+    return storyloom::book::placeholder_png(prompt, 64, 64);
+  });
+  auto run = start(R"({"topic": "a kite", "pages": 2, "quality": 0})");
+  ASSERT_EQ(wait_finished(*engine_, run).status, RunStatus::completed);
+  auto outline = latest(run, "outline");
+  ASSERT_EQ(prompts.size(), 2u);
+  for (const auto& prompt : prompts) {
+    // The same style and title in every prompt, so the pictures stay alike.
+    EXPECT_EQ(prompt.rfind("Style: " + std::string(outline.at("visual_style").as_string()) +
+                               ". A picture for the story \"" +
+                               std::string(outline.at("title").as_string()) + "\". ",
+                           0),
+              0u)
+        << prompt;
+  }
+  auto picture = engine_->artifact_bytes(run, "page/2/picture");
+  EXPECT_EQ(picture.info.content_type, "image/png");
+  EXPECT_EQ(picture.bytes, storyloom::book::placeholder_png(prompts[1], 64, 64));
+  auto story = latest(run, "story");
+  EXPECT_EQ(story.at("pages").at(0).at("picture"), "page/1/picture");
+  auto progress = engine_->get(run).progress;
+  EXPECT_EQ(progress.at("illustrations_total").as_int64(), 2);
+  EXPECT_EQ(progress.at("illustrations_done").as_int64(), 2);
+  EXPECT_EQ(progress.at("illustrations_failed").as_int64(), 0);
+  EXPECT_EQ(progress.at("illustrations_in_progress").as_int64(), 0);
+}
+
+TEST_F(Pipeline, APictureThatKeepsFailingLeavesNoPictureAndARewindRedoesIt) {
+  std::atomic<bool> broken{true};
+  open(llm_text_source("", ""), {}, [&](const std::string& prompt) {
+    if (broken) {
+      throw Error(ErrorCode::step_failed, "the painter refused", ErrorClass::fatal);
+    }
+    return storyloom::book::placeholder_png(prompt, 64, 64);
+  });
+  auto run = start(R"({"topic": "a kite", "pages": 1, "quality": 0})");
+  auto info = wait_finished(*engine_, run);
+  ASSERT_EQ(info.status, RunStatus::completed) << boost::json::serialize(info.error);
+  EXPECT_EQ(latest(run, "story").at("pages").at(0).at("picture"), nullptr);
+  EXPECT_EQ(info.progress.at("illustrations_failed").as_int64(), 1);
+  EXPECT_EQ(info.progress.at("illustrations_done").as_int64(), 0);
+  EXPECT_EQ(error_of([&] { engine_->artifact_bytes(run, "page/1/picture"); }).code(),
+            ErrorCode::not_found);
+  bool reported = false;
+  for (const auto& e : engine_->events(run, 0, 10000)) {
+    if (e.type == "page.no_picture") {
+      reported = true;
+      EXPECT_EQ(e.data.at("message"), "the painter refused");
+    }
+  }
+  EXPECT_TRUE(reported);
+
+  // Redo the picture: the page's text is not written again.
+  broken = false;
+  engine_->rewind(run, "page/1/picture");
+  ASSERT_EQ(wait_finished(*engine_, run).status, RunStatus::completed);
+  EXPECT_EQ(latest(run, "story").at("pages").at(0).at("picture"), "page/1/picture");
+  EXPECT_EQ(engine_->artifact_bytes(run, "page/1/picture").info.content_type, "image/png");
+  size_t writes = 0;
+  for (const auto& e : engine_->events(run, 0, 10000)) {
+    writes += e.type == "step.completed" && e.data.at("name").as_string() == "page/1/write";
+  }
+  EXPECT_EQ(writes, 1u);
+  EXPECT_EQ(engine_->get(run).progress.at("illustrations_done").as_int64(), 1);
 }
 
 }  // namespace

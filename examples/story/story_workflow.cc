@@ -3,8 +3,10 @@
 #include <charconv>
 #include <map>
 
+#include "book.h"
 #include "outline.h"
 #include "structured_answers.h"
+#include "placeholder_picture.h"
 #include "storyloom/error.h"
 
 namespace story {
@@ -21,12 +23,19 @@ struct Progress {
   int total = 0;
   int completed = 0;
   int failed = 0;
+  int pictures_done = 0;
+  int pictures_failed = 0;
+  int pictures_in_progress = 0;
 
   Json at(const std::string& stage, int page = 0, const std::string& stream = "") const {
     return boost::json::object{{"pages_total", total},
                                {"pages_completed", completed},
                                {"pages_failed", failed},
-                               {"pages_in_progress", page > 0 ? 1 : 0},
+                               {"pages_in_progress", page > 0 && pictures_in_progress == 0 ? 1 : 0},
+                               {"illustrations_total", total},
+                               {"illustrations_done", pictures_done},
+                               {"illustrations_failed", pictures_failed},
+                               {"illustrations_in_progress", pictures_in_progress},
                                {"stage", stage},
                                {"page", page},
                                {"stream", stream}};
@@ -46,6 +55,11 @@ class StoryRun {
     boost::json::array pages;
     for (int page = 1; page <= input_.pages; ++page) {
       pages.push_back(write_page(outline, page));
+    }
+    // The pictures follow every page's text, so redoing one (a rewind to its
+    // step) never rewrites a page.
+    for (int page = 1; page <= input_.pages; ++page) {
+      illustrate(outline, page, pages[static_cast<size_t>(page - 1)].as_object());
     }
     ctx_.artifact("story", boost::json::object{{"title", outline.title},
                                                {"written_by", written_by_},
@@ -154,6 +168,37 @@ class StoryRun {
     }
   }
 
+  // The page's picture, drawn from its brief in the outline's visual style and
+  // kept as the binary artifact page/N/picture. One that keeps failing leaves
+  // the page with "no picture" (picture: null) and the story goes on.
+  void illustrate(const Outline& outline, int page, boost::json::object& value) {
+    std::string key = storyloom::book::picture_key(page);
+    std::string of = std::to_string(page) + " of " + std::to_string(input_.pages);
+    std::string brief(value.at("illustration").as_string());
+    ++progress_.pictures_in_progress;
+    ctx_.progress(progress_.at("drawing the picture of page " + of, page));
+    try {
+      ctx_.step(key, [&]() -> Json {
+        std::string prompt = picture_prompt(outline.visual_style, outline.title, brief);
+        std::string png = settings_.draw_picture ? settings_.draw_picture(prompt)
+                                                 : storyloom::book::placeholder_png(prompt);
+        ctx_.binary_artifact(key, "image/png", png);
+        return boost::json::object{{"artifact", key}, {"bytes", png.size()}};
+      });
+      --progress_.pictures_in_progress;
+      ++progress_.pictures_done;
+      value["picture"] = key;
+      ctx_.progress(progress_.at("picture of page " + of + " done"));
+    } catch (const Error& e) {
+      --progress_.pictures_in_progress;
+      if (e.code() == ErrorCode::cancelled || e.code() == ErrorCode::closed) throw;
+      ++progress_.pictures_failed;
+      value["picture"] = nullptr;
+      ctx_.emit("page.no_picture", boost::json::object{{"page", page}, {"message", e.what()}});
+      ctx_.progress(progress_.at("page " + of + ": no picture: " + e.what()));
+    }
+  }
+
   Context& ctx_;
   const StorySettings& settings_;
   StoryInput input_;
@@ -162,6 +207,11 @@ class StoryRun {
 };
 
 }  // namespace
+
+std::string picture_prompt(const std::string& visual_style, const std::string& title,
+                           const std::string& brief) {
+  return "Style: " + visual_style + ". A picture for the story \"" + title + "\". " + brief;
+}
 
 void StartGate::open() {
   {

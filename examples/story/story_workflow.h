@@ -18,6 +18,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -47,10 +48,21 @@ class StartGate {
   bool open_ = false;
 };
 
+// Draws a page's picture (PNG bytes) from its prompt; throws storyloom::Error
+// to fail the attempt (a retryable one is retried per the step's policy).
+using PictureSource = std::function<std::string(const std::string& prompt)>;
+
 struct StorySettings {
   TextSource source;          // where every piece of text comes from
   StartGate* gate = nullptr;  // outlives the engine
+  // Empty: the offline placeholder painter (book/placeholder_picture.h).
+  PictureSource draw_picture;
 };
+
+// The prompt of page N's picture: the outline's visual style and title, the
+// same for every page so the pictures stay alike, then the page's brief.
+std::string picture_prompt(const std::string& visual_style, const std::string& title,
+                           const std::string& brief);
 
 void register_story_workflow(storyloom::Engine& engine, StorySettings settings);
 

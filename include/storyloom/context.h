@@ -52,6 +52,10 @@ class Context {
 
   void progress(Json value) { execution_.progress(std::move(value)); }
   void artifact(std::string_view key, Json value) { execution_.artifact(key, std::move(value)); }
+  // A picture or any bytes with a media type (Execution::binary_artifact).
+  void binary_artifact(std::string_view key, std::string_view content_type, std::string bytes) {
+    execution_.binary_artifact(key, content_type, std::move(bytes));
+  }
   void emit(std::string_view type, Json data) { execution_.emit(type, std::move(data)); }
   void chunk(std::string_view stream, std::string_view text) { execution_.chunk(stream, text); }
 

@@ -32,6 +32,7 @@ class SubscriptionState;
 inline constexpr size_t kMaxNameBytes = 128;             // workflow, step, signal, artifact, event type, stream
 inline constexpr size_t kMaxKeyBytes = 256;              // idempotency key, owner
 inline constexpr size_t kDefaultMaxPayloadBytes = 1 << 20;  // any one JSON payload, serialized
+inline constexpr size_t kDefaultMaxArtifactBytes = 16 << 20;  // one binary artifact's bytes
 
 // What a commit survives. Either way a step's result reaches the workflow only
 // after its commit, and a write that fails is never acknowledged.
@@ -55,6 +56,9 @@ struct EngineOptions {
   int workers = 32;
   int max_executions = 256;       // executions in flight at once, host-driven ones included
   size_t max_payload_bytes = kDefaultMaxPayloadBytes;
+  // The bytes of one binary artifact (a picture); larger ones are refused
+  // with payload_too_large naming this limit. At least 1024.
+  size_t max_artifact_bytes = kDefaultMaxArtifactBytes;
   // Arrays and objects nested deeper than this in any JSON a host sends (run
   // input, step result, signal, artifact, progress, event data, output) are
   // refused with invalid_argument naming the limit. 1..kMaxJsonDepthLimit
@@ -244,6 +248,10 @@ class Engine {
   Snapshot snapshot(std::string_view run_id);
   // Every version of every artifact, by key then version.
   std::vector<ArtifactInfo> artifacts(std::string_view run_id);
+  // The bytes of a binary artifact: `version` 0 is the latest. Throws
+  // not_found for an unknown run, key or version, invalid_argument when that
+  // artifact holds JSON (read it with artifacts()).
+  ArtifactBytes artifact_bytes(std::string_view run_id, std::string_view key, int64_t version = 0);
   // Stored events after `after_id`, at most `limit`.
   std::vector<Event> events(std::string_view run_id, int64_t after_id, size_t limit = 1000);
   // Stored events after `after_id`, then live ones, with no gap and no

@@ -162,6 +162,12 @@ class Execution {
   // Not memoized: skipped while the execution replays stored steps.
   void progress(Json value);
   void artifact(std::string_view key, Json value);
+  // A new version of a binary artifact (a picture): `content_type` is a media
+  // type such as "image/png"; the stored value is {"content_type", "size",
+  // "sha256"}. Throws payload_too_large over EngineOptions::max_artifact_bytes,
+  // invalid_argument for a bad key or media type. Replaying the same bytes
+  // after a crash keeps one version.
+  void binary_artifact(std::string_view key, std::string_view content_type, std::string bytes);
   void emit(std::string_view type, Json data);
   // Token text: delivered live at once, persisted coalesced.
   void chunk(std::string_view stream, std::string_view text);

@@ -83,6 +83,16 @@ struct ArtifactInfo {
   int64_t version = 0;  // 1, 2, ... per key
   Json value;
   int64_t created_at_ms = 0;
+  // Empty for a JSON artifact. A binary artifact (a picture) has its media
+  // type here and {"content_type", "size", "sha256"} (hex) as `value`; its
+  // bytes are read apart (Engine::artifact_bytes), so listings stay small.
+  std::string content_type;
+};
+
+// One version of a binary artifact with its bytes.
+struct ArtifactBytes {
+  ArtifactInfo info;
+  std::string bytes;
 };
 
 // One consistent read of everything a page needs to render a run; subscribe

@@ -33,6 +33,7 @@ class StoreReader {
   RunPage list(const RunFilter& filter = {});
   Snapshot snapshot(std::string_view run_id);
   std::vector<ArtifactInfo> artifacts(std::string_view run_id);
+  ArtifactBytes artifact_bytes(std::string_view run_id, std::string_view key, int64_t version = 0);
   std::vector<Event> events(std::string_view run_id, int64_t after_id, size_t limit = 1000);
 
  private:

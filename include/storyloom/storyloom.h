@@ -47,6 +47,9 @@
  *                       "spent_llm_tokens","remaining_llm_calls" (null: no limit),
  *                       "remaining_llm_tokens" (null: no limit),"exceeded"}}
  *  artifact: {"key","version","value","created_at_ms"}
+ *             "last_event_id"}
+ *  artifact: {"key","version","value","created_at_ms"}, and "content_type"
+ *            for a binary artifact (sl_execution_binary_artifact)
  *  event:    {"id","run_id","type","data","created_at_ms"}
  *  llm:      request and result shapes at sl_execution_llm
  */
@@ -149,8 +152,9 @@ typedef struct sl_engine_options {
    * "providers": [{"name", "kind": "openai"|"anthropic"|"offline", "base_url",
    * "api_key", "model", "resource", "connect_timeout_ms", "idle_timeout_ms",
    * "offline_word_delay_ms"}]}, "resources": {"NAME": {"requests",
-   * "period_ms", "burst", "max_in_flight", "tokens_per_minute"}}}. Keys stay
-   * in memory: they are sent as request headers and never stored or logged. */
+   * "period_ms", "burst", "max_in_flight", "tokens_per_minute"}}}, and
+   * "max_json_depth", "max_artifact_bytes" (sl_execution_binary_artifact). Keys
+   * stay in memory: they are sent as request headers and never stored or logged. */
   const char* config_json;
   size_t config_json_len;
   /* version 3 */
@@ -749,6 +753,41 @@ typedef void (*sl_http_fn)(void* user_data, const sl_http_outcome* outcome);
 SL_API int sl_execution_http(sl_execution* execution, const char* name, size_t name_len,
                              const char* request_json, size_t request_len, const char* retry_json,
                              size_t retry_len, sl_http_fn fn, void* user_data);
+/* ---- binary artifacts (pictures) ----------------------------------------- */
+
+/* Stores a new version of the binary artifact `key`: `bytes_len` bytes (any,
+ * NUL included) with a media type such as "image/png". The artifact's JSON
+ * then has "content_type" and, as "value", {"content_type","size","sha256"}
+ * (hex digest); the "artifact" event carries the same. Not memoized, like
+ * sl_execution_artifact: skipped while replaying; the same bytes written again
+ * after a crash keep one version. Errors: SL_ETOOLARGE over config_json
+ * "max_artifact_bytes" [16 MiB, at least 1024]; SL_EINVALID for a bad key or
+ * media type (type/subtype, printable ASCII, at most 128 bytes). */
+SL_API int sl_execution_binary_artifact(sl_execution* execution, const char* key, size_t key_len,
+                                        const char* content_type, size_t content_type_len,
+                                        const void* bytes, size_t bytes_len);
+/* The bytes of one version of a binary artifact (`version` 0: the latest),
+ * freed with sl_free (a NUL follows them, not counted in bytes_len). When
+ * artifact_json is not NULL it receives the artifact's JSON (sl_free it too).
+ * Errors: SL_ENOTFOUND (run, key or version), SL_EINVALID (a JSON artifact:
+ * read it with sl_engine_artifacts; a negative version). */
+SL_API int sl_engine_artifact_bytes(char** bytes, size_t* bytes_len, char** artifact_json,
+                                    size_t* artifact_json_len, sl_engine* engine,
+                                    const char* run_id, size_t run_id_len, const char* key,
+                                    size_t key_len, int64_t version);
+
+/* ---- book export ---------------------------------------------------------- */
+
+/* Writes the story of a run as a book to `path`: `format` "epub" (EPUB 3),
+ * "pdf" (a cover, then one page per story page with its picture; fonts
+ * embedded) or "md" (Markdown; the pictures go into "<name>_pictures/" beside
+ * it). The story is the run's "story" artifact (or its "page/N" artifacts);
+ * page N's picture is the binary artifact "page/N/picture"; a page without
+ * one says "no picture". Errors: SL_EINVALID (format, empty path, a file that
+ * cannot be written), SL_ENOTFOUND (the run, or a run with no story). */
+SL_API int sl_engine_export_book(sl_engine* engine, const char* run_id, size_t run_id_len,
+                                 const char* format, size_t format_len, const char* path,
+                                 size_t path_len);
 
 #ifdef __cplusplus
 }

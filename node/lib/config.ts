@@ -118,8 +118,15 @@ export function resourceLimitsJson(where: string, value: unknown): Record<string
 }
 
 /** sl_engine_options.config_json for Engine.open's llm, resources and maxJsonDepth; "" when none is given. */
-export function engineConfigJson(llm: unknown, resources: unknown, maxJsonDepth?: unknown): string {
+export function engineConfigJson(
+  llm: unknown,
+  resources: unknown,
+  maxJsonDepth?: unknown,
+  maxArtifactBytes?: unknown,
+): string {
   const config: Record<string, unknown> = {};
+  // The engine checks it (an integer >= 1024) and names the key in its message.
+  if (maxArtifactBytes !== undefined) config.max_artifact_bytes = maxArtifactBytes;
   // The engine checks the range (1..1000) and names the key in its message.
   if (maxJsonDepth !== undefined) config.max_json_depth = maxJsonDepth;
   if (llm !== undefined) config.llm = llmJson('Engine.open: llm', llm);

@@ -399,6 +399,16 @@ export class Context {
     call(() => this.#execution.artifact(key, text));
   }
 
+  /**
+   * Stores a new version of the binary artifact `key` (a picture): bytes with
+   * a media type such as "image/png". Its value becomes {content_type, size,
+   * sha256}. Skipped while replaying; the engine's max_artifact_bytes caps it.
+   */
+  binaryArtifact(key: string, contentType: string, bytes: Uint8Array): void {
+    this.#enter('binaryArtifact');
+    call(() => this.#execution.binaryArtifact(key, contentType, bytes));
+  }
+
   /** A custom event; run.*, step.*, chunk, progress and artifact are reserved. */
   emit(type: string, data: unknown = {}): void {
     this.#enter('emit');

@@ -83,8 +83,11 @@ export interface Step {
 export interface Artifact<T = unknown> {
   key: string;
   version: number;
+  /** For a binary artifact: {content_type, size, sha256}. */
   value: T;
   createdAtMs: number;
+  /** Set only for a binary artifact (a picture): its media type. Read its bytes with artifactBytes. */
+  contentType?: string;
 }
 
 /**
@@ -137,6 +140,8 @@ export interface OpenOptions {
   drainTimeoutMs?: number;
   /** How deeply arrays and objects may nest in JSON sent to the engine [32, at most 1000]. */
   maxJsonDepth?: number;
+  /** The bytes of one binary artifact (ctx.binaryArtifact) [16 MiB, at least 1024]. */
+  maxArtifactBytes?: number;
   /**
    * LLM providers for ctx.llm. Without any, the environment's (OPENAI_API_KEY,
    * ANTHROPIC_API_KEY, ...) and the offline provider, the default when no key is set.
@@ -264,7 +269,9 @@ function toRun(r: any): Run {
 }
 
 function toArtifact(a: any): Artifact {
-  return { key: a.key, version: a.version, value: a.value, createdAtMs: a.created_at_ms };
+  const artifact: Artifact = { key: a.key, version: a.version, value: a.value, createdAtMs: a.created_at_ms };
+  if (a.content_type !== undefined) artifact.contentType = a.content_type;
+  return artifact;
 }
 
 function toStoredEvent(e: any): StoryEvent {
@@ -374,11 +381,11 @@ export class Engine {
    * first, then launch.
    */
   static async open(options: OpenOptions = {}): Promise<Engine> {
-    const { onError, llm, resources, maxJsonDepth, durability, ...rest } = options;
+    const { onError, llm, resources, maxJsonDepth, maxArtifactBytes, durability, ...rest } = options;
     for (const key of ['pollIntervalMs', 'leaseTtlMs', 'drainTimeoutMs'] as const) {
       if (rest[key] !== undefined) durationMs(`Engine.open: ${key}`, rest[key]);
     }
-    const configJson = engineConfigJson(llm, resources, maxJsonDepth);
+    const configJson = engineConfigJson(llm, resources, maxJsonDepth, maxArtifactBytes);
     const level = durabilityOption(durability);
     const n = await callAsync(() =>
       native().open({ ...rest, store: rest.store ?? ':memory:', configJson, ...(level === undefined ? {} : { durability: level }) }),
@@ -783,6 +790,26 @@ export class Engine {
   /** Every version of every artifact, by key then version. */
   async artifacts(runId: string): Promise<Artifact[]> {
     return JSON.parse(await this.#track(() => this.#native.artifacts(runId))).map(toArtifact);
+  }
+
+  /**
+   * The bytes of a binary artifact (version 0: the latest). Rejects with
+   * NotFoundError for an unknown run, key or version, InvalidArgumentError
+   * for a JSON artifact.
+   */
+  async artifactBytes(runId: string, key: string, version = 0): Promise<Buffer> {
+    return await this.#track(() => this.#native.artifactBytes(runId, key, version));
+  }
+
+  /**
+   * Writes the run's story as a book to `path`: 'epub' (EPUB 3), 'pdf' (a
+   * cover, then a page per story page with its picture) or 'md' (Markdown,
+   * pictures in "<name>_pictures/" beside it). Page N's picture is the binary
+   * artifact "page/N/picture". Rejects with NotFoundError for a run with no
+   * story, InvalidArgumentError for a bad format or an unwritable path.
+   */
+  async exportBook(runId: string, format: 'epub' | 'pdf' | 'md', path: string): Promise<void> {
+    await this.#track(() => this.#native.exportBook(runId, format, path));
   }
 
   /** Stored events with id > after, at most limit (1..10000, default 1000). */

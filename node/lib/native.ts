@@ -25,6 +25,7 @@ export interface NativeExecution {
   invoke(name: string, workflow: string, inputJson: string): { state: number; output?: string };
   progress(json: string): void;
   artifact(key: string, json: string): void;
+  binaryArtifact(key: string, contentType: string, bytes: Uint8Array): void;
   emit(type: string, json: string): void;
   chunk(stream: string, text: string): void;
   finishCompleted(json: string): void;
@@ -121,6 +122,8 @@ export interface NativeEngine {
   retry(id: string): Promise<void>;
   snapshot(id: string): Promise<string>;
   artifacts(id: string): Promise<string>;
+  artifactBytes(id: string, key: string, version: number): Promise<Buffer>;
+  exportBook(id: string, format: string, path: string): Promise<void>;
   events(id: string, after: number, limit: number): Promise<string>;
   subscribe(id: string, after: number, sse: boolean, onEvent: (e: NativeEvent) => void): NativeSubscription;
   close(): Promise<void>;

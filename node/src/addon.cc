@@ -116,8 +116,10 @@ class CallPool {
   }
 
   // JS thread.
-  Napi::Promise Schedule(Napi::Env env, Op op) {
+  // as_buffer: the result is bytes (a Buffer), not text.
+  Napi::Promise Schedule(Napi::Env env, Op op, bool as_buffer = false) {
     auto* call = new Call(std::move(op), Napi::Promise::Deferred::New(env));
+    call->as_buffer = as_buffer;
     auto promise = call->deferred.Promise();
     if (pending_++ == 0) tsfn_.Ref(env);
     {
@@ -153,6 +155,7 @@ class CallPool {
     Failure failure;
     std::string out;
     bool has_out = false;
+    bool as_buffer = false;
   };
 
   static constexpr size_t kMaxThreads = 32;
@@ -177,8 +180,10 @@ class CallPool {
           if (c->code != SL_OK) {
             c->deferred.Reject(to_js_error(env, c->failure).Value());
           } else {
-            c->deferred.Resolve(c->has_out ? Napi::Value(Napi::String::New(env, c->out))
-                                           : env.Undefined());
+            c->deferred.Resolve(
+                !c->has_out    ? env.Undefined()
+                : c->as_buffer ? Napi::Value(Napi::Buffer<char>::Copy(env, c->out.data(), c->out.size()))
+                               : Napi::Value(Napi::String::New(env, c->out)));
           }
         } catch (const Napi::Error&) {
           // JavaScript cannot run any more (teardown); nothing here may throw.
@@ -472,6 +477,7 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
                            InstanceMethod<&ExecutionWrap::Invoke>("invoke"),
                            InstanceMethod<&ExecutionWrap::Progress>("progress"),
                            InstanceMethod<&ExecutionWrap::Artifact>("artifact"),
+                           InstanceMethod<&ExecutionWrap::BinaryArtifact>("binaryArtifact"),
                            InstanceMethod<&ExecutionWrap::Emit>("emit"),
                            InstanceMethod<&ExecutionWrap::Chunk>("chunk"),
                            InstanceMethod<&ExecutionWrap::FinishCompleted>("finishCompleted"),
@@ -722,6 +728,21 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
     auto key = arg_string(info, 0);
     auto json = arg_string(info, 1);
     check(env, sl_execution_artifact(live(env), key.data(), key.size(), json.data(), json.size()));
+    return env.Undefined();
+  }
+
+  // binaryArtifact(key, contentType, bytes: Buffer | Uint8Array)
+  Napi::Value BinaryArtifact(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto key = arg_string(info, 0);
+    auto type = arg_string(info, 1);
+    if (info.Length() < 3 || !info[2].IsTypedArray() ||
+        info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env, "argument 2 must be a Buffer or Uint8Array");
+    }
+    auto bytes = info[2].As<Napi::Uint8Array>();
+    check(env, sl_execution_binary_artifact(live(env), key.data(), key.size(), type.data(),
+                                            type.size(), bytes.Data(), bytes.ByteLength()));
     return env.Undefined();
   }
 
@@ -992,6 +1013,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::LlmProviders>("llmProviders"),
                            InstanceMethod<&EngineWrap::Snapshot>("snapshot"),
                            InstanceMethod<&EngineWrap::Artifacts>("artifacts"),
+                           InstanceMethod<&EngineWrap::ArtifactBytes>("artifactBytes"),
+                           InstanceMethod<&EngineWrap::ExportBook>("exportBook"),
                            InstanceMethod<&EngineWrap::Events>("events"),
                            InstanceMethod<&EngineWrap::Subscribe>("subscribe"),
                            InstanceMethod<&EngineWrap::Close>("close"),
@@ -1128,6 +1151,32 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value GetRun(const Napi::CallbackInfo& info) { return ById<sl_engine_get_run>(info); }
   Napi::Value Snapshot(const Napi::CallbackInfo& info) { return ById<sl_engine_snapshot>(info); }
   Napi::Value Artifacts(const Napi::CallbackInfo& info) { return ById<sl_engine_artifacts>(info); }
+  // exportBook(runId, format, path) -> Promise<undefined>
+  Napi::Value ExportBook(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto id = arg_string(info, 0);
+    auto format = arg_string(info, 1);
+    auto path = arg_string(info, 2);
+    return schedule(env, returning_nothing([=] {
+                      return sl_engine_export_book(engine, id.data(), id.size(), format.data(),
+                                                   format.size(), path.data(), path.size());
+                    }));
+  }
+  // artifactBytes(runId, key, version) -> Promise<Buffer>
+  Napi::Value ArtifactBytes(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    auto id = arg_string(info, 0);
+    auto key = arg_string(info, 1);
+    auto version = arg_int64(info, 2);
+    return env.GetInstanceData<AddonData>()->calls->Schedule(
+        env, returning_json([=](char** out, size_t* len) {
+          return sl_engine_artifact_bytes(out, len, nullptr, nullptr, engine, id.data(), id.size(),
+                                          key.data(), key.size(), version);
+        }),
+        /*as_buffer=*/true);
+  }
   Napi::Value DeleteRun(const Napi::CallbackInfo& info) {
     return ByIdNoResult<sl_engine_delete_run>(info);
   }

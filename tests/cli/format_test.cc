@@ -127,7 +127,7 @@ TEST(Format, EventLinesByKind) {
 }
 
 TEST(Format, ArtifactLine) {
-  ArtifactInfo artifact{"outline", 2, boost::json::object{{"v", 2}}, 99};
+  ArtifactInfo artifact{"outline", 2, boost::json::object{{"v", 2}}, 99, ""};
   EXPECT_EQ(artifact_json_line(artifact),
             "{\"key\":\"outline\",\"version\":2,\"value\":{\"v\":2},\"created_at_ms\":99}\n");
 }

@@ -43,7 +43,7 @@ TEST(ToJson, SnapshotPageStepArtifactAndEvent) {
   Snapshot snap;
   snap.run.id = "r1";
   snap.steps.push_back(StepInfo{0, "outline", "step", "completed", Json("plan"), 5});
-  snap.artifacts.push_back(ArtifactInfo{"page/1", 2, Json("text"), 6});
+  snap.artifacts.push_back(ArtifactInfo{"page/1", 2, Json("text"), 6, ""});
   snap.last_event_id = 9;
   Json j = to_json(snap);
   EXPECT_EQ(j.at("run").at("id"), "r1");

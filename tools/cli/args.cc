@@ -51,9 +51,10 @@ const std::vector<CommandSpec>& command_specs() {
        Command::retry,
        {"RUN"},
        {{"--failed", false}, {"--workflow", true}, {"--owner", true}, {"--error-class", true}}},
-      {"artifacts", Command::artifacts, {"RUN"}, {}},
+      {"artifacts", Command::artifacts, {"RUN"}, {{"--out", true}}},
       {"rewind", Command::rewind, {"RUN", "STEP"}, {}},
       {"priority", Command::priority, {"RUN", "N"}, {}},
+      {"export", Command::export_book, {"RUN"}, {{"--format", true}, {"--out", true}}},
   };
   return all;
 }
@@ -221,6 +222,20 @@ CommandLine parse_args(const std::vector<std::string_view>& args) {
     auto it = raw.flags.find(f);
     return it == raw.flags.end() ? nullptr : &it->second;
   };
+  if (cmd.command == Command::artifacts) {
+    if (auto v = flag("--out")) cmd.out_dir = *v;
+  }
+  if (cmd.command == Command::export_book) {
+    auto format = flag("--format");
+    if (!format) throw UsageError("export needs --format epub, pdf or md");
+    if (*format != "epub" && *format != "pdf" && *format != "md" && *format != "markdown") {
+      throw UsageError("--format: " + quoted(*format) + " is not epub, pdf or md");
+    }
+    auto out_file = flag("--out");
+    if (!out_file) throw UsageError("export needs --out FILE");
+    cmd.export_format = *format;
+    cmd.out_file = *out_file;
+  }
   switch (cmd.command) {
     case Command::list:
       if (auto v = flag("--status")) {
@@ -341,13 +356,22 @@ commands:
         queues a failed run again; its completed steps do not run again
   retry --failed [--workflow W] [--owner O] [--error-class C]
         queues every failed run matching the filters again
-  artifacts RUN
-        every version of every artifact of the run as JSON lines
+  artifacts RUN [--out DIR]
+        every version of every artifact of the run as JSON lines; --out writes
+        the latest version of each into DIR (created if needed) instead: JSON
+        ones as KEY.json, binary ones (pictures) as their bytes, KEY.png for
+        image/png (characters other than letters, digits, '.', '-' and '_'
+        in KEY become '_'), and prints one line per file
   rewind RUN STEP
         redo a completed or failed run from STEP: that step and every later one
         run again, earlier ones are kept; artifacts keep their old versions
   priority RUN N
         sets the priority of a queued run (higher starts first)
+  export RUN --format epub|pdf|md --out FILE
+        writes the run's story as a book: EPUB 3, PDF (a cover, then one page
+        per story page with its picture) or Markdown (pictures written into
+        FILE's name + "_pictures/" beside it); pages without a picture say
+        "no picture"
   help, --help, -h
         this text
 

@@ -25,7 +25,8 @@ enum class Command {
   retry,
   artifacts,
   rewind,
-  priority
+  priority,
+  export_book
 };
 
 struct CommandLine {
@@ -43,6 +44,12 @@ struct CommandLine {
   std::string step_name;
   // priority
   int priority = 0;
+
+  // artifacts --out DIR (empty: print JSON lines)
+  std::string out_dir;
+  // export --format epub|pdf|md --out FILE
+  std::string export_format;
+  std::string out_file;
 
   // events
   int64_t after_event_id = 0;

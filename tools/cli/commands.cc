@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "artifacts_out.h"
+#include "export_command.h"
 #include "format.h"
 
 namespace storyloom::cli {
@@ -53,6 +55,8 @@ void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out) {
       return rewind_run(engine, cmd, out);
     case Command::priority:
       return set_priority(engine, cmd, out);
+    case Command::export_book:
+      return export_book_of(engine, cmd, out);
     case Command::help:
       break;
   }
@@ -80,6 +84,12 @@ void show_status_of(Reader& reader, const CommandLine& cmd, std::ostream& out) {
 
 template <typename Reader>
 void list_artifacts_of(Reader& reader, const CommandLine& cmd, std::ostream& out) {
+  if (!cmd.out_dir.empty()) {
+    return write_artifacts(
+        reader.snapshot(cmd.run_id).artifacts,
+        [&](const ArtifactInfo& a) { return reader.artifact_bytes(cmd.run_id, a.key, a.version).bytes; },
+        cmd.out_dir, out);
+  }
   for (const auto& artifact : reader.artifacts(cmd.run_id)) out << artifact_json_line(artifact);
 }
 
@@ -98,6 +108,7 @@ bool is_read_command(const CommandLine& cmd) {
     case Command::list:
     case Command::status:
     case Command::artifacts:
+    case Command::export_book:
       return true;
     case Command::events:
       return !cmd.follow;  // following needs the engine's live event hub
@@ -119,6 +130,8 @@ void run_read_command(StoreReader& reader, const CommandLine& cmd, std::ostream&
       return show_status_of(reader, cmd, out);
     case Command::artifacts:
       return list_artifacts_of(reader, cmd, out);
+    case Command::export_book:
+      return export_book_of(reader, cmd, out);
     case Command::events:
       if (!cmd.follow) return print_stored_events(reader, cmd, out);
       break;

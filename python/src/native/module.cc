@@ -493,6 +493,16 @@ class Execution {
     });
   }
 
+  void binary_artifact(const std::string& key, const std::string& content_type,
+                       const py::bytes& bytes) {
+    sl_execution* e = live();
+    std::string_view data = bytes;
+    call([&] {
+      return sl_execution_binary_artifact(e, key.data(), key.size(), content_type.data(),
+                                          content_type.size(), data.data(), data.size());
+    });
+  }
+
   void emit(const std::string& type, const std::string& data_json) {
     sl_execution* e = live();
     call([&] {
@@ -848,6 +858,22 @@ class Engine {
   std::string get_run(const std::string& id) { return by_id(sl_engine_get_run, id); }
   std::string snapshot(const std::string& id) { return by_id(sl_engine_snapshot, id); }
   std::string artifacts(const std::string& id) { return by_id(sl_engine_artifacts, id); }
+  void export_book(const std::string& id, const std::string& format, const std::string& path) {
+    use([&](sl_engine* e) {
+      return sl_engine_export_book(e, id.data(), id.size(), format.data(), format.size(),
+                                   path.data(), path.size());
+    });
+  }
+  py::bytes artifact_bytes(const std::string& id, const std::string& key, int64_t version) {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) {
+      return sl_engine_artifact_bytes(&out, &len, nullptr, nullptr, e, id.data(), id.size(),
+                                      key.data(), key.size(), version);
+    });
+    std::string bytes = take(out, len);
+    return py::bytes(bytes);
+  }
 
   // filter: (status, workflow, owner, error_class or None, finished_after_ms,
   // finished_before_ms); None and 0 do not filter.
@@ -1100,6 +1126,7 @@ PYBIND11_MODULE(_native, m) {
       .def("invoke", &Execution::invoke)
       .def("progress", &Execution::progress)
       .def("artifact", &Execution::artifact)
+      .def("binary_artifact", &Execution::binary_artifact)
       .def("emit", &Execution::emit)
       .def("chunk", &Execution::chunk)
       .def("finish_completed", &Execution::finish_completed)
@@ -1148,6 +1175,8 @@ PYBIND11_MODULE(_native, m) {
       .def("signal", &Engine::signal)
       .def("snapshot", &Engine::snapshot)
       .def("artifacts", &Engine::artifacts)
+      .def("artifact_bytes", &Engine::artifact_bytes)
+      .def("export_book", &Engine::export_book)
       .def("events", &Engine::events)
       .def("subscribe", &Engine::subscribe);
 }

@@ -152,11 +152,16 @@ def resource_name(name: Any, where: str = "name") -> str:
     return name
 
 
-def config_json(llm: Any, resources: Any, max_json_depth: Any = None) -> str | None:
+def config_json(
+    llm: Any, resources: Any, max_json_depth: Any = None, max_artifact_bytes: Any = None
+) -> str | None:
     """The engine's config JSON, or None when nothing is given (the engine's defaults)."""
-    if llm is None and resources is None and max_json_depth is None:
+    if llm is None and resources is None and max_json_depth is None and max_artifact_bytes is None:
         return None
     config: dict[str, Any] = {}
+    if max_artifact_bytes is not None:
+        # The engine checks it (an integer >= 1024) and names the key in its message.
+        config["max_artifact_bytes"] = max_artifact_bytes
     if max_json_depth is not None:
         # The engine checks the range (1..1000) and names the key in its message.
         config["max_json_depth"] = max_json_depth

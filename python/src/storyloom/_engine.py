@@ -26,6 +26,7 @@ import builtins
 import contextvars
 import inspect
 import json
+import os
 import sys
 import threading
 import time
@@ -379,6 +380,12 @@ class Context:
         _args.text("ctx.artifact", "key", key)
         self._x.artifact(key, _json_text(f"artifact '{key}': value", value))
 
+    def binary_artifact(self, key: str, content_type: str, data: bytes) -> None:
+        """Stores a new version of the binary artifact ``key`` (a picture): ``data`` with a
+        media type such as ``"image/png"``. Raises PayloadTooLarge over the engine's
+        ``max_artifact_bytes``, InvalidArgument for a bad key or media type."""
+        self._x.binary_artifact(key, content_type, bytes(data))
+
     def emit(self, type: str, data: Any = None) -> None:
         """A custom event; run.*, step.*, chunk, progress and artifact are reserved."""
         _args.text("ctx.emit", "type", type)
@@ -731,7 +738,9 @@ class Engine:
     ``{"llm:openai": {"max_in_flight": 2}}``. A field of the wrong type raises TypeError
     naming it (``llm.providers[0].kind``); a bad value InvalidArgument from the engine.
     max_json_depth: how deeply arrays and objects may nest in JSON sent to the engine
-    (None: 32; at most 1000); deeper JSON raises InvalidArgument naming the limit."""
+    (None: 32; at most 1000); deeper JSON raises InvalidArgument naming the limit.
+    max_artifact_bytes: the bytes of one binary artifact (:meth:`Context.binary_artifact`;
+    None: 16 MiB; at least 1024); more raises PayloadTooLarge naming the limit."""
 
     def __init__(
         self,
@@ -747,6 +756,7 @@ class Engine:
         resources: Mapping[str, ResourceLimits] | None = None,
         max_json_depth: int | None = None,
         durability: str = "full",
+        max_artifact_bytes: int | None = None,
     ) -> None:
         _args.text("Engine", "store", store)
         for param, value in (
@@ -756,7 +766,7 @@ class Engine:
         ):
             _args.integer("Engine", param, value)
         native_durability = _durability(durability)
-        config = _config.config_json(llm, resources, max_json_depth)
+        config = _config.config_json(llm, resources, max_json_depth, max_artifact_bytes)
         self._native = _native.Engine(
             store,
             workers,
@@ -1224,6 +1234,11 @@ class Engine:
         _args.text("Engine.artifacts", "run_id", run_id)
         return [Artifact._from(a) for a in json.loads(self._native.artifacts(run_id))]
 
+    def artifact_bytes(self, run_id: str, key: str, version: int = 0) -> bytes:
+        """The bytes of a binary artifact (``version`` 0: the latest). Raises NotFound for
+        an unknown run, key or version, InvalidArgument for a JSON artifact."""
+        return self._native.artifact_bytes(run_id, key, version)
+
     def stored_events(self, run_id: str, after: int = 0, limit: int = 0) -> builtins.list[Event]:
         """Stored events with id > after, at most limit (0: 1000)."""
         _args.text("Engine.stored_events", "run_id", run_id)
@@ -1348,6 +1363,18 @@ class Engine:
     async def aartifacts(self, run_id: str) -> builtins.list[Artifact]:
         """:meth:`artifacts` without blocking the event loop."""
         return await asyncio.to_thread(self.artifacts, run_id)
+
+    def export_book(self, run_id: str, format: str, path: str | os.PathLike[str]) -> None:
+        """Writes the run's story as a book to ``path``: ``"epub"`` (EPUB 3), ``"pdf"`` (a
+        cover, then a page per story page with its picture) or ``"md"`` (Markdown, pictures
+        in ``<name>_pictures/`` beside it). Page N's picture is the binary artifact
+        ``page/N/picture``. Raises NotFound for a run with no story, InvalidArgument for a
+        bad format or an unwritable path."""
+        self._native.export_book(run_id, format, os.fspath(path))
+
+    async def aartifact_bytes(self, run_id: str, key: str, version: int = 0) -> bytes:
+        """:meth:`artifact_bytes` without blocking the event loop."""
+        return await asyncio.to_thread(self.artifact_bytes, run_id, key, version)
 
     async def astored_events(
         self, run_id: str, after: int = 0, limit: int = 0

@@ -93,16 +93,21 @@ class Step:
 
 @dataclass(frozen=True)
 class Artifact:
-    """One version of a named JSON document a run produced."""
+    """One version of a named JSON document a run produced, or of a binary artifact (a
+    picture): then ``content_type`` is its media type, ``value`` is ``{"content_type",
+    "size", "sha256"}`` and :meth:`Engine.artifact_bytes` reads its bytes."""
 
     key: str
     version: int
     value: Any
     created_at_ms: int
+    content_type: str | None = None
 
     @classmethod
     def _from(cls, d: dict[str, Any]) -> Artifact:
-        return cls(d["key"], d["version"], d.get("value"), d.get("created_at_ms", 0))
+        return cls(
+            d["key"], d["version"], d.get("value"), d.get("created_at_ms", 0), d.get("content_type")
+        )
 
 
 @dataclass(frozen=True)
