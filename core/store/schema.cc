@@ -113,6 +113,14 @@ CREATE INDEX runs_deadline ON runs(deadline_at)
 ALTER TABLE chunk_streams ADD COLUMN attempt_start INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX runs_available ON runs(available_at) WHERE status = 'queued';
 )sql",
+      // 3 -> 4: named positions in the event sequence, so a reader of every
+      // event (the webhook dispatcher) goes on after a restart where it stopped.
+      R"sql(
+CREATE TABLE cursors (
+  name TEXT PRIMARY KEY,
+  position INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
   };
   return all;
 }

@@ -27,6 +27,19 @@ export type { ListOptions, RunFilter, RunStatus } from './run-filter';
 export type { LlmOptions, LlmProviderKind, LlmProviderOptions, ResourceLimits } from './config';
 export type { LlmMessage, LlmProviderInfo, LlmProviders, LlmRequest, LlmResult, LlmUsage, ResourceStatus } from './llm';
 export { Context } from './context';
+export { signWebhook, verifyWebhook } from './webhooks';
+export { emailConfigured, sendEmail } from './email';
+export type { EmailMessage, EmailResult, SmtpOptions } from './email';
+export type {
+  InboundResult,
+  InboundWebhookOptions,
+  WebhookAttempt,
+  WebhookDelivery,
+  WebhookHeaders,
+  WebhookOptions,
+  WebhookSubscription,
+  WebhookVerdict,
+} from './webhooks';
 export type { StepInfo, StepOptions, WaitForSignalOptions } from './context';
 export {
   StoryloomError,

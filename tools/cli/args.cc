@@ -53,6 +53,8 @@ const std::vector<CommandSpec>& command_specs() {
       {"artifacts", Command::artifacts, {"RUN"}, {}},
       {"rewind", Command::rewind, {"RUN", "STEP"}, {}},
       {"priority", Command::priority, {"RUN", "N"}, {}},
+      {"webhooks", Command::webhooks, {"SUBSCRIPTION"}, {}},
+      {"resend", Command::resend, {"RUN"}, {}},
   };
   return all;
 }
@@ -332,6 +334,12 @@ commands:
         run again, earlier ones are kept; artifacts keep their old versions
   priority RUN N
         sets the priority of a queued run (higher starts first)
+  webhooks SUBSCRIPTION
+        the delivery log of a webhook subscription as JSON lines (latest 100,
+        oldest first): webhook id, delivery run, event, state, every attempt
+  resend RUN
+        sends a webhook delivery again (a dead one, say): queues its run, which
+        an engine with the subscription configured delivers
   help, --help, -h
         this text
 

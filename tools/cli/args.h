@@ -14,12 +14,15 @@
 
 namespace storyloom::cli {
 
-enum class Command { help, list, status, events, cancel, signal, retry, artifacts, rewind, priority };
+enum class Command {
+  help, list, status, events, cancel, signal, retry, artifacts, rewind, priority,
+  webhooks, resend,  // tools/cli/webhooks_command.cc
+};
 
 struct CommandLine {
   Command command = Command::help;
   std::string db;      // the --db value as given: PATH or sqlite:PATH
-  std::string run_id;  // every command but list and help
+  std::string run_id;  // every command but list and help (webhooks: the subscription id)
 
   // list
   RunFilter filter;

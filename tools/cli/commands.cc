@@ -51,6 +51,9 @@ void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out) {
       return rewind_run(engine, cmd, out);
     case Command::priority:
       return set_priority(engine, cmd, out);
+    case Command::resend:
+      return resend_webhook(engine, cmd, out);
+    case Command::webhooks:  // a read command
     case Command::help:
       break;
   }
@@ -96,6 +99,7 @@ bool is_read_command(const CommandLine& cmd) {
     case Command::list:
     case Command::status:
     case Command::artifacts:
+    case Command::webhooks:
       return true;
     case Command::events:
       return !cmd.follow;  // following needs the engine's live event hub
@@ -117,6 +121,8 @@ void run_read_command(StoreReader& reader, const CommandLine& cmd, std::ostream&
       return show_status_of(reader, cmd, out);
     case Command::artifacts:
       return list_artifacts_of(reader, cmd, out);
+    case Command::webhooks:
+      return print_webhook_log(reader, cmd, out);
     case Command::events:
       if (!cmd.follow) return print_stored_events(reader, cmd, out);
       break;

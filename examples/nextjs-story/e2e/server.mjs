@@ -74,9 +74,10 @@ export function storeDir() {
  * `dir` and `port` reuse another server's store and address (a restart;
  * the caller then removes `dir`); `readyLog` waits for a line of the
  * server's output matching it instead of asking /api/health, so that the
- * server gets no request (its match is returned as `ready`).
+ * server gets no request (its match is returned as `ready`). `env` adds
+ * variables to the server's environment.
  */
-export async function startServer({ wordDelayMs = 15, dir, port, readyLog } = {}) {
+export async function startServer({ wordDelayMs = 15, dir, port, readyLog, env = {} } = {}) {
   if (!existsSync(path.join(appDir, '.next', 'BUILD_ID'))) {
     throw new Error(`no production build in ${appDir}/.next: run \`npx next build\` first`);
   }
@@ -93,6 +94,7 @@ export async function startServer({ wordDelayMs = 15, dir, port, readyLog } = {}
       STORY_WORD_DELAY_MS: String(wordDelayMs),
       NEXT_TELEMETRY_DISABLED: '1',
       NODE_ENV: 'production',
+      ...env,
     },
     detached: true, // its own process group, so stop() ends next-server's children too
     stdio: ['ignore', 'pipe', 'pipe'],

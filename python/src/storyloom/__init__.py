@@ -16,6 +16,16 @@ from ._engine import AsyncContext, Context, Engine, EventStream, event_to_sse, s
 from ._llm import LlmMessage, LlmResult, LlmUsage
 from ._native import version as _version
 from ._options import Concurrency, RetryPolicy, Throttle
+from ._email import EmailResult, email_configured, send_email
+from ._webhooks import (
+    InboundResult,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+    WebhookVerdict,
+    sign_webhook,
+    verify_webhook,
+)
 from ._types import (
     Artifact,
     Event,
@@ -51,6 +61,16 @@ from .errors import (
 __version__ = _version()
 
 __all__ = [
+    "EmailResult",
+    "email_configured",
+    "send_email",
+    "InboundResult",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
+    "WebhookVerdict",
+    "sign_webhook",
+    "verify_webhook",
     "Artifact",
     "AsyncContext",
     "Cancelled",

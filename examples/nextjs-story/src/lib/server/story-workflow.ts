@@ -17,6 +17,7 @@ import {
   type Writer,
 } from '../story';
 import { generate } from './generate';
+import { emailStoryReady } from './story-email';
 import { critiquePrompt, illustrationPrompt, outlinePrompt, parseOutline, revisePrompt, writePrompt, type Prompt } from './prompts';
 
 export interface StoryOutput {
@@ -94,6 +95,7 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
     pages,
   };
   ctx.artifact('story', story);
+  await emailStoryReady(ctx, outline.title);
   report('done', null);
   return { title: outline.title, pages: total };
 }
