@@ -48,7 +48,7 @@ std::string WebhookReceiver::url() const {
   return "http://127.0.0.1:" + std::to_string(port_) + "/hook";
 }
 
-std::vector<fake::RecordedRequest> WebhookReceiver::requests() const {
+std::vector<RecordedRequest> WebhookReceiver::requests() const {
   std::lock_guard lock(mutex_);
   return requests_;
 }

@@ -24,7 +24,7 @@ class WebhookReceiver {
   ~WebhookReceiver();
 
   std::string url() const;  // "http://127.0.0.1:PORT/hook"
-  std::vector<fake::RecordedRequest> requests() const;
+  std::vector<RecordedRequest> requests() const;
   // Waits (up to `timeout_ms`) until at least `count` requests arrived.
   bool wait_for(size_t count, int timeout_ms) const;
 
@@ -39,7 +39,7 @@ class WebhookReceiver {
   std::string retry_after_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
-  std::vector<fake::RecordedRequest> requests_;
+  std::vector<RecordedRequest> requests_;
   std::vector<int> open_fds_;
   bool stopping_ = false;
   std::thread accept_thread_;
