@@ -20,14 +20,25 @@ bool has_line_break(std::string_view text) {
   return text.find('\r') != std::string_view::npos || text.find('\n') != std::string_view::npos;
 }
 
-// The address inside "Name <addr>", or the whole text.
-std::string address_of(const std::string& mailbox) {
+// "<addr>" for the address inside "Name <addr>", or for the whole text.
+std::string angle_address(const std::string& mailbox) {
   auto open = mailbox.find('<');
   auto close = mailbox.rfind('>');
+  std::string out(1, '<');
   if (open != std::string::npos && close != std::string::npos && close > open) {
-    return mailbox.substr(open + 1, close - open - 1);
+    out.append(mailbox, open + 1, close - open - 1);
+  } else {
+    out.append(mailbox);
   }
-  return mailbox;
+  out.push_back('>');
+  return out;
+}
+
+std::string in_angles(std::string_view text) {
+  std::string out(1, '<');
+  out.append(text);
+  out.push_back('>');
+  return out;
 }
 
 // "host:port" of the URL, for messages (never the rest of it).
@@ -178,9 +189,9 @@ Json send_email(const SmtpConfig& config, const EmailMessage& message, std::stri
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) throw Error(ErrorCode::internal, "libcurl could not start an SMTP transfer");
   curl_slist* recipients = nullptr;
-  for (const auto& to : message.to) recipients = curl_slist_append(recipients, ("<" + address_of(to) + ">").c_str());
+  for (const auto& to : message.to) recipients = curl_slist_append(recipients, angle_address(to).c_str());
   std::unique_ptr<curl_slist, void (*)(curl_slist*)> recipients_owner(recipients, curl_slist_free_all);
-  std::string from = "<" + address_of(config.from) + ">";
+  std::string from = angle_address(config.from);
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, config.url.c_str());
   curl_easy_setopt(c, CURLOPT_MAIL_FROM, from.c_str());
@@ -202,7 +213,7 @@ Json send_email(const SmtpConfig& config, const EmailMessage& message, std::stri
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   if (result == CURLE_OK) {
     return boost::json::object{{"accepted", true}, {"smtp_status", status},
-                               {"message_id", "<" + std::string(message_id) + ">"}};
+                               {"message_id", in_angles(message_id)}};
   }
   // libcurl's text names the failure, never the password or the message.
   std::string why = "SMTP server " + server + ": " + curl_easy_strerror(result);
