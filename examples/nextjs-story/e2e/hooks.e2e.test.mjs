@@ -110,9 +110,9 @@ test('a signed webhook starts a story once; bad signatures and stale timestamps 
   assert.equal(badInput.status, 400);
   assert.ok(badInput.body.errors.topic);
 
-  const stories = await (await fetch(`${server.base}/api/stories`)).json();
-  const ours = JSON.stringify(stories).split('a lighthouse keeper').length - 1;
-  assert.equal(ours, 1, 'one story for the webhook, however often it was delivered');
+  const { stories } = await (await fetch(`${server.base}/api/stories`)).json();
+  const ours = stories.filter((s) => s.topic === 'a lighthouse keeper');
+  assert.equal(ours.length, 1, 'one story for the webhook, however often it was delivered');
 
   // The app's own outbound webhook tells the receiver the story is done.
   const id = first.body.sessionId;
