@@ -152,6 +152,7 @@ void EngineCore::close() {
   }
   closing_ = true;
   // Built-in steps in flight stop at once (their runs go back to the queue).
+  stop_webhooks();
   llm_->close();
   resources_->close();
   sched_wake_.notify_all();

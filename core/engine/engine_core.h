@@ -25,6 +25,7 @@
 namespace storyloom::detail {
 
 class ExecutionState;
+class WebhookDispatcher;
 
 struct Workflow {
   WorkflowFn sync_fn;       // set for C++ workflow functions
@@ -93,8 +94,12 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void release_later(const std::string& run_id, std::function<void(Batch&)> release);
   // Whether `workflow` is registered here or by another live engine on the store.
   bool workflow_known(std::string_view workflow);
+  // Webhook deliveries (core/webhooks/dispatcher.cc): created on first use,
+  // stopped at the start of close(). Throws Error(closed) once closing.
+  WebhookDispatcher& webhooks();
 
  private:
+  void stop_webhooks();
   explicit EngineCore(EngineOptions options);
   void start_threads();
   void mark_engine_thread() const;
@@ -165,6 +170,9 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
 
   std::atomic<int64_t> last_heartbeat_ms_{0};
   std::atomic<bool> launched_{false};
+
+  std::mutex webhooks_mutex_;
+  std::shared_ptr<WebhookDispatcher> webhooks_;
 
   std::mutex releases_mutex_;
   std::map<std::string, std::function<void(Batch&)>> releases_;  // run id -> its release

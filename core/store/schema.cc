@@ -133,6 +133,14 @@ CREATE TABLE artifact_bytes (
   PRIMARY KEY (run_id, key, version)
 );
 )sql",
+      // 5 -> 6: named positions in the event sequence, so a reader of every
+      // event (the webhook dispatcher) goes on after a restart where it stopped.
+      R"sql(
+CREATE TABLE cursors (
+  name TEXT PRIMARY KEY,
+  position INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
   };
   return all;
 }

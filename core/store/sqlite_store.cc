@@ -750,6 +750,22 @@ class SqliteTx : public WriteTx {
     return q.executeStep();
   }
 
+  std::optional<int64_t> cursor(const std::string& name) override {
+    auto& q = conn_.prepare("SELECT position FROM cursors WHERE name = ?");
+    q.bind(1, name);
+    if (!q.executeStep()) return std::nullopt;
+    return q.getColumn(0).getInt64();
+  }
+
+  void set_cursor(const std::string& name, int64_t position) override {
+    auto& q = conn_.prepare(
+        "INSERT INTO cursors(name, position) VALUES (?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET position = excluded.position");
+    q.bind(1, name);
+    q.bind(2, position);
+    q.exec();
+  }
+
   void delete_engine(const std::string& engine_id) override {
     auto& q = conn_.prepare("DELETE FROM engines WHERE id = ?");
     q.bind(1, engine_id);

@@ -163,6 +163,8 @@ class ReadTx {
       const std::vector<std::string>& run_ids) = 0;
   // Whether any engine on this store has registered the workflow.
   virtual bool workflow_known(const std::string& name) = 0;
+  // A named position in the event sequence (set_cursor); nullopt when never set.
+  virtual std::optional<int64_t> cursor(const std::string& name) = 0;
 };
 
 class WriteTx : public ReadTx {
@@ -226,6 +228,10 @@ class WriteTx : public ReadTx {
     int64_t heartbeat_ms = 0;
   };
   virtual std::vector<EngineRow> engines() = 0;
+
+  // Sets (creating it if needed) a named position in the event sequence: how
+  // far a reader of every event (the webhook dispatcher) has got.
+  virtual void set_cursor(const std::string& name, int64_t position) = 0;
 };
 
 class Store {

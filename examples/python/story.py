@@ -31,6 +31,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import story_prompts
 import storyloom
+from story_email import email_story_ready
 from story_outline import critique_from_answer, outline_from_answer
 
 WORKFLOW = "story"
@@ -221,6 +222,7 @@ def story(ctx: storyloom.Context, input: dict[str, Any]) -> dict[str, Any]:
         "written_by": by,
     }
     ctx.artifact("story", result)
+    email_story_ready(ctx, outline["title"])
     progress["stage"] = "done"
     ctx.progress(progress)
     return {"pages": len(texts), "artifact": "story"}

@@ -20,6 +20,7 @@
 #include "storyloom/resource.h"
 #include "storyloom/retry.h"
 #include "storyloom/run.h"
+#include "storyloom/webhooks.h"
 
 namespace storyloom {
 
@@ -269,6 +270,17 @@ class Engine {
   Json llm_providers();
 
   const EngineOptions& options() const;
+
+  // Webhooks (storyloom/webhooks.h; core/webhooks/). Sets or replaces the
+  // outbound subscriptions, secrets included (kept in memory only); the first
+  // call registers the delivery workflow and starts reading events. Throws
+  // invalid_argument naming the bad field.
+  void configure_webhooks(WebhookOptions options);
+  // Verifies an inbound webhook and, when authentic, starts or signals a run
+  // once per webhook id. A refusal is in the verdict, not thrown; a bad
+  // `hook` (no secret, no workflow or run) throws invalid_argument.
+  InboundResult receive_webhook(const InboundWebhook& hook, const WebhookHeaders& headers,
+                                std::string_view body);
 
  private:
   explicit Engine(std::shared_ptr<detail::EngineCore> core);

@@ -788,6 +788,59 @@ SL_API int sl_engine_artifact_bytes(char** bytes, size_t* bytes_len, char** arti
 SL_API int sl_engine_export_book(sl_engine* engine, const char* run_id, size_t run_id_len,
                                  const char* format, size_t format_len, const char* path,
                                  size_t path_len);
+/* ---- Webhooks (docs/webhooks.md) ----
+ * Outbound: signed deliveries of run events to subscribed URLs, each a run of
+ * the built-in workflow "storyloom.webhook" (stored, retried with backoff and
+ * Retry-After, dead-lettered after its attempts, re-sent with sl_engine_retry).
+ * Secrets stay in the host's memory: pass them at every open. */
+
+/* Sets or replaces the subscriptions: {"subscriptions":[{"id","url","secret",
+ * "workflows":[..],"events":[..]}], "max_attempts", "initial_backoff_ms",
+ * "multiplier", "max_backoff_ms", "attempt_timeout_ms"} (all but subscriptions
+ * optional). The first call starts delivering events from then on. */
+SL_API int sl_engine_configure_webhooks(sl_engine* engine, const char* options_json,
+                                        size_t options_len);
+/* The latest `limit` deliveries of a subscription (0: 100; at most 1000),
+ * oldest first: [{"webhook_id","run_id","subscription","event_type","event_id",
+ * "source_run_id","state":"pending"|"delivered"|"dead"|"cancelled",
+ * "created_at_ms","attempts":[{"at_ms","status","latency_ms","error"}]}]. */
+SL_API int sl_engine_webhook_log(char** log_json, size_t* log_json_len, sl_engine* engine,
+                                 const char* subscription, size_t subscription_len, size_t limit);
+/* Inbound: verifies a webhook and, when authentic, starts a run with the
+ * webhook id as idempotency key, or sends a signal once per webhook id.
+ * hook_json: {"secret","tolerance_s","workflow","owner","signal_run_id",
+ * "signal_name"}; headers_json: the request's headers as an object (names in
+ * any case). result_json: {"status":200|400|401,"message","run","duplicate"};
+ * a refused webhook (400/401) is a result, not an error. */
+SL_API int sl_engine_receive_webhook(char** result_json, size_t* result_json_len, sl_engine* engine,
+                                     const char* hook_json, size_t hook_len,
+                                     const char* headers_json, size_t headers_len,
+                                     const char* body, size_t body_len);
+/* "v1,<base64 HMAC-SHA256 of id.timestamp.body>"; secret "whsec_<base64>" or text. */
+SL_API int sl_webhook_sign(char** signature, size_t* signature_len, const char* secret,
+                           size_t secret_len, const char* webhook_id, size_t webhook_id_len,
+                           int64_t timestamp_s, const char* body, size_t body_len);
+/* {"status":200|400|401,"message"}: the signature (constant-time compare) and
+ * the timestamp within tolerance_s (0: 300) of now_s (0: the system clock). */
+SL_API int sl_webhook_verify(char** verdict_json, size_t* verdict_json_len, const char* secret,
+                             size_t secret_len, const char* headers_json, size_t headers_len,
+                             const char* body, size_t body_len, int64_t now_s, int64_t tolerance_s);
+
+/* ---- Email over SMTP (docs/webhooks.md, "Email") ----
+ * Sends one message and blocks until the server accepted or refused it.
+ * config_json: {"url","from","username","password","require_starttls",
+ * "timeout_ms"}, each optional: missing ones come from the environment
+ * (SMTP_URL, SMTP_FROM, SMTP_USERNAME, SMTP_PASSWORD, SMTP_REQUIRE_STARTTLS).
+ * message_json: {"to": "addr" | ["addr", ...], "subject", "text", "html",
+ * "link"}; text and html become a multipart/alternative message, the link is
+ * appended to both. message_id: the Message-ID (stable across retries).
+ * result_json: {"accepted":true,"smtp_status","message_id"}. An SMTP 4xx or a
+ * network error is SL_EPROVIDER of class retryable (SL_ETIMEOUT on a
+ * timeout), a 5xx or refused credentials class fatal. The password never
+ * appears in an error. */
+SL_API int sl_email_send(char** result_json, size_t* result_json_len, const char* config_json,
+                         size_t config_len, const char* message_json, size_t message_len,
+                         const char* message_id, size_t message_id_len);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,16 @@ import {
 } from './native';
 import { nativeRunFilter, type ListOptions, type RunFilter, type RunStatus } from './run-filter';
 import { workflowOptions, type WorkflowOptions } from './workflow-options';
+import {
+  receiveWebhookJson,
+  toWebhookDelivery,
+  webhookOptionsJson,
+  type InboundResult,
+  type InboundWebhookOptions,
+  type WebhookDelivery,
+  type WebhookHeaders,
+  type WebhookOptions,
+} from './webhooks';
 
 export type { RunStatus } from './run-filter';
 
@@ -248,7 +258,7 @@ const TERMINAL_EVENTS = new Set(['run.completed', 'run.failed', 'run.cancelled']
 const TERMINAL_STATUS = new Set(['completed', 'failed', 'cancelled']);
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-function toRun(r: any): Run {
+export function toRun(r: any): Run {
   return {
     id: r.id,
     workflow: r.workflow,
@@ -724,6 +734,38 @@ export class Engine {
   /** The configured LLM providers and the default one; never their keys. */
   async llmProviders(): Promise<LlmProviders> {
     return toLlmProviders(JSON.parse(await this.#track(() => this.#native.llmProviders())));
+  }
+
+  /**
+   * Sets or replaces the outbound webhook subscriptions (docs/webhooks.md).
+   * Secrets stay in memory; the first call starts delivering events.
+   */
+  async configureWebhooks(options: WebhookOptions): Promise<void> {
+    const json = webhookOptionsJson(options);
+    await this.#track(() => this.#native.configureWebhooks(json));
+  }
+
+  /** The latest `limit` deliveries of a subscription (default 100), oldest first, with every attempt. */
+  async webhookLog(subscription: string, limit = 100): Promise<WebhookDelivery[]> {
+    const sub = stringArgument('engine.webhookLog: subscription', subscription);
+    const json = await this.#track(() => this.#native.webhookLog(sub, limit));
+    return JSON.parse(json).map(toWebhookDelivery);
+  }
+
+  /**
+   * Verifies an inbound webhook (signature, timestamp window) and, when
+   * authentic, starts `hook.workflow` with the JSON body as input and the
+   * webhook id as idempotency key, or sends the body as signal
+   * `hook.signalName` to `hook.signalRunId`, once per webhook id. A refused
+   * webhook resolves with status 400 or 401 and starts nothing.
+   */
+  async receiveWebhook(
+    hook: InboundWebhookOptions,
+    headers: WebhookHeaders,
+    body: string | Uint8Array,
+  ): Promise<InboundResult> {
+    const r = await this.#track(() => receiveWebhookJson(this.#native, hook, headers, body));
+    return { status: r.status, message: r.message, run: r.run ? toRun(r.run) : null, duplicate: r.duplicate };
   }
 
   /** Cancels an unfinished run and its children; steps in flight see ctx.signal abort. */

@@ -29,6 +29,19 @@ export type { LlmOptions, LlmProviderKind, LlmProviderOptions, ResourceLimits } 
 export type { FinishReason, LlmMessage, LlmProviderInfo, LlmProviders, LlmRequest, LlmResult, LlmUsage, ResourceStatus } from './llm';
 export type { HttpHeader, HttpRequest, HttpResult, StepRetryOptions } from './http';
 export { Context } from './context';
+export { signWebhook, verifyWebhook } from './webhooks';
+export { emailConfigured, sendEmail } from './email';
+export type { EmailMessage, EmailResult, SmtpOptions } from './email';
+export type {
+  InboundResult,
+  InboundWebhookOptions,
+  WebhookAttempt,
+  WebhookDelivery,
+  WebhookHeaders,
+  WebhookOptions,
+  WebhookSubscription,
+  WebhookVerdict,
+} from './webhooks';
 export type { StepInfo, StepOptions, WaitForSignalOptions } from './context';
 export {
   StoryloomError,

@@ -116,6 +116,12 @@ export interface NativeEngine {
   configureResource(name: string, limitsJson: string): Promise<void>;
   resourceStatus(name: string): Promise<string>;
   llmProviders(): Promise<string>;
+  /** sl_engine_configure_webhooks */
+  configureWebhooks(optionsJson: string): Promise<void>;
+  /** sl_engine_webhook_log: a JSON array of deliveries. */
+  webhookLog(subscription: string, limit: number): Promise<string>;
+  /** sl_engine_receive_webhook: {status, message, run, duplicate}. */
+  receiveWebhook(hookJson: string, headersJson: string, body: string): Promise<string>;
   deleteRun(id: string): Promise<void>;
   cancel(id: string): Promise<void>;
   signal(id: string, name: string, payloadJson: string): Promise<void>;
@@ -148,6 +154,12 @@ export interface Native {
   version(): string;
   sseHeartbeat(): string;
   sseRetry(ms: number): string;
+  /** sl_email_send on a worker thread: the result JSON. */
+  sendEmail(configJson: string, messageJson: string, messageId: string): Promise<string>;
+  /** sl_webhook_sign */
+  webhookSign(secret: string, webhookId: string, timestampS: number, body: string): string;
+  /** sl_webhook_verify: {status, message}. */
+  webhookVerify(secret: string, headersJson: string, body: string, nowS: number, toleranceS: number): string;
 }
 
 export const SL_WAIT_READY = 0;

@@ -26,6 +26,9 @@
 #include <utility>
 #include <vector>
 
+#include "email.h"
+#include "webhooks.h"
+
 namespace {
 
 struct Failure {
@@ -1011,6 +1014,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::ConfigureResource>("configureResource"),
                            InstanceMethod<&EngineWrap::ResourceStatus>("resourceStatus"),
                            InstanceMethod<&EngineWrap::LlmProviders>("llmProviders"),
+                           InstanceMethod<&EngineWrap::ConfigureWebhooks>("configureWebhooks"),
+                           InstanceMethod<&EngineWrap::WebhookLog>("webhookLog"),
+                           InstanceMethod<&EngineWrap::ReceiveWebhook>("receiveWebhook"),
                            InstanceMethod<&EngineWrap::Snapshot>("snapshot"),
                            InstanceMethod<&EngineWrap::Artifacts>("artifacts"),
                            InstanceMethod<&EngineWrap::ArtifactBytes>("artifactBytes"),
@@ -1278,6 +1284,17 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                     }));
   }
 
+  // Webhooks: the calls are built in src/webhooks.cc.
+  Napi::Value ConfigureWebhooks(const Napi::CallbackInfo& info) {
+    return schedule(info.Env(), storyloom_node::configure_webhooks_call(live(info.Env()), info));
+  }
+  Napi::Value WebhookLog(const Napi::CallbackInfo& info) {
+    return schedule(info.Env(), storyloom_node::webhook_log_call(live(info.Env()), info));
+  }
+  Napi::Value ReceiveWebhook(const Napi::CallbackInfo& info) {
+    return schedule(info.Env(), storyloom_node::receive_webhook_call(live(info.Env()), info));
+  }
+
   // signal(runId, name, payloadJson)
   Napi::Value Signal(const Napi::CallbackInfo& info) {
     auto env = info.Env();
@@ -1487,6 +1504,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sseHeartbeat", Napi::Function::New(env, SseHeartbeat));
   exports.Set("sseRetry", Napi::Function::New(env, SseRetry));
   exports.Set("Engine", engine);
+  storyloom_node::InitWebhooks(env, exports);
+  storyloom_node::InitEmail(env, exports);
   return exports;
 }
 

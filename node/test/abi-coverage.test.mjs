@@ -2,13 +2,18 @@
 // deliberately not exposed, with the reason (DuckDB's Node bindings keep such a list).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const header = readFileSync(path.join(here, '..', '..', 'include', 'storyloom', 'storyloom.h'), 'utf8');
-const addon = readFileSync(path.join(here, '..', 'src', 'addon.cc'), 'utf8');
+// Every source file of the addon (src/addon.cc and the feature files beside it).
+const srcDir = path.join(here, '..', 'src');
+const addon = readdirSync(srcDir)
+  .filter((f) => f.endsWith('.cc'))
+  .map((f) => readFileSync(path.join(srcDir, f), 'utf8'))
+  .join('\n');
 
 /** name -> why it is not called by the addon. */
 const NOT_EXPOSED = {

@@ -55,6 +55,8 @@ const std::vector<CommandSpec>& command_specs() {
       {"rewind", Command::rewind, {"RUN", "STEP"}, {}},
       {"priority", Command::priority, {"RUN", "N"}, {}},
       {"export", Command::export_book, {"RUN"}, {{"--format", true}, {"--out", true}}},
+      {"webhooks", Command::webhooks, {"SUBSCRIPTION"}, {}},
+      {"resend", Command::resend, {"RUN"}, {}},
   };
   return all;
 }
@@ -372,6 +374,12 @@ commands:
         per story page with its picture) or Markdown (pictures written into
         FILE's name + "_pictures/" beside it); pages without a picture say
         "no picture"
+  webhooks SUBSCRIPTION
+        the delivery log of a webhook subscription as JSON lines (latest 100,
+        oldest first): webhook id, delivery run, event, state, every attempt
+  resend RUN
+        sends a webhook delivery again (a dead one, say): queues its run, which
+        an engine with the subscription configured delivers
   help, --help, -h
         this text
 

@@ -26,13 +26,15 @@ enum class Command {
   artifacts,
   rewind,
   priority,
-  export_book
+  export_book,
+  webhooks,  // tools/cli/webhooks_command.cc
+  resend,
 };
 
 struct CommandLine {
   Command command = Command::help;
   std::string db;      // the --db value as given: PATH or sqlite:PATH
-  std::string run_id;  // every command but list and help
+  std::string run_id;  // every command but list and help (webhooks: the subscription id)
 
   // list
   RunFilter filter;

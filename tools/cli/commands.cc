@@ -57,6 +57,9 @@ void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out) {
       return set_priority(engine, cmd, out);
     case Command::export_book:
       return export_book_of(engine, cmd, out);
+    case Command::resend:
+      return resend_webhook(engine, cmd, out);
+    case Command::webhooks:  // a read command
     case Command::help:
       break;
   }
@@ -109,6 +112,7 @@ bool is_read_command(const CommandLine& cmd) {
     case Command::status:
     case Command::artifacts:
     case Command::export_book:
+    case Command::webhooks:
       return true;
     case Command::events:
       return !cmd.follow;  // following needs the engine's live event hub
@@ -132,6 +136,8 @@ void run_read_command(StoreReader& reader, const CommandLine& cmd, std::ostream&
       return list_artifacts_of(reader, cmd, out);
     case Command::export_book:
       return export_book_of(reader, cmd, out);
+    case Command::webhooks:
+      return print_webhook_log(reader, cmd, out);
     case Command::events:
       if (!cmd.follow) return print_stored_events(reader, cmd, out);
       break;

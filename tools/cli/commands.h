@@ -37,6 +37,9 @@ void retry_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void list_artifacts(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void rewind_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void set_priority(Engine& engine, const CommandLine& cmd, std::ostream& out);
+// In webhooks_command.cc: the delivery log (read-only) and re-sending a delivery.
+void print_webhook_log(StoreReader& reader, const CommandLine& cmd, std::ostream& out);
+void resend_webhook(Engine& engine, const CommandLine& cmd, std::ostream& out);
 
 // Stored events after cmd.after_event_id. With cmd.follow, live events follow
 // until the run ends or SIGINT/SIGTERM arrives (handlers are installed for the

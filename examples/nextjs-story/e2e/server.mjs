@@ -75,7 +75,8 @@ export function storeDir() {
  * `dir` and `port` reuse another server's store and address (a restart;
  * the caller then removes `dir`); `readyLog` waits for a line of the
  * server's output matching it instead of asking /api/health, so that the
- * server gets no request (its match is returned as `ready`).
+ * server gets no request (its match is returned as `ready`). `env` adds
+ * variables to the server's environment.
  */
 export async function startServer({ wordDelayMs = 15, dir, port, readyLog, env = {} } = {}) {
   if (!existsSync(path.join(appDir, '.next', 'BUILD_ID'))) {
@@ -99,6 +100,7 @@ export async function startServer({ wordDelayMs = 15, dir, port, readyLog, env =
       ...env,
       NEXT_TELEMETRY_DISABLED: '1',
       NODE_ENV: 'production',
+      ...env,
     },
     detached: true, // its own process group, so stop() ends next-server's children too
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -932,6 +932,34 @@ class Engine {
     return take(out, len);
   }
 
+  // Webhooks (docs/webhooks.md).
+  void configure_webhooks(const std::string& options_json) {
+    use([&](sl_engine* e) {
+      return sl_engine_configure_webhooks(e, options_json.data(), options_json.size());
+    });
+  }
+
+  std::string webhook_log(const std::string& subscription, size_t limit) {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) {
+      return sl_engine_webhook_log(&out, &len, e, subscription.data(), subscription.size(), limit);
+    });
+    return take(out, len);
+  }
+
+  std::string receive_webhook(const std::string& hook_json, const std::string& headers_json,
+                              const std::string& body) {
+    char* out = nullptr;
+    size_t len = 0;
+    use([&](sl_engine* e) {
+      return sl_engine_receive_webhook(&out, &len, e, hook_json.data(), hook_json.size(),
+                                       headers_json.data(), headers_json.size(), body.data(),
+                                       body.size());
+    });
+    return take(out, len);
+  }
+
   std::string llm_providers() {
     char* out = nullptr;
     size_t len = 0;
@@ -1075,8 +1103,13 @@ py::bytes sse_retry(int64_t reconnect_ms) {
 
 }  // namespace
 
+void bind_webhooks(py::module_& m, void (*check)(int));  // webhooks.cc
+void bind_email(py::module_& m, void (*check)(int));     // email.cc
+
 PYBIND11_MODULE(_native, m) {
   m.doc() = "storyloom C ABI binding (internal; use the storyloom package)";
+  bind_webhooks(m, check);
+  bind_email(m, check);
 
   m.attr("OK") = static_cast<int>(SL_OK);
   m.attr("WAIT_READY") = static_cast<int>(SL_WAIT_READY);
@@ -1172,6 +1205,9 @@ PYBIND11_MODULE(_native, m) {
       .def("configure_resource", &Engine::configure_resource)
       .def("resource_status", &Engine::resource_status)
       .def("llm_providers", &Engine::llm_providers)
+      .def("configure_webhooks", &Engine::configure_webhooks)
+      .def("webhook_log", &Engine::webhook_log)
+      .def("receive_webhook", &Engine::receive_webhook)
       .def("signal", &Engine::signal)
       .def("snapshot", &Engine::snapshot)
       .def("artifacts", &Engine::artifacts)

@@ -18,6 +18,16 @@ from ._http import HttpHeader, HttpResult, StepRetry
 from ._llm import LlmMessage, LlmResult, LlmUsage
 from ._native import version as _version
 from ._options import Concurrency, RetryPolicy, Throttle
+from ._email import EmailResult, email_configured, send_email
+from ._webhooks import (
+    InboundResult,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+    WebhookVerdict,
+    sign_webhook,
+    verify_webhook,
+)
 from ._types import (
     Artifact,
     Event,
@@ -55,6 +65,16 @@ from .errors import (
 __version__ = _version()
 
 __all__ = [
+    "EmailResult",
+    "email_configured",
+    "send_email",
+    "InboundResult",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
+    "WebhookVerdict",
+    "sign_webhook",
+    "verify_webhook",
     "Artifact",
     "AsyncContext",
     "BudgetExceeded",

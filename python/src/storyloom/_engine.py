@@ -37,8 +37,9 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, Union, cast, 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-from . import _args, _completions, _config, _http, _llm, _native, _origin
+from . import _args, _completions, _config, _http, _llm, _native, _origin, _webhooks
 from ._budget import RunBudget
+from ._webhooks import InboundResult, WebhookDelivery, WebhookSubscription
 from ._config import LlmConfig, ResourceLimits
 from ._http import HttpHeader, HttpResult, StepRetry
 from ._llm import LlmMessage, LlmResult
@@ -1177,6 +1178,65 @@ class Engine:
         a provider pause. An unknown name is reported as unlimited."""
         return ResourceStatus._from(
             json.loads(self._native.resource_status(_config.resource_name(name)))
+        )
+
+    def configure_webhooks(
+        self,
+        subscriptions: Sequence[WebhookSubscription],
+        *,
+        max_attempts: int | None = None,
+        initial_backoff_ms: int | None = None,
+        multiplier: float | None = None,
+        max_backoff_ms: int | None = None,
+        attempt_timeout_ms: int | None = None,
+    ) -> None:
+        """Sets or replaces the outbound webhook subscriptions (docs/webhooks.md). Secrets
+        stay in memory; the first call starts delivering events. Raises InvalidArgument
+        naming the bad field."""
+        self._native.configure_webhooks(
+            _webhooks.options_json(
+                subscriptions,
+                max_attempts=max_attempts,
+                initial_backoff_ms=initial_backoff_ms,
+                multiplier=multiplier,
+                max_backoff_ms=max_backoff_ms,
+                attempt_timeout_ms=attempt_timeout_ms,
+            )
+        )
+
+    def webhook_log(self, subscription: str, limit: int = 100) -> builtins.list[WebhookDelivery]:
+        """The latest ``limit`` deliveries of a subscription, oldest first, with every attempt."""
+        return [WebhookDelivery._from(d) for d in json.loads(self._native.webhook_log(subscription, limit))]
+
+    def receive_webhook(
+        self,
+        headers: Mapping[str, str],
+        body: str | bytes,
+        *,
+        secret: str,
+        workflow: str | None = None,
+        owner: str | None = None,
+        signal_run_id: str | None = None,
+        signal_name: str | None = None,
+        tolerance_s: int | None = None,
+    ) -> InboundResult:
+        """Verifies an inbound webhook (signature, timestamp window) and, when authentic,
+        starts ``workflow`` with the JSON body as input and the webhook id as idempotency
+        key, or sends the body as signal ``signal_name`` to ``signal_run_id``, once per
+        webhook id. A refused webhook returns status 400 or 401 and starts nothing."""
+        return _webhooks.inbound_result(
+            self._native.receive_webhook(
+                _webhooks.hook_json(
+                    secret,
+                    workflow=workflow,
+                    owner=owner,
+                    signal_run_id=signal_run_id,
+                    signal_name=signal_name,
+                    tolerance_s=tolerance_s,
+                ),
+                _webhooks.headers_json(headers),
+                _webhooks.body_text(body),
+            )
         )
 
     def llm_providers(self) -> LlmProviders:

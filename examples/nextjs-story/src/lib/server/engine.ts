@@ -10,6 +10,7 @@ import { llmOptions } from './llm-config';
 import { Engine } from './storyloom';
 import { registerStoryWorkflow } from './story-workflow';
 import { userLimits } from './user-limits';
+import { configureOutboundWebhooks } from './webhooks';
 
 export const HEALTH_PROBE_WORKFLOW = 'health.probe';
 
@@ -34,6 +35,7 @@ async function open(): Promise<Engine> {
   // Read before launch: once launched, a queued story may turn running between
   // two reads and be missed by both.
   const resuming = await unfinishedStories(engine);
+  await configureOutboundWebhooks(engine);
   engine.launch();
   console.log(
     `storyloom: engine launched on ${storeUrl()}; ` +

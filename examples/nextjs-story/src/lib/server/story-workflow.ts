@@ -18,6 +18,7 @@ import {
 } from '../story';
 import { generate } from './generate';
 import { HOUR_MS, type UserLimits } from './user-limits';
+import { emailStoryReady } from './story-email';
 import { critiquePrompt, illustrationPrompt, outlinePrompt, revisePrompt, writePrompt, type Prompt } from './prompts';
 import { critiqueFromAnswer, outlineFromAnswer } from './structured-answers';
 
@@ -101,6 +102,7 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
     pages,
   };
   ctx.artifact('story', story);
+  await emailStoryReady(ctx, outline.title);
   report('done', null);
   return { title: outline.title, pages: total };
 }

@@ -14,5 +14,5 @@ import type * as Storyloom from 'storyloom';
 
 const requireFromApp = createRequire(path.join(process.cwd(), 'package.json'));
 
-export const { Engine } = requireFromApp('storyloom') as typeof Storyloom;
+export const { Engine, verifyWebhook, emailConfigured, sendEmail } = requireFromApp('storyloom') as typeof Storyloom;
 export type Engine = Storyloom.Engine;

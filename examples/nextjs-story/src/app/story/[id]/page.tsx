@@ -2,6 +2,7 @@
 // browser continues live from the snapshot's last event id.
 import { notFound } from 'next/navigation';
 import { LiveStory } from '@/components/LiveStory';
+import { StoryNotifications } from '@/components/StoryNotifications';
 import { getEngine } from '@/lib/server/engine';
 import { loadStoryState } from '@/lib/server/stories';
 import { pageUser } from '@/lib/server/auth/page-user';
@@ -14,5 +15,11 @@ export default async function StoryPage({ params }: { params: Promise<{ id: stri
   const state = await loadStoryState(await getEngine(), id, user.id); // another user's story: 404
   if (!state) notFound();
   // key: a new snapshot (a reload) starts a new subscription.
-  return <LiveStory key={`${id}:${state.lastEventId}`} initial={state} />;
+  const finished = ['completed', 'failed', 'cancelled'].includes(state.status);
+  return (
+    <>
+      <StoryNotifications id={id} title={state.input.topic} after={state.lastEventId} finished={finished} />
+      <LiveStory key={`${id}:${state.lastEventId}`} initial={state} />
+    </>
+  );
 }
