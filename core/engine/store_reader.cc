@@ -61,6 +61,9 @@ Snapshot StoreReader::snapshot(std::string_view run_id) {
         a.key, a.version, store::decode_stored_json(a.value, snap.run.id, "artifact '" + a.key + "'"),
         a.created_at_ms});
   }
+  for (auto& s : tx->chunk_streams(snap.run.id)) {
+    snap.streams.push_back(StreamInfo{s.stream, s.attempt_start, s.end_offset});
+  }
   snap.last_event_id = tx->last_event_id(snap.run.id);
   return snap;
 }
