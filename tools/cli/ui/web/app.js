@@ -231,6 +231,7 @@ async function renderRun(main, id) {
   let snapshot;
   let events = [];
   const streams = {};
+  const streamEnd = {};  // byte offset where each stream's text shown ends
   const live = h('span', { class: 'live off', 'data-testid': 'live' }, 'connecting…');
   const body = h('div');
   main.replaceChildren(h('p', {}, h('a', { href: '#/' }, '← Runs')),
@@ -238,7 +239,10 @@ async function renderRun(main, id) {
 
   async function loadSnapshot() {
     snapshot = await api(`/api/runs/${encodeURIComponent(id)}`);
-    for (const [name, text] of Object.entries(snapshot.stream_text || {})) streams[name] = text;
+    for (const [name, text] of Object.entries(snapshot.stream_text || {})) {
+      streams[name] = text;
+      streamEnd[name] = snapshot.streams[name] ? snapshot.streams[name].end : 0;
+    }
   }
   async function loadEvents(after) {
     for (;;) {
@@ -326,8 +330,15 @@ async function renderRun(main, id) {
     try { e = { id: Number(msg.lastEventId), type: msg.type, data: JSON.parse(msg.data), created_at_ms: Date.now() }; } catch { return; }
     if (events.length && e.id <= events[events.length - 1].id) return;
     if (e.type === 'chunk') {
+      // Offsets are bytes: a chunk the last snapshot already holds is skipped.
       const s = e.data.stream;
-      streams[s] = (streams[s] || '') + e.data.text;
+      const bytes = new TextEncoder().encode(e.data.text);
+      const end = streamEnd[s] || 0;
+      if (e.data.offset + bytes.length > end) {
+        const fresh = e.data.offset >= end ? bytes : bytes.slice(end - e.data.offset);
+        streams[s] = (streams[s] || '') + new TextDecoder().decode(fresh);
+        streamEnd[s] = e.data.offset + bytes.length;
+      }
       const pre = body.querySelector(`pre[data-stream="${CSS.escape(s)}"]`);
       if (pre) { pre.textContent = streams[s]; return; }
     }
