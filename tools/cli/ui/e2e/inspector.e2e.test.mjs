@@ -171,7 +171,11 @@ test('a failed run is retried from its page, with confirmation', async () => {
   await page.click('[data-testid="action-retry"]');
   await page.click('#confirm-yes');
   await until('completed after the retry', async () => (await statusShown()) === 'completed');
-  assert.match(await page.textContent('[data-testid="timeline"]'), /run\.retried/);
+  // The timeline gets the retry's events live.
+  await until('the retry in the timeline', async () => {
+    const text = await page.textContent('[data-testid="timeline"]');
+    return /run\.retried/.test(text) && /run\.completed/.test(text);
+  });
 });
 
 test('a running run is cancelled from its page', async () => {

@@ -4,6 +4,11 @@
 
 const state = { readOnly: true, source: null, listTimer: null };
 
+// Nested arrays of children, flattened; null, undefined and false dropped.
+function nodes(items) {
+  return items.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false);
+}
+
 // h('td', {class: 'x'}, 'text', child): text is always set as text, never HTML.
 function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -12,8 +17,7 @@ function h(tag, attrs, ...children) {
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) {
-    if (c === undefined || c === null) continue;
+  for (const c of nodes(children)) {
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return el;
@@ -147,8 +151,8 @@ async function renderList(main, params, deadLetter) {
     ? h('button', { class: 'danger', 'data-testid': 'bulk-retry', onclick: () => bulkRetry(filters) },
       'Retry every matching failed run')
     : null;
-  main.replaceChildren(h('h1', {}, deadLetter ? 'Dead letters (failed runs)' : 'Runs'), form,
-    bulk ? h('div', { class: 'actions' }, bulk) : null, table, pager);
+  main.replaceChildren(...nodes([h('h1', {}, deadLetter ? 'Dead letters (failed runs)' : 'Runs'), form,
+    bulk ? h('div', { class: 'actions' }, bulk) : null, table, pager]));
 
   async function load() {
     const q = { ...filters, limit: '50', cursor: cursors[cursors.length - 1] || '' };
@@ -167,12 +171,12 @@ async function renderList(main, params, deadLetter) {
       h('td', { class: 'error' }, r.error ? `${r.error.class}: ${r.error.message}` : ''))));
     if (!page.runs.length) table.tBodies[0].append(h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No runs match.')));
     const base = deadLetter ? '#/dead-letter' : '#/';
-    pager.replaceChildren(
+    pager.replaceChildren(...nodes([
       cursors.length ? h('a', { href: `${base}?${listQuery({ ...params, cursors: cursors.slice(0, -1).join(',') })}`,
         'data-testid': 'prev-page' }, '← Previous page') : null,
       page.next_cursor ? h('a', { href: `${base}?${listQuery({ ...params, cursors: [...cursors, page.next_cursor].join(',') })}`,
         'data-testid': 'next-page' }, 'Next page →') : null,
-      h('span', { class: 'muted' }, `${page.runs.length} shown · refreshes every 2 s`));
+      h('span', { class: 'muted' }, `${page.runs.length} shown · refreshes every 2 s`)]));
   }
   await load();
   state.listTimer = setInterval(load, 2000);
@@ -267,7 +271,7 @@ async function renderRun(main, id) {
       title: state.readOnly ? 'read-only inspector' : undefined,
       onclick: () => runAction(id, label, name, extra ? extra() : [], snapshot, refresh) }, label);
     const finished = ['completed', 'failed', 'cancelled'].includes(r.status);
-    body.replaceChildren(
+    body.replaceChildren(...nodes([
       h('dl', { class: 'meta' },
         h('dt', {}, 'Status'), h('dd', {}, statusBadge(r.status)),
         h('dt', {}, 'Workflow'), h('dd', {}, r.workflow),
@@ -309,7 +313,7 @@ async function renderRun(main, id) {
       h('tbody', {}, events.filter((e) => e.type !== 'chunk').map((e) => h('tr', {},
         h('td', {}, e.id), h('td', {}, time(e.created_at_ms)), h('td', { class: 'mono' }, e.type),
         h('td', { class: 'mono' }, (e.data && e.data.name) || ''),
-        h('td', { class: 'mono' }, e.data && Object.keys(e.data).length ? JSON.stringify(e.data).slice(0, 300) : ''))))));
+        h('td', { class: 'mono' }, e.data && Object.keys(e.data).length ? JSON.stringify(e.data).slice(0, 300) : '')))))]));
   };
   let pending = null;
   async function refresh() {
