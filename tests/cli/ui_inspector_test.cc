@@ -7,7 +7,9 @@
 #include <filesystem>
 
 #include "inspector.h"
+#include "args.h"
 #include "query_params.h"
+#include "ui_command.h"
 #include "storyloom/engine.h"
 
 using namespace storyloom;
@@ -155,6 +157,43 @@ TEST_F(InspectorApiTest, ActionsChangeTheStoreAndCheckTheirBodies) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(body(r).at("queued").to_number<int64_t>(), 0);  // none failed
   inspector.close();
+}
+
+std::string ui_usage_error(std::vector<std::string_view> args) {
+  try {
+    cli::ui::parse_ui_args(args);
+  } catch (const cli::UsageError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(UiCommandArgs, FindsTheUiCommandWhereverDbIs) {
+  using cli::ui::names_ui_command;
+  EXPECT_TRUE(names_ui_command({"ui", "--db", "x.db"}));
+  EXPECT_TRUE(names_ui_command({"--db", "x.db", "ui"}));
+  EXPECT_TRUE(names_ui_command({"--db=x.db", "ui", "--read-only"}));
+  EXPECT_FALSE(names_ui_command({"--db", "ui", "list"}));
+  EXPECT_FALSE(names_ui_command({"list", "--workflow", "ui"}));
+}
+
+TEST(UiCommandArgs, ParsesOptionsAndNamesBadOnes) {
+  auto o = cli::ui::parse_ui_args({"ui", "--db", "x.db", "--port=0", "--host", "::1", "--read-only"});
+  EXPECT_EQ(o.db, "x.db");
+  EXPECT_EQ(o.port, 0);
+  EXPECT_EQ(o.host, "::1");
+  EXPECT_TRUE(o.read_only);
+  EXPECT_EQ(cli::ui::parse_ui_args({"ui", "--db", "x.db"}).host, "127.0.0.1");
+  EXPECT_EQ(ui_usage_error({"ui"}), "missing --db PATH");
+  EXPECT_EQ(ui_usage_error({"ui", "--db", "x", "--port", "70000"}),
+            "--port must be between 0 and 65535, got 70000");
+  EXPECT_EQ(ui_usage_error({"ui", "--db", "x", "--port", "web"}), "--port must be a whole number, got 'web'");
+  EXPECT_EQ(ui_usage_error({"ui", "--db", "x", "--host", "example.com"}),
+            "--host expects an IP address (or localhost), got 'example.com'");
+  EXPECT_EQ(ui_usage_error({"ui", "--db", "x", "--colour"}), "unknown option '--colour' for 'ui'");
+  EXPECT_EQ(ui_usage_error({"ui", "--db", "x", "--db", "y"}), "option --db given twice");
+  EXPECT_EQ(ui_usage_error({"ui", "--db", "x", "extra"}), "unexpected argument 'extra' for 'ui'");
+  EXPECT_EQ(ui_usage_error({"ui", "--db", "x", "--read-only=yes"}), "option --read-only takes no value");
 }
 
 }  // namespace
