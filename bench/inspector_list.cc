@@ -20,7 +20,7 @@
 #include "storyloom/store_reader.h"
 
 using namespace storyloom;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     for (auto name : {"story", "image"}) {
       engine->register_workflow(name, [](Context&, const Json&) -> Json { return nullptr; });
     }
-    auto started = Clock::now();
+    auto started = SteadyClock::now();
     for (size_t done = 0; done < runs;) {
       std::vector<StartRequest> batch;
       for (size_t i = 0; i < 1000 && done < runs; ++i, ++done) {
@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
       for (auto& r : engine->start_many(std::move(batch))) ids.push_back(r.run->id);
     }
     std::cerr << "wrote " << runs << " runs in "
-              << std::chrono::duration<double>(Clock::now() - started).count() << " s\n";
+              << std::chrono::duration<double>(SteadyClock::now() - started).count() << " s\n";
     engine->close();
   }
   cli::ui::Inspector inspector(StoreReader::open(store), nullptr);
@@ -94,9 +94,9 @@ int main(int argc, char** argv) {
     std::vector<double> ms;
     size_t in_page = 0;
     for (size_t r = 0; r < reps; ++r) {
-      auto t0 = Clock::now();
+      auto t0 = SteadyClock::now();
       auto res = inspector.handle({"GET", target, "", ""});
-      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      ms.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
       if (res.status != 200) {
         std::cerr << name << ": HTTP " << res.status << " " << res.body << "\n";
         return 1;

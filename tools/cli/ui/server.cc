@@ -249,7 +249,12 @@ void serve(Inspector& inspector, const ServerOptions& options,
       int fd = socket.native_handle();
       if (!connections.add(fd)) return;
       std::thread([&, fd, s = std::move(socket)]() mutable {
-        serve_connection(s, inspector, connections, options, port);
+        try {
+          serve_connection(s, inspector, connections, options, port);
+        } catch (const std::exception&) {
+          // Out of memory or a socket error mid-write: this connection ends,
+          // the server goes on (API errors never get here: they are answers).
+        }
         connections.remove(fd);  // before `s` closes the descriptor
       }).detach();
       accept_next();
