@@ -19,3 +19,4 @@ fi
 "$root/node/run_tests.sh"
 "$root/examples/nextjs-story/run_tests.sh"
 "$root/python/run_tests.sh"
+"$root/tools/cli/ui/e2e/run_tests.sh"

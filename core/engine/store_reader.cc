@@ -61,6 +61,9 @@ Snapshot StoreReader::snapshot(std::string_view run_id) {
   for (auto& a : tx->artifacts(snap.run.id, true)) {
     snap.artifacts.push_back(detail::artifact_info(a, snap.run.id));
   }
+  for (auto& s : tx->chunk_streams(snap.run.id)) {
+    snap.streams.push_back(StreamInfo{s.stream, s.attempt_start, s.end_offset});
+  }
   snap.last_event_id = tx->last_event_id(snap.run.id);
   return snap;
 }

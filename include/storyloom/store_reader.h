@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,12 @@ class StoreReader {
   std::vector<ArtifactInfo> artifacts(std::string_view run_id);
   ArtifactBytes artifact_bytes(std::string_view run_id, std::string_view key, int64_t version = 0);
   std::vector<Event> events(std::string_view run_id, int64_t after_id, size_t limit = 1000);
+
+  // For inspectors (storyloom ui), in store_reader_lookup.cc: the run started
+  // with this idempotency key, if any (an empty key finds nothing); the ids of
+  // a run's child runs (invoke), in start order. Throw Error(store).
+  std::optional<RunInfo> find_by_idempotency_key(std::string_view key);
+  std::vector<std::string> children(std::string_view run_id);
 
  private:
   explicit StoreReader(std::unique_ptr<store::Store> store);

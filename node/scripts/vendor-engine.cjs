@@ -14,5 +14,7 @@ if (process.argv.includes('--clean')) process.exit(0);
 for (const item of ['CMakeLists.txt', 'LICENSE', 'include', 'core', 'bindings/c', 'tools/cli']) {
   const from = path.join(root, item);
   if (!fs.existsSync(from)) continue;
-  fs.cpSync(from, path.join(out, item), { recursive: true });
+  // Not the inspector's browser test dependencies (tools/cli/ui/e2e) or its output.
+  const local = /[\\/](node_modules|e2e-screenshots)([\\/]|$)/;
+  fs.cpSync(from, path.join(out, item), { recursive: true, filter: (src) => !local.test(src) });
 }

@@ -339,6 +339,8 @@ commands:
         a last line "next: RUN" when the page is full: pass RUN to --after
   status RUN
         the run, its progress and its steps as JSON
+  ui [--port N] [--host ADDRESS] [--read-only]
+        serves the run inspector in the browser until Ctrl-C (`storyloom ui --help`)
   events RUN [--after N] [--follow] [--sse]
         the run's stored events after event id N as JSON lines; --follow keeps
         printing live events until the run ends (or SIGINT/SIGTERM); --sse

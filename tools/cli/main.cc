@@ -6,6 +6,7 @@
 #include "args.h"
 #include "commands.h"
 #include "format.h"
+#include "ui/ui_command.h"
 
 namespace {
 
@@ -40,6 +41,8 @@ namespace {
 
 int run(int argc, char** argv) {
   using namespace storyloom::cli;
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (ui::names_ui_command(args)) return ui::run_ui(args);  // a server, not a one-shot command
   CommandLine cmd;
   try {
     cmd = parse_args(std::vector<std::string_view>(argv + 1, argv + argc));
