@@ -2,7 +2,8 @@
 # Installs the Debian packages storyloom builds with, on a machine that has never seen it.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config libsqlitecpp-dev libsqlite3-dev
-  libboost-json1.81-dev libgtest-dev libcurl4-openssl-dev python3-dev python3-venv chromium)
+  libboost-json1.81-dev libgtest-dev libcurl4-openssl-dev python3-dev python3-venv chromium
+  libpq-dev postgresql-15)  # libpq: the PostgreSQL store; the server: its tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
