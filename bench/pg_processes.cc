@@ -26,7 +26,7 @@
 #include "storyloom/engine.h"
 
 using namespace storyloom;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
       std::mutex m;
       std::condition_variable cv;
       bool done = false;
-      auto t0 = Clock::now();
+      auto t0 = SteadyClock::now();
       auto run = driver->start("one", boost::json::object{});
       auto sub = driver->subscribe(run.id, 0, [&](const Event& e) {
         if (e.type != "run.completed") return;
@@ -136,14 +136,14 @@ int main(int argc, char** argv) {
       });
       std::unique_lock lock(m);
       cv.wait_for(lock, std::chrono::seconds(10), [&] { return done; });
-      latency_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      latency_ms.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
       lock.unlock();
       sub.close();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
 
     // Throughput: a burst of runs, first start to last completion.
-    auto t0 = Clock::now();
+    auto t0 = SteadyClock::now();
     for (int done = 0; done < runs; done += 1000) {
       std::vector<StartRequest> batch;
       for (int i = done; i < std::min(runs, done + 1000); ++i) batch.push_back({"one", boost::json::object{}, {}});
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     PQfinish(watch);
-    double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    double seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
     stop(w);
     driver->close();
     std::printf("%s  {\"processes\": %d, \"runs_per_s\": %.0f, \"seconds\": %.2f, "

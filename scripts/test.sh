@@ -13,6 +13,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 pg_dir="$(mktemp -d)"
 trap '"$root/scripts/pg_test_cluster.sh" stop "$pg_dir"' EXIT
 pg_url="$("$root/scripts/pg_test_cluster.sh" start "$pg_dir")"
+# The Node and Python PostgreSQL tests, and the restart test, use these.
+export STORYLOOM_TEST_PG_URL="$pg_url" STORYLOOM_TEST_PG_DIR="$pg_dir"
 "$root/scripts/build.sh" -DSTORYLOOM_TEST_PG_URL="$pg_url"
 build="${BUILD_DIR:-$root/build}"
 (cd "$build" && ctest --output-on-failure -j "$(nproc)")

@@ -45,6 +45,7 @@ PgTx::PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
   try {
     conn_.exec_script(begin_sql);
   } catch (...) {
+    if (conn_.ok()) PQclear(PQexec(conn_.raw(), "ROLLBACK"));  // BEGIN ran, the lock failed
     end();
     throw;
   }
@@ -64,13 +65,15 @@ void PgTx::end() {
   on_end_ = nullptr;
 }
 
+// On failure the transaction stays open for the destructor to roll back (a
+// failed NOTIFY skips the COMMIT after it).
 void PgTx::commit() {
-  open_ = false;
   if (notify_ && notify_sql_) {
     conn_.exec_script(*notify_sql_ + "; COMMIT");
   } else {
     conn_.exec_script("COMMIT");
   }
+  open_ = false;
 }
 
 void PgTx::savepoint() { conn_.query("SAVEPOINT op"); }

@@ -176,4 +176,26 @@ void migrate(Connection& conn) {
   }
 }
 
+void check_current(Connection& conn) {
+  const std::string& where = conn.display();
+  Result found = conn.query_once("SELECT to_regclass('storyloom_meta') IS NOT NULL");
+  if (found.text(0, 0) != "t") {
+    throw Error(ErrorCode::not_a_database,
+                "store '" + where + "' is not a storyloom database (no storyloom tables in its schema)");
+  }
+  int64_t version = conn.query_once("SELECT version FROM storyloom_meta").int64(0, 0);
+  if (version > pg_schema_version()) {
+    throw Error(ErrorCode::schema_too_new,
+                "store '" + where + "' has schema version " + std::to_string(version) +
+                    ", newer than this storyloom supports (" + std::to_string(pg_schema_version()) +
+                    "); upgrade storyloom");
+  }
+  if (version < pg_schema_version()) {
+    throw Error(ErrorCode::invalid_state,
+                "store '" + where + "' has schema version " + std::to_string(version) +
+                    ", older than this storyloom's (" + std::to_string(pg_schema_version()) +
+                    "); open it once read-write (any engine) to migrate it");
+  }
+}
+
 }  // namespace storyloom::store::pg

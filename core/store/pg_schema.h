@@ -19,5 +19,8 @@ inline int64_t pg_schema_version() { return static_cast<int64_t>(pg_migrations()
 // lock, so processes opening the store at once migrate it once. Throws
 // Error(not_a_database / schema_too_new / store).
 void migrate(Connection& conn);
+// For a read-only store: checks that the schema is ours and current, without
+// changing anything.
+void check_current(Connection& conn);
 
 }  // namespace storyloom::store::pg

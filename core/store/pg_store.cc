@@ -79,10 +79,14 @@ class Listener {
 
 class PgStore final : public Store {
  public:
-  PgStore(const std::string& spec, const StoreOptions& options)
-      : conninfo_(pg::conninfo_of(spec)), display_(pg::redact(spec)) {
+  PgStore(const std::string& spec, const StoreOptions& options, bool read_only = false)
+      : conninfo_(pg::conninfo_of(spec)), display_(pg::redact(spec)), read_only_(read_only) {
     writer_ = std::make_unique<Connection>(conninfo_, display_);
-    pg::migrate(*writer_);
+    if (read_only) {
+      pg::check_current(*writer_);
+    } else {
+      pg::migrate(*writer_);
+    }
     std::string key = writer_->query_once("SELECT hashtext('storyloom.write.' || current_schema())")
                           .text(0, 0);
     writer_setup_ = options.sync_every_commit ? "" : "SET synchronous_commit = off";
@@ -109,6 +113,10 @@ class PgStore final : public Store {
   }
 
   std::unique_ptr<WriteTx> begin_write() override {
+    if (read_only_) {
+      throw Error(ErrorCode::invalid_state,
+                  "store '" + display_ + "' is open read-only; nothing can be changed through it");
+    }
     std::unique_lock lock(write_mutex_);
     if (!writer_->ok()) {
       writer_->ensure(kReconnectWindow);
@@ -158,6 +166,7 @@ class PgStore final : public Store {
 
   std::string conninfo_;
   std::string display_;
+  bool read_only_;
   std::string writer_setup_;
   std::string begin_write_sql_;
   std::string notify_sql_;
@@ -179,6 +188,10 @@ std::string redact_store_spec(const std::string& spec) { return pg::redact(spec)
 
 std::unique_ptr<Store> open_pg_store(const std::string& spec, const StoreOptions& options) {
   return std::make_unique<PgStore>(spec, options);
+}
+
+std::unique_ptr<Store> open_pg_read_only_store(const std::string& spec) {
+  return std::make_unique<PgStore>(spec, StoreOptions{}, true);
 }
 
 }  // namespace storyloom::store

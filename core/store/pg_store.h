@@ -19,5 +19,9 @@ bool is_postgres_spec(const std::string& spec);
 std::string redact_store_spec(const std::string& spec);
 
 std::unique_ptr<Store> open_pg_store(const std::string& spec, const StoreOptions& options = {});
+// For StoreReader: no migration, begin_write() throws Error(invalid_state); a
+// schema of another version is refused (newer: schema_too_new; older or
+// missing: invalid_state / not_a_database). Works with a read-only role.
+std::unique_ptr<Store> open_pg_read_only_store(const std::string& spec);
 
 }  // namespace storyloom::store

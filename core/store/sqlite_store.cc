@@ -1130,11 +1130,7 @@ std::string sqlite_path(const std::string& spec) {
 }  // namespace
 
 std::unique_ptr<Store> open_read_only_store(const std::string& spec) {
-  if (is_postgres_spec(spec)) {
-    throw Error(ErrorCode::invalid_argument, "store '" + redact_store_spec(spec) +
-                                                 "': read-only opening is for SQLite files; open a "
-                                                 "PostgreSQL store with a read-only role instead");
-  }
+  if (is_postgres_spec(spec)) return open_pg_read_only_store(spec);
   std::string path = sqlite_path(spec);
   if (path == ":memory:") {
     throw Error(ErrorCode::invalid_argument,
