@@ -1,7 +1,8 @@
 // A PostgreSQL URL passes through Engine.open unchanged: a run started by one
 // engine is executed by another on the same database. Runs when
 // STORYLOOM_TEST_PG_URL names a server (scripts/test.sh starts a throwaway
-// one); each run of the file uses a fresh schema, made with psql.
+// one); each run of the file uses a fresh schema, made with psql (the
+// throwaway cluster goes with it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,7 +14,6 @@ const server = process.env.STORYLOOM_TEST_PG_URL;
 test('two engines share a PostgreSQL store', { skip: server ? false : 'STORYLOOM_TEST_PG_URL is not set' }, async (t) => {
   const schema = `node_${process.pid}_${Date.now()}`;
   execFileSync('psql', [server, '-qc', `CREATE SCHEMA ${schema}`]);
-  t.after(() => execFileSync('psql', [server, '-qc', `DROP SCHEMA ${schema} CASCADE`]));
   const url = `${server}?options=-csearch_path%3D${schema}`;
   const starter = await Engine.open({ store: url, pollIntervalMs: 20 });
   t.after(() => starter.close());
