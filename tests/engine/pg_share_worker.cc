@@ -5,7 +5,7 @@
 // write per line, fsynced), so the log holds every time a body began, in
 // every process.
 //
-//   pg_share_worker URL LOG RUNS STEP_MS
+//   pg_share_worker URL LOG RUNS STEP_MS LEASE_MS
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -56,8 +56,8 @@ static void register_pair(Engine& engine, const std::string& log, int step_ms) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: pg_share_worker URL LOG RUNS STEP_MS\n");
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: pg_share_worker URL LOG RUNS STEP_MS LEASE_MS\n");
     return 2;
   }
   ::signal(SIGTERM, on_term);
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   options.store = argv[1];
   options.workers = 16;
   options.poll_interval = std::chrono::milliseconds(50);
-  options.lease_ttl = std::chrono::milliseconds(2000);
+  options.lease_ttl = std::chrono::milliseconds(std::atoi(argv[5]));
   options.drain_timeout = std::chrono::milliseconds(200);
   auto engine = Engine::open(options);
   register_pair(*engine, log, std::atoi(argv[4]));
