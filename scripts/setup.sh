@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config libsqlitecpp-dev libsqlite3-dev
   libboost-json1.81-dev libboost1.81-dev libgtest-dev libcurl4-openssl-dev libssl-dev python3-dev
-  python3-venv chromium libzip-dev libcairo2-dev libpango1.0-dev epubcheck poppler-utils)
+  python3-venv chromium libzip-dev libcairo2-dev libpango1.0-dev epubcheck poppler-utils
+  libpq-dev postgresql-15)  # libpq: the PostgreSQL store; the server: its tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine, builds everything (warnings are errors when CI=true,
-# as .ci/run sets), runs every test: the C++ suites (ctest), the npm package's
+# as .ci/run sets), runs every test: the C++ suites (ctest; on SQLite, then
+# the store-dependent ones again on a throwaway PostgreSQL), the npm package's
 # (node --test), then the pip package's (pytest, in a fresh virtual environment).
 # It reuses the build scripts/demo.sh made: the same flags, so only the targets
 # the demo did not need are compiled.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
-"$root/scripts/build.sh"
+# A throwaway PostgreSQL cluster: the C++ suites run a second time against it
+# (ctest names them pg.*); it is stopped and removed however the tests end.
+pg_dir="$(mktemp -d)"
+trap '"$root/scripts/pg_test_cluster.sh" stop "$pg_dir"' EXIT
+pg_url="$("$root/scripts/pg_test_cluster.sh" start "$pg_dir")"
+# The Node and Python PostgreSQL tests, and the restart test, use these.
+export STORYLOOM_TEST_PG_URL="$pg_url" STORYLOOM_TEST_PG_DIR="$pg_dir"
+"$root/scripts/build.sh" -DSTORYLOOM_TEST_PG_URL="$pg_url"
 build="${BUILD_DIR:-$root/build}"
 (cd "$build" && ctest --output-on-failure -j "$(nproc)")
 # The Node and Python suites run the fake LLM server the C++ build made.

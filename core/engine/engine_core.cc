@@ -130,6 +130,14 @@ void EngineCore::start_threads() {
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
   scheduler_ = std::thread([this] { scheduler_loop(); });
   poller_ = std::thread([this] { poller_loop(); });
+  // A commit in another process (PostgreSQL NOTIFY) runs the poller now.
+  store_->watch_changes([this] {
+    {
+      std::lock_guard lock(sched_mutex_);
+      store_changed_ = true;
+    }
+    poller_wake_.notify_all();
+  });
 }
 
 namespace {
@@ -151,6 +159,7 @@ void EngineCore::close() {
     stopping_ = true;
   }
   closing_ = true;
+  store_->watch_changes(nullptr);
   // Built-in steps in flight stop at once (their runs go back to the queue).
   stop_webhooks();
   llm_->close();
@@ -930,7 +939,8 @@ void EngineCore::poller_loop() {
       // A failing store shows up in the operations that use it; keep polling.
     }
     lock.lock();
-    poller_wake_.wait_for(lock, options_.poll_interval, [this] { return stopping_; });
+    poller_wake_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || store_changed_; });
+    store_changed_ = false;
   }
   lock.unlock();
   // Flush what is left so no token text is lost.

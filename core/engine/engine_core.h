@@ -161,6 +161,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::thread scheduler_;
   std::thread poller_;
   std::condition_variable poller_wake_;
+  bool store_changed_ = false;  // another process committed (guarded by sched_mutex_)
 
   std::mutex workers_mutex_;
   std::condition_variable workers_wake_;

@@ -27,7 +27,8 @@ std::unique_ptr<StoreReader> StoreReader::open(const std::string& spec) {
   std::string path = spec.rfind(prefix, 0) == 0 ? spec.substr(prefix.size()) : spec;
   std::error_code ec;
   if (!path.empty() && path != ":memory:" && path.rfind("file:", 0) != 0 &&
-      spec.find("://") == std::string::npos && !std::filesystem::exists(path, ec) && !ec) {
+      spec.find("://") == std::string::npos && spec != "postgresql:" && spec != "postgres:" &&
+      !std::filesystem::exists(path, ec) && !ec) {
     throw Error(ErrorCode::not_found, "no storyloom database at '" + path +
                                           "': the file does not exist (a reader never creates one)");
   }

@@ -15,6 +15,7 @@
 
 #include "storyloom/error.h"
 #include "store/hot_queries.h"
+#include "store/pg_store.h"
 #include "store/row_codec.h"
 #include "store/schema.h"
 
@@ -1266,6 +1267,7 @@ std::string sqlite_path(const std::string& spec) {
 }  // namespace
 
 std::unique_ptr<Store> open_read_only_store(const std::string& spec) {
+  if (is_postgres_spec(spec)) return open_pg_read_only_store(spec);
   std::string path = sqlite_path(spec);
   if (path == ":memory:") {
     throw Error(ErrorCode::invalid_argument,
@@ -1280,6 +1282,7 @@ std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOpt
 }
 
 std::unique_ptr<Store> open_store(const std::string& spec, const StoreOptions& options) {
+  if (is_postgres_spec(spec)) return open_pg_store(spec, options);
   return open_sqlite_store(sqlite_path(spec), options);
 }
 

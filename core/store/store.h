@@ -240,6 +240,12 @@ class Store {
   virtual std::unique_ptr<ReadTx> begin_read() = 0;
   // Only one write transaction at a time per store (the engine's writer thread).
   virtual std::unique_ptr<WriteTx> begin_write() = 0;
+  // Calls `on_change` from a store thread when another process committed
+  // something (a start, a signal, a cancel, events): an idle engine wakes
+  // without waiting for its poll. Stores that cannot tell (SQLite) never
+  // call it; polling stays the safety net. Replaces any earlier watcher;
+  // an empty function stops watching.
+  virtual void watch_changes(std::function<void()> on_change) { (void)on_change; }
 };
 
 struct StoreOptions {
@@ -249,7 +255,9 @@ struct StoreOptions {
   bool sync_every_commit = true;
 };
 
-// Opens "sqlite:PATH", PATH or ":memory:". Throws Error(store / not_a_database /
+// Opens "sqlite:PATH", PATH or ":memory:", or a PostgreSQL store:
+// "postgresql://..." / "postgres://..." URLs, or a bare "postgresql:" that
+// takes every setting from the PG* environment variables. Throws Error(store / not_a_database /
 // schema_too_new) with the path in the message; SQLite URIs ("file:...") are
 // refused with invalid_argument.
 std::unique_ptr<Store> open_store(const std::string& spec, const StoreOptions& options = {});

@@ -139,7 +139,7 @@ export interface StoryEvent {
 }
 
 export interface OpenOptions {
-  /** "sqlite:PATH", a PATH, or ":memory:" (the default). */
+  /** "sqlite:PATH", a PATH, ":memory:" (the default), or a "postgresql://..." URL (README, PostgreSQL). */
   store?: string;
   /** Engine threads handing executions to JS [4]. */
   workers?: number;

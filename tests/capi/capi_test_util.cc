@@ -1,5 +1,7 @@
 #include "capi_test_util.h"
 
+#include "test_store.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -36,6 +38,7 @@ TempStore::TempStore() {
            ("storyloom-capi-" + name + "-" + std::to_string(getpid()) + "-" +
             std::to_string(counter++) + ".db"))
               .string();
+  spec_ = storyloom::testing::test_store(path_);
 }
 
 TempStore::~TempStore() {
@@ -51,8 +54,8 @@ void EngineTest::TearDown() { close(); }
 
 sl_engine_options EngineTest::options() {
   sl_engine_options opts = SL_ENGINE_OPTIONS_INIT;
-  opts.store = store_.path().c_str();
-  opts.store_len = store_.path().size();
+  opts.store = store_.spec().c_str();
+  opts.store_len = store_.spec().size();
   opts.poll_interval_ms = 5;
   opts.drain_timeout_ms = 2000;
   return opts;

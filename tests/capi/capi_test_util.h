@@ -36,9 +36,13 @@ class TempStore {
   TempStore();
   ~TempStore();
   const std::string& path() const { return path_; }
+  // What the engine opens: path() on SQLite, a fresh PostgreSQL schema when
+  // STORYLOOM_TEST_STORE is set (the same one for the life of this object).
+  const std::string& spec() const { return spec_; }
 
  private:
   std::string path_;
+  std::string spec_;
 };
 
 // A test with an engine on a fresh file store and workflows written as lambdas.

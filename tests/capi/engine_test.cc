@@ -658,8 +658,8 @@ TEST_F(CapiEngine, NothingRunsBeforeLaunch) {
 TEST(CapiEngineOpen, RejectsAnUnknownDurability) {
   TempStore store;
   sl_engine_options opts = SL_ENGINE_OPTIONS_INIT;
-  opts.store = store.path().c_str();
-  opts.store_len = store.path().size();
+  opts.store = store.spec().c_str();
+  opts.store_len = store.spec().size();
   opts.durability = 7;
   sl_engine* engine = nullptr;
   EXPECT_EQ(sl_engine_open(&engine, &opts), SL_EINVALID);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "storyloom/engine.h"
+#include "support/test_store.h"
 
 namespace storyloom::testing {
 
@@ -58,9 +59,11 @@ inline RunInfo wait_finished(Engine& engine, const std::string& run_id,
   return run;
 }
 
+// ":memory:" means the test's own empty store: SQLite in memory, or a fresh
+// PostgreSQL schema when STORYLOOM_TEST_STORE is set (support/test_store.h).
 inline EngineOptions fast_options(std::string store = ":memory:") {
   EngineOptions o;
-  o.store = std::move(store);
+  o.store = store == ":memory:" ? test_store() : std::move(store);
   o.poll_interval = std::chrono::milliseconds(5);
   return o;
 }

@@ -14,7 +14,8 @@ namespace {
 void check_exists(const std::string& db) {
   const std::string prefix = "sqlite:";
   std::string path = db.rfind(prefix, 0) == 0 ? db.substr(prefix.size()) : db;
-  bool is_file = path != ":memory:" && db.find("://") == std::string::npos;
+  bool is_file = path != ":memory:" && db.find("://") == std::string::npos &&
+                 db != "postgresql:" && db != "postgres:";
   std::error_code ec;
   if (is_file && !std::filesystem::exists(path, ec) && !ec) {
     throw Error(ErrorCode::not_found,

@@ -728,8 +728,9 @@ def _close_open_engines() -> None:
 class Engine:
     """One open store plus its worker threads. Use as a context manager or call close().
 
-    store: "sqlite:PATH", a PATH, or ":memory:". Times are in seconds; None or 0 means
-    the engine's default (workers 32, poll_interval 0.05, lease_ttl 10, drain_timeout 5).
+    store: "sqlite:PATH", a PATH, ":memory:", or a "postgresql://..." URL (README,
+    PostgreSQL). Times are in seconds; None or 0 means the engine's default (workers 32,
+    poll_interval 0.05, lease_ttl 10, drain_timeout 5).
     Workflow functions run on the engine's worker threads.
 
     llm: the LLM providers of :meth:`Context.llm` (:class:`storyloom.LlmConfig`; None: those

@@ -1,0 +1,200 @@
+// PgTx: claims. Runs are taken in queue order (priority, available_at, seq)
+// with FOR UPDATE SKIP LOCKED; the limits of a workflow (max_running,
+// concurrency keys, throttles) are counted from the runs table inside the
+// write transaction, which holds the store's write lock, so two engines on
+// different machines cannot both take the last slot.
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <climits>
+#include <map>
+#include <set>
+
+#include "store/pg_tx.h"
+
+namespace storyloom::store::pg {
+namespace {
+
+std::vector<std::string> names_of(const std::string& json_array) {
+  std::vector<std::string> names;
+  boost::json::value parsed = boost::json::parse(json_array);
+  for (const auto& v : parsed.as_array()) names.emplace_back(v.as_string());
+  return names;
+}
+
+void queue_order(std::vector<std::pair<int64_t, RunRecord>>& runs) {
+  std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) {
+    if (a.second.info.priority != b.second.info.priority) {
+      return a.second.info.priority > b.second.info.priority;
+    }
+    if (a.second.available_at_ms != b.second.available_at_ms) {
+      return a.second.available_at_ms < b.second.available_at_ms;
+    }
+    return a.first < b.first;
+  });
+}
+
+}  // namespace
+
+ClaimResult PgTx::claim_runs(const ClaimRequest& req) {
+  ClaimResult out = req.rules.empty() ? claim_unlimited(req) : claim_limited(req);
+  fail_unreadable(out.runs, req.now_ms);
+  return out;
+}
+
+ClaimResult PgTx::claim_unlimited(const ClaimRequest& req) {
+  static const std::string sql =
+      std::string("UPDATE runs SET status = 'running', lease_owner = $1, updated_at = $2 ") +
+      "WHERE seq IN (SELECT seq FROM runs WHERE status = 'queued' AND available_at <= $2 AND "
+      "workflow = ANY($4::text[]) ORDER BY priority DESC, available_at, seq LIMIT $3::bigint "
+      "FOR UPDATE SKIP LOCKED) RETURNING seq, " + kRunColumns;
+  Result r = conn_.query(sql.c_str(), {req.owner, p(req.now_ms), p(static_cast<int64_t>(req.limit)),
+                                       text_array(names_of(req.workflows_json_array))});
+  std::vector<std::pair<int64_t, RunRecord>> runs;
+  for (int i = 0; i < r.rows(); ++i) runs.emplace_back(r.int64(i, 0), read_run(r, i, 1));
+  queue_order(runs);  // RETURNING gives no order
+  ClaimResult out;
+  for (auto& [seq, run] : runs) out.runs.push_back(std::move(run));
+  return out;
+}
+
+ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
+  constexpr int64_t kPage = 256;
+  constexpr size_t kMaxScan = 4096;  // bounds one claim; the rest wait for the next
+  ClaimResult out;
+  std::vector<std::string> names = names_of(req.workflows_json_array);
+  std::map<std::string, int64_t> running;
+  std::map<std::pair<std::string, std::string>, int64_t> running_by_key;
+  std::map<std::pair<std::string, std::string>, std::vector<int64_t>> starts;
+  std::set<std::string> full;  // workflows at their global limit
+  struct Pick {
+    RunRecord run;
+    RunKeys keys;
+    int64_t timeout_ms;
+  };
+  std::vector<Pick> picks;
+  auto count_running = [&](const std::string& wf) -> int64_t& {
+    auto it = running.find(wf);
+    if (it != running.end()) return it->second;
+    return running[wf] =
+               conn_.query("SELECT count(*) FROM runs WHERE status = 'running' AND workflow = $1", {wf})
+                   .int64(0, 0);
+  };
+  auto count_key = [&](const std::string& wf, const std::string& key) -> int64_t& {
+    auto id = std::make_pair(wf, key);
+    auto it = running_by_key.find(id);
+    if (it != running_by_key.end()) return it->second;
+    return running_by_key[id] =
+               conn_.query("SELECT count(*) FROM runs WHERE status = 'running' AND workflow = $1 AND "
+                           "concurrency_key = $2",
+                           {wf, key})
+                   .int64(0, 0);
+  };
+  auto starts_of = [&](const std::string& wf, const std::string& key,
+                       int64_t since) -> std::vector<int64_t>& {
+    auto id = std::make_pair(wf, key);
+    auto it = starts.find(id);
+    if (it != starts.end()) return it->second;
+    Result r = conn_.query(
+        "SELECT started_at FROM runs WHERE workflow = $1 AND throttle_key = $2 AND "
+        "started_at > $3::bigint ORDER BY started_at",
+        {wf, key, p(since)});
+    auto& v = starts[id];
+    for (int i = 0; i < r.rows(); ++i) v.push_back(r.int64(i, 0));
+    return v;
+  };
+  static const std::string page_sql =
+      std::string("SELECT seq, ") + kRunColumns +
+      " FROM runs WHERE status = 'queued' AND available_at <= $1::bigint AND "
+      "workflow = ANY($2::text[]) AND (-priority::bigint, available_at, seq) > "
+      "($3::bigint, $4::bigint, $5::bigint) ORDER BY priority DESC, available_at, seq "
+      "LIMIT $6::bigint FOR UPDATE SKIP LOCKED";
+  int64_t after_priority = INT64_MIN, after_available = INT64_MIN, after_seq = INT64_MIN;
+  size_t scanned = 0;
+  while (picks.size() < req.limit && scanned < kMaxScan) {
+    std::vector<std::string> eligible;
+    for (const auto& n : names) {
+      if (!full.count(n)) eligible.push_back(n);
+    }
+    if (eligible.empty()) break;
+    Result page = conn_.query(page_sql.c_str(), {p(req.now_ms), text_array(eligible), p(after_priority),
+                                                 p(after_available), p(after_seq), p(kPage)});
+    for (int row = 0; row < page.rows() && picks.size() < req.limit; ++row) {
+      ++scanned;
+      after_seq = page.int64(row, 0);
+      RunRecord run = read_run(page, row, 1);
+      after_priority = -static_cast<int64_t>(run.info.priority);
+      after_available = run.available_at_ms;
+      const std::string& wf = run.info.workflow;
+      auto rules_it = req.rules.find(wf);
+      if (rules_it == req.rules.end()) {
+        picks.push_back(Pick{std::move(run), RunKeys{}, 0});
+        continue;
+      }
+      const ClaimRules& rules = rules_it->second;
+      if (full.count(wf)) continue;
+      if (rules.max_running > 0 && count_running(wf) >= rules.max_running) {
+        full.insert(wf);
+        out.limited = true;
+        continue;
+      }
+      RunKeys keys = req.keys(run);
+      if (rules.key_limit > 0 && keys.concurrency && count_key(wf, *keys.concurrency) >= rules.key_limit) {
+        out.limited = true;
+        continue;
+      }
+      bool first_start = run.started_at_ms == 0;
+      if (rules.throttle_limit > 0 && keys.throttle && first_start) {
+        auto& v = starts_of(wf, *keys.throttle, req.now_ms - rules.throttle_period_ms);
+        if (static_cast<int64_t>(v.size()) >= rules.throttle_limit) {
+          int64_t wake = v[v.size() - static_cast<size_t>(rules.throttle_limit)] + rules.throttle_period_ms;
+          out.throttle_wake_ms = out.throttle_wake_ms == 0 ? wake : std::min(out.throttle_wake_ms, wake);
+          out.limited = true;
+          continue;
+        }
+        v.push_back(req.now_ms);
+      }
+      if (rules.max_running > 0) ++count_running(wf);
+      if (rules.key_limit > 0 && keys.concurrency) ++count_key(wf, *keys.concurrency);
+      picks.push_back(Pick{std::move(run), std::move(keys), rules.run_timeout_ms});
+    }
+    if (page.rows() < kPage) break;
+  }
+  for (auto& pick : picks) {
+    Result r = conn_.query(
+        "UPDATE runs SET status = 'running', lease_owner = $1, updated_at = $2::bigint, "
+        "concurrency_key = $3, throttle_key = $4, "
+        "started_at = CASE WHEN started_at = 0 THEN $2::bigint ELSE started_at END, "
+        "deadline_at = CASE WHEN deadline_at = 0 AND $5::bigint > 0 THEN $2::bigint + $5::bigint "
+        "ELSE deadline_at END WHERE id = $6 AND status = 'queued' RETURNING deadline_at, started_at",
+        {req.owner, p(req.now_ms), pick.keys.concurrency, pick.keys.throttle, p(pick.timeout_ms),
+         pick.run.info.id});
+    if (r.rows() == 0) continue;
+    pick.run.deadline_at_ms = r.int64(0, 0);
+    pick.run.started_at_ms = r.int64(0, 1);
+    pick.run.info.status = RunStatus::running;
+    pick.run.lease_owner = req.owner;
+    pick.run.info.updated_at_ms = req.now_ms;
+    out.runs.push_back(std::move(pick.run));
+  }
+  return out;
+}
+
+// Claimed runs whose row cannot be decoded are never executed (their input is
+// unknown): they fail with a store error and leave the claim result.
+void PgTx::fail_unreadable(std::vector<RunRecord>& runs, int64_t now_ms) {
+  auto bad = std::stable_partition(runs.begin(), runs.end(),
+                                   [](const RunRecord& r) { return r.info.unreadable.empty(); });
+  for (auto it = bad; it != runs.end(); ++it) {
+    std::string message = "run '" + it->info.id + "' cannot be read from the store: " + it->info.unreadable;
+    Json error = boost::json::object{
+        {"code", "store"}, {"class", "fatal"}, {"message", message}, {"step", ""}};
+    conn_.query(
+        "UPDATE runs SET status = 'failed', error = $1, lease_owner = '', finished_at = $2::bigint, "
+        "updated_at = $2::bigint WHERE id = $3",
+        {boost::json::serialize(error), p(now_ms), it->info.id});
+  }
+  runs.erase(bad, runs.end());
+}
+
+}  // namespace storyloom::store::pg

@@ -1,0 +1,204 @@
+#include "store/pg_connection.h"
+
+#include <cstdlib>
+#include <thread>
+
+namespace storyloom::store::pg {
+namespace {
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Error store_error(const std::string& message) {
+  return Error(ErrorCode::store, message, ErrorClass::retryable);
+}
+
+}  // namespace
+
+bool is_postgres_spec(const std::string& spec) {
+  return starts_with(spec, "postgresql://") || starts_with(spec, "postgres://") ||
+         spec == "postgresql:" || spec == "postgres:";
+}
+
+std::string conninfo_of(const std::string& spec) {
+  if (spec == "postgresql:" || spec == "postgres:") return "";
+  return spec;
+}
+
+std::string redact(const std::string& spec) {
+  std::string out = spec;
+  size_t scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    size_t start = scheme + 3;
+    size_t end = out.find_first_of("/?#", start);
+    if (end == std::string::npos) end = out.size();
+    size_t at = out.rfind('@', end);
+    if (at != std::string::npos && at >= start) {
+      size_t colon = out.find(':', start);
+      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // A password given as a query parameter.
+  for (size_t pos = out.find("password="); pos != std::string::npos;
+       pos = out.find("password=", pos + 1)) {
+    if (pos > 0 && out[pos - 1] != '?' && out[pos - 1] != '&') continue;
+    size_t value = pos + 9;
+    size_t end = out.find('&', value);
+    if (end == std::string::npos) end = out.size();
+    out.replace(value, end - value, "***");
+  }
+  return out;
+}
+
+Result& Result::operator=(Result&& o) noexcept {
+  if (this != &o) {
+    if (r_) PQclear(r_);
+    r_ = o.r_;
+    o.r_ = nullptr;
+  }
+  return *this;
+}
+
+int64_t Result::int64(int row, int col) const {
+  if (null(row, col)) return 0;
+  return std::strtoll(PQgetvalue(r_, row, col), nullptr, 10);
+}
+
+int64_t Result::affected() const {
+  const char* n = PQcmdTuples(r_);
+  return n && *n ? std::strtoll(n, nullptr, 10) : 0;
+}
+
+Connection::Connection(std::string conninfo, std::string display)
+    : conninfo_(std::move(conninfo)), display_(std::move(display)) {
+  if (!conninfo_.empty()) {
+    char* err = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(conninfo_.c_str(), &err);
+    if (!opts) {
+      std::string why = err ? trimmed(err) : "unknown reason";
+      if (err) PQfreemem(err);
+      throw Error(ErrorCode::store, "store '" + display_ + "' is not a valid PostgreSQL URL: " + why);
+    }
+    PQconninfoFree(opts);
+  }
+  connect();
+}
+
+Connection::~Connection() {
+  if (conn_) PQfinish(conn_);
+}
+
+void Connection::connect() {
+  if (conn_) PQfinish(conn_);
+  prepared_.clear();
+  conn_ = PQconnectdb(conninfo_.c_str());
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string why = conn_ ? trimmed(PQerrorMessage(conn_)) : "out of memory";
+    throw store_error("cannot connect to store '" + display_ + "': " + why);
+  }
+  // Notices (a DROP ... IF EXISTS that found nothing) are not errors; keep
+  // them off stderr.
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+}
+
+void Connection::ensure(std::chrono::milliseconds window) {
+  if (ok()) return;
+  auto deadline = std::chrono::steady_clock::now() + window;
+  auto delay = std::chrono::milliseconds(50);
+  for (;;) {
+    try {
+      connect();
+      return;
+    } catch (const Error&) {
+      if (std::chrono::steady_clock::now() + delay > deadline) throw;
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+void Connection::fail(const std::string& what, const PGresult* r) const {
+  std::string why = r ? PQresultErrorMessage(r) : "";
+  if (why.empty() && conn_) why = PQerrorMessage(conn_);
+  if (why.empty()) why = "unknown error";
+  throw store_error(what + " on store '" + display_ + "': " + trimmed(why));
+}
+
+void Connection::exec_script(const std::string& sql) {
+  Result r(PQexec(conn_, sql.c_str()));
+  auto status = PQresultStatus(r.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("a statement failed", r.get());
+}
+
+Result Connection::run(const char* sql, const std::string* dynamic, const Params& params,
+                       bool check, std::string* sqlstate) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  const int n = static_cast<int>(values.size());
+  PGresult* raw = nullptr;
+  if (dynamic) {
+    raw = PQexecParams(conn_, dynamic->c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+  } else {
+    auto it = prepared_.find(sql);
+    if (it == prepared_.end()) {
+      std::string name = "s" + std::to_string(prepared_.size());
+      Result prep(PQprepare(conn_, name.c_str(), sql, n, nullptr));
+      if (PQresultStatus(prep.get()) != PGRES_COMMAND_OK) {
+        if (!check) {
+          if (sqlstate) {
+            const char* s = PQresultErrorField(prep.get(), PG_DIAG_SQLSTATE);
+            *sqlstate = s ? s : "";
+          }
+          return prep;
+        }
+        fail("a statement could not be prepared", prep.get());
+      }
+      it = prepared_.emplace(sql, std::move(name)).first;
+    }
+    raw = PQexecPrepared(conn_, it->second.c_str(), n, values.data(), nullptr, nullptr, 0);
+  }
+  Result r(raw);
+  auto status = PQresultStatus(raw);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    if (sqlstate) {
+      const char* s = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+      *sqlstate = s ? s : "";
+    }
+    if (check) fail("a query failed", raw);
+  }
+  return r;
+}
+
+Result Connection::query(const char* sql, const Params& params) {
+  return run(sql, nullptr, params, true, nullptr);
+}
+
+Result Connection::query_once(const std::string& sql, const Params& params) {
+  return run(nullptr, &sql, params, true, nullptr);
+}
+
+Result Connection::try_query(const char* sql, const Params& params, std::string* sqlstate) {
+  sqlstate->clear();
+  return run(sql, nullptr, params, false, sqlstate);
+}
+
+std::string text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+}  // namespace storyloom::store::pg

@@ -1,0 +1,99 @@
+// One libpq connection to the PostgreSQL store: results that free themselves,
+// statements prepared once per connection, reconnection with backoff, and
+// errors that never carry the URL's password.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "storyloom/error.h"
+
+namespace storyloom::store::pg {
+
+// Whether `spec` names a PostgreSQL store: postgresql://..., postgres://...,
+// or a bare "postgresql:" / "postgres:" (every setting from the PG* variables).
+bool is_postgres_spec(const std::string& spec);
+
+// The libpq connection string for `spec` ("" for the bare forms: libpq then
+// reads PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD...).
+std::string conninfo_of(const std::string& spec);
+
+// `spec` with any password replaced by "***", for messages.
+std::string redact(const std::string& spec);
+
+// A query result; frees itself. Values are in text format.
+class Result {
+ public:
+  explicit Result(PGresult* r = nullptr) : r_(r) {}
+  Result(Result&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
+  Result& operator=(Result&& o) noexcept;
+  ~Result() { if (r_) PQclear(r_); }
+  Result(const Result&) = delete;
+  Result& operator=(const Result&) = delete;
+
+  int rows() const { return PQntuples(r_); }
+  bool null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
+  std::string text(int row, int col) const {
+    return std::string(PQgetvalue(r_, row, col), static_cast<size_t>(PQgetlength(r_, row, col)));
+  }
+  int64_t int64(int row, int col) const;
+  int64_t affected() const;  // rows changed by INSERT/UPDATE/DELETE
+  PGresult* get() const { return r_; }
+
+ private:
+  PGresult* r_;
+};
+
+// Parameters of one query, as text; nullopt is SQL NULL.
+using Params = std::vector<std::optional<std::string>>;
+
+class Connection {
+ public:
+  // Connects now; throws Error(store) naming the redacted spec and the reason.
+  Connection(std::string conninfo, std::string display);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Reconnects when the server went away (a restart): retries with backoff
+  // (50 ms doubling to 1 s) for up to `window`, then throws Error(store).
+  void ensure(std::chrono::milliseconds window);
+  bool ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+
+  // Runs one or more statements without parameters (simple protocol).
+  void exec_script(const std::string& sql);
+  // A statement with parameters, prepared once per connection (keyed by the
+  // SQL literal's address, which must outlive the connection).
+  Result query(const char* sql, const Params& params = {});
+  // A statement built at run time: not cached.
+  Result query_once(const std::string& sql, const Params& params = {});
+  // Like query but returns the failed result instead of throwing, so the
+  // caller can look at the SQLSTATE (a unique violation, say).
+  Result try_query(const char* sql, const Params& params, std::string* sqlstate);
+
+  PGconn* raw() { return conn_; }
+  const std::string& display() const { return display_; }
+  [[noreturn]] void fail(const std::string& what, const PGresult* r = nullptr) const;
+
+ private:
+  void connect();
+  Result run(const char* sql, const std::string* dynamic, const Params& params, bool check,
+             std::string* sqlstate);
+
+  std::string conninfo_;
+  std::string display_;
+  PGconn* conn_ = nullptr;
+  std::unordered_map<const char*, std::string> prepared_;
+};
+
+// A PostgreSQL array literal of text values ({"a","b"}), for ANY($n::text[]).
+std::string text_array(const std::vector<std::string>& values);
+
+}  // namespace storyloom::store::pg

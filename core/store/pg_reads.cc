@@ -1,0 +1,283 @@
+// PgTx: the transaction itself and every read.
+#include <map>
+
+#include "store/pg_tx.h"
+
+namespace storyloom::store::pg {
+namespace {
+
+Error unreadable_error(const RunRecord& run) {
+  return Error(ErrorCode::store,
+               "run '" + run.info.id + "' cannot be read from the store: " + run.info.unreadable);
+}
+
+std::optional<RunRecord> one_run(const Result& r) {
+  if (r.rows() == 0) return std::nullopt;
+  RunRecord run = read_run(r, 0);
+  if (!run.info.unreadable.empty()) throw unreadable_error(run);
+  return run;
+}
+
+std::vector<EventRecord> all_events(const Result& r) {
+  std::vector<EventRecord> out;
+  out.reserve(static_cast<size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(read_event(r, i));
+  return out;
+}
+
+const std::string& run_sql(const char* where) {
+  static std::map<const char*, std::string> built;  // filled once per literal, at first use
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  auto it = built.find(where);
+  if (it == built.end()) {
+    it = built.emplace(where, std::string("SELECT ") + kRunColumns + " FROM runs " + where).first;
+  }
+  return it->second;
+}
+
+}  // namespace
+
+PgTx::PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
+           const std::string& begin_sql, const std::string* notify_sql, std::function<void()> on_end)
+    : conn_(conn), lock_(std::move(lock)), write_(write), notify_sql_(notify_sql),
+      on_end_(std::move(on_end)) {
+  try {
+    conn_.exec_script(begin_sql);
+  } catch (...) {
+    if (conn_.ok()) PQclear(PQexec(conn_.raw(), "ROLLBACK"));  // BEGIN ran, the lock failed
+    end();
+    throw;
+  }
+  open_ = true;
+}
+
+PgTx::~PgTx() {
+  if (open_ && conn_.ok()) {
+    PQclear(PQexec(conn_.raw(), write_ ? "ROLLBACK" : "COMMIT"));
+  }
+  end();
+}
+
+void PgTx::end() {
+  if (lock_.owns_lock()) lock_.unlock();
+  if (on_end_) on_end_();
+  on_end_ = nullptr;
+}
+
+// On failure the transaction stays open for the destructor to roll back (a
+// failed NOTIFY skips the COMMIT after it).
+void PgTx::commit() {
+  if (notify_ && notify_sql_) {
+    conn_.exec_script(*notify_sql_ + "; COMMIT");
+  } else {
+    conn_.exec_script("COMMIT");
+  }
+  open_ = false;
+}
+
+void PgTx::savepoint() { conn_.query("SAVEPOINT op"); }
+void PgTx::release() { conn_.query("RELEASE op"); }
+void PgTx::rollback_to_savepoint() {
+  conn_.query("ROLLBACK TO op");
+  conn_.query("RELEASE op");
+}
+
+std::optional<RunRecord> PgTx::find_run(const std::string& run_id) {
+  return one_run(conn_.query(run_sql("WHERE id = $1").c_str(), {run_id}));
+}
+
+std::optional<RunRecord> PgTx::find_run_by_key(const std::string& key) {
+  return one_run(conn_.query(run_sql("WHERE idempotency_key = $1").c_str(), {key}));
+}
+
+int64_t PgTx::run_seq(const std::string& run_id) {
+  Result r = conn_.query("SELECT seq FROM runs WHERE id = $1", {run_id});
+  return r.rows() ? r.int64(0, 0) : 0;
+}
+
+std::optional<std::pair<RunStatus, std::string>> PgTx::run_lease(const std::string& run_id) {
+  Result r = conn_.query("SELECT status, lease_owner FROM runs WHERE id = $1", {run_id});
+  if (r.rows() == 0) return std::nullopt;
+  return std::make_pair(parse_run_status(r.text(0, 0)), r.text(0, 1));
+}
+
+std::vector<RunRecord> PgTx::list_runs(const ListQuery& query, int64_t* last_seq) {
+  Params params{p(query.after_seq)};
+  auto next = [&params](std::optional<std::string> v) {
+    params.push_back(std::move(v));
+    return "$" + std::to_string(params.size());
+  };
+  std::string sql = std::string("SELECT seq, ") + kRunColumns + " FROM runs WHERE seq > $1";
+  if (query.status) sql += " AND status = " + next(std::string(to_string(*query.status)));
+  if (query.unfinished_only) sql += " AND status IN ('queued', 'running', 'sleeping', 'waiting')";
+  if (!query.workflow.empty()) sql += " AND workflow = " + next(query.workflow);
+  if (!query.owner.empty()) sql += " AND owner = " + next(query.owner);
+  if (!query.error_class.empty()) sql += " AND storyloom_error_class(error) = " + next(query.error_class);
+  if (query.finished_after_ms > 0) sql += " AND finished_at >= " + next(p(query.finished_after_ms)) + "::bigint";
+  if (query.finished_before_ms > 0) {
+    sql += " AND finished_at > 0 AND finished_at < " + next(p(query.finished_before_ms)) + "::bigint";
+  }
+  sql += " ORDER BY seq LIMIT " + next(p(static_cast<int64_t>(query.limit))) + "::bigint";
+  Result r = conn_.query_once(sql, params);
+  std::vector<RunRecord> out;
+  *last_seq = 0;
+  for (int i = 0; i < r.rows(); ++i) {
+    *last_seq = r.int64(i, 0);
+    out.push_back(read_run(r, i, 1));
+  }
+  return out;
+}
+
+std::vector<StepRecord> PgTx::steps(const std::string& run_id) {
+  Result r = conn_.query(
+      "SELECT seq, name, kind, status, result, wake_at, child_id, completed_at, attempts "
+      "FROM steps WHERE run_id = $1 ORDER BY seq",
+      {run_id});
+  std::vector<StepRecord> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    out.push_back(StepRecord{run_id, r.int64(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3),
+                             r.text(i, 4), r.int64(i, 5), r.text(i, 6), r.int64(i, 7),
+                             r.int64(i, 8)});
+  }
+  return out;
+}
+
+std::vector<ArtifactRecord> PgTx::artifacts(const std::string& run_id, bool latest_only) {
+  Result r = latest_only
+                 ? conn_.query(
+                       "SELECT DISTINCT ON (key) key, version, value, created_at FROM artifacts "
+                       "WHERE run_id = $1 ORDER BY key, version DESC",
+                       {run_id})
+                 : conn_.query(
+                       "SELECT key, version, value, created_at FROM artifacts WHERE run_id = $1 "
+                       "ORDER BY key, version",
+                       {run_id});
+  std::vector<ArtifactRecord> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    out.push_back(ArtifactRecord{r.text(i, 0), r.int64(i, 1), r.text(i, 2), r.int64(i, 3)});
+  }
+  return out;
+}
+
+std::optional<ArtifactRecord> PgTx::latest_artifact(const std::string& run_id,
+                                                    const std::string& key) {
+  Result r = conn_.query(
+      "SELECT key, version, value, created_at FROM artifacts WHERE run_id = $1 AND key = $2 "
+      "ORDER BY version DESC LIMIT 1",
+      {run_id, key});
+  if (r.rows() == 0) return std::nullopt;
+  return ArtifactRecord{r.text(0, 0), r.int64(0, 1), r.text(0, 2), r.int64(0, 3)};
+}
+
+std::vector<SignalRecord> PgTx::unconsumed_signals(const std::string& run_id,
+                                                   const std::string& name) {
+  Result r = conn_.query(
+      "SELECT id, payload FROM signals WHERE run_id = $1 AND name = $2 AND consumed_seq = -1 "
+      "ORDER BY id",
+      {run_id, name});
+  std::vector<SignalRecord> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    out.push_back(SignalRecord{r.int64(i, 0), run_id, name, r.text(i, 1)});
+  }
+  return out;
+}
+
+std::vector<EventRecord> PgTx::events(const std::string& run_id, int64_t after_id, size_t limit) {
+  return all_events(conn_.query(
+      "SELECT id, run_id, type, data, created_at FROM events WHERE run_id = $1 AND id > $2::bigint "
+      "ORDER BY id LIMIT $3::bigint",
+      {run_id, p(after_id), p(static_cast<int64_t>(limit))}));
+}
+
+std::vector<EventRecord> PgTx::events_since(int64_t after_id, size_t limit) {
+  return all_events(conn_.query(
+      "SELECT id, run_id, type, data, created_at FROM events WHERE id > $1::bigint ORDER BY id "
+      "LIMIT $2::bigint",
+      {p(after_id), p(static_cast<int64_t>(limit))}));
+}
+
+int64_t PgTx::last_event_id() {
+  return conn_.query("SELECT coalesce(max(id), 0) FROM events").int64(0, 0);
+}
+
+int64_t PgTx::last_event_id(const std::string& run_id) {
+  return conn_.query("SELECT coalesce(max(id), 0) FROM events WHERE run_id = $1", {run_id}).int64(0, 0);
+}
+
+ChunkStream PgTx::chunk_stream(const std::string& run_id, const std::string& stream) {
+  Result r = conn_.query(
+      "SELECT end_offset, attempt_start FROM chunk_streams WHERE run_id = $1 AND stream = $2",
+      {run_id, stream});
+  ChunkStream out{stream, 0, 0};
+  if (r.rows()) {
+    out.end_offset = r.int64(0, 0);
+    out.attempt_start = r.int64(0, 1);
+  }
+  return out;
+}
+
+std::vector<ChunkStream> PgTx::chunk_streams(const std::string& run_id) {
+  Result r = conn_.query(
+      "SELECT stream, end_offset, attempt_start FROM chunk_streams WHERE run_id = $1 ORDER BY stream",
+      {run_id});
+  std::vector<ChunkStream> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(ChunkStream{r.text(i, 0), r.int64(i, 1), r.int64(i, 2)});
+  return out;
+}
+
+std::optional<int64_t> PgTx::next_parked_ms() {
+  Result r = conn_.query(
+      "SELECT min(wake_at) FROM runs WHERE status IN ('sleeping', 'waiting') AND wake_at > 0");
+  if (r.null(0, 0)) return std::nullopt;
+  return r.int64(0, 0);
+}
+
+std::optional<int64_t> PgTx::next_queued_ms(int64_t after_ms) {
+  Result r = conn_.query(
+      "SELECT min(available_at) FROM runs WHERE status = 'queued' AND available_at > $1::bigint",
+      {p(after_ms)});
+  if (r.null(0, 0)) return std::nullopt;
+  return r.int64(0, 0);
+}
+
+std::vector<std::string> PgTx::children(const std::string& run_id) {
+  Result r = conn_.query("SELECT id FROM runs WHERE parent_id = $1 ORDER BY seq", {run_id});
+  std::vector<std::string> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0));
+  return out;
+}
+
+std::vector<RunRecord> PgTx::overdue_runs(int64_t now_ms, size_t limit) {
+  Result r = conn_.query(
+      run_sql("WHERE deadline_at > 0 AND status IN ('queued', 'running', 'sleeping', 'waiting') "
+              "AND deadline_at <= $1::bigint ORDER BY deadline_at LIMIT $2::bigint")
+          .c_str(),
+      {p(now_ms), p(static_cast<int64_t>(limit))});
+  std::vector<RunRecord> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    RunRecord run = read_run(r, i);
+    if (run.info.unreadable.empty()) out.push_back(std::move(run));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, RunStatus>> PgTx::statuses(const std::vector<std::string>& run_ids) {
+  Result r = conn_.query("SELECT id, status FROM runs WHERE id = ANY($1::text[])",
+                         {text_array(run_ids)});
+  std::map<std::string, std::string> found;
+  for (int i = 0; i < r.rows(); ++i) found[r.text(i, 0)] = r.text(i, 1);
+  std::vector<std::pair<std::string, RunStatus>> out;
+  for (const auto& id : run_ids) {
+    auto it = found.find(id);
+    if (it != found.end()) out.emplace_back(id, parse_run_status(it->second));
+  }
+  return out;
+}
+
+bool PgTx::workflow_known(const std::string& name) {
+  return conn_.query("SELECT 1 FROM engines WHERE jsonb_exists(workflows::jsonb, $1) LIMIT 1", {name})
+             .rows() > 0;
+}
+
+}  // namespace storyloom::store::pg

@@ -1,0 +1,197 @@
+#include "store/pg_store.h"
+
+#include <poll.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <thread>
+
+#include "store/pg_connection.h"
+#include "store/pg_schema.h"
+#include "store/pg_tx.h"
+
+namespace storyloom::store {
+namespace {
+
+using pg::Connection;
+
+// How long a transaction's start waits for the database to come back (a
+// restart) before it fails with Error(store).
+constexpr std::chrono::milliseconds kReconnectWindow{30000};
+// Reader connections per store; a read beyond them waits for one to be free.
+constexpr size_t kMaxReaders = 8;
+
+// Waits for NOTIFY on the store's channel on its own connection and thread,
+// and calls the watcher: a commit in another process woke us. After a lost
+// connection it reconnects (backoff) and calls the watcher once, since
+// notifications sent meanwhile are gone.
+class Listener {
+ public:
+  Listener(std::string conninfo, std::string display, std::string channel,
+           std::function<void()> on_change)
+      : conninfo_(std::move(conninfo)), display_(std::move(display)),
+        channel_(std::move(channel)), on_change_(std::move(on_change)) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Listener() {
+    stopping_ = true;
+    thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::unique_ptr<Connection> conn;
+    auto delay = std::chrono::milliseconds(50);
+    while (!stopping_) {
+      if (!conn || !conn->ok()) {
+        try {
+          conn = std::make_unique<Connection>(conninfo_, display_);
+          conn->exec_script("LISTEN " + channel_);
+          delay = std::chrono::milliseconds(50);
+          on_change_();
+        } catch (const Error&) {
+          conn.reset();
+          std::this_thread::sleep_for(delay);
+          delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+          continue;
+        }
+      }
+      pollfd fd{PQsocket(conn->raw()), POLLIN, 0};
+      if (poll(&fd, 1, 100) <= 0) continue;
+      if (!PQconsumeInput(conn->raw())) {
+        conn.reset();
+        continue;
+      }
+      bool any = false;
+      while (PGnotify* n = PQnotifies(conn->raw())) {
+        any = true;
+        PQfreemem(n);
+      }
+      if (any) on_change_();
+    }
+  }
+
+  std::string conninfo_, display_, channel_;
+  std::function<void()> on_change_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+class PgStore final : public Store {
+ public:
+  PgStore(const std::string& spec, const StoreOptions& options, bool read_only = false)
+      : conninfo_(pg::conninfo_of(spec)), display_(pg::redact(spec)), read_only_(read_only) {
+    writer_ = std::make_unique<Connection>(conninfo_, display_);
+    if (read_only) {
+      pg::check_current(*writer_);
+    } else {
+      pg::migrate(*writer_);
+    }
+    std::string key = writer_->query_once("SELECT hashtext('storyloom.write.' || current_schema())")
+                          .text(0, 0);
+    writer_setup_ = options.sync_every_commit ? "" : "SET synchronous_commit = off";
+    if (!writer_setup_.empty()) writer_->exec_script(writer_setup_);
+    begin_write_sql_ = "BEGIN; SELECT pg_advisory_xact_lock(" + key + ")";
+    std::string channel = "storyloom_" + (key[0] == '-' ? "n" + key.substr(1) : key);
+    notify_sql_ = "NOTIFY " + channel;
+    channel_ = channel;
+  }
+
+  ~PgStore() override { listener_.reset(); }
+
+  std::unique_ptr<ReadTx> begin_read() override {
+    Connection* conn = acquire_reader();
+    try {
+      conn->ensure(kReconnectWindow);
+    } catch (...) {
+      release_reader(conn);
+      throw;
+    }
+    return std::make_unique<pg::PgTx>(*conn, std::unique_lock<std::mutex>(), false,
+                                      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", nullptr,
+                                      [this, conn] { release_reader(conn); });
+  }
+
+  std::unique_ptr<WriteTx> begin_write() override {
+    if (read_only_) {
+      throw Error(ErrorCode::invalid_state,
+                  "store '" + display_ + "' is open read-only; nothing can be changed through it");
+    }
+    std::unique_lock lock(write_mutex_);
+    if (!writer_->ok()) {
+      writer_->ensure(kReconnectWindow);
+      if (!writer_setup_.empty()) writer_->exec_script(writer_setup_);
+    }
+    return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, begin_write_sql_, &notify_sql_,
+                                      nullptr);
+  }
+
+  void watch_changes(std::function<void()> on_change) override {
+    listener_.reset();
+    if (on_change) listener_ = std::make_unique<Listener>(conninfo_, display_, channel_, std::move(on_change));
+  }
+
+ private:
+  Connection* acquire_reader() {
+    std::unique_lock lock(readers_mutex_);
+    readers_free_.wait(lock, [this] { return !idle_.empty() || opened_ < kMaxReaders; });
+    if (!idle_.empty()) {
+      Connection* c = idle_.back();
+      idle_.pop_back();
+      return c;
+    }
+    ++opened_;  // reserves the slot while connecting unlocked
+    lock.unlock();
+    std::unique_ptr<Connection> conn;
+    try {
+      conn = std::make_unique<Connection>(conninfo_, display_);
+    } catch (...) {
+      lock.lock();
+      --opened_;
+      readers_free_.notify_one();
+      throw;
+    }
+    lock.lock();
+    all_.push_back(std::move(conn));
+    return all_.back().get();
+  }
+
+  void release_reader(Connection* conn) {
+    {
+      std::lock_guard lock(readers_mutex_);
+      idle_.push_back(conn);
+    }
+    readers_free_.notify_one();
+  }
+
+  std::string conninfo_;
+  std::string display_;
+  bool read_only_;
+  std::string writer_setup_;
+  std::string begin_write_sql_;
+  std::string notify_sql_;
+  std::string channel_;
+  std::mutex write_mutex_;
+  std::unique_ptr<Connection> writer_;
+  std::mutex readers_mutex_;
+  std::condition_variable readers_free_;
+  size_t opened_ = 0;
+  std::vector<std::unique_ptr<Connection>> all_;
+  std::vector<Connection*> idle_;
+  std::unique_ptr<Listener> listener_;  // declared last: stops first
+};
+
+}  // namespace
+
+bool is_postgres_spec(const std::string& spec) { return pg::is_postgres_spec(spec); }
+std::string redact_store_spec(const std::string& spec) { return pg::redact(spec); }
+
+std::unique_ptr<Store> open_pg_store(const std::string& spec, const StoreOptions& options) {
+  return std::make_unique<PgStore>(spec, options);
+}
+
+std::unique_ptr<Store> open_pg_read_only_store(const std::string& spec) {
+  return std::make_unique<PgStore>(spec, StoreOptions{}, true);
+}
+
+}  // namespace storyloom::store

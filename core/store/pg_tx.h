@@ -1,0 +1,107 @@
+// One transaction on the PostgreSQL store. A write transaction holds the
+// store's write lock (a transaction-scoped advisory lock) from BEGIN to
+// COMMIT: writers on every machine take turns, as SQLite's writers do, so
+// the engine's read-check-write steps, the limit counts of a claim and the
+// commit order of event ids hold across processes.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "store/pg_connection.h"
+#include "store/store.h"
+
+namespace storyloom::store::pg {
+
+// The columns read_run expects, in order.
+extern const char* const kRunColumns;
+RunRecord read_run(const Result& r, int row, int first = 0);
+EventRecord read_event(const Result& r, int row);
+
+class PgTx : public WriteTx {
+ public:
+  // `begin_sql` starts the transaction (and takes the lock); `notify_sql`
+  // runs before COMMIT when the transaction appended events.
+  PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write, const std::string& begin_sql,
+       const std::string* notify_sql, std::function<void()> on_end);
+  ~PgTx() override;
+
+  void savepoint() override;
+  void release() override;
+  void rollback_to_savepoint() override;
+  void commit() override;
+
+  // ---- reads (pg_reads.cc) ----
+  std::optional<RunRecord> find_run(const std::string& run_id) override;
+  std::optional<RunRecord> find_run_by_key(const std::string& idempotency_key) override;
+  int64_t run_seq(const std::string& run_id) override;
+  std::optional<std::pair<RunStatus, std::string>> run_lease(const std::string& run_id) override;
+  std::vector<RunRecord> list_runs(const ListQuery& query, int64_t* last_seq) override;
+  std::vector<StepRecord> steps(const std::string& run_id) override;
+  std::vector<ArtifactRecord> artifacts(const std::string& run_id, bool latest_only) override;
+  std::optional<ArtifactRecord> latest_artifact(const std::string& run_id,
+                                                const std::string& key) override;
+  std::vector<SignalRecord> unconsumed_signals(const std::string& run_id,
+                                               const std::string& name) override;
+  std::vector<EventRecord> events(const std::string& run_id, int64_t after_id, size_t limit) override;
+  std::vector<EventRecord> events_since(int64_t after_id, size_t limit) override;
+  int64_t last_event_id() override;
+  int64_t last_event_id(const std::string& run_id) override;
+  ChunkStream chunk_stream(const std::string& run_id, const std::string& stream) override;
+  std::vector<ChunkStream> chunk_streams(const std::string& run_id) override;
+  std::optional<int64_t> next_parked_ms() override;
+  std::optional<int64_t> next_queued_ms(int64_t after_ms) override;
+  std::vector<std::string> children(const std::string& run_id) override;
+  std::vector<RunRecord> overdue_runs(int64_t now_ms, size_t limit) override;
+  std::vector<std::pair<std::string, RunStatus>> statuses(
+      const std::vector<std::string>& run_ids) override;
+  bool workflow_known(const std::string& name) override;
+
+  // ---- writes (pg_writes.cc) ----
+  int64_t insert_run(const RunRecord& run) override;
+  void update_run(const RunRecord& run) override;
+  void delete_run(const std::string& run_id) override;
+  bool upsert_step(const StepRecord& step) override;
+  void delete_steps_from(const std::string& run_id, int64_t seq) override;
+  void delete_retrying_steps(const std::string& run_id) override;
+  int64_t insert_signal(const SignalRecord& signal, int64_t now_ms) override;
+  void consume_signal(int64_t signal_id, int64_t step_seq) override;
+  int64_t insert_artifact(const std::string& run_id, const std::string& key,
+                          const std::string& value, int64_t now_ms) override;
+  void set_chunk_stream(const std::string& run_id, const ChunkStream& stream) override;
+  EventRecord append_event(const std::string& run_id, const std::string& type,
+                           const std::string& data, int64_t now_ms) override;
+  std::vector<std::string> wake_due_parked(int64_t now_ms, size_t limit) override;
+
+  // ---- claims (pg_claims.cc) ----
+  ClaimResult claim_runs(const ClaimRequest& request) override;
+
+  // ---- engines (pg_engines.cc) ----
+  void upsert_engine(const std::string& engine_id, int64_t pid, const std::string& host,
+                     int64_t now_ms, const std::string& workflows_json_array) override;
+  void delete_engine(const std::string& engine_id) override;
+  std::vector<RunRecord> running_runs_without(
+      const std::vector<std::string>& live_engine_ids) override;
+  std::vector<EngineRow> engines() override;
+
+ private:
+  ClaimResult claim_unlimited(const ClaimRequest& req);
+  ClaimResult claim_limited(const ClaimRequest& req);
+  void fail_unreadable(std::vector<RunRecord>& runs, int64_t now_ms);
+  void end();
+
+  Connection& conn_;
+  std::unique_lock<std::mutex> lock_;
+  bool write_;
+  bool open_ = false;
+  bool notify_ = false;  // events appended: wake the other processes at commit
+  const std::string* notify_sql_;
+  std::function<void()> on_end_;
+};
+
+// Text for a query parameter.
+inline std::optional<std::string> p(int64_t v) { return std::to_string(v); }
+inline std::optional<std::string> p(const std::string& v) { return v; }
+
+}  // namespace storyloom::store::pg

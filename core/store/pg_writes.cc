@@ -1,0 +1,137 @@
+// PgTx: writes of runs, steps, signals, artifacts, chunk streams and events.
+#include <boost/json.hpp>
+
+#include "store/pg_tx.h"
+
+namespace storyloom::store::pg {
+namespace {
+
+std::optional<std::string> json_or_null(const Json& v) {
+  if (v.is_null()) return std::nullopt;
+  return boost::json::serialize(v);
+}
+
+constexpr const char* kUniqueViolation = "23505";
+
+}  // namespace
+
+int64_t PgTx::insert_run(const RunRecord& r) {
+  std::string sqlstate;
+  Result res = conn_.try_query(
+      "INSERT INTO runs (id, workflow, status, input, owner, idempotency_key, parent_id, "
+      "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
+      "updated_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+      "$14, $15, $16) RETURNING seq",
+      {r.info.id, r.info.workflow, std::string(to_string(r.info.status)),
+       boost::json::serialize(r.info.input), r.info.owner,
+       r.info.idempotency_key.empty() ? std::nullopt : std::optional(r.info.idempotency_key),
+       r.info.parent_id, p(r.parent_step), p(r.info.priority), p(r.available_at_ms), p(r.wake_at_ms),
+       r.waiting_for, r.lease_owner, p(r.info.created_at_ms), p(r.info.updated_at_ms),
+       p(r.info.finished_at_ms)},
+      &sqlstate);
+  if (sqlstate == kUniqueViolation) {
+    throw Error(ErrorCode::invalid_argument, "a run with id '" + r.info.id + "' or idempotency key '" +
+                                                 r.info.idempotency_key + "' already exists");
+  }
+  if (!sqlstate.empty()) conn_.fail("inserting run '" + r.info.id + "' failed", res.get());
+  return res.int64(0, 0);
+}
+
+void PgTx::update_run(const RunRecord& r) {
+  conn_.query(
+      "UPDATE runs SET status = $1, output = $2, error = $3, progress = $4, priority = $5, "
+      "available_at = $6, wake_at = $7, waiting_for = $8, lease_owner = $9, updated_at = $10, "
+      "finished_at = $11, deadline_at = $12 WHERE id = $13",
+      {std::string(to_string(r.info.status)), json_or_null(r.info.output), json_or_null(r.info.error),
+       json_or_null(r.info.progress), p(r.info.priority), p(r.available_at_ms), p(r.wake_at_ms),
+       r.waiting_for, r.lease_owner, p(r.info.updated_at_ms), p(r.info.finished_at_ms),
+       p(r.deadline_at_ms), r.info.id});
+}
+
+void PgTx::delete_run(const std::string& run_id) {
+  for (const char* sql :
+       {"DELETE FROM steps WHERE run_id = $1", "DELETE FROM signals WHERE run_id = $1",
+        "DELETE FROM artifacts WHERE run_id = $1", "DELETE FROM events WHERE run_id = $1",
+        "DELETE FROM chunk_streams WHERE run_id = $1", "DELETE FROM runs WHERE id = $1"}) {
+    conn_.query(sql, {run_id});
+  }
+}
+
+bool PgTx::upsert_step(const StepRecord& s) {
+  Result r = conn_.query(
+      "INSERT INTO steps (run_id, seq, name, kind, status, result, wake_at, child_id, "
+      "completed_at, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+      "ON CONFLICT (run_id, seq) DO UPDATE SET name = excluded.name, kind = excluded.kind, "
+      "status = excluded.status, result = excluded.result, wake_at = excluded.wake_at, "
+      "child_id = excluded.child_id, completed_at = excluded.completed_at, "
+      "attempts = excluded.attempts WHERE steps.status <> 'completed'",
+      {s.run_id, p(s.seq), s.name, s.kind, s.status, s.result, p(s.wake_at_ms), s.child_id,
+       p(s.completed_at_ms), p(s.attempts)});
+  return r.affected() > 0;
+}
+
+void PgTx::delete_steps_from(const std::string& run_id, int64_t seq) {
+  conn_.query("DELETE FROM steps WHERE run_id = $1 AND seq >= $2::bigint", {run_id, p(seq)});
+}
+
+void PgTx::delete_retrying_steps(const std::string& run_id) {
+  conn_.query("DELETE FROM steps WHERE run_id = $1 AND status IN ('retrying', 'failed')", {run_id});
+}
+
+int64_t PgTx::insert_signal(const SignalRecord& s, int64_t now_ms) {
+  notify_ = true;  // a parked run in another process may be waiting for it
+  return conn_
+      .query("INSERT INTO signals (run_id, name, payload, created_at) VALUES ($1, $2, $3, $4) "
+             "RETURNING id",
+             {s.run_id, s.name, s.payload, p(now_ms)})
+      .int64(0, 0);
+}
+
+void PgTx::consume_signal(int64_t signal_id, int64_t step_seq) {
+  conn_.query("UPDATE signals SET consumed_seq = $1 WHERE id = $2", {p(step_seq), p(signal_id)});
+}
+
+int64_t PgTx::insert_artifact(const std::string& run_id, const std::string& key,
+                              const std::string& value, int64_t now_ms) {
+  return conn_
+      .query("INSERT INTO artifacts (run_id, key, version, value, created_at) VALUES ($1, $2, "
+             "(SELECT coalesce(max(version), 0) + 1 FROM artifacts WHERE run_id = $1 AND key = $2), "
+             "$3, $4) RETURNING version",
+             {run_id, key, value, p(now_ms)})
+      .int64(0, 0);
+}
+
+void PgTx::set_chunk_stream(const std::string& run_id, const ChunkStream& stream) {
+  conn_.query(
+      "INSERT INTO chunk_streams (run_id, stream, end_offset, attempt_start) VALUES ($1, $2, $3, $4) "
+      "ON CONFLICT (run_id, stream) DO UPDATE SET end_offset = excluded.end_offset, "
+      "attempt_start = excluded.attempt_start",
+      {run_id, stream.stream, p(stream.end_offset), p(stream.attempt_start)});
+}
+
+EventRecord PgTx::append_event(const std::string& run_id, const std::string& type,
+                               const std::string& data, int64_t now_ms) {
+  notify_ = true;
+  Result r = conn_.query(
+      "INSERT INTO events (run_id, type, data, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+      {run_id, type, data, p(now_ms)});
+  return EventRecord{r.int64(0, 0), run_id, type, data, now_ms};
+}
+
+std::vector<std::string> PgTx::wake_due_parked(int64_t now_ms, size_t limit) {
+  Result due = conn_.query(
+      "SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND wake_at > 0 AND "
+      "wake_at <= $1::bigint ORDER BY wake_at LIMIT $2::bigint",
+      {p(now_ms), p(static_cast<int64_t>(limit))});
+  std::vector<std::string> ids;
+  for (int i = 0; i < due.rows(); ++i) ids.push_back(due.text(i, 0));
+  if (!ids.empty()) {
+    conn_.query(
+        "UPDATE runs SET status = 'queued', available_at = $1, updated_at = $1, wake_at = 0, "
+        "waiting_for = '' WHERE id = ANY($2::text[])",
+        {p(now_ms), text_array(ids)});
+  }
+  return ids;
+}
+
+}  // namespace storyloom::store::pg

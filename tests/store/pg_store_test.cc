@@ -1,0 +1,265 @@
+// The PostgreSQL store's own behaviour: its errors, migrations, claims and
+// event order across connections (each Store here stands for one process).
+// Runs only against a server (STORYLOOM_TEST_STORE; ctest registers this
+// suite only when a test cluster is configured).
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "store/store.h"
+#include "support/test_store.h"
+#include "support/test_support.h"
+
+using namespace storyloom;
+using storyloom::testing::error_of;
+using storyloom::testing::fresh_postgres_schema;
+
+namespace {
+
+std::string server_url() {
+  const char* url = std::getenv("STORYLOOM_TEST_STORE");
+  return url ? url : "";
+}
+
+// host:port of the test server, from its URL.
+std::string host_port() {
+  std::smatch m;
+  std::string url = server_url();
+  EXPECT_TRUE(std::regex_search(url, m, std::regex("@([^/]+)/")));
+  return m[1];
+}
+
+void admin(const std::string& sql, const std::string& url = server_url()) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  PGresult* r = PQexec(conn, sql.c_str());
+  EXPECT_TRUE(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+      << PQresultErrorMessage(r);
+  PQclear(r);
+  PQfinish(conn);
+}
+
+class PgStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!storyloom::testing::testing_on_postgres()) GTEST_SKIP() << "STORYLOOM_TEST_STORE is not set";
+  }
+};
+
+store::RunRecord queued_run(const std::string& id, const std::string& workflow = "w") {
+  store::RunRecord r;
+  r.info.id = id;
+  r.info.workflow = workflow;
+  r.info.status = RunStatus::queued;
+  r.info.input = boost::json::object{{"k", "a"}};
+  r.info.created_at_ms = r.info.updated_at_ms = 1;
+  return r;
+}
+
+}  // namespace
+
+TEST_F(PgStore, BadUrlIsAStoreErrorNamingTheUrl) {
+  auto e = error_of([] { store::open_store("postgresql://127.0.0.1/db?bogus_option=1"); });
+  EXPECT_EQ(e.code(), ErrorCode::store);
+  EXPECT_NE(std::string(e.what()).find("is not a valid PostgreSQL URL"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("bogus_option"), std::string::npos) << e.what();
+}
+
+TEST_F(PgStore, WrongPasswordNeverShowsThePassword) {
+  admin("DROP ROLE IF EXISTS sl_pw_user");
+  admin("CREATE ROLE sl_pw_user LOGIN PASSWORD 'the-right-one'");
+  std::string url = "postgresql://sl_pw_user:wrong-secret-42@" + host_port() + "/postgres";
+  auto e = error_of([&] { store::open_store(url); });
+  std::string message = e.what();
+  EXPECT_EQ(e.code(), ErrorCode::store);
+  EXPECT_NE(message.find("password authentication failed"), std::string::npos) << message;
+  EXPECT_EQ(message.find("wrong-secret-42"), std::string::npos) << message;
+  EXPECT_NE(message.find("postgresql://sl_pw_user:***@"), std::string::npos) << message;
+  e = error_of([&] { store::open_store(url + "?password=wrong-secret-42"); });
+  EXPECT_EQ(std::string(e.what()).find("wrong-secret-42"), std::string::npos) << e.what();
+  // The right password opens it.
+  admin("GRANT CREATE ON DATABASE postgres TO sl_pw_user");
+  admin("CREATE SCHEMA IF NOT EXISTS sl_pw_user AUTHORIZATION sl_pw_user");
+  EXPECT_NO_THROW(store::open_store("postgresql://sl_pw_user:the-right-one@" + host_port() + "/postgres"));
+}
+
+TEST_F(PgStore, MissingDatabaseIsAStoreError) {
+  auto e = error_of([&] { store::open_store("postgres://storyloom@" + host_port() + "/no_such_db"); });
+  EXPECT_EQ(e.code(), ErrorCode::store);
+  EXPECT_NE(std::string(e.what()).find("database \"no_such_db\" does not exist"), std::string::npos)
+      << e.what();
+}
+
+TEST_F(PgStore, ServerDownIsAStoreError) {
+  // A port nothing listens on: bind one, then close it.
+  auto e = error_of([&] { store::open_store("postgresql://storyloom@127.0.0.1:1/postgres"); });
+  EXPECT_EQ(e.code(), ErrorCode::store);
+  EXPECT_NE(std::string(e.what()).find("cannot connect to store 'postgresql://storyloom@127.0.0.1:1/postgres'"),
+            std::string::npos)
+      << e.what();
+  EXPECT_NE(std::string(e.what()).find("refused"), std::string::npos) << e.what();
+}
+
+TEST_F(PgStore, RefusesANewerSchema) {
+  std::string url = fresh_postgres_schema();
+  { store::open_store(url); }
+  std::string schema = url.substr(url.find("%3D") + 3);
+  admin("UPDATE " + schema + ".storyloom_meta SET version = 999");
+  auto e = error_of([&] { store::open_store(url); });
+  EXPECT_EQ(e.code(), ErrorCode::schema_too_new);
+  EXPECT_NE(std::string(e.what()).find("has schema version 999, newer than this storyloom supports"),
+            std::string::npos)
+      << e.what();
+}
+
+TEST_F(PgStore, RefusesASchemaOfAnotherApplication) {
+  std::string url = fresh_postgres_schema();
+  std::string schema = url.substr(url.find("%3D") + 3);
+  admin("CREATE TABLE " + schema + ".invoices (id int)");
+  auto e = error_of([&] { store::open_store(url); });
+  EXPECT_EQ(e.code(), ErrorCode::not_a_database);
+  EXPECT_NE(std::string(e.what()).find("holds tables of another application"), std::string::npos) << e.what();
+}
+
+TEST_F(PgStore, ProcessesMigratingAtOnceMigrateOnce) {
+  std::string url = fresh_postgres_schema();
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      try {
+        store::open_store(url);
+      } catch (const std::exception&) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto s = store::open_store(url);
+  EXPECT_EQ(s->begin_read()->last_event_id(), 0);
+}
+
+TEST_F(PgStore, ClaimsAcrossStoresTakeEachRunOnceAndHoldAKeyLimit) {
+  std::string url = fresh_postgres_schema();
+  auto seed = store::open_store(url);
+  {
+    auto tx = seed->begin_write();
+    for (int i = 0; i < 300; ++i) tx->insert_run(queued_run("r" + std::to_string(i)));
+    tx->commit();
+  }
+  std::vector<std::unique_ptr<store::Store>> stores;
+  for (int i = 0; i < 3; ++i) stores.push_back(store::open_store(url));
+  std::mutex mutex;
+  std::multiset<std::string> claimed;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      for (int round = 0; round < 10; ++round) {
+        auto tx = stores[static_cast<size_t>(i)]->begin_write();
+        store::ClaimRequest req;
+        req.owner = "e" + std::to_string(i);
+        req.now_ms = 10;
+        req.limit = 50;
+        req.workflows_json_array = "[\"w\"]";
+        auto result = tx->claim_runs(req);
+        tx->commit();
+        std::lock_guard lock(mutex);
+        for (auto& r : result.runs) claimed.insert(r.info.id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(claimed.size(), 300u);
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(), 300u);
+
+  // A concurrency key of 2: however many stores claim, two run at once.
+  std::string keyed = fresh_postgres_schema();
+  auto k = store::open_store(keyed);
+  {
+    auto tx = k->begin_write();
+    for (int i = 0; i < 20; ++i) tx->insert_run(queued_run("k" + std::to_string(i)));
+    tx->commit();
+  }
+  std::atomic<int> taken{0};
+  threads.clear();
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      auto s = store::open_store(keyed);
+      auto tx = s->begin_write();
+      store::ClaimRequest req;
+      req.owner = "e" + std::to_string(i);
+      req.now_ms = 10;
+      req.limit = 10;
+      req.workflows_json_array = "[\"w\"]";
+      req.rules["w"].key_limit = 2;
+      req.keys = [](const store::RunRecord&) { return store::RunKeys{std::string("\"a\""), std::nullopt}; };
+      taken += static_cast<int>(tx->claim_runs(req).runs.size());
+      tx->commit();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(taken.load(), 2);
+}
+
+// Writers on separate connections commit events in random order of time; a
+// reader that only ever asks for "events after the last id I saw" must see
+// every event, in id order, none skipped.
+TEST_F(PgStore, EventsReachAReaderGaplessUnderConcurrentWriters) {
+  std::string url = fresh_postgres_schema();
+  auto reader_store = store::open_store(url);
+  constexpr int kWriters = 3, kTxPerWriter = 40, kEventsPerTx = 3;
+  std::atomic<int> writers_done{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      auto s = store::open_store(url);
+      std::mt19937 random(static_cast<unsigned>(w));
+      for (int i = 0; i < kTxPerWriter; ++i) {
+        auto tx = s->begin_write();
+        for (int e = 0; e < kEventsPerTx; ++e) tx->append_event("run" + std::to_string(w), "x", "{}", 1);
+        std::this_thread::sleep_for(std::chrono::microseconds(random() % 2000));  // commits late
+        tx->commit();
+      }
+      ++writers_done;
+    });
+  }
+  std::vector<int64_t> seen;
+  int64_t last = 0;
+  for (;;) {
+    bool done = writers_done.load() == kWriters;
+    for (auto& e : reader_store->begin_read()->events_since(last, 1000)) {
+      seen.push_back(e.id);
+      last = e.id;
+    }
+    if (done) break;
+  }
+  for (auto& t : writers) t.join();
+  std::vector<int64_t> all;
+  for (auto& e : reader_store->begin_read()->events_since(0, 100000)) all.push_back(e.id);
+  EXPECT_EQ(all.size(), static_cast<size_t>(kWriters * kTxPerWriter * kEventsPerTx));
+  EXPECT_EQ(seen, all);
+}
+
+TEST_F(PgStore, ACommitInOneStoreWakesTheWatcherOfAnother) {
+  std::string url = fresh_postgres_schema();
+  auto watcher = store::open_store(url);
+  std::atomic<int> woken{0};
+  watcher->watch_changes([&] { ++woken; });
+  // The listener calls once when it connects (notifications before are lost).
+  ASSERT_TRUE(storyloom::testing::eventually([&] { return woken.load() >= 1; }));
+  int before = woken.load();
+  auto other = store::open_store(url);
+  {
+    auto tx = other->begin_write();
+    tx->append_event("r", "run.created", "{}", 1);
+    tx->commit();
+  }
+  EXPECT_TRUE(storyloom::testing::eventually([&] { return woken.load() > before; }));
+  watcher->watch_changes(nullptr);
+}
