@@ -281,9 +281,9 @@ SL_API int sl_engine_start_many(char** results_json, size_t* results_len, sl_eng
 /* The answer of sl_engine_start_async: status SL_OK and the run as run JSON
  * (the existing run when its idempotency key was seen) once it is durable, or
  * the error sl_engine_start would have returned and its message. Runs on the
- * engine's writer thread (or on the calling thread when the engine is
- * closing): be quick, never wait for the engine there. The strings are valid
- * only during the call. */
+ * engine's writer thread (also while sl_engine_close applies what is queued):
+ * be quick, never wait for the engine there. The strings are valid only
+ * during the call. */
 typedef void (*sl_start_fn)(void* user_data, int status, const char* run_json,
                             size_t run_json_len, const char* message, size_t message_len);
 

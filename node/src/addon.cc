@@ -101,8 +101,8 @@ Napi::Value string_or_undefined(Napi::Env env, char* buffer, size_t len) {
   return Napi::String::New(env, take(buffer, len));
 }
 
-// Blocking engine calls (sl_engine_start waits for its group commit, reads
-// wait for a connection) run on the addon's own threads, not libuv's pool:
+// Blocking engine calls (start_many waits for its group commit, reads wait
+// for a connection) run on the addon's own threads, not libuv's pool:
 // with libuv's 4 threads a handful of starts in flight would cap the rate of
 // starts and stall the app's fs, dns and zlib work meanwhile. Each call
 // settles a Promise with its JSON text (or undefined) or with the error it
@@ -134,6 +134,25 @@ class CallPool {
     return promise;
   }
 
+  // A call that answers through a C callback instead of blocking a thread
+  // (sl_engine_start_async): `begin` gets the callback and its user data and
+  // returns the C status; on SL_OK the callback settles the Promise later,
+  // from whatever thread, else the Promise is rejected at once. JS thread.
+  using Begin = std::function<int(sl_start_fn fn, void* user_data)>;
+  Napi::Promise ScheduleAsync(Napi::Env env, const Begin& begin) {
+    auto* call = new Call(nullptr, Napi::Promise::Deferred::New(env));
+    auto promise = call->deferred.Promise();
+    call->self = this;
+    int code = begin(&CallPool::Answered, call);
+    if (code != SL_OK) {
+      call->deferred.Reject(to_js_error(env, last_failure(code)).Value());
+      delete call;
+      return promise;
+    }
+    if (pending_++ == 0) tsfn_.Ref(env);
+    return promise;
+  }
+
   // Environment teardown: calls still queued are dropped (nobody can receive
   // them), those running finish their C call first.
   void Stop() {
@@ -159,7 +178,23 @@ class CallPool {
     std::string out;
     bool has_out = false;
     bool as_buffer = false;
+    CallPool* self = nullptr;  // ScheduleAsync's calls: the pool to answer through
   };
+
+  // sl_start_fn of ScheduleAsync's calls: on the engine's writer thread, so it
+  // only copies the answer and queues it to the JS thread.
+  static void Answered(void* user_data, int status, const char* json, size_t json_len,
+                       const char* message, size_t message_len) {
+    auto* call = static_cast<Call*>(user_data);
+    call->code = status;
+    if (status == SL_OK) {
+      call->out.assign(json, json_len);
+      call->has_out = true;
+    } else {
+      call->failure = Failure{status, SL_CLASS_FATAL, std::string(message, message_len), {}, {}};
+    }
+    call->self->Deliver(call);
+  }
 
   static constexpr size_t kMaxThreads = 32;
 
@@ -175,26 +210,31 @@ class CallPool {
       lock.unlock();
       call->code = call->op(call->out, call->has_out);
       if (call->code != SL_OK) call->failure = last_failure(call->code);  // same thread as the call
-      auto status = tsfn_.NonBlockingCall(call, [this](Napi::Env env, Napi::Function, Call* c) {
-        std::unique_ptr<Call> owned(c);
-        if (env == nullptr) return;
-        if (--pending_ == 0) tsfn_.Unref(env);
-        try {
-          if (c->code != SL_OK) {
-            c->deferred.Reject(to_js_error(env, c->failure).Value());
-          } else {
-            c->deferred.Resolve(
-                !c->has_out    ? env.Undefined()
-                : c->as_buffer ? Napi::Value(Napi::Buffer<char>::Copy(env, c->out.data(), c->out.size()))
-                               : Napi::Value(Napi::String::New(env, c->out)));
-          }
-        } catch (const Napi::Error&) {
-          // JavaScript cannot run any more (teardown); nothing here may throw.
-        }
-      });
-      if (status != napi_ok) delete call;  // the environment is going away
+      Deliver(call);
       lock.lock();
     }
+  }
+
+  // Settles the call's Promise on the JS thread. Any thread.
+  void Deliver(Call* call) {
+    auto status = tsfn_.NonBlockingCall(call, [this](Napi::Env env, Napi::Function, Call* c) {
+      std::unique_ptr<Call> owned(c);
+      if (env == nullptr) return;
+      if (--pending_ == 0) tsfn_.Unref(env);
+      try {
+        if (c->code != SL_OK) {
+          c->deferred.Reject(to_js_error(env, c->failure).Value());
+        } else {
+          c->deferred.Resolve(
+              !c->has_out    ? env.Undefined()
+              : c->as_buffer ? Napi::Value(Napi::Buffer<char>::Copy(env, c->out.data(), c->out.size()))
+                             : Napi::Value(Napi::String::New(env, c->out)));
+        }
+      } catch (const Napi::Error&) {
+        // JavaScript cannot run any more (teardown); nothing here may throw.
+      }
+    });
+    if (status != napi_ok) delete call;  // the environment is going away
   }
 
   Napi::ThreadSafeFunction tsfn_;
@@ -1118,18 +1158,22 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     auto priority = static_cast<int>(arg_int64(info, 4));
     auto budget_calls = arg_int64(info, 5);
     auto budget_tokens = arg_int64(info, 6);
-    return schedule(env, returning_json([=](char** out, size_t* len) {
-                      sl_start_options o = SL_START_OPTIONS_INIT;
-                      o.idempotency_key = key.data();
-                      o.idempotency_key_len = key.size();
-                      o.owner = owner.data();
-                      o.owner_len = owner.size();
-                      o.priority = priority;
-                      o.budget_llm_calls = budget_calls;
-                      o.budget_llm_tokens = budget_tokens;
-                      return sl_engine_start(out, len, engine, workflow.data(), workflow.size(),
-                                             input.data(), input.size(), &o);
-                    }));
+    // Asynchronous in the core: no thread waits for the commit, so a burst of
+    // starts from the event loop shares group commits instead of queueing
+    // behind the pool's threads.
+    sl_start_options o = SL_START_OPTIONS_INIT;
+    o.idempotency_key = key.data();
+    o.idempotency_key_len = key.size();
+    o.owner = owner.data();
+    o.owner_len = owner.size();
+    o.priority = priority;
+    o.budget_llm_calls = budget_calls;
+    o.budget_llm_tokens = budget_tokens;
+    return env.GetInstanceData<AddonData>()->calls->ScheduleAsync(
+        env, [&](sl_start_fn fn, void* user_data) {
+          return sl_engine_start_async(engine, workflow.data(), workflow.size(), input.data(),
+                                       input.size(), &o, fn, user_data);
+        });
   }
 
   // startMany(requestsJson) / signalMany(signalsJson) -> Promise<results
