@@ -133,7 +133,7 @@ test('the runs list shows every run and filters by workflow and status', async (
 });
 
 test('a run opened by keyboard is watched live to completion', async () => {
-  const id = await fixture.start('story', { pages: 5, delay_ms: 700 });
+  const id = await fixture.start('story', { pages: 6, delay_ms: 900 });
   await page.goto(ui.base);
   await page.waitForSelector('[data-testid="filter-q"]');
   await page.keyboard.press('/');
@@ -146,15 +146,15 @@ test('a run opened by keyboard is watched live to completion', async () => {
   assert.notEqual(await statusShown(), 'completed', 'the run ended before the page could watch it');
   await until('the live connection', async () => (await page.textContent('[data-testid="live"]')) === '● live');
   // Progress and the token stream move while the page is open, without a reload.
-  await until('page 2 in progress', async () => /"page":[2-5]/.test(await page.textContent('[data-testid="progress"]')));
+  await until('page 2 in progress', async () => /"page":[2-6]/.test(await page.textContent('[data-testid="progress"]')));
   await until('completed', async () => (await statusShown()) === 'completed');
-  assert.equal(await page.textContent('[data-testid="progress"]'), '{"page":5,"of":5}');
+  assert.equal(await page.textContent('[data-testid="progress"]'), '{"page":6,"of":6}');
   // Every chunk once, in order, however the live events and snapshots interleaved.
   assert.equal(await page.textContent('pre[data-stream="pages"]'),
-    [1, 2, 3, 4, 5].map((i) => `Page ${i} begins. `).join(''));
-  assert.equal(await page.$$eval('[data-testid="steps"] tbody tr', (r) => r.length), 5);
+    [1, 2, 3, 4, 5, 6].map((i) => `Page ${i} begins. `).join(''));
+  assert.equal(await page.$$eval('[data-testid="steps"] tbody tr', (r) => r.length), 6);
   assert.match(await page.textContent('[data-testid="timeline"]'), /run\.completed/);
-  assert.match(await page.textContent('[data-testid="output"]'), /"pages": 5/);
+  assert.match(await page.textContent('[data-testid="output"]'), /"pages": 6/);
   await page.screenshot({ path: path.join(screenshotsDir, 'run-page.png'), fullPage: false });
 });
 
