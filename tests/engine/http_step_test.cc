@@ -188,6 +188,22 @@ TEST_F(HttpStep, A503IsRetriedWithTheSameIdempotencyKey) {
   EXPECT_EQ(message.find("/h/"), std::string::npos) << "the path stays out: " << message;
 }
 
+TEST_F(HttpStep, A429WaitsItsRetryAfterAndPausesTheStepsResource) {
+  auto engine = open(retries(2));
+  engine->configure_resource("api", ResourceLimits{});
+  boost::json::object request{{"url", url("rate_limited_then_ok~r")}, {"resource", "api"}};
+  auto run = engine->start("fetch", boost::json::object{{"request", request}});
+  ASSERT_TRUE(eventually([&] { return !events_of(*engine, run.id, "step.retrying").empty(); }));
+  // The provider said "not before": the resource is paused for its Retry-After.
+  EXPECT_GT(engine->resource_status("api").paused_until_ms, 0);
+  auto retrying = events_of(*engine, run.id, "step.retrying");
+  EXPECT_EQ(retrying[0].data.at("delay_ms").as_int64(), 1000);
+  EXPECT_EQ(retrying[0].data.at("error").at("class").as_string(), "rate_limited");
+  auto done = wait_finished(*engine, run.id);
+  ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
+  EXPECT_EQ(server.requests("rate_limited_then_ok~r"), 2u);
+}
+
 TEST_F(HttpStep, A400FailsAtOnceWithTheStatusAndTheServersWords) {
   auto engine = open(retries(3));
   auto run = engine->start(
