@@ -2,6 +2,7 @@
 // and checks of signed webhooks other systems send in (inbound), following
 // Standard Webhooks. The work is done by the engine (C ABI); this file only
 // translates names and types.
+import { invalid } from './check';
 import { call, callAsync } from './errors';
 import { native, type NativeEngine } from './native';
 import type { Run } from './engine';
@@ -124,10 +125,24 @@ export function verifyWebhook(
   return JSON.parse(json) as WebhookVerdict;
 }
 
+const SUBSCRIPTION_KEYS = ['id', 'url', 'secret', 'workflows', 'events'];
+const OPTION_KEYS = ['subscriptions', 'maxAttempts', 'initialBackoffMs', 'multiplier', 'maxBackoffMs', 'attemptTimeoutMs'];
+
+function onlyKeys(value: object, known: string[], where: string): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw invalid(`${where} has an unknown key '${key}' (known: ${known.join(', ')})`);
+  }
+}
+
 export function webhookOptionsJson(options: WebhookOptions): string {
   if (typeof options !== 'object' || options === null || !Array.isArray(options.subscriptions)) {
-    throw new TypeError('configureWebhooks: options.subscriptions must be an array');
+    throw invalid('engine.configureWebhooks: options.subscriptions must be an array');
   }
+  onlyKeys(options, OPTION_KEYS, 'engine.configureWebhooks: options');
+  options.subscriptions.forEach((s, i) => {
+    if (typeof s !== 'object' || s === null) throw invalid(`engine.configureWebhooks: subscriptions[${i}] must be an object`);
+    onlyKeys(s, SUBSCRIPTION_KEYS, `engine.configureWebhooks: subscriptions[${i}]`);
+  });
   return JSON.stringify({
     subscriptions: options.subscriptions.map((s) => ({
       id: s.id,

@@ -93,7 +93,9 @@ test('configureWebhooks refuses bad options naming the field', async (t) => {
   );
   await assert.rejects(
     engine.configureWebhooks({ subscriptions: [{ id: 'x', url: 'http://h/', secret: SECRET, colour: 1 }] }),
-    (e) => e instanceof InvalidArgumentError,
+    (e) =>
+      e instanceof InvalidArgumentError &&
+      e.message === "engine.configureWebhooks: subscriptions[0] has an unknown key 'colour' (known: id, url, secret, workflows, events)",
   );
 });
 

@@ -152,8 +152,17 @@ test('a signed webhook approves an outline once', async () => {
 test('a background tab gets the "story ready" notification', async () => {
   const { context } = browser;
   await context.grantPermissions(['notifications'], { origin: server.base });
-  // Records each notification the page shows (and still shows it).
+  // Records each notification the page shows (and still shows it). Headless
+  // Chromium reports every tab as visible, so the test sends the story tab
+  // to the background through the Page Visibility API (window.__hide()).
   await context.addInitScript(() => {
+    let hidden = false;
+    Object.defineProperty(document, 'visibilityState', { get: () => (hidden ? 'hidden' : 'visible') });
+    Object.defineProperty(document, 'hidden', { get: () => hidden });
+    window.__hide = () => {
+      hidden = true;
+      document.dispatchEvent(new Event('visibilitychange'));
+    };
     const Original = window.Notification;
     window.__notifications = [];
     class Recording extends Original {
@@ -180,7 +189,7 @@ test('a background tab gets the "story ready" notification', async () => {
   const otherTab = await context.newPage();
   await otherTab.goto(`${server.base}/`);
   await otherTab.bringToFront();
-  await waitFor(() => storyTab.evaluate(() => document.visibilityState === 'hidden'), 'the story tab to be hidden', 10000);
+  await storyTab.evaluate(() => window.__hide());
   await waitFor(async () => (await status(id)).status === 'completed', 'the story to finish', 60000);
   const notes = await waitFor(async () => {
     const n = await storyTab.evaluate(() => window.__notifications);
