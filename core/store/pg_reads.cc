@@ -146,16 +146,17 @@ std::vector<StepRecord> PgTx::steps(const std::string& run_id) {
 std::vector<ArtifactRecord> PgTx::artifacts(const std::string& run_id, bool latest_only) {
   Result r = latest_only
                  ? conn_.query(
-                       "SELECT DISTINCT ON (key) key, version, value, created_at FROM artifacts "
-                       "WHERE run_id = $1 ORDER BY key, version DESC",
+                       "SELECT DISTINCT ON (key) key, version, value, created_at, content_type "
+                       "FROM artifacts WHERE run_id = $1 ORDER BY key, version DESC",
                        {run_id})
                  : conn_.query(
-                       "SELECT key, version, value, created_at FROM artifacts WHERE run_id = $1 "
-                       "ORDER BY key, version",
+                       "SELECT key, version, value, created_at, content_type FROM artifacts "
+                       "WHERE run_id = $1 ORDER BY key, version",
                        {run_id});
   std::vector<ArtifactRecord> out;
   for (int i = 0; i < r.rows(); ++i) {
-    out.push_back(ArtifactRecord{r.text(i, 0), r.int64(i, 1), r.text(i, 2), r.int64(i, 3)});
+    out.push_back(
+        ArtifactRecord{r.text(i, 0), r.int64(i, 1), r.text(i, 2), r.int64(i, 3), r.text(i, 4)});
   }
   return out;
 }
@@ -163,11 +164,33 @@ std::vector<ArtifactRecord> PgTx::artifacts(const std::string& run_id, bool late
 std::optional<ArtifactRecord> PgTx::latest_artifact(const std::string& run_id,
                                                     const std::string& key) {
   Result r = conn_.query(
-      "SELECT key, version, value, created_at FROM artifacts WHERE run_id = $1 AND key = $2 "
-      "ORDER BY version DESC LIMIT 1",
+      "SELECT key, version, value, created_at, content_type FROM artifacts WHERE run_id = $1 "
+      "AND key = $2 ORDER BY version DESC LIMIT 1",
       {run_id, key});
   if (r.rows() == 0) return std::nullopt;
-  return ArtifactRecord{r.text(0, 0), r.int64(0, 1), r.text(0, 2), r.int64(0, 3)};
+  return ArtifactRecord{r.text(0, 0), r.int64(0, 1), r.text(0, 2), r.int64(0, 3), r.text(0, 4)};
+}
+
+std::optional<std::string> PgTx::artifact_bytes(const std::string& run_id, const std::string& key,
+                                                int64_t version) {
+  // bytea in text form is "\x" and two hex digits per byte.
+  Result r = conn_.query(
+      "SELECT bytes FROM artifact_bytes WHERE run_id = $1 AND key = $2 AND version = $3::bigint",
+      {run_id, key, p(version)});
+  if (r.rows() == 0) return std::nullopt;
+  return bytes_from_hex(r.text(0, 0));
+}
+
+bool PgTx::has_signal(const std::string& run_id, const std::string& name) {
+  return conn_.query("SELECT 1 FROM signals WHERE run_id = $1 AND name = $2 LIMIT 1",
+                     {run_id, name})
+             .rows() > 0;
+}
+
+std::optional<int64_t> PgTx::cursor(const std::string& name) {
+  Result r = conn_.query("SELECT position FROM cursors WHERE name = $1", {name});
+  if (r.rows() == 0) return std::nullopt;
+  return r.int64(0, 0);
 }
 
 std::vector<SignalRecord> PgTx::unconsumed_signals(const std::string& run_id,

@@ -31,7 +31,7 @@ Json json_column(RunRecord& r, const Result& res, int row, int col, const char* 
 const char* const kRunColumns =
     "id, workflow, status, input, output, error, progress, owner, idempotency_key, parent_id, "
     "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
-    "updated_at, finished_at, deadline_at, started_at";
+    "updated_at, finished_at, deadline_at, started_at, budget";
 
 RunRecord read_run(const Result& q, int row, int first) {
   RunRecord r;
@@ -64,7 +64,44 @@ RunRecord read_run(const Result& q, int row, int first) {
   r.info.finished_at_ms = q.int64(row, i++);
   r.deadline_at_ms = q.int64(row, i++);
   r.started_at_ms = q.int64(row, i++);
+  Json budget = json_column(r, q, row, i++, "budget", true);
+  if (!budget.is_null()) {
+    try {
+      r.info.budget = budget_from_json(budget, "budget");
+    } catch (const Error& e) {
+      mark_unreadable(r, std::string("stored ") + e.what());
+    }
+  }
   return r;
+}
+
+std::string bytes_to_hex(const std::string& bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out = "\\x";
+  out.reserve(2 + bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+std::string bytes_from_hex(const std::string& text) {
+  auto digit = [&](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw Error(ErrorCode::store, "stored artifact bytes are not in bytea hex form");
+  };
+  if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0) {
+    throw Error(ErrorCode::store, "stored artifact bytes are not in bytea hex form");
+  }
+  std::string out;
+  out.reserve((text.size() - 2) / 2);
+  for (size_t i = 2; i < text.size(); i += 2) {
+    out.push_back(static_cast<char>(digit(text[i]) * 16 + digit(text[i + 1])));
+  }
+  return out;
 }
 
 EventRecord read_event(const Result& q, int row) {

@@ -126,6 +126,25 @@ EXCEPTION WHEN others THEN
   RETURN NULL;
 END $$;
 )sql",
+      // 1 -> 2: what SQLite's versions 4 to 6 added: a run's LLM budget, binary
+      // artifacts (media type; bytes in their own table, so listings never read
+      // a picture) and named cursors in the event sequence (the webhook
+      // dispatcher's).
+      R"sql(
+ALTER TABLE runs ADD COLUMN budget TEXT;
+ALTER TABLE artifacts ADD COLUMN content_type TEXT NOT NULL DEFAULT '';
+CREATE TABLE artifact_bytes (
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  bytes BYTEA NOT NULL,
+  PRIMARY KEY (run_id, key, version)
+);
+CREATE TABLE cursors (
+  name TEXT PRIMARY KEY,
+  position BIGINT NOT NULL
+);
+)sql",
   };
   return all;
 }

@@ -18,6 +18,9 @@ namespace storyloom::store::pg {
 extern const char* const kRunColumns;
 RunRecord read_run(const Result& r, int row, int first = 0);
 EventRecord read_event(const Result& r, int row);
+// bytea in PostgreSQL's text form ("\\x" and two hex digits per byte), both ways.
+std::string bytes_to_hex(const std::string& bytes);
+std::string bytes_from_hex(const std::string& text);
 
 class PgTx : public WriteTx {
  public:
@@ -42,6 +45,9 @@ class PgTx : public WriteTx {
   std::vector<ArtifactRecord> artifacts(const std::string& run_id, bool latest_only) override;
   std::optional<ArtifactRecord> latest_artifact(const std::string& run_id,
                                                 const std::string& key) override;
+  bool has_signal(const std::string& run_id, const std::string& name) override;
+  std::optional<std::string> artifact_bytes(const std::string& run_id, const std::string& key,
+                                            int64_t version) override;
   std::vector<SignalRecord> unconsumed_signals(const std::string& run_id,
                                                const std::string& name) override;
   std::vector<EventRecord> events(const std::string& run_id, int64_t after_id, size_t limit) override;
@@ -57,6 +63,7 @@ class PgTx : public WriteTx {
   std::vector<std::pair<std::string, RunStatus>> statuses(
       const std::vector<std::string>& run_ids) override;
   bool workflow_known(const std::string& name) override;
+  std::optional<int64_t> cursor(const std::string& name) override;
 
   // ---- writes (pg_writes.cc) ----
   int64_t insert_run(const RunRecord& run) override;
@@ -69,6 +76,10 @@ class PgTx : public WriteTx {
   void consume_signal(int64_t signal_id, int64_t step_seq) override;
   int64_t insert_artifact(const std::string& run_id, const std::string& key,
                           const std::string& value, int64_t now_ms) override;
+  int64_t insert_binary_artifact(const std::string& run_id, const std::string& key,
+                                 const std::string& content_type, const std::string& value,
+                                 const std::string& bytes, int64_t now_ms) override;
+  void set_cursor(const std::string& name, int64_t position) override;
   void set_chunk_stream(const std::string& run_id, const ChunkStream& stream) override;
   EventRecord append_event(const std::string& run_id, const std::string& type,
                            const std::string& data, int64_t now_ms) override;

@@ -20,14 +20,16 @@ int64_t PgTx::insert_run(const RunRecord& r) {
   Result res = conn_.try_query(
       "INSERT INTO runs (id, workflow, status, input, owner, idempotency_key, parent_id, "
       "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
-      "updated_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-      "$14, $15, $16) RETURNING seq",
+      "updated_at, finished_at, budget) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+      "$13, $14, $15, $16, $17) RETURNING seq",
       {r.info.id, r.info.workflow, std::string(to_string(r.info.status)),
        boost::json::serialize(r.info.input), r.info.owner,
        r.info.idempotency_key.empty() ? std::nullopt : std::optional(r.info.idempotency_key),
        r.info.parent_id, p(r.parent_step), p(r.info.priority), p(r.available_at_ms), p(r.wake_at_ms),
        r.waiting_for, r.lease_owner, p(r.info.created_at_ms), p(r.info.updated_at_ms),
-       p(r.info.finished_at_ms)},
+       p(r.info.finished_at_ms),
+       r.info.budget.limited() ? std::optional(boost::json::serialize(to_json(r.info.budget)))
+                               : std::nullopt},
       &sqlstate);
   if (sqlstate == kUniqueViolation) {
     throw Error(ErrorCode::invalid_argument, "a run with id '" + r.info.id + "' or idempotency key '" +
@@ -51,7 +53,8 @@ void PgTx::update_run(const RunRecord& r) {
 void PgTx::delete_run(const std::string& run_id) {
   for (const char* sql :
        {"DELETE FROM steps WHERE run_id = $1", "DELETE FROM signals WHERE run_id = $1",
-        "DELETE FROM artifacts WHERE run_id = $1", "DELETE FROM events WHERE run_id = $1",
+        "DELETE FROM artifacts WHERE run_id = $1", "DELETE FROM artifact_bytes WHERE run_id = $1",
+        "DELETE FROM events WHERE run_id = $1",
         "DELETE FROM chunk_streams WHERE run_id = $1", "DELETE FROM runs WHERE id = $1"}) {
     conn_.query(sql, {run_id});
   }
@@ -99,6 +102,29 @@ int64_t PgTx::insert_artifact(const std::string& run_id, const std::string& key,
              "$3, $4) RETURNING version",
              {run_id, key, value, p(now_ms)})
       .int64(0, 0);
+}
+
+int64_t PgTx::insert_binary_artifact(const std::string& run_id, const std::string& key,
+                                     const std::string& content_type, const std::string& value,
+                                     const std::string& bytes, int64_t now_ms) {
+  int64_t version =
+      conn_
+          .query("INSERT INTO artifacts (run_id, key, version, value, created_at, content_type) "
+                 "VALUES ($1, $2, (SELECT coalesce(max(version), 0) + 1 FROM artifacts WHERE "
+                 "run_id = $1 AND key = $2), $3, $4, $5) RETURNING version",
+                 {run_id, key, value, p(now_ms), content_type})
+          .int64(0, 0);
+  conn_.query(
+      "INSERT INTO artifact_bytes (run_id, key, version, bytes) VALUES ($1, $2, $3, $4::bytea)",
+      {run_id, key, p(version), bytes_to_hex(bytes)});
+  return version;
+}
+
+void PgTx::set_cursor(const std::string& name, int64_t position) {
+  conn_.query(
+      "INSERT INTO cursors (name, position) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET "
+      "position = excluded.position",
+      {name, p(position)});
 }
 
 void PgTx::set_chunk_stream(const std::string& run_id, const ChunkStream& stream) {
