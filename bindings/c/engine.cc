@@ -254,8 +254,8 @@ SL_API int sl_engine_start_many(char** results_json, size_t* results_len, sl_eng
       if (const auto* budget = o.if_contains("budget"); budget && !budget->is_null()) {
         try {
           r.options.budget = budget_from_json(*budget, where + ".budget");
-        } catch (const Error& e) {
-          args.invalid(e.what());
+        } catch (const Error& bad) {
+          args.invalid(bad.what());
         }
       }
       batch.push_back(std::move(r));

@@ -50,7 +50,10 @@ void RunUsage::add_llm_result(const Json& result) {
                                return std::tie(m.provider, m.model) < k;
                              });
   if (at == by_model.end() || at->provider != provider || at->model != model) {
-    at = by_model.insert(at, ModelUsage{provider, model});
+    ModelUsage first;
+    first.provider = provider;
+    first.model = model;
+    at = by_model.insert(at, std::move(first));
   }
   at->calls += 1;
   at->input_tokens += in;

@@ -230,7 +230,9 @@ def create_app(
             return None, _error(401, "sign in first: this needs a signed-in user")
         return user, None
 
-    async def owned_run(rid: str, user: accounts.User) -> tuple[storyloom.Run | None, Response | None]:
+    async def owned_run(
+        rid: str, user: accounts.User
+    ) -> tuple[storyloom.Run | None, Response | None]:
         """The user's story, or the 404 that an unknown one gets too."""
         try:
             run = await engine().aget(rid)
@@ -415,7 +417,10 @@ def create_app(
                 "streams": snap.streams,
                 "last_event_id": snap.last_event_id,
                 # What the story's llm steps used, and what is left of its budget.
-                "usage": {"llm_calls": snap.usage.llm_calls, "total_tokens": snap.usage.total_tokens},
+                "usage": {
+                    "llm_calls": snap.usage.llm_calls,
+                    "total_tokens": snap.usage.total_tokens,
+                },
                 "budget": {
                     "llm_calls": snap.budget.llm_calls,
                     "remaining_llm_calls": snap.budget.remaining_llm_calls,

@@ -55,7 +55,9 @@ RunBudget budget_from_json(const Json& json, const std::string& where);
 Json to_json(const RunUsage& usage);
 // What is left of a budget: {"llm_calls", "llm_tokens", "spent_llm_calls",
 // "spent_llm_tokens", "remaining_llm_calls", "remaining_llm_tokens",
-// "exceeded"}; remaining_* is null for a limit that is not set.
+// "exceeded"}; remaining_* is null for a limit that is not set; "exceeded"
+// is true once a limit is used up (budget_spent: the next llm step is refused),
+// also for a run that finished having used exactly its budget.
 Json budget_status_json(const RunBudget& budget, const RunUsage& usage);
 // Whether a run that used `usage` may not start another llm call.
 bool budget_spent(const RunBudget& budget, const RunUsage& usage);

@@ -81,7 +81,10 @@ def test_a_token_budget_and_start_many(db, fake_llm, tag):
 @pytest.mark.parametrize(
     "budget, message",
     [
-        ({"llm_calls": -1}, "start: budget.llm_calls must be a whole number >= 0 (0: no limit), got -1"),
+        (
+            {"llm_calls": -1},
+            "start: budget.llm_calls must be a whole number >= 0 (0: no limit), got -1",
+        ),
         ({"calls": 2}, "start: budget has an unknown field 'calls' (known: llm_calls, llm_tokens)"),
         (5, "start: budget must be a RunBudget or a dict with llm_calls / llm_tokens, got 5"),
     ],

@@ -81,7 +81,10 @@ TEST_F(LlmBudget, AStoryWithinItsBudgetCompletes) {
   auto run = run_story(*engine, 3, RunBudget{.llm_calls = 3});
   ASSERT_EQ(run.status, RunStatus::completed) << boost::json::serialize(run.error);
   EXPECT_EQ(server.requests("normal"), 3u);
-  EXPECT_EQ(to_json(engine->snapshot(run.id)).at("budget").at("exceeded"), false);
+  // Used exactly: nothing remains, so another llm step would be refused ("exceeded").
+  Json budget = to_json(engine->snapshot(run.id)).at("budget");
+  EXPECT_EQ(budget.at("remaining_llm_calls"), 0);
+  EXPECT_EQ(budget.at("exceeded"), true);
 }
 
 TEST_F(LlmBudget, ATokenBudgetStopsOnceTheReportedTokensReachIt) {

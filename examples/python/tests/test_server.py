@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -61,13 +63,14 @@ def _wait_healthy(proc: subprocess.Popen, url: str) -> None:
         time.sleep(0.1)
 
 
-def signed_in(base: str, username: str = "writer") -> httpx.Client:
+@contextlib.contextmanager
+def signed_in(base: str, username: str = "writer") -> Iterator[httpx.Client]:
     """A client with a new account's session cookie, sending this site as its Origin (as
     the service's own pages would: writes without it are refused)."""
-    c = httpx.Client(headers={"origin": base})
-    r = c.post(f"{base}/api/auth/signup", json={"username": username, "password": "pw-" * 4})
-    assert r.status_code == 201, r.text
-    return c
+    with httpx.Client(headers={"origin": base}) as c:
+        r = c.post(f"{base}/api/auth/signup", json={"username": username, "password": "pw-" * 4})
+        assert r.status_code == 201, r.text
+        yield c
 
 
 @pytest.fixture

@@ -33,20 +33,21 @@ class RunBudget:
             value = {"llm_calls": value.llm_calls, "llm_tokens": value.llm_tokens}
         if not isinstance(value, Mapping):
             raise InvalidArgument(
+                1,
                 f"{where} must be a RunBudget or a dict with llm_calls / llm_tokens, "
                 f"got {value!r}"
             )
         for key in value:
             if key not in ("llm_calls", "llm_tokens"):
                 raise InvalidArgument(
-                    f"{where} has an unknown field {key!r} (known: llm_calls, llm_tokens)"
+                    1, f"{where} has an unknown field {key!r} (known: llm_calls, llm_tokens)"
                 )
         out = {}
         for key in ("llm_calls", "llm_tokens"):
             v = value.get(key, 0)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v >= 2**63:
                 raise InvalidArgument(
-                    f"{where}.{key} must be a whole number >= 0 (0: no limit), got {v!r}"
+                    1, f"{where}.{key} must be a whole number >= 0 (0: no limit), got {v!r}"
                 )
             out[key] = v
         return cls(**out)

@@ -1075,9 +1075,10 @@ class Engine:
         self, signals: Sequence[Mapping[str, Any]]
     ) -> builtins.list[StoryloomError | None]:
         """Delivers many signals in one commit, each checked alone. Each signal is a dict:
-        ``run_id``, ``name``, ``payload`` (default {}), ``once`` (first wins: delivered only
-        if the run never received a signal of that name, else InvalidState). Returns one item per signal, in
-        order: None when it was delivered, else the StoryloomError that refused it
+        ``run_id``, ``name``, ``payload`` (default {}), ``once`` (first wins: delivered
+        only if the run never received a signal of that name, else InvalidState). Returns
+        one item per signal, in order: None when it was delivered, else the StoryloomError
+        that refused it
         (NotFound, InvalidState...; returned, not raised). Raises TypeError /
         InvalidArgument as :meth:`start_many`."""
         items = _json_list("signals", signals)
@@ -1280,7 +1281,8 @@ class Engine:
         through; the others raise InvalidState naming the signal. The delivered payload
         is in the run's ``signal.received`` event."""
         body = {} if payload is None else payload
-        [error] = self.signal_many([{"run_id": run_id, "name": name, "payload": body, "once": True}])
+        request = {"run_id": run_id, "name": name, "payload": body, "once": True}
+        [error] = self.signal_many([request])
         if error is not None:
             raise error
 
