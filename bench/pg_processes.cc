@@ -53,6 +53,7 @@ int worker(const std::string& url) {
 
 std::string fresh_schema(const std::string& url, const std::string& name) {
   PGconn* conn = PQconnectdb(url.c_str());
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);  // "does not exist, skipping"
   PQclear(PQexec(conn, ("DROP SCHEMA IF EXISTS " + name + " CASCADE").c_str()));
   PGresult* r = PQexec(conn, ("CREATE SCHEMA " + name).c_str());
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {

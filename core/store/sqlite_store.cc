@@ -1257,7 +1257,8 @@ std::string sqlite_path(const std::string& spec) {
   std::string path = spec.rfind(prefix, 0) == 0 ? spec.substr(prefix.size()) : spec;
   if (spec.rfind(prefix, 0) != 0 && spec.find("://") != std::string::npos) {
     throw Error(ErrorCode::invalid_argument,
-                "store '" + spec + "' uses a scheme this build does not support (use sqlite:PATH)");
+                "store '" + spec + "' uses a scheme this build does not support (use sqlite:PATH "
+                "or postgresql://...)");
   }
   if (path.empty()) throw Error(ErrorCode::invalid_argument, "store path is empty");
   refuse_uri(path);

@@ -118,10 +118,18 @@ TEST(CapiEngineOpen, RefusesAFileThatIsNotAStoryloomDatabase) {
 
 TEST(CapiEngineOpen, RefusesAnUnsupportedStoreScheme) {
   sl_engine* engine = nullptr;
-  EXPECT_EQ(open_with(&engine, "postgres://localhost/db"), SL_EINVALID);
+  EXPECT_EQ(open_with(&engine, "mysql://localhost/db"), SL_EINVALID);
   EXPECT_EQ(last_message(),
-            "store 'postgres://localhost/db' uses a scheme this build does not support (use "
-            "sqlite:PATH)");
+            "store 'mysql://localhost/db' uses a scheme this build does not support (use "
+            "sqlite:PATH or postgresql://...)");
+}
+
+TEST(CapiEngineOpen, APostgresServerThatIsDownIsAStoreErrorWithoutThePassword) {
+  sl_engine* engine = nullptr;
+  EXPECT_EQ(open_with(&engine, "postgres://app:s3cret-pw@127.0.0.1:1/db"), SL_ESTORE);
+  EXPECT_EQ(last_message().rfind("cannot connect to store 'postgres://app:***@127.0.0.1:1/db': ", 0), 0u)
+      << last_message();
+  EXPECT_EQ(last_message().find("s3cret-pw"), std::string::npos);
 }
 
 // ---- the fixture's engine: a file store ----

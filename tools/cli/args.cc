@@ -324,7 +324,9 @@ const char* usage() {
   return R"(usage: storyloom --db PATH COMMAND [ARGS]
 
 Reads and changes the runs of a storyloom store. PATH is an existing storyloom
-SQLite file, written as PATH or sqlite:PATH. An engine running on the same
+SQLite file, written as PATH or sqlite:PATH, or a PostgreSQL database,
+written as postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (or postgresql: for
+the PG* environment variables). An engine running on the same
 store in another process notices cancels, signals and retries within a fraction
 of a second. This tool never executes runs itself. list, status, artifacts
 and events without --follow open the store read-only and never write: they
