@@ -71,14 +71,16 @@ TEST(Concurrency, GlobalLimitCapsRunningRuns) {
       [&](Context& ctx, const Json&) -> Json {
         return ctx.step("draw", [&] {
           occ.enter("all");
-          std::this_thread::sleep_for(2ms);
+          // Long enough that three claims land inside one step even where a
+          // commit takes milliseconds (PostgreSQL on a busy machine).
+          std::this_thread::sleep_for(30ms);
           occ.leave("all");
           return Json(1);
         });
       },
       wo);
   std::vector<std::string> ids;
-  for (int i = 0; i < 40; ++i) ids.push_back(engine->start("render", boost::json::object{}).id);
+  for (int i = 0; i < 30; ++i) ids.push_back(engine->start("render", boost::json::object{}).id);
   for (auto& id : ids) ASSERT_EQ(wait_finished(*engine, id).status, RunStatus::completed);
   EXPECT_EQ(occ.peak("all"), 3);
 }
