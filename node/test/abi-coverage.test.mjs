@@ -21,6 +21,7 @@ const NOT_EXPOSED = {
   sl_execution_step_begin: 'the addon calls sl_execution_step_begin_with_retry, the same call with a per-step retry policy (none when not given)',
   sl_execution_llm: 'the addon calls sl_execution_llm_with_retry, the same call with a per-step retry policy (none when not given)',
   sl_execution_wait_durable: 'it blocks the calling thread, which is the JS thread; ctx waits with sl_execution_when_durable instead',
+  sl_engine_start: 'it waits for its commit on a pool thread; engine.start() calls sl_engine_start_async, answered by a callback once durable',
 };
 
 test('every exported C function is bound or listed as not exposed', () => {
