@@ -8,17 +8,21 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
+import { signUp } from './auth.mjs';
 import { startBrowser, startServer } from './server.mjs';
 import { startSmtp } from './smtp.mjs';
 
 const INBOUND_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const OUTBOUND_SECRET = 'an-outbound-secret-of-ours-1234';
+// The account inbound webhooks act as (its stories, its limits).
+const WEBHOOK_USER = 'hooks-bot';
 
 let server;
 let browser;
 const received = [];
 let receiver;
 let smtp;
+let cookie; // WEBHOOK_USER's session, for reading its stories
 
 function hmac(key, id, timestamp, body) {
   return createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
@@ -55,7 +59,7 @@ async function waitFor(f, what, timeoutMs = 30000) {
 }
 
 async function status(id) {
-  return (await (await fetch(`${server.base}/api/story/${id}/status`)).json());
+  return (await (await fetch(`${server.base}/api/story/${id}/status`, { headers: { cookie } })).json());
 }
 
 before(async () => {
@@ -73,6 +77,7 @@ before(async () => {
     wordDelayMs: 5,
     env: {
       STORYLOOM_INBOUND_WEBHOOK_SECRET: INBOUND_SECRET,
+      STORYLOOM_INBOUND_WEBHOOK_USER: WEBHOOK_USER,
       STORYLOOM_WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/story-events`,
       STORYLOOM_WEBHOOK_SECRET: OUTBOUND_SECRET,
       SMTP_URL: smtp.url,
@@ -82,6 +87,9 @@ before(async () => {
     },
   });
   browser = await startBrowser();
+  const page = await browser.context.newPage();
+  cookie = await signUp(page, server.base, WEBHOOK_USER);
+  await page.close();
 });
 
 after(async () => {
@@ -110,7 +118,7 @@ test('a signed webhook starts a story once; bad signatures and stale timestamps 
   assert.equal(badInput.status, 400);
   assert.ok(badInput.body.errors.topic);
 
-  const { stories } = await (await fetch(`${server.base}/api/stories`)).json();
+  const { stories } = await (await fetch(`${server.base}/api/stories`, { headers: { cookie } })).json();
   const ours = stories.filter((s) => s.topic === 'a lighthouse keeper');
   assert.equal(ours.length, 1, 'one story for the webhook, however often it was delivered');
 
@@ -178,7 +186,7 @@ test('a background tab gets the "story ready" notification', async () => {
   // A slow story, so the tab is in the background well before it finishes.
   const created = await post('/api/story/generate', {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', origin: server.base, cookie },
     body: JSON.stringify({ topic: 'a patient snail', pages: 2, quality: 1 }),
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));

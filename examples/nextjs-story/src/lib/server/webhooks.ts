@@ -9,6 +9,7 @@
 // starts a story and /api/hooks/story/[sessionId]/approve approves one, for
 // requests signed per Standard Webhooks; without it both answer 404.
 import { STORY_WORKFLOW } from '../story';
+import { type User, userByName } from './auth/accounts';
 import { json } from './http';
 import { type Engine, verifyWebhook } from './storyloom';
 
@@ -35,6 +36,24 @@ export function inboundSecret(): { ok: true; secret: string } | { ok: false; res
   const secret = process.env.STORYLOOM_INBOUND_WEBHOOK_SECRET;
   if (!secret) return { ok: false, response: json({ error: 'inbound webhooks are not configured' }, 404) };
   return { ok: true, secret };
+}
+
+/**
+ * The account whose stories inbound webhooks start and approve: every story
+ * has an owner, so an integration acts as one user of the app, named by
+ * STORYLOOM_INBOUND_WEBHOOK_USER (an existing account). 404 when unset or
+ * when no such account exists (the message says which).
+ */
+export function webhookUser(): { ok: true; user: User } | { ok: false; response: Response } {
+  const name = process.env.STORYLOOM_INBOUND_WEBHOOK_USER;
+  if (!name) {
+    return { ok: false, response: json({ error: 'inbound webhooks need STORYLOOM_INBOUND_WEBHOOK_USER, the account they act as' }, 404) };
+  }
+  const user = userByName(name);
+  if (!user) {
+    return { ok: false, response: json({ error: `STORYLOOM_INBOUND_WEBHOOK_USER names '${name}', which has no account` }, 404) };
+  }
+  return { ok: true, user };
 }
 
 /**

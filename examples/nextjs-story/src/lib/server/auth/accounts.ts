@@ -117,6 +117,12 @@ export async function checkPassword(username: string, password: string): Promise
   return (await verify(account.passwordHash, password)) ? { id: account.id, username: account.username } : null;
 }
 
+/** The user named `username`, or null when there is no such account. */
+export function userByName(username: string): User | null {
+  const account = store().byName.get(username);
+  return account ? { id: account.id, username: account.username } : null;
+}
+
 /** The user of a session's id, or null when the account is gone. */
 export function userById(id: string): User | null {
   const account = store().byId.get(id);

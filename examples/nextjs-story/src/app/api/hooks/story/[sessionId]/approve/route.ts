@@ -3,13 +3,14 @@
 // ({} approves as is).
 // The signal is sent once per webhook id (engine.receiveWebhook): a
 // re-delivery sends nothing. 200 {sessionId, duplicate}; 401 bad signature;
-// 400 stale timestamp or bad body; 404 unknown story or inbound webhooks off.
+// 400 stale timestamp or bad body; 404 unknown story (or one that is not the
+// STORYLOOM_INBOUND_WEBHOOK_USER account's) or inbound webhooks off.
 import { type StoryInput } from '@/lib/story';
 import { getEngine } from '@/lib/server/engine';
 import { errorResponse, json, unknownSession } from '@/lib/server/http';
 import { isStory } from '@/lib/server/stories';
 import { checkApproval } from '@/lib/server/validate';
-import { inboundSecret, verifiedBody } from '@/lib/server/webhooks';
+import { inboundSecret, verifiedBody, webhookUser } from '@/lib/server/webhooks';
 
 export const dynamic = 'force-dynamic';
 
@@ -17,13 +18,16 @@ export async function POST(request: Request, { params }: { params: Promise<{ ses
   const { sessionId } = await params;
   const secret = inboundSecret();
   if (!secret.ok) return secret.response;
+  const user = webhookUser();
+  if (!user.ok) return user.response;
   const headers = request.headers;
   const verified = await verifiedBody(request, secret.secret);
   if (!verified.ok) return verified.response;
   try {
     const engine = await getEngine();
     const run = await engine.get(sessionId);
-    if (!isStory(run)) return unknownSession(sessionId);
+    // Only the webhook user's own stories: another user's story is no story.
+    if (!isStory(run) || run.owner !== user.user.id) return unknownSession(sessionId);
     let body: unknown;
     try {
       body = JSON.parse(verified.body);
