@@ -354,9 +354,10 @@ def test_the_first_ctrl_c_stops_the_server_with_an_event_stream_open(tmp_path):
     proc = _spawn(tmp_path / "ctrl-c.db", port)
     try:
         _wait_healthy(proc, url)
-        with httpx.Client() as c:
+        with signed_in(url) as c:
             body = {"topic": "a storm", "approve_outline": True}
             r = c.post(f"{url}/api/story/generate", json=body)
+            assert r.status_code in (200, 201, 202), r.text
             rid = r.json()["id"]
             streaming, ended = threading.Event(), threading.Event()
 

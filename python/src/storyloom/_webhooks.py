@@ -74,6 +74,7 @@ class WebhookVerdict:
 
     @property
     def ok(self) -> bool:
+        """Whether the webhook was accepted (status 200)."""
         return self.status == 200
 
 
