@@ -19,8 +19,6 @@
 namespace storyloom::detail {
 namespace {
 
-constexpr size_t kClaimBatch = 128;
-
 std::string host_name() {
   char buf[256] = {0};
   if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
@@ -114,6 +112,7 @@ EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {
       *store_, [this] { return now_ms(); },
       [this](std::vector<store::EventRecord>&& events) { hub_->publish(std::move(events)); },
       [this] { mark_engine_thread(); });
+  writer_->set_tail([this](Batch& b) { refill_slots(b); });
 }
 
 std::shared_ptr<EngineCore> EngineCore::open(EngineOptions options) {
@@ -420,7 +419,8 @@ bool EngineCore::reserve_direct_start(std::string_view workflow, const std::stri
 
 bool EngineCore::reserve_slot(const std::string& run_id) {
   std::lock_guard lock(sched_mutex_);
-  if (stopping_ || backlog_ || inflight_.size() >= static_cast<size_t>(options_.max_executions)) {
+  if (stopping_ || backlog_ ||
+      inflight_.size() + claiming_ >= static_cast<size_t>(options_.max_executions)) {
     return false;
   }
   inflight_[run_id];  // an empty entry holds the slot until the execution exists
@@ -765,104 +765,7 @@ std::shared_ptr<SubscriptionState> EngineCore::subscribe(std::string_view run_id
   return hub_->subscribe(id, after_id, std::move(callback), shared_from_this());
 }
 
-// ---- scheduling ----
-
-void EngineCore::wake_scheduler() {
-  {
-    std::lock_guard lock(sched_mutex_);
-    work_hint_ = true;
-  }
-  sched_wake_.notify_one();
-}
-
-void EngineCore::execution_finished(const std::string& run_id) {
-  {
-    std::lock_guard lock(sched_mutex_);
-    inflight_.erase(run_id);
-    // A freed slot may let a run held back by a limit start.
-    if (backlog_ || limited_) work_hint_ = true;
-  }
-  sched_wake_.notify_one();
-  drained_.notify_all();
-}
-
-void EngineCore::scheduler_loop() {
-  mark_engine_thread();
-  std::unique_lock lock(sched_mutex_);
-  for (;;) {
-    sched_wake_.wait(lock, [this] {
-      return stopping_ || (work_hint_ && launched_.load() &&
-                           inflight_.size() < static_cast<size_t>(options_.max_executions));
-    });
-    if (stopping_) return;
-    work_hint_ = false;
-    size_t free = static_cast<size_t>(options_.max_executions) - inflight_.size();
-    size_t want = std::min(free, kClaimBatch);
-    lock.unlock();
-    store::ClaimRequest request = claim_request(want);
-    std::vector<std::pair<store::RunRecord, std::vector<store::StepRecord>>> claimed;
-    bool limited = false;
-    int64_t throttle_wake = 0;
-    if (request.workflows_json_array != "[]") {
-      try {
-        writer_->run([&](Batch& b) {
-          request.now_ms = b.now_ms;
-          last_claim_ms_ = b.now_ms;
-          auto result = b.tx.claim_runs(request);
-          limited = result.limited;
-          throttle_wake = result.throttle_wake_ms;
-          for (auto& run : result.runs) {
-            run.lease_owner = engine_id_;
-            b.event(run.info.id, "run.started", boost::json::object{{"engine", engine_id_}});
-            auto steps = b.tx.steps(run.info.id);
-            claimed.emplace_back(std::move(run), std::move(steps));
-          }
-        }, Writer::Isolation::none);
-      } catch (const std::exception&) {
-        claimed.clear();  // the store is failing or closing; the poller will hint again
-      }
-    }
-    lock.lock();
-    limited_ = limited;
-    throttle_wake_ms_ = throttle_wake;
-    backlog_ = claimed.size() == want;
-    if (backlog_) work_hint_ = true;
-    std::vector<std::shared_ptr<ExecutionState>> states;
-    for (auto& [run, steps] : claimed) {
-      RetryPolicy retry = retry_policy(run.info.workflow);
-      auto state = std::make_shared<ExecutionState>(shared_from_this(), std::move(run),
-                                                    std::move(steps), retry);
-      inflight_[state->run_id()] = state;
-      states.push_back(std::move(state));
-    }
-    lock.unlock();
-    for (auto& state : states) dispatch(std::move(state));
-    lock.lock();
-  }
-}
-
-store::ClaimRequest EngineCore::claim_request(size_t want) {
-  store::ClaimRequest request;
-  request.owner = engine_id_;
-  request.limit = want;
-  auto options = std::make_shared<std::map<std::string, WorkflowOptions, std::less<>>>();
-  {
-    std::lock_guard lock(registry_mutex_);
-    boost::json::array names;
-    for (const auto& [name, wf] : workflows_) {
-      names.push_back(boost::json::string(name));
-      if (!has_limits(wf.options)) continue;
-      request.rules[name] = claim_rules(wf.options);
-      (*options)[name] = wf.options;
-    }
-    request.workflows_json_array = boost::json::serialize(names);
-  }
-  request.keys = [options](const store::RunRecord& run) {
-    auto it = options->find(run.info.workflow);
-    return it == options->end() ? store::RunKeys{} : run_keys(it->second, run.info.input);
-  };
-  return request;
-}
+// ---- workers ----
 
 void EngineCore::dispatch(std::shared_ptr<ExecutionState> state) {
   Workflow wf;

@@ -85,6 +85,11 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   double jitter01();
   std::string new_run_id();
   void execution_finished(const std::string& run_id);
+  // An execution about to write its run's end frees its slot for the writer
+  // to refill in the batch of that write (claims.cc): call before submitting
+  // the end with Writer::submit(..., then_tail = true), then slot_left().
+  void leave_slot_to_writer(const std::string& run_id);
+  void slot_left();
   // Wakes the parent waiting on `child` if the child is now finished. Inside a batch.
   void wake_parent(Batch& batch, const store::RunRecord& child);
   void wake_scheduler();
@@ -111,6 +116,17 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void heartbeat();
   void dispatch(std::shared_ptr<ExecutionState> state);
   store::ClaimRequest claim_request(size_t want);
+  // Claims (claims.cc): queued runs taken inside a batch, then admitted as
+  // executions once that batch has committed.
+  class SlotReservation;
+  struct Claimed {
+    std::vector<std::pair<store::RunRecord, std::vector<store::StepRecord>>> runs;
+    bool limited = false;
+    int64_t throttle_wake_ms = 0;
+  };
+  Claimed claim_into(Batch& b, size_t want);
+  void admit(Claimed claimed, SlotReservation& reservation);
+  void refill_slots(Batch& b);  // the writer's tail
   // Fails runs whose run timeout passed (timeouts.cc).
   void expire_overdue_runs();
   // Marks in-flight executions of these runs cancelled (their steps should stop).
@@ -153,6 +169,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::condition_variable drained_;
   std::unordered_map<std::string, std::weak_ptr<ExecutionState>> inflight_;
   bool work_hint_ = true;
+  size_t claiming_ = 0;          // slots held by claims not yet committed
+  bool refill_pending_ = false;  // a slot was left for the writer to refill
   bool backlog_ = false;  // the last claim filled every free slot
   std::atomic<bool> limited_{false};      // the last claim held runs back for a limit
   std::atomic<int64_t> throttle_wake_ms_{0};  // when a throttled run may start

@@ -547,6 +547,7 @@ int64_t ExecutionState::begin_stream_attempt_locked(const std::string& stream) {
 void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply) {
   std::vector<std::shared_ptr<LlmCall>> calls;  // a host that finishes early leaves none running
   HeldResources held;
+  bool slot_left_to_writer = false;
   {
     std::lock_guard lock(mutex_);
     if (finished_) {
@@ -563,13 +564,17 @@ void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply
       if (lost_to_store_) release_locked("store error");
     } else {
       std::weak_ptr<ExecutionState> weak = weak_from_this();
+      // The slot goes to the writer, which claims the next run in the batch
+      // that records this end: one commit for both.
+      core_->leave_slot_to_writer(run_id());
+      slot_left_to_writer = true;
       submit_locked([run = run_id(), apply = std::move(apply)](Batch& b) {
         auto r = b.tx.find_run(run);
         if (!r) return;
         r->lease_owner.clear();
         r->info.updated_at_ms = b.now_ms;
         apply(b, *r);
-      });
+      }, /*guarded=*/false, /*then_tail=*/true);
       // The end itself may be lost with its batch: then release the run.
       durable_waiters_.emplace_back(writes_submitted_, [weak](std::optional<Error> error) {
         auto self = weak.lock();  // alive: the failing write's `done` holds it
@@ -580,7 +585,11 @@ void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply
     }
   }
   for (auto& call : calls) call->cancel();
-  core_->execution_finished(run_id());
+  if (slot_left_to_writer) {
+    core_->slot_left();
+  } else {
+    core_->execution_finished(run_id());
+  }
 }
 
 bool ExecutionState::has_failure() const {

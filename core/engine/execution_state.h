@@ -103,11 +103,13 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   // The op is refused (not applied) once an earlier write of this execution
   // failed or was refused, or when the run is no longer running under this
   // engine: no write of the run commits unless every earlier one did.
-  void submit_locked(std::function<void(Batch&)> op, bool guarded = false);
+  // `then_tail`: the writer's tail runs in the batch that applies `op`.
+  void submit_locked(std::function<void(Batch&)> op, bool guarded = false, bool then_tail = false);
   // Queues a write counted by the barrier; `on_done` (optional) runs after
   // write_done. Caller holds mutex_.
   void submit_tracked_locked(std::function<void(Batch&)> op, Writer::Isolation isolation,
-                             std::function<void(const std::optional<Error>&)> on_done = {});
+                             std::function<void(const std::optional<Error>&)> on_done = {},
+                             bool then_tail = false);
   // A tracked write ended (on the writer thread).
   void write_done(uint64_t n, std::exception_ptr error);
   // Puts the run back in the queue after its writes were lost to a store

@@ -28,7 +28,8 @@ Error refusal(const std::string& run_id, std::optional<std::pair<RunStatus, std:
 
 void ExecutionState::submit_tracked_locked(std::function<void(Batch&)> op,
                                            Writer::Isolation isolation,
-                                           std::function<void(const std::optional<Error>&)> on_done) {
+                                           std::function<void(const std::optional<Error>&)> on_done,
+                                           bool then_tail) {
   uint64_t n = ++writes_submitted_;
   std::weak_ptr<ExecutionState> weak = weak_from_this();
   auto wrapped = [weak, op = std::move(op)](Batch& b) {
@@ -64,7 +65,7 @@ void ExecutionState::submit_tracked_locked(std::function<void(Batch&)> op,
     }
   };
   try {
-    core_->writer().submit(std::move(wrapped), std::move(done), isolation);
+    core_->writer().submit(std::move(wrapped), std::move(done), isolation, then_tail);
   } catch (const Error& e) {
     // The writer has stopped: this write will never be applied.
     writes_done_ = n;
@@ -74,7 +75,7 @@ void ExecutionState::submit_tracked_locked(std::function<void(Batch&)> op,
   }
 }
 
-void ExecutionState::submit_locked(std::function<void(Batch&)> op, bool guarded) {
+void ExecutionState::submit_locked(std::function<void(Batch&)> op, bool guarded, bool then_tail) {
   auto chunks = core_->hub().take_chunks(run_id());
   if (!chunks.empty()) {
     last_chunk_flush_ms_ = core_->now_ms();
@@ -92,7 +93,7 @@ void ExecutionState::submit_locked(std::function<void(Batch&)> op, bool guarded)
       return;
     }
     op(b);
-  }, guarded ? Writer::Isolation::savepoint : Writer::Isolation::none);
+  }, guarded ? Writer::Isolation::savepoint : Writer::Isolation::none, {}, then_tail);
 }
 
 void ExecutionState::flush_chunks() {

@@ -39,11 +39,13 @@ Writer::Writer(store::Store& store, Now now, Publish publish, std::function<void
 
 Writer::~Writer() { stop(); }
 
-void Writer::submit(Op op, Done done, Isolation isolation) {
+void Writer::submit(Op op, Done done, Isolation isolation, bool then_tail) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw Error(ErrorCode::closed, "the engine is closed");
     queue_.push_back(Item{std::move(op), std::move(done), isolation});
+    // Under the same lock as the push: the batch that takes `op` runs the tail.
+    if (then_tail && tail_) tail_requested_ = true;
   }
   wake_.notify_one();
 }
@@ -90,6 +92,20 @@ std::vector<std::exception_ptr> Writer::run_many(std::vector<Op> ops) {
   return std::move(outcome->errors);
 }
 
+void Writer::set_tail(Op tail) {
+  std::lock_guard lock(mutex_);
+  tail_ = std::move(tail);
+}
+
+void Writer::request_tail() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || !tail_) return;
+    tail_requested_ = true;
+  }
+  wake_.notify_one();
+}
+
 void Writer::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -103,18 +119,38 @@ void Writer::stop() {
 void Writer::loop() {
   std::vector<Item> items;
   for (;;) {
+    bool run_tail = false;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || tail_requested_; });
+      if (queue_.empty() && stopping_) return;  // stopping and drained
       items.swap(queue_);
+      run_tail = tail_requested_ && !stopping_;
+      tail_requested_ = false;
     }
-    apply(items);
+    apply(items, run_tail);
     items.clear();
   }
 }
 
-void Writer::apply(std::vector<Item>& items) {
+std::exception_ptr Writer::apply_isolated(Batch& batch, const Op& op) {
+  size_t events_before = batch.events_.size();
+  size_t after_before = batch.after_commit_.size();
+  batch.tx.savepoint();
+  try {
+    op(batch);
+    batch.tx.release();
+    return batch.refused_;
+  } catch (...) {
+    auto error = as_storyloom_error(std::current_exception());
+    batch.tx.rollback_to_savepoint();
+    batch.events_.resize(events_before);
+    batch.after_commit_.resize(after_before);
+    return error;
+  }
+}
+
+void Writer::apply(std::vector<Item>& items, bool run_tail) {
   std::vector<std::exception_ptr> errors(items.size());
   std::vector<store::EventRecord> events;
   std::vector<std::function<void()>> after;
@@ -128,19 +164,11 @@ void Writer::apply(std::vector<Item>& items) {
         errors[i] = batch.refused_;
         continue;
       }
-      size_t events_before = batch.events_.size();
-      size_t after_before = batch.after_commit_.size();
-      tx->savepoint();
-      try {
-        items[i].op(batch);
-        tx->release();
-        errors[i] = batch.refused_;
-      } catch (...) {
-        errors[i] = as_storyloom_error(std::current_exception());
-        tx->rollback_to_savepoint();
-        batch.events_.resize(events_before);
-        batch.after_commit_.resize(after_before);
-      }
+      errors[i] = apply_isolated(batch, items[i].op);
+    }
+    if (run_tail) {
+      batch.refused_ = nullptr;
+      apply_isolated(batch, tail_);  // a failed tail leaves nothing behind; its owner retries
     }
     tx->commit();
     events = std::move(batch.events_);

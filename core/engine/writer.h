@@ -62,13 +62,23 @@ class Writer {
   // with the op's exception, its refusal, or the error that failed the whole
   // batch (then nothing of the batch was written). Every queued op gets its
   // `done`: no write is dropped silently. Throws Error(closed) after stop().
-  void submit(Op op, Done done = {}, Isolation isolation = Isolation::savepoint);
+  // `then_tail`: the tail (set_tail) runs at the end of the batch that applies `op`.
+  void submit(Op op, Done done = {}, Isolation isolation = Isolation::savepoint,
+              bool then_tail = false);
   // Queues `op` and waits until it is committed; rethrows its exception.
   void run(Op op, Isolation isolation = Isolation::savepoint);
   // Queues every op at once (so they share a commit, each in its own
   // savepoint) and waits for all; returns each op's error, null when it
   // committed. Throws Error(closed) after stop().
   std::vector<std::exception_ptr> run_many(std::vector<Op> ops);
+  // The tail: an op the writer applies at the end of a batch (in its own
+  // savepoint; its errors are dropped) when asked with request_tail(). The
+  // engine refills a freed execution slot with it, so the claim of the next
+  // run shares the commit of the run that just ended. Set before any submit.
+  void set_tail(Op tail);
+  // Runs the tail at the end of the next batch (one of its own if nothing is
+  // queued). Requests made before that batch starts collapse into one.
+  void request_tail();
   // Applies everything queued, then stops the thread.
   void stop();
 
@@ -79,7 +89,9 @@ class Writer {
     Isolation isolation;
   };
   void loop();
-  void apply(std::vector<Item>& items);
+  void apply(std::vector<Item>& items, bool run_tail);
+  // Applies one op in its own savepoint; returns its error (null: applied).
+  std::exception_ptr apply_isolated(Batch& batch, const Op& op);
 
   store::Store& store_;
   Now now_;
@@ -87,6 +99,8 @@ class Writer {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<Item> queue_;
+  Op tail_;
+  bool tail_requested_ = false;
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -141,6 +141,26 @@ CREATE TABLE cursors (
   position INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+      // 6 -> 7: fewer index writes per run. Every index on `runs` is written
+      // whenever the columns it covers change, and a run's status changes at
+      // least twice (claimed, ended). What each remaining one serves:
+      //   runs_queue        claims, in queue order (hot_queries.h kClaimQueueWalk)
+      //   runs_available    the poller's next backoff end (kNextQueued)
+      //   runs_parked       due timers and the next one (kDueParked, kNextParked)
+      //   runs_running_key  concurrency and max_running counts at claim time, and
+      //                     recovery's scan of running runs (running_runs_without)
+      //   runs_throttle     throttle windows at claim time
+      //   runs_deadline     run timeouts (expire_overdue_runs)
+      //   runs_by_status    list(status=...) pages, in start order
+      //   runs_by_workflow  list(workflow=...) pages
+      //   runs_by_owner     list(owner=...) pages (one user's stories)
+      //   runs_by_parent    a parent's children (cancel of a tree)
+      //   id, idempotency_key (UNIQUE)  lookups by id and by key
+      // runs_running (lease_owner of running runs) served no query: recovery
+      // reads every running run and compares owners itself.
+      R"sql(
+DROP INDEX IF EXISTS runs_running;
+)sql",
   };
   return all;
 }

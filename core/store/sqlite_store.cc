@@ -18,6 +18,7 @@
 #include "store/pg_store.h"
 #include "store/row_codec.h"
 #include "store/schema.h"
+#include "store/sqlite_checkpointer.h"
 
 namespace storyloom::store {
 namespace {
@@ -82,8 +83,8 @@ void configure(Connection& conn, int cache_kib) {
   conn.db().exec("PRAGMA foreign_keys=OFF");
 }
 
-// The writer: WAL, and no checkpoint inside COMMIT: a checkpointer thread does
-// that off the commit path. synchronous=FULL syncs the WAL at every commit
+// The writer: WAL, and no automatic checkpoint inside COMMIT: the Checkpointer
+// (sqlite_checkpointer.h) decides when the log is copied back. synchronous=FULL syncs the WAL at every commit
 // (durable against power loss); NORMAL only at checkpoints (durable against a
 // crash of the process).
 void configure_writer(Connection& conn, bool memory, const StoreOptions& options) {
@@ -1018,67 +1019,6 @@ class SqliteTx : public WriteTx {
   LeaseCache* leases_;
 };
 
-// Copies the WAL into the database when it grows past kCheckpointPages, on
-// its own connection and thread, so commits never wait for it.
-class Checkpointer {
- public:
-  static constexpr int kCheckpointPages = 1000;  // 4 MiB of log at 4 KiB pages
-
-  Checkpointer(const std::string& path, sqlite3* writer) : conn_(path, false) {
-    sqlite3_wal_hook(writer, &Checkpointer::on_commit, this);
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~Checkpointer() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-
- private:
-  static int on_commit(void* self, sqlite3*, const char*, int pages) {
-    auto* c = static_cast<Checkpointer*>(self);
-    if (pages >= kCheckpointPages) {
-      {
-        std::lock_guard lock(c->mutex_);
-        c->due_ = true;
-      }
-      c->wake_.notify_one();
-    }
-    return SQLITE_OK;
-  }
-
-  void loop() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [this] { return stopping_ || due_; });
-      if (stopping_) break;
-      due_ = false;
-      lock.unlock();
-      try {
-        conn_.db().exec("PRAGMA wal_checkpoint(PASSIVE)");
-      } catch (const std::exception&) {
-        // Busy or failing: the next commit past the threshold asks again.
-      }
-      lock.lock();
-    }
-    lock.unlock();
-    try {
-      conn_.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    } catch (const std::exception&) {
-    }
-  }
-
-  Connection conn_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool due_ = false;
-  bool stopping_ = false;
-  std::thread thread_;
-};
-
 class SqliteStore final : public Store {
  public:
   SqliteStore(const std::string& path, const StoreOptions& options)
@@ -1099,10 +1039,7 @@ class SqliteStore final : public Store {
     if (!memory_) checkpointer_ = std::make_unique<Checkpointer>(path, writer_->db().getHandle());
   }
 
-  ~SqliteStore() override {
-    checkpointer_.reset();
-    if (writer_) sqlite3_wal_hook(writer_->db().getHandle(), nullptr, nullptr);
-  }
+  ~SqliteStore() override { checkpointer_.reset(); }
 
   std::unique_ptr<ReadTx> begin_read() override {
     if (memory_) {

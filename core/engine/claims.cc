@@ -1,0 +1,187 @@
+// Claiming queued runs for this engine's free execution slots. The scheduler
+// thread claims when woken (a start, a due timer, another process). A run
+// that ends instead leaves its slot to the writer: the claim of the next run
+// is the tail of the batch that records the end, so one commit both ends a
+// run and starts the next (writer.h, set_tail).
+#include "engine/concurrency.h"
+#include "engine/engine_core.h"
+#include "engine/execution_state.h"
+
+namespace storyloom::detail {
+namespace {
+
+constexpr size_t kClaimBatch = 128;
+
+}  // namespace
+
+// Slots counted as taken while a claim is being written. If the claim never
+// commits (the store failed, or the tail's savepoint rolled back), the slots
+// are given back and the scheduler is woken to try again.
+class EngineCore::SlotReservation {
+ public:
+  // `hint_if_unused`: wake the scheduler when the claim did not commit (the
+  // writer's claims: nobody else was told of the free slot). The scheduler's
+  // own claims leave that to the poller, so a failing store is not hammered.
+  SlotReservation(EngineCore& core, size_t slots, bool hint_if_unused)
+      : core_(core), slots_(slots), hint_if_unused_(hint_if_unused) {}
+  ~SlotReservation() {
+    if (settled_) return;
+    {
+      std::lock_guard lock(core_.sched_mutex_);
+      core_.claiming_ -= slots_;
+      if (hint_if_unused_) core_.work_hint_ = true;
+    }
+    if (hint_if_unused_) core_.sched_wake_.notify_one();
+  }
+  SlotReservation(const SlotReservation&) = delete;
+  SlotReservation& operator=(const SlotReservation&) = delete;
+  size_t slots() const { return slots_; }
+  void settle() { settled_ = true; }
+
+ private:
+  EngineCore& core_;
+  size_t slots_;
+  bool hint_if_unused_;
+  bool settled_ = false;
+};
+
+void EngineCore::wake_scheduler() {
+  {
+    std::lock_guard lock(sched_mutex_);
+    work_hint_ = true;
+  }
+  sched_wake_.notify_one();
+}
+
+void EngineCore::execution_finished(const std::string& run_id) {
+  {
+    std::lock_guard lock(sched_mutex_);
+    inflight_.erase(run_id);
+    // A freed slot may let a run held back by a limit start.
+    if (backlog_ || limited_) work_hint_ = true;
+  }
+  sched_wake_.notify_one();
+  drained_.notify_all();
+}
+
+void EngineCore::leave_slot_to_writer(const std::string& run_id) {
+  std::lock_guard lock(sched_mutex_);
+  inflight_.erase(run_id);
+  refill_pending_ = true;
+}
+
+void EngineCore::slot_left() { drained_.notify_all(); }
+
+EngineCore::Claimed EngineCore::claim_into(Batch& b, size_t want) {
+  store::ClaimRequest request = claim_request(want);
+  Claimed out;
+  if (request.workflows_json_array == "[]") return out;
+  request.now_ms = b.now_ms;
+  last_claim_ms_ = b.now_ms;
+  auto result = b.tx.claim_runs(request);
+  out.limited = result.limited;
+  out.throttle_wake_ms = result.throttle_wake_ms;
+  for (auto& run : result.runs) {
+    run.lease_owner = engine_id_;
+    b.event(run.info.id, "run.started", boost::json::object{{"engine", engine_id_}});
+    auto steps = b.tx.steps(run.info.id);
+    out.runs.emplace_back(std::move(run), std::move(steps));
+  }
+  return out;
+}
+
+void EngineCore::admit(Claimed claimed, SlotReservation& reservation) {
+  std::vector<std::shared_ptr<ExecutionState>> states;
+  bool hint;
+  {
+    std::lock_guard lock(sched_mutex_);
+    claiming_ -= reservation.slots();
+    reservation.settle();
+    limited_ = claimed.limited;
+    throttle_wake_ms_ = claimed.throttle_wake_ms;
+    backlog_ = claimed.runs.size() == reservation.slots();
+    if (backlog_) work_hint_ = true;
+    for (auto& [run, steps] : claimed.runs) {
+      RetryPolicy retry = retry_policy(run.info.workflow);
+      auto state = std::make_shared<ExecutionState>(shared_from_this(), std::move(run),
+                                                    std::move(steps), retry);
+      inflight_[state->run_id()] = state;
+      states.push_back(std::move(state));
+    }
+    hint = work_hint_;
+  }
+  if (hint) sched_wake_.notify_one();
+  for (auto& state : states) dispatch(std::move(state));
+}
+
+void EngineCore::refill_slots(Batch& b) {
+  size_t want;
+  {
+    std::lock_guard lock(sched_mutex_);
+    if (!refill_pending_) return;
+    refill_pending_ = false;
+    size_t max = static_cast<size_t>(options_.max_executions);
+    size_t busy = inflight_.size() + claiming_;
+    if (stopping_ || !launched_.load() || busy >= max) return;
+    want = std::min(max - busy, kClaimBatch);
+    claiming_ += want;
+  }
+  auto reservation = std::make_shared<SlotReservation>(*this, want, true);
+  Claimed claimed = claim_into(b, want);  // throws: the reservation gives the slots back
+  b.after_commit([this, reservation, claimed = std::move(claimed)]() mutable {
+    admit(std::move(claimed), *reservation);
+  });
+}
+
+void EngineCore::scheduler_loop() {
+  mark_engine_thread();
+  std::unique_lock lock(sched_mutex_);
+  auto busy = [this] { return inflight_.size() + claiming_; };
+  for (;;) {
+    sched_wake_.wait(lock, [&] {
+      return stopping_ || (work_hint_ && launched_.load() &&
+                           busy() < static_cast<size_t>(options_.max_executions));
+    });
+    if (stopping_) return;
+    work_hint_ = false;
+    size_t want = std::min(static_cast<size_t>(options_.max_executions) - busy(), kClaimBatch);
+    claiming_ += want;
+    lock.unlock();
+    auto reservation = std::make_shared<SlotReservation>(*this, want, false);
+    Claimed claimed;
+    try {
+      writer_->run([&](Batch& b) { claimed = claim_into(b, want); }, Writer::Isolation::none);
+      admit(std::move(claimed), *reservation);
+    } catch (const std::exception&) {
+      // The store is failing or closing: the reservation gives the slots back
+      // and hints again; the poller hints too.
+    }
+    reservation.reset();
+    lock.lock();
+  }
+}
+
+store::ClaimRequest EngineCore::claim_request(size_t want) {
+  store::ClaimRequest request;
+  request.owner = engine_id_;
+  request.limit = want;
+  auto options = std::make_shared<std::map<std::string, WorkflowOptions, std::less<>>>();
+  {
+    std::lock_guard lock(registry_mutex_);
+    boost::json::array names;
+    for (const auto& [name, wf] : workflows_) {
+      names.push_back(boost::json::string(name));
+      if (!has_limits(wf.options)) continue;
+      request.rules[name] = claim_rules(wf.options);
+      (*options)[name] = wf.options;
+    }
+    request.workflows_json_array = boost::json::serialize(names);
+  }
+  request.keys = [options](const store::RunRecord& run) {
+    auto it = options->find(run.info.workflow);
+    return it == options->end() ? store::RunKeys{} : run_keys(it->second, run.info.input);
+  };
+  return request;
+}
+
+}  // namespace storyloom::detail
