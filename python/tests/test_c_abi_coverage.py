@@ -18,8 +18,6 @@ NOT_BOUND: dict = {
     "call with a per-step retry policy (none when not given)",
     "sl_execution_llm": "the binding calls sl_execution_llm_with_retry, the same call with a "
     "per-step retry policy (none when not given)",
-    "sl_engine_start_async": "not bound yet: Engine.astart runs sl_engine_start in a worker "
-    "thread (asyncio.to_thread), so each start still holds a thread until its commit",
 }
 
 

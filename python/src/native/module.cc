@@ -216,6 +216,16 @@ struct Pending {
     deliver(user_data, std::move(copy));
   }
 
+  // sl_start_fn: on the engine's writer thread; the run JSON goes where a step's result does.
+  static void on_start(void* user_data, int status, const char* run_json, size_t run_json_len,
+                       const char* message, size_t message_len) {
+    OutcomeCopy copy;
+    copy.status = status;
+    copy.message.assign(message ? message : "", message ? message_len : 0);
+    if (status == SL_OK && run_json != nullptr) copy.result_json.emplace(run_json, run_json_len);
+    deliver(user_data, std::move(copy));
+  }
+
   // sl_durable_fn: on the calling thread or the engine's writer thread, which must not
   // wait (for the GIL least of all): copy, then notify or queue.
   static void on_durable(void* user_data, int status, const char* message, size_t len) {
@@ -835,6 +845,32 @@ class Engine {
     return take(out, len);
   }
 
+  // start() without waiting for the commit (sl_engine_start_async): arguments are checked
+  // at once (raising); the outcome (run JSON as the result) goes to `inbox` under `token`.
+  void start_begin(const std::string& workflow, const std::string& input_json,
+                   const std::optional<std::string>& idempotency_key,
+                   const std::optional<std::string>& owner, int priority,
+                   int64_t budget_llm_calls, int64_t budget_llm_tokens,
+                   std::shared_ptr<Inbox> inbox, uint64_t token) {
+    sl_start_options o = SL_START_OPTIONS_INIT;
+    o.budget_llm_calls = budget_llm_calls;
+    o.budget_llm_tokens = budget_llm_tokens;
+    std::tie(o.idempotency_key, o.idempotency_key_len) = view(idempotency_key);
+    std::tie(o.owner, o.owner_len) = view(owner);
+    o.priority = priority;
+    auto pending = std::make_shared<Pending>();
+    pending->inbox = std::move(inbox);
+    pending->token = token;
+    pending->returned = true;  // the outcome always comes later, from the writer thread
+    use([&](sl_engine* e) {
+      auto* box = new Pending::Box(pending);
+      int rc = sl_engine_start_async(e, workflow.data(), workflow.size(), input_json.data(),
+                                     input_json.size(), &o, &Pending::on_start, box);
+      if (rc != SL_OK) delete box;  // fn is never called after an error
+      return rc;
+    });
+  }
+
   // JSON array of start requests -> JSON array of {"run"} / {"error"}, one per request.
   std::string start_many(const std::string& requests_json) {
     char* out = nullptr;
@@ -1192,6 +1228,7 @@ PYBIND11_MODULE(_native, m) {
            py::arg("retry") = py::none(), py::arg("limits") = py::none())
       .def("start", &Engine::start)
       .def("start_many", &Engine::start_many)
+      .def("start_begin", &Engine::start_begin)
       .def("signal_many", &Engine::signal_many)
       .def("get_run", &Engine::get_run)
       .def("list_runs", &Engine::list_runs)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, Union, cast, 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-from . import _args, _completions, _config, _http, _llm, _native, _origin, _webhooks
+from . import _args, _async_starts, _completions, _config, _http, _llm, _native, _origin, _webhooks
 from ._budget import RunBudget
 from ._webhooks import InboundResult, WebhookDelivery, WebhookSubscription
 from ._config import LlmConfig, ResourceLimits
@@ -782,6 +782,7 @@ class Engine:
         )
         self._workflows: dict[str, Workflow] = {}
         self._close_lock = threading.Lock()
+        self._starts = _async_starts.AsyncStarts()
         self._loop_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -809,6 +810,7 @@ class Engine:
             raise RuntimeError("Engine.close() cannot be called from inside a workflow function")
         with self._close_lock:
             self._native.close()  # async executions still in flight see Closed and end
+            self._starts.close()  # every queued astart() has had its outcome by now
             self._stop_loop()
         _open_engines.discard(self)
 
@@ -1352,10 +1354,24 @@ class Engine:
         priority: int = 0,
         budget: RunBudget | Mapping[str, int] | None = None,
     ) -> Run:
-        """:meth:`start` without blocking the event loop."""
-        return await asyncio.to_thread(
-            self.start, workflow, input, idempotency_key, owner, priority, budget
+        """:meth:`start` without blocking the event loop: the start is queued with the
+        engine's other writes and awaited until durable, with no thread per call, so
+        many astart() calls in flight share commits. Bad arguments raise at once. A
+        cancelled await does not undo the start."""
+        _args.text("Engine.astart", "workflow", workflow)
+        _args.optional_text(f"Engine.astart '{workflow}'", "idempotency_key", idempotency_key)
+        _args.optional_text(f"Engine.astart '{workflow}'", "owner", owner)
+        _args.integer(f"Engine.astart '{workflow}'", "priority", priority)
+        text = _json_text(f"astart '{workflow}': input", {} if input is None else input)
+        b = RunBudget() if budget is None else RunBudget._coerce("astart: budget", budget)
+        native = self._native
+        run_json = await self._starts.start(
+            lambda inbox, token: native.start_begin(
+                workflow, text, idempotency_key, owner, priority, b.llm_calls, b.llm_tokens,
+                inbox, token,
+            )
         )
+        return Run._from(json.loads(run_json))
 
     async def astart_many(
         self, requests: Sequence[Mapping[str, Any]]
