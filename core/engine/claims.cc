@@ -67,7 +67,6 @@ void EngineCore::execution_finished(const std::string& run_id) {
 void EngineCore::leave_slot_to_writer(const std::string& run_id) {
   std::lock_guard lock(sched_mutex_);
   inflight_.erase(run_id);
-  refill_pending_ = true;
 }
 
 void EngineCore::slot_left() { drained_.notify_all(); }
@@ -117,9 +116,9 @@ void EngineCore::admit(Claimed claimed, SlotReservation& reservation) {
 void EngineCore::refill_slots(Batch& b) {
   size_t want;
   {
+    // Every tail tries: a request may come from an end applied in this batch
+    // after an earlier tail (in an earlier batch) already looked.
     std::lock_guard lock(sched_mutex_);
-    if (!refill_pending_) return;
-    refill_pending_ = false;
     size_t max = static_cast<size_t>(options_.max_executions);
     size_t busy = inflight_.size() + claiming_;
     if (stopping_ || !launched_.load() || busy >= max) return;

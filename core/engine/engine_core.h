@@ -170,7 +170,6 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::unordered_map<std::string, std::weak_ptr<ExecutionState>> inflight_;
   bool work_hint_ = true;
   size_t claiming_ = 0;          // slots held by claims not yet committed
-  bool refill_pending_ = false;  // a slot was left for the writer to refill
   bool backlog_ = false;  // the last claim filled every free slot
   std::atomic<bool> limited_{false};      // the last claim held runs back for a limit
   std::atomic<int64_t> throttle_wake_ms_{0};  // when a throttled run may start

@@ -357,3 +357,28 @@ TEST(Throttle, SurvivesARestart) {
   clock->advance_ms(1000);
   EXPECT_EQ(wait_finished(*engine, second).status, RunStatus::completed);
 }
+
+// A run held back by its key starts as soon as a run of that key ends, with
+// no poll to rescue it: the end and the claim of the next run share a commit
+// (the writer's tail), whatever other runs ended in the batches before.
+TEST(Concurrency, HeldBackRunsStartWhenTheirKeyFreesWithoutAPoll) {
+  auto o = fast_options();
+  o.poll_interval = std::chrono::seconds(60);
+  o.workers = 8;
+  auto engine = Engine::open(o);
+  engine->register_workflow(
+      "page",
+      [](Context& ctx, const Json&) -> Json {
+        return ctx.step("write", [] {
+          std::this_thread::sleep_for(2ms);
+          return Json(1);
+        });
+      },
+      keyed("$.user_id", 1));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 60; ++i) {
+    ids.push_back(engine->start("page", boost::json::object{{"user_id", i % 4}}).id);
+  }
+  engine->launch();
+  for (auto& id : ids) ASSERT_EQ(wait_finished(*engine, id, 20s).status, RunStatus::completed);
+}
