@@ -534,13 +534,25 @@ void EngineCore::requeue_failed(Batch& b, store::RunRecord& run) {
 
 void EngineCore::remove(std::string_view run_id) {
   writer_->run([&](Batch& b) {
-    auto run = must_find(b.tx, run_id);
-    if (!is_finished(run.info.status)) {
-      throw Error(ErrorCode::invalid_state,
-                  "run '" + run.info.id + "' is " + to_string(run.info.status) +
-                      "; only finished runs can be deleted (cancel it first)");
+    std::string removed;
+    try {
+      auto run = must_find(b.tx, run_id);
+      if (!is_finished(run.info.status)) {
+        throw Error(ErrorCode::invalid_state,
+                    "run '" + run.info.id + "' is " + to_string(run.info.status) +
+                        "; only finished runs can be deleted (cancel it first)");
+      }
+      removed = run.info.id;
+    } catch (const Error& e) {
+      // A row that cannot be decoded can never execute, be retried or be
+      // cancelled: deleting it is the way out, whatever its status says.
+      store::RunRecord named;
+      named.info.id = std::string(run_id);
+      std::string unreadable = store::unreadable_run_error(named).what();
+      if (e.code() != ErrorCode::store || std::string_view(e.what()).rfind(unreadable, 0) != 0) throw;
+      removed = named.info.id;
     }
-    std::vector<std::string> doomed{run.info.id};
+    std::vector<std::string> doomed{removed};
     for (size_t i = 0; i < doomed.size(); ++i) {
       for (auto& child : b.tx.children(doomed[i])) doomed.push_back(child);
     }
