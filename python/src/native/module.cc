@@ -699,7 +699,6 @@ void execute(void* user_data, sl_execution* execution) {
     return;
   }
   py::gil_scoped_acquire gil;
-  auto ex = std::make_shared<Execution>(execution);
   // Our own reference: close() may let go of reg->handler while this call runs.
   py::object handler = reg->handler;
   if (handler.is_none()) {
@@ -707,6 +706,7 @@ void execute(void* user_data, sl_execution* execution) {
     sl_execution_finish_failed(execution, SL_CLASS_RETRYABLE, kMsg, sizeof kMsg - 1);
     return;
   }
+  auto ex = std::make_shared<Execution>(execution);
   bool kept = false;
   try {
     // True: the handler handed the execution to the package's asyncio loop, which
