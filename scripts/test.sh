@@ -20,6 +20,10 @@ build="${BUILD_DIR:-$root/build}"
 (cd "$build" && ctest --output-on-failure -j "$(nproc)")
 # The Node and Python suites run the fake LLM server the C++ build made.
 export STORYLOOM_FAKE_LLM_SERVER="$build/tests/support/fake_llm_server"
+# The npm package's addon and the pip package's module link this build's
+# libstoryloom and CLI instead of compiling the core twice more (their tests
+# check the files they load are this build's).
+export STORYLOOM_CORE_BUILD="$build"
 if ! command -v npm >/dev/null; then
   echo "test: npm is not installed; the Node package needs Node.js 20+ with npm" >&2
   exit 1

@@ -123,10 +123,25 @@ std::shared_ptr<EngineCore> EngineCore::open(EngineOptions options) {
   return core;
 }
 
+namespace {
+// The engine whose thread this is, so close() can refuse to join itself.
+thread_local const EngineCore* tls_engine_thread = nullptr;
+// How long close() still waits, past drain_timeout, for worker threads on their
+// way out of host code (a workflow that just saw the engine close), so that
+// only those really stuck in host code are left behind.
+constexpr std::chrono::milliseconds kWorkerExitGrace{100};
+}  // namespace
+
+void EngineCore::mark_engine_thread() const { tls_engine_thread = this; }
+
+// Also runs on a worker thread close() left behind, when its execution held
+// the last reference: close() has run then, and returns at once.
 EngineCore::~EngineCore() { close(); }
 
 void EngineCore::start_threads() {
-  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  // The pool may outlive this core (see close()): mark the threads without touching it.
+  workers_ = std::make_unique<WorkerPool>(options_.workers,
+                                          [self = this] { tls_engine_thread = self; });
   scheduler_ = std::thread([this] { scheduler_loop(); });
   poller_ = std::thread([this] { poller_loop(); });
   // A commit in another process (PostgreSQL NOTIFY) runs the poller now.
@@ -139,24 +154,19 @@ void EngineCore::start_threads() {
   });
 }
 
-namespace {
-// The engine whose thread this is, so close() can refuse to join itself.
-thread_local const EngineCore* tls_engine_thread = nullptr;
-}  // namespace
-
-void EngineCore::mark_engine_thread() const { tls_engine_thread = this; }
 
 void EngineCore::close() {
-  if (tls_engine_thread == this) {
-    throw Error(ErrorCode::invalid_state,
-                "close() was called from one of the engine's own threads (inside a workflow, "
-                "step or subscription callback); call it from another thread");
-  }
   {
     std::unique_lock lock(sched_mutex_);
     if (stopping_) return;
+    if (tls_engine_thread == this) {
+      throw Error(ErrorCode::invalid_state,
+                  "close() was called from one of the engine's own threads (inside a workflow, "
+                  "step or subscription callback); call it from another thread");
+    }
     stopping_ = true;
   }
+  auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
   closing_ = true;
   store_->watch_changes(nullptr);
   // Built-in steps in flight stop at once (their runs go back to the queue).
@@ -170,7 +180,7 @@ void EngineCore::close() {
   std::vector<std::shared_ptr<ExecutionState>> leftovers;
   {
     std::unique_lock lock(sched_mutex_);
-    drained_.wait_for(lock, options_.drain_timeout, [this] { return inflight_.empty(); });
+    drained_.wait_until(lock, deadline, [this] { return inflight_.empty(); });
     for (auto& [id, weak] : inflight_) {
       if (auto state = weak.lock()) leftovers.push_back(state);
     }
@@ -178,13 +188,12 @@ void EngineCore::close() {
   closed_ = true;
   for (auto& state : leftovers) state->abandon();
   if (poller_.joinable()) poller_.join();
-  {
-    std::lock_guard lock(workers_mutex_);
-    workers_stopping_ = true;
-  }
-  workers_wake_.notify_all();
-  for (auto& w : workers_) {
-    if (w.joinable()) w.join();
+  // A worker still inside host code (a step that ignores the close) is left
+  // behind rather than joined, so close keeps to drain_timeout: its execution
+  // owns what it needs (this core included), every call it makes from now on
+  // is refused, and its run is back in the queue, where the next open finds it.
+  if (workers_) {
+    workers_->stop(std::max(deadline, std::chrono::steady_clock::now() + kWorkerExitGrace));
   }
   try {
     writer_->submit([id = engine_id_](Batch& b) { b.tx.delete_engine(id); });
@@ -525,13 +534,25 @@ void EngineCore::requeue_failed(Batch& b, store::RunRecord& run) {
 
 void EngineCore::remove(std::string_view run_id) {
   writer_->run([&](Batch& b) {
-    auto run = must_find(b.tx, run_id);
-    if (!is_finished(run.info.status)) {
-      throw Error(ErrorCode::invalid_state,
-                  "run '" + run.info.id + "' is " + to_string(run.info.status) +
-                      "; only finished runs can be deleted (cancel it first)");
+    std::string removed;
+    try {
+      auto run = must_find(b.tx, run_id);
+      if (!is_finished(run.info.status)) {
+        throw Error(ErrorCode::invalid_state,
+                    "run '" + run.info.id + "' is " + to_string(run.info.status) +
+                        "; only finished runs can be deleted (cancel it first)");
+      }
+      removed = run.info.id;
+    } catch (const Error& e) {
+      // A row that cannot be decoded can never execute, be retried or be
+      // cancelled: deleting it is the way out, whatever its status says.
+      store::RunRecord named;
+      named.info.id = std::string(run_id);
+      std::string unreadable = store::unreadable_run_error(named).what();
+      if (e.code() != ErrorCode::store || std::string_view(e.what()).rfind(unreadable, 0) != 0) throw;
+      removed = named.info.id;
     }
-    std::vector<std::string> doomed{run.info.id};
+    std::vector<std::string> doomed{removed};
     for (size_t i = 0; i < doomed.size(); ++i) {
       for (auto& child : b.tx.children(doomed[i])) doomed.push_back(child);
     }
@@ -774,7 +795,7 @@ void EngineCore::dispatch(std::shared_ptr<ExecutionState> state) {
     auto it = workflows_.find(state->workflow());
     if (it != workflows_.end()) wf = it->second;
   }
-  post_to_workers([state, wf = std::move(wf)]() mutable {
+  workers_->post([state, wf = std::move(wf)]() mutable {
     Execution execution(state);
     if (wf.host_fn) {
       try {
@@ -805,28 +826,6 @@ void EngineCore::dispatch(std::shared_ptr<ExecutionState> state) {
       }
     }
   });
-}
-
-void EngineCore::post_to_workers(std::function<void()> task) {
-  {
-    std::lock_guard lock(workers_mutex_);
-    tasks_.push_back(std::move(task));
-  }
-  workers_wake_.notify_one();
-}
-
-void EngineCore::worker_loop() {
-  mark_engine_thread();
-  std::unique_lock lock(workers_mutex_);
-  for (;;) {
-    workers_wake_.wait(lock, [this] { return workers_stopping_ || !tasks_.empty(); });
-    if (tasks_.empty()) return;
-    auto task = std::move(tasks_.front());
-    tasks_.pop_front();
-    lock.unlock();
-    task();
-    lock.lock();
-  }
 }
 
 // ---- the poller: timers, other processes, leases, chunk flushing ----

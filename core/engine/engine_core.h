@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/worker_pool.h"
 #include "engine/writer.h"
 #include "llm/llm_client.h"
 #include "scheduler/resource_limiter.h"
@@ -140,8 +141,6 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void signal_op(Batch& b, const SignalRequest& request);
   void start_op(Batch& b, store::RunRecord& run, bool direct, bool local, RunInfo& result,
                 std::shared_ptr<ExecutionState>& started);
-  void post_to_workers(std::function<void()> task);
-  void worker_loop();
   void cancel_tree(Batch& batch, store::RunRecord& run, std::vector<std::string>& cancelled);
   store::RunRecord must_find(store::ReadTx& tx, std::string_view run_id);
   void requeue_failed(Batch& b, store::RunRecord& run);
@@ -180,11 +179,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::condition_variable poller_wake_;
   bool store_changed_ = false;  // another process committed (guarded by sched_mutex_)
 
-  std::mutex workers_mutex_;
-  std::condition_variable workers_wake_;
-  std::deque<std::function<void()>> tasks_;
-  bool workers_stopping_ = false;
-  std::vector<std::thread> workers_;
+  // Run executions; close() leaves behind those still in host code at its deadline.
+  std::unique_ptr<WorkerPool> workers_;
 
   std::atomic<int64_t> last_heartbeat_ms_{0};
   std::atomic<bool> launched_{false};

@@ -182,6 +182,14 @@ int ExecutionState::begin_attempt(const Position& pos, std::string_view name,
 void ExecutionState::complete_step(int64_t seq, Json result) {
   HeldResources held;
   std::lock_guard lock(mutex_);
+  if (finished_ && core_->closed()) {
+    // close() gave up on this execution: the result is not stored.
+    auto begun = stored_.find(seq);
+    std::string step = begun == stored_.end() ? "a step" : "step '" + begun->second.name + "'";
+    throw Error(ErrorCode::closed, "the engine closed before " + step + " of run '" + run_id() +
+                                       "' completed; its result is dropped and the step runs "
+                                       "again when the store is opened again");
+  }
   if (finished_) {
     throw Error(ErrorCode::invalid_state,
                 "this execution of run '" + run_id() + "' has already finished");

@@ -179,8 +179,12 @@ class Engine {
   // true; the next step call throws Error(closed)); waits up to drain_timeout
   // for them, puts every unfinished run back in the queue for the next open,
   // and stops all threads. Results of steps that finish meanwhile are kept.
-  // Refused with Error(invalid_state) from the engine's own threads (inside a
-  // workflow, step or subscription callback).
+  // Returns within drain_timeout (plus at most 0.1 s for threads on their way
+  // out): a worker thread still inside a workflow or step function then is left
+  // running; whatever it does next is refused (Error(closed)), its step runs
+  // again after the next open, and everything that function captured must stay
+  // valid until it returns. Refused with Error(invalid_state) from the
+  // engine's own threads (inside a workflow, step or subscription callback).
   void close();
 
   void register_workflow(std::string_view name, WorkflowFn fn, WorkflowOptions options = {});

@@ -185,7 +185,10 @@ SL_API int sl_engine_launch(sl_engine* engine);
 
 /* Stops claiming runs, waits up to drain_timeout_ms for executions in flight,
  * puts the rest back in the queue for the next open, stops the engine's
- * threads and frees the handle. NULL is a no-op. Not concurrently with other
+ * threads and frees the handle. NULL is a no-op. It returns within
+ * drain_timeout_ms (plus at most 100 ms): an execute callback still running
+ * then is left running on its thread, its calls fail with SL_ECLOSED, and its
+ * user_data must stay valid until it returns. Not concurrently with other
  * calls on this engine, and never from inside a callback: it joins the
  * threads that run them, so it fails there (last error SL_EINVALIDSTATE,
  * "close() was called from one of the engine's own threads ...") and leaves
@@ -236,7 +239,8 @@ typedef struct sl_workflow_options {
  * worker) or hand the execution to another thread or event loop and return. */
 typedef void (*sl_execute_fn)(void* user_data, sl_execution* execution);
 
-/* Registers a workflow run by `fn`; user_data must outlive the engine.
+/* Registers a workflow run by `fn`; user_data must outlive the engine, and
+ * any call of `fn` that sl_engine_close left running (see there).
  * Errors: SL_EINVALID (NULL fn, empty, over-long or duplicate name). Any thread. */
 SL_API int sl_engine_register_workflow(sl_engine* engine, const char* name, size_t name_len,
                                        const sl_workflow_options* options, sl_execute_fn fn,

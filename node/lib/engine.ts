@@ -1008,7 +1008,10 @@ export class Engine {
   /**
    * Stops claiming runs, lets executions in flight finish (up to
    * drainTimeoutMs), puts the rest back in the queue, and frees the engine.
-   * Open event iterators and SSE streams end.
+   * Resolves within drainTimeoutMs (plus at most 100 ms): a step still running
+   * then may go on, but what it returns is dropped (its calls reject with
+   * ClosedError) and it runs again after the next open. Open event iterators
+   * and SSE streams end.
    */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -908,6 +908,55 @@ TEST_F(CliProgram, ReadCommandsWorkOnAFullDiskAndAReadOnlyMount) {
   EXPECT_NE(cancel.err.find("storyloom: store: "), std::string::npos) << cancel.err;
 }
 
+TEST_F(CliProgram, AnUnreadableRunCanBeRemovedAndRetryingItSaysHow) {
+  Runs runs = make_runs();
+  {
+    SQLite::Database db(db_, SQLite::OPEN_READWRITE);
+    // A failed run whose error is corrupted, and a waiting run whose input is.
+    SQLite::Statement error(db, "UPDATE runs SET error = '{\"code\":' WHERE id = ?");
+    error.bind(1, runs.failed);
+    ASSERT_EQ(error.exec(), 1);
+    SQLite::Statement input(db, "UPDATE runs SET input = 'not json' WHERE id = ?");
+    input.bind(1, runs.waiting);
+    ASSERT_EQ(input.exec(), 1);
+  }
+  auto retry = cli({"retry", runs.failed});
+  expect_error(retry, "storyloom: store: run '" + runs.failed +
+                          "' cannot be read from the store: stored error is not valid JSON "
+                          "(incomplete JSON); it cannot be retried (its input or state is "
+                          "unknown): `storyloom remove " +
+                          runs.failed + "` deletes it\n");
+  auto removed = cli({"remove", runs.failed});
+  EXPECT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_EQ(removed.out, "removed run " + runs.failed +
+                             " with its steps, events, artifacts and child runs (its stored row "
+                             "could not be read: stored error is not valid JSON (incomplete "
+                             "JSON))\n");
+  // Unreadable and waiting: removed all the same (nothing could ever resume it).
+  auto waiting = cli({"remove", runs.waiting});
+  EXPECT_EQ(waiting.exit_code, 0) << waiting.err;
+  EXPECT_NE(waiting.out.find("(its stored row could not be read: stored input is not valid JSON"),
+            std::string::npos)
+      << waiting.out;
+  // A readable run is removed only once finished, and then without the remark.
+  auto story = cli({"remove", runs.story});
+  EXPECT_EQ(story.exit_code, 0) << story.err;
+  EXPECT_EQ(story.out,
+            "removed run " + runs.story + " with its steps, events, artifacts and child runs\n");
+  auto list = cli({"list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out, "");
+  expect_error(cli({"remove", runs.story}),
+               "storyloom: not_found: no run with id '" + runs.story + "'\n");
+}
+
+TEST_F(CliProgram, RemoveRefusesAnUnfinishedRun) {
+  Runs runs = make_runs();
+  expect_error(cli({"remove", runs.waiting}),
+               "storyloom: invalid_state: run '" + runs.waiting +
+                   "' is waiting; only finished runs can be deleted (cancel it first)\n");
+}
+
 TEST_F(CliProgram, AnUnreadableRunIsListedMarkedAndSkippedByRetry) {
   Runs runs = make_runs();
   {

@@ -57,6 +57,7 @@ const std::vector<CommandSpec>& command_specs() {
       {"export", Command::export_book, {"RUN"}, {{"--format", true}, {"--out", true}}},
       {"webhooks", Command::webhooks, {"SUBSCRIPTION"}, {}},
       {"resend", Command::resend, {"RUN"}, {}},
+      {"remove", Command::remove, {"RUN"}, {}},
   };
   return all;
 }
@@ -362,6 +363,9 @@ commands:
         queues a failed run again; its completed steps do not run again
   retry --failed [--workflow W] [--owner O] [--error-class C]
         queues every failed run matching the filters again
+  remove RUN
+        deletes a finished run with its steps, events, artifacts and child
+        runs; also a run whose stored row cannot be decoded, whatever its status
   artifacts RUN [--out DIR]
         every version of every artifact of the run as JSON lines; --out writes
         the latest version of each into DIR (created if needed) instead: JSON

@@ -29,6 +29,7 @@ enum class Command {
   export_book,
   webhooks,  // tools/cli/webhooks_command.cc
   resend,
+  remove,
 };
 
 struct CommandLine {

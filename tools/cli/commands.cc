@@ -60,6 +60,8 @@ void run_command(Engine& engine, const CommandLine& cmd, std::ostream& out) {
       return export_book_of(engine, cmd, out);
     case Command::resend:
       return resend_webhook(engine, cmd, out);
+    case Command::remove:
+      return remove_run(engine, cmd, out);
     case Command::webhooks:  // a read command
     case Command::help:
       break;
@@ -95,6 +97,14 @@ void list_artifacts_of(Reader& reader, const CommandLine& cmd, std::ostream& out
         cmd.out_dir, out);
   }
   for (const auto& artifact : reader.artifacts(cmd.run_id)) out << artifact_json_line(artifact);
+}
+
+// Why the store could not decode the row of `run_id`, when `e` says so; else "".
+std::string unreadable_reason(const Error& e, const std::string& run_id) {
+  std::string prefix = "run '" + run_id + "' cannot be read from the store: ";
+  std::string_view message = e.what();
+  if (e.code() != ErrorCode::store || message.rfind(prefix, 0) != 0) return "";
+  return std::string(message.substr(prefix.size()));
 }
 
 }  // namespace
@@ -174,8 +184,30 @@ void retry_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
     }
     return;
   }
-  engine.retry(cmd.run_id);
+  try {
+    engine.retry(cmd.run_id);
+  } catch (const Error& e) {
+    if (unreadable_reason(e, cmd.run_id).empty()) throw;
+    throw Error(ErrorCode::store, std::string(e.what()) +
+                                      "; it cannot be retried (its input or state is unknown): "
+                                      "`storyloom remove " +
+                                      cmd.run_id + "` deletes it");
+  }
   out << "queued run " << cmd.run_id << " again (completed steps are kept)\n";
+}
+
+void remove_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {
+  std::string unreadable;
+  try {
+    engine.get(cmd.run_id);
+  } catch (const Error& e) {
+    unreadable = unreadable_reason(e, cmd.run_id);
+    if (unreadable.empty()) throw;
+  }
+  engine.remove(cmd.run_id);
+  out << "removed run " << cmd.run_id << " with its steps, events, artifacts and child runs";
+  if (!unreadable.empty()) out << " (its stored row could not be read: " << unreadable << ")";
+  out << "\n";
 }
 
 void rewind_run(Engine& engine, const CommandLine& cmd, std::ostream& out) {

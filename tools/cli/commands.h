@@ -34,6 +34,8 @@ void signal_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
 // Run ids from cmd.runs_file or stdin. In signal_many_command.cc.
 void signal_many_runs(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void retry_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
+// Deletes the run (Engine::remove); says so when its stored row could not be decoded.
+void remove_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void list_artifacts(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void rewind_run(Engine& engine, const CommandLine& cmd, std::ostream& out);
 void set_priority(Engine& engine, const CommandLine& cmd, std::ostream& out);

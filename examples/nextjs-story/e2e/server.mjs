@@ -134,7 +134,9 @@ export async function startServer({ wordDelayMs = 15, dir, port, readyLog, env =
     await stop();
     throw e;
   }
-  return { base, port, dbPath, pid: child.pid, ready, stop, kill, output: () => log };
+  // exited: resolves with the exit code (or the signal's name) once the server has stopped.
+  const exitedWith = exited.then((code) => code ?? child.signalCode);
+  return { base, port, dbPath, pid: child.pid, ready, stop, kill, exited: exitedWith, output: () => log };
 }
 
 /** Chromium from the system (no browser download), headless, with a fresh profile. */

@@ -6,6 +6,9 @@
 export async function register(): Promise<void> {
   if (process.env.NEXT_RUNTIME !== 'nodejs') return;
   if (process.env.NEXT_PHASE === 'phase-production-build') return;
+  // The first Ctrl-C or SIGTERM ends event streams and closes the engine, then Next.js stops.
+  const { installShutdown } = await import('./lib/server/shutdown');
+  installShutdown();
   const { getEngine } = await import('./lib/server/engine');
   try {
     await getEngine();

@@ -692,7 +692,11 @@ class Subscription {
 
 // ---- engines --------------------------------------------------------------
 
-// A registered workflow's handler; must outlive the engine's threads.
+// A registered workflow's handler, the execute callback's user_data. It must
+// outlive every call of that callback, and close() may leave one running in a
+// step that ignores it (sl_engine_close returns at its drain timeout): so a
+// Registration is never freed. close() lets go of the handler instead (under
+// the GIL); a few bytes per registered workflow stay behind.
 struct Registration {
   py::object handler;  // handler(Execution) -> True when it kept the execution to finish later
 };
@@ -705,17 +709,24 @@ void execute(void* user_data, sl_execution* execution) {
     return;
   }
   py::gil_scoped_acquire gil;
+  // Our own reference: close() may let go of reg->handler while this call runs.
+  py::object handler = reg->handler;
+  if (handler.is_none()) {
+    static const char kMsg[] = "the engine is closed";
+    sl_execution_finish_failed(execution, SL_CLASS_RETRYABLE, kMsg, sizeof kMsg - 1);
+    return;
+  }
   auto ex = std::make_shared<Execution>(execution);
   bool kept = false;
   try {
     // True: the handler handed the execution to the package's asyncio loop, which
     // finishes it later (the C ABI allows finishing from any thread).
-    kept = reg->handler(ex).is(py::bool_(true));
+    kept = handler(ex).is(py::bool_(true));
   } catch (py::error_already_set& err) {
     // The handler finishes the execution itself; this is a bug in it.
     std::string message = std::string("storyloom Python handler failed: ") + err.what();
     err.restore();
-    PyErr_WriteUnraisable(reg->handler.ptr());
+    PyErr_WriteUnraisable(handler.ptr());
     if (!ex->finished()) {
       try {
         ex->finish_failed(SL_CLASS_FATAL, message, "", "");
@@ -779,6 +790,14 @@ class Engine {
     sl_engine* e = std::exchange(engine_, nullptr);
     lock.unlock();
     sl_engine_close(e);
+    // An execute callback left running by close may still read its
+    // Registration: let go of the handlers, never of the Registrations.
+    py::gil_scoped_acquire gil;
+    for (auto& reg : registrations_) {
+      reg->handler = py::none();
+      (void)reg.release();
+    }
+    registrations_.clear();
   }
 
   // retry: (max_attempts, initial_backoff_ms, multiplier, max_backoff_ms, jitter) or None.

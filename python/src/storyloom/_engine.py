@@ -805,7 +805,10 @@ class Engine:
 
     def close(self) -> None:
         """Stops claiming runs, waits up to drain_timeout for executions in flight and puts
-        the rest back in the queue. Idempotent. Not from inside a workflow function."""
+        the rest back in the queue. Returns within drain_timeout (plus at most 0.1 s): a step
+        still running then is left to finish on its thread, but what it returns is dropped
+        (its next engine call raises Closed) and it runs again after the next open.
+        Idempotent. Not from inside a workflow function."""
         if getattr(_in_workflow, "active", False):
             raise RuntimeError("Engine.close() cannot be called from inside a workflow function")
         with self._close_lock:
