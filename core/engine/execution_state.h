@@ -136,10 +136,10 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
                     const std::optional<RetryPolicy>& retry);
   void llm_event(std::string type, Json data);
   // Stores an image step's picture as a binary artifact version and its
-  // result, naming that version, in one commit; the version is set once the
-  // commit is durable. Throws what complete_step throws, and
+  // result, naming that version, in one commit; sets result.sha256, and the
+  // returned version once the commit is durable. Throws what complete_step throws, and
   // payload_too_large over max_artifact_bytes. (image_step.cc)
-  std::shared_ptr<int64_t> complete_image_step(int64_t seq, ImageResult result, std::string bytes);
+  std::shared_ptr<int64_t> complete_image_step(int64_t seq, ImageResult& result, std::string bytes);
   void llm_done(int64_t seq, std::optional<LlmResult> result, std::optional<Error> error,
                 const LlmCallback& done);
   // Caller holds mutex_; cancel what it returns after unlocking.

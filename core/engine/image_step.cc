@@ -332,7 +332,7 @@ void ExecutionState::image(std::string_view name, ImageRequest request, ImageCal
   });
 }
 
-std::shared_ptr<int64_t> ExecutionState::complete_image_step(int64_t seq, ImageResult result,
+std::shared_ptr<int64_t> ExecutionState::complete_image_step(int64_t seq, ImageResult& result,
                                                              std::string bytes) {
   HeldResources held;
   std::lock_guard lock(mutex_);
