@@ -50,6 +50,17 @@ class ImageCall final : public LlmCall {
   std::shared_ptr<HttpTransfer> transfer_;
 };
 
+// An offline drawing queued on the HTTP client's I/O thread. A closing
+// client drops queued work without running it: the task then ends the step
+// itself (Error(closed)) as it is destroyed, so no workflow waits forever.
+struct QueuedDraw {
+  std::function<void()> on_dropped;
+  bool ran = false;
+  ~QueuedDraw() {
+    if (!ran && on_dropped) on_dropped();
+  }
+};
+
 // One attempt's response as it arrives (I/O thread only).
 struct Response {
   HttpResponseHead head;
@@ -201,7 +212,10 @@ void ExecutionState::image(std::string_view name, ImageRequest request, ImageCal
   // writer's or the limiter's thread, which must stay quick).
   auto draw = [self, call, finish, stopped_error, label, prompt = request.prompt, size,
                drawer = providers.offline_drawer()]() {
+    auto task = std::make_shared<QueuedDraw>();
+    task->on_dropped = [finish, stopped_error]() { finish(std::nullopt, stopped_error()); };
     self->core_->llm().http().run_after(std::chrono::milliseconds(0), [=]() {
+      task->ran = true;
       if (call->cancelled()) return finish(std::nullopt, stopped_error());
       auto [width, height] = parse_image_size(size, label + " size");
       try {
