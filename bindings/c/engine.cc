@@ -6,6 +6,7 @@
 
 #include "args.h"
 #include "handles.h"
+#include "placeholder_picture.h"
 #include "storyloom/config.h"
 #include "status.h"
 #include "to_json.h"
@@ -44,6 +45,10 @@ StartOptions start_options(const Args& args, const sl_start_options* options) {
 
 EngineOptions engine_options(const Args& args, const sl_engine_options* o) {
   EngineOptions options;
+  // The offline image provider draws the book library's placeholder picture.
+  options.images.offline_drawer = [](std::string_view prompt, int width, int height) {
+    return book::placeholder_png(prompt, width, height);
+  };
   if (o == nullptr) return options;  // the version was checked by the caller
   auto store = args.text(o->store, o->store_len, "sl_engine_options.store");
   if (!store.empty()) options.store = std::string(store);

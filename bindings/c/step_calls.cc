@@ -1,4 +1,4 @@
-// sl_execution_http and the calls that take a per-step retry policy
+// sl_execution_http, sl_execution_image and the calls that take a per-step retry policy
 // (sl_execution_step_begin_with_retry, sl_execution_llm_with_retry).
 #include <optional>
 #include <string>
@@ -21,8 +21,8 @@ std::optional<RetryPolicy> retry_of(const Args& args, const char* retry_json, si
   return retry_policy_from_json(args.json(retry_json, retry_len, "retry_json"));
 }
 
-// A step outcome (llm or http) handed to a C callback; the struct types of
-// both have the same fields.
+// A step outcome (llm, http or image) handed to a C callback; their struct
+// types have the same fields.
 template <class COutcome, class Outcome, class Fn>
 void call_back(Fn fn, void* user_data, const Outcome& outcome) {
   COutcome out{};
@@ -99,6 +99,26 @@ SL_API int sl_execution_http(sl_execution* execution, const char* name, size_t n
         step, std::move(request),
         [fn, user_data](HttpStepOutcome outcome) {
           call_back<sl_http_outcome>(fn, user_data, outcome);
+        },
+        std::move(retry));
+  });
+}
+
+SL_API int sl_execution_image(sl_execution* execution, const char* name, size_t name_len,
+                              const char* request_json, size_t request_len, const char* retry_json,
+                              size_t retry_len, sl_image_fn fn, void* user_data) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(execution, "execution");
+    if (fn == nullptr) args.invalid("fn is NULL");
+    auto step = args.text(name, name_len, "name");
+    ImageRequest request =
+        image_request_from_json(args.json(request_json, request_len, "request_json"));
+    auto retry = retry_of(args, retry_json, retry_len);
+    e.execution.image(
+        step, std::move(request),
+        [fn, user_data](ImageOutcome outcome) {
+          call_back<sl_image_outcome>(fn, user_data, outcome);
         },
         std::move(retry));
   });

@@ -106,6 +106,52 @@ void apply_llm(LlmOptions& llm, const Json& json, const std::string& where) {
   }
 }
 
+ImageProviderConfig image_provider_from_json(const Json& json, const std::string& where) {
+  const auto& o = object_of(json, where);
+  only_keys(o,
+            {"name", "kind", "base_url", "api_key", "model", "size", "resource",
+             "connect_timeout_ms", "idle_timeout_ms"},
+            where);
+  ImageProviderConfig p;
+  p.name = text_at(o, "name", where);
+  if (p.name.empty()) bad(where + ".name", "is required");
+  std::string kind = text_at(o, "kind", where);
+  if (kind == "offline") {
+    p.kind = ImageProviderKind::offline;
+    p.size = "512x384";
+  } else if (kind != "openai" && !kind.empty()) {
+    bad(where + ".kind", "must be \"openai\" or \"offline\", got \"" + kind + "\"");
+  }
+  p.base_url = text_at(o, "base_url", where);
+  p.api_key = text_at(o, "api_key", where);
+  p.model = text_at(o, "model", where);
+  if (std::string size = text_at(o, "size", where); !size.empty()) p.size = size;
+  p.resource = text_at(o, "resource", where);
+  using std::chrono::milliseconds;
+  p.connect_timeout =
+      milliseconds(integer_at(o, "connect_timeout_ms", p.connect_timeout.count(), where));
+  p.idle_timeout = milliseconds(integer_at(o, "idle_timeout_ms", p.idle_timeout.count(), where));
+  return p;
+}
+
+void apply_images(ImageOptions& images, const Json& json, const std::string& where) {
+  const auto& o = object_of(json, where);
+  only_keys(o, {"default_provider", "use_environment", "providers"}, where);
+  if (o.contains("default_provider")) images.default_provider = text_at(o, "default_provider", where);
+  if (const auto* env = o.if_contains("use_environment"); env && !env->is_null()) {
+    if (!env->is_bool()) bad(where + ".use_environment", "must be true or false");
+    images.use_environment = env->as_bool();
+  }
+  if (const auto* list = o.if_contains("providers"); list && !list->is_null()) {
+    if (!list->is_array()) bad(where + ".providers", "must be an array");
+    size_t i = 0;
+    for (const auto& p : list->as_array()) {
+      images.providers.push_back(
+          image_provider_from_json(p, where + ".providers[" + std::to_string(i++) + "]"));
+    }
+  }
+}
+
 }  // namespace
 
 ResourceLimits resource_limits_from_json(const Json& json, const std::string& where) {
@@ -127,7 +173,7 @@ ResourceLimits resource_limits_from_json(const Json& json, const std::string& wh
 
 void apply_engine_config(EngineOptions& options, const Json& config) {
   const auto& o = object_of(config, "config");
-  only_keys(o, {"durability", "llm", "resources", "max_json_depth", "max_artifact_bytes"},
+  only_keys(o, {"durability", "llm", "images", "resources", "max_json_depth", "max_artifact_bytes"},
             "config");
   if (const auto* durability = o.if_contains("durability"); durability && !durability->is_null()) {
     const auto* text = durability->if_string();
@@ -157,6 +203,9 @@ void apply_engine_config(EngineOptions& options, const Json& config) {
   }
   if (const auto* llm = o.if_contains("llm"); llm && !llm->is_null()) {
     apply_llm(options.llm, *llm, "config.llm");
+  }
+  if (const auto* images = o.if_contains("images"); images && !images->is_null()) {
+    apply_images(options.images, *images, "config.images");
   }
   if (const auto* resources = o.if_contains("resources"); resources && !resources->is_null()) {
     for (const auto& [name, limits] : object_of(*resources, "config.resources")) {

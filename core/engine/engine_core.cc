@@ -100,6 +100,8 @@ EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {
   for (const auto& [name, limits] : options_.resources) resources_->configure(name, limits);
   llm_ = std::make_unique<LlmClient>(options_.llm, *resources_, options_.clock,
                                      [](const char* name) { return std::getenv(name); });
+  images_ = std::make_unique<ImageProviders>(options_.images, *resources_,
+                                             [](const char* name) { return std::getenv(name); });
   std::random_device rd;
   ids_random_.seed((static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(getpid()));
   engine_id_ = "e";

@@ -17,6 +17,7 @@
 
 #include "engine/worker_pool.h"
 #include "engine/writer.h"
+#include "image/image_providers.h"
 #include "llm/llm_client.h"
 #include "scheduler/resource_limiter.h"
 #include "events/hub.h"
@@ -79,6 +80,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   EventHub& hub() { return *hub_; }
   ResourceLimiter& resources() { return *resources_; }
   LlmClient& llm() { return *llm_; }
+  ImageProviders& images() { return *images_; }
   std::unique_ptr<store::ReadTx> read() { return store_->begin_read(); }
   bool has_workflow(std::string_view name);
   RetryPolicy retry_policy(std::string_view workflow);
@@ -153,6 +155,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<ResourceLimiter> resources_;
   std::unique_ptr<LlmClient> llm_;
+  std::unique_ptr<ImageProviders> images_;
   std::atomic<bool> closing_{false};
   std::atomic<bool> closed_{false};
 

@@ -11,7 +11,8 @@ namespace {
 
 bool is_reserved_event_type(std::string_view type) {
   return type.rfind("run.", 0) == 0 || type.rfind("step.", 0) == 0 ||
-         type.rfind("llm.", 0) == 0 || type.rfind("http.", 0) == 0 || type == "chunk" ||
+         type.rfind("llm.", 0) == 0 || type.rfind("http.", 0) == 0 ||
+         type.rfind("image.", 0) == 0 || type == "chunk" ||
          type == "progress" || type == "artifact" || type == "signal.received";
 }
 

@@ -18,6 +18,7 @@
 #include "store/store.h"
 #include "storyloom/execution.h"
 #include "storyloom/http_step.h"
+#include "storyloom/image.h"
 #include "storyloom/llm.h"
 
 namespace storyloom::detail {
@@ -66,6 +67,9 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   // The built-in http step (http_step.cc).
   void http(std::string_view name, HttpStepRequest request, HttpStepCallback done,
             std::optional<RetryPolicy> retry);
+  // The built-in image step (image_step.cc).
+  void image(std::string_view name, ImageRequest request, ImageCallback done,
+             std::optional<RetryPolicy> retry);
   void progress(Json value);
   void artifact(std::string_view key, Json value);
   void binary_artifact(std::string_view key, std::string_view content_type, std::string bytes);
@@ -133,6 +137,11 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   int begin_attempt(const Position& pos, std::string_view name, std::string_view kind,
                     const std::optional<RetryPolicy>& retry);
   void llm_event(std::string type, Json data);
+  // Stores an image step's picture as a binary artifact version and its
+  // result, naming that version, in one commit; sets result.sha256, and the
+  // returned version once the commit is durable. Throws what complete_step throws, and
+  // payload_too_large over max_artifact_bytes. (image_step.cc)
+  std::shared_ptr<int64_t> complete_image_step(int64_t seq, ImageResult& result, std::string bytes);
   void llm_done(int64_t seq, std::optional<LlmResult> result, std::optional<Error> error,
                 const LlmCallback& done);
   // Caller holds mutex_; cancel what it returns after unlocking.

@@ -165,8 +165,10 @@ def provider_label(engine: storyloom.Engine, provider: str | None) -> str:
 def story(ctx: storyloom.Context, input: dict[str, Any]) -> dict[str, Any]:
     """outline -> optional approve signal (may carry {"outline": [plan, ...]} edits) ->
     per page: write -> (critique -> revise) x quality -> illustration brief -> artifact
-    page/N -> artifact story. Progress: {pages_total, pages_completed, pages_failed,
-    pages_in_progress, stage}."""
+    page/N; then per page a picture (the image step, binary artifact page/N/picture) ->
+    artifact story. Progress: {pages_total, pages_completed, pages_failed,
+    pages_in_progress, illustrations_total, illustrations_done, illustrations_failed,
+    illustrations_in_progress, stage}."""
     pages = input["pages"]
     progress = {
         "pages_total": pages,
@@ -195,7 +197,7 @@ def story(ctx: storyloom.Context, input: dict[str, Any]) -> dict[str, Any]:
     outline = {**outline, "plans": plans}
     ctx.artifact("outline", {**outline, "approved": True})
 
-    texts = []
+    texts, briefs = [], []
     for n, plan in enumerate(plans, 1):
         progress.update(pages_in_progress=1, stage=f"page {n}: writing")
         ctx.progress(progress)
@@ -211,14 +213,19 @@ def story(ctx: storyloom.Context, input: dict[str, Any]) -> dict[str, Any]:
                 ctx.progress(progress)
             raise
         texts.append(page["content"])
+        briefs.append(page["illustration"])
         progress.update(pages_in_progress=0, pages_completed=n, stage=f"page {n}: done")
         ctx.progress(progress)
+    # The pictures follow every page's text, so redoing one (a rewind to its step) never
+    # rewrites a page.
+    pictures = _illustrate(ctx, outline, briefs, progress)
     result = {
         "title": outline["title"],
         "author_style": input["author_style"],
         "visual_style": outline["visual_style"],
         "plans": plans,
         "pages": texts,
+        "pictures": pictures,
         "written_by": by,
     }
     ctx.artifact("story", result)
@@ -257,6 +264,46 @@ def _page(ctx, input, outline, n, plan, progress) -> dict[str, Any]:
     }
     ctx.artifact(base, page)
     return page
+
+
+def picture_prompt(outline: dict[str, Any], brief: str) -> str:
+    """Page N's picture prompt: the outline's visual style and title, the same on every
+    page so the pictures stay alike, then the page's brief."""
+    return f'Style: {outline["visual_style"]}. A picture for the story "{outline["title"]}". {brief}'
+
+
+def _illustrate(ctx, outline, briefs, progress) -> list[str | None]:
+    """Page N's picture through the engine's image step, kept as the binary artifact
+    page/N/picture. One that keeps failing leaves its page with no picture (None, and a
+    page.no_picture event) and the story goes on; rewinding to its step redoes it alone."""
+    total = len(briefs)
+    progress.update(
+        illustrations_total=total,
+        illustrations_done=0,
+        illustrations_failed=0,
+        illustrations_in_progress=0,
+    )
+    pictures: list[str | None] = []
+    for n, brief in enumerate(briefs, 1):
+        key = f"{STREAMS_PREFIX}{n}/picture"
+        progress.update(illustrations_in_progress=1, stage=f"page {n}: picture")
+        ctx.progress(progress)
+        try:
+            ctx.image(key, picture_prompt(outline, brief))
+            pictures.append(key)
+            progress["illustrations_done"] += 1
+        except storyloom.StoryloomError as e:
+            # A retried attempt, a cancelled run or a closing engine is not a lost picture.
+            if getattr(e, "will_retry", False) or isinstance(
+                e, (storyloom.Cancelled, storyloom.Closed)
+            ):
+                raise
+            pictures.append(None)
+            progress["illustrations_failed"] += 1
+            ctx.emit("page.no_picture", {"page": n, "message": str(e)})
+        progress["illustrations_in_progress"] = 0
+    ctx.progress(progress)
+    return pictures
 
 
 class StreamText:
@@ -327,8 +374,12 @@ def to_markdown(story_value: dict[str, Any]) -> str:
         "",
         f"*In the style of {story_value['author_style']}*",
     ]
+    pictures = story_value.get("pictures") or []
     for n, text in enumerate(story_value["pages"], 1):
-        lines += ["", f"## Page {n}", "", text]
+        lines += ["", f"## Page {n}", ""]
+        if n <= len(pictures) and pictures[n - 1] is None:
+            lines += ["*(no picture)*", ""]
+        lines.append(text)
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,7 @@
 #include "approval_prompt.h"
 #include "book.h"
 #include "options.h"
+#include "placeholder_picture.h"
 #include "story_export.h"
 #include "story_workflow.h"
 #include "terminal_view.h"
@@ -115,13 +116,16 @@ int write_story(const story::Options& options, const sigset_t& stop_signals) {
   offline.offline_word_delay = options.word_delay;
   engine_options.llm.providers = {offline};
   engine_options.llm.default_provider = options.provider;
+  // Pictures: the engine's image step; offline (a labelled placeholder) unless
+  // STORYLOOM_IMAGE_PROVIDER names a configured provider (OPENAI_API_KEY).
+  engine_options.images.offline_drawer = storyloom::book::placeholder_png;
   auto engine = storyloom::Engine::open(engine_options);
   view.line("storyloom story example: " + text_source_label(*engine, options.model));
   struct OpenOnExit {
     story::StartGate& gate;
     ~OpenOnExit() { gate.open(); }  // before the engine closes, on every path
   } open_on_exit{gate};
-  story::register_story_workflow(*engine, {story::llm_text_source("", options.model), &gate, {}});
+  story::register_story_workflow(*engine, {story::llm_text_source("", options.model), &gate});
   engine->launch();  // every workflow is registered: now runs may execute (and resume)
 
   storyloom::StartOptions start;

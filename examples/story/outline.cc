@@ -66,6 +66,7 @@ std::string string_at(const boost::json::object& object, std::string_view key) {
 
 std::string outline_text(const Outline& outline) {
   std::string text = "TITLE: " + outline.title + "\nSTYLE: " + outline.visual_style + "\n";
+  if (!outline.characters.empty()) text += "CHARACTERS: " + outline.characters + "\n";
   for (size_t i = 0; i < outline.plans.size(); ++i) {
     text += "PAGE " + std::to_string(i + 1) + ": " + outline.plans[i] + "\n";
   }
@@ -85,6 +86,8 @@ Outline parse_outline(std::string_view text, const StoryInput& input) {
       outline.title = value;
     } else if (outline.visual_style.empty() && labelled(line, "STYLE", value)) {
       outline.visual_style = value;
+    } else if (outline.characters.empty() && labelled(line, "CHARACTERS", value)) {
+      outline.characters = value;
     } else if (auto [page, plan] = page_line(line); page >= 1 && page <= input.pages) {
       auto& slot = outline.plans[static_cast<size_t>(page - 1)];
       if (slot.empty()) slot = std::string(plan);
@@ -92,6 +95,10 @@ Outline parse_outline(std::string_view text, const StoryInput& input) {
   }
   if (outline.title.empty()) outline.title = "A Story About " + input.topic;
   if (outline.visual_style.empty()) outline.visual_style = "soft watercolour illustrations";
+  if (outline.characters.empty()) {
+    outline.characters = "the characters of a story about " + input.topic +
+                         ", each drawn the same way on every page";
+  }
   for (size_t i = 0; i < outline.plans.size(); ++i) {
     if (outline.plans[i].empty()) {
       outline.plans[i] = "Page " + std::to_string(i + 1) + " of the story of " + input.topic + ".";
@@ -105,6 +112,7 @@ storyloom::Json to_json(const Outline& outline) {
   for (const auto& p : outline.plans) plans.emplace_back(p);
   return boost::json::object{{"title", outline.title},
                              {"visual_style", outline.visual_style},
+                             {"characters", outline.characters},
                              {"plans", std::move(plans)}};
 }
 
@@ -112,6 +120,8 @@ Outline outline_from_json(const storyloom::Json& value) {
   if (!value.is_object()) throw Error(ErrorCode::invalid_argument, "outline must be an object");
   const auto& object = value.as_object();
   Outline outline{string_at(object, "title"), string_at(object, "visual_style"), {}};
+  // Outlines stored before characters were asked for have none.
+  if (object.if_contains("characters")) outline.characters = string_at(object, "characters");
   const auto* plans = object.if_contains("plans");
   if (plans == nullptr || !plans->is_array()) {
     throw Error(ErrorCode::invalid_argument, "outline: 'plans' must be an array of strings");
@@ -143,13 +153,14 @@ Outline apply_outline_decision(Outline outline, const storyloom::Json& decision)
     }
   }
   Outline edited = outline;
-  for (std::string_view key : {"title", "visual_style"}) {
+  for (std::string_view key : {"title", "visual_style", "characters"}) {
     if (object.if_contains(key) == nullptr) continue;
     std::string value = string_at(object, key);
     if (trim(value).empty()) {
       throw Error(ErrorCode::invalid_argument, "approve: '" + std::string(key) + "' must not be blank");
     }
-    (key == "title" ? edited.title : edited.visual_style) = value;
+    (key == "title" ? edited.title : key == "visual_style" ? edited.visual_style : edited.characters) =
+        value;
   }
   if (const auto* plans = object.if_contains("plans")) {
     if (!plans->is_array() || plans->as_array().size() != outline.plans.size()) {

@@ -26,7 +26,8 @@ Prompt prompt_for(const TextRequest& r) {
       p.user = "Plan an illustrated story about " + in.topic + " in exactly " +
                std::to_string(in.pages) +
                " pages. Answer with JSON: the title, the visual style of the illustrations (a "
-               "few words) and, for each page in order, what happens on it in one or two "
+               "few words), the characters and how each looks (so every picture draws them "
+               "alike) and, for each page in order, what happens on it in one or two "
                "sentences.";
       p.json_schema = outline_schema(in.pages);
       p.max_tokens = 200 + 80 * in.pages;

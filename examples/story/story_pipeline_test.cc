@@ -95,6 +95,13 @@ TEST(Outline, ApprovalDecisions) {
       outline, boost::json::parse(R"({"title": "New", "plans": ["uno", "dos"]})"));
   EXPECT_EQ(edited.title, "New");
   EXPECT_EQ(edited.plans[1], "dos");
+  EXPECT_EQ(apply_outline_decision(outline, boost::json::parse(R"({"characters": "a red fox"})"))
+                .characters,
+            "a red fox");
+  EXPECT_STREQ(error_of([&] {
+                 apply_outline_decision(outline, boost::json::parse(R"({"characters": " "})"));
+               }).what(),
+               "approve: 'characters' must not be blank");
 
   auto wrong_count = error_of([&] {
     apply_outline_decision(outline, boost::json::parse(R"({"plans": ["only one"]})"));
@@ -114,13 +121,19 @@ class Pipeline : public ::testing::Test {
   // The engine's own offline provider unless `providers` says otherwise.
   void open(TextSource source = llm_text_source("", ""),
             std::vector<storyloom::LlmProviderConfig> providers = {},
-            PictureSource pictures = {}) {
+            std::function<std::string(const std::string& prompt)> pictures = {}) {
     auto options = fast_options();
     options.llm.use_environment = false;
+    // Pictures from the image step's offline provider, drawn by `pictures`.
+    options.images.use_environment = false;
+    options.images.offline_drawer = [pictures](std::string_view prompt, int width, int height) {
+      return pictures ? pictures(std::string(prompt))
+                      : storyloom::book::placeholder_png(prompt, width, height);
+    };
     options.llm.providers = std::move(providers);
     if (!options.llm.providers.empty()) options.llm.default_provider = options.llm.providers[0].name;
     engine_ = Engine::open(options);
-    register_story_workflow(*engine_, {std::move(source), nullptr, std::move(pictures)});
+    register_story_workflow(*engine_, {std::move(source), nullptr});
     engine_->launch();
   }
   std::string start(const std::string& input) {
@@ -283,6 +296,7 @@ TEST_F(Pipeline, AStoryFromAnOpenAiCompatibleServer) {
   EXPECT_EQ(outline.at("title").as_string().find("title of «Plan an illustrated"), 0u)
       << boost::json::serialize(outline);
   EXPECT_EQ(outline.at("visual_style").as_string().find("visual_style of «"), 0u);
+  EXPECT_EQ(outline.at("characters").as_string().find("characters of «"), 0u);
   EXPECT_EQ(outline.at("plans").as_array().size(), 2u);
   EXPECT_EQ(outline.at("plans").at(1).as_string().find("pages of «"), 0u)
       << boost::json::serialize(outline);
@@ -299,6 +313,9 @@ TEST(StructuredAnswers, OutlineAndCritiqueFromJsonOrText) {
   auto outline = outline_from_answer(json_answer, input);
   EXPECT_EQ(outline.title, "The Brave Kite");
   EXPECT_EQ(outline.visual_style, "ink");
+  // No characters in the answer: derived from the topic, never blank.
+  EXPECT_EQ(outline.characters,
+            "the characters of a story about a kite, each drawn the same way on every page");
   EXPECT_EQ(outline.plans, (std::vector<std::string>{"One.", "Page 2 of the story of a kite.",
                                                      "Three."}));
   storyloom::LlmResult text_answer;
@@ -330,13 +347,15 @@ TEST_F(Pipeline, EveryPageGetsAPictureInTheOutlinesStyle) {
   auto outline = latest(run, "outline");
   ASSERT_EQ(prompts.size(), 2u);
   for (const auto& prompt : prompts) {
-    // The same style and title in every prompt, so the pictures stay alike.
+    // The same style, title and characters in every prompt, so the pictures stay alike.
     EXPECT_EQ(prompt.rfind("Style: " + std::string(outline.at("visual_style").as_string()) +
                                ". A picture for the story \"" +
-                               std::string(outline.at("title").as_string()) + "\". ",
+                               std::string(outline.at("title").as_string()) + "\". Characters: " +
+                               std::string(outline.at("characters").as_string()) + ". ",
                            0),
               0u)
         << prompt;
+    EXPECT_FALSE(outline.at("characters").as_string().empty());
   }
   auto picture = engine_->artifact_bytes(run, "page/2/picture");
   EXPECT_EQ(picture.info.content_type, "image/png");
@@ -370,7 +389,8 @@ TEST_F(Pipeline, APictureThatKeepsFailingLeavesNoPictureAndARewindRedoesIt) {
   for (const auto& e : engine_->events(run, 0, 10000)) {
     if (e.type == "page.no_picture") {
       reported = true;
-      EXPECT_EQ(e.data.at("message"), "the painter refused");
+      EXPECT_EQ(e.data.at("message"),
+                "image step 'page/1/picture': the offline drawer failed: the painter refused");
     }
   }
   EXPECT_TRUE(reported);

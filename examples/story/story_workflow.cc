@@ -6,7 +6,6 @@
 #include "book.h"
 #include "outline.h"
 #include "structured_answers.h"
-#include "placeholder_picture.h"
 #include "storyloom/error.h"
 
 namespace story {
@@ -168,8 +167,8 @@ class StoryRun {
     }
   }
 
-  // The page's picture, drawn from its brief in the outline's visual style and
-  // kept as the binary artifact page/N/picture. One that keeps failing leaves
+  // The page's picture, asked of the image step from its brief in the
+  // outline's visual style and kept as the binary artifact page/N/picture. One that keeps failing leaves
   // the page with "no picture" (picture: null) and the story goes on.
   void illustrate(const Outline& outline, int page, boost::json::object& value) {
     std::string key = storyloom::book::picture_key(page);
@@ -178,13 +177,10 @@ class StoryRun {
     ++progress_.pictures_in_progress;
     ctx_.progress(progress_.at("drawing the picture of page " + of, page));
     try {
-      ctx_.step(key, [&]() -> Json {
-        std::string prompt = picture_prompt(outline.visual_style, outline.title, brief);
-        std::string png = settings_.draw_picture ? settings_.draw_picture(prompt)
-                                                 : storyloom::book::placeholder_png(prompt);
-        ctx_.binary_artifact(key, "image/png", png);
-        return boost::json::object{{"artifact", key}, {"bytes", png.size()}};
-      });
+      storyloom::ImageRequest request;
+      request.prompt = picture_prompt(outline, brief);
+      request.artifact = key;
+      ctx_.image(key, request);
       --progress_.pictures_in_progress;
       ++progress_.pictures_done;
       value["picture"] = key;
@@ -208,9 +204,11 @@ class StoryRun {
 
 }  // namespace
 
-std::string picture_prompt(const std::string& visual_style, const std::string& title,
-                           const std::string& brief) {
-  return "Style: " + visual_style + ". A picture for the story \"" + title + "\". " + brief;
+std::string picture_prompt(const Outline& outline, const std::string& brief) {
+  std::string prompt =
+      "Style: " + outline.visual_style + ". A picture for the story \"" + outline.title + "\". ";
+  if (!outline.characters.empty()) prompt += "Characters: " + outline.characters + ". ";
+  return prompt + brief;
 }
 
 void StartGate::open() {

@@ -6,11 +6,13 @@
 //   "page/N" → artifact "story".
 //
 // Steps: "outline", "approve" (the signal wait; again after a malformed edit), "page/N/write",
-// "page/N/critique/R", "page/N/revise/R", "page/N/illustration".
+// "page/N/critique/R", "page/N/revise/R", "page/N/illustration", then per page
+// "page/N/picture" (the built-in image step).
 // Streams (chunk events, live): "outline", "page/N", "page/N/critique/R",
 // "page/N/revision/R", "page/N/illustration".
 // Artifacts: "outline" {title, visual_style, plans}, "page/N" {page, content,
-// plan, critique, iteration, illustration}, "story".
+// plan, critique, iteration, illustration}, "page/N/picture" (image/png,
+// written by the image step), "story".
 // Progress: {pages_total, pages_completed, pages_failed, pages_in_progress,
 // stage, page (the page being worked on, 0 for none), stream (being written)}.
 // Events: "outline.edit_rejected" {message} when an approve signal's edits
@@ -25,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "outline.h"
 #include "story_input.h"
 #include "storyloom/engine.h"
 #include "text_source.h"
@@ -48,21 +51,18 @@ class StartGate {
   bool open_ = false;
 };
 
-// Draws a page's picture (PNG bytes) from its prompt; throws storyloom::Error
-// to fail the attempt (a retryable one is retried per the step's policy).
-using PictureSource = std::function<std::string(const std::string& prompt)>;
-
+// Pictures come from the engine's image step (storyloom/image.h): its
+// default image provider, offline unless the engine is configured otherwise
+// (the offline one draws with EngineOptions::images.offline_drawer).
 struct StorySettings {
   TextSource source;          // where every piece of text comes from
   StartGate* gate = nullptr;  // outlives the engine
-  // Empty: the offline placeholder painter (book/placeholder_picture.h).
-  PictureSource draw_picture;
 };
 
-// The prompt of page N's picture: the outline's visual style and title, the
-// same for every page so the pictures stay alike, then the page's brief.
-std::string picture_prompt(const std::string& visual_style, const std::string& title,
-                           const std::string& brief);
+// The prompt of page N's picture: the outline's visual style, title and
+// characters, the same for every page so the pictures stay alike, then the
+// page's brief.
+std::string picture_prompt(const Outline& outline, const std::string& brief);
 
 void register_story_workflow(storyloom::Engine& engine, StorySettings settings);
 

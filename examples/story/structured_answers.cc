@@ -22,11 +22,13 @@ storyloom::Json outline_schema(int pages) {
        boost::json::object{
            {"title", string_property("the story's title")},
            {"visual_style", string_property("the illustrations' visual style, a few words")},
+           {"characters", string_property("each character and how they look (species, "
+                                          "age, clothes, colours), one sentence each")},
            {"pages", boost::json::object{{"type", "array"},
                                          {"items", std::move(page)},
                                          {"minItems", pages},
                                          {"maxItems", pages}}}}},
-      {"required", boost::json::array{"title", "visual_style", "pages"}},
+      {"required", boost::json::array{"title", "visual_style", "characters", "pages"}},
       {"additionalProperties", false}};
 }
 
@@ -48,6 +50,7 @@ Outline outline_from_answer(const storyloom::LlmResult& answer, const StoryInput
   Outline read;
   read.title = string_or_empty(o, "title");
   read.visual_style = string_or_empty(o, "visual_style");
+  read.characters = string_or_empty(o, "characters");
   if (const auto* pages = o.if_contains("pages"); pages && pages->is_array()) {
     for (const auto& p : pages->as_array()) read.plans.push_back(p.is_string() ? std::string(p.as_string()) : "");
   }

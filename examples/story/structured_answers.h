@@ -12,7 +12,7 @@
 
 namespace story {
 
-// {"title", "visual_style", "pages": [exactly `pages` strings]}.
+// {"title", "visual_style", "characters", "pages": [exactly `pages` strings]}.
 storyloom::Json outline_schema(int pages);
 // {"critique": "...", "change": "the single most useful change"}.
 storyloom::Json critique_schema();

@@ -7,6 +7,10 @@
 //                           "base_url", "api_key", "model", "resource",
 //                           "connect_timeout_ms", "idle_timeout_ms",
 //                           "offline_word_delay_ms"}]},
+//    "images": {"default_provider": "offline", "use_environment": true,
+//               "providers": [{"name", "kind": "openai"|"offline", "base_url",
+//                              "api_key", "model", "size": "1024x1024", "resource",
+//                              "connect_timeout_ms", "idle_timeout_ms"}]},
 //    "resources": {"llm:openai": {"requests", "period_ms", "burst",
 //                                 "max_in_flight", "tokens_per_minute"}},
 //    "max_json_depth": 32}

@@ -44,6 +44,10 @@ class Context {
   // The built-in http step (Execution::http), waited for on this thread, like llm().
   HttpStepResult http(std::string_view name, HttpStepRequest request,
                       std::optional<RetryPolicy> retry = std::nullopt);
+  // The built-in image step (Execution::image), waited for on this thread,
+  // like llm(). The picture's bytes: Engine::artifact_bytes(run, result.artifact, result.version).
+  ImageResult image(std::string_view name, ImageRequest request,
+                    std::optional<RetryPolicy> retry = std::nullopt);
   void sleep(std::string_view name, std::chrono::milliseconds duration);
   // nullopt when the timeout passed without a signal.
   std::optional<Json> wait_for_signal(std::string_view name,

@@ -16,6 +16,7 @@
 #include "storyloom/context.h"
 #include "storyloom/events.h"
 #include "storyloom/execution.h"
+#include "storyloom/image.h"
 #include "storyloom/llm.h"
 #include "storyloom/resource.h"
 #include "storyloom/retry.h"
@@ -76,6 +77,9 @@ struct EngineOptions {
   std::function<double()> random01;             // jitter source in [0, 1); defaults to a PRNG
   // LLM providers of the llm step (storyloom/llm.h); by default those of the environment.
   LlmOptions llm;
+  // Image providers of the image step (storyloom/image.h); by default offline,
+  // plus openai when the environment configures it.
+  ImageOptions images;
   // Limits of named resources (storyloom/resource.h). Every LLM provider has
   // one, "llm:<name>" unless it names another; unlisted ones are unlimited.
   std::map<std::string, ResourceLimits> resources;

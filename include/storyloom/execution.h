@@ -17,6 +17,7 @@
 
 #include "storyloom/error.h"
 #include "storyloom/http_step.h"
+#include "storyloom/image.h"
 #include "storyloom/json.h"
 #include "storyloom/llm.h"
 #include "storyloom/retry.h"
@@ -158,6 +159,27 @@ class Execution {
   // invalid_argument for a bad request (validate(HttpStepRequest)).
   void http(std::string_view name, HttpStepRequest request, HttpStepCallback done,
             std::optional<RetryPolicy> retry = std::nullopt);
+
+  // The built-in image step `name` (storyloom/image.h), memoized like a
+  // step: a new attempt waits until every earlier write of the run is
+  // committed and its provider's resource admits it (holding no thread),
+  // records `image.attempt` {seq, name, attempt, provider, model, size,
+  // artifact}, then asks the provider for one picture (the offline provider
+  // draws it). The picture becomes a new version of the binary artifact
+  // request.artifact (else `name`), with an `artifact` event, in the same
+  // commit as the step's result, which names that version. A failed attempt
+  // is retried per `retry` (else the workflow's policy, else
+  // default_image_retry_policy()): 401/403/400 fatal, 429 rate-limited with
+  // its Retry-After (pausing the resource), 5xx, broken transfers and
+  // malformed answers retryable, timeouts ErrorCode::timeout. `done` runs
+  // exactly once: on this thread before image() returns when memoized, else
+  // on an engine thread, where it must be quick. Cancelling the run or
+  // closing the engine stops the transfer at once (done gets Error(cancelled)
+  // or Error(closed), nothing is recorded). Throws, before anything starts,
+  // what begin_step throws, invalid_argument for a bad request (or an offline
+  // provider with no drawer) and not_found for an unknown provider.
+  void image(std::string_view name, ImageRequest request, ImageCallback done,
+             std::optional<RetryPolicy> retry = std::nullopt);
 
   // Not memoized: skipped while the execution replays stored steps.
   void progress(Json value);

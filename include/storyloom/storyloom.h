@@ -757,6 +757,54 @@ typedef void (*sl_http_fn)(void* user_data, const sl_http_outcome* outcome);
 SL_API int sl_execution_http(sl_execution* execution, const char* name, size_t name_len,
                              const char* request_json, size_t request_len, const char* retry_json,
                              size_t retry_len, sl_http_fn fn, void* user_data);
+/* How a built-in image step ended; the fields of sl_llm_outcome. Borrowed:
+ * valid only during the callback. result_json on success: {"artifact",
+ * "version","content_type","bytes","sha256","width","height","provider",
+ * "model","revised_prompt"}; the picture itself is the binary artifact
+ * `artifact` at `version` (sl_engine_artifact_bytes). */
+typedef struct sl_image_outcome {
+  int status;          /* SL_OK, or the error's SL_E* code */
+  int error_class;     /* SL_CLASS_* of the error; SL_CLASS_FATAL on success */
+  const char* message; /* the error's message; "" on success */
+  size_t message_len;
+  const char* result_json; /* on success, above; else NULL */
+  size_t result_len;
+  int memoized;   /* 1: the result was stored by an earlier execution */
+  int will_retry; /* 1: the failure is retried per the step's policy; unwind and
+                   * finish the execution (any finish call) and the run is requeued */
+} sl_image_outcome;
+
+/* Runs exactly once per successful sl_execution_image, on the calling thread
+ * when memoized, else on an engine thread: be quick, hand the outcome to your
+ * own thread or loop. */
+typedef void (*sl_image_fn)(void* user_data, const sl_image_outcome* outcome);
+
+/* The built-in image step `name`: one picture, memoized like a step (a replay,
+ * also after a crash, returns the stored result and asks for nothing). A new
+ * attempt starts once every earlier write is committed and its provider's
+ * resource ("image:<provider>" unless configured otherwise) admits it, and
+ * records image.attempt {seq,name,attempt,provider,model,size,artifact}. An
+ * openai provider is sent POST {base_url}/images/generations {"model","prompt",
+ * "size","n":1,"response_format":"b64_json"} (plus "extra"); the offline
+ * provider draws a labelled placeholder picture (no network, no key). The
+ * picture becomes a new version of the binary artifact "artifact" (default:
+ * the step's name), with an artifact event, in the same commit as the result.
+ * request_json: {"prompt" (required), "provider", "model", "size" ("WxH", each
+ * 64..4096), "artifact", "extra": {..}, "idle_timeout_ms", "total_timeout_ms"}.
+ * Providers come from the config JSON's "images" (sl_engine_options) and the
+ * environment (OPENAI_API_KEY / OPENAI_BASE_URL, OPENAI_IMAGE_MODEL,
+ * OPENAI_IMAGE_SIZE, STORYLOOM_IMAGE_PROVIDER); the default is offline.
+ * 401/403/400 are fatal, 429 rate-limited (its Retry-After pauses the
+ * resource), 5xx, broken transfers and malformed answers retryable, timeouts
+ * SL_ETIMEOUT; retried per retry_json, else the workflow's policy, else 3
+ * attempts. Keys are never stored or shown. Cancelling the run or closing the
+ * engine stops the transfer at once (SL_ECANCELLED / SL_ECLOSED, nothing
+ * recorded). Errors (fn is then not called): SL_EINVALID (name, request,
+ * retry_json, NULL fn), SL_ENOTFOUND (provider), SL_ENONDETERMINISM,
+ * SL_ECANCELLED, SL_ECLOSED. */
+SL_API int sl_execution_image(sl_execution* execution, const char* name, size_t name_len,
+                              const char* request_json, size_t request_len, const char* retry_json,
+                              size_t retry_len, sl_image_fn fn, void* user_data);
 /* ---- binary artifacts (pictures) ----------------------------------------- */
 
 /* Stores a new version of the binary artifact `key`: `bytes_len` bytes (any,

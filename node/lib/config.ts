@@ -2,6 +2,7 @@
 // limits: camelCase in JS, the JSON of sl_engine_options.config_json
 // (storyloom/config.h) for the engine. Shapes and types are checked here;
 // ranges by the engine, which names the field in its own (snake_case) words.
+import { imagesJson } from './image';
 import { invalid, objectOf, optionalBoolean, optionalInteger, optionalNumber, optionalString } from './check';
 
 export type LlmProviderKind = 'openai' | 'anthropic' | 'offline';
@@ -123,6 +124,7 @@ export function engineConfigJson(
   resources: unknown,
   maxJsonDepth?: unknown,
   maxArtifactBytes?: unknown,
+  images?: unknown,
 ): string {
   const config: Record<string, unknown> = {};
   // The engine checks it (an integer >= 1024) and names the key in its message.
@@ -130,6 +132,7 @@ export function engineConfigJson(
   // The engine checks the range (1..1000) and names the key in its message.
   if (maxJsonDepth !== undefined) config.max_json_depth = maxJsonDepth;
   if (llm !== undefined) config.llm = llmJson('Engine.open: llm', llm);
+  if (images !== undefined) config.images = imagesJson('Engine.open: images', images);
   if (resources !== undefined) {
     const where = 'Engine.open: resources';
     if (resources === null || typeof resources !== 'object' || Array.isArray(resources)) {

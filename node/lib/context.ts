@@ -4,6 +4,7 @@
 import { call, callAsync, CancelledError, ERROR_CLASS_CODE, errorFromNative, StoryloomError, type ErrorClass } from './errors';
 import { durationMs, objectOf, optionalNumber, optionalString } from './check';
 import { llmRequestJson, toLlmResult, type LlmRequest, type LlmResult } from './llm';
+import { imageRequestJson, toImageResult, type ImageRequest, type ImageResult } from './image';
 import { httpRequestJson, retryJson, stepRetryOptions, toHttpResult, type HttpRequest, type HttpResult, type StepRetryOptions } from './http';
 import type { RetryOptions } from './workflow-options';
 import { SL_WAIT_PARKED, SL_WAIT_TIMED_OUT, type NativeExecution, type NativeLlmOutcome } from './native';
@@ -347,6 +348,31 @@ export class Context {
     if (outcome.status === 0 && outcome.result !== undefined) return toHttpResult(JSON.parse(outcome.result));
     this.#stepFailed = true;
     if (outcome.willRetry) throw new Parked(`http step '${name}' failed and will be retried (${outcome.message})`);
+    throw errorFromNative(outcome.status, outcome.errorClass, outcome.message);
+  }
+
+  /**
+   * The built-in image step `name`: one picture from the engine's image
+   * provider (an OpenAI-compatible images API, or offline: a labelled
+   * placeholder), memoized like a step. The picture is stored as the binary
+   * artifact `request.artifact` (else `name`) in the same commit as the
+   * result, which names its version: read it with engine.artifactBytes.
+   * 429 (its Retry-After), 5xx, timeouts and malformed answers are retried
+   * per `options.retry` (else the workflow's policy, else 3 attempts) by
+   * unwinding the workflow (Parked); 400/401/403 reject with
+   * StepFailedError. Cancelling the run stops the transfer (CancelledError).
+   */
+  async image(name: string, request: ImageRequest, options: StepRetryOptions = {}): Promise<ImageResult> {
+    this.#enter('image');
+    const json = imageRequestJson(`image step '${name}'`, request);
+    const retry = stepRetryOptions(`image step '${name}'`, options);
+    const outcome = await new Promise<NativeLlmOutcome>((resolve) => {
+      const known = call(() => this.#execution.image(name, json, retry, resolve));
+      if (known) resolve(known);
+    });
+    if (outcome.status === 0 && outcome.result !== undefined) return toImageResult(JSON.parse(outcome.result));
+    this.#stepFailed = true;
+    if (outcome.willRetry) throw new Parked(`image step '${name}' failed and will be retried (${outcome.message})`);
     throw errorFromNative(outcome.status, outcome.errorClass, outcome.message);
   }
 

@@ -3,6 +3,7 @@
 // events arrive on the JS thread through thread-safe functions.
 import { budgetJson, toBudget, toBudgetStatus, toUsage, type BudgetStatus, type RunBudget, type RunUsage } from './budget';
 import { durationMs, intArgument, invalid, objectOf, stringArgument } from './check';
+import type { ImageOptions } from './image';
 import { engineConfigJson, resourceLimitsJson, type LlmOptions, type ResourceLimits } from './config';
 import { Context, describe, isParked, originOf } from './context';
 import {
@@ -157,6 +158,11 @@ export interface OpenOptions {
    * ANTHROPIC_API_KEY, ...) and the offline provider, the default when no key is set.
    */
   llm?: LlmOptions;
+  /**
+   * Image providers of ctx.image: by default offline (a labelled placeholder
+   * picture, no key) and openai when OPENAI_API_KEY or OPENAI_BASE_URL is set.
+   */
+  images?: ImageOptions;
   /** Limits per resource name, e.g. { 'llm:openai': { requests: 60, periodMs: 60000, maxInFlight: 4 } }. */
   resources?: Record<string, ResourceLimits>;
   /**
@@ -391,11 +397,11 @@ export class Engine {
    * first, then launch.
    */
   static async open(options: OpenOptions = {}): Promise<Engine> {
-    const { onError, llm, resources, maxJsonDepth, maxArtifactBytes, durability, ...rest } = options;
+    const { onError, llm, images, resources, maxJsonDepth, maxArtifactBytes, durability, ...rest } = options;
     for (const key of ['pollIntervalMs', 'leaseTtlMs', 'drainTimeoutMs'] as const) {
       if (rest[key] !== undefined) durationMs(`Engine.open: ${key}`, rest[key]);
     }
-    const configJson = engineConfigJson(llm, resources, maxJsonDepth, maxArtifactBytes);
+    const configJson = engineConfigJson(llm, resources, maxJsonDepth, maxArtifactBytes, images);
     const level = durabilityOption(durability);
     const n = await callAsync(() =>
       native().open({ ...rest, store: rest.store ?? ':memory:', configJson, ...(level === undefined ? {} : { durability: level }) }),

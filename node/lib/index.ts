@@ -28,6 +28,7 @@ export type { BudgetStatus, ModelUsage, RunBudget, RunUsage } from './budget';
 export type { LlmOptions, LlmProviderKind, LlmProviderOptions, ResourceLimits } from './config';
 export type { FinishReason, LlmMessage, LlmProviderInfo, LlmProviders, LlmRequest, LlmResult, LlmUsage, ResourceStatus } from './llm';
 export type { HttpHeader, HttpRequest, HttpResult, StepRetryOptions } from './http';
+export type { ImageOptions, ImageProviderKind, ImageProviderOptions, ImageRequest, ImageResult } from './image';
 export { Context } from './context';
 export { signWebhook, verifyWebhook } from './webhooks';
 export { emailConfigured, sendEmail } from './email';

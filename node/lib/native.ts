@@ -20,6 +20,7 @@ export interface NativeExecution {
   llm(name: string, requestJson: string, onOutcome: (outcome: NativeLlmOutcome) => void, retryJson?: string): NativeLlmOutcome | undefined;
   /** As llm(); the outcome has the same fields (sl_http_outcome). */
   http(name: string, requestJson: string, retryJson: string, onOutcome: (outcome: NativeLlmOutcome) => void): NativeLlmOutcome | undefined;
+  image(name: string, requestJson: string, retryJson: string, onOutcome: (outcome: NativeLlmOutcome) => void): NativeLlmOutcome | undefined;
   sleep(name: string, ms: number): number;
   waitForSignal(name: string, timeoutMs: number): { state: number; payload?: string };
   invoke(name: string, workflow: string, inputJson: string): { state: number; output?: string };

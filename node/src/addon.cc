@@ -488,6 +488,13 @@ void on_http_outcome(void* user_data, const sl_http_outcome* o) {
   on_llm_outcome(user_data, &same);
 }
 
+// So has an image step's.
+void on_image_outcome(void* user_data, const sl_image_outcome* o) {
+  sl_llm_outcome same{o->status,     o->error_class, o->message,  o->message_len,
+                      o->result_json, o->result_len, o->memoized, o->will_retry};
+  on_llm_outcome(user_data, &same);
+}
+
 // An admission is an outcome with a status and a message only.
 void on_acquired(void* user_data, int status, const char* message, size_t message_len) {
   auto copy = std::make_unique<LlmOutcomeCopy>();
@@ -515,6 +522,7 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
                            InstanceMethod<&ExecutionWrap::Heartbeat>("heartbeat"),
                            InstanceMethod<&ExecutionWrap::Llm>("llm"),
                            InstanceMethod<&ExecutionWrap::Http>("http"),
+                           InstanceMethod<&ExecutionWrap::Image>("image"),
                            InstanceMethod<&ExecutionWrap::Sleep>("sleep"),
                            InstanceMethod<&ExecutionWrap::WaitForSignal>("waitForSignal"),
                            InstanceMethod<&ExecutionWrap::Invoke>("invoke"),
@@ -715,6 +723,24 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
                                  call.get());
     if (code != SL_OK) throw_last(env, code);  // the callback is not called
     return settle_or_wait(env, std::move(call), info[3].As<Napi::Function>(), "storyloom.http");
+  }
+
+  // image(name, requestJson, retryJson, onOutcome) -> as http().
+  Napi::Value Image(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto name = arg_string(info, 0);
+    auto request = arg_string(info, 1);
+    auto retry = arg_string(info, 2);
+    if (info.Length() < 4 || !info[3].IsFunction()) {
+      throw Napi::TypeError::New(env, "argument 3 must be a function");
+    }
+    auto* execution = live(env);
+    auto call = std::make_unique<PendingOutcome>();
+    int code = sl_execution_image(execution, name.data(), name.size(), request.data(),
+                                  request.size(), retry.data(), retry.size(), on_image_outcome,
+                                  call.get());
+    if (code != SL_OK) throw_last(env, code);  // the callback is not called
+    return settle_or_wait(env, std::move(call), info[3].As<Napi::Function>(), "storyloom.image");
   }
 
   Napi::Value Sleep(const Napi::CallbackInfo& info) {

@@ -31,6 +31,7 @@
 #include "fake_formats.h"
 #include "fake_http.h"
 #include "fake_http_step.h"
+#include "fake_images.h"
 #include "fake_response.h"
 #include "fake_scenario.h"
 
@@ -255,6 +256,14 @@ class FakeLlmServer::Impl {
       return fake::send_http_step_response(
           out, [this](microseconds d) { pause(d); }, *parsed.spec, request, arrival);
     }
+    if (request.method == "POST" && rest == "/v1/images/generations" && !segment.empty()) {
+      ScenarioParse parsed = parse_scenario(segment);
+      if (!parsed.spec) {
+        return out.send_json(400, error_body(Provider::openai, Failure::invalid_request, parsed.error));
+      }
+      return fake::send_images_response(
+          out, [this](microseconds d) { pause(d); }, *parsed.spec, request, arrival);
+    }
     std::optional<Provider> provider;
     Prompt prompt;
     if (request.method == "POST" && rest == "/v1/chat/completions") provider = Provider::openai;
@@ -273,7 +282,7 @@ class FakeLlmServer::Impl {
     if (!scenario_path || segment.empty() || !provider) {
       std::string message = "Invalid URL (" + request.method + " " + std::string(path) +
                             "); the fake serves POST /s/<scenario>/v1/chat/completions, "
-                            "POST /s/<scenario>/v1/messages and "
+                            "POST /s/<scenario>/v1/messages, POST /s/<scenario>/v1/images/generations and "
                             "POST /s/<scenario>/v1beta/models/<model>:streamGenerateContent";
       return out.send_json(404, error_body(Provider::openai, Failure::not_found, message));
     }

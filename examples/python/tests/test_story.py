@@ -170,7 +170,14 @@ def test_workflow_in_process_with_outline_edits(tmp_path):
             "model": "offline-placeholder",
             "language_model": False,
         }
+        # Every page got its picture through the image step (the offline placeholder).
+        assert arts["story"]["pictures"] == ["page/1/picture", "page/2/picture"]
+        picture = engine.artifact_bytes(run.id, "page/2/picture")
+        assert picture[:8] == b"\x89PNG\r\n\x1a\n"
+        progress = engine.get(run.id).progress
+        assert progress["illustrations_done"] == 2 and progress["illustrations_failed"] == 0
         names = [s.name for s in engine.snapshot(run.id).steps]
+        assert names[-2:] == ["page/1/picture", "page/2/picture"]
         assert names[:2] == ["outline", "approve"]
         assert "page/1/critique/2" in names and "page/2/revise/2" in names
         chunks = [e for e in engine.stored_events(run.id, limit=10000) if e.type == "chunk"]
@@ -348,3 +355,55 @@ def test_the_live_view_starts_at_the_snapshots_attempt_and_counts_bytes_not_char
     view.add(_chunk(16, "noir", 10))
     view.add(_chunk(10, "café noir", 10))
     assert view.text == "café noir"
+
+
+def test_a_picture_that_keeps_failing_leaves_no_picture_and_a_rewind_redoes_it_alone(
+    tmp_path,
+):
+    # The picture comes from the fake images server, which refuses the first request
+    # with a 400 (fatal: not retried).
+    with _fake_llm_server() as port, storyloom.Engine(
+        f"sqlite:{tmp_path / 'pic.db'}",
+        poll_interval=0.01,
+        images={
+            "use_environment": False,
+            "default_provider": "fake",
+            "providers": [
+                {
+                    "name": "fake",
+                    "base_url": f"http://127.0.0.1:{port}/s/server_error_then_ok;status=400/v1",
+                    "api_key": "test-key-not-a-secret",
+                    "model": "fake-image-model",
+                    "size": "64x64",
+                }
+            ],
+        },
+    ) as engine:
+        story.register(engine)
+        req, errors = story.validate_input({"topic": "owls", "pages": 1, "quality": 0})
+        assert errors == {}
+        engine.launch()
+        run = engine.start(story.WORKFLOW, req)
+        done = engine.wait(run.id, timeout=30)
+        assert done.status == "completed", done  # a lost picture does not fail the story
+        value = next(a.value for a in engine.artifacts(run.id) if a.key == "story")
+        assert value["pictures"] == [None]
+        assert "*(no picture)*" in story.to_markdown(value)
+        assert done.progress["illustrations_failed"] == 1
+        events = engine.stored_events(run.id, limit=10000)
+        lost = [e for e in events if e.type == "page.no_picture"]
+        assert "HTTP 400" in lost[0].data["message"], lost
+        # Redo the picture alone: the server now answers with one.
+        engine.rewind(run.id, "page/1/picture")
+        done = engine.wait(run.id, timeout=30)
+        assert done.status == "completed", done
+        stories = [a for a in engine.artifacts(run.id) if a.key == "story"]
+        value = max(stories, key=lambda a: a.version).value
+        assert value["pictures"] == ["page/1/picture"]
+        assert engine.artifact_bytes(run.id, "page/1/picture")[:8] == b"\x89PNG\r\n\x1a\n"
+        writes = [
+            e
+            for e in engine.stored_events(run.id, limit=10000)
+            if e.type == "step.completed" and e.data["name"] == "page/1/write"
+        ]
+        assert len(writes) == 1  # the page's text was not written again

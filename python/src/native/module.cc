@@ -209,6 +209,13 @@ struct Pending {
     on_llm(user_data, &same);
   }
 
+  // So has an image step's.
+  static void on_image(void* user_data, const sl_image_outcome* o) {
+    sl_llm_outcome same{o->status,      o->error_class, o->message,  o->message_len,
+                        o->result_json, o->result_len,  o->memoized, o->will_retry};
+    on_llm(user_data, &same);
+  }
+
   static void on_acquired(void* user_data, int status, const char* message, size_t len) {
     OutcomeCopy copy;
     copy.status = status;
@@ -419,6 +426,29 @@ class Execution {
       return sl_execution_http(e, name.data(), name.size(), request_json.data(),
                                request_json.size(), retry_json.data(), retry_json.size(),
                                &Pending::on_http, box);
+    });
+  }
+
+  // The built-in image step, for a sync workflow: as llm().
+  OutcomeTuple image(const std::string& name, const std::string& request_json,
+                     const std::string& retry_json) {
+    sl_execution* e = live();
+    return wait_for_outcome([&](void* box) {
+      return sl_execution_image(e, name.data(), name.size(), request_json.data(),
+                                request_json.size(), retry_json.data(), retry_json.size(),
+                                &Pending::on_image, box);
+    });
+  }
+
+  // The built-in image step, for an async workflow: as llm_begin().
+  std::optional<OutcomeTuple> image_begin(const std::string& name, const std::string& request_json,
+                                          const std::string& retry_json,
+                                          std::shared_ptr<Inbox> inbox, uint64_t token) {
+    sl_execution* e = live();
+    return begin_outcome(std::move(inbox), token, [&](void* box) {
+      return sl_execution_image(e, name.data(), name.size(), request_json.data(),
+                                request_json.size(), retry_json.data(), retry_json.size(),
+                                &Pending::on_image, box);
     });
   }
 
@@ -1206,6 +1236,8 @@ PYBIND11_MODULE(_native, m) {
            py::arg("inbox"), py::arg("token"), py::arg("retry_json") = "")
       .def("http", &Execution::http)
       .def("http_begin", &Execution::http_begin)
+      .def("image", &Execution::image)
+      .def("image_begin", &Execution::image_begin)
       .def("acquire", &Execution::acquire)
       .def("acquire_begin", &Execution::acquire_begin)
       .def("step_rate_limited", &Execution::step_rate_limited)

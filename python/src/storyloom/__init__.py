@@ -12,9 +12,10 @@ with storyloom.Engine("sqlite:./story.db") as engine:
 """
 
 from ._budget import BudgetStatus, ModelUsage, RunBudget, RunUsage
-from ._config import LlmConfig, LlmProviderConfig, ResourceLimits
+from ._config import ImageConfig, ImageProviderConfig, LlmConfig, LlmProviderConfig, ResourceLimits
 from ._engine import AsyncContext, Context, Engine, EventStream, event_to_sse, sse
 from ._http import HttpHeader, HttpResult, StepRetry
+from ._image import ImageResult
 from ._llm import LlmMessage, LlmResult, LlmUsage
 from ._native import version as _version
 from ._options import Concurrency, RetryPolicy, Throttle
@@ -89,6 +90,9 @@ __all__ = [
     "FatalError",
     "HttpHeader",
     "HttpResult",
+    "ImageConfig",
+    "ImageProviderConfig",
+    "ImageResult",
     "InternalError",
     "InvalidArgument",
     "InvalidState",

@@ -16,7 +16,7 @@ import itertools
 import threading
 from typing import Callable
 
-from . import _http, _llm, _native
+from . import _http, _image, _llm, _native
 from .errors import FATAL, _from_native
 
 Outcome = tuple  # (status, error_class, message, result JSON or None, memoized, will_retry)
@@ -58,6 +58,16 @@ class Completions:
         return _http.settle(
             await self._outcome(
                 lambda inbox, token: execution.http_begin(name, request, retry, inbox, token)
+            )
+        )
+
+    async def image(
+        self, execution: _native.Execution, name: str, request: str, retry: str
+    ) -> _image.ImageResult:
+        """The image step ``name``'s result (or its error raised)."""
+        return _image.settle(
+            await self._outcome(
+                lambda inbox, token: execution.image_begin(name, request, retry, inbox, token)
             )
         )
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict, Union
 
-__all__ = ["LlmConfig", "LlmProviderConfig", "ResourceLimits"]
+__all__ = ["ImageConfig", "ImageProviderConfig", "LlmConfig", "LlmProviderConfig", "ResourceLimits"]
 
 
 class _LlmProviderName(TypedDict):
@@ -51,6 +51,35 @@ class LlmConfig(TypedDict, total=False):
     providers: Sequence[LlmProviderConfig]
 
 
+class ImageProviderConfig(_LlmProviderName, total=False):
+    """One image provider of :meth:`Context.image` (``name`` is required). ``kind``:
+    "openai" (any OpenAI-compatible ``POST {base_url}/images/generations``) or "offline"
+    (a labelled placeholder picture, not an image model). ``base_url`` "" is OpenAI's;
+    ``size`` "WxH" [1024x1024; offline 512x384]; ``resource`` "" is "image:<name>". The
+    key is sent as a request header and never stored, logged or reported."""
+
+    kind: Literal["openai", "offline"]
+    base_url: str
+    api_key: str
+    model: str
+    size: str
+    resource: str
+    connect_timeout_ms: int
+    idle_timeout_ms: int
+
+
+class ImageConfig(TypedDict, total=False):
+    """The engine's image providers: ``providers`` are added to those of the environment
+    (openai from OPENAI_API_KEY / OPENAI_BASE_URL with OPENAI_IMAGE_MODEL [dall-e-3] and
+    OPENAI_IMAGE_SIZE, and always "offline") unless ``use_environment`` is False.
+    ``default_provider``: requests that name none ("" or absent:
+    $STORYLOOM_IMAGE_PROVIDER, else offline)."""
+
+    default_provider: str
+    use_environment: bool
+    providers: Sequence[ImageProviderConfig]
+
+
 class ResourceLimits(TypedDict, total=False):
     """Limits of a named resource shared by the engine's runs (e.g. "llm:openai"):
     ``requests`` per ``period_ms`` [1000] with bursts of ``burst`` [requests],
@@ -77,6 +106,17 @@ _PROVIDER_FIELDS: dict[str, _Kind] = {
     "connect_timeout_ms": int,
     "idle_timeout_ms": int,
     "offline_word_delay_ms": int,
+}
+_IMAGE_PROVIDER_FIELDS: dict[str, _Kind] = {
+    "name": str,
+    "kind": str,
+    "base_url": str,
+    "api_key": str,
+    "model": str,
+    "size": str,
+    "resource": str,
+    "connect_timeout_ms": int,
+    "idle_timeout_ms": int,
 }
 _LLM_FIELDS: dict[str, _Kind] = {
     "default_provider": str,
@@ -141,6 +181,15 @@ def llm_config(value: Any, where: str = "llm") -> dict[str, Any]:
     return _checked_object(where, value, _LLM_FIELDS, {"providers": _provider})
 
 
+def _image_provider(where: str, value: Any) -> dict[str, Any]:
+    return _checked_object(where, value, _IMAGE_PROVIDER_FIELDS)
+
+
+def images_config(value: Any, where: str = "images") -> dict[str, Any]:
+    """The ``images`` object of the config JSON, type-checked."""
+    return _checked_object(where, value, _LLM_FIELDS, {"providers": _image_provider})
+
+
 def resource_limits(value: Any, where: str) -> dict[str, Any]:
     """A ``ResourceLimits`` as the JSON object the engine reads, type-checked."""
     return _checked_object(where, value, _LIMIT_FIELDS)
@@ -153,10 +202,15 @@ def resource_name(name: Any, where: str = "name") -> str:
 
 
 def config_json(
-    llm: Any, resources: Any, max_json_depth: Any = None, max_artifact_bytes: Any = None
+    llm: Any,
+    resources: Any,
+    max_json_depth: Any = None,
+    max_artifact_bytes: Any = None,
+    images: Any = None,
 ) -> str | None:
     """The engine's config JSON, or None when nothing is given (the engine's defaults)."""
-    if llm is None and resources is None and max_json_depth is None and max_artifact_bytes is None:
+    given = (llm, resources, max_json_depth, max_artifact_bytes, images)
+    if all(value is None for value in given):
         return None
     config: dict[str, Any] = {}
     if max_artifact_bytes is not None:
@@ -167,6 +221,8 @@ def config_json(
         config["max_json_depth"] = max_json_depth
     if llm is not None:
         config["llm"] = llm_config(llm)
+    if images is not None:
+        config["images"] = images_config(images)
     if resources is not None:
         if not isinstance(resources, Mapping):
             raise TypeError(

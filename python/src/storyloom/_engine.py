@@ -37,10 +37,22 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, Union, cast, 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-from . import _args, _async_starts, _completions, _config, _http, _llm, _native, _origin, _webhooks
+from . import (
+    _args,
+    _async_starts,
+    _completions,
+    _config,
+    _http,
+    _image,
+    _llm,
+    _native,
+    _origin,
+    _webhooks,
+)
 from ._budget import RunBudget
 from ._webhooks import InboundResult, WebhookDelivery, WebhookSubscription
-from ._config import LlmConfig, ResourceLimits
+from ._config import ImageConfig, LlmConfig, ResourceLimits
+from ._image import ImageResult
 from ._http import HttpHeader, HttpResult, StepRetry
 from ._llm import LlmMessage, LlmResult
 from ._options import Concurrency, RetryPolicy, Throttle, checked_ms, native_limits, native_retry
@@ -339,6 +351,40 @@ class Context:
             self._x.http(name, request, _http.retry_json(f"http step '{name}'", retry))
         )
 
+    def image(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        size: str | None = None,
+        artifact: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        idle_timeout: float | None = None,
+        total_timeout: float | None = None,
+        retry: StepRetry | bool | None = None,
+    ) -> ImageResult:
+        """The built-in image step ``name``: one picture from the engine's image provider
+        (an OpenAI-compatible images API, or "offline": a labelled placeholder picture),
+        memoized like :meth:`step`. The picture is stored as the binary artifact
+        ``artifact`` (default: ``name``) in the same commit as the :class:`ImageResult`,
+        which names its version. ``size`` is "WxH" (each 64..4096); ``extra`` fields are
+        merged into the provider's request; timeouts in seconds.
+
+        429 (after its Retry-After), 5xx, timeouts and malformed answers are retried per
+        ``retry`` (else the workflow's policy, else 3 attempts): the error then has
+        ``will_retry`` True, let it propagate. 400/401/403 raise StepFailed; InvalidArgument
+        for a bad request, NotFound for an unknown provider; Cancelled when the run is
+        cancelled (at once, mid-transfer too)."""
+        request = _image.request_json(
+            name, prompt, provider=provider, model=model, size=size, artifact=artifact,
+            extra=extra, idle_timeout=idle_timeout, total_timeout=total_timeout,
+        )
+        return _image.settle(
+            self._x.image(name, request, _http.retry_json(f"image step '{name}'", retry))
+        )
+
     def sleep(self, name: str, seconds: float) -> None:
         """Durable sleep counted from the first call; parks the run until it is over."""
         _args.text("ctx.sleep", "name", name)
@@ -627,6 +673,29 @@ class AsyncContext(Context):
             self._x, name, request, _http.retry_json(f"http step '{name}'", retry)
         )
 
+    async def image(  # type: ignore[override]
+        self,
+        name: str,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        size: str | None = None,
+        artifact: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        idle_timeout: float | None = None,
+        total_timeout: float | None = None,
+        retry: StepRetry | bool | None = None,
+    ) -> ImageResult:
+        """:meth:`Context.image`, awaited: the loop runs other workflows meanwhile."""
+        request = _image.request_json(
+            name, prompt, provider=provider, model=model, size=size, artifact=artifact,
+            extra=extra, idle_timeout=idle_timeout, total_timeout=total_timeout,
+        )
+        return await self.engine._async_calls().image(
+            self._x, name, request, _http.retry_json(f"image step '{name}'", retry)
+        )
+
     async def _unless_cancelled(self, awaitable: Any) -> Any:
         # The engine tells cancellation only when asked: look every 0.1 s while waiting.
         task = asyncio.ensure_future(awaitable)
@@ -739,6 +808,10 @@ class Engine:
     limits per resource name (:class:`storyloom.ResourceLimits`), e.g.
     ``{"llm:openai": {"max_in_flight": 2}}``. A field of the wrong type raises TypeError
     naming it (``llm.providers[0].kind``); a bad value InvalidArgument from the engine.
+    images: the image providers of :meth:`Context.image` (:class:`storyloom.ImageConfig`;
+    None: offline, which draws a labelled placeholder picture, plus openai when
+    OPENAI_API_KEY or OPENAI_BASE_URL is set; the default is offline unless
+    STORYLOOM_IMAGE_PROVIDER names another).
     max_json_depth: how deeply arrays and objects may nest in JSON sent to the engine
     (None: 32; at most 1000); deeper JSON raises InvalidArgument naming the limit.
     max_artifact_bytes: the bytes of one binary artifact (:meth:`Context.binary_artifact`;
@@ -755,6 +828,7 @@ class Engine:
         lease_ttl: float | None = None,
         drain_timeout: float | None = None,
         llm: LlmConfig | None = None,
+        images: ImageConfig | None = None,
         resources: Mapping[str, ResourceLimits] | None = None,
         max_json_depth: int | None = None,
         durability: str = "full",
@@ -768,7 +842,7 @@ class Engine:
         ):
             _args.integer("Engine", param, value)
         native_durability = _durability(durability)
-        config = _config.config_json(llm, resources, max_json_depth, max_artifact_bytes)
+        config = _config.config_json(llm, resources, max_json_depth, max_artifact_bytes, images)
         self._native = _native.Engine(
             store,
             workers,
