@@ -1,8 +1,12 @@
 // PgTx: claims. Runs are taken in queue order (priority, available_at, seq)
-// with FOR UPDATE SKIP LOCKED; the limits of a workflow (max_running,
-// concurrency keys, throttles) are counted from the runs table inside the
-// write transaction, which holds the store's write lock, so two engines on
-// different machines cannot both take the last slot.
+// with FOR UPDATE SKIP LOCKED, so engines on many machines claim at once
+// without waiting for each other. The limits of a workflow (max_running,
+// concurrency keys, throttles) are counted from the runs table under a
+// transaction-scoped advisory lock of that workflow, held until the claim
+// commits, so two engines cannot both take its last slot. The lock is only
+// tried: a workflow another engine is claiming right now is left for this
+// round (its runs count as held back by a limit, and the engine asks again
+// when a run ends), so a claim never waits and never deadlocks.
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -36,6 +40,14 @@ void queue_order(std::vector<std::pair<int64_t, RunRecord>>& runs) {
 
 }  // namespace
 
+bool PgTx::try_lock_workflow(const std::string& workflow) {
+  return conn_
+             .query("SELECT pg_try_advisory_xact_lock(hashtext('storyloom.claim.' || "
+                    "current_schema()), hashtext($1))",
+                    {workflow})
+             .text(0, 0) == "t";
+}
+
 ClaimResult PgTx::claim_runs(const ClaimRequest& req) {
   ClaimResult out = req.rules.empty() ? claim_unlimited(req) : claim_limited(req);
   fail_unreadable(out.runs, req.now_ms);
@@ -62,7 +74,15 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
   constexpr int64_t kPage = 256;
   constexpr size_t kMaxScan = 4096;  // bounds one claim; the rest wait for the next
   ClaimResult out;
-  std::vector<std::string> names = names_of(req.workflows_json_array);
+  std::vector<std::string> names;
+  for (auto& name : names_of(req.workflows_json_array)) {
+    if (req.rules.count(name) && !try_lock_workflow(name)) {
+      out.limited = true;
+      continue;
+    }
+    names.push_back(std::move(name));
+  }
+  if (names.empty()) return out;
   std::map<std::string, int64_t> running;
   std::map<std::pair<std::string, std::string>, int64_t> running_by_key;
   std::map<std::pair<std::string, std::string>, std::vector<int64_t>> starts;
