@@ -128,7 +128,7 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
       " FROM runs WHERE status = 'queued' AND available_at <= $1::bigint AND "
       "workflow = ANY($2::text[]) AND (-priority::bigint, available_at, seq) > "
       "($3::bigint, $4::bigint, $5::bigint) ORDER BY priority DESC, available_at, seq "
-      "LIMIT $6::bigint FOR UPDATE SKIP LOCKED";
+      "LIMIT $6::bigint";
   int64_t after_priority = INT64_MIN, after_available = INT64_MIN, after_seq = INT64_MIN;
   size_t scanned = 0;
   while (picks.size() < req.limit && scanned < kMaxScan) {
@@ -180,13 +180,19 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
     }
     if (page.rows() < kPage) break;
   }
+  // The pages above were read without locking (a claim of a limited workflow
+  // may scan thousands of held-back runs; locking each would write each):
+  // only the picks are locked, skipping one another transaction holds, and
+  // one claimed meanwhile is no longer queued. Counts taken for a pick that
+  // is skipped only hold back more than needed until the next claim.
   for (auto& pick : picks) {
     Result r = conn_.query(
         "UPDATE runs SET status = 'running', lease_owner = $1, updated_at = $2::bigint, "
         "concurrency_key = $3, throttle_key = $4, "
         "started_at = CASE WHEN started_at = 0 THEN $2::bigint ELSE started_at END, "
         "deadline_at = CASE WHEN deadline_at = 0 AND $5::bigint > 0 THEN $2::bigint + $5::bigint "
-        "ELSE deadline_at END WHERE id = $6 AND status = 'queued' RETURNING deadline_at, started_at",
+        "ELSE deadline_at END WHERE seq = (SELECT seq FROM runs WHERE id = $6 AND status = 'queued' "
+        "FOR UPDATE SKIP LOCKED) RETURNING deadline_at, started_at",
         {req.owner, p(req.now_ms), pick.keys.concurrency, pick.keys.throttle, p(pick.timeout_ms),
          pick.run.info.id});
     if (r.rows() == 0) continue;
