@@ -11,8 +11,6 @@ std::optional<std::string> json_or_null(const Json& v) {
   return boost::json::serialize(v);
 }
 
-constexpr const char* kUniqueViolation = "23505";
-
 }  // namespace
 
 int64_t PgTx::insert_run(const RunRecord& r) {
@@ -21,7 +19,7 @@ int64_t PgTx::insert_run(const RunRecord& r) {
       "INSERT INTO runs (id, workflow, status, input, owner, idempotency_key, parent_id, "
       "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
       "updated_at, finished_at, budget) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-      "$13, $14, $15, $16, $17) RETURNING seq",
+      "$13, $14, $15, $16, $17) ON CONFLICT DO NOTHING RETURNING seq",
       {r.info.id, r.info.workflow, std::string(to_string(r.info.status)),
        boost::json::serialize(r.info.input), r.info.owner,
        r.info.idempotency_key.empty() ? std::nullopt : std::optional(r.info.idempotency_key),
@@ -31,11 +29,14 @@ int64_t PgTx::insert_run(const RunRecord& r) {
        r.info.budget.limited() ? std::optional(boost::json::serialize(to_json(r.info.budget)))
                                : std::nullopt},
       &sqlstate);
-  if (sqlstate == kUniqueViolation) {
+  if (!sqlstate.empty()) conn_.fail("inserting run '" + r.info.id + "' failed", res.get());
+  // DO NOTHING rather than an error, so the transaction stays usable: the
+  // caller may read the run that another process inserted with this key the
+  // moment before (it waited for that insert to commit).
+  if (res.rows() == 0) {
     throw Error(ErrorCode::invalid_argument, "a run with id '" + r.info.id + "' or idempotency key '" +
                                                  r.info.idempotency_key + "' already exists");
   }
-  if (!sqlstate.empty()) conn_.fail("inserting run '" + r.info.id + "' failed", res.get());
   locked_runs_.insert(r.info.id);  // a new row is this transaction's until it commits
   return res.int64(0, 0);
 }

@@ -314,3 +314,44 @@ TEST_F(PgShare, SubscriberSeesAnotherProcessesEventsGaplessUnderConcurrentWriter
   }
   watcher->close();
 }
+
+// Two engines (two writers, as two processes would have) start runs with the
+// same idempotency keys at the same moment: each key yields one run, and both
+// callers get it, never an "already exists" error (writers do not take turns,
+// so the second insert finds the first only when it commits).
+TEST_F(PgShare, StartsRacingWithOneIdempotencyKeyGetTheSameRun) {
+  std::string url = fresh_postgres_schema();
+  std::vector<std::unique_ptr<Engine>> engines;
+  for (int i = 0; i < 2; ++i) {
+    EngineOptions o;
+    o.store = url;
+    engines.push_back(Engine::open(o));
+    engines.back()->register_workflow("pair", [](Context&, const Json&) -> Json { return nullptr; });
+  }
+  constexpr int kKeys = 200;
+  std::vector<std::string> ids[2];
+  std::vector<std::thread> starters;
+  std::atomic<int> errors{0};
+  for (int e = 0; e < 2; ++e) {
+    starters.emplace_back([&, e] {
+      for (int k = 0; k < kKeys; ++k) {
+        StartOptions so;
+        so.idempotency_key = "key-" + std::to_string(k);
+        try {
+          ids[e].push_back(engines[e]->start("pair", boost::json::object{{"k", k}}, so).id);
+        } catch (const Error& err) {
+          ++errors;
+          ADD_FAILURE() << err.what();
+          ids[e].emplace_back();
+        }
+      }
+    });
+  }
+  for (auto& t : starters) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(ids[0], ids[1]);
+  auto count = rows(url, "SELECT count(*) FROM runs");
+  ASSERT_FALSE(count.empty());
+  EXPECT_EQ(std::stoll(count[0][0]), kKeys);
+  for (auto& engine : engines) engine->close();
+}
