@@ -234,6 +234,15 @@ TEST_F(PgShare, KilledProcessRunsAreFinishedByTheOthers) {
   std::vector<pid_t> workers;
   for (int i = 0; i < 3; ++i) workers.push_back(spawn(url, log, kRuns, 20, 3000));
   ASSERT_TRUE(eventually([&] { return completed(url) >= 40; }, std::chrono::seconds(60)));
+  // Killed while it holds runs (claims do not wait for each other, so a
+  // process may be between runs at any moment).
+  std::string victim_runs =
+      "SELECT count(*) FROM runs r JOIN engines e ON r.lease_owner = e.id WHERE r.status = "
+      "'running' AND e.pid = " + std::to_string(workers[0]);
+  ASSERT_TRUE(eventually([&] {
+    auto r = rows(url, victim_runs);
+    return !r.empty() && std::stoll(r[0][0]) > 0;
+  }, std::chrono::seconds(60)));
   kill(workers[0], SIGKILL);
   EXPECT_EQ(exit_code(workers[0]), -SIGKILL);
   for (size_t i = 1; i < workers.size(); ++i) EXPECT_EQ(exit_code(workers[i]), 0);
