@@ -462,7 +462,19 @@ void EngineCore::start_op(Batch& b, store::RunRecord& run, bool direct, bool loc
       run.info.status = RunStatus::running;
       run.lease_owner = engine_id_;
     }
-    b.tx.insert_run(run);
+    try {
+      b.tx.insert_run(run);
+    } catch (const Error& e) {
+      // Another process inserted a run with this key after the lookup above
+      // (on PostgreSQL writers do not take turns): that run is the answer.
+      std::optional<store::RunRecord> existing;
+      if (e.code() == ErrorCode::invalid_argument && !run.info.idempotency_key.empty()) {
+        existing = b.tx.find_run_by_key(run.info.idempotency_key);
+      }
+      if (!existing || existing->info.workflow != run.info.workflow) throw;
+      result = existing->info;
+      return;
+    }
     b.event(run.info.id, "run.created",
             boost::json::object{{"workflow", run.info.workflow}, {"input", run.info.input}});
     result = run.info;

@@ -1,5 +1,7 @@
 #include "events/hub.h"
 
+#include <algorithm>
+
 namespace storyloom::detail {
 namespace {
 
@@ -88,39 +90,42 @@ void EventHub::unsubscribe(SubscriptionState& sub) {
 }
 
 void EventHub::publish(std::vector<store::EventRecord>&& committed) {
+  if (committed.empty()) return;
   std::lock_guard publishing(publish_mutex_);
-  std::vector<store::EventRecord> records;
-  if (!committed.empty() && committed.front().id > published_through_ + 1) {
-    // Another process committed events in between: publish them first.
-    auto read = read_();
-    int64_t after = published_through_;
-    while (after + 1 < committed.front().id) {
-      auto page = read->events_since(after, kCatchUpPage);
-      if (page.empty()) break;
-      for (auto& r : page) {
-        if (r.id >= committed.front().id) break;
-        after = r.id;
-        records.push_back(std::move(r));
-      }
-      if (page.size() < kCatchUpPage) break;
-    }
+  // The common case on a store whose ids follow commit order (SQLite): the
+  // batch's ids come right after the last published one.
+  if (committed.front().id == published_through_ + 1 &&
+      committed.back().id - committed.front().id + 1 == static_cast<int64_t>(committed.size())) {
+    publish_locked(committed);
+    return;
   }
-  for (auto& r : committed) records.push_back(std::move(r));
-  publish_locked(records);
+  // Another process committed events in between, or the store numbers
+  // events out of commit order (PostgreSQL): publish everything settled, in
+  // id order, this batch included (it is in the store). A batch beyond what
+  // is settled waits for the catch_up() that the commit settling it triggers.
+  auto read = read_();
+  publish_settled_locked(*read, read->settled_event_id());
 }
 
 std::vector<store::EventRecord> EventHub::catch_up() {
   std::lock_guard publishing(publish_mutex_);
-  std::vector<store::EventRecord> all;
   auto read = read_();
+  return publish_settled_locked(*read, read->settled_event_id());
+}
+
+std::vector<store::EventRecord> EventHub::publish_settled_locked(store::ReadTx& read, int64_t settled) {
+  std::vector<store::EventRecord> all;
   for (;;) {
-    auto page = read->events_since(published_through_, kCatchUpPage);
+    auto page = read.events_since(published_through_, kCatchUpPage);
     if (page.empty()) break;
     bool full = page.size() == kCatchUpPage;
     publish_locked(page);
     for (auto& r : page) all.push_back(std::move(r));
     if (!full) break;
   }
+  // Ids up to `settled` that were never read are holes (rolled back): no
+  // event can appear there any more.
+  published_through_ = std::max(published_through_, settled);
   return all;
 }
 

@@ -76,12 +76,15 @@ class EventHub {
                                                std::shared_ptr<void> keep_alive = {});
   void unsubscribe(SubscriptionState& sub);
 
-  // Called after commit with the batch's events in id order. Events with ids
-  // not yet published that come before them (written by another process) are
-  // read from the store and published first.
+  // Called after commit with the batch's events. Events are published in id
+  // order, each once: events of other processes with ids before the batch's
+  // are read from the store and published first; on a store whose writers
+  // commit out of id order (PostgreSQL) the batch waits until every id
+  // before it is settled (ReadTx::settled_event_id), for catch_up().
   void publish(std::vector<store::EventRecord>&& committed);
-  // Publishes everything in the store after the last published id; returns the
-  // events published here (for the engine to react to other processes).
+  // Publishes everything settled in the store after the last published id;
+  // returns the events published here (for the engine to react to other
+  // processes).
   std::vector<store::EventRecord> catch_up();
 
   // Token text starting at byte `offset` of the stream (the execution keeps
@@ -112,6 +115,9 @@ class EventHub {
   using StreamKey = std::pair<std::string, std::string>;  // run, stream
 
   void publish_locked(std::vector<store::EventRecord>& records);
+  // Publishes the stored events after published_through_ up to `settled`
+  // (read's), then moves published_through_ to `settled`. Caller holds publish_mutex_.
+  std::vector<store::EventRecord> publish_settled_locked(store::ReadTx& read, int64_t settled);
   void enqueue_locked(const std::shared_ptr<const Event>& event);
   void schedule_locked(const std::shared_ptr<SubscriptionState>& sub);
   void dispatch_loop();
@@ -123,7 +129,7 @@ class EventHub {
 
   ReadStore read_;
   std::mutex publish_mutex_;  // serializes publishing, so ids go out in order
-  int64_t published_through_;
+  int64_t published_through_;  // every event up to here is published or will never exist
 
   std::mutex mutex_;  // subscribers, buffers, dispatch queue
   std::condition_variable wake_;

@@ -1,8 +1,12 @@
 // PgTx: claims. Runs are taken in queue order (priority, available_at, seq)
-// with FOR UPDATE SKIP LOCKED; the limits of a workflow (max_running,
-// concurrency keys, throttles) are counted from the runs table inside the
-// write transaction, which holds the store's write lock, so two engines on
-// different machines cannot both take the last slot.
+// with FOR UPDATE SKIP LOCKED, so engines on many machines claim at once
+// without waiting for each other. The limits of a workflow (max_running,
+// concurrency keys, throttles) are counted from the runs table under a
+// transaction-scoped advisory lock of that workflow, held until the claim
+// commits, so two engines cannot both take its last slot. The lock is only
+// tried: a workflow another engine is claiming right now is left for this
+// round (its runs count as held back by a limit, and the engine asks again
+// when a run ends), so a claim never waits and never deadlocks.
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -36,6 +40,14 @@ void queue_order(std::vector<std::pair<int64_t, RunRecord>>& runs) {
 
 }  // namespace
 
+bool PgTx::try_lock_workflow(const std::string& workflow) {
+  return conn_
+             .query("SELECT pg_try_advisory_xact_lock(hashtext('storyloom.claim.' || "
+                    "current_schema()), hashtext($1))",
+                    {workflow})
+             .text(0, 0) == "t";
+}
+
 ClaimResult PgTx::claim_runs(const ClaimRequest& req) {
   ClaimResult out = req.rules.empty() ? claim_unlimited(req) : claim_limited(req);
   fail_unreadable(out.runs, req.now_ms);
@@ -62,7 +74,15 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
   constexpr int64_t kPage = 256;
   constexpr size_t kMaxScan = 4096;  // bounds one claim; the rest wait for the next
   ClaimResult out;
-  std::vector<std::string> names = names_of(req.workflows_json_array);
+  std::vector<std::string> names;
+  for (auto& name : names_of(req.workflows_json_array)) {
+    if (req.rules.count(name) && !try_lock_workflow(name)) {
+      out.limited = true;
+      continue;
+    }
+    names.push_back(std::move(name));
+  }
+  if (names.empty()) return out;
   std::map<std::string, int64_t> running;
   std::map<std::pair<std::string, std::string>, int64_t> running_by_key;
   std::map<std::pair<std::string, std::string>, std::vector<int64_t>> starts;
@@ -108,7 +128,7 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
       " FROM runs WHERE status = 'queued' AND available_at <= $1::bigint AND "
       "workflow = ANY($2::text[]) AND (-priority::bigint, available_at, seq) > "
       "($3::bigint, $4::bigint, $5::bigint) ORDER BY priority DESC, available_at, seq "
-      "LIMIT $6::bigint FOR UPDATE SKIP LOCKED";
+      "LIMIT $6::bigint";
   int64_t after_priority = INT64_MIN, after_available = INT64_MIN, after_seq = INT64_MIN;
   size_t scanned = 0;
   while (picks.size() < req.limit && scanned < kMaxScan) {
@@ -160,13 +180,19 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
     }
     if (page.rows() < kPage) break;
   }
+  // The pages above were read without locking (a claim of a limited workflow
+  // may scan thousands of held-back runs; locking each would write each):
+  // only the picks are locked, skipping one another transaction holds, and
+  // one claimed meanwhile is no longer queued. Counts taken for a pick that
+  // is skipped only hold back more than needed until the next claim.
   for (auto& pick : picks) {
     Result r = conn_.query(
         "UPDATE runs SET status = 'running', lease_owner = $1, updated_at = $2::bigint, "
         "concurrency_key = $3, throttle_key = $4, "
         "started_at = CASE WHEN started_at = 0 THEN $2::bigint ELSE started_at END, "
         "deadline_at = CASE WHEN deadline_at = 0 AND $5::bigint > 0 THEN $2::bigint + $5::bigint "
-        "ELSE deadline_at END WHERE id = $6 AND status = 'queued' RETURNING deadline_at, started_at",
+        "ELSE deadline_at END WHERE seq = (SELECT seq FROM runs WHERE id = $6 AND status = 'queued' "
+        "FOR UPDATE SKIP LOCKED) RETURNING deadline_at, started_at",
         {req.owner, p(req.now_ms), pick.keys.concurrency, pick.keys.throttle, p(pick.timeout_ms),
          pick.run.info.id});
     if (r.rows() == 0) continue;

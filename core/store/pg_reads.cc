@@ -38,6 +38,9 @@ const std::string& run_sql(const char* where) {
 
 }  // namespace
 
+const char* const kSettledEventId =
+    "(SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20) - 1)";
+
 PgTx::PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
            const std::string& begin_sql, const std::string* notify_sql, std::function<void()> on_end)
     : conn_(conn), lock_(std::move(lock)), write_(write), notify_sql_(notify_sql),
@@ -65,15 +68,22 @@ void PgTx::end() {
   on_end_ = nullptr;
 }
 
-// On failure the transaction stays open for the destructor to roll back (a
-// failed NOTIFY skips the COMMIT after it).
+// On failure the transaction stays open for the destructor to roll back.
+// The NOTIFY goes after the COMMIT, in a transaction of its own that waits
+// for no disk flush: inside the writing transaction it would hold
+// PostgreSQL's notify lock across the commit's flush, so writers of the
+// whole cluster would commit one at a time. Losing it (the connection drops
+// just then) costs other engines one poll interval, never data.
 void PgTx::commit() {
-  if (notify_ && notify_sql_) {
-    conn_.exec_script(*notify_sql_ + "; COMMIT");
-  } else {
-    conn_.exec_script("COMMIT");
-  }
+  conn_.exec_script("COMMIT");
   open_ = false;
+  if (notify_sql_) {
+    try {
+      conn_.exec_script(*notify_sql_);
+    } catch (const Error&) {
+      if (conn_.ok()) PQclear(PQexec(conn_.raw(), "ROLLBACK"));
+    }
+  }
 }
 
 void PgTx::savepoint() { conn_.query("SAVEPOINT op"); }
@@ -81,14 +91,31 @@ void PgTx::release() { conn_.query("RELEASE op"); }
 void PgTx::rollback_to_savepoint() {
   conn_.query("ROLLBACK TO op");
   conn_.query("RELEASE op");
+  locked_runs_.clear();  // row locks taken since the savepoint are gone; forget them all
 }
 
+// A write transaction locks every run it reads until it ends: the engine
+// checks a run's status or lease and then writes it, and no other process
+// may change the run in between.
 std::optional<RunRecord> PgTx::find_run(const std::string& run_id) {
-  return one_run(conn_.query(run_sql("WHERE id = $1").c_str(), {run_id}));
+  if (!write_) return one_run(conn_.query(run_sql("WHERE id = $1").c_str(), {run_id}));
+  auto run = one_run(conn_.query(run_sql("WHERE id = $1 FOR NO KEY UPDATE").c_str(), {run_id}));
+  if (run) locked_runs_.insert(run_id);
+  return run;
 }
 
 std::optional<RunRecord> PgTx::find_run_by_key(const std::string& key) {
-  return one_run(conn_.query(run_sql("WHERE idempotency_key = $1").c_str(), {key}));
+  if (!write_) return one_run(conn_.query(run_sql("WHERE idempotency_key = $1").c_str(), {key}));
+  auto run = one_run(
+      conn_.query(run_sql("WHERE idempotency_key = $1 FOR NO KEY UPDATE").c_str(), {key}));
+  if (run) locked_runs_.insert(run->info.id);
+  return run;
+}
+
+void PgTx::lock_run(const std::string& run_id) {
+  if (!write_ || locked_runs_.count(run_id)) return;
+  conn_.query("SELECT 1 FROM runs WHERE id = $1 FOR NO KEY UPDATE", {run_id});
+  locked_runs_.insert(run_id);
 }
 
 int64_t PgTx::run_seq(const std::string& run_id) {
@@ -97,8 +124,11 @@ int64_t PgTx::run_seq(const std::string& run_id) {
 }
 
 std::optional<std::pair<RunStatus, std::string>> PgTx::run_lease(const std::string& run_id) {
-  Result r = conn_.query("SELECT status, lease_owner FROM runs WHERE id = $1", {run_id});
+  Result r = write_ ? conn_.query("SELECT status, lease_owner FROM runs WHERE id = $1 FOR NO KEY UPDATE",
+                                  {run_id})
+                    : conn_.query("SELECT status, lease_owner FROM runs WHERE id = $1", {run_id});
   if (r.rows() == 0) return std::nullopt;
+  if (write_) locked_runs_.insert(run_id);
   return std::make_pair(parse_run_status(r.text(0, 0)), r.text(0, 1));
 }
 
@@ -213,15 +243,25 @@ std::vector<EventRecord> PgTx::events(const std::string& run_id, int64_t after_i
       {run_id, p(after_id), p(static_cast<int64_t>(limit))}));
 }
 
+// One run's events need no settling: they commit in id order (appended under
+// the run's row lock, pg_writes.cc). Events of every run do: an older
+// transaction still running may commit ids below newer ones.
 std::vector<EventRecord> PgTx::events_since(int64_t after_id, size_t limit) {
-  return all_events(conn_.query(
-      "SELECT id, run_id, type, data, created_at FROM events WHERE id > $1::bigint ORDER BY id "
-      "LIMIT $2::bigint",
-      {p(after_id), p(static_cast<int64_t>(limit))}));
+  static const std::string sql =
+      std::string("SELECT id, run_id, type, data, created_at FROM events WHERE id > $1::bigint ") +
+      "AND id <= " + kSettledEventId + " ORDER BY id LIMIT $2::bigint";
+  return all_events(conn_.query(sql.c_str(), {p(after_id), p(static_cast<int64_t>(limit))}));
 }
 
 int64_t PgTx::last_event_id() {
-  return conn_.query("SELECT coalesce(max(id), 0) FROM events").int64(0, 0);
+  static const std::string sql =
+      std::string("SELECT coalesce(max(id), 0) FROM events WHERE id <= ") + kSettledEventId;
+  return conn_.query(sql.c_str()).int64(0, 0);
+}
+
+int64_t PgTx::settled_event_id() {
+  static const std::string sql = std::string("SELECT ") + kSettledEventId;
+  return conn_.query(sql.c_str()).int64(0, 0);
 }
 
 int64_t PgTx::last_event_id(const std::string& run_id) {

@@ -145,6 +145,16 @@ CREATE TABLE cursors (
   position BIGINT NOT NULL
 );
 )sql",
+      // 2 -> 3: writers no longer take turns under a store-wide lock, so an
+      // identity no longer numbers events in commit order. An event's id is
+      // now its transaction's id times 2^20 plus its number in that
+      // transaction (PgTx::append_event; readers stop below the oldest
+      // transaction still running, see kSettledEventId). Older events keep
+      // their ids, below every new one (a transaction id exceeds the number
+      // of transactions before it, each of which wrote far fewer than 2^20).
+      R"sql(
+ALTER TABLE events ALTER COLUMN id DROP IDENTITY;
+)sql",
   };
   return all;
 }

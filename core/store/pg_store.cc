@@ -87,13 +87,14 @@ class PgStore final : public Store {
     } else {
       pg::migrate(*writer_);
     }
+    // The channel is named for the schema, so stores in other schemas of the
+    // database do not wake each other.
     std::string key = writer_->query_once("SELECT hashtext('storyloom.write.' || current_schema())")
                           .text(0, 0);
     writer_setup_ = options.sync_every_commit ? "" : "SET synchronous_commit = off";
     if (!writer_setup_.empty()) writer_->exec_script(writer_setup_);
-    begin_write_sql_ = "BEGIN; SELECT pg_advisory_xact_lock(" + key + ")";
     std::string channel = "storyloom_" + (key[0] == '-' ? "n" + key.substr(1) : key);
-    notify_sql_ = "NOTIFY " + channel;
+    notify_sql_ = "BEGIN; SET LOCAL synchronous_commit = off; NOTIFY " + channel + "; COMMIT";
     channel_ = channel;
   }
 
@@ -122,7 +123,7 @@ class PgStore final : public Store {
       writer_->ensure(kReconnectWindow);
       if (!writer_setup_.empty()) writer_->exec_script(writer_setup_);
     }
-    return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, begin_write_sql_, &notify_sql_,
+    return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, "BEGIN", &notify_sql_,
                                       nullptr);
   }
 
@@ -168,7 +169,6 @@ class PgStore final : public Store {
   std::string display_;
   bool read_only_;
   std::string writer_setup_;
-  std::string begin_write_sql_;
   std::string notify_sql_;
   std::string channel_;
   std::mutex write_mutex_;

@@ -1,12 +1,19 @@
-// One transaction on the PostgreSQL store. A write transaction holds the
-// store's write lock (a transaction-scoped advisory lock) from BEGIN to
-// COMMIT: writers on every machine take turns, as SQLite's writers do, so
-// the engine's read-check-write steps, the limit counts of a claim and the
-// commit order of event ids hold across processes.
+// One transaction on the PostgreSQL store. Writers on different machines run
+// at once (READ COMMITTED); there is no store-wide lock. What the engine's
+// read-check-write operations rely on holds through row and narrow locks:
+// - a write transaction that reads a run locks its row (FOR NO KEY UPDATE)
+//   until it ends, so a check of a run's status or lease and the write that
+//   follows are atomic against every other process (cancel, signal, reclaim);
+// - claims take queued runs FOR UPDATE SKIP LOCKED; a workflow with limits is
+//   counted under a transaction-scoped advisory lock of its own (pg_claims.cc);
+// - event ids follow transaction ids, and readers only see events below the
+//   oldest writer still running (kSettledEventId), so "events after N" never
+//   skips one that commits late.
 #pragma once
 
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "store/pg_connection.h"
@@ -24,8 +31,8 @@ std::string bytes_from_hex(const std::string& text);
 
 class PgTx : public WriteTx {
  public:
-  // `begin_sql` starts the transaction (and takes the lock); `notify_sql`
-  // runs before COMMIT when the transaction appended events.
+  // `begin_sql` starts the transaction; `notify_sql` runs after a write
+  // transaction commits (other processes wake and read what it wrote).
   PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write, const std::string& begin_sql,
        const std::string* notify_sql, std::function<void()> on_end);
   ~PgTx() override;
@@ -54,6 +61,7 @@ class PgTx : public WriteTx {
   std::vector<EventRecord> events_since(int64_t after_id, size_t limit) override;
   int64_t last_event_id() override;
   int64_t last_event_id(const std::string& run_id) override;
+  int64_t settled_event_id() override;
   ChunkStream chunk_stream(const std::string& run_id, const std::string& stream) override;
   std::vector<ChunkStream> chunk_streams(const std::string& run_id) override;
   std::optional<int64_t> next_parked_ms() override;
@@ -100,16 +108,30 @@ class PgTx : public WriteTx {
   ClaimResult claim_unlimited(const ClaimRequest& req);
   ClaimResult claim_limited(const ClaimRequest& req);
   void fail_unreadable(std::vector<RunRecord>& runs, int64_t now_ms);
+  void lock_run(const std::string& run_id);
+  bool try_lock_workflow(const std::string& workflow);
   void end();
 
   Connection& conn_;
   std::unique_lock<std::mutex> lock_;
   bool write_;
   bool open_ = false;
-  bool notify_ = false;  // events appended: wake the other processes at commit
+  int64_t events_ = 0;  // appended in this transaction: the low bits of the next event id
+  // Runs whose row this write transaction has locked (reads lock them): a
+  // run's events are appended only under its row lock, so they commit in id
+  // order. Emptied by a rollback to a savepoint, which releases the locks.
+  std::set<std::string> locked_runs_;
   const std::string* notify_sql_;
   std::function<void()> on_end_;
 };
+
+// The largest event id every reader may pass (ReadTx::settled_event_id), as
+// SQL: below the ids of the oldest transaction still running in the
+// cluster, whose events may commit after newer ones. A long transaction of
+// another application on the same server delays events; it never loses one.
+extern const char* const kSettledEventId;
+// Event ids: (transaction id << kEventIdBits) + the event's number in its transaction.
+constexpr int kEventIdBits = 20;
 
 // Text for a query parameter.
 inline std::optional<std::string> p(int64_t v) { return std::to_string(v); }

@@ -11,8 +11,6 @@ std::optional<std::string> json_or_null(const Json& v) {
   return boost::json::serialize(v);
 }
 
-constexpr const char* kUniqueViolation = "23505";
-
 }  // namespace
 
 int64_t PgTx::insert_run(const RunRecord& r) {
@@ -21,7 +19,7 @@ int64_t PgTx::insert_run(const RunRecord& r) {
       "INSERT INTO runs (id, workflow, status, input, owner, idempotency_key, parent_id, "
       "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
       "updated_at, finished_at, budget) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-      "$13, $14, $15, $16, $17) RETURNING seq",
+      "$13, $14, $15, $16, $17) ON CONFLICT DO NOTHING RETURNING seq",
       {r.info.id, r.info.workflow, std::string(to_string(r.info.status)),
        boost::json::serialize(r.info.input), r.info.owner,
        r.info.idempotency_key.empty() ? std::nullopt : std::optional(r.info.idempotency_key),
@@ -31,11 +29,15 @@ int64_t PgTx::insert_run(const RunRecord& r) {
        r.info.budget.limited() ? std::optional(boost::json::serialize(to_json(r.info.budget)))
                                : std::nullopt},
       &sqlstate);
-  if (sqlstate == kUniqueViolation) {
+  if (!sqlstate.empty()) conn_.fail("inserting run '" + r.info.id + "' failed", res.get());
+  // DO NOTHING rather than an error, so the transaction stays usable: the
+  // caller may read the run that another process inserted with this key the
+  // moment before (it waited for that insert to commit).
+  if (res.rows() == 0) {
     throw Error(ErrorCode::invalid_argument, "a run with id '" + r.info.id + "' or idempotency key '" +
                                                  r.info.idempotency_key + "' already exists");
   }
-  if (!sqlstate.empty()) conn_.fail("inserting run '" + r.info.id + "' failed", res.get());
+  locked_runs_.insert(r.info.id);  // a new row is this transaction's until it commits
   return res.int64(0, 0);
 }
 
@@ -82,7 +84,6 @@ void PgTx::delete_retrying_steps(const std::string& run_id) {
 }
 
 int64_t PgTx::insert_signal(const SignalRecord& s, int64_t now_ms) {
-  notify_ = true;  // a parked run in another process may be waiting for it
   return conn_
       .query("INSERT INTO signals (run_id, name, payload, created_at) VALUES ($1, $2, $3, $4) "
              "RETURNING id",
@@ -135,19 +136,56 @@ void PgTx::set_chunk_stream(const std::string& run_id, const ChunkStream& stream
       {run_id, stream.stream, p(stream.end_offset), p(stream.attempt_start)});
 }
 
+// An event's id is (transaction id << 20) + its number in the transaction, so
+// a reader of every event can tell which ids may still appear: none below the
+// oldest running transaction's (kSettledEventId). One run's events are
+// appended under its row lock and so commit in turn; when a newer
+// transaction (larger id) has committed events of the run meanwhile, this
+// one's come after them (the run's last id + 1, the next free one if another
+// such event took it): a run's events are in id order, in commit order. Such
+// an id is above this transaction's own, so it is not passed while it runs.
 EventRecord PgTx::append_event(const std::string& run_id, const std::string& type,
                                const std::string& data, int64_t now_ms) {
-  notify_ = true;
+  if (events_ >= (int64_t{1} << kEventIdBits)) {
+    throw Error(ErrorCode::store, "one transaction cannot append more than " +
+                                      std::to_string(int64_t{1} << kEventIdBits) + " events");
+  }
+  lock_run(run_id);
   Result r = conn_.query(
-      "INSERT INTO events (run_id, type, data, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-      {run_id, type, data, p(now_ms)});
+      "INSERT INTO events (id, run_id, type, data, created_at) SELECT CASE WHEN last < own THEN own "
+      "ELSE last + 1 END, $1, $2, $3, $4 FROM (SELECT (pg_current_xact_id()::text::bigint << 20) + "
+      "$5::bigint AS own, (SELECT coalesce(max(id), 0) FROM events WHERE run_id = $1) AS last) n "
+      "ON CONFLICT (id) DO NOTHING RETURNING id",
+      {run_id, type, data, p(now_ms), p(events_)});
+  if (r.rows() == 0) {
+    // The id wanted is taken (by another transaction that went past a run's
+    // last id, or at the top of a full range): the next free one above it.
+    int64_t wanted =
+        conn_
+            .query("SELECT greatest((pg_current_xact_id()::text::bigint << 20) + $2::bigint, "
+                   "(SELECT coalesce(max(id), 0) + 1 FROM events WHERE run_id = $1))",
+                   {run_id, p(events_)})
+            .int64(0, 0);
+    while (r.rows() == 0) {
+      Result gap = conn_.query(
+          "SELECT e.id + 1 FROM events e WHERE e.id >= $1::bigint AND NOT EXISTS "
+          "(SELECT 1 FROM events f WHERE f.id = e.id + 1) ORDER BY e.id LIMIT 1",
+          {p(wanted)});
+      wanted = gap.rows() ? gap.int64(0, 0) : wanted;
+      r = conn_.query(
+          "INSERT INTO events (id, run_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) "
+          "ON CONFLICT (id) DO NOTHING RETURNING id",
+          {p(wanted), run_id, type, data, p(now_ms)});
+    }
+  }
+  ++events_;
   return EventRecord{r.int64(0, 0), run_id, type, data, now_ms};
 }
 
 std::vector<std::string> PgTx::wake_due_parked(int64_t now_ms, size_t limit) {
   Result due = conn_.query(
       "SELECT id FROM runs WHERE status IN ('sleeping', 'waiting') AND wake_at > 0 AND "
-      "wake_at <= $1::bigint ORDER BY wake_at LIMIT $2::bigint",
+      "wake_at <= $1::bigint ORDER BY wake_at LIMIT $2::bigint FOR NO KEY UPDATE SKIP LOCKED",
       {p(now_ms), p(static_cast<int64_t>(limit))});
   std::vector<std::string> ids;
   for (int i = 0; i < due.rows(); ++i) ids.push_back(due.text(i, 0));

@@ -147,6 +147,12 @@ class ReadTx {
   virtual std::vector<EventRecord> events_since(int64_t after_id, size_t limit) = 0;
   virtual int64_t last_event_id() = 0;
   virtual int64_t last_event_id(const std::string& run_id) = 0;
+  // Every event with an id up to this one that will ever be visible is
+  // visible to this transaction: a reader may move its position here without
+  // skipping one that commits later. A store whose ids follow commit order
+  // (one writer at a time: SQLite) returns last_event_id(); PostgreSQL, whose
+  // writers commit in any order, stops below its oldest writer still running.
+  virtual int64_t settled_event_id() { return last_event_id(); }
   // A chunk stream as persisted (zeros when none): where its text ends, and
   // where the text of its current attempt begins.
   virtual ChunkStream chunk_stream(const std::string& run_id, const std::string& stream) = 0;

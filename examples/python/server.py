@@ -3,6 +3,7 @@
 planned Next.js app, embedding storyloom (no Redis, no queue service, no session map).
 
     python server.py --db story.db --port 8000
+    STORYLOOM_STORE=postgresql://app@db.internal/stories python server.py --port 8001
 
     POST   /api/auth/signup           {username, password}: an account, signed in (cookie)
     POST   /api/auth/signin           {username, password}
@@ -191,6 +192,17 @@ def log(message: str) -> None:
     print(f"storyloom server: {message}", file=sys.stderr, flush=True)
 
 
+def is_postgres(db: str) -> bool:
+    """Whether the store is a PostgreSQL URL (the forms the engine takes)."""
+    return db.startswith(("postgresql://", "postgres://")) or db == "postgresql:"
+
+
+def default_accounts_file(db: str) -> str:
+    """The accounts file beside an SQLite store; for a PostgreSQL store (not a file),
+    story.accounts in the current folder."""
+    return "story.accounts" if is_postgres(db) else f"{db}.accounts"
+
+
 def create_app(
     db: str,
     *,
@@ -203,13 +215,14 @@ def create_app(
     """The app; the engine opens, registers its workflows and launches with the app's
     lifespan (at server start, before any request: stories left unfinished by a stopped
     or killed server resume at once), and closes with it. word_delay: seconds between the
-    offline provider's streamed words. accounts_db: the accounts file [<db>.accounts].
+    offline provider's streamed words. accounts_db: the accounts file [<db>.accounts, or
+    story.accounts in the current folder when db is a PostgreSQL URL].
     limit_per_hour / limit_running: per-user limits on stories."""
     state: dict[str, storyloom.Engine] = {}
     # Set when the server begins to stop (main's first Ctrl-C): event streams end, so
     # that the server does not wait for them.
     stopping = asyncio.Event()
-    accounts_db = accounts_db or f"{db}.accounts"
+    accounts_db = accounts_db or default_accounts_file(db)
     users = accounts.Accounts(accounts_db)
     user_locks: dict[str, asyncio.Lock] = {}
 
@@ -608,6 +621,7 @@ async def _until(stream, stopping: asyncio.Event):
     """The chunks of ``stream`` until it ends or ``stopping`` is set."""
     chunks = stream.__aiter__()
     stop = asyncio.ensure_future(stopping.wait())
+    nxt: asyncio.Future | None = None
     try:
         while True:
             nxt = asyncio.ensure_future(chunks.__anext__())
@@ -622,6 +636,11 @@ async def _until(stream, stopping: asyncio.Event):
                 return
     finally:
         stop.cancel()
+        # The client went away while a chunk was awaited: that wait ends later (the
+        # stream closes with the engine), and its outcome is nobody's to report.
+        if nxt is not None and not nxt.done():
+            nxt.cancel()
+            nxt.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -629,11 +648,19 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     p = argparse.ArgumentParser(description="the storyloom story service")
-    p.add_argument("--db", default="story.db")
+    p.add_argument(
+        "--db",
+        default=os.environ.get("STORYLOOM_STORE") or "story.db",
+        help="the store: an SQLite path or a PostgreSQL URL [$STORYLOOM_STORE, else story.db]",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--word-delay", type=float, default=0.02, help="offline text pace [0.02]")
-    p.add_argument("--accounts", default=None, help="the accounts file [<db>.accounts]")
+    p.add_argument(
+        "--accounts",
+        default=None,
+        help="the accounts file [<db>.accounts; story.accounts for a PostgreSQL store]",
+    )
     p.add_argument("--limit-per-hour", type=int, default=10, help="stories a user starts an hour")
     p.add_argument("--limit-running", type=int, default=2, help="stories a user runs at once")
     args = p.parse_args(argv)

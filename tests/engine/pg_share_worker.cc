@@ -1,9 +1,11 @@
 // One of several engine processes sharing a PostgreSQL store
 // (pg_share_test.cc starts them). Executes "pair" runs until RUNS of them are
 // completed in the store, then exits 0; exits 3 on SIGTERM after closing.
-// Every step body first appends "<run id> <step>" to LOG (O_APPEND, one
-// write per line, fsynced), so the log holds every time a body began, in
-// every process.
+// Every step body first appends "<run id> <step> <key> <µs>" to LOG
+// (O_APPEND, one write per line, fsynced; µs of CLOCK_REALTIME), and the
+// second one also "<run id> end <key> <µs>" when it returns, so the log holds
+// every time a body began, in every process, and when each run's last body
+// ended.
 //
 //   pg_share_worker URL LOG RUNS STEP_MS LEASE_MS
 #include <fcntl.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -33,6 +36,11 @@ void log_line(const std::string& path, const std::string& line) {
   ::close(fd);
 }
 
+std::string stamp() {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
+}
+
 }  // namespace
 
 // The workflow every process registers: two steps, each `step_ms` long, and
@@ -42,11 +50,15 @@ static void register_pair(Engine& engine, const std::string& log, int step_ms) {
   wo.concurrency = ConcurrencyKey{"k", 2};
   engine.register_workflow(
       "pair",
-      [log, step_ms](Context& ctx, const Json&) -> Json {
+      [log, step_ms](Context& ctx, const Json& input) -> Json {
+        std::string key = boost::json::serialize(input.at("k"));
         for (const char* name : {"s1", "s2"}) {
           ctx.step(name, [&] {
-            if (!log.empty()) log_line(log, ctx.run_id() + " " + name);
+            if (!log.empty()) log_line(log, ctx.run_id() + " " + name + " " + key + " " + stamp());
             if (step_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(step_ms));
+            if (!log.empty() && std::string(name) == "s2") {
+              log_line(log, ctx.run_id() + " end " + key + " " + stamp());
+            }
             return Json(1);
           });
         }
