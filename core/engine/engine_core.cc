@@ -193,6 +193,7 @@ void EngineCore::close() {
   }
   writer_->stop();
   hub_->stop();
+  lifecycle_.stop();  // after the last execution's report
 }
 
 void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
@@ -317,6 +318,12 @@ store::RunRecord EngineCore::new_run(std::string_view workflow, Json input,
   run.info.priority = options.priority;
   check_budget(options.budget);
   run.info.budget = options.budget;
+  if (!options.trace_parent.empty() && !is_trace_parent(options.trace_parent)) {
+    throw Error(ErrorCode::invalid_argument,
+                "trace_parent '" + options.trace_parent.substr(0, 64) +
+                    "' is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)");
+  }
+  run.info.trace_parent = options.trace_parent;
   return run;
 }
 
@@ -865,6 +872,7 @@ store::ClaimRequest EngineCore::claim_request(size_t want) {
 }
 
 void EngineCore::dispatch(std::shared_ptr<ExecutionState> state) {
+  state->report_run_started();
   Workflow wf;
   {
     std::lock_guard lock(registry_mutex_);

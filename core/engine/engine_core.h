@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/lifecycle_reporter.h"
 #include "engine/writer.h"
 #include "llm/llm_client.h"
 #include "scheduler/resource_limiter.h"
@@ -78,6 +79,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   EventHub& hub() { return *hub_; }
   ResourceLimiter& resources() { return *resources_; }
   LlmClient& llm() { return *llm_; }
+  LifecycleReporter& lifecycle() { return lifecycle_; }
   std::unique_ptr<store::ReadTx> read() { return store_->begin_read(); }
   bool has_workflow(std::string_view name);
   RetryPolicy retry_policy(std::string_view workflow);
@@ -138,6 +140,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<ResourceLimiter> resources_;
   std::unique_ptr<LlmClient> llm_;
+  LifecycleReporter lifecycle_;
   std::atomic<bool> closing_{false};
   std::atomic<bool> closed_{false};
 

@@ -145,6 +145,10 @@ CREATE TABLE cursors (
   position BIGINT NOT NULL
 );
 )sql",
+      // 2 -> 3: SQLite's 6 -> 7, the caller's W3C traceparent given at start.
+      R"sql(
+ALTER TABLE runs ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return all;
 }

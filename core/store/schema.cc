@@ -141,6 +141,11 @@ CREATE TABLE cursors (
   position INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+      // 6 -> 7: the caller's W3C traceparent given at start (storyloom/lifecycle.h),
+      // so a run's spans join the caller's trace after any restart; '' for none.
+      R"sql(
+ALTER TABLE runs ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return all;
 }

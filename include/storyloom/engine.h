@@ -16,6 +16,7 @@
 #include "storyloom/context.h"
 #include "storyloom/events.h"
 #include "storyloom/execution.h"
+#include "storyloom/lifecycle.h"
 #include "storyloom/llm.h"
 #include "storyloom/resource.h"
 #include "storyloom/retry.h"
@@ -270,6 +271,12 @@ class Engine {
   Json llm_providers();
 
   const EngineOptions& options() const;
+
+  // Reports run executions and step attempts as they start and end
+  // (storyloom/lifecycle.h), for tracing and metrics; set it before launch()
+  // to see every run. Replaces the earlier callback; an empty one stops the
+  // reports. The callback runs on a thread of the engine's own, in order.
+  void set_lifecycle_callback(LifecycleCallback callback);
 
   // Webhooks (storyloom/webhooks.h; core/webhooks/). Sets or replaces the
   // outbound subscriptions, secrets included (kept in memory only); the first

@@ -255,9 +255,16 @@ typedef struct sl_start_options {
    * run gets what its parent has left. 0: no limit; negative: SL_EINVALID. */
   int64_t budget_llm_calls;
   int64_t budget_llm_tokens;
+  /* version 3: the caller's W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"),
+   * stored with the run; its lifecycle reports (sl_engine_set_lifecycle) carry
+   * it, also after a crash and resume, so a host's spans of the run are
+   * children of the caller's span. A child run inherits its parent's. Empty:
+   * none; anything else: SL_EINVALID. */
+  const char* trace_parent;
+  size_t trace_parent_len;
 } sl_start_options;
-#define SL_START_OPTIONS_VERSION 2
-#define SL_START_OPTIONS_INIT {SL_START_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0}
+#define SL_START_OPTIONS_VERSION 3
+#define SL_START_OPTIONS_INIT {SL_START_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0, NULL, 0}
 
 /* Starts a run of `workflow` on `input_json` (a JSON object) and returns it
  * as run JSON; the run is durable when this returns. The workflow must be
@@ -270,7 +277,7 @@ SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* eng
 
 /* Starts many runs in one commit, each checked alone. requests_json: a JSON
  * array of {"workflow", "input" (an object), "idempotency_key", "owner",
- * "priority", "budget": {"llm_calls", "llm_tokens"}} (the last four optional). *results_json (free with sl_free):
+ * "priority", "budget": {"llm_calls", "llm_tokens"}, "trace_parent"} (the last five optional). *results_json (free with sl_free):
  * an array, one element per request in order: {"run": RUN} (the existing run
  * when the idempotency key was seen) or {"error": {"code", "class",
  * "message"}}. The runs are durable when this returns. Errors: SL_EINVALID
@@ -841,6 +848,28 @@ SL_API int sl_webhook_verify(char** verdict_json, size_t* verdict_json_len, cons
 SL_API int sl_email_send(char** result_json, size_t* result_json_len, const char* config_json,
                          size_t config_len, const char* message_json, size_t message_len,
                          const char* message_id, size_t message_id_len);
+
+/* ---- Lifecycle reports: tracing and metrics (storyloom/lifecycle.h) ---- */
+
+/* One report as JSON, valid only during the call: {"type": "run.started" |
+ * "run.finished" | "step.started" | "step.finished" | "step.failed",
+ * "run_id", "workflow", "trace_parent" ("" when none), "started_at_ms"}, and
+ * when it ended "ended_at_ms", "duration_ms" (epoch ms); runs: "outcome"
+ * (completed, failed, cancelled, parked, queued, released) and
+ * "error_class"; steps: "step", "seq", "kind" ("step", "llm", "http"),
+ * "attempt", and "error_class", "will_retry" (step.failed), "model", "usage"
+ * (an llm step's step.finished). Ids, names, times and classes only: no
+ * input, result, error message or key. */
+typedef void (*sl_lifecycle_fn)(void* user_data, const char* report_json, size_t report_len);
+
+/* Reports every execution of a run (run.started / run.finished) and every
+ * attempt of a host, llm or http step (step.started, then step.finished or
+ * step.failed) to `fn`, in order, on one thread of the engine's own that
+ * holds no engine lock. `fn` must be quick and must not call the engine.
+ * Replaces the earlier callback; NULL fn stops the reports. Set it before
+ * sl_engine_launch to see every run; user_data must outlive the engine (or
+ * the next call). Errors: none but a NULL engine (SL_EINVALID). */
+SL_API int sl_engine_set_lifecycle(sl_engine* engine, sl_lifecycle_fn fn, void* user_data);
 
 #ifdef __cplusplus
 }
