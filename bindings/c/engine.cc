@@ -38,6 +38,10 @@ StartOptions start_options(const Args& args, const sl_start_options* options) {
       start.budget.llm_calls = o->budget_llm_calls;
       start.budget.llm_tokens = o->budget_llm_tokens;
     }
+    if (o->version >= 3) {
+      start.trace_parent = args.text(o->trace_parent, o->trace_parent_len,
+                                     "sl_start_options.trace_parent");
+    }
   }
   return start;
 }
@@ -243,6 +247,7 @@ SL_API int sl_engine_start_many(char** results_json, size_t* results_len, sl_eng
       r.workflow = string_member(args, o, where, "workflow", false);
       r.options.idempotency_key = string_member(args, o, where, "idempotency_key", false);
       r.options.owner = string_member(args, o, where, "owner", false);
+      r.options.trace_parent = string_member(args, o, where, "trace_parent", false);
       if (const auto* input = o.if_contains("input")) r.input = *input;
       if (const auto* priority = o.if_contains("priority"); priority && !priority->is_null()) {
         if (!priority->is_int64() || priority->as_int64() < INT32_MIN ||
@@ -416,6 +421,18 @@ SL_API int sl_engine_resource_status(char** status_json, size_t* status_json_len
     OutText out(args, status_json, status_json_len, "status_json");
     auto& e = args.required(engine, "engine");
     out.set_json(to_json(e.engine->resource_status(std::string(args.text(name, name_len, "name")))));
+  });
+}
+
+SL_API int sl_engine_set_lifecycle(sl_engine* engine, sl_lifecycle_fn fn, void* user_data) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(engine, "engine");
+    if (fn == nullptr) return e.engine->set_lifecycle_callback(nullptr);
+    e.engine->set_lifecycle_callback([fn, user_data](const LifecycleEvent& event) {
+      std::string text = to_json_text(to_json(event));
+      fn(user_data, text.data(), text.size());
+    });
   });
 }
 
