@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, Union, cast, 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-from . import _args, _completions, _config, _http, _llm, _native, _origin, _webhooks
+from . import _args, _completions, _config, _http, _llm, _native, _origin, _telemetry, _webhooks
 from ._budget import RunBudget
 from ._webhooks import InboundResult, WebhookDelivery, WebhookSubscription
 from ._config import LlmConfig, ResourceLimits
@@ -742,7 +742,10 @@ class Engine:
     max_json_depth: how deeply arrays and objects may nest in JSON sent to the engine
     (None: 32; at most 1000); deeper JSON raises InvalidArgument naming the limit.
     max_artifact_bytes: the bytes of one binary artifact (:meth:`Context.binary_artifact`;
-    None: 16 MiB; at least 1024); more raises PayloadTooLarge naming the limit."""
+    None: 16 MiB; at least 1024); more raises PayloadTooLarge naming the limit.
+    telemetry: with opentelemetry-api installed (the ``otel`` extra), runs and step
+    attempts become spans under the span current at start() (README, OpenTelemetry);
+    False: none."""
 
     def __init__(
         self,
@@ -759,8 +762,11 @@ class Engine:
         max_json_depth: int | None = None,
         durability: str = "full",
         max_artifact_bytes: int | None = None,
+        telemetry: bool = True,
     ) -> None:
         _args.text("Engine", "store", store)
+        if not isinstance(telemetry, bool):
+            raise TypeError(f"Engine: telemetry must be a bool, got {type(telemetry).__name__}")
         for param, value in (
             ("workers", workers),
             ("max_executions", max_executions),
@@ -780,6 +786,9 @@ class Engine:
             config,
             native_durability,
         )
+        self._otel = _telemetry.api() if telemetry else None
+        if self._otel is not None:
+            self._native.set_lifecycle(_telemetry.LifecycleSpans(self._otel).report)
         self._workflows: dict[str, Workflow] = {}
         self._close_lock = threading.Lock()
         self._loop_lock = threading.Lock()
@@ -1032,21 +1041,35 @@ class Engine:
         owner: str | None = None,
         priority: int = 0,
         budget: RunBudget | Mapping[str, int] | None = None,
+        trace_parent: str | None = None,
     ) -> Run:
         """Starts a run of ``workflow`` on ``input`` (a JSON object); durable on return.
         The same idempotency_key returns the existing run. ``budget`` (a RunBudget or
         {"llm_calls", "llm_tokens"}) caps what its llm steps spend: once used, the next
-        llm step fails with BudgetExceeded; a child run gets what is left."""
+        llm step fails with BudgetExceeded; a child run gets what is left.
+        ``trace_parent``: the caller's W3C traceparent, kept with the run so its spans are
+        children of that span, also after a crash and resume (None: the current span's when
+        telemetry is on; a malformed one raises InvalidArgument)."""
         _args.text("Engine.start", "workflow", workflow)
         _args.optional_text(f"Engine.start '{workflow}'", "idempotency_key", idempotency_key)
         _args.optional_text(f"Engine.start '{workflow}'", "owner", owner)
         _args.integer(f"Engine.start '{workflow}'", "priority", priority)
         text = _json_text(f"start '{workflow}': input", {} if input is None else input)
         b = RunBudget() if budget is None else RunBudget._coerce("start: budget", budget)
+        _args.optional_text(f"Engine.start '{workflow}'", "trace_parent", trace_parent)
+        if trace_parent is None and self._otel is not None:
+            trace_parent = _telemetry.current_trace_parent(self._otel)
         return Run._from(
             json.loads(
                 self._native.start(
-                    workflow, text, idempotency_key, owner, priority, b.llm_calls, b.llm_tokens
+                    workflow,
+                    text,
+                    idempotency_key,
+                    owner,
+                    priority,
+                    b.llm_calls,
+                    b.llm_tokens,
+                    trace_parent,
                 )
             )
         )
@@ -1057,14 +1080,19 @@ class Engine:
         """Starts many runs in one commit, each checked alone; durable on return. Each
         request is a dict: ``workflow``, ``input`` (a JSON object, default {}), and
         optionally ``idempotency_key``, ``owner``, ``priority``, ``budget`` (a dict with
-        ``llm_calls`` / ``llm_tokens``). Returns one item per
+        ``llm_calls`` / ``llm_tokens``), ``trace_parent`` (default: the current span's
+        when telemetry is on). Returns one item per
         request, in order: its Run (the existing one when the idempotency key was seen),
         or the StoryloomError that refused it (returned, not raised: the others started).
         Raises TypeError when ``requests`` is not a list of dicts, InvalidArgument (naming
         the field) for a field of the wrong type."""
         items = _json_list("requests", requests)
+        current = _telemetry.current_trace_parent(self._otel) if self._otel is not None else ""
         body = _dumps(
-            [{**r, "input": r.get("input") or {}, **_budget_of(i, r)} for i, r in enumerate(items)]
+            [
+                {"trace_parent": current, **r, "input": r.get("input") or {}, **_budget_of(i, r)}
+                for i, r in enumerate(items)
+            ]
         )
         return [
             Run._from(o["run"]) if "run" in o else _from_json(o.get("error") or {})
