@@ -78,7 +78,6 @@ EngineOptions engine_options(const Args& args, const sl_engine_options* o) {
 
 // Version 2 fields of sl_workflow_options: timeouts and limits.
 void read_limits(const Args& args, const sl_workflow_options& o, WorkflowOptions& wf) {
-  wf.retry.timeout = std::chrono::milliseconds(o.step_timeout_ms);
   wf.max_running = o.max_running;
   auto key = args.text(o.concurrency_key, o.concurrency_key_len, "sl_workflow_options.concurrency_key");
   if (!key.empty() || o.concurrency_limit != 0) {
@@ -183,11 +182,22 @@ SL_API int sl_engine_register_workflow(sl_engine* engine, const char* name, size
     auto workflow = args.text(name, name_len, "name");
     WorkflowOptions wf;
     if (auto* o = args.options(options, SL_WORKFLOW_OPTIONS_VERSION, "sl_workflow_options")) {
-      wf.retry.max_attempts = o->max_attempts;
-      wf.retry.initial_backoff = std::chrono::milliseconds(o->initial_backoff_ms);
-      wf.retry.multiplier = o->multiplier;
-      wf.retry.max_backoff = std::chrono::milliseconds(o->max_backoff_ms);
-      wf.retry.jitter = o->no_jitter == 0;
+      RetryPolicy policy;
+      policy.max_attempts = o->max_attempts;
+      policy.initial_backoff = std::chrono::milliseconds(o->initial_backoff_ms);
+      policy.multiplier = o->multiplier;
+      policy.max_backoff = std::chrono::milliseconds(o->max_backoff_ms);
+      policy.jitter = o->no_jitter == 0;
+      if (o->version >= 2) policy.timeout = std::chrono::milliseconds(o->step_timeout_ms);
+      // Unset: version 3 says so with max_attempts 0; older structs by holding
+      // their INIT values (they had no way to say it).
+      bool unset = policy.timeout.count() == 0 &&
+                   (o->version >= 3 ? o->max_attempts == 0
+                                    : o->max_attempts == 1 && o->initial_backoff_ms == 1000 &&
+                                          o->multiplier == 2.0 && o->max_backoff_ms == 60000 &&
+                                          o->no_jitter == 0);
+      if (o->version >= 3 && o->max_attempts == 0 && !unset) policy.max_attempts = 1;
+      if (!unset) wf.retry = policy;
       if (o->version >= 2) read_limits(args, *o, wf);
     }
     if (fn == nullptr) args.invalid("fn is NULL");

@@ -198,7 +198,7 @@ void EngineCore::close() {
 
 void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
   check_name("workflow name", name);
-  validate(workflow.options.retry);
+  if (workflow.options.retry) validate(*workflow.options.retry);
   validate_limits(workflow.options);
   {
     std::lock_guard lock(registry_mutex_);
@@ -250,10 +250,10 @@ WorkflowOptions EngineCore::workflow_options(std::string_view workflow) {
   return it == workflows_.end() ? WorkflowOptions{} : it->second.options;
 }
 
-RetryPolicy EngineCore::retry_policy(std::string_view workflow) {
+std::optional<RetryPolicy> EngineCore::retry_policy(std::string_view workflow) {
   std::lock_guard lock(registry_mutex_);
   auto it = workflows_.find(workflow);
-  return it == workflows_.end() ? RetryPolicy{} : it->second.options.retry;
+  return it == workflows_.end() ? std::nullopt : it->second.options.retry;
 }
 
 double EngineCore::jitter01() {
@@ -836,7 +836,7 @@ void EngineCore::scheduler_loop() {
     if (backlog_) work_hint_ = true;
     std::vector<std::shared_ptr<ExecutionState>> states;
     for (auto& [run, steps] : claimed) {
-      RetryPolicy retry = retry_policy(run.info.workflow);
+      std::optional<RetryPolicy> retry = retry_policy(run.info.workflow);
       auto state = std::make_shared<ExecutionState>(shared_from_this(), std::move(run),
                                                     std::move(steps), retry);
       inflight_[state->run_id()] = state;

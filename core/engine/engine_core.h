@@ -82,7 +82,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   LifecycleReporter& lifecycle() { return lifecycle_; }
   std::unique_ptr<store::ReadTx> read() { return store_->begin_read(); }
   bool has_workflow(std::string_view name);
-  RetryPolicy retry_policy(std::string_view workflow);
+  std::optional<RetryPolicy> retry_policy(std::string_view workflow);  // nullopt: unset
   WorkflowOptions workflow_options(std::string_view workflow);
   double jitter01();
   std::string new_run_id();

@@ -62,8 +62,10 @@ void write_chunk_events(Batch& b, EventHub& hub, const std::vector<PendingChunk>
 }
 
 ExecutionState::ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
-                               std::vector<store::StepRecord> steps, RetryPolicy retry)
-    : core_(std::move(core)), run_(std::move(run)), workflow_retry_(retry),
+                               std::vector<store::StepRecord> steps,
+                               std::optional<RetryPolicy> retry)
+    : core_(std::move(core)), run_(std::move(run)), workflow_retry_(retry.value_or(RetryPolicy{})),
+      workflow_retry_set_(retry.has_value()),
       started_at_ms_(core_->now_ms()) {
   for (auto& s : steps) {
     last_stored_seq_ = std::max(last_stored_seq_, s.seq);

@@ -35,7 +35,7 @@ void write_chunk_events(Batch& b, EventHub& hub, const std::vector<PendingChunk>
 class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
  public:
   ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
-                 std::vector<store::StepRecord> steps, RetryPolicy retry);
+                 std::vector<store::StepRecord> steps, std::optional<RetryPolicy> retry);
 
   const std::string& run_id() const { return run_.info.id; }
   const std::string& workflow() const { return run_.info.workflow; }
@@ -162,7 +162,8 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
 
   std::shared_ptr<EngineCore> core_;
   store::RunRecord run_;
-  RetryPolicy workflow_retry_;
+  RetryPolicy workflow_retry_;       // the workflow's policy, or one attempt when unset
+  bool workflow_retry_set_ = false;  // unset: llm steps take their default policy
   std::map<int64_t, RetryPolicy> step_retry_;  // per-step overrides, by seq
   struct StepDeadline {
     int64_t at_ms;

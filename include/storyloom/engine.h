@@ -113,7 +113,11 @@ struct Throttle {
 // claim transaction); processes registering the same workflow must give it the
 // same options. Sleeping and waiting runs hold no slot.
 struct WorkflowOptions {
-  RetryPolicy retry;  // for every step of the workflow unless the step has its own
+  // For every step of the workflow unless the step has its own. Unset
+  // (nullopt): host and http steps make one attempt and llm steps retry by
+  // default (default_llm_retry_policy, storyloom/llm.h); set, it applies to
+  // llm steps too, so RetryPolicy{} (one attempt) turns their retries off.
+  std::optional<RetryPolicy> retry = std::nullopt;
   int max_running = 0;  // running runs of this workflow at once; 0: no limit
   std::optional<ConcurrencyKey> concurrency = std::nullopt;
   std::optional<Throttle> throttle = std::nullopt;

@@ -149,7 +149,7 @@ typedef struct sl_engine_options {
   /* version 2 */
   /* LLM providers and resource limits as JSON (NULL: providers from the
    * environment, no limits): {"llm": {"default_provider", "use_environment",
-   * "providers": [{"name", "kind": "openai"|"anthropic"|"offline", "base_url",
+   * "providers": [{"name", "kind": "openai"|"anthropic"|"gemini"|"offline", "base_url",
    * "api_key", "model", "resource", "connect_timeout_ms", "idle_timeout_ms",
    * "offline_word_delay_ms"}]}, "resources": {"NAME": {"requests",
    * "period_ms", "burst", "max_in_flight", "tokens_per_minute"}}}, and
@@ -205,10 +205,17 @@ SL_API void sl_engine_close(sl_engine* engine);
  * is in the null bucket. Limits hold across processes sharing the store;
  * sleeping and waiting runs hold no slot. Errors: SL_EINVALID naming the
  * field (limits < 1, throttle period < 1 ms, empty or malformed key path,
- * negative timeouts). */
+ * negative timeouts).
+ * Unset retry policy (version 3: max_attempts 0, the INIT value, with no
+ * step_timeout_ms; the other retry fields are then ignored): host and http
+ * steps make one attempt, llm steps retry by default (3 attempts, storyloom.h
+ * retry_json). max_attempts 1 is an explicit policy of one attempt, which
+ * turns the llm default off too. A version 1 or 2 struct whose retry fields
+ * all hold their old INIT values (1, 1000, 2.0, 60000, 0) and no step timeout
+ * is unset, as before. */
 typedef struct sl_workflow_options {
   unsigned int version;       /* SL_WORKFLOW_OPTIONS_VERSION */
-  int max_attempts;           /* [1: no retry] */
+  int max_attempts;           /* [0: unset] 1: no retry; see "unset" above */
   int64_t initial_backoff_ms; /* [1000] */
   double multiplier;          /* [2.0] */
   int64_t max_backoff_ms;     /* [60000] */
@@ -225,9 +232,9 @@ typedef struct sl_workflow_options {
   int64_t throttle_period_ms;
   int64_t run_timeout_ms;        /* from the first start, parked time included [0: none] */
 } sl_workflow_options;
-#define SL_WORKFLOW_OPTIONS_VERSION 2
+#define SL_WORKFLOW_OPTIONS_VERSION 3
 #define SL_WORKFLOW_OPTIONS_INIT \
-  {SL_WORKFLOW_OPTIONS_VERSION, 1, 1000, 2.0, 60000, 0, 0, 0, NULL, 0, 0, NULL, 0, 0, 0, 0}
+  {SL_WORKFLOW_OPTIONS_VERSION, 0, 1000, 2.0, 60000, 0, 0, 0, NULL, 0, 0, NULL, 0, 0, 0, 0}
 
 /* Called on an engine worker thread for every execution of a run. The host
  * owns `execution` from then on and ends it with exactly one
