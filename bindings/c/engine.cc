@@ -191,11 +191,10 @@ SL_API int sl_engine_register_workflow(sl_engine* engine, const char* name, size
       if (o->version >= 2) policy.timeout = std::chrono::milliseconds(o->step_timeout_ms);
       // Unset: version 3 says so with max_attempts 0; older structs by holding
       // their INIT values (they had no way to say it).
+      // A backoff field changed from its INIT value sets the policy too.
       bool unset = policy.timeout.count() == 0 &&
-                   (o->version >= 3 ? o->max_attempts == 0
-                                    : o->max_attempts == 1 && o->initial_backoff_ms == 1000 &&
-                                          o->multiplier == 2.0 && o->max_backoff_ms == 60000 &&
-                                          o->no_jitter == 0);
+                   o->max_attempts == (o->version >= 3 ? 0 : 1) && o->initial_backoff_ms == 1000 &&
+                   o->multiplier == 2.0 && o->max_backoff_ms == 60000 && o->no_jitter == 0;
       if (o->version >= 3 && o->max_attempts == 0 && !unset) policy.max_attempts = 1;
       if (!unset) wf.retry = policy;
       if (o->version >= 2) read_limits(args, *o, wf);

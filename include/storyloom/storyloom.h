@@ -206,8 +206,9 @@ SL_API void sl_engine_close(sl_engine* engine);
  * sleeping and waiting runs hold no slot. Errors: SL_EINVALID naming the
  * field (limits < 1, throttle period < 1 ms, empty or malformed key path,
  * negative timeouts).
- * Unset retry policy (version 3: max_attempts 0, the INIT value, with no
- * step_timeout_ms; the other retry fields are then ignored): host and http
+ * Unset retry policy (version 3: every retry field and step_timeout_ms at
+ * its INIT value, max_attempts 0; a policy with another field set and
+ * max_attempts 0 has 1 attempt): host and http
  * steps make one attempt, llm steps retry by default (3 attempts, storyloom.h
  * retry_json). max_attempts 1 is an explicit policy of one attempt, which
  * turns the llm default off too. A version 1 or 2 struct whose retry fields
