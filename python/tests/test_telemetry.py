@@ -60,7 +60,8 @@ def test_a_run_and_each_step_attempt_are_spans_under_the_current_span(exporter, 
     with trace.get_tracer("test").start_as_current_span("request") as request_span:
         request = request_span.get_span_context()
         run = engine.start("flaky", {})
-    assert run.trace_parent == f"00-{request.trace_id:032x}-{request.span_id:016x}-01"
+    flags = int(request.trace_flags)
+    assert run.trace_parent == f"00-{request.trace_id:032x}-{request.span_id:016x}-{flags:02x}"
     assert engine.wait(run.id, timeout=10).status == "completed"
     spans = spans_until(
         exporter,

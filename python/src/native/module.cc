@@ -701,7 +701,7 @@ void on_lifecycle(void* user_data, const char* json, size_t len) {
   try {
     handler->fn(py::str(json, len));
   } catch (py::error_already_set& err) {
-    err.discard_as_unraisable(handler->fn.ptr());  // telemetry never breaks the engine
+    err.discard_as_unraisable(handler->fn);  // telemetry never breaks the engine
   }
 }
 

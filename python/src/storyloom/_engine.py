@@ -32,7 +32,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, Union, cast, overload
+from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, TypeVar, Union, cast, overload
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -848,7 +848,7 @@ class Engine:
         self,
         name: str,
         *,
-        retries: RetryPolicy | None = None,
+        retries: RetryPolicy | Literal[False] | None = None,
         concurrency: Concurrency | None = None,
         max_running: int = 0,
         throttle: Throttle | None = None,
@@ -860,8 +860,10 @@ class Engine:
         A plain function runs on an engine worker thread with a :class:`Context`; an
         ``async def`` one runs on the engine's asyncio loop with an :class:`AsyncContext`.
 
-        - ``retries``: the policy of every step of the workflow, llm steps included
-          (default: one attempt; the C ABI has no per-step policy).
+        - ``retries``: the policy of every step of the workflow, llm steps included.
+          None (the default): host and http steps make one attempt, llm steps retry by
+          default (3 attempts); ``False`` or ``RetryPolicy(max_attempts=1)``: one attempt for every
+          step, llm steps too.
         - ``concurrency``: ``Concurrency(key="$.user_id", limit=2)`` caps running runs per
           value of a JSON path into the input; ``max_running`` caps them for the whole
           workflow (0: no limit). Sleeping and waiting runs hold no slot.
@@ -896,7 +898,7 @@ class Engine:
         name: str,
         fn: Workflow,
         *,
-        retries: RetryPolicy | None = None,
+        retries: RetryPolicy | Literal[False] | None = None,
         concurrency: Concurrency | None = None,
         max_running: int = 0,
         throttle: Throttle | None = None,
