@@ -1100,7 +1100,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   ~EngineWrap() override {
     // Not closed by JS: close here (no executions can be in JS any more, as
-    // they hold the engine object alive through the dispatcher).
+    // they hold the engine object alive through the dispatcher). The
+    // environment is going away: no report may reach JS any more.
+    if (engine_ && lifecycle_) sl_engine_set_lifecycle(engine_, nullptr, nullptr);
     if (engine_) sl_engine_close(engine_);
   }
 
