@@ -28,6 +28,7 @@ examples="$here/../examples/python"
 echo "python: pip install ./python pytest + examples/python/requirements.txt (builds the core,"
 echo "        libstoryloom and the module)"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here" pytest mypy \
+  opentelemetry-api opentelemetry-sdk \
   -r "$examples/requirements.txt"
 
 cd "$here"

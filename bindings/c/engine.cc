@@ -39,6 +39,10 @@ StartOptions start_options(const Args& args, const sl_start_options* options) {
       start.budget.llm_calls = o->budget_llm_calls;
       start.budget.llm_tokens = o->budget_llm_tokens;
     }
+    if (o->version >= 3) {
+      start.trace_parent = args.text(o->trace_parent, o->trace_parent_len,
+                                     "sl_start_options.trace_parent");
+    }
   }
   return start;
 }
@@ -79,7 +83,6 @@ EngineOptions engine_options(const Args& args, const sl_engine_options* o) {
 
 // Version 2 fields of sl_workflow_options: timeouts and limits.
 void read_limits(const Args& args, const sl_workflow_options& o, WorkflowOptions& wf) {
-  wf.retry.timeout = std::chrono::milliseconds(o.step_timeout_ms);
   wf.max_running = o.max_running;
   auto key = args.text(o.concurrency_key, o.concurrency_key_len, "sl_workflow_options.concurrency_key");
   if (!key.empty() || o.concurrency_limit != 0) {
@@ -184,11 +187,21 @@ SL_API int sl_engine_register_workflow(sl_engine* engine, const char* name, size
     auto workflow = args.text(name, name_len, "name");
     WorkflowOptions wf;
     if (auto* o = args.options(options, SL_WORKFLOW_OPTIONS_VERSION, "sl_workflow_options")) {
-      wf.retry.max_attempts = o->max_attempts;
-      wf.retry.initial_backoff = std::chrono::milliseconds(o->initial_backoff_ms);
-      wf.retry.multiplier = o->multiplier;
-      wf.retry.max_backoff = std::chrono::milliseconds(o->max_backoff_ms);
-      wf.retry.jitter = o->no_jitter == 0;
+      RetryPolicy policy;
+      policy.max_attempts = o->max_attempts;
+      policy.initial_backoff = std::chrono::milliseconds(o->initial_backoff_ms);
+      policy.multiplier = o->multiplier;
+      policy.max_backoff = std::chrono::milliseconds(o->max_backoff_ms);
+      policy.jitter = o->no_jitter == 0;
+      if (o->version >= 2) policy.timeout = std::chrono::milliseconds(o->step_timeout_ms);
+      // Unset: version 3 says so with max_attempts 0; older structs by holding
+      // their INIT values (they had no way to say it).
+      // A backoff field changed from its INIT value sets the policy too.
+      bool unset = policy.timeout.count() == 0 &&
+                   o->max_attempts == (o->version >= 3 ? 0 : 1) && o->initial_backoff_ms == 1000 &&
+                   o->multiplier == 2.0 && o->max_backoff_ms == 60000 && o->no_jitter == 0;
+      if (o->version >= 3 && o->max_attempts == 0 && !unset) policy.max_attempts = 1;
+      if (!unset) wf.retry = policy;
       if (o->version >= 2) read_limits(args, *o, wf);
     }
     if (fn == nullptr) args.invalid("fn is NULL");
@@ -248,6 +261,7 @@ SL_API int sl_engine_start_many(char** results_json, size_t* results_len, sl_eng
       r.workflow = string_member(args, o, where, "workflow", false);
       r.options.idempotency_key = string_member(args, o, where, "idempotency_key", false);
       r.options.owner = string_member(args, o, where, "owner", false);
+      r.options.trace_parent = string_member(args, o, where, "trace_parent", false);
       if (const auto* input = o.if_contains("input")) r.input = *input;
       if (const auto* priority = o.if_contains("priority"); priority && !priority->is_null()) {
         if (!priority->is_int64() || priority->as_int64() < INT32_MIN ||
@@ -421,6 +435,18 @@ SL_API int sl_engine_resource_status(char** status_json, size_t* status_json_len
     OutText out(args, status_json, status_json_len, "status_json");
     auto& e = args.required(engine, "engine");
     out.set_json(to_json(e.engine->resource_status(std::string(args.text(name, name_len, "name")))));
+  });
+}
+
+SL_API int sl_engine_set_lifecycle(sl_engine* engine, sl_lifecycle_fn fn, void* user_data) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(engine, "engine");
+    if (fn == nullptr) return e.engine->set_lifecycle_callback(nullptr);
+    e.engine->set_lifecycle_callback([fn, user_data](const LifecycleEvent& event) {
+      std::string text = to_json_text(to_json(event));
+      fn(user_data, text.data(), text.size());
+    });
   });
 }
 

@@ -62,7 +62,7 @@ LlmProviderKind kind_of(const std::string& text, const std::string& where) {
   if (text == "anthropic") return LlmProviderKind::anthropic;
   if (text == "offline") return LlmProviderKind::offline;
   if (text == "gemini") return LlmProviderKind::gemini;
-  bad(where, "must be openai, anthropic or offline, got '" + text + "'");
+  bad(where, "must be openai, anthropic, gemini or offline, got '" + text + "'");
 }
 
 LlmProviderConfig provider_from_json(const Json& json, const std::string& where) {

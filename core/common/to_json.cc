@@ -31,6 +31,7 @@ Json to_json(const RunInfo& run) {
                           {"updated_at_ms", run.updated_at_ms},
                           {"finished_at_ms", run.finished_at_ms},
                           {"budget", to_json(run.budget)}};
+  if (!run.trace_parent.empty()) out["trace_parent"] = run.trace_parent;  // only when given
   if (!run.unreadable.empty()) out["unreadable"] = run.unreadable;  // only on a corrupted row
   return out;
 }

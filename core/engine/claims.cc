@@ -101,7 +101,7 @@ void EngineCore::admit(Claimed claimed, SlotReservation& reservation) {
     backlog_ = claimed.runs.size() == reservation.slots();
     if (backlog_) work_hint_ = true;
     for (auto& [run, steps] : claimed.runs) {
-      RetryPolicy retry = retry_policy(run.info.workflow);
+      std::optional<RetryPolicy> retry = retry_policy(run.info.workflow);
       auto state = std::make_shared<ExecutionState>(shared_from_this(), std::move(run),
                                                     std::move(steps), retry);
       inflight_[state->run_id()] = state;

@@ -103,4 +103,8 @@ Json Engine::llm_providers() { return core_->llm().describe(); }
 
 const EngineOptions& Engine::options() const { return core_->options(); }
 
+void Engine::set_lifecycle_callback(LifecycleCallback callback) {
+  core_->lifecycle().set(std::move(callback));
+}
+
 }  // namespace storyloom

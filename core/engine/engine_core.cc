@@ -203,11 +203,12 @@ void EngineCore::close() {
   }
   writer_->stop();
   hub_->stop();
+  lifecycle_.stop();  // after the last execution's report
 }
 
 void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
   check_name("workflow name", name);
-  validate(workflow.options.retry);
+  if (workflow.options.retry) validate(*workflow.options.retry);
   validate_limits(workflow.options);
   {
     std::lock_guard lock(registry_mutex_);
@@ -259,10 +260,10 @@ WorkflowOptions EngineCore::workflow_options(std::string_view workflow) {
   return it == workflows_.end() ? WorkflowOptions{} : it->second.options;
 }
 
-RetryPolicy EngineCore::retry_policy(std::string_view workflow) {
+std::optional<RetryPolicy> EngineCore::retry_policy(std::string_view workflow) {
   std::lock_guard lock(registry_mutex_);
   auto it = workflows_.find(workflow);
-  return it == workflows_.end() ? RetryPolicy{} : it->second.options.retry;
+  return it == workflows_.end() ? std::nullopt : it->second.options.retry;
 }
 
 double EngineCore::jitter01() {
@@ -327,6 +328,12 @@ store::RunRecord EngineCore::new_run(std::string_view workflow, Json input,
   run.info.priority = options.priority;
   check_budget(options.budget);
   run.info.budget = options.budget;
+  if (!options.trace_parent.empty() && !is_trace_parent(options.trace_parent)) {
+    throw Error(ErrorCode::invalid_argument,
+                "trace_parent '" + options.trace_parent.substr(0, 64) +
+                    "' is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)");
+  }
+  run.info.trace_parent = options.trace_parent;
   return run;
 }
 
@@ -803,6 +810,7 @@ std::shared_ptr<SubscriptionState> EngineCore::subscribe(std::string_view run_id
 // ---- workers ----
 
 void EngineCore::dispatch(std::shared_ptr<ExecutionState> state) {
+  state->report_run_started();
   Workflow wf;
   {
     std::lock_guard lock(registry_mutex_);

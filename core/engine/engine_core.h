@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/worker_pool.h"
+#include "engine/lifecycle_reporter.h"
 #include "engine/writer.h"
 #include "image/image_providers.h"
 #include "llm/llm_client.h"
@@ -81,9 +82,10 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   ResourceLimiter& resources() { return *resources_; }
   LlmClient& llm() { return *llm_; }
   ImageProviders& images() { return *images_; }
+  LifecycleReporter& lifecycle() { return lifecycle_; }
   std::unique_ptr<store::ReadTx> read() { return store_->begin_read(); }
   bool has_workflow(std::string_view name);
-  RetryPolicy retry_policy(std::string_view workflow);
+  std::optional<RetryPolicy> retry_policy(std::string_view workflow);  // nullopt: unset
   WorkflowOptions workflow_options(std::string_view workflow);
   double jitter01();
   std::string new_run_id();
@@ -156,6 +158,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::unique_ptr<ResourceLimiter> resources_;
   std::unique_ptr<LlmClient> llm_;
   std::unique_ptr<ImageProviders> images_;
+  LifecycleReporter lifecycle_;
   std::atomic<bool> closing_{false};
   std::atomic<bool> closed_{false};
 

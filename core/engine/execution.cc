@@ -63,12 +63,31 @@ void write_chunk_events(Batch& b, EventHub& hub, const std::vector<PendingChunk>
 }
 
 ExecutionState::ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
-                               std::vector<store::StepRecord> steps, RetryPolicy retry)
-    : core_(std::move(core)), run_(std::move(run)), workflow_retry_(retry) {
+                               std::vector<store::StepRecord> steps,
+                               std::optional<RetryPolicy> retry)
+    : core_(std::move(core)), run_(std::move(run)), workflow_retry_(retry.value_or(RetryPolicy{})),
+      workflow_retry_set_(retry.has_value()),
+      started_at_ms_(core_->now_ms()) {
   for (auto& s : steps) {
     last_stored_seq_ = std::max(last_stored_seq_, s.seq);
     stored_.emplace(s.seq, std::move(s));
   }
+}
+
+void ExecutionState::report(LifecycleEvent event) const {
+  LifecycleReporter& reporter = core_->lifecycle();
+  if (!reporter.enabled()) return;
+  event.run_id = run_.info.id;
+  event.workflow = run_.info.workflow;
+  event.trace_parent = run_.info.trace_parent;
+  reporter.report(std::move(event));
+}
+
+void ExecutionState::report_run_started() {
+  LifecycleEvent event;
+  event.kind = LifecycleKind::run_started;
+  event.started_at_ms = started_at_ms_;
+  report(std::move(event));
 }
 
 bool ExecutionState::cancelled() const { return cancelled_.load() || core_->closing(); }
@@ -177,7 +196,18 @@ int ExecutionState::begin_attempt(const Position& pos, std::string_view name,
   auto rec = make_step(run_id(), pos.seq, name, kind, "begun");
   rec.attempts = failed_before;
   stored_[pos.seq] = rec;
-  return static_cast<int>(failed_before) + 1;
+  int attempt = static_cast<int>(failed_before) + 1;
+  int64_t now = core_->now_ms();
+  attempt_started_ms_[pos.seq] = now;
+  LifecycleEvent event;
+  event.kind = LifecycleKind::step_started;
+  event.step = std::string(name);
+  event.seq = pos.seq;
+  event.step_kind = std::string(kind);
+  event.attempt = attempt;
+  event.started_at_ms = now;
+  report(std::move(event));
+  return attempt;
 }
 
 void ExecutionState::complete_step(int64_t seq, Json result) {
@@ -208,6 +238,24 @@ void ExecutionState::complete_step(int64_t seq, Json result) {
                                  core_->options());  // hardening: + depth limit
   rec.status = "completed";
   rec.completed_at_ms = core_->now_ms();
+  {
+    LifecycleEvent event;
+    event.kind = LifecycleKind::step_finished;
+    event.step = rec.name;
+    event.seq = seq;
+    event.step_kind = rec.kind;
+    event.attempt = static_cast<int>(rec.attempts) + 1;
+    event.started_at_ms = attempt_started_ms_[seq];
+    event.ended_at_ms = rec.completed_at_ms;
+    attempt_started_ms_.erase(seq);
+    if (const auto* o = result.if_object(); o && rec.kind == "llm") {
+      if (const auto* m = o->if_contains("model"); m && m->is_string()) {
+        event.model = std::string(m->as_string());
+      }
+      if (const auto* u = o->if_contains("usage")) event.usage = *u;
+    }
+    report(std::move(event));
+  }
   submit_locked([rec, result = std::move(result)](Batch& b) {
     if (b.tx.upsert_step(rec)) {
       b.event(rec.run_id, "step.completed",
@@ -240,6 +288,20 @@ StepFailure ExecutionState::fail_step(int64_t seq, const Error& error) {
   const RetryPolicy& policy = policy_it != step_retry_.end() ? policy_it->second : workflow_retry_;
   out.will_retry = error.error_class() != ErrorClass::fatal && out.attempt < policy.max_attempts &&
                    !finished_ && !cancelled();
+  {
+    LifecycleEvent event;
+    event.kind = LifecycleKind::step_failed;
+    event.step = rec.name;
+    event.seq = seq;
+    event.step_kind = rec.kind;
+    event.attempt = out.attempt;
+    event.started_at_ms = attempt_started_ms_[seq];
+    event.ended_at_ms = core_->now_ms();
+    event.error_class = to_string(error.error_class());
+    event.will_retry = out.will_retry;
+    attempt_started_ms_.erase(seq);
+    report(std::move(event));
+  }
   Json error_data = error_json(error, rec.name);
   if (!out.will_retry) {
     // Failed for good: stored as such (a replay raises it again) and raised in
@@ -299,7 +361,7 @@ void ExecutionState::finish_for_retry(int64_t retry_at_ms) {
     b.event(r.info.id, "run.queued",
             boost::json::object{{"reason", "step retry"}, {"available_at", retry_at_ms}});
     b.after_commit([core] { core->wake_scheduler(); });
-  });
+  }, "queued");
 }
 
 void ExecutionState::complete_wait_step(int64_t seq, std::string_view name, std::string_view kind,
@@ -439,6 +501,7 @@ WaitResult ExecutionState::invoke(std::string_view name, std::string_view workfl
     child.info.budget = remaining_budget(run_.info.budget, used);
   }
   child.info.priority = run_.info.priority;
+  child.info.trace_parent = run_.info.trace_parent;
   child.info.parent_id = run_id();
   child.info.idempotency_key = run_id() + ":" + std::to_string(pos.seq);
   child.parent_step = pos.seq;
@@ -553,7 +616,8 @@ int64_t ExecutionState::begin_stream_attempt_locked(const std::string& stream) {
   return position.end;
 }
 
-void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply) {
+void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply,
+                            std::string_view outcome, std::string_view error_class) {
   std::vector<std::shared_ptr<LlmCall>> calls;  // a host that finishes early leaves none running
   HeldResources held;
   bool slot_left_to_writer = false;
@@ -564,6 +628,14 @@ void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply
                   "this execution of run '" + run_id() + "' has already finished");
     }
     finished_ = true;
+    LifecycleEvent event;
+    event.kind = LifecycleKind::run_finished;
+    event.started_at_ms = started_at_ms_;
+    event.ended_at_ms = core_->now_ms();
+    // A lost write sends the run back to the queue, whatever the host said.
+    event.outcome = cancelled_ ? "cancelled" : lost_ ? "released" : std::string(outcome);
+    if (event.outcome == outcome) event.error_class = std::string(error_class);
+    report(std::move(event));
     calls = take_llm_calls_locked();
     held = take_resources_locked(-1);
     if (lost_) {
@@ -631,7 +703,7 @@ void ExecutionState::finish_completed(Json output) {
     b.tx.update_run(r);
     b.event(r.info.id, "run.completed", boost::json::object{{"output", output}});
     core->wake_parent(b, r);
-  });
+  }, "completed");
 }
 
 namespace {
@@ -674,6 +746,10 @@ void ExecutionState::finish_failed(const Error& error) {
     }
   }
   auto core = core_;
+  std::string error_class;
+  if (const auto* cls = failure.as_object().if_contains("class"); cls && cls->is_string()) {
+    error_class = std::string(cls->as_string());
+  }
   finish([failure = std::move(failure), core](Batch& b, store::RunRecord& r) {
     r.info.status = RunStatus::failed;
     r.info.error = failure;
@@ -681,7 +757,7 @@ void ExecutionState::finish_failed(const Error& error) {
     b.tx.update_run(r);
     b.event(r.info.id, "run.failed", boost::json::object{{"error", event_error_json(failure)}});
     core->wake_parent(b, r);
-  });
+  }, "failed", error_class);
 }
 
 void ExecutionState::finish_parked() {
@@ -732,7 +808,7 @@ void ExecutionState::finish_parked() {
     boost::json::object data{{"until", wake_at}};
     if (!waiting_for.empty()) data["for"] = reasons;
     b.event(r.info.id, waiting_for.empty() ? "run.sleeping" : "run.waiting", data);
-  });
+  }, "parked");
 }
 
 void ExecutionState::abandon() {
@@ -740,6 +816,12 @@ void ExecutionState::abandon() {
     std::lock_guard lock(mutex_);
     if (finished_) return;
     finished_ = true;
+    LifecycleEvent event;
+    event.kind = LifecycleKind::run_finished;
+    event.started_at_ms = started_at_ms_;
+    event.ended_at_ms = core_->now_ms();
+    event.outcome = "released";
+    report(std::move(event));
     // Token text streamed so far is kept, unless an earlier write was lost.
     if (!lost_flag_) submit_locked(nullptr);
     release_locked(lost_to_store_ ? "store error" : "engine closed");

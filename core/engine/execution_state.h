@@ -19,6 +19,7 @@
 #include "storyloom/execution.h"
 #include "storyloom/http_step.h"
 #include "storyloom/image.h"
+#include "storyloom/lifecycle.h"
 #include "storyloom/llm.h"
 
 namespace storyloom::detail {
@@ -35,11 +36,13 @@ void write_chunk_events(Batch& b, EventHub& hub, const std::vector<PendingChunk>
 class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
  public:
   ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
-                 std::vector<store::StepRecord> steps, RetryPolicy retry);
+                 std::vector<store::StepRecord> steps, std::optional<RetryPolicy> retry);
 
   const std::string& run_id() const { return run_.info.id; }
   const std::string& workflow() const { return run_.info.workflow; }
   const Json& input() const { return run_.info.input; }
+  // Reports this execution's start to the lifecycle callback (dispatch calls it).
+  void report_run_started();
   bool cancelled() const;
   bool finished() const;
   // The run was cancelled (or a step timed out): steps should stop; built-in
@@ -128,7 +131,11 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   // A new attempt's text begins at the stream's end; returns that offset.
   // Caller holds mutex_.
   int64_t begin_stream_attempt_locked(const std::string& stream);
-  void finish(std::function<void(Batch&, store::RunRecord&)> apply);
+  // `outcome` and `error_class` are what the lifecycle report says of the end.
+  void finish(std::function<void(Batch&, store::RunRecord&)> apply, std::string_view outcome,
+              std::string_view error_class = {});
+  // Fills in the run's fields and hands the report to the engine's reporter.
+  void report(LifecycleEvent event) const;
   // A failed attempt is waiting for its retry: requeue the run for then.
   void finish_for_retry(int64_t retry_at_ms);
   int64_t pending_retry_at() const;
@@ -166,7 +173,8 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
 
   std::shared_ptr<EngineCore> core_;
   store::RunRecord run_;
-  RetryPolicy workflow_retry_;
+  RetryPolicy workflow_retry_;       // the workflow's policy, or one attempt when unset
+  bool workflow_retry_set_ = false;  // unset: llm steps take their default policy
   std::map<int64_t, RetryPolicy> step_retry_;  // per-step overrides, by seq
   struct StepDeadline {
     int64_t at_ms;
@@ -174,6 +182,8 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   };
   std::map<int64_t, StepDeadline> step_deadlines_;  // begun steps with a timeout, by seq
   int64_t retry_at_ = 0;                        // a failed attempt's next try; 0 when none
+  int64_t started_at_ms_ = 0;                   // when this execution began (lifecycle reports)
+  std::map<int64_t, int64_t> attempt_started_ms_;  // begun attempts' starts, by seq
   mutable std::mutex mutex_;
   std::map<int64_t, store::StepRecord> stored_;
   int64_t last_stored_seq_ = -1;

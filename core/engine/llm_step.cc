@@ -15,14 +15,7 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
   if (retry) validate(*retry);
   // Neither the step nor its workflow set a policy: llm steps retry by
   // default, as the providers' SDKs do (storyloom/llm.h, docs/llm.md).
-  const RetryPolicy unset;
-  if (!retry && workflow_retry_.max_attempts == unset.max_attempts &&
-      workflow_retry_.initial_backoff == unset.initial_backoff &&
-      workflow_retry_.multiplier == unset.multiplier &&
-      workflow_retry_.max_backoff == unset.max_backoff && workflow_retry_.jitter == unset.jitter &&
-      workflow_retry_.timeout == unset.timeout) {
-    retry = default_llm_retry_policy();
-  }
+  if (!retry && !workflow_retry_set_) retry = default_llm_retry_policy();
   LlmClient& client = core_->llm();
   std::string stream = request.stream_name.empty() ? std::string(name) : request.stream_name;
   check_name("stream name of llm step '" + std::string(name) + "'", stream);

@@ -31,7 +31,7 @@ Json json_column(RunRecord& r, const Result& res, int row, int col, const char* 
 const char* const kRunColumns =
     "id, workflow, status, input, output, error, progress, owner, idempotency_key, parent_id, "
     "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
-    "updated_at, finished_at, deadline_at, started_at, budget";
+    "updated_at, finished_at, deadline_at, started_at, budget, trace_parent";
 
 RunRecord read_run(const Result& q, int row, int first) {
   RunRecord r;
@@ -72,6 +72,7 @@ RunRecord read_run(const Result& q, int row, int first) {
       mark_unreadable(r, std::string("stored ") + e.what());
     }
   }
+  r.info.trace_parent = q.text(row, i++);
   return r;
 }
 

@@ -155,6 +155,10 @@ CREATE TABLE cursors (
       R"sql(
 ALTER TABLE events ALTER COLUMN id DROP IDENTITY;
 )sql",
+      // 3 -> 4: SQLite's 7 -> 8, the caller's W3C traceparent given at start.
+      R"sql(
+ALTER TABLE runs ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return all;
 }

@@ -18,8 +18,8 @@ int64_t PgTx::insert_run(const RunRecord& r) {
   Result res = conn_.try_query(
       "INSERT INTO runs (id, workflow, status, input, owner, idempotency_key, parent_id, "
       "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
-      "updated_at, finished_at, budget) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-      "$13, $14, $15, $16, $17) ON CONFLICT DO NOTHING RETURNING seq",
+      "updated_at, finished_at, budget, trace_parent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+      "$10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING RETURNING seq",
       {r.info.id, r.info.workflow, std::string(to_string(r.info.status)),
        boost::json::serialize(r.info.input), r.info.owner,
        r.info.idempotency_key.empty() ? std::nullopt : std::optional(r.info.idempotency_key),
@@ -27,7 +27,8 @@ int64_t PgTx::insert_run(const RunRecord& r) {
        r.waiting_for, r.lease_owner, p(r.info.created_at_ms), p(r.info.updated_at_ms),
        p(r.info.finished_at_ms),
        r.info.budget.limited() ? std::optional(boost::json::serialize(to_json(r.info.budget)))
-                               : std::nullopt},
+                               : std::nullopt,
+       r.info.trace_parent},
       &sqlstate);
   if (!sqlstate.empty()) conn_.fail("inserting run '" + r.info.id + "' failed", res.get());
   // DO NOTHING rather than an error, so the transaction stays usable: the

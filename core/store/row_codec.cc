@@ -38,7 +38,7 @@ Json json_column(RunRecord& r, const SQLite::Column& c, const char* name, bool n
 const char* const kRunColumns =
     "id, workflow, status, input, output, error, progress, owner, idempotency_key, parent_id, "
     "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
-    "updated_at, finished_at, deadline_at, started_at, budget";
+    "updated_at, finished_at, deadline_at, started_at, budget, trace_parent";
 
 RunRecord read_run(SQLite::Statement& q, int first) {
   RunRecord r;
@@ -79,6 +79,7 @@ RunRecord read_run(SQLite::Statement& q, int first) {
       mark_unreadable(r, std::string("stored ") + e.what());
     }
   }
+  r.info.trace_parent = q.getColumn(i++).getString();
   return r;
 }
 

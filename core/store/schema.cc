@@ -161,6 +161,11 @@ CREATE TABLE cursors (
       R"sql(
 DROP INDEX IF EXISTS runs_running;
 )sql",
+      // 7 -> 8: the caller's W3C traceparent given at start (storyloom/lifecycle.h),
+      // so a run's spans join the caller's trace after any restart; '' for none.
+      R"sql(
+ALTER TABLE runs ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return all;
 }

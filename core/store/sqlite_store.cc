@@ -487,8 +487,8 @@ class SqliteTx : public WriteTx {
     auto& q = conn_.prepare(
         "INSERT INTO runs (id, workflow, status, input, output, error, progress, owner, "
         "idempotency_key, parent_id, parent_step, priority, available_at, wake_at, waiting_for, "
-        "lease_owner, created_at, updated_at, finished_at, budget) "
-        "VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "lease_owner, created_at, updated_at, finished_at, budget, trace_parent) "
+        "VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     int i = 1;
     q.bind(i++, r.info.id);
     q.bind(i++, r.info.workflow);
@@ -515,6 +515,7 @@ class SqliteTx : public WriteTx {
     } else {
       q.bind(i++);  // NULL: no limit
     }
+    q.bind(i++, r.info.trace_parent);
     try {
       q.exec();
     } catch (const SQLite::Exception& e) {

@@ -17,6 +17,7 @@
 #include "storyloom/events.h"
 #include "storyloom/execution.h"
 #include "storyloom/image.h"
+#include "storyloom/lifecycle.h"
 #include "storyloom/llm.h"
 #include "storyloom/resource.h"
 #include "storyloom/retry.h"
@@ -116,7 +117,11 @@ struct Throttle {
 // claim transaction); processes registering the same workflow must give it the
 // same options. Sleeping and waiting runs hold no slot.
 struct WorkflowOptions {
-  RetryPolicy retry;  // for every step of the workflow unless the step has its own
+  // For every step of the workflow unless the step has its own. Unset
+  // (nullopt): host and http steps make one attempt and llm steps retry by
+  // default (default_llm_retry_policy, storyloom/llm.h); set, it applies to
+  // llm steps too, so RetryPolicy{} (one attempt) turns their retries off.
+  std::optional<RetryPolicy> retry = std::nullopt;
   int max_running = 0;  // running runs of this workflow at once; 0: no limit
   std::optional<ConcurrencyKey> concurrency = std::nullopt;
   std::optional<Throttle> throttle = std::nullopt;
@@ -278,6 +283,12 @@ class Engine {
   Json llm_providers();
 
   const EngineOptions& options() const;
+
+  // Reports run executions and step attempts as they start and end
+  // (storyloom/lifecycle.h), for tracing and metrics; set it before launch()
+  // to see every run. Replaces the earlier callback; an empty one stops the
+  // reports. The callback runs on a thread of the engine's own, in order.
+  void set_lifecycle_callback(LifecycleCallback callback);
 
   // Webhooks (storyloom/webhooks.h; core/webhooks/). Sets or replaces the
   // outbound subscriptions, secrets included (kept in memory only); the first

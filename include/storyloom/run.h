@@ -37,6 +37,10 @@ struct RunInfo {
   int64_t updated_at_ms = 0;
   int64_t finished_at_ms = 0;  // 0 until finished
   RunBudget budget = {};       // as given at start; no limit by default
+  // The W3C traceparent given at start (a child run's: its parent's), kept
+  // with the run so its spans join the caller's trace after any restart;
+  // empty when none was given (storyloom/lifecycle.h).
+  std::string trace_parent = {};
   // Empty, or why the stored row of this run cannot be decoded (a corrupted
   // file): only list() returns such a run, with the unreadable fields null;
   // get(), snapshot() and every other call on it throw Error(store) naming it,
@@ -49,6 +53,11 @@ struct StartOptions {
   std::string owner;            // free-form owner id (a user id); used for listing
   int priority = 0;             // higher runs first
   RunBudget budget = {};        // what its llm steps may spend (storyloom/budget.h)
+  // The caller's W3C traceparent ("00-<trace id>-<span id>-<flags>"), stored
+  // with the run: the run's lifecycle reports carry it, so the hosts' spans
+  // are children of the caller's span, also after a crash and resume.
+  // Empty: none. Anything else is refused with invalid_argument.
+  std::string trace_parent = {};
 };
 
 // Filters for Engine::list_runs; empty fields do not filter.

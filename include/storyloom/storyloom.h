@@ -149,7 +149,7 @@ typedef struct sl_engine_options {
   /* version 2 */
   /* LLM providers and resource limits as JSON (NULL: providers from the
    * environment, no limits): {"llm": {"default_provider", "use_environment",
-   * "providers": [{"name", "kind": "openai"|"anthropic"|"offline", "base_url",
+   * "providers": [{"name", "kind": "openai"|"anthropic"|"gemini"|"offline", "base_url",
    * "api_key", "model", "resource", "connect_timeout_ms", "idle_timeout_ms",
    * "offline_word_delay_ms"}]}, "resources": {"NAME": {"requests",
    * "period_ms", "burst", "max_in_flight", "tokens_per_minute"}}}, and
@@ -208,10 +208,18 @@ SL_API void sl_engine_close(sl_engine* engine);
  * is in the null bucket. Limits hold across processes sharing the store;
  * sleeping and waiting runs hold no slot. Errors: SL_EINVALID naming the
  * field (limits < 1, throttle period < 1 ms, empty or malformed key path,
- * negative timeouts). */
+ * negative timeouts).
+ * Unset retry policy (version 3: every retry field and step_timeout_ms at
+ * its INIT value, max_attempts 0; a policy with another field set and
+ * max_attempts 0 has 1 attempt): host and http
+ * steps make one attempt, llm steps retry by default (3 attempts, storyloom.h
+ * retry_json). max_attempts 1 is an explicit policy of one attempt, which
+ * turns the llm default off too. A version 1 or 2 struct whose retry fields
+ * all hold their old INIT values (1, 1000, 2.0, 60000, 0) and no step timeout
+ * is unset, as before. */
 typedef struct sl_workflow_options {
   unsigned int version;       /* SL_WORKFLOW_OPTIONS_VERSION */
-  int max_attempts;           /* [1: no retry] */
+  int max_attempts;           /* [0: unset] 1: no retry; see "unset" above */
   int64_t initial_backoff_ms; /* [1000] */
   double multiplier;          /* [2.0] */
   int64_t max_backoff_ms;     /* [60000] */
@@ -228,9 +236,9 @@ typedef struct sl_workflow_options {
   int64_t throttle_period_ms;
   int64_t run_timeout_ms;        /* from the first start, parked time included [0: none] */
 } sl_workflow_options;
-#define SL_WORKFLOW_OPTIONS_VERSION 2
+#define SL_WORKFLOW_OPTIONS_VERSION 3
 #define SL_WORKFLOW_OPTIONS_INIT \
-  {SL_WORKFLOW_OPTIONS_VERSION, 1, 1000, 2.0, 60000, 0, 0, 0, NULL, 0, 0, NULL, 0, 0, 0, 0}
+  {SL_WORKFLOW_OPTIONS_VERSION, 0, 1000, 2.0, 60000, 0, 0, 0, NULL, 0, 0, NULL, 0, 0, 0, 0}
 
 /* Called on an engine worker thread for every execution of a run. The host
  * owns `execution` from then on and ends it with exactly one
@@ -259,9 +267,16 @@ typedef struct sl_start_options {
    * run gets what its parent has left. 0: no limit; negative: SL_EINVALID. */
   int64_t budget_llm_calls;
   int64_t budget_llm_tokens;
+  /* version 3: the caller's W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"),
+   * stored with the run; its lifecycle reports (sl_engine_set_lifecycle) carry
+   * it, also after a crash and resume, so a host's spans of the run are
+   * children of the caller's span. A child run inherits its parent's. Empty:
+   * none; anything else: SL_EINVALID. */
+  const char* trace_parent;
+  size_t trace_parent_len;
 } sl_start_options;
-#define SL_START_OPTIONS_VERSION 2
-#define SL_START_OPTIONS_INIT {SL_START_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0}
+#define SL_START_OPTIONS_VERSION 3
+#define SL_START_OPTIONS_INIT {SL_START_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0, NULL, 0}
 
 /* Starts a run of `workflow` on `input_json` (a JSON object) and returns it
  * as run JSON; the run is durable when this returns. The workflow must be
@@ -274,7 +289,7 @@ SL_API int sl_engine_start(char** run_json, size_t* run_json_len, sl_engine* eng
 
 /* Starts many runs in one commit, each checked alone. requests_json: a JSON
  * array of {"workflow", "input" (an object), "idempotency_key", "owner",
- * "priority", "budget": {"llm_calls", "llm_tokens"}} (the last four optional). *results_json (free with sl_free):
+ * "priority", "budget": {"llm_calls", "llm_tokens"}, "trace_parent"} (the last five optional). *results_json (free with sl_free):
  * an array, one element per request in order: {"run": RUN} (the existing run
  * when the idempotency key was seen) or {"error": {"code", "class",
  * "message"}}. The runs are durable when this returns. Errors: SL_EINVALID
@@ -893,6 +908,28 @@ SL_API int sl_webhook_verify(char** verdict_json, size_t* verdict_json_len, cons
 SL_API int sl_email_send(char** result_json, size_t* result_json_len, const char* config_json,
                          size_t config_len, const char* message_json, size_t message_len,
                          const char* message_id, size_t message_id_len);
+
+/* ---- Lifecycle reports: tracing and metrics (storyloom/lifecycle.h) ---- */
+
+/* One report as JSON, valid only during the call: {"type": "run.started" |
+ * "run.finished" | "step.started" | "step.finished" | "step.failed",
+ * "run_id", "workflow", "trace_parent" ("" when none), "started_at_ms"}, and
+ * when it ended "ended_at_ms", "duration_ms" (epoch ms); runs: "outcome"
+ * (completed, failed, cancelled, parked, queued, released) and
+ * "error_class"; steps: "step", "seq", "kind" ("step", "llm", "http"),
+ * "attempt", and "error_class", "will_retry" (step.failed), "model", "usage"
+ * (an llm step's step.finished). Ids, names, times and classes only: no
+ * input, result, error message or key. */
+typedef void (*sl_lifecycle_fn)(void* user_data, const char* report_json, size_t report_len);
+
+/* Reports every execution of a run (run.started / run.finished) and every
+ * attempt of a host, llm or http step (step.started, then step.finished or
+ * step.failed) to `fn`, in order, on one thread of the engine's own that
+ * holds no engine lock. `fn` must be quick and must not call the engine.
+ * Replaces the earlier callback; NULL fn stops the reports. Set it before
+ * sl_engine_launch to see every run; user_data must outlive the engine (or
+ * the next call). Errors: none but a NULL engine (SL_EINVALID). */
+SL_API int sl_engine_set_lifecycle(sl_engine* engine, sl_lifecycle_fn fn, void* user_data);
 
 #ifdef __cplusplus
 }

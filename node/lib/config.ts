@@ -5,7 +5,7 @@
 import { imagesJson } from './image';
 import { invalid, objectOf, optionalBoolean, optionalInteger, optionalNumber, optionalString } from './check';
 
-export type LlmProviderKind = 'openai' | 'anthropic' | 'offline';
+export type LlmProviderKind = 'openai' | 'anthropic' | 'gemini' | 'offline';
 
 /** One LLM provider. Its key stays in memory: sent as a request header, never stored, logged or returned. */
 export interface LlmProviderOptions {
@@ -73,7 +73,7 @@ const PROVIDER: Record<string, string> = {
 };
 const PROVIDER_STRINGS = ['name', 'baseUrl', 'apiKey', 'model', 'resource'];
 const PROVIDER_INTEGERS = ['connectTimeoutMs', 'idleTimeoutMs', 'offlineWordDelayMs'];
-const KINDS: LlmProviderKind[] = ['openai', 'anthropic', 'offline'];
+const KINDS: LlmProviderKind[] = ['openai', 'anthropic', 'gemini', 'offline'];
 const LIMITS = ['requests', 'periodMs', 'burst', 'maxInFlight', 'tokensPerMinute'] as const;
 
 function providerJson(where: string, value: unknown): Record<string, unknown> {

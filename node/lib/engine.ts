@@ -1,6 +1,7 @@
 // Engine: one open store plus its threads, as a Promise-based API. Blocking
 // C calls run off the JS thread (the addon's AsyncWorker); executions and
 // events arrive on the JS thread through thread-safe functions.
+import { activeTraceParent, LifecycleSpans, openTelemetryApi } from './telemetry';
 import { budgetJson, toBudget, toBudgetStatus, toUsage, type BudgetStatus, type RunBudget, type RunUsage } from './budget';
 import { durationMs, intArgument, invalid, objectOf, stringArgument } from './check';
 import type { ImageOptions } from './image';
@@ -74,6 +75,8 @@ export interface Run<Input = unknown, Output = unknown> {
   finishedAtMs: number;
   /** As given at start ({llmCalls: 0, llmTokens: 0}: no limit). */
   budget: RunBudget;
+  /** The W3C traceparent given at start (a child run's: its parent's); '' when none. */
+  traceParent: string;
 }
 
 export interface RunPage {
@@ -174,6 +177,12 @@ export interface OpenOptions {
   durability?: Durability;
   /** Errors with no caller to receive them (a finish call that failed). Default: process.emitWarning. */
   onError?: (error: unknown) => void;
+  /**
+   * Spans through @opentelemetry/api when it is installed [true]: one per
+   * execution of a run and one per step attempt (README, OpenTelemetry).
+   * false: none, even with the API installed.
+   */
+  telemetry?: boolean;
 }
 
 export type Durability = 'full' | 'normal';
@@ -197,6 +206,12 @@ export interface StartOptions {
   priority?: number;
   /** What the run's llm steps may spend (calls, tokens); a child run gets what is left. */
   budget?: RunBudget;
+  /**
+   * The caller's W3C traceparent, kept with the run: its spans are children
+   * of that span, also after a crash and resume. Default: the active span's,
+   * when @opentelemetry/api is installed and telemetry is on.
+   */
+  traceParent?: string;
 }
 
 /** One run of engine.startMany. */
@@ -222,7 +237,7 @@ export interface SignalRequest {
 /** engine.signalMany's answer for one signal. */
 export type SignalResult = { ok: true; error?: undefined } | { ok: false; error: StoryloomError };
 
-const START_REQUEST = ['workflow', 'input', 'idempotencyKey', 'owner', 'priority', 'budget'] as const;
+const START_REQUEST = ['workflow', 'input', 'idempotencyKey', 'owner', 'priority', 'budget', 'traceParent'] as const;
 const SIGNAL_REQUEST = ['runId', 'name', 'payload', 'once'] as const;
 
 /** An array argument of a *Many call, each element an object with only `known` keys. */
@@ -281,6 +296,7 @@ export function toRun(r: any): Run {
     updatedAtMs: r.updated_at_ms,
     finishedAtMs: r.finished_at_ms,
     budget: toBudget(r.budget),
+    traceParent: r.trace_parent ?? '',
   };
 }
 
@@ -397,7 +413,10 @@ export class Engine {
    * first, then launch.
    */
   static async open(options: OpenOptions = {}): Promise<Engine> {
-    const { onError, llm, images, resources, maxJsonDepth, maxArtifactBytes, durability, ...rest } = options;
+    const { onError, llm, images, resources, maxJsonDepth, maxArtifactBytes, durability, telemetry, ...rest } = options;
+    if (telemetry !== undefined && typeof telemetry !== 'boolean') {
+      throw invalid(`Engine.open: telemetry must be a boolean, got ${JSON.stringify(telemetry) ?? String(telemetry)}`);
+    }
     for (const key of ['pollIntervalMs', 'leaseTtlMs', 'drainTimeoutMs'] as const) {
       if (rest[key] !== undefined) durationMs(`Engine.open: ${key}`, rest[key]);
     }
@@ -406,11 +425,33 @@ export class Engine {
     const n = await callAsync(() =>
       native().open({ ...rest, store: rest.store ?? ':memory:', configJson, ...(level === undefined ? {} : { durability: level }) }),
     );
-    return new Engine(
+    const engine = new Engine(
       n,
       onError ??
         ((e) => process.emitWarning(e instanceof Error ? e : new Error(String(e)), { code: 'STORYLOOM_UNREPORTED' })),
     );
+    const api = telemetry === false ? undefined : openTelemetryApi();
+    if (api) {
+      const spans = new LifecycleSpans(api);
+      engine.#otel = api;
+      n.setLifecycle((report) => {
+        try {
+          spans.report(report);
+        } catch (e) {
+          engine.#onError(e);
+        }
+      });
+    }
+    return engine;
+  }
+
+  // @opentelemetry/api when telemetry is on and it is installed.
+  /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
+  #otel: any;
+
+  #traceParent(where: string, given: unknown): string {
+    if (given === undefined) return this.#otel ? activeTraceParent(this.#otel) : '';
+    return stringArgument(where, given);
   }
 
   /** The library's version, "MAJOR.MINOR.PATCH". */
@@ -578,6 +619,7 @@ export class Engine {
   async start<Input extends object = object>(workflow: string, input: Input = {} as Input, options: StartOptions = {}): Promise<Run> {
     const text = JSON.stringify(input);
     const budget = options.budget === undefined ? { llm_calls: 0, llm_tokens: 0 } : budgetJson('engine.start: budget', options.budget);
+    const traceParent = this.#traceParent('engine.start: traceParent', options.traceParent);
     const json = await this.#track(() =>
       this.#native.start(
         workflow,
@@ -587,6 +629,7 @@ export class Engine {
         options.priority ?? 0,
         budget.llm_calls,
         budget.llm_tokens,
+        traceParent,
       ),
     );
     const run = toRun(JSON.parse(json));
@@ -609,6 +652,7 @@ export class Engine {
       ...(r.owner === undefined ? {} : { owner: r.owner }),
       ...(r.priority === undefined ? {} : { priority: r.priority }),
       ...(r.budget === undefined ? {} : { budget: budgetJson(`engine.startMany: requests[${i}].budget`, r.budget) }),
+      trace_parent: this.#traceParent(`engine.startMany: requests[${i}].traceParent`, r.traceParent),
     }));
     /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
     const results: any[] = JSON.parse(await this.#track(() => this.#native.startMany(JSON.stringify(items))));

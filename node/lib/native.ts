@@ -101,7 +101,11 @@ export interface NativeEngine {
     priority: number,
     budgetLlmCalls: number,
     budgetLlmTokens: number,
+    /** sl_start_options.trace_parent; '' for none. */
+    traceParent?: string,
   ): Promise<string>;
+  /** sl_engine_set_lifecycle: each report's JSON to onReport on the JS thread (once per engine). */
+  setLifecycle(onReport: (reportJson: string) => void): void;
   /** sl_engine_start_many: a JSON array of requests in, a JSON array of {run} | {error} out. */
   startMany(requestsJson: string): Promise<string>;
   /** sl_engine_signal_many: a JSON array of {run_id, name, payload} in, a JSON array of {ok} | {error} out. */

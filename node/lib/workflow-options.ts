@@ -51,7 +51,12 @@ export interface ThrottleOptions {
  * sleeping and waiting runs hold no slot.
  */
 export interface WorkflowOptions {
-  retry?: RetryOptions;
+  /**
+   * Unset: host and http steps make one attempt, llm steps retry by default
+   * (3 attempts). An object (even {}) sets the policy of every step, llm
+   * steps too; false: one attempt for every step.
+   */
+  retry?: RetryOptions | false;
   /** Running runs of the workflow at once [no limit]. */
   maxRunning?: number;
   concurrency?: ConcurrencyOptions;
@@ -68,10 +73,14 @@ export function workflowOptions(workflow: string, options: unknown): NativeWorkf
   const where = `workflow '${workflow}'`;
   const o = objectOf(`${where}: options`, options, OPTIONS, `${where}: unknown option`);
   const out: NativeWorkflowOptions = {};
-  if (o.retry !== undefined) {
+  if (o.retry === false) {
+    out.maxAttempts = 1; // an explicit policy of one attempt: llm steps' default is off too
+  } else if (o.retry !== undefined) {
     const w = `${where}: retry`;
     const r = objectOf(w, o.retry, RETRY, `${where}: unknown retry option`);
-    out.maxAttempts = optionalInteger(w, r, 'maxAttempts', C_INT_MAX);
+    // 0 is "unset" in sl_workflow_options: refuse it here as the engine would.
+    if (r.maxAttempts === 0) throw invalid(`${where}: max_attempts must be at least 1, got 0`);
+    out.maxAttempts = optionalInteger(w, r, 'maxAttempts', C_INT_MAX) ?? 1;
     out.initialBackoffMs = optionalInteger(w, r, 'initialBackoffMs');
     out.multiplier = optionalNumber(w, r, 'multiplier');
     out.maxBackoffMs = optionalInteger(w, r, 'maxBackoffMs');

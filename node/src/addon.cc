@@ -898,6 +898,32 @@ void on_execute(void* user_data, sl_execution* execution) {
   (void)status;
 }
 
+// ---- lifecycle reports ----------------------------------------------------------
+
+// The lifecycle callback's user_data: a thread-safe function to the JS mapper
+// (lib/telemetry.ts), released when the engine closes.
+struct Lifecycle {
+  Napi::ThreadSafeFunction tsfn;
+};
+
+// The engine's reporter thread -> JS thread; the report is copied (it is only
+// lent for the call). Dropped when the environment is going away.
+void on_lifecycle(void* user_data, const char* json, size_t len) {
+  auto* lifecycle = static_cast<Lifecycle*>(user_data);
+  auto* copy = new std::string(json, len);
+  auto status = lifecycle->tsfn.NonBlockingCall(
+      copy, [](Napi::Env env, Napi::Function fn, std::string* report) {
+        std::unique_ptr<std::string> owned(report);
+        if (env == nullptr || fn.IsEmpty()) return;
+        try {
+          fn.Call({Napi::String::New(env, *owned)});
+        } catch (const Napi::Error&) {
+          // A throwing mapper must not take the process down: the report is dropped.
+        }
+      });
+  if (status != napi_ok) delete copy;
+}
+
 // ---- subscriptions -----------------------------------------------------------
 
 struct EventCopy {
@@ -1065,6 +1091,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::RegisterWorkflow>("registerWorkflow"),
                            InstanceMethod<&EngineWrap::Launch>("launch"),
                            InstanceMethod<&EngineWrap::Start>("start"),
+                           InstanceMethod<&EngineWrap::SetLifecycle>("setLifecycle"),
                            InstanceMethod<&EngineWrap::StartMany>("startMany"),
                            InstanceMethod<&EngineWrap::SignalMany>("signalMany"),
                            InstanceMethod<&EngineWrap::GetRun>("getRun"),
@@ -1099,7 +1126,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   ~EngineWrap() override {
     // Not closed by JS: close here (no executions can be in JS any more, as
-    // they hold the engine object alive through the dispatcher).
+    // they hold the engine object alive through the dispatcher). The
+    // environment is going away: no report may reach JS any more.
+    if (engine_ && lifecycle_) sl_engine_set_lifecycle(engine_, nullptr, nullptr);
     if (engine_) sl_engine_close(engine_);
   }
 
@@ -1173,7 +1202,30 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return env.Undefined();
   }
 
-  // start(workflow, inputJson, idempotencyKey, owner, priority, budgetLlmCalls, budgetLlmTokens)
+  // setLifecycle(onReport): reports (JSON text) go to onReport on the JS thread;
+  // the function does not keep the process alive. Once per engine.
+  Napi::Value SetLifecycle(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    auto* engine = live(env);
+    if (info.Length() < 1 || !info[0].IsFunction()) {
+      throw Napi::TypeError::New(env, "argument 0 must be a function");
+    }
+    if (lifecycle_) throw Napi::Error::New(env, "setLifecycle: already set");
+    auto lifecycle = std::make_unique<Lifecycle>();
+    lifecycle->tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(),
+                                                    "storyloom.lifecycle", 0, 1);
+    lifecycle->tsfn.Unref(env);
+    int code = sl_engine_set_lifecycle(engine, on_lifecycle, lifecycle.get());
+    if (code != SL_OK) {
+      auto failure = last_failure(code);
+      lifecycle->tsfn.Release();
+      throw to_js_error(env, failure);
+    }
+    lifecycle_ = std::move(lifecycle);
+    return env.Undefined();
+  }
+
+  // start(workflow, inputJson, idempotencyKey, owner, priority, budgetLlmCalls, budgetLlmTokens, traceParent)
   Napi::Value Start(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     auto* engine = live(env);
@@ -1184,6 +1236,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     auto priority = static_cast<int>(arg_int64(info, 4));
     auto budget_calls = arg_int64(info, 5);
     auto budget_tokens = arg_int64(info, 6);
+    std::string trace_parent = info.Length() > 7 && info[7].IsString() ? arg_string(info, 7) : "";
     // Asynchronous in the core: no thread waits for the commit, so a burst of
     // starts from the event loop shares group commits instead of queueing
     // behind the pool's threads.
@@ -1195,6 +1248,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     o.priority = priority;
     o.budget_llm_calls = budget_calls;
     o.budget_llm_tokens = budget_tokens;
+    o.trace_parent = trace_parent.data();
+    o.trace_parent_len = trace_parent.size();
     return env.GetInstanceData<AddonData>()->calls->ScheduleAsync(
         env, [&](sl_start_fn fn, void* user_data) {
           return sl_engine_start_async(engine, workflow.data(), workflow.size(), input.data(),
@@ -1461,6 +1516,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
         workflow->released = true;
         workflow->tsfn.Release();
       }
+      // sl_engine_close delivered the last report: nothing calls it any more.
+      if (owner_->lifecycle_) owner_->lifecycle_->tsfn.Release();
       deferred_.Resolve(Env().Undefined());
       self_.Reset();
     }
@@ -1475,6 +1532,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   sl_engine* engine_ = nullptr;
   bool closing_ = false;
   std::vector<std::unique_ptr<Workflow>> workflows_;  // user_data of the engine's callbacks
+  std::unique_ptr<Lifecycle> lifecycle_;  // user_data of the lifecycle callback
 };
 
 // open({store, workers, maxExecutions, maxPayloadBytes, pollIntervalMs,

@@ -46,6 +46,8 @@ export async function startFakeServer(t) {
   return {
     port,
     url: (scenario) => `${origin}/s/${scenario}/v1`,
+    /** The base URL of a Gemini provider (its paths start /v1beta). */
+    geminiUrl: (scenario) => `${origin}/s/${scenario}`,
     /** The http step's echo under a scenario (FAKE_LLM_SERVER.md, "The http step"). */
     httpUrl: (scenario, rest = '/things') => `${origin}/h/${scenario}${rest}`,
     stats: async () => (await fetch(`${origin}/_stats`)).json(),

@@ -22,7 +22,7 @@ test('Engine.open refuses llm and resources options of the wrong shape, naming t
     [{ llm: { defaultProvider: 3 } }, /^Engine\.open: llm\.defaultProvider must be a string, got 3$/],
     [{ llm: { providers: {} } }, /^Engine\.open: llm\.providers must be an array, got \{\}$/],
     [{ llm: { providers: [{ kind: 'offline' }] } }, /^Engine\.open: llm\.providers\[0\]\.name must be a string, got undefined$/],
-    [{ llm: { providers: [{ name: 'x', kind: 'gemini' }] } }, /^Engine\.open: llm\.providers\[0\]\.kind must be one of openai, anthropic, offline, got "gemini"$/],
+    [{ llm: { providers: [{ name: 'x', kind: 'bogus' }] } }, /^Engine\.open: llm\.providers\[0\]\.kind must be one of openai, anthropic, gemini, offline, got "bogus"$/],
     [{ llm: { providers: [{ name: 'x', api_key: 'k' }] } }, /^Engine\.open: llm\.providers\[0\]: unknown option 'api_key' \(known: name, kind, baseUrl, apiKey/],
     [{ llm: { providers: [{ name: 'x', baseUrl: 42 }] } }, /llm\.providers\[0\]\.baseUrl must be a string, got 42/],
     [{ llm: { providers: [{ name: 'x', idleTimeoutMs: '5s' }] } }, /llm\.providers\[0\]\.idleTimeoutMs must be an integer, got "5s"/],

@@ -57,7 +57,7 @@ test('startMany and signalMany refuse arguments of the wrong shape, naming the e
   const cases = [
     [() => engine.startMany({ workflow: 'w' }), /^engine\.startMany: requests must be an array, got \{"workflow":"w"\}$/],
     [() => engine.startMany([{ workflow: 'w' }, 'w']), /^engine\.startMany: requests\[1\] must be an object, got "w"$/],
-    [() => engine.startMany([{ workflow: 'w', idempotency_key: 'k' }]), /^engine\.startMany: requests\[0\]: unknown option 'idempotency_key' \(known: workflow, input, idempotencyKey, owner, priority, budget\)$/],
+    [() => engine.startMany([{ workflow: 'w', idempotency_key: 'k' }]), /^engine\.startMany: requests\[0\]: unknown option 'idempotency_key' \(known: workflow, input, idempotencyKey, owner, priority, budget, traceParent\)$/],
     [() => engine.signalMany([{ run: 'r', name: 'go' }]), /^engine\.signalMany: signals\[0\]: unknown option 'run' \(known: runId, name, payload, once\)$/],
   ];
   for (const [call, message] of cases) {

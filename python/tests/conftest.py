@@ -37,12 +37,18 @@ class FakeLlmServer:
     def openai_url(self, scenario: str) -> str:
         return f"http://127.0.0.1:{self.port}/s/{scenario}/v1"
 
+    def gemini_url(self, scenario: str) -> str:
+        return f"http://127.0.0.1:{self.port}/s/{scenario}"
+
     def anthropic_url(self, scenario: str) -> str:
         return f"http://127.0.0.1:{self.port}/s/{scenario}"
 
     def provider(self, name: str, scenario: str, *, kind: str = "openai", **extra):
         """An LlmProviderConfig for `scenario`, with a fake key."""
-        url = self.anthropic_url(scenario) if kind == "anthropic" else self.openai_url(scenario)
+        url = {
+            "anthropic": self.anthropic_url(scenario),
+            "gemini": self.gemini_url(scenario),
+        }.get(kind, self.openai_url(scenario))
         return {
             "name": name,
             "kind": kind,

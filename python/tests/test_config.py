@@ -81,7 +81,7 @@ def test_configured_providers_are_added_and_replace_same_named_ones(db, no_llm_e
     [
         (
             {"providers": [{"name": "x", "kind": "bogus"}]},
-            "config.llm.providers[0].kind must be openai, anthropic or offline, got 'bogus'",
+            "config.llm.providers[0].kind must be openai, anthropic, gemini or offline, got 'bogus'",
         ),
         ({"providers": [{"kind": "offline"}]}, "config.llm.providers[0].name is required"),
         (

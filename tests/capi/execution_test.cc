@@ -429,10 +429,10 @@ TEST_F(CapiExecution, WorkflowRetryPolicyRetriesAFailedStep) {
 
 TEST_F(CapiExecution, InvalidRetryPolicyIsRefusedNamingTheField) {
   sl_workflow_options options = SL_WORKFLOW_OPTIONS_INIT;
-  options.max_attempts = 0;
+  options.max_attempts = -1;  // 0 is "unset" (version 3)
   auto noop = [](void*, sl_execution*) {};
   EXPECT_EQ(sl_engine_register_workflow(engine_, "w", 1, &options, noop, nullptr), SL_EINVALID);
-  EXPECT_EQ(last_message(), "max_attempts must be at least 1, got 0");
+  EXPECT_EQ(last_message(), "max_attempts must be at least 1, got -1");
   options = SL_WORKFLOW_OPTIONS_INIT;
   options.multiplier = 0.5;
   EXPECT_EQ(sl_engine_register_workflow(engine_, "w", 1, &options, noop, nullptr), SL_EINVALID);

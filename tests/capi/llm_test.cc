@@ -260,7 +260,7 @@ TEST(CapiLlmConfig, BadConfigJsonIsRefusedNamingThePath) {
     return last_message();
   };
   EXPECT_NE(refused(R"({"llm":{"providers":[{"name":"x","kind":"palm"}]}})")
-                .find("config.llm.providers[0].kind must be openai, anthropic or offline"),
+                .find("config.llm.providers[0].kind must be openai, anthropic, gemini or offline"),
             std::string::npos);
   EXPECT_NE(refused(R"({"resources":{"r":{"period_ms":0}}})").find("period"), std::string::npos);
   EXPECT_NE(refused(R"({"llm":{"providers":[{"kind":"offline"}]}})")
@@ -279,3 +279,50 @@ TEST(CapiLlmConfig, BadConfigJsonIsRefusedNamingThePath) {
 }
 
 }  // namespace
+
+// sl_workflow_options version 3: max_attempts 0 (the INIT value) leaves the
+// policy unset, so llm steps retry by default; 1 is an explicit single attempt.
+// A version 2 struct at its old INIT values is unset, as it always was.
+class CapiLlmWorkflowRetry : public CapiLlm {
+ protected:
+  // The first attempt's outcome of an llm step against a refused port.
+  Outcome first_attempt(const char* name, const sl_workflow_options* wf) {
+    auto seen = std::make_shared<std::promise<Outcome>>();
+    auto executions = std::make_shared<std::atomic<int>>(0);
+    workflow(
+        name,
+        [seen, executions](sl_execution* e) {
+          Outcome o =
+              llm(e, "ask", R"({"provider":"local","messages":[{"role":"user","content":"x"}]})");
+          if ((*executions)++ == 0) seen->set_value(o);
+          sl_execution_finish_failed(e, o.error_class, o.message.data(), o.message.size());
+        },
+        wf);
+    start(name);
+    return seen->get_future().get();
+  }
+};
+
+TEST_F(CapiLlmWorkflowRetry, UnsetPolicyLeavesTheLlmDefaultOn) {
+  sl_workflow_options wf = SL_WORKFLOW_OPTIONS_INIT;
+  EXPECT_EQ(wf.max_attempts, 0);
+  Outcome o = first_attempt("unset", &wf);
+  EXPECT_EQ(o.error_class, SL_CLASS_RETRYABLE);
+  EXPECT_EQ(o.will_retry, 1);
+}
+
+TEST_F(CapiLlmWorkflowRetry, OneAttemptTurnsTheLlmDefaultOff) {
+  sl_workflow_options wf = SL_WORKFLOW_OPTIONS_INIT;
+  wf.max_attempts = 1;
+  Outcome o = first_attempt("single", &wf);
+  EXPECT_EQ(o.error_class, SL_CLASS_RETRYABLE);
+  EXPECT_EQ(o.will_retry, 0);
+}
+
+TEST_F(CapiLlmWorkflowRetry, AVersion2StructAtItsOldDefaultsIsUnset) {
+  sl_workflow_options wf = SL_WORKFLOW_OPTIONS_INIT;
+  wf.version = 2;
+  wf.max_attempts = 1;  // version 2's INIT value
+  Outcome o = first_attempt("old", &wf);
+  EXPECT_EQ(o.will_retry, 1);
+}

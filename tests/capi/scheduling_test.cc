@@ -64,6 +64,7 @@ TEST_F(CapiScheduling, BadLimitsAreRefusedWithTheFieldNamed) {
   opts.throttle_limit = 2;
   // A version-1 caller's struct ends before the new fields: they are not read.
   opts.version = 1;
+  opts.max_attempts = 1;  // its INIT value
   EXPECT_EQ(sl_engine_register_workflow(engine_, "w", 1, &opts, [](void*, sl_execution*) {}, nullptr),
             SL_OK)
       << last_message();

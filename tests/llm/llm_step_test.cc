@@ -20,7 +20,9 @@ class LlmStep : public ::testing::Test {
  protected:
   // An engine whose providers are "fake" (OpenAI-compatible), "fake-anthropic"
   // and "offline", each at the fake server under `scenario`.
-  std::unique_ptr<Engine> open(const std::string& scenario, RetryPolicy retry = {},
+  // `retry`: the workflow's policy; nullopt leaves it unset (llm steps' default).
+  std::unique_ptr<Engine> open(const std::string& scenario,
+                               std::optional<RetryPolicy> retry = std::nullopt,
                                std::map<std::string, ResourceLimits> resources = {},
                                std::string store = ":memory:") {
     EngineOptions o = fast_options(std::move(store));
@@ -628,6 +630,15 @@ TEST_F(LlmStep, AWorkflowPolicyReplacesTheDefault) {
   auto run = run_to_end(*engine);
   ASSERT_EQ(run.status, RunStatus::failed);
   EXPECT_EQ(server.requests("server_error_then_ok~off;status=503"), 1u);
+}
+
+// RetryPolicy{} used to look like "no policy" and left the default on; now a
+// set policy, whatever its values, is the workflow's word for its llm steps.
+TEST_F(LlmStep, AWorkflowPolicyOfOneAttemptAtItsDefaultsTurnsTheDefaultOff) {
+  auto engine = open("server_error_then_ok~plain;status=503", RetryPolicy{});
+  auto run = run_to_end(*engine);
+  ASSERT_EQ(run.status, RunStatus::failed);
+  EXPECT_EQ(server.requests("server_error_then_ok~plain;status=503"), 1u);
 }
 
 TEST(EngineConfigGemini, AGeminiProviderFromConfigJson) {

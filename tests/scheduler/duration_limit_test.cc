@@ -49,7 +49,8 @@ TEST(DurationLimit, StepTimeoutBeyondTheLimitIsRefusedAtRegistration) {
   auto engine = Engine::open(fast_options());
   engine->launch();
   WorkflowOptions o;
-  o.retry.timeout = kHuge;
+  o.retry = RetryPolicy{};
+  o.retry->timeout = kHuge;
   auto e = error_of([&] {
     engine->register_workflow("w", [](Context&, const Json&) -> Json { return nullptr; }, o);
   });

@@ -29,7 +29,8 @@ TEST(RunTimeout, AParkedRunFailsWithATimeoutAtItsDeadline) {
   Fixture f;
   WorkflowOptions wo;
   wo.run_timeout = 10s;
-  wo.retry.max_attempts = 3;  // a run timeout is final all the same
+  wo.retry = RetryPolicy{};
+  wo.retry->max_attempts = 3;  // a run timeout is final all the same
   f.engine->register_workflow(
       "slow",
       [](Context& ctx, const Json&) -> Json {

@@ -731,6 +731,24 @@ struct Registration {
   py::object handler;  // handler(Execution) -> True when it kept the execution to finish later
 };
 
+// The lifecycle callback's user_data: the package's span mapper
+// (storyloom/_telemetry.py), called with each report's JSON on the engine's
+// reporter thread, which holds no engine lock, so taking the GIL there is safe.
+struct LifecycleHandler {
+  py::object fn;
+};
+
+void on_lifecycle(void* user_data, const char* json, size_t len) {
+  if (!Py_IsInitialized()) return;
+  auto* handler = static_cast<LifecycleHandler*>(user_data);
+  py::gil_scoped_acquire gil;
+  try {
+    handler->fn(py::str(json, len));
+  } catch (py::error_already_set& err) {
+    err.discard_as_unraisable(handler->fn);  // telemetry never breaks the engine
+  }
+}
+
 void execute(void* user_data, sl_execution* execution) {
   auto* reg = static_cast<Registration*>(user_data);
   if (!Py_IsInitialized()) {
@@ -870,6 +888,16 @@ class Engine {
     registrations_.push_back(std::move(reg));
   }
 
+  // Lifecycle reports (JSON text) to `fn` on the engine's reporter thread. Once per engine:
+  // the handler must outlive every call of it, which only close() guarantees.
+  void set_lifecycle(py::object fn) {
+    if (lifecycle_) throw std::invalid_argument("set_lifecycle: already set");
+    auto handler = std::make_unique<LifecycleHandler>();
+    handler->fn = std::move(fn);
+    use([&](sl_engine* e) { return sl_engine_set_lifecycle(e, &on_lifecycle, handler.get()); });
+    lifecycle_ = std::move(handler);
+  }
+
   // Begins executing runs (sl_engine_launch): call once the workflows are registered.
   void launch() {
     use([&](sl_engine* e) { return sl_engine_launch(e); });
@@ -878,8 +906,10 @@ class Engine {
   std::string start(const std::string& workflow, const std::string& input_json,
                     const std::optional<std::string>& idempotency_key,
                     const std::optional<std::string>& owner, int priority,
-                    int64_t budget_llm_calls, int64_t budget_llm_tokens) {
+                    int64_t budget_llm_calls, int64_t budget_llm_tokens,
+                    const std::optional<std::string>& trace_parent) {
     sl_start_options o = SL_START_OPTIONS_INIT;
+    std::tie(o.trace_parent, o.trace_parent_len) = view(trace_parent);
     o.budget_llm_calls = budget_llm_calls;
     o.budget_llm_tokens = budget_llm_tokens;
     std::tie(o.idempotency_key, o.idempotency_key_len) = view(idempotency_key);
@@ -900,8 +930,10 @@ class Engine {
                    const std::optional<std::string>& idempotency_key,
                    const std::optional<std::string>& owner, int priority,
                    int64_t budget_llm_calls, int64_t budget_llm_tokens,
+                   const std::optional<std::string>& trace_parent,
                    std::shared_ptr<Inbox> inbox, uint64_t token) {
     sl_start_options o = SL_START_OPTIONS_INIT;
+    std::tie(o.trace_parent, o.trace_parent_len) = view(trace_parent);
     o.budget_llm_calls = budget_llm_calls;
     o.budget_llm_tokens = budget_llm_tokens;
     std::tie(o.idempotency_key, o.idempotency_key_len) = view(idempotency_key);
@@ -1152,6 +1184,7 @@ class Engine {
   bool closing_ = false;
   sl_engine* engine_ = nullptr;
   std::vector<std::unique_ptr<Registration>> registrations_;
+  std::unique_ptr<LifecycleHandler> lifecycle_;  // user_data of sl_engine_set_lifecycle
 };
 
 py::bytes event_to_sse(int64_t id, int kind, const std::string& run_id, const std::string& type,
@@ -1277,7 +1310,11 @@ PYBIND11_MODULE(_native, m) {
       .def("launch", &Engine::launch)
       .def("register_workflow", &Engine::register_workflow, py::arg("name"), py::arg("handler"),
            py::arg("retry") = py::none(), py::arg("limits") = py::none())
-      .def("start", &Engine::start)
+      .def("start", &Engine::start, py::arg("workflow"), py::arg("input_json"),
+           py::arg("idempotency_key"), py::arg("owner"), py::arg("priority"),
+           py::arg("budget_llm_calls"), py::arg("budget_llm_tokens"),
+           py::arg("trace_parent") = std::nullopt)
+      .def("set_lifecycle", &Engine::set_lifecycle)
       .def("start_many", &Engine::start_many)
       .def("start_begin", &Engine::start_begin)
       .def("signal_many", &Engine::signal_many)

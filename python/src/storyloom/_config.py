@@ -23,12 +23,12 @@ class _LlmProviderName(TypedDict):
 
 class LlmProviderConfig(_LlmProviderName, total=False):
     """One LLM provider (``name`` is required). ``kind``: "openai" (any OpenAI-compatible server: OpenAI,
-    OpenRouter, vLLM, llama.cpp, Ollama), "anthropic" or "offline" (deterministic
+    OpenRouter, vLLM, llama.cpp, Ollama), "anthropic", "gemini" or "offline" (deterministic
     placeholder text, not a language model). ``base_url`` "" is the kind's public
     endpoint; ``resource`` "" is "llm:<name>". The key stays in memory: it is sent as a
     request header and never stored, logged or reported."""
 
-    kind: Literal["openai", "anthropic", "offline"]
+    kind: Literal["openai", "anthropic", "gemini", "offline"]
     base_url: str
     api_key: str
     model: str

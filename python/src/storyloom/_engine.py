@@ -32,7 +32,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, Union, cast, overload
+from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, TypeVar, Union, cast, overload
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -47,6 +47,7 @@ from . import (
     _llm,
     _native,
     _origin,
+    _telemetry,
     _webhooks,
 )
 from ._budget import RunBudget
@@ -815,7 +816,10 @@ class Engine:
     max_json_depth: how deeply arrays and objects may nest in JSON sent to the engine
     (None: 32; at most 1000); deeper JSON raises InvalidArgument naming the limit.
     max_artifact_bytes: the bytes of one binary artifact (:meth:`Context.binary_artifact`;
-    None: 16 MiB; at least 1024); more raises PayloadTooLarge naming the limit."""
+    None: 16 MiB; at least 1024); more raises PayloadTooLarge naming the limit.
+    telemetry: with opentelemetry-api installed (the ``otel`` extra), runs and step
+    attempts become spans under the span current at start() (README, OpenTelemetry);
+    False: none."""
 
     def __init__(
         self,
@@ -833,8 +837,11 @@ class Engine:
         max_json_depth: int | None = None,
         durability: str = "full",
         max_artifact_bytes: int | None = None,
+        telemetry: bool = True,
     ) -> None:
         _args.text("Engine", "store", store)
+        if not isinstance(telemetry, bool):
+            raise TypeError(f"Engine: telemetry must be a bool, got {type(telemetry).__name__}")
         for param, value in (
             ("workers", workers),
             ("max_executions", max_executions),
@@ -854,6 +861,9 @@ class Engine:
             config,
             native_durability,
         )
+        self._otel = _telemetry.api() if telemetry else None
+        if self._otel is not None:
+            self._native.set_lifecycle(_telemetry.LifecycleSpans(self._otel).report)
         self._workflows: dict[str, Workflow] = {}
         self._close_lock = threading.Lock()
         self._starts = _async_starts.AsyncStarts()
@@ -918,7 +928,7 @@ class Engine:
         self,
         name: str,
         *,
-        retries: RetryPolicy | None = None,
+        retries: RetryPolicy | Literal[False] | None = None,
         concurrency: Concurrency | None = None,
         max_running: int = 0,
         throttle: Throttle | None = None,
@@ -930,8 +940,10 @@ class Engine:
         A plain function runs on an engine worker thread with a :class:`Context`; an
         ``async def`` one runs on the engine's asyncio loop with an :class:`AsyncContext`.
 
-        - ``retries``: the policy of every step of the workflow, llm steps included
-          (default: one attempt; the C ABI has no per-step policy).
+        - ``retries``: the policy of every step of the workflow, llm steps included.
+          None (the default): host and http steps make one attempt, llm steps retry by
+          default (3 attempts); ``False`` or ``RetryPolicy(max_attempts=1)``: one attempt for every
+          step, llm steps too.
         - ``concurrency``: ``Concurrency(key="$.user_id", limit=2)`` caps running runs per
           value of a JSON path into the input; ``max_running`` caps them for the whole
           workflow (0: no limit). Sleeping and waiting runs hold no slot.
@@ -966,7 +978,7 @@ class Engine:
         name: str,
         fn: Workflow,
         *,
-        retries: RetryPolicy | None = None,
+        retries: RetryPolicy | Literal[False] | None = None,
         concurrency: Concurrency | None = None,
         max_running: int = 0,
         throttle: Throttle | None = None,
@@ -1111,21 +1123,35 @@ class Engine:
         owner: str | None = None,
         priority: int = 0,
         budget: RunBudget | Mapping[str, int] | None = None,
+        trace_parent: str | None = None,
     ) -> Run:
         """Starts a run of ``workflow`` on ``input`` (a JSON object); durable on return.
         The same idempotency_key returns the existing run. ``budget`` (a RunBudget or
         {"llm_calls", "llm_tokens"}) caps what its llm steps spend: once used, the next
-        llm step fails with BudgetExceeded; a child run gets what is left."""
+        llm step fails with BudgetExceeded; a child run gets what is left.
+        ``trace_parent``: the caller's W3C traceparent, kept with the run so its spans are
+        children of that span, also after a crash and resume (None: the current span's when
+        telemetry is on; a malformed one raises InvalidArgument)."""
         _args.text("Engine.start", "workflow", workflow)
         _args.optional_text(f"Engine.start '{workflow}'", "idempotency_key", idempotency_key)
         _args.optional_text(f"Engine.start '{workflow}'", "owner", owner)
         _args.integer(f"Engine.start '{workflow}'", "priority", priority)
         text = _json_text(f"start '{workflow}': input", {} if input is None else input)
         b = RunBudget() if budget is None else RunBudget._coerce("start: budget", budget)
+        _args.optional_text(f"Engine.start '{workflow}'", "trace_parent", trace_parent)
+        if trace_parent is None and self._otel is not None:
+            trace_parent = _telemetry.current_trace_parent(self._otel)
         return Run._from(
             json.loads(
                 self._native.start(
-                    workflow, text, idempotency_key, owner, priority, b.llm_calls, b.llm_tokens
+                    workflow,
+                    text,
+                    idempotency_key,
+                    owner,
+                    priority,
+                    b.llm_calls,
+                    b.llm_tokens,
+                    trace_parent,
                 )
             )
         )
@@ -1136,14 +1162,19 @@ class Engine:
         """Starts many runs in one commit, each checked alone; durable on return. Each
         request is a dict: ``workflow``, ``input`` (a JSON object, default {}), and
         optionally ``idempotency_key``, ``owner``, ``priority``, ``budget`` (a dict with
-        ``llm_calls`` / ``llm_tokens``). Returns one item per
+        ``llm_calls`` / ``llm_tokens``), ``trace_parent`` (default: the current span's
+        when telemetry is on). Returns one item per
         request, in order: its Run (the existing one when the idempotency key was seen),
         or the StoryloomError that refused it (returned, not raised: the others started).
         Raises TypeError when ``requests`` is not a list of dicts, InvalidArgument (naming
         the field) for a field of the wrong type."""
         items = _json_list("requests", requests)
+        current = _telemetry.current_trace_parent(self._otel) if self._otel is not None else ""
         body = _dumps(
-            [{**r, "input": r.get("input") or {}, **_budget_of(i, r)} for i, r in enumerate(items)]
+            [
+                {"trace_parent": current, **r, "input": r.get("input") or {}, **_budget_of(i, r)}
+                for i, r in enumerate(items)
+            ]
         )
         return [
             Run._from(o["run"]) if "run" in o else _from_json(o.get("error") or {})
@@ -1430,6 +1461,7 @@ class Engine:
         owner: str | None = None,
         priority: int = 0,
         budget: RunBudget | Mapping[str, int] | None = None,
+        trace_parent: str | None = None,
     ) -> Run:
         """:meth:`start` without blocking the event loop: the start is queued with the
         engine's other writes and awaited until durable, with no thread per call, so
@@ -1441,11 +1473,14 @@ class Engine:
         _args.integer(f"Engine.astart '{workflow}'", "priority", priority)
         text = _json_text(f"astart '{workflow}': input", {} if input is None else input)
         b = RunBudget() if budget is None else RunBudget._coerce("astart: budget", budget)
+        _args.optional_text(f"Engine.astart '{workflow}'", "trace_parent", trace_parent)
+        if trace_parent is None and self._otel is not None:
+            trace_parent = _telemetry.current_trace_parent(self._otel)
         native = self._native
         run_json = await self._starts.start(
             lambda inbox, token: native.start_begin(
                 workflow, text, idempotency_key, owner, priority, b.llm_calls, b.llm_tokens,
-                inbox, token,
+                trace_parent, inbox, token,
             )
         )
         return Run._from(json.loads(run_json))

@@ -109,9 +109,16 @@ NativeLimits = tuple[int, int, str, int, str, int, int, int]
 
 def native_retry(retries: Any) -> tuple[int, int, float, int, bool] | None:
     if retries is None:
-        return None
+        return None  # unset: llm steps take their default policy
+    if retries is False:
+        return RetryPolicy(max_attempts=1)._native()  # one attempt, llm steps too
     if not isinstance(retries, RetryPolicy):
         raise TypeError(f"retries must be a storyloom.RetryPolicy, got {type(retries).__name__}")
+    if retries.max_attempts == 0:
+        # 0 means "unset" in sl_workflow_options: refuse it as the engine would.
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(1, "max_attempts must be at least 1, got 0")
     return retries._native()
 
 

@@ -44,6 +44,7 @@ class Run:
     updated_at_ms: int
     finished_at_ms: int
     budget: RunBudget = field(default_factory=RunBudget)  # as given at start; 0: no limit
+    trace_parent: str = ""  # the W3C traceparent given at start (a child's: its parent's)
 
     @property
     def finished(self) -> bool:
@@ -68,6 +69,7 @@ class Run:
             updated_at_ms=d.get("updated_at_ms", 0),
             finished_at_ms=d.get("finished_at_ms", 0),
             budget=RunBudget._from(d.get("budget")),
+            trace_parent=d.get("trace_parent", ""),
         )
 
 
