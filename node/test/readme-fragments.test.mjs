@@ -43,7 +43,7 @@ const SURROUNDINGS = `
 declare const engine: Engine;
 declare const ctx: Context;
 declare const request: Request;
-declare const title: string, to: string, text: string, html: string, link: string;
+declare const title: string, to: string, text: string, html: string, link: string, topic: string;
 declare function work(part: unknown): Promise<void>;
 `;
 
@@ -55,10 +55,14 @@ test('every Node fragment of the READMEs and docs type-checks as written', (t) =
   const files = blocks.map(({ where, code }, i) => {
     const imports = code.split('\n').filter((l) => l.startsWith('import '));
     const body = code.split('\n').filter((l) => !l.startsWith('import ')).join('\n');
+    // Imports of storyloom merge into one; others (an optional peer such as
+    // @opentelemetry/api, installed for the tests) stay as written.
+    const own = imports.filter((l) => /from 'storyloom(\/[\w-]+)?';/.test(l));
+    const others = imports.filter((l) => !own.includes(l));
     const names = new Set(['Engine', 'Context']);
-    for (const l of imports) for (const n of /\{([^}]*)\}/.exec(l)?.[1].split(',') ?? []) names.add(n.trim());
+    for (const l of own) for (const n of /\{([^}]*)\}/.exec(l)?.[1].split(',') ?? []) names.add(n.trim());
     const source =
-      `// ${where}\nimport { ${[...names].join(', ')} } from 'storyloom';\n${SURROUNDINGS}\n` +
+      `// ${where}\nimport { ${[...names].join(', ')} } from 'storyloom';\n${others.join('\n')}\n${SURROUNDINGS}\n` +
       `export async function fragment() {\n${body}\n}\n`;
     const file = path.join(dir, `fragment${i}.mts`);
     writeFileSync(file, source);
