@@ -412,9 +412,9 @@ def create_app(
             return _engine_error(e)
         artifacts = {a.key: a.value for a in snap.artifacts}
         pages = [
-            {"page": int(k.split("/")[1]), **v}
+            {"page": n, **v}
             for k, v in artifacts.items()
-            if k.startswith(story.STREAMS_PREFIX) and isinstance(v, dict)
+            if (n := story.page_number(k)) is not None and isinstance(v, dict)
         ]
         return JSONResponse(
             {

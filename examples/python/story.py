@@ -36,6 +36,13 @@ from story_outline import critique_from_answer, outline_from_answer
 
 WORKFLOW = "story"
 STREAMS_PREFIX = "page/"
+
+
+def page_number(key: str) -> int | None:
+    """N for the key of page N's text artifact ("page/N"); None for any other key,
+    page/N/picture included."""
+    head, _, n = key.partition("/")
+    return int(n) if head == "page" and n.isdigit() else None
 OFFLINE_LABEL = "offline placeholder text, not a language model"
 
 # ---- input ----------------------------------------------------------------------------
@@ -443,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             label = provider_label(engine, request.get("provider"))
             console.print(f"[dim]text: {label}[/]")
             if run.created_at_ms < asked_at_ms:  # the key was seen: the same run goes on
-                done = sum(1 for a in snap.artifacts if a.key.startswith(STREAMS_PREFIX))
+                done = sum(1 for a in snap.artifacts if page_number(a.key) is not None)
                 console.print(f"resuming run {run.id} ({done} page(s) already written)")
             else:
                 console.print(f"run {run.id}")
@@ -513,8 +520,9 @@ def main(argv: list[str] | None = None) -> int:
                             completed=p.get("pages_completed", 0),
                             description=p.get("stage", "pages"),
                         )
-                    elif e.type == "artifact" and str(e.data.get("key", "")).startswith(
-                        STREAMS_PREFIX
+                    elif (
+                        e.type == "artifact"
+                        and page_number(str(e.data.get("key", ""))) is not None
                     ):
                         key = e.data["key"]
                         page = e.data.get("value") or {}

@@ -174,6 +174,10 @@ def test_generate_stream_reconnect_approve_and_finish(base):
             "pages_completed": 2,
             "pages_failed": 0,
             "pages_in_progress": 0,
+            "illustrations_total": 2,
+            "illustrations_done": 2,
+            "illustrations_failed": 0,
+            "illustrations_in_progress": 0,
             "stage": "done",
         }
         assert [p["plan"] for p in done["pages"]] == edits
@@ -305,7 +309,7 @@ def test_a_story_killed_with_its_server_resumes_at_restart_with_no_request(tmp_p
                 assert second.poll() is None, "".join(lines)
                 assert time.monotonic() < deadline, (run, "".join(lines))
                 time.sleep(0.1)
-            pages = [a for a in store.artifacts(rid) if a.key.startswith("page/")]
+            pages = [a for a in store.artifacts(rid) if story.page_number(a.key) is not None]
             story_artifact = [a.value for a in store.artifacts(rid) if a.key == "story"]
             completed, chunks, after = [], [], 0
             while batch := store.stored_events(rid, after=after):
