@@ -44,7 +44,7 @@ Failure last_failure(int code) {
   const char* msg = nullptr;
   size_t len = 0;
   sl_last_error_message(&msg, &len);
-  Failure f{code, sl_last_error_class(), std::string(msg ? msg : "", msg ? len : 0)};
+  Failure f{code, sl_last_error_class(), std::string(msg ? msg : "", msg ? len : 0), {}, {}};
   const char* type = nullptr;
   const char* trace = nullptr;
   size_t type_len = 0;
@@ -551,7 +551,7 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
   sl_execution* live(Napi::Env env) {
     if (!execution_) {
       throw to_js_error(env,
-                        Failure{SL_EINVALIDSTATE, SL_CLASS_FATAL, "the execution is finished"});
+                        Failure{SL_EINVALIDSTATE, SL_CLASS_FATAL, "the execution is finished", {}, {}});
     }
     return execution_;
   }
@@ -1135,7 +1135,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  private:
   sl_engine* live(Napi::Env env) {
     if (!engine_ || closing_) {
-      throw to_js_error(env, Failure{SL_ECLOSED, SL_CLASS_FATAL, "the engine is closed"});
+      throw to_js_error(env, Failure{SL_ECLOSED, SL_CLASS_FATAL, "the engine is closed", {}, {}});
     }
     return engine_;
   }
