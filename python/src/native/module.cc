@@ -903,11 +903,11 @@ class Engine {
     use([&](sl_engine* e) { return sl_engine_launch(e); });
   }
 
-  std::string start(const std::string& workflow, const std::string& input_json,
-                    const std::optional<std::string>& idempotency_key,
-                    const std::optional<std::string>& owner, int priority,
-                    int64_t budget_llm_calls, int64_t budget_llm_tokens,
-                    const std::optional<std::string>& trace_parent) {
+  // The options of start() and start_begin(); the views point into the arguments.
+  static sl_start_options start_options(const std::optional<std::string>& idempotency_key,
+                                        const std::optional<std::string>& owner, int priority,
+                                        int64_t budget_llm_calls, int64_t budget_llm_tokens,
+                                        const std::optional<std::string>& trace_parent) {
     sl_start_options o = SL_START_OPTIONS_INIT;
     std::tie(o.trace_parent, o.trace_parent_len) = view(trace_parent);
     o.budget_llm_calls = budget_llm_calls;
@@ -915,6 +915,16 @@ class Engine {
     std::tie(o.idempotency_key, o.idempotency_key_len) = view(idempotency_key);
     std::tie(o.owner, o.owner_len) = view(owner);
     o.priority = priority;
+    return o;
+  }
+
+  std::string start(const std::string& workflow, const std::string& input_json,
+                    const std::optional<std::string>& idempotency_key,
+                    const std::optional<std::string>& owner, int priority,
+                    int64_t budget_llm_calls, int64_t budget_llm_tokens,
+                    const std::optional<std::string>& trace_parent) {
+    sl_start_options o = start_options(idempotency_key, owner, priority, budget_llm_calls,
+                                       budget_llm_tokens, trace_parent);
     char* out = nullptr;
     size_t len = 0;
     use([&](sl_engine* e) {
@@ -932,13 +942,8 @@ class Engine {
                    int64_t budget_llm_calls, int64_t budget_llm_tokens,
                    const std::optional<std::string>& trace_parent,
                    std::shared_ptr<Inbox> inbox, uint64_t token) {
-    sl_start_options o = SL_START_OPTIONS_INIT;
-    std::tie(o.trace_parent, o.trace_parent_len) = view(trace_parent);
-    o.budget_llm_calls = budget_llm_calls;
-    o.budget_llm_tokens = budget_llm_tokens;
-    std::tie(o.idempotency_key, o.idempotency_key_len) = view(idempotency_key);
-    std::tie(o.owner, o.owner_len) = view(owner);
-    o.priority = priority;
+    sl_start_options o = start_options(idempotency_key, owner, priority, budget_llm_calls,
+                                       budget_llm_tokens, trace_parent);
     auto pending = std::make_shared<Pending>();
     pending->inbox = std::move(inbox);
     pending->token = token;
