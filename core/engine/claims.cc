@@ -148,12 +148,20 @@ void EngineCore::scheduler_loop() {
     lock.unlock();
     auto reservation = std::make_shared<SlotReservation>(*this, want, false);
     Claimed claimed;
-    try {
-      writer_->run([&](Batch& b) { claimed = claim_into(b, want); }, Writer::Isolation::none);
-      admit(std::move(claimed), *reservation);
-    } catch (const std::exception&) {
-      // The store is failing or closing: the reservation gives the slots back
-      // and hints again; the poller hints too.
+    bool any_workflow;
+    {
+      std::lock_guard registry(registry_mutex_);
+      any_workflow = !workflows_.empty();
+    }
+    // With no workflow registered there is nothing to claim and nothing to write.
+    if (any_workflow) {
+      try {
+        writer_->run([&](Batch& b) { claimed = claim_into(b, want); }, Writer::Isolation::none);
+        admit(std::move(claimed), *reservation);
+      } catch (const std::exception&) {
+        // The store is failing or closing: the reservation gives the slots
+        // back; the poller hints again.
+      }
     }
     reservation.reset();
     lock.lock();
