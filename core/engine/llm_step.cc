@@ -101,7 +101,17 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
       callbacks.on_done(std::nullopt, std::move(lost));
       return;
     }
-    auto call = self->core_->llm().call(request, key, std::move(callbacks));
+    // This may run on the writer thread (once a pending write commits), where an
+    // exception would end the process: a call refused (the engine is closing)
+    // ends the step with that error instead.
+    std::shared_ptr<LlmCall> call;
+    auto on_done = callbacks.on_done;
+    try {
+      call = self->core_->llm().call(request, key, std::move(callbacks));
+    } catch (const Error& e) {
+      on_done(std::nullopt, e);
+      return;
+    }
     bool stop_now = false;
     {
       std::lock_guard lock(self->mutex_);
