@@ -11,17 +11,21 @@
 namespace storyloom::testing {
 namespace {
 
-std::unique_ptr<Engine> approval_engine() {
+// `hold`: after the approval the run waits for a "finish" signal, so senders
+// racing the first one find it unfinished (not completed) whatever the timing.
+std::unique_ptr<Engine> approval_engine(bool hold = false) {
   auto engine = Engine::open(fast_options());
-  engine->register_workflow("approve", [](Context& ctx, const Json&) -> Json {
-    return *ctx.wait_for_signal("approve");
+  engine->register_workflow("approve", [hold](Context& ctx, const Json&) -> Json {
+    auto reply = ctx.wait_for_signal("approve");
+    if (hold) ctx.wait_for_signal("finish");
+    return *reply;
   });
   engine->launch();
   return engine;
 }
 
 TEST(SignalOnce, OfRacingSendersExactlyOneIsDelivered) {
-  auto engine = approval_engine();
+  auto engine = approval_engine(/*hold=*/true);
   auto run = engine->start("approve", boost::json::object{});
   wait_status(*engine, run.id, RunStatus::waiting);
   std::atomic<int> delivered{0};
@@ -45,12 +49,13 @@ TEST(SignalOnce, OfRacingSendersExactlyOneIsDelivered) {
   for (auto& t : senders) t.join();
   EXPECT_EQ(delivered.load(), 1);
   EXPECT_EQ(refused.load(), 7);
+  engine->signal(run.id, "finish", Json(nullptr));
   auto done = wait_finished(*engine, run.id);
   ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
-  // The output is the one delivered payload, and only one signal was stored.
+  // The output is the one delivered payload, and only one approval was stored.
   int received = 0;
   for (auto& e : engine->events(run.id, 0)) {
-    if (e.type == "signal.received") {
+    if (e.type == "signal.received" && e.data.at("name") == "approve") {
       received++;
       EXPECT_EQ(e.data.at("payload"), done.output);
     }
