@@ -38,4 +38,11 @@ inline constexpr const char* kDueParked =
     "SELECT id FROM runs INDEXED BY runs_parked WHERE status IN ('sleeping', 'waiting') AND "
     "wake_at > 0 AND wake_at <= ?1 ORDER BY wake_at LIMIT ?2";
 
+// Unfinished runs past their deadline, earliest first: ?1 now, ?2 limit;
+// prefixed with the run's columns. Without the hint SQLite walks
+// runs_by_status over every unfinished run (15 ms per poll with 50,000 queued).
+inline constexpr const char* kOverdueWhere =
+    " FROM runs INDEXED BY runs_deadline WHERE deadline_at > 0 AND status IN ('queued', "
+    "'running', 'sleeping', 'waiting') AND deadline_at <= ?1 ORDER BY deadline_at LIMIT ?2";
+
 }  // namespace storyloom::store::sql

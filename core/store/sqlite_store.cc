@@ -697,10 +697,7 @@ class SqliteTx : public WriteTx {
   }
 
   std::vector<RunRecord> overdue_runs(int64_t now_ms, size_t limit) override {
-    static const std::string sql =
-        std::string("SELECT ") + kRunColumns +
-        " FROM runs WHERE deadline_at > 0 AND status IN ('queued', 'running', 'sleeping', "
-        "'waiting') AND deadline_at <= ? ORDER BY deadline_at LIMIT ?";
+    static const std::string sql = std::string("SELECT ") + kRunColumns + sql::kOverdueWhere;
     auto& q = conn_.prepare(sql.c_str());
     q.bind(1, now_ms);
     q.bind(2, static_cast<int64_t>(limit));

@@ -71,6 +71,7 @@ TEST_F(QueryPlan, ThePollersQueriesUseTheirIndexes) {
   expect_index(store::sql::kNextParked, "runs_parked");
   expect_index(store::sql::kDueParked, "runs_parked");
   expect_index(store::sql::kNextQueued, "runs_available");
+  expect_index(std::string("SELECT id") + store::sql::kOverdueWhere, "runs_deadline");
 }
 
 TEST_F(QueryPlan, WithoutItsIndexNamedTheClaimWouldSortTheQueue) {
