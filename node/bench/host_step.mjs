@@ -14,8 +14,9 @@
 //   than interleave step by step: the aggregate is the figure that counts.
 // throughput: N runs of a one-step workflow started from JS by C concurrent
 //   "clients" (start() calls in flight; BENCH_CLIENTS, default 8 as the C++
-//   figure uses, and 64), until every run is completed in the store: runs/s.
-//   The method of the C++ throughput section (bench/throughput.cc).
+//   figure uses, and 64), until the store has no queued or running run
+//   (polled every 2 ms), every run then checked completed outside the timed
+//   window: runs/s. The method of the C++ throughput section (bench/throughput.cc).
 //
 // Medians over R repetitions, each on a fresh engine and SQLite file, at
 // BENCH_DURABILITY (full, the default: every group commit fsynced; or normal).
@@ -78,6 +79,33 @@ async function allCompleted(engine, ids) {
       else break; // runs complete roughly in order: wait for this one first
     }
     if (pending.size > 0) await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/**
+ * The throughput section's wait, the C++ section's method: the store has no
+ * queued or running run (polled every 2 ms); every run is then checked
+ * completed outside the timed window (countCompleted).
+ */
+async function noneUnfinished(engine) {
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const queued = await engine.list({ status: 'queued', limit: 1 });
+    const running = await engine.list({ status: 'running', limit: 1 });
+    if (queued.runs.length === 0 && running.runs.length === 0) return;
+    if (Date.now() > deadline) throw new Error('runs still unfinished after 600 s');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function countCompleted(engine) {
+  let count = 0;
+  let after;
+  for (;;) {
+    const page = await engine.list({ status: 'completed', limit: 1000, after });
+    count += page.runs.length;
+    if (!page.nextCursor) return count;
+    after = page.nextCursor;
   }
 }
 
@@ -163,9 +191,11 @@ async function throughputWith(clients) {
         };
         await Promise.all(Array.from({ length: clients }, client));
         const started = now();
-        await allCompleted(engine, ids);
+        await noneUnfinished(engine);
         const seconds = (now() - t0) / 1e6;
         const cpu = process.cpuUsage(cpu0);
+        const completed = await countCompleted(engine);
+        if (completed !== RUNS) throw new Error(`${completed} of ${RUNS} runs completed`);
         return {
           runs_per_s: round3(RUNS / seconds),
           seconds: round3(seconds),
@@ -216,7 +246,7 @@ if (process.env.STORYLOOM_BENCH_BIN) {
   // Same number of concurrent starts (JS promises, C++ threads), and JS's best.
   out.ratio_js_to_cpp_throughput = round3(out.throughput.runs_per_s_median / cpp);
   out.ratio_js_best_to_cpp_throughput = round3(out.throughput.best_runs_per_s / cpp);
-  out.meets_half_of_cpp = out.ratio_js_to_cpp_throughput >= 0.5;
+  out.meets_target_of_cpp = out.ratio_js_to_cpp_throughput >= 0.8; // the performance target: ≥ 0.8 × C++
 }
 out.load_1m_before_after = [loadBefore, load1()];
 process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
