@@ -1,0 +1,90 @@
+// SqliteTx's transaction: begin, commit, savepoints, and the end of its lock.
+#include "store/sqlite_tx.h"
+
+#include <sqlite3.h>
+
+#include "store/row_codec.h"
+
+namespace storyloom::store::sqlite {
+
+// `leases` (write transactions of the writer connection only) may be null.
+SqliteTx::SqliteTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
+                   std::function<void()> on_end, LeaseCache* leases)
+    : conn_(conn), lock_(std::move(lock)), write_(write), on_end_(std::move(on_end)),
+      leases_(leases) {
+  try {
+    conn_.db().exec(write ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (leases_) {
+      auto& q = conn_.prepare("PRAGMA data_version");
+      q.executeStep();
+      leases_->begin(q.getColumn(0).getInt64());
+      q.reset();
+    }
+  } catch (const std::exception& e) {
+    if (leases_) leases_->clear();
+    if (conn_.db().getHandle() && !sqlite3_get_autocommit(conn_.db().getHandle())) {
+      try {
+        conn_.db().exec("ROLLBACK");
+      } catch (...) {
+      }
+    }
+    finish_lock();
+    throw store_error("cannot begin a transaction", e);
+  }
+  open_ = true;
+}
+
+SqliteTx::~SqliteTx() {
+  conn_.reset_used();
+  if (open_) {
+    if (leases_) leases_->clear();  // rolled back: what it cached may not be stored
+    try {
+      conn_.db().exec(write_ ? "ROLLBACK" : "COMMIT");
+    } catch (...) {
+    }
+  }
+  finish_lock();
+}
+
+void SqliteTx::commit() {
+  conn_.reset_used();
+  try {
+    conn_.db().exec("COMMIT");
+    open_ = false;
+  } catch (const std::exception& e) {
+    if (leases_) leases_->clear();
+    throw store_error("commit failed", e);
+  }
+}
+
+void SqliteTx::savepoint() { conn_.prepare("SAVEPOINT op").exec(); }
+
+void SqliteTx::release() { conn_.prepare("RELEASE op").exec(); }
+
+void SqliteTx::rollback_to_savepoint() {
+  if (leases_) leases_->clear();
+  conn_.prepare("ROLLBACK TO op").exec();
+  conn_.prepare("RELEASE op").exec();
+}
+
+// A run row that cannot be decoded is an Error(store) naming the run.
+RunRecord SqliteTx::readable(RunRecord run) {
+  if (!run.info.unreadable.empty()) throw unreadable_run_error(run);
+  return run;
+}
+
+void SqliteTx::bind_json(SQLite::Statement& q, int index, const Json& v) {
+  if (v.is_null()) {
+    q.bind(index);
+  } else {
+    q.bind(index, boost::json::serialize(v));
+  }
+}
+
+void SqliteTx::finish_lock() {
+  if (lock_.owns_lock()) lock_.unlock();
+  if (on_end_) on_end_();
+  on_end_ = nullptr;
+}
+
+}  // namespace storyloom::store::sqlite

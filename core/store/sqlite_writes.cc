@@ -1,0 +1,242 @@
+// SqliteTx's writes: runs, steps, signals, artifacts, streams, events, engines, cursors.
+#include "store/sqlite_tx.h"
+
+#include <sqlite3.h>
+
+#include "store/row_codec.h"
+
+namespace storyloom::store::sqlite {
+
+int64_t SqliteTx::insert_run(const RunRecord& r) {
+  auto& q = conn_.prepare(
+      "INSERT INTO runs (id, workflow, status, input, output, error, progress, owner, "
+      "idempotency_key, parent_id, parent_step, priority, available_at, wake_at, waiting_for, "
+      "lease_owner, created_at, updated_at, finished_at, budget, trace_parent) "
+      "VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  int i = 1;
+  q.bind(i++, r.info.id);
+  q.bind(i++, r.info.workflow);
+  q.bind(i++, to_string(r.info.status));
+  q.bind(i++, boost::json::serialize(r.info.input));
+  q.bind(i++, r.info.owner);
+  if (r.info.idempotency_key.empty()) {
+    q.bind(i++);
+  } else {
+    q.bind(i++, r.info.idempotency_key);
+  }
+  q.bind(i++, r.info.parent_id);
+  q.bind(i++, r.parent_step);
+  q.bind(i++, r.info.priority);
+  q.bind(i++, r.available_at_ms);
+  q.bind(i++, r.wake_at_ms);
+  q.bind(i++, r.waiting_for);
+  q.bind(i++, r.lease_owner);
+  q.bind(i++, r.info.created_at_ms);
+  q.bind(i++, r.info.updated_at_ms);
+  q.bind(i++, r.info.finished_at_ms);
+  if (r.info.budget.limited()) {
+    q.bind(i++, boost::json::serialize(to_json(r.info.budget)));
+  } else {
+    q.bind(i++);  // NULL: no limit
+  }
+  q.bind(i++, r.info.trace_parent);
+  try {
+    q.exec();
+  } catch (const SQLite::Exception& e) {
+    if (e.getErrorCode() == SQLITE_CONSTRAINT) {
+      throw Error(ErrorCode::invalid_argument,
+                  "a run with id '" + r.info.id + "' or idempotency key '" +
+                      r.info.idempotency_key + "' already exists");
+    }
+    throw;
+  }
+  if (leases_) leases_->put(r.info.id, r.info.status, r.lease_owner);
+  return conn_.db().getLastInsertRowid();
+}
+
+void SqliteTx::update_run(const RunRecord& r) {
+  auto& q = conn_.prepare(
+      "UPDATE runs SET status = ?, output = ?, error = ?, progress = ?, priority = ?, "
+      "available_at = ?, wake_at = ?, waiting_for = ?, lease_owner = ?, updated_at = ?, "
+      "finished_at = ?, deadline_at = ? WHERE id = ?");
+  int i = 1;
+  q.bind(i++, to_string(r.info.status));
+  bind_json(q, i++, r.info.output);
+  bind_json(q, i++, r.info.error);
+  bind_json(q, i++, r.info.progress);
+  q.bind(i++, r.info.priority);
+  q.bind(i++, r.available_at_ms);
+  q.bind(i++, r.wake_at_ms);
+  q.bind(i++, r.waiting_for);
+  q.bind(i++, r.lease_owner);
+  q.bind(i++, r.info.updated_at_ms);
+  q.bind(i++, r.info.finished_at_ms);
+  q.bind(i++, r.deadline_at_ms);
+  q.bind(i++, r.info.id);
+  q.exec();
+  if (leases_) leases_->put(r.info.id, r.info.status, r.lease_owner);
+}
+
+void SqliteTx::delete_run(const std::string& run_id) {
+  if (leases_) leases_->forget(run_id);
+  for (const char* sql :
+       {"DELETE FROM steps WHERE run_id = ?", "DELETE FROM signals WHERE run_id = ?",
+        "DELETE FROM artifacts WHERE run_id = ?", "DELETE FROM artifact_bytes WHERE run_id = ?",
+        "DELETE FROM events WHERE run_id = ?",
+        "DELETE FROM chunk_streams WHERE run_id = ?", "DELETE FROM runs WHERE id = ?"}) {
+    auto& q = conn_.prepare(sql);
+    q.bind(1, run_id);
+    q.exec();
+  }
+}
+
+bool SqliteTx::upsert_step(const StepRecord& s) {
+  auto& q = conn_.prepare(
+      "INSERT INTO steps (run_id, seq, name, kind, status, result, wake_at, child_id, "
+      "completed_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) "
+      "DO UPDATE SET name = excluded.name, kind = excluded.kind, status = excluded.status, "
+      "result = excluded.result, wake_at = excluded.wake_at, child_id = excluded.child_id, "
+      "completed_at = excluded.completed_at, attempts = excluded.attempts "
+      "WHERE steps.status <> 'completed'");
+  q.bind(1, s.run_id);
+  q.bind(2, s.seq);
+  q.bind(3, s.name);
+  q.bind(4, s.kind);
+  q.bind(5, s.status);
+  q.bind(6, s.result);
+  q.bind(7, s.wake_at_ms);
+  q.bind(8, s.child_id);
+  q.bind(9, s.completed_at_ms);
+  q.bind(10, s.attempts);
+  return q.exec() > 0;
+}
+
+void SqliteTx::delete_steps_from(const std::string& run_id, int64_t seq) {
+  auto& q = conn_.prepare("DELETE FROM steps WHERE run_id = ? AND seq >= ?");
+  q.bind(1, run_id);
+  q.bind(2, seq);
+  q.exec();
+}
+
+void SqliteTx::delete_retrying_steps(const std::string& run_id) {
+  auto& q = conn_.prepare(
+      "DELETE FROM steps WHERE run_id = ? AND status IN ('retrying', 'failed')");
+  q.bind(1, run_id);
+  q.exec();
+}
+
+int64_t SqliteTx::insert_signal(const SignalRecord& s, int64_t now_ms) {
+  auto& q = conn_.prepare(
+      "INSERT INTO signals (run_id, name, payload, created_at) VALUES (?, ?, ?, ?)");
+  q.bind(1, s.run_id);
+  q.bind(2, s.name);
+  q.bind(3, s.payload);
+  q.bind(4, now_ms);
+  q.exec();
+  return conn_.db().getLastInsertRowid();
+}
+
+void SqliteTx::consume_signal(int64_t signal_id, int64_t step_seq) {
+  auto& q = conn_.prepare("UPDATE signals SET consumed_seq = ? WHERE id = ?");
+  q.bind(1, step_seq);
+  q.bind(2, signal_id);
+  q.exec();
+}
+
+int64_t SqliteTx::insert_artifact(const std::string& run_id, const std::string& key,
+                                  const std::string& value, int64_t now_ms) {
+  auto& q = conn_.prepare(
+      "INSERT INTO artifacts (run_id, key, version, value, created_at) VALUES (?, ?, "
+      "(SELECT coalesce(max(version), 0) + 1 FROM artifacts WHERE run_id = ? AND key = ?), ?, ?) "
+      "RETURNING version");
+  q.bind(1, run_id);
+  q.bind(2, key);
+  q.bind(3, run_id);
+  q.bind(4, key);
+  q.bind(5, value);
+  q.bind(6, now_ms);
+  q.executeStep();
+  int64_t version = q.getColumn(0).getInt64();
+  q.reset();
+  return version;
+}
+
+int64_t SqliteTx::insert_binary_artifact(const std::string& run_id, const std::string& key,
+                                         const std::string& content_type, const std::string& value,
+                                         const std::string& bytes, int64_t now_ms) {
+  auto& q = conn_.prepare(
+      "INSERT INTO artifacts (run_id, key, version, value, created_at, content_type) "
+      "VALUES (?, ?, (SELECT coalesce(max(version), 0) + 1 FROM artifacts "
+      "WHERE run_id = ? AND key = ?), ?, ?, ?) RETURNING version");
+  q.bind(1, run_id);
+  q.bind(2, key);
+  q.bind(3, run_id);
+  q.bind(4, key);
+  q.bind(5, value);
+  q.bind(6, now_ms);
+  q.bind(7, content_type);
+  q.executeStep();
+  int64_t version = q.getColumn(0).getInt64();
+  q.reset();
+  auto& b = conn_.prepare(
+      "INSERT INTO artifact_bytes (run_id, key, version, bytes) VALUES (?, ?, ?, ?)");
+  b.bind(1, run_id);
+  b.bind(2, key);
+  b.bind(3, version);
+  // No copy: `bytes` outlives the statement's execution.
+  b.bindNoCopy(4, bytes.data(), static_cast<int>(bytes.size()));
+  b.exec();
+  return version;
+}
+
+void SqliteTx::set_chunk_stream(const std::string& run_id, const ChunkStream& stream) {
+  auto& q = conn_.prepare(
+      "INSERT OR REPLACE INTO chunk_streams (run_id, stream, end_offset, attempt_start) "
+      "VALUES (?, ?, ?, ?)");
+  q.bind(1, run_id);
+  q.bind(2, stream.stream);
+  q.bind(3, stream.end_offset);
+  q.bind(4, stream.attempt_start);
+  q.exec();
+}
+
+EventRecord SqliteTx::append_event(const std::string& run_id, const std::string& type,
+                                   const std::string& data, int64_t now_ms) {
+  auto& q = conn_.prepare("INSERT INTO events (run_id, type, data, created_at) VALUES (?, ?, ?, ?)");
+  q.bind(1, run_id);
+  q.bind(2, type);
+  q.bind(3, data);
+  q.bind(4, now_ms);
+  q.exec();
+  return EventRecord{conn_.db().getLastInsertRowid(), run_id, type, data, now_ms};
+}
+
+void SqliteTx::upsert_engine(const std::string& engine_id, int64_t pid, const std::string& host,
+                             int64_t now_ms, const std::string& workflows_json_array) {
+  auto& q = conn_.prepare(
+      "INSERT OR REPLACE INTO engines (id, pid, host, heartbeat_at, workflows) "
+      "VALUES (?, ?, ?, ?, ?)");
+  q.bind(1, engine_id);
+  q.bind(2, pid);
+  q.bind(3, host);
+  q.bind(4, now_ms);
+  q.bind(5, workflows_json_array);
+  q.exec();
+}
+
+void SqliteTx::set_cursor(const std::string& name, int64_t position) {
+  auto& q = conn_.prepare(
+      "INSERT INTO cursors(name, position) VALUES (?, ?) "
+      "ON CONFLICT(name) DO UPDATE SET position = excluded.position");
+  q.bind(1, name);
+  q.bind(2, position);
+  q.exec();
+}
+
+void SqliteTx::delete_engine(const std::string& engine_id) {
+  auto& q = conn_.prepare("DELETE FROM engines WHERE id = ?");
+  q.bind(1, engine_id);
+  q.exec();
+}
+
+}  // namespace storyloom::store::sqlite
