@@ -274,9 +274,13 @@ def _page(ctx, input, outline, n, plan, progress) -> dict[str, Any]:
 
 
 def picture_prompt(outline: dict[str, Any], brief: str) -> str:
-    """Page N's picture prompt: the outline's visual style and title, the same on every
-    page so the pictures stay alike, then the page's brief."""
-    return f'Style: {outline["visual_style"]}. A picture for the story "{outline["title"]}". {brief}'
+    """Page N's picture prompt: the outline's visual style, title and characters (who
+    appears and how they look), the same on every page so the pictures stay alike, then
+    the page's brief. An outline stored before characters were asked for has none."""
+    prompt = f'Style: {outline["visual_style"]}. A picture for the story "{outline["title"]}". '
+    if outline.get("characters"):
+        prompt += f'Characters: {outline["characters"]}. '
+    return prompt + brief
 
 
 def _illustrate(ctx, outline, briefs, progress) -> list[str | None]:
