@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parents[1]
@@ -58,9 +59,10 @@ def _completed_steps(db):
         return {name for (name,) in c.execute("SELECT name FROM steps WHERE status='completed'")}
 
 
-def test_story_runs_end_to_end_and_exports_markdown(tmp_path):
+def test_story_runs_end_to_end_and_exports_markdown_epub_and_pdf(tmp_path):
     out_md = tmp_path / "story.md"
-    proc = _story(tmp_path, "--export", str(out_md))
+    epub, pdf = tmp_path / "story.epub", tmp_path / "story.pdf"
+    proc = _story(tmp_path, "--export", str(out_md), "--export", str(epub), "--export", str(pdf))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (out, err)
     assert "completed" in out
@@ -71,6 +73,21 @@ def test_story_runs_end_to_end_and_exports_markdown(tmp_path):
     assert title.startswith("# ") and title != "# A Story About a lighthouse cat", title
     assert label == "> Offline placeholder text, not a language model."
     assert text.count("## Page ") == 3
+    # The book, with a picture per page: an EPUB zip and a PDF.
+    with zipfile.ZipFile(epub) as z:
+        assert z.namelist()[0] == "mimetype" and z.read("mimetype") == b"application/epub+zip"
+        assert len([n for n in z.namelist() if n.endswith(".png")]) == 3, z.namelist()
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    assert f"exported {pdf}" in out
+
+
+def test_an_export_to_an_unknown_format_is_refused_before_writing(tmp_path):
+    proc = _story(tmp_path, "--export", str(tmp_path / "story.docx"))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, (out, err)
+    said = " ".join(out.split())  # as one line, however the terminal view wrapped it
+    assert "export: " in said and "story.docx: the file must end in .md, .epub or .pdf" in said
+    assert not (tmp_path / "s.db").exists()  # no story was started
 
 
 def test_ctrl_c_then_rerun_resumes_without_rewriting_pages(tmp_path):
@@ -448,8 +465,9 @@ def test_every_picture_prompt_carries_the_outlines_characters(tmp_path):
         assert engine.wait(run.id, timeout=30).status == "completed"
         arts = {a.key: a for a in engine.artifacts(run.id)}
         outline = arts["outline"].value
-        # The offline provider filled in the schema's characters.
-        assert outline["characters"].startswith("characters of «"), outline
+        # The offline provider filled in the schema's characters (words of the prompt).
+        assert outline["characters"].strip(), outline
+        assert not outline["characters"].startswith("the characters of a story"), outline
         for n in (1, 2):
             brief = arts[f"page/{n}"].value["illustration"]
             prompt = (
