@@ -32,7 +32,7 @@ def server(tmp_path):
             "OPENAI_API_KEY": "test-key-not-a-secret",
             "OPENAI_IMAGE_SIZE": "64x64",
         }
-        proc = _spawn(db, port, "0", env=images)
+        proc = _spawn(db, port, "0.005", env=images)  # slow enough to watch live
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(proc, url)
         try:
