@@ -13,7 +13,11 @@ planned Next.js app, embedding storyloom (no Redis, no queue service, no session
     DELETE /api/story/{id}/cancel
     POST   /api/story/{id}/approve    optional {"outline": [plan, ...]} edits
     GET    /api/events/{id}           SSE; resumes after the Last-Event-ID header
+    GET    /api/story/{id}/pictures/{n}  page n's picture (ETag, 304); .../cover: the first
+    POST   /api/story/{id}/pictures/{n}/retry  draws page n's picture again (no text rewritten)
+    GET    /api/story/{id}/book.epub  the finished story as EPUB 3; book.pdf: as PDF
     GET    /api/stories               the library: ?limit=&after=
+    GET    /, /story/{id}             the pages: library and start form; live view and reader
     GET    /api/health                store reachable, workers alive, queue depth
 
 Every /api/story, /api/events and /api/stories route needs a signed-in user (401
@@ -48,11 +52,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import accounts
+import book_routes
 import story
 import storyloom
 
@@ -61,6 +67,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 
 HEALTH_WORKFLOW = "health.ping"
+PAGES = Path(__file__).resolve().parent / "static"
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -168,6 +175,8 @@ def _story_view(run: storyloom.Run) -> dict[str, Any]:
         "stage": progress.get("stage"),
         "created_at_ms": run.created_at_ms,
         "finished_at_ms": run.finished_at_ms,
+        # The library's thumbnail: the first page's picture there is (404 before one).
+        "cover_url": f"/api/story/{run.id}/cover",
     }
 
 
@@ -411,8 +420,9 @@ def create_app(
         except storyloom.StoryloomError as e:
             return _engine_error(e)
         artifacts = {a.key: a.value for a in snap.artifacts}
+        pictures = book_routes.latest_pictures(snap.artifacts)
         pages = [
-            {"page": n, **v}
+            {"page": n, **v, "picture": book_routes.picture_view(run.id, pictures.get(n))}
             for k, v in artifacts.items()
             if (n := story.page_number(k)) is not None and isinstance(v, dict)
         ]
@@ -536,6 +546,48 @@ def create_app(
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    async def picture(request: Request) -> Response:
+        user, refused = require_user(request)
+        if refused:
+            return refused
+        run, missing = await owned_run(request.path_params["id"], user)
+        if missing:
+            return missing
+        page = request.path_params.get("page")
+        try:
+            return await book_routes.picture_response(engine(), request, run.id, page)
+        except storyloom.StoryloomError as e:
+            return _engine_error(e)
+
+    async def retry_picture(request: Request) -> Response:
+        user, refused = require_user(request)
+        if refused:
+            return refused
+        run, missing = await owned_run(request.path_params["id"], user)
+        if missing:
+            return missing
+        try:
+            return await book_routes.retry_picture(engine(), run, request.path_params["page"])
+        except storyloom.StoryloomError as e:
+            return _engine_error(e)
+
+    async def book(request: Request) -> Response:
+        user, refused = require_user(request)
+        if refused:
+            return refused
+        run, missing = await owned_run(request.path_params["id"], user)
+        if missing:
+            return missing
+        try:
+            return await book_routes.book_response(engine(), run, request.path_params["format"])
+        except storyloom.StoryloomError as e:
+            return _engine_error(e)
+
+    async def page(request: Request) -> Response:
+        # The pages are static: they read everything through the API above.
+        name = "story.html" if "id" in request.path_params else "index.html"
+        return FileResponse(PAGES / name, headers={"Cache-Control": "no-cache"})
+
     async def stories(request: Request) -> Response:
         user, refused = require_user(request)
         if refused:
@@ -599,9 +651,16 @@ def create_app(
             Route("/api/story/{id}/status", status, methods=["GET"]),
             Route("/api/story/{id}/cancel", cancel, methods=["DELETE"]),
             Route("/api/story/{id}/approve", approve, methods=["POST"]),
+            Route("/api/story/{id}/pictures/{page:int}", picture, methods=["GET"]),
+            Route("/api/story/{id}/cover", picture, methods=["GET"]),
+            Route("/api/story/{id}/pictures/{page:int}/retry", retry_picture, methods=["POST"]),
+            Route("/api/story/{id}/book.{format}", book, methods=["GET"]),
             Route("/api/events/{id}", events, methods=["GET"]),
             Route("/api/stories", stories, methods=["GET"]),
             Route("/api/health", health, methods=["GET"]),
+            Route("/", page, methods=["GET"]),
+            Route("/story/{id}", page, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=PAGES), name="static"),
         ],
         lifespan=lifespan,
         middleware=[

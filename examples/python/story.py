@@ -6,6 +6,7 @@ command again, resumes the same run without writing finished pages again.
     python story.py --topic "a lighthouse cat" --style "Roald Dahl" --pages 3 --quality 1
     python story.py ... --approve-outline        # asks before writing pages
     python story.py ... --export story.md        # the story as Markdown when done
+    python story.py ... --export story.epub --export story.pdf   # the book, with pictures
     python story.py ... --provider openai --model gpt-4o-mini
 
 Every text is the engine's built-in llm step (ctx.llm, one function: write_text()), with
@@ -274,9 +275,13 @@ def _page(ctx, input, outline, n, plan, progress) -> dict[str, Any]:
 
 
 def picture_prompt(outline: dict[str, Any], brief: str) -> str:
-    """Page N's picture prompt: the outline's visual style and title, the same on every
-    page so the pictures stay alike, then the page's brief."""
-    return f'Style: {outline["visual_style"]}. A picture for the story "{outline["title"]}". {brief}'
+    """Page N's picture prompt: the outline's visual style, title and characters (who
+    appears and how they look), the same on every page so the pictures stay alike, then
+    the page's brief. An outline stored before characters were asked for has none."""
+    prompt = f'Style: {outline["visual_style"]}. A picture for the story "{outline["title"]}". '
+    if outline.get("characters"):
+        prompt += f'Characters: {outline["characters"]}. '
+    return prompt + brief
 
 
 def _illustrate(ctx, outline, briefs, progress) -> list[str | None]:
@@ -392,6 +397,8 @@ def to_markdown(story_value: dict[str, Any]) -> str:
 
 # ---- the command line ------------------------------------------------------------------
 
+EXPORT_FORMATS = (".md", ".epub", ".pdf")
+
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -402,7 +409,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--approve-outline", action="store_true")
     p.add_argument("--yes", action="store_true", help="approve the outline without asking")
     p.add_argument("--db", default="story.db", help="the store [story.db]")
-    p.add_argument("--export", metavar="FILE.md", help="write the story as Markdown")
+    p.add_argument(
+        "--export",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="when done, write the story to FILE.md (Markdown), FILE.epub (EPUB 3) or "
+        "FILE.pdf (a cover, then a page per story page with its picture); repeatable",
+    )
     p.add_argument(
         "--provider",
         help="openai, openrouter, anthropic or offline (default: the first with a key in "
@@ -436,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
             **{k: v for k, v in (("provider", args.provider), ("model", args.model)) if v},
         }
     )
+    for path in args.export:
+        if not path.endswith(EXPORT_FORMATS):
+            errors["export"] = f"{path}: the file must end in .md, .epub or .pdf"
     if errors:
         for field, message in errors.items():
             console.print(f"[red]error:[/] {field}: {message}")
@@ -540,10 +557,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             story_value = next(a.value for a in engine.artifacts(run.id) if a.key == "story")
             console.print(f"[dim]text: {written_by_label(story_value.get('written_by'))}[/]")
-            if args.export:
-                with open(args.export, "w", encoding="utf-8") as f:
-                    f.write(to_markdown(story_value))
-                console.print(f"exported {args.export}")
+            for path in args.export:
+                if path.endswith(".md"):
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(to_markdown(story_value))
+                else:  # the engine's book export: EPUB 3 or PDF, with the pictures
+                    engine.export_book(run.id, path.rsplit(".", 1)[1], path)
+                console.print(f"exported {path}")
             return 0
     except KeyboardInterrupt:
         console.print("interrupted: run the same command again to resume")

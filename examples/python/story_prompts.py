@@ -42,8 +42,9 @@ def outline(input: dict[str, Any]) -> Prompt:
     return Prompt(
         _system(input),
         f"Plan an illustrated story about {input['topic']} in exactly {pages} pages. Answer "
-        "with JSON: the title, the visual style of the illustrations (a few words) and, for "
-        "each page in order, what happens on it in one or two sentences.",
+        "with JSON: the title, the visual style of the illustrations (a few words), the "
+        "characters and how each looks (so every picture draws them alike) and, for each "
+        "page in order, what happens on it in one or two sentences.",
         200 + 80 * pages,
         outline_schema(pages),
     )

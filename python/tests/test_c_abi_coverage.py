@@ -9,8 +9,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = ROOT / "include" / "storyloom" / "storyloom.h"
 MODULE = ROOT / "python" / "src" / "native" / "module.cc"
-# Every source of the native module (module.cc and the feature files beside it).
-SOURCES = sorted((ROOT / "python" / "src" / "native").glob("*.cc"))
+# Every source and header of the native module (module.cc and the files beside it, one
+# per concern).
+NATIVE = ROOT / "python" / "src" / "native"
+SOURCES = sorted([*NATIVE.glob("*.cc"), *NATIVE.glob("*.h")])
 
 # name -> why the Python binding does not call it.
 NOT_BOUND: dict = {
@@ -37,6 +39,10 @@ def test_every_exported_function_is_bound_or_listed():
 
 @pytest.mark.skipif(not MODULE.exists(), reason="needs a storyloom checkout")
 def test_the_module_includes_only_the_c_abi_of_storyloom():
-    includes = re.findall(r'#include\s+[<"]([^>"]+)[>"]', MODULE.read_text())
-    ours = [i for i in includes if i.startswith("storyloom/")]
-    assert ours == ["storyloom/storyloom.h"]
+    ours = {
+        (p.name, i)
+        for p in SOURCES
+        for i in re.findall(r'#include\s+[<"]([^>"]+)[>"]', p.read_text())
+        if i.startswith("storyloom/")
+    }
+    assert {i for _, i in ours} == {"storyloom/storyloom.h"}, sorted(ours)

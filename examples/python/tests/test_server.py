@@ -29,7 +29,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spawn(db: Path, port: int, word_delay: str = "0.002", *extra: str) -> subprocess.Popen:
+def _spawn(
+    db: Path, port: int, word_delay: str = "0.002", *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -46,7 +48,7 @@ def _spawn(db: Path, port: int, word_delay: str = "0.002", *extra: str) -> subpr
         stderr=subprocess.PIPE,
         text=True,
         # The core's offline provider whatever keys the environment holds: no real LLM.
-        env={**os.environ, "STORYLOOM_LLM_PROVIDER": "offline"},
+        env={**os.environ, "STORYLOOM_LLM_PROVIDER": "offline", **(env or {})},
     )
 
 
@@ -188,7 +190,9 @@ def test_generate_stream_reconnect_approve_and_finish(base):
             "critique",
             "iteration",
             "illustration",
+            "picture",
         }
+        assert done["pages"][0]["picture"]["url"] == f"/api/story/{rid}/pictures/1"
         assert done["story"]["pages"] == [p["content"] for p in done["pages"]]
         # One attempt per text: every stream's current attempt starts at byte 0.
         assert done["streams"]["page/1/write"]["attempt_start"] == 0

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parents[1]
@@ -58,9 +59,10 @@ def _completed_steps(db):
         return {name for (name,) in c.execute("SELECT name FROM steps WHERE status='completed'")}
 
 
-def test_story_runs_end_to_end_and_exports_markdown(tmp_path):
+def test_story_runs_end_to_end_and_exports_markdown_epub_and_pdf(tmp_path):
     out_md = tmp_path / "story.md"
-    proc = _story(tmp_path, "--export", str(out_md))
+    epub, pdf = tmp_path / "story.epub", tmp_path / "story.pdf"
+    proc = _story(tmp_path, "--export", str(out_md), "--export", str(epub), "--export", str(pdf))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (out, err)
     assert "completed" in out
@@ -71,6 +73,21 @@ def test_story_runs_end_to_end_and_exports_markdown(tmp_path):
     assert title.startswith("# ") and title != "# A Story About a lighthouse cat", title
     assert label == "> Offline placeholder text, not a language model."
     assert text.count("## Page ") == 3
+    # The book, with a picture per page: an EPUB zip and a PDF.
+    with zipfile.ZipFile(epub) as z:
+        assert z.namelist()[0] == "mimetype" and z.read("mimetype") == b"application/epub+zip"
+        assert len([n for n in z.namelist() if n.endswith(".png")]) == 3, z.namelist()
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    assert f"exported {pdf}" in out
+
+
+def test_an_export_to_an_unknown_format_is_refused_before_writing(tmp_path):
+    proc = _story(tmp_path, "--export", str(tmp_path / "story.docx"))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, (out, err)
+    said = " ".join(out.split())  # as one line, however the terminal view wrapped it
+    assert "export: " in said and "story.docx: the file must end in .md, .epub or .pdf" in said
+    assert not (tmp_path / "s.db").exists()  # no story was started
 
 
 def test_ctrl_c_then_rerun_resumes_without_rewriting_pages(tmp_path):
@@ -219,13 +236,21 @@ def test_rerun_while_the_outline_awaits_approval_asks_again_and_finishes(tmp_pat
 def test_the_outline_parser_reads_the_answer_form_and_fills_gaps():
     from story_outline import parse_outline
 
-    text = "**TITLE:** The Owl\nstyle: ink and wash\n## PAGE 2: Night falls.\nPAGE 9: too far"
+    text = (
+        "**TITLE:** The Owl\nstyle: ink and wash\nCharacters: a grey owl in a red scarf\n"
+        "## PAGE 2: Night falls.\nPAGE 9: too far"
+    )
     outline = parse_outline(text, {"pages": 2, "topic": "owls"})
     assert outline == {
         "title": "The Owl",
         "visual_style": "ink and wash",
+        "characters": "a grey owl in a red scarf",
         "plans": ["Page 1 of the story of owls.", "Night falls."],
     }
+    # No characters in the answer: derived from the topic, never blank.
+    assert parse_outline("TITLE: T", {"pages": 1, "topic": "owls"})["characters"] == (
+        "the characters of a story about owls, each drawn the same way on every page"
+    )
 
 
 def test_the_outline_and_critique_are_asked_for_as_json_and_read_from_it():
@@ -237,16 +262,24 @@ def test_the_outline_and_critique_are_asked_for_as_json_and_read_from_it():
     assert "Answer with JSON" in prompt.user
     pages = prompt.json_schema["properties"]["pages"]
     assert pages["minItems"] == pages["maxItems"] == 3
+    assert "characters" in prompt.json_schema["required"]
+    assert "the characters and how each looks" in prompt.user
     assert prompt.max_tokens == 200 + 80 * 3
     assert story_prompts.critique(input, "T", "plan", 1, "draft").json_schema["required"] == [
         "critique",
         "change",
     ]
 
-    answer = {"title": "The Owl", "visual_style": "ink", "pages": ["One.", "", "Three."]}
+    answer = {
+        "title": "The Owl",
+        "visual_style": "ink",
+        "characters": "Hoo, a small brown owl",
+        "pages": ["One.", "", "Three."],
+    }
     assert outline_from_answer("ignored", answer, input) == {
         "title": "The Owl",
         "visual_style": "ink",
+        "characters": "Hoo, a small brown owl",
         "plans": ["One.", "Page 2 of the story of owls.", "Three."],
     }
     # No JSON (a truncated answer): the text form is read instead.
@@ -301,6 +334,7 @@ def test_the_story_parses_outline_and_critique_from_a_servers_json_answers(tmp_p
         arts = {a.key: a.value for a in engine.snapshot(run.id).artifacts}
         assert arts["outline"]["title"].startswith("title of «Plan an illustrated"), arts
         assert arts["outline"]["plans"][1].startswith("pages of «"), arts
+        assert arts["outline"]["characters"].startswith("characters of «"), arts
         critique = arts["page/1"]["critique"]
         assert critique.startswith("critique of «Critique page 1"), critique
         assert " Most useful change: change of «" in critique
@@ -407,3 +441,40 @@ def test_a_picture_that_keeps_failing_leaves_no_picture_and_a_rewind_redoes_it_a
             if e.type == "step.completed" and e.data["name"] == "page/1/write"
         ]
         assert len(writes) == 1  # the page's text was not written again
+
+
+def test_every_picture_prompt_carries_the_outlines_characters(tmp_path):
+    """The offline image provider draws its placeholder from the prompt alone, so page
+    N's picture is the very picture of the prompt "Style: S. A picture for the story "T".
+    Characters: C. <brief>": drawn again here from that prompt, it is the same bytes."""
+    outline = {"title": "T", "visual_style": "ink", "characters": "Hoo, a brown owl"}
+    assert story.picture_prompt(outline, "Hoo flies.") == (
+        'Style: ink. A picture for the story "T". Characters: Hoo, a brown owl. Hoo flies.'
+    )
+    # An outline stored before characters were asked for: no Characters part.
+    assert story.picture_prompt({"title": "T", "visual_style": "ink"}, "B.") == (
+        'Style: ink. A picture for the story "T". B.'
+    )
+    with _engine(tmp_path / "c.db") as engine:
+        story.register(engine)
+        engine.register("draw", lambda ctx, input: ctx.image("again", input["prompt"]).sha256)
+        req, errors = story.validate_input({"topic": "owls", "pages": 2, "quality": 0})
+        assert errors == {}
+        engine.launch()
+        run = engine.start(story.WORKFLOW, req)
+        assert engine.wait(run.id, timeout=30).status == "completed"
+        arts = {a.key: a for a in engine.artifacts(run.id)}
+        outline = arts["outline"].value
+        # The offline provider filled in the schema's characters (words of the prompt).
+        assert outline["characters"].strip(), outline
+        assert not outline["characters"].startswith("the characters of a story"), outline
+        for n in (1, 2):
+            brief = arts[f"page/{n}"].value["illustration"]
+            prompt = (
+                f'Style: {outline["visual_style"]}. A picture for the story '
+                f'"{outline["title"]}". Characters: {outline["characters"]}. {brief}'
+            )
+            drawn = engine.start("draw", {"prompt": prompt})
+            again = engine.wait(drawn.id, timeout=30)
+            assert again.status == "completed", again
+            assert again.output == arts[f"page/{n}/picture"].value["sha256"], n

@@ -1,6 +1,6 @@
 // Webhook signing and verification (sl_webhook_sign, sl_webhook_verify):
 // quick, CPU only, so they hold the GIL. The engine-bound webhook calls are
-// Engine methods in module.cc.
+// Engine methods in engine.cc.
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
