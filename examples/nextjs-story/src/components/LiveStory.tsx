@@ -198,7 +198,10 @@ export function LiveStory({ initial }: { initial: StoryState }) {
         .map((n) => (
           <article className="page" key={n} data-testid={`page-${n}`}>
             <h3>Page {n}</h3>
-            <StoryPicture storyId={state.id} page={n} shown={pictureOf(state, n)} canRetry={state.status === 'completed'} />
+            {/* A story stopped before its pictures has none to wait for. */}
+            {(pictureOf(state, n).kind !== 'pending' || !finished) && (
+              <StoryPicture storyId={state.id} page={n} shown={pictureOf(state, n)} canRetry={state.status === 'completed'} />
+            )}
             <div className="content" data-testid="page-content">{state.pages[n].content}</div>
             <div className="meta">
               {state.pages[n].critique && <div>Critique: {state.pages[n].critique}</div>}

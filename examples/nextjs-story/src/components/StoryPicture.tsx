@@ -37,7 +37,6 @@ export function StoryPicture({ storyId, page, shown, canRetry }: { storyId: stri
   if (shown.kind === 'picture') {
     return (
       <figure className="picture">
-        {/* eslint-disable-next-line @next/next/no-img-element -- served by our own route with its own caching */}
         <img src={pictureUrl(storyId, page, shown.version)} alt={`Picture of page ${page}`} data-testid={`picture-${page}`} data-version={shown.version} />
       </figure>
     );

@@ -32,7 +32,6 @@ export default async function LibraryPage() {
               <tr key={s.id} data-story-id={s.id}>
                 <td>
                   {s.cover && (
-                    // eslint-disable-next-line @next/next/no-img-element -- served by our own route with its own caching
                     <img className="cover" src={pictureUrl(s.id, s.cover.page, s.cover.version)} alt="" loading="lazy" data-testid="cover" />
                   )}{' '}
                   <Link href={s.status === 'completed' ? `/story/${s.id}/read` : `/story/${s.id}`}>{s.title}</Link>

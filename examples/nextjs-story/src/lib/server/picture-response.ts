@@ -49,6 +49,6 @@ export async function pictureResponse(engine: Engine, request: Request, id: stri
   const bytes = await engine.artifactBytes(id, picture.key, picture.version);
   return new Response(new Uint8Array(bytes), {
     status: 200,
-    headers: { ...headers, 'content-type': picture.contentType!, 'content-length': String(bytes.length) },
+    headers: { ...headers, 'content-type': picture.contentType! },
   });
 }

@@ -46,7 +46,6 @@ export async function GET(request: Request, { params }: { params: Promise<{ sess
     return new Response(new Uint8Array(bytes), {
       headers: {
         'content-type': FORMATS[format as Format],
-        'content-length': String(bytes.length),
         'content-disposition': `attachment; filename="${fileName(story?.title ?? '', format as Format)}"`,
         'cache-control': 'private, no-store',
       },
