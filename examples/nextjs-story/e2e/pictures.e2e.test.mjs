@@ -2,7 +2,7 @@
 // image step against the project's fake images server (tests/support,
 // FAKE_LLM_SERVER.md "Images"), in Debian's Chromium against `next start`.
 // - Pictures land in the open live view while the story is still being
-//   written (each fake picture takes 1.2 s), the reader and the library show
+//   written (each fake picture takes 3 s, room for a loaded machine), the reader and the library show
 //   them, "Download EPUB" / "Download PDF" give a real EPUB and PDF.
 // - The picture routes: content type, ETag (the sha256) and Cache-Control,
 //   304 on If-None-Match, 400s, 404 for another user's story, 401 signed out.
@@ -70,7 +70,7 @@ async function startStory(api, body) {
 }
 
 test('pictures land live, the reader and the library show them, EPUB and PDF download, the routes cache', async (t) => {
-  const scenario = 'stall~live;stall_ms=1200';
+  const scenario = 'stall~live;stall_ms=3000';
   const server = await pictureServer(t, scenario);
   const page = await browser.context.newPage();
   t.after(() => page.close());
@@ -107,7 +107,7 @@ test('pictures land live, the reader and the library show them, EPUB and PDF dow
 
   // The reader, the library's cover.
   await page.goto(`${server.base}/story/${id}/read`);
-  for (const n of [1, 2]) assert.ok(await loaded(page, `[data-testid=reader-page-${n}] [data-testid=picture-${n}]`), `reader picture ${n}`);
+  for (const n of [1, 2]) await until(`the reader's picture ${n}`, () => loaded(page, `[data-testid=reader-page-${n}] [data-testid=picture-${n}]`), server);
   await page.screenshot({ path: path.join(screenshotsDir, 'pictures-reader.png'), fullPage: true });
   await page.goto(`${server.base}/stories`);
   await until('the cover thumbnail', () => loaded(page, `tr[data-story-id="${id}"] img[data-testid=cover]`), server);
@@ -224,7 +224,7 @@ test('a picture the images server keeps failing shows "no picture"; its retry re
   await page.goto(`${server.base}/story/${id}`);
   await until('the story to finish', async () => (await page.getAttribute('[data-testid=live-story]', 'data-status')) === 'completed', server);
   await until('"no picture" on page 1', () => page.$('[data-testid=no-picture-1]'), server);
-  assert.ok(await loaded(page, '[data-testid=picture-2]'));
+  await until("page 2's picture", () => loaded(page, '[data-testid=picture-2]'), server);
   assert.match(await page.textContent('[data-testid=no-picture-1]'), /No picture — .*500/);
   assert.equal(await page.textContent('[data-testid=illustrations-failed]'), '1 failed');
   assert.equal(await page.textContent('[data-testid=illustrations-done]'), '1 of 2 pictures done');
@@ -268,5 +268,5 @@ test('a picture the images server keeps failing shows "no picture"; its retry re
   assert.equal(afterRetry.progress.illustrationsFailed, 0);
 
   await page.goto(`${server.base}/story/${id}/read`);
-  for (const n of [1, 2]) assert.ok(await loaded(page, `[data-testid=reader-page-${n}] [data-testid=picture-${n}]`), `reader picture ${n}`);
+  for (const n of [1, 2]) await until(`the reader's picture ${n}`, () => loaded(page, `[data-testid=reader-page-${n}] [data-testid=picture-${n}]`), server);
 });
