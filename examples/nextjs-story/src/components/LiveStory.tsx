@@ -144,7 +144,9 @@ export function LiveStory({ initial }: { initial: StoryState }) {
   const p = state.progress;
   // Closed as soon as an approval arrives, from this tab or any other (the event stream says so).
   const waiting = state.status === 'waiting' && p.stage === 'awaiting_approval' && state.outline !== null && !state.approved;
-  const active = state.activeStream && state.status === 'running' && !state.activeStream.includes('/critique/') ? state.activeStream : null;
+  // While the pictures are drawn no text is being written.
+  const active =
+    state.activeStream && state.status === 'running' && p.stage !== 'picture' && !state.activeStream.includes('/critique/') ? state.activeStream : null;
   const title = storyTitle(state.story, state.outline, state.input);
 
   async function cancel() {
@@ -200,7 +202,13 @@ export function LiveStory({ initial }: { initial: StoryState }) {
             <h3>Page {n}</h3>
             {/* A story stopped before its pictures has none to wait for. */}
             {(pictureOf(state, n).kind !== 'pending' || !finished) && (
-              <StoryPicture storyId={state.id} page={n} shown={pictureOf(state, n)} canRetry={state.status === 'completed'} />
+              <StoryPicture
+                storyId={state.id}
+                page={n}
+                shown={pictureOf(state, n)}
+                canRetry={state.status === 'completed'}
+                drawing={state.status === 'running' && p.stage === 'picture' && p.page === n}
+              />
             )}
             <div className="content" data-testid="page-content">{state.pages[n].content}</div>
             <div className="meta">

@@ -33,7 +33,20 @@ function RetryPicture({ storyId, page }: { storyId: string; page: number }) {
   );
 }
 
-export function StoryPicture({ storyId, page, shown, canRetry }: { storyId: string; page: number; shown: PictureShown; canRetry: boolean }) {
+export function StoryPicture({
+  storyId,
+  page,
+  shown,
+  canRetry,
+  drawing = false,
+}: {
+  storyId: string;
+  page: number;
+  shown: PictureShown;
+  canRetry: boolean;
+  /** The live view says when this picture is the one being drawn. */
+  drawing?: boolean;
+}) {
   if (shown.kind === 'picture') {
     return (
       <figure className="picture">
@@ -51,7 +64,7 @@ export function StoryPicture({ storyId, page, shown, canRetry }: { storyId: stri
   }
   return (
     <div className="picture pending" data-testid={`picture-pending-${page}`}>
-      <span>The picture is drawn after the text of every page.</span>
+      <span>{drawing ? 'Drawing the picture…' : 'The picture is drawn after the text of every page.'}</span>
     </div>
   );
 }
