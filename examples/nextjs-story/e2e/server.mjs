@@ -41,10 +41,13 @@ async function waitForHealth(base, server, timeoutMs) {
 }
 
 // The tests check the offline provider's text and labels: a key in the
-// developer's environment must not send them to a real model.
+// developer's environment must not send them to a real model (nor the
+// pictures to a real images API).
 const LLM_VARIABLES = [
   'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_MODEL', 'OPENROUTER_API_KEY', 'OPENROUTER_MODEL',
   'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_MODEL', 'STORYLOOM_LLM_PROVIDER',
+  'STORYLOOM_IMAGE_PROVIDER', 'OPENAI_IMAGE_MODEL', 'OPENAI_IMAGE_SIZE',
+  'STORY_IMAGES_BASE_URL', 'STORY_IMAGES_API_KEY', 'STORY_IMAGES_MODEL', 'STORY_IMAGES_SIZE',
 ];
 
 function withoutLlmKeys(env) {

@@ -200,9 +200,15 @@ test('a story from the form streams its pages; a reload mid-page loses and doubl
   // The outline streams as the JSON its schema asks for (the offline provider fills it in).
   const outline = JSON.parse(streams.outline);
   assert.equal(outline.title, story.title, streams.outline);
-  assert.deepEqual(Object.keys(outline).sort(), ['pages', 'title', 'visual_style']);
+  assert.deepEqual(Object.keys(outline).sort(), ['characters', 'pages', 'title', 'visual_style']);
   assert.equal(outline.pages.length, 4);
   assert.deepEqual(story.pages.map((p) => p.plan), outline.pages);
+  // With no images provider configured, every page gets the engine's offline placeholder picture.
+  assert.deepEqual(
+    story.pages.map((p) => [p.picture?.artifact, p.picture?.provider, p.picture?.contentType]),
+    story.pages.map((p) => [`page/${p.page}/picture`, 'offline', 'image/png']),
+  );
+  assert.equal(await page.textContent('[data-testid=illustrations-done]'), '4 of 4 pictures done');
   assert.deepEqual(story.writtenBy, { provider: 'offline', model: 'offline-placeholder', languageModel: false });
   // The live view says the text is offline placeholder text, not a language model.
   assert.equal(await page.getAttribute('[data-testid=writer]', 'data-language-model'), 'false');
@@ -216,6 +222,7 @@ test('a story from the form streams its pages; a reload mid-page loses and doubl
   const read = await page.$$eval('[data-testid=reader] article .content', (els) => els.map((e) => e.textContent));
   assert.deepEqual(read, story.pages.map((p) => p.content));
   assert.match(await page.textContent('[data-testid=reader] .notice'), /Text by the offline generator: offline text, not a language model\./);
+  assert.match(await page.textContent('[data-testid=reader] .notice'), /Pictures are placeholders drawn offline, not by an image model\./);
   await shot('reader');
 });
 

@@ -9,7 +9,8 @@ import Link from 'next/link';
 import { useEffect, useReducer, useState } from 'react';
 import { RUN_FINISHED, storyTitle, writerNotice } from '@/lib/story';
 import { RunReader } from 'storyloom/client';
-import { applyEvent, pageStreams, type EventIn, type StoryState } from '@/lib/story-state';
+import { applyEvent, pageStreams, pictureOf, STORY_EVENT_TYPES, type EventIn, type StoryState } from '@/lib/story-state';
+import { BookDownloads, StoryPicture } from './StoryPicture';
 
 const STAGE_TEXT: Record<string, string> = {
   queued: 'Queued',
@@ -19,6 +20,7 @@ const STAGE_TEXT: Record<string, string> = {
   critique: 'Critiquing',
   revise: 'Revising',
   illustration: 'Briefing the illustration',
+  picture: 'Drawing the pictures',
   done: 'Finished',
 };
 
@@ -43,6 +45,7 @@ function useStory(initial: StoryState) {
     // this page's reducer (story-state.ts) builds the story from its events.
     const reader = new RunReader(`/api/events/${initial.id}?after=${initial.lastEventId}`, {
       initial: { lastEventId: initial.lastEventId },
+      eventTypes: STORY_EVENT_TYPES, // pictures that keep failing, image attempts
     });
     const offChange = reader.onChange((_view, events) => dispatch(events));
     const offConnection = reader.onConnection(setConnection);
@@ -77,6 +80,11 @@ function ProgressBar({ state }: { state: StoryState }) {
         <span data-testid="pages-done">{p.pagesCompleted} of {p.pagesTotal} pages done</span>
         <span data-testid="pages-in-progress">{p.pagesInProgress} in progress</span>
         <span data-testid="pages-failed">{p.pagesFailed} failed</span>
+      </div>
+      <div className="counts" data-testid="illustrations">
+        <span data-testid="illustrations-done">{p.illustrationsDone} of {p.illustrationsTotal} pictures done</span>
+        <span data-testid="illustrations-in-progress">{p.illustrationsInProgress} in progress</span>
+        <span data-testid="illustrations-failed">{p.illustrationsFailed} failed</span>
       </div>
     </div>
   );
@@ -136,7 +144,9 @@ export function LiveStory({ initial }: { initial: StoryState }) {
   const p = state.progress;
   // Closed as soon as an approval arrives, from this tab or any other (the event stream says so).
   const waiting = state.status === 'waiting' && p.stage === 'awaiting_approval' && state.outline !== null && !state.approved;
-  const active = state.activeStream && state.status === 'running' && !state.activeStream.includes('/critique/') ? state.activeStream : null;
+  // While the pictures are drawn no text is being written.
+  const active =
+    state.activeStream && state.status === 'running' && p.stage !== 'picture' && !state.activeStream.includes('/critique/') ? state.activeStream : null;
   const title = storyTitle(state.story, state.outline, state.input);
 
   async function cancel() {
@@ -165,9 +175,12 @@ export function LiveStory({ initial }: { initial: StoryState }) {
         </p>
       )}
       {state.status === 'completed' && (
-        <p>
-          <Link href={`/story/${state.id}/read`} data-testid="read-link">Read the finished story</Link>
-        </p>
+        <>
+          <p>
+            <Link href={`/story/${state.id}/read`} data-testid="read-link">Read the finished story</Link>
+          </p>
+          <BookDownloads storyId={state.id} />
+        </>
       )}
       {waiting && <ApprovalPanel state={state} />}
       {state.approved && state.input.approve_outline && !finished && p.stage === 'awaiting_approval' && (
@@ -187,6 +200,16 @@ export function LiveStory({ initial }: { initial: StoryState }) {
         .map((n) => (
           <article className="page" key={n} data-testid={`page-${n}`}>
             <h3>Page {n}</h3>
+            {/* A story stopped before its pictures has none to wait for. */}
+            {(pictureOf(state, n).kind !== 'pending' || !finished) && (
+              <StoryPicture
+                storyId={state.id}
+                page={n}
+                shown={pictureOf(state, n)}
+                canRetry={state.status === 'completed'}
+                drawing={state.status === 'running' && p.stage === 'picture' && p.page === n}
+              />
+            )}
             <div className="content" data-testid="page-content">{state.pages[n].content}</div>
             <div className="meta">
               {state.pages[n].critique && <div>Critique: {state.pages[n].critique}</div>}

@@ -3,7 +3,7 @@
 // the live ones after it, so both see the same thing.
 import { applyAttempt, applyChunk as applyStreamChunk, type ChunkData, type StreamText } from 'storyloom/client';
 import type { Outline, PageArtifact, StoryArtifact, StoryInput, StoryProgress, Writer } from './story';
-import { progressOf, writerOf } from './story';
+import { pageNumberOf, pictureNumberOf, progressOf, writerOf } from './story';
 
 /**
  * One stream's text as shown (storyloom/client): the current llm attempt's
@@ -24,6 +24,10 @@ export interface StoryState {
   progress: StoryProgress;
   outline: Outline | null;
   pages: Record<number, PageArtifact>;
+  /** Each page's latest picture (binary artifact page/N/picture), as its `artifact` event or the snapshot said. */
+  pictures: Record<number, PictureState>;
+  /** Pages whose picture kept failing (page.no_picture events), with why; a picture that lands later clears it. */
+  noPicture: Record<number, string>;
   story: StoryArtifact | null;
   streams: Record<string, StreamText>;
   /** The stream that received text last. */
@@ -41,6 +45,14 @@ export interface StoryState {
   approved?: boolean;
 }
 
+export interface PictureState {
+  version: number;
+  contentType: string;
+}
+
+/** The custom events the live view follows besides the engine's (RunReader's eventTypes). */
+export const STORY_EVENT_TYPES = ['page.no_picture', 'image.attempt'];
+
 export interface EventIn {
   /** 0 for live (transient) chunks. */
   id: number;
@@ -57,6 +69,7 @@ const STATUS_OF: Record<string, string> = {
   'run.retried': 'queued',
   'run.released': 'queued',
   'run.recovered': 'queued',
+  'run.rewound': 'queued',
   'run.started': 'running',
   'run.waiting': 'waiting',
   'run.sleeping': 'sleeping',
@@ -88,6 +101,8 @@ function summarize(type: string, data: unknown): string {
   if (type === 'progress') return `${d.stage ?? ''} ${d.pagesCompleted ?? 0}/${d.pagesTotal ?? 0}`;
   if (type === 'llm.attempt') return `${d.name} (attempt ${d.attempt}) by ${d.provider} (${d.model})`;
   if (type === 'llm.waiting') return `${d.name} waits for ${d.resource}`;
+  if (type === 'image.attempt') return `${d.name} (attempt ${d.attempt}) by ${d.provider} (${d.model})`;
+  if (type === 'page.no_picture') return `page ${d.page}: ${d.message}`;
   if (type === 'run.failed' || type === 'run.cancelled') return JSON.stringify(d).slice(0, 200);
   return '';
 }
@@ -114,10 +129,21 @@ export function applyEvent(state: StoryState, event: EventIn): StoryState {
       next = { ...next, streams: applyAttempt(next.streams, a.stream, a.offset) as Record<string, StreamText> };
     }
     if (event.type === 'artifact') {
-      const a = event.data as { key: string; value: unknown };
+      const a = event.data as { key: string; value: unknown; version: number; content_type?: string };
+      const page = pageNumberOf(a.key);
+      const pictured = a.content_type ? pictureNumberOf(a.key) : null;
       if (a.key === 'outline') next.outline = a.value as Outline;
       else if (a.key === 'story') next.story = a.value as StoryArtifact;
-      else if (a.key.startsWith('page/')) next.pages = { ...next.pages, [Number(a.key.slice(5))]: a.value as PageArtifact };
+      else if (page !== null) next.pages = { ...next.pages, [page]: a.value as PageArtifact };
+      else if (pictured !== null) {
+        next.pictures = { ...next.pictures, [pictured]: { version: a.version, contentType: a.content_type! } };
+        const { [pictured]: _landed, ...rest } = next.noPicture;
+        next.noPicture = rest;
+      }
+    }
+    if (event.type === 'page.no_picture') {
+      const d = event.data as { page: number; message: string };
+      next.noPicture = { ...next.noPicture, [d.page]: d.message };
     }
     next.log = [...state.log, { id: event.id, type: event.type, summary: summarize(event.type, event.data) }].slice(-LOG_LIMIT);
   }
@@ -126,6 +152,19 @@ export function applyEvent(state: StoryState, event: EventIn): StoryState {
   }
   if (event.id > 0) next = { ...next, lastEventId: event.id };
   return next;
+}
+
+/**
+ * What a page shows for its picture: the picture, "none" (it kept failing, or
+ * the finished story has none for it) or "pending" (not drawn yet).
+ */
+export function pictureOf(state: StoryState, page: number): { kind: 'picture'; version: number } | { kind: 'none'; why: string } | { kind: 'pending' } {
+  // A picture that lands clears its page's no_picture, so a later failure wins over an older picture.
+  if (state.noPicture[page] !== undefined) return { kind: 'none', why: state.noPicture[page] };
+  const p = state.pictures[page];
+  if (p) return { kind: 'picture', version: p.version };
+  if (state.story?.pages.find((x) => x.page === page)?.picture === null) return { kind: 'none', why: '' };
+  return { kind: 'pending' };
 }
 
 /** The stream that holds a page's current text: its last revision, else its first draft. */

@@ -25,6 +25,8 @@ export interface Outline {
   title: string;
   /** The visual style of the illustrations, a few words. */
   style: string;
+  /** The characters and how each looks, carried into every picture prompt so they are drawn alike. */
+  characters: string;
   pages: OutlinePage[];
 }
 
@@ -45,18 +47,68 @@ export interface PageArtifact {
   illustration: string;
 }
 
-/** Artifact `story`, stored when every page is written. */
+/** A page's picture: version `version` of the binary artifact `artifact` ("page/N/picture"). */
+export interface PictureRef {
+  artifact: string;
+  version: number;
+  contentType: string;
+  sha256: string;
+  width: number;
+  height: number;
+  /** The image provider and model that drew it; "offline" draws a labelled placeholder, not an image model. */
+  provider: string;
+  model: string;
+}
+
+/** A page of the finished story: its text, and its picture or null ("no picture"). */
+export interface StoryPage extends PageArtifact {
+  page: number;
+  picture: PictureRef | null;
+  /** What the picture was asked with: a redo of the story keeps a picture whose prompt did not change. */
+  picturePrompt: string;
+}
+
+/** Artifact `story`, stored when every page is written and illustrated. */
 export interface StoryArtifact {
   title: string;
   topic: string;
   author_style: string;
+  visual_style: string;
+  characters: string;
   /** Names what wrote the text: OFFLINE_LABEL, or "provider (model)". */
   generator: string;
   writtenBy: Writer;
-  pages: (PageArtifact & { page: number })[];
+  /** The same, as the book library reads it for the author line of an EPUB or PDF. */
+  written_by: { provider: string; model: string; language_model: boolean };
+  pages: StoryPage[];
 }
 
-export type StoryStage = 'queued' | 'outline' | 'awaiting_approval' | 'writing' | 'critique' | 'revise' | 'illustration' | 'done';
+/** The story workflow's output: the library's title and cover. */
+export interface StoryOutput {
+  title: string;
+  pages: number;
+  /** The first page with a picture, or null. */
+  cover: { page: number; version: number } | null;
+}
+
+/** N of the text artifact key "page/N"; null for any other key ("page/N/picture" included). */
+export function pageNumberOf(key: string): number | null {
+  const m = /^page\/(\d+)$/.exec(key);
+  return m ? Number(m[1]) : null;
+}
+
+/** N of the picture artifact key "page/N/picture", else null. */
+export function pictureNumberOf(key: string): number | null {
+  const m = /^page\/(\d+)\/picture$/.exec(key);
+  return m ? Number(m[1]) : null;
+}
+
+/** The route that serves a page's picture; with a version the URL never changes meaning, so it is cached for good. */
+export function pictureUrl(storyId: string, page: number, version?: number): string {
+  return `/api/story/${storyId}/picture/${page}${version === undefined ? '' : `?v=${version}`}`;
+}
+
+export type StoryStage = 'queued' | 'outline' | 'awaiting_approval' | 'writing' | 'critique' | 'revise' | 'illustration' | 'picture' | 'done';
 
 /** The run's progress, set by the workflow. */
 export interface StoryProgress {
@@ -64,7 +116,13 @@ export interface StoryProgress {
   pagesCompleted: number;
   pagesFailed: number;
   pagesInProgress: number;
-  /** The page being written, or null. */
+  /** Pictures: one per page, drawn after every page's text. */
+  illustrationsTotal: number;
+  illustrationsDone: number;
+  /** Pictures that kept failing: their pages show "no picture". */
+  illustrationsFailed: number;
+  illustrationsInProgress: number;
+  /** The page being written or illustrated, or null. */
   page: number | null;
   stage: StoryStage;
   /** The outline's title once there is one (so the library shows the same title as the story). */
@@ -96,7 +154,18 @@ export function writerNotice(writer: Writer): string {
 export const RUN_FINISHED = ['completed', 'failed', 'cancelled'];
 
 export function emptyProgress(pagesTotal: number): StoryProgress {
-  return { pagesTotal, pagesCompleted: 0, pagesFailed: 0, pagesInProgress: 0, page: null, stage: 'queued' };
+  return {
+    pagesTotal,
+    pagesCompleted: 0,
+    pagesFailed: 0,
+    pagesInProgress: 0,
+    illustrationsTotal: pagesTotal,
+    illustrationsDone: 0,
+    illustrationsFailed: 0,
+    illustrationsInProgress: 0,
+    page: null,
+    stage: 'queued',
+  };
 }
 
 /**
@@ -106,9 +175,9 @@ export function emptyProgress(pagesTotal: number): StoryProgress {
 export function progressOf(status: string, raw: unknown, pagesTotal: number): StoryProgress {
   const p = { ...emptyProgress(pagesTotal), ...(raw && typeof raw === 'object' ? (raw as Partial<StoryProgress>) : {}) };
   if (status === 'failed' && p.pagesInProgress > 0) {
-    return { ...p, pagesFailed: p.pagesFailed + p.pagesInProgress, pagesInProgress: 0 };
+    return { ...p, pagesFailed: p.pagesFailed + p.pagesInProgress, pagesInProgress: 0, illustrationsInProgress: 0 };
   }
-  if (status === 'cancelled') return { ...p, pagesInProgress: 0 };
+  if (status === 'failed' || status === 'cancelled') return { ...p, pagesInProgress: 0, illustrationsInProgress: 0 };
   return p;
 }
 

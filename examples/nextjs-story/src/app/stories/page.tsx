@@ -2,6 +2,7 @@
 import Link from 'next/link';
 import { getEngine } from '@/lib/server/engine';
 import { listStories } from '@/lib/server/stories';
+import { pictureUrl } from '@/lib/story';
 import { pageUser } from '@/lib/server/auth/page-user';
 
 export const dynamic = 'force-dynamic';
@@ -30,6 +31,9 @@ export default async function LibraryPage() {
             {stories.map((s) => (
               <tr key={s.id} data-story-id={s.id}>
                 <td>
+                  {s.cover && (
+                    <img className="cover" src={pictureUrl(s.id, s.cover.page, s.cover.version)} alt="" loading="lazy" data-testid="cover" />
+                  )}{' '}
                   <Link href={s.status === 'completed' ? `/story/${s.id}/read` : `/story/${s.id}`}>{s.title}</Link>
                   <br />
                   <small>{s.author_style}</small>

@@ -6,6 +6,7 @@
 // workflow keeps the code it was registered with; restart `next dev` to pick
 // up workflow changes.)
 import { STORY_WORKFLOW } from '../story';
+import { imageOptions } from './images-config';
 import { llmOptions } from './llm-config';
 import { Engine } from './storyloom';
 import { registerStoryWorkflow } from './story-workflow';
@@ -27,6 +28,7 @@ async function open(): Promise<Engine> {
     store: storeUrl(),
     workers: Number.isInteger(workers) && workers > 0 ? workers : 4,
     llm: llmOptions(),
+    images: imageOptions(),
   });
   // Every workflow is registered before launch: a recovered run finds its code.
   registerStoryWorkflow(engine, userLimits());

@@ -31,7 +31,8 @@ export function outlinePrompt(input: StoryInput): Prompt {
     system: system(input),
     user:
       `Plan an illustrated story about ${input.topic} in exactly ${input.pages} pages. Answer with JSON: the title, ` +
-      'the visual style of the illustrations (a few words) and, for each page in order, what happens on it in one or two sentences.',
+      'the visual style of the illustrations (a few words), the characters and how each looks (so every picture draws them alike) ' +
+      'and, for each page in order, what happens on it in one or two sentences.',
     maxTokens: 200 + 80 * input.pages,
     jsonSchema: outlineSchema(input.pages),
   };
@@ -77,6 +78,16 @@ export function illustrationPrompt(input: StoryInput, outline: Outline, page: nu
   };
 }
 
+/**
+ * Page N's picture prompt (the C++ example's picture_prompt): the outline's
+ * visual style, title and characters, the same at the head of every page's
+ * prompt so the pictures stay alike, then the page's illustration brief.
+ */
+export function picturePrompt(outline: Outline, brief: string): string {
+  const characters = outline.characters ? `Characters: ${outline.characters}. ` : '';
+  return `Style: ${outline.style}. A picture for the story "${outline.title}". ${characters}${brief}`;
+}
+
 /** `line` without markdown emphasis or heading marks around it. */
 function bare(line: string): string {
   return line.replace(/^[*#\s]+/, '').trim();
@@ -91,18 +102,22 @@ function labelled(line: string, label: string): string | undefined {
 
 /**
  * Reads the outline answer (the C++ example's parse_outline): the first
- * TITLE, STYLE and PAGE N lines count; what is missing gets a plain default.
+ * TITLE, STYLE, CHARACTERS and PAGE N lines count; what is missing gets a
+ * plain default.
  */
 export function parseOutline(text: string, input: StoryInput): Outline {
   let title: string | undefined;
   let style: string | undefined;
+  let characters: string | undefined;
   const plans = new Map<number, string>();
   for (const line of text.split('\n')) {
     const titled = title === undefined ? labelled(line, 'TITLE') : undefined;
     const styled = titled === undefined && style === undefined ? labelled(line, 'STYLE') : undefined;
+    const cast = titled === undefined && styled === undefined && characters === undefined ? labelled(line, 'CHARACTERS') : undefined;
     const page = /^PAGE\s*(\d+)[*:.\s]+(.*)$/i.exec(bare(line));
     if (titled !== undefined) title = titled;
     else if (styled !== undefined) style = styled;
+    else if (cast !== undefined) characters = cast;
     else if (page) {
       const n = Number(page[1]);
       const plan = page[2].replace(/\*+$/, '').trim();
@@ -112,6 +127,7 @@ export function parseOutline(text: string, input: StoryInput): Outline {
   return {
     title: title ?? `A Story About ${input.topic}`,
     style: style ?? 'soft watercolour illustrations',
+    characters: characters ?? `the characters of a story about ${input.topic}, each drawn the same way on every page`,
     pages: Array.from({ length: input.pages }, (_, i) => ({
       page: i + 1,
       plan: plans.get(i + 1) ?? `Page ${i + 1} of the story of ${input.topic}.`,

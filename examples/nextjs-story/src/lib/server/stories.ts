@@ -1,8 +1,20 @@
 // Reads for the routes and pages: a story's state (snapshot + stored events),
 // its status, and the library of stories.
 import type { Engine, Run } from 'storyloom';
-import { progressOf, STORY_WORKFLOW, storyTitle, type ApprovalPayload, type Outline, type PageArtifact, type StoryArtifact, type StoryInput } from '../story';
-import { applyEvent, type StoryState } from '../story-state';
+import {
+  pageNumberOf,
+  pictureNumberOf,
+  progressOf,
+  STORY_WORKFLOW,
+  storyTitle,
+  type ApprovalPayload,
+  type Outline,
+  type PageArtifact,
+  type StoryArtifact,
+  type StoryInput,
+  type StoryOutput,
+} from '../story';
+import { applyEvent, type PictureState, type StoryState } from '../story-state';
 import { defaultWriter } from './llm-config';
 
 /** Is this run a story (and not, say, a health probe)? */
@@ -32,6 +44,8 @@ export async function loadStoryState(engine: Engine, id: string, owner: string):
     progress: progressOf('queued', null, input.pages),
     outline: null,
     pages: {},
+    pictures: {},
+    noPicture: {},
     story: null,
     streams: {},
     activeStream: null,
@@ -50,7 +64,13 @@ export async function loadStoryState(engine: Engine, id: string, owner: string):
   }
   const artifacts = Object.fromEntries(snap.artifacts.map((a) => [a.key, a.value]));
   const pages: Record<number, PageArtifact> = {};
-  for (const [key, value] of Object.entries(artifacts)) if (key.startsWith('page/')) pages[Number(key.slice(5))] = value as PageArtifact;
+  const pictures: Record<number, PictureState> = {};
+  for (const a of snap.artifacts) {
+    const page = pageNumberOf(a.key);
+    const pictured = a.contentType ? pictureNumberOf(a.key) : null;
+    if (page !== null) pages[page] = a.value as PageArtifact;
+    else if (pictured !== null) pictures[pictured] = { version: a.version, contentType: a.contentType! };
+  }
   return {
     ...state,
     status: snap.run.status,
@@ -58,6 +78,7 @@ export async function loadStoryState(engine: Engine, id: string, owner: string):
     outline: (artifacts.outline as Outline | undefined) ?? null,
     story: (artifacts.story as StoryArtifact | undefined) ?? null,
     pages,
+    pictures,
     error: snap.run.error?.message ?? null,
     lastEventId: snap.lastEventId,
   };
@@ -72,13 +93,15 @@ export interface StorySummary {
   quality: number;
   status: string;
   pagesCompleted: number;
+  /** The page whose picture is the story's cover (a finished story's first picture), or null. */
+  cover: { page: number; version: number } | null;
   createdAtMs: number;
   finishedAtMs: number;
 }
 
 function summary(run: Run): StorySummary {
   const input = run.input as StoryInput;
-  const output = run.output as { title?: string } | null;
+  const output = run.output as Partial<StoryOutput> | null;
   const progress = run.progress as { title?: string } | null;
   return {
     id: run.id,
@@ -90,6 +113,7 @@ function summary(run: Run): StorySummary {
     quality: input.quality,
     status: run.status,
     pagesCompleted: progressOf(run.status, run.progress, input.pages).pagesCompleted,
+    cover: run.status === 'completed' ? (output?.cover ?? null) : null,
     createdAtMs: run.createdAtMs,
     finishedAtMs: run.finishedAtMs,
   };

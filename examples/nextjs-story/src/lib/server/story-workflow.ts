@@ -1,8 +1,9 @@
 // The story workflow: outline → (approval, with optional edits) → per page:
 // write → critique/revise × quality → illustration brief → artifact page/N →
-// artifact story. Every piece of text comes from generate(), the engine's
-// memoized, streamed llm step, so a run resumed after a crash or a deploy
-// skips what it has and asks nothing twice.
+// per page a picture (story-pictures.ts) → artifact story. Every piece of
+// text comes from generate(), the engine's memoized, streamed llm step, and
+// every picture from the engine's image step, so a run resumed after a crash
+// or a deploy skips what it has and asks nothing twice.
 import type { Context, Engine } from 'storyloom';
 import {
   OFFLINE_LABEL,
@@ -13,6 +14,7 @@ import {
   type PageArtifact,
   type StoryArtifact,
   type StoryInput,
+  type StoryOutput,
   type StoryProgress,
   type Writer,
 } from '../story';
@@ -21,11 +23,7 @@ import { HOUR_MS, type UserLimits } from './user-limits';
 import { emailStoryReady } from './story-email';
 import { critiquePrompt, illustrationPrompt, outlinePrompt, revisePrompt, writePrompt, type Prompt } from './prompts';
 import { critiqueFromAnswer, outlineFromAnswer } from './structured-answers';
-
-export interface StoryOutput {
-  title: string;
-  pages: number;
-}
+import { illustrate, type PictureCounts } from './story-pictures';
 
 /** Applies the edits carried by an approval (already validated by the route). */
 export function editOutline(outline: Outline, edits: ApprovalPayload['outline']): Outline {
@@ -33,20 +31,26 @@ export function editOutline(outline: Outline, edits: ApprovalPayload['outline'])
   return {
     title: edits.title?.trim() || outline.title,
     style: outline.style,
+    characters: outline.characters,
     pages: outline.pages.map((p, i) => ({ page: p.page, plan: edits.plans?.[i]?.trim() || p.plan })),
   };
 }
 
-async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput> {
+async function writeStory(engine: Engine, ctx: Context, input: StoryInput): Promise<StoryOutput> {
   const total = input.pages;
   let completed = 0;
+  let pictures: PictureCounts = { done: 0, failed: 0, inProgress: 0 };
   let title: string | undefined; // the outline's, once there is one
   const report = (stage: StoryProgress['stage'], page: number | null) =>
     ctx.progress({
       pagesTotal: total,
       pagesCompleted: completed,
       pagesFailed: 0,
-      pagesInProgress: page === null ? 0 : 1,
+      pagesInProgress: page === null || stage === 'picture' ? 0 : 1,
+      illustrationsTotal: total,
+      illustrationsDone: pictures.done,
+      illustrationsFailed: pictures.failed,
+      illustrationsInProgress: pictures.inProgress,
       page,
       stage,
       ...(title === undefined ? {} : { title }),
@@ -74,7 +78,7 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
     title = outline.title;
   }
 
-  const pages: StoryArtifact['pages'] = [];
+  const pages: Parameters<typeof illustrate>[3] = [];
   for (const { page: n, plan } of outline.pages) {
     report('writing', n);
     let content = await text(`page/${n}/write`, writePrompt(input, outline, n));
@@ -92,19 +96,29 @@ async function writeStory(ctx: Context, input: StoryInput): Promise<StoryOutput>
     pages.push({ page: n, ...artifact });
     completed++;
   }
+  // The pictures follow every page's text, so redoing one (a rewind to its
+  // step) never writes a page again.
+  const illustrated = await illustrate(ctx, engine, outline, pages, (page, counts) => {
+    pictures = counts;
+    report('picture', page);
+  });
   const writer = writtenBy!; // the outline always asks
   const story: StoryArtifact = {
     title: outline.title,
     topic: input.topic,
     author_style: input.author_style,
+    visual_style: outline.style,
+    characters: outline.characters,
     generator: writer.languageModel ? `${writer.provider} (${writer.model})` : OFFLINE_LABEL,
     writtenBy: writer,
-    pages,
+    written_by: { provider: writer.provider, model: writer.model, language_model: writer.languageModel },
+    pages: illustrated,
   };
   ctx.artifact('story', story);
   await emailStoryReady(ctx, outline.title);
   report('done', null);
-  return { title: outline.title, pages: total };
+  const cover = illustrated.find((p) => p.picture !== null);
+  return { title: outline.title, pages: total, cover: cover ? { page: cover.page, version: cover.picture!.version } : null };
 }
 
 /**
@@ -121,6 +135,6 @@ export function registerStoryWorkflow(engine: Engine, limits: UserLimits): void 
       concurrency: { key: '$.owner', limit: limits.runningAtOnce },
       throttle: { key: '$.owner', limit: limits.storiesPerHour, periodMs: HOUR_MS },
     },
-    writeStory,
+    (ctx, input) => writeStory(engine, ctx, input),
   );
 }

@@ -10,16 +10,17 @@ function text(description: string) {
   return { type: 'string', minLength: 1, description };
 }
 
-/** {title, visual_style, pages: [exactly `pages` strings]}. */
+/** {title, visual_style, characters, pages: [exactly `pages` strings]}. */
 export function outlineSchema(pages: number): Record<string, unknown> {
   return {
     type: 'object',
     properties: {
       title: text("the story's title"),
       visual_style: text("the illustrations' visual style, a few words"),
+      characters: text('each character and how they look (species, age, clothes, colours), one sentence each'),
       pages: { type: 'array', items: text('what happens on this page, one or two sentences'), minItems: pages, maxItems: pages },
     },
-    required: ['title', 'visual_style', 'pages'],
+    required: ['title', 'visual_style', 'characters', 'pages'],
     additionalProperties: false,
   };
 }
@@ -47,7 +48,7 @@ export function outlineFromAnswer(answer: Pick<LlmResult, 'text' | 'json'>, inpu
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return parseOutline(answer.text, input);
   const o = json as Record<string, unknown>;
   const pages = Array.isArray(o.pages) ? o.pages : [];
-  const lines = [`TITLE: ${stringOf(o.title)}`, `STYLE: ${stringOf(o.visual_style)}`, ...pages.map((p, i) => `PAGE ${i + 1}: ${stringOf(p)}`)];
+  const lines = [`TITLE: ${stringOf(o.title)}`, `STYLE: ${stringOf(o.visual_style)}`, `CHARACTERS: ${stringOf(o.characters)}`, ...pages.map((p, i) => `PAGE ${i + 1}: ${stringOf(p)}`)];
   return parseOutline(lines.join('\n'), input);
 }
 

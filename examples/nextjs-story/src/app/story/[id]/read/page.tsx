@@ -2,6 +2,7 @@
 import Link from 'next/link';
 import { notFound } from 'next/navigation';
 import { OFFLINE_LABEL, type StoryArtifact } from '@/lib/story';
+import { BookDownloads, StoryPicture } from '@/components/StoryPicture';
 import { getEngine } from '@/lib/server/engine';
 import { isStory } from '@/lib/server/stories';
 import { pageUser } from '@/lib/server/auth/page-user';
@@ -31,6 +32,7 @@ export default async function ReadPage({ params }: { params: Promise<{ id: strin
       </>
     );
   }
+  const placeholders = story.pages.some((p) => p.picture?.provider === 'offline');
   return (
     <div data-testid="reader">
       <h1>{story.title}</h1>
@@ -39,10 +41,18 @@ export default async function ReadPage({ params }: { params: Promise<{ id: strin
         {story.writtenBy?.languageModel
           ? `Written by a language model: ${story.generator}.`
           : `Text by the offline generator: ${OFFLINE_LABEL}.`}
+        {placeholders && ' Pictures are placeholders drawn offline, not by an image model.'}
       </p>
+      <BookDownloads storyId={id} />
       {story.pages.map((page) => (
         <article className="page" key={page.page} data-testid={`reader-page-${page.page}`}>
           <h3>Page {page.page}</h3>
+          <StoryPicture
+            storyId={id}
+            page={page.page}
+            shown={page.picture ? { kind: 'picture', version: page.picture.version } : { kind: 'none', why: '' }}
+            canRetry={snap.run.status === 'completed'}
+          />
           <div className="content">{page.content}</div>
           <div className="meta">Illustration: {page.illustration}</div>
         </article>

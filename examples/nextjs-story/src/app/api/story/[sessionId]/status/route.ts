@@ -1,6 +1,6 @@
-// GET /api/story/[sessionId]/status: the run, its progress, outline and finished pages.
+// GET /api/story/[sessionId]/status: the run, its progress, outline, finished pages and pictures.
 // 401 signed out; 404 unknown or another user's story.
-import { progressOf, type StoryInput } from '@/lib/story';
+import { pageNumberOf, pictureNumberOf, pictureUrl, progressOf, type StoryInput } from '@/lib/story';
 import { getEngine } from '@/lib/server/engine';
 import { errorResponse, json, unknownSession } from '@/lib/server/http';
 import { ownsStory, requireUser } from '@/lib/server/auth/guard';
@@ -18,8 +18,17 @@ export async function GET(request: Request, { params }: { params: Promise<{ sess
     const input = snap.run.input as StoryInput;
     const artifacts = Object.fromEntries(snap.artifacts.map((a) => [a.key, a.value]));
     const pages = Object.keys(artifacts)
-      .filter((k) => k.startsWith('page/'))
-      .map((k) => ({ page: Number(k.slice(5)), ...(artifacts[k] as object) }))
+      .filter((k) => pageNumberOf(k) !== null)
+      .map((k) => ({ page: pageNumberOf(k)!, ...(artifacts[k] as object) }))
+      .sort((a, b) => a.page - b.page);
+    // The pictures drawn so far (binary artifacts page/N/picture): where to get each.
+    const pictures = snap.artifacts
+      .filter((a) => a.contentType !== undefined && pictureNumberOf(a.key) !== null)
+      .map((a) => {
+        const page = pictureNumberOf(a.key)!;
+        const { size, sha256 } = a.value as { size: number; sha256: string };
+        return { page, version: a.version, contentType: a.contentType, size, sha256, url: pictureUrl(sessionId, page, a.version) };
+      })
       .sort((a, b) => a.page - b.page);
     return json({
       sessionId,
@@ -28,6 +37,7 @@ export async function GET(request: Request, { params }: { params: Promise<{ sess
       progress: progressOf(snap.run.status, snap.run.progress, input.pages),
       outline: artifacts.outline ?? null,
       pages,
+      pictures,
       story: artifacts.story ?? null,
       error: snap.run.error,
       lastEventId: snap.lastEventId,
