@@ -82,10 +82,12 @@ EngineCore::Claimed EngineCore::claim_into(Batch& b, size_t want) {
   out.throttle_wake_ms = result.throttle_wake_ms;
   for (auto& run : result.runs) {
     run.lease_owner = engine_id_;
-    // A first claim sets started_at to this batch's time (lifecycle reports).
-    run.first_start = run.started_at_ms == b.now_ms;
     b.event(run.info.id, "run.started", boost::json::object{{"engine", engine_id_}});
     auto steps = b.tx.steps(run.info.id);
+    // For lifecycle reports: a run never executed is still available from its
+    // creation (a requeue, release or wake-up moves available_at) and has no
+    // step stored.
+    run.first_start = steps.empty() && run.available_at_ms == run.info.created_at_ms;
     out.runs.emplace_back(std::move(run), std::move(steps));
   }
   return out;
