@@ -31,6 +31,7 @@ Json to_json(const LifecycleEvent& event) {
     o["ended_at_ms"] = event.ended_at_ms;
     o["duration_ms"] = event.ended_at_ms - event.started_at_ms;
   }
+  if (event.kind == LifecycleKind::run_started) o["first"] = event.first;
   if (event.kind == LifecycleKind::run_finished) o["outcome"] = event.outcome;
   if (event.seq >= 0) {
     o["step"] = event.step;

@@ -84,6 +84,10 @@ EngineCore::Claimed EngineCore::claim_into(Batch& b, size_t want) {
     run.lease_owner = engine_id_;
     b.event(run.info.id, "run.started", boost::json::object{{"engine", engine_id_}});
     auto steps = b.tx.steps(run.info.id);
+    // For lifecycle reports: a run never executed is still available from its
+    // creation (a requeue, release or wake-up moves available_at) and has no
+    // step stored.
+    run.first_start = steps.empty() && run.available_at_ms == run.info.created_at_ms;
     out.runs.emplace_back(std::move(run), std::move(steps));
   }
   return out;

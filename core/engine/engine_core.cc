@@ -487,6 +487,7 @@ void EngineCore::start_op(Batch& b, store::RunRecord& run, bool direct, bool loc
     result = run.info;
     if (direct) {
       b.event(run.info.id, "run.started", boost::json::object{{"engine", engine_id_}});
+      run.first_start = true;  // executed at its start, with no claim
       started = std::make_shared<ExecutionState>(shared_from_this(), run,
                                                   std::vector<store::StepRecord>{},
                                                   retry_policy(run.info.workflow));

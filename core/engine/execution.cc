@@ -87,6 +87,7 @@ void ExecutionState::report_run_started() {
   LifecycleEvent event;
   event.kind = LifecycleKind::run_started;
   event.started_at_ms = started_at_ms_;
+  event.first = run_.first_start;
   report(std::move(event));
 }
 

@@ -136,6 +136,11 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
               std::string_view error_class = {});
   // Fills in the run's fields and hands the report to the engine's reporter.
   void report(LifecycleEvent event) const;
+  // An llm, http or image attempt stopped by a cancel or a close (`error`'s
+  // code): reported as step.failed with that code as its error class, once,
+  // and only while the attempt is still open; nothing is stored for it.
+  // (attempt_stopped.cc)
+  void report_attempt_stopped(int64_t seq, const Error& error);
   // A failed attempt is waiting for its retry: requeue the run for then.
   void finish_for_retry(int64_t retry_at_ms);
   int64_t pending_retry_at() const;

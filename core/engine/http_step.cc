@@ -198,9 +198,11 @@ void ExecutionState::http(std::string_view name, HttpStepRequest request, HttpSt
       return;
     }
     out.error = std::move(error);
-    // A cancelled run or a closing engine is not the step's failure: nothing to record.
+    // A cancelled run or a closing engine is not the step's failure: nothing to
+    // record, but the attempt's report says how it ended.
     bool stopped =
         out.error->code() == ErrorCode::cancelled || out.error->code() == ErrorCode::closed;
+    if (stopped) self->report_attempt_stopped(seq, *out.error);
     if (!stopped) {
       try {
         out.will_retry = self->fail_step(seq, *out.error).will_retry;

@@ -161,9 +161,11 @@ void ExecutionState::llm_done(int64_t seq, std::optional<LlmResult> result,
     return;
   }
   out.error = std::move(error);
-  // A cancelled run or a closing engine is not the step's failure: nothing to record.
+  // A cancelled run or a closing engine is not the step's failure: nothing to
+  // record, but the attempt's report says how it ended.
   bool stopped =
       out.error->code() == ErrorCode::cancelled || out.error->code() == ErrorCode::closed;
+  if (stopped) report_attempt_stopped(seq, *out.error);
   if (!stopped) {
     try {
       out.will_retry = fail_step(seq, *out.error).will_retry;

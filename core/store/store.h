@@ -25,6 +25,7 @@ struct RunRecord {
   std::string lease_owner;      // engine id while running
   int64_t deadline_at_ms = 0;   // run timeout: fail then unless finished (0 = none)
   int64_t started_at_ms = 0;    // first claim (0 = never started); set by claims only
+  bool first_start = false;     // set by EngineCore::claim_into: the run's first execution
 };
 
 // What a claim must respect for one workflow (set only for workflows with limits).

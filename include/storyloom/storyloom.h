@@ -914,16 +914,19 @@ SL_API int sl_email_send(char** result_json, size_t* result_json_len, const char
 /* One report as JSON, valid only during the call: {"type": "run.started" |
  * "run.finished" | "step.started" | "step.finished" | "step.failed",
  * "run_id", "workflow", "trace_parent" ("" when none), "started_at_ms"}, and
- * when it ended "ended_at_ms", "duration_ms" (epoch ms); runs: "outcome"
- * (completed, failed, cancelled, parked, queued, released) and
- * "error_class"; steps: "step", "seq", "kind" ("step", "llm", "http"),
- * "attempt", and "error_class", "will_retry" (step.failed), "model", "usage"
- * (an llm step's step.finished). Ids, names, times and classes only: no
+ * when it ended "ended_at_ms", "duration_ms" (epoch ms); runs: "first"
+ * (run.started: the run's first execution), "outcome" (completed, failed,
+ * cancelled, parked, queued, released) and "error_class"; steps: "step",
+ * "seq", "kind" ("step", "llm", "http", "image"), "attempt", and
+ * "error_class" ("cancelled" or "closed" for an llm, http or image attempt
+ * stopped by a cancel or a close), "will_retry" (step.failed), "model",
+ * "usage" {"input_tokens", "output_tokens", "total_tokens"} (an llm step's
+ * step.finished). Ids, names, times and classes only: no
  * input, result, error message or key. */
 typedef void (*sl_lifecycle_fn)(void* user_data, const char* report_json, size_t report_len);
 
 /* Reports every execution of a run (run.started / run.finished) and every
- * attempt of a host, llm or http step (step.started, then step.finished or
+ * attempt of a host, llm, http or image step (step.started, then step.finished or
  * step.failed) to `fn`, in order, on one thread of the engine's own that
  * holds no engine lock. `fn` must be quick and must not call the engine.
  * Replaces the earlier callback; NULL fn stops the reports. Set it before

@@ -1,6 +1,7 @@
 // Engine: one open store plus its threads, as a Promise-based API. Blocking
 // C calls run off the JS thread (the addon's AsyncWorker); executions and
 // events arrive on the JS thread through thread-safe functions.
+import { LifecycleMetrics } from './metrics';
 import { activeTraceParent, LifecycleSpans, openTelemetryApi } from './telemetry';
 import { budgetJson, toBudget, toBudgetStatus, toUsage, type BudgetStatus, type RunBudget, type RunUsage } from './budget';
 import { durationMs, intArgument, invalid, objectOf, stringArgument } from './check';
@@ -178,9 +179,11 @@ export interface OpenOptions {
   /** Errors with no caller to receive them (a finish call that failed). Default: process.emitWarning. */
   onError?: (error: unknown) => void;
   /**
-   * Spans through @opentelemetry/api when it is installed [true]: one per
-   * execution of a run and one per step attempt (README, OpenTelemetry).
-   * false: none, even with the API installed.
+   * Spans and metrics through @opentelemetry/api when it is installed [true]:
+   * a span per execution of a run and per step attempt, and, with a meter
+   * provider registered, run counters, step durations, llm tokens, rate-limit
+   * pauses and the queue depth (README, OpenTelemetry). false: none, even with
+   * the API installed.
    */
   telemetry?: boolean;
 }
@@ -433,10 +436,14 @@ export class Engine {
     const api = telemetry === false ? undefined : openTelemetryApi();
     if (api) {
       const spans = new LifecycleSpans(api);
+      const metrics = new LifecycleMetrics(api, () => engine.#queuedWorkflows());
       engine.#otel = api;
+      engine.#metrics = metrics;
       n.setLifecycle((report) => {
         try {
-          spans.report(report);
+          const r = JSON.parse(report);
+          spans.report(r);
+          metrics.report(r);
         } catch (e) {
           engine.#onError(e);
         }
@@ -448,6 +455,20 @@ export class Engine {
   // @opentelemetry/api when telemetry is on and it is installed.
   /* eslint-disable-next-line @typescript-eslint/no-explicit-any */
   #otel: any;
+  #metrics: LifecycleMetrics | undefined;
+
+  // The workflow of every queued run, read a page at a time (the queue depth gauge).
+  async #queuedWorkflows(): Promise<string[]> {
+    const workflows: string[] = [];
+    let after = '';
+    do {
+      const filter = { status: 'queued', workflow: '', owner: '', finishedAfterMs: 0, finishedBeforeMs: 0, limit: 1000, after };
+      const page = JSON.parse(await this.#track(() => this.#native.listRuns(filter)));
+      for (const run of page.runs) workflows.push(run.workflow);
+      after = page.next_cursor ?? '';
+    } while (after !== '');
+    return workflows;
+  }
 
   #traceParent(where: string, given: unknown): string {
     if (given === undefined) return this.#otel ? activeTraceParent(this.#otel) : '';
@@ -1065,6 +1086,7 @@ export class Engine {
    */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#metrics?.close();
     for (const id of [...this.#awaiting]) this.#stopAwaiting(id);
     for (const feed of [...this._feeds]) feed.close();
     await Promise.allSettled([...this.#pending]);

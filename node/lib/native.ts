@@ -1,4 +1,4 @@
-// The addon's surface (src/addon.cc), typed. Internal: use Engine instead.
+// The addon's surface (src/), typed. Internal: use Engine instead.
 import * as path from 'node:path';
 
 export interface NativeExecution {

@@ -43,7 +43,7 @@ function remoteParent(api: OtelApi, traceParent: string): unknown {
   });
 }
 
-/** Maps lifecycle reports (JSON text) to spans of the tracer named 'storyloom'. */
+/** Maps lifecycle reports (parsed JSON) to spans of the tracer named 'storyloom'. */
 export class LifecycleSpans {
   readonly #api: OtelApi;
   readonly #runs = new Map<string, any>(); // run id -> span of its current execution
@@ -53,8 +53,7 @@ export class LifecycleSpans {
     this.#api = api;
   }
 
-  report(json: string): void {
-    const r = JSON.parse(json);
+  report(r: any): void {
     // Looked up each time: a tracer provider registered after open() is used too.
     const tracer = this.#api.trace.getTracer('storyloom');
     const base = { 'storyloom.run.id': r.run_id, 'storyloom.workflow': r.workflow };
@@ -96,7 +95,7 @@ export class LifecycleSpans {
         this.#steps.delete(stepKey);
         if (r.model !== undefined) span.setAttribute('storyloom.llm.model', r.model);
         const usage = r.usage ?? {};
-        for (const k of ['prompt_tokens', 'completion_tokens', 'total_tokens']) {
+        for (const k of ['input_tokens', 'output_tokens', 'total_tokens']) {
           if (typeof usage[k] === 'number') span.setAttribute(`storyloom.llm.${k}`, usage[k]);
         }
         if (r.type === 'step.failed') {
@@ -108,7 +107,8 @@ export class LifecycleSpans {
         break;
       }
       case 'run.finished': {
-        // Attempts stopped by a cancel or a close report no end: they end with the run.
+        // An attempt whose end was not reported (one a finished workflow left
+        // behind) ends with the run.
         for (const [key, span] of this.#steps) {
           if (key.startsWith(`${r.run_id}/`)) {
             span.end(r.ended_at_ms);

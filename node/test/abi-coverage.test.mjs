@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const header = readFileSync(path.join(here, '..', '..', 'include', 'storyloom', 'storyloom.h'), 'utf8');
-// Every source file of the addon (src/addon.cc and the feature files beside it).
+// Every source file of the addon (src/*.cc, and the headers that hold classes
+// such as DurableWaits).
 const srcDir = path.join(here, '..', 'src');
 const addon = readdirSync(srcDir)
-  .filter((f) => f.endsWith('.cc'))
+  .filter((f) => f.endsWith('.cc') || f.endsWith('.h'))
   .map((f) => readFileSync(path.join(srcDir, f), 'utf8'))
   .join('\n');
 

@@ -12,6 +12,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Engine, InvalidArgumentError } from 'storyloom';
 import { openEngine, tempDir, waitForRun } from '../test-support/helpers.mjs';
+import { startFakeServer } from '../test-support/fake-llm-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const exporter = new InMemorySpanExporter();
@@ -144,4 +145,46 @@ test('telemetry: false makes no spans, and a bad traceParent is refused', async 
     return true;
   });
   await assert.rejects(Engine.open({ telemetry: 'yes' }), /Engine.open: telemetry must be a boolean, got "yes"/);
+});
+
+test('an llm span carries its tokens; one stopped by a cancel ends with the class cancelled', async (t) => {
+  exporter.reset();
+  const server = await startFakeServer(t);
+  const providers = [
+    { name: 'fake', kind: 'openai', baseUrl: server.url('normal~spans;words=12'), apiKey: 'test-key-not-a-secret', model: 'fake-model' },
+    { name: 'slow', kind: 'openai', baseUrl: server.url('slow_trickle~spans;delay_ms=200;words=100'), apiKey: 'test-key-not-a-secret', model: 'fake-model' },
+  ];
+  const engine = await openEngine(t, { llm: { useEnvironment: false, providers } });
+  const story = [{ role: 'user', content: 'Tell me a story' }];
+  engine.workflow('told', async (ctx, input) => ctx.llm('story', { provider: input.provider, messages: story }));
+  engine.launch();
+
+  const done = await waitForRun(engine, (await engine.start('told', { provider: 'fake' })).id);
+  assert.equal(done.status, 'completed', JSON.stringify(done.error));
+  let spans = await spansUntil((s) => s.some((x) => x.name === 'storyloom.run told'), 'run span');
+  const llm = spans.find((s) => s.name === 'storyloom.step story');
+  assert.equal(llm.attributes['storyloom.step.kind'], 'llm');
+  assert.equal(llm.attributes['storyloom.llm.model'], 'fake-model');
+  assert.equal(llm.attributes['storyloom.llm.output_tokens'], done.output.usage.outputTokens);
+  assert.equal(llm.attributes['storyloom.llm.input_tokens'], done.output.usage.inputTokens);
+  assert.equal(llm.attributes['storyloom.llm.total_tokens'], done.output.usage.totalTokens);
+
+  exporter.reset();
+  const { id } = await engine.start('told', { provider: 'slow' });
+  for (;;) {
+    if ((await engine.storedEvents(id)).some((e) => e.type === 'llm.attempt')) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await engine.cancel(id);
+  assert.equal((await waitForRun(engine, id)).status, 'cancelled');
+  spans = await spansUntil((s) => s.some((x) => x.name === 'storyloom.run told'), 'run span');
+  const run = spans.find((s) => s.name === 'storyloom.run told');
+  const stopped = spans.find((s) => s.name === 'storyloom.step story');
+  assert.equal(run.attributes['storyloom.run.outcome'], 'cancelled');
+  assert.equal(stopped.attributes['storyloom.error.class'], 'cancelled');
+  assert.equal(stopped.attributes['storyloom.step.will_retry'], false);
+  assert.equal(stopped.status.code, 2); // SpanStatusCode.ERROR
+  assert.equal(stopped.status.message, 'cancelled');
+  // Its own end, reported before the run's: the step span is finished first.
+  assert.ok(spans.indexOf(stopped) < spans.indexOf(run), spans.map((s) => s.name).join(', '));
 });

@@ -157,3 +157,30 @@ def test_telemetry_false_makes_no_spans_and_a_bad_trace_parent_is_refused(export
         )
     with pytest.raises(TypeError, match="Engine: telemetry must be a bool, got str"):
         storyloom.Engine(db, telemetry="yes")
+
+
+def test_an_llm_attempt_span_carries_the_model_and_its_tokens(exporter, db, fake_llm, tag):
+    exporter.clear()
+    llm = {
+        "use_environment": False,
+        "default_provider": "fake",
+        "providers": [fake_llm.provider("fake", f"normal~{tag};words=12")],
+    }
+    with storyloom.Engine(db, poll_interval=0.01, llm=llm) as engine:
+
+        @engine.workflow("told")
+        def told(ctx, input):
+            usage = ctx.llm("story", "Tell me a story").usage
+            return [usage.input_tokens, usage.output_tokens, usage.total_tokens]
+
+        engine.launch()
+        run = engine.wait(engine.start("told", {}).id, timeout=20)
+        assert run.status == "completed", run
+    spans = spans_until(
+        exporter, lambda s: any(x.name == "storyloom.step story" for x in s), "llm span"
+    )
+    step = next(s for s in spans if s.name == "storyloom.step story")
+    assert step.attributes["storyloom.step.kind"] == "llm"
+    assert step.attributes["storyloom.llm.model"] == "fake-model"
+    got = [step.attributes[f"storyloom.llm.{k}_tokens"] for k in ("input", "output", "total")]
+    assert got == run.output and run.output[1] == 12

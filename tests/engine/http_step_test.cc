@@ -6,6 +6,7 @@
 
 #include "fake_llm_server.h"
 #include "storyloom/context.h"
+#include "support/lifecycle_recorder.h"
 #include "support/test_support.h"
 
 namespace storyloom::testing {
@@ -229,6 +230,25 @@ TEST_F(HttpStep, CancellingTheRunStopsTheTransferMidway) {
   EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(3));
   EXPECT_TRUE(events_of(*engine, run.id, "step.completed").empty());
   EXPECT_TRUE(events_of(*engine, run.id, "step.failed").empty());
+}
+
+TEST_F(HttpStep, ACancelledAttemptIsReportedAsFailedWithTheClassCancelled) {
+  auto engine = open();
+  LifecycleRecorder recorder;
+  engine->set_lifecycle_callback(recorder.callback());
+  auto run = engine->start(
+      "fetch", boost::json::object{{"request", boost::json::object{{"url", url("stall~l")}}}});
+  ASSERT_TRUE(eventually([&] { return !events_of(*engine, run.id, "http.attempt").empty(); }));
+  engine->cancel(run.id);
+  ASSERT_EQ(wait_finished(*engine, run.id, std::chrono::seconds(5)).status, RunStatus::cancelled);
+  ASSERT_TRUE(eventually([&] { return recorder.has_run_end(); }));
+  auto lines = recorder.lines();
+  ASSERT_EQ(lines.size(), 4u) << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines[0], "run.started");
+  EXPECT_EQ(lines[1].rfind("step.started ", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2], "step.failed" + lines[1].substr(12) + " cancelled");
+  EXPECT_EQ(lines[3], "run.finished cancelled");
+  EXPECT_EQ(recorder.events()[2].step_kind, "http");
 }
 
 TEST_F(HttpStep, AnIdleTimeoutFailsTheAttemptAsATimeout) {

@@ -80,6 +80,14 @@ TEST(Lifecycle, ReportsExecutionsAndStepAttemptsInOrder) {
       "run.finished queued", "run.started",       "step.started a#2",
       "step.finished a#2",   "run.finished completed"};
   EXPECT_EQ(recorder.lines(), expected);
+  // Only the first execution is the run's start; the one after the retry's
+  // backoff is not.
+  auto events = recorder.events();
+  EXPECT_TRUE(events[0].first);
+  EXPECT_FALSE(events[4].first);
+  EXPECT_EQ(to_json(events[0]).at("first"), true);
+  EXPECT_EQ(to_json(events[4]).at("first"), false);
+  EXPECT_FALSE(to_json(events[1]).as_object().contains("first"));
   for (const auto& e : recorder.events()) {
     EXPECT_EQ(e.run_id, run.id);
     EXPECT_EQ(e.workflow, "flaky");
@@ -173,6 +181,7 @@ TEST(Lifecycle, TraceParentIsKeptWithTheRunAcrossARestart) {
                                        "run.finished completed"};
   EXPECT_EQ(recorder.lines(), expected);
   for (const auto& e : recorder.events()) EXPECT_EQ(e.trace_parent, kTraceParent);
+  EXPECT_FALSE(recorder.events()[0].first);  // started by the first process
 }
 
 TEST(Lifecycle, ChildRunInheritsItsParentsTraceParent) {

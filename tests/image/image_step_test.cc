@@ -12,6 +12,7 @@
 #include "fake_llm_server.h"
 #include "placeholder_picture.h"
 #include "storyloom/config.h"
+#include "support/lifecycle_recorder.h"
 #include "support/test_support.h"
 
 namespace storyloom::testing {
@@ -259,6 +260,24 @@ TEST_F(ImageStep, CancellingTheRunStopsTheTransferAtOnce) {
   EXPECT_EQ(done.status, RunStatus::cancelled);
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
   EXPECT_TRUE(engine->artifacts(run.id).empty());
+}
+
+TEST_F(ImageStep, ACancelledAttemptIsReportedAsFailedWithTheClassCancelled) {
+  auto engine = open("stall;stall_ms=8000");
+  LifecycleRecorder recorder;
+  engine->set_lifecycle_callback(recorder.callback());
+  auto run = engine->start("draw", boost::json::object{{"request", request()}});
+  ASSERT_TRUE(eventually([&] { return !events_of(*engine, run.id, "image.attempt").empty(); },
+                         std::chrono::seconds(10)));
+  engine->cancel(run.id);
+  ASSERT_EQ(wait_finished(*engine, run.id, std::chrono::seconds(5)).status, RunStatus::cancelled);
+  ASSERT_TRUE(eventually([&] { return recorder.has_run_end(); }));
+  auto lines = recorder.lines();
+  ASSERT_EQ(lines.size(), 4u) << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines[1].rfind("step.started ", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2], "step.failed" + lines[1].substr(12) + " cancelled");
+  EXPECT_EQ(lines[3], "run.finished cancelled");
+  EXPECT_EQ(recorder.events()[2].step_kind, "image");
 }
 
 TEST_F(ImageStep, TheOfflineProviderDrawsALabelledPlaceholder) {

@@ -8,6 +8,7 @@
 
 #include "fake_llm_server.h"
 #include "storyloom/config.h"
+#include "support/lifecycle_recorder.h"
 #include "support/test_support.h"
 
 namespace storyloom::testing {
@@ -411,6 +412,42 @@ TEST_F(LlmStep, ClosingTheEngineStopsTheStepAndTheNextOpenFinishesIt) {
   ASSERT_EQ(run.status, RunStatus::completed) << boost::json::serialize(run.error);
   EXPECT_TRUE(events_of(*engine, id, "step.failed").empty());
   EXPECT_EQ(events_of(*engine, id, "llm.attempt").size(), 2u);
+}
+
+// An attempt stopped by a cancel has not failed (nothing is stored), but its
+// lifecycle report ends it, before the run's end, so its span ends there.
+TEST_F(LlmStep, ACancelledAttemptIsReportedAsFailedWithTheClassCancelled) {
+  auto engine = open("slow_trickle;delay_ms=200;words=100");
+  LifecycleRecorder recorder;
+  engine->set_lifecycle_callback(recorder.callback());
+  auto run = engine->start("write", boost::json::object{{"provider", "fake"}});
+  ASSERT_TRUE(eventually([&] { return !events_of(*engine, run.id, "chunk").empty(); }));
+  engine->cancel(run.id);
+  ASSERT_EQ(wait_finished(*engine, run.id).status, RunStatus::cancelled);
+  ASSERT_TRUE(eventually([&] { return recorder.has_run_end(); }));
+  std::vector<std::string> expected = {"run.started", "step.started page/1#1",
+                                       "step.failed page/1#1 cancelled", "run.finished cancelled"};
+  EXPECT_EQ(recorder.lines(), expected);
+  auto failed = recorder.events()[2];
+  EXPECT_EQ(failed.step_kind, "llm");
+  EXPECT_FALSE(failed.will_retry);
+  EXPECT_GE(failed.ended_at_ms, failed.started_at_ms);
+  EXPECT_EQ(to_json(failed).at("error_class"), "cancelled");
+  EXPECT_TRUE(events_of(*engine, run.id, "step.failed").empty());  // still nothing stored
+}
+
+TEST_F(LlmStep, AnAttemptStoppedByCloseIsReportedAsFailedWithTheClassClosed) {
+  LifecycleRecorder recorder;
+  {
+    auto engine = open("slow_trickle;delay_ms=200;words=100");
+    engine->set_lifecycle_callback(recorder.callback());
+    auto id = engine->start("write", boost::json::object{{"provider", "fake"}}).id;
+    ASSERT_TRUE(eventually([&] { return !events_of(*engine, id, "llm.attempt").empty(); }));
+    engine->close();  // delivers every report before it returns
+  }
+  std::vector<std::string> expected = {"run.started", "step.started page/1#1",
+                                       "step.failed page/1#1 closed", "run.finished released"};
+  EXPECT_EQ(recorder.lines(), expected);
 }
 
 TEST_F(LlmStep, MaxInFlightHoldsRequestsBackWithoutThreads) {

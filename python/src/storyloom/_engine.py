@@ -45,6 +45,7 @@ from . import (
     _http,
     _image,
     _llm,
+    _metrics,
     _native,
     _origin,
     _telemetry,
@@ -785,6 +786,32 @@ def _finish(execution: _native.Execution, finish: Callable[..., None], *args: An
         pass
 
 
+def _lifecycle_mapper(trace: Any, engine: weakref.ref[Engine]) -> Callable[[str], None]:
+    """The lifecycle callback of an engine with telemetry on: spans, and metrics through
+    the meter provider the host sets (README, OpenTelemetry)."""
+    spans = _telemetry.LifecycleSpans(trace)
+    metrics_api = _metrics.api()
+
+    def queued() -> builtins.list[str] | None:
+        e = engine()
+        if e is None or e.closed:
+            return None
+        try:
+            return e._queued_workflows()
+        except StoryloomError:
+            return None  # closed meanwhile
+
+    metrics = _metrics.LifecycleMetrics(metrics_api, queued) if metrics_api else None
+
+    def report(text: str) -> None:
+        r = json.loads(text)
+        spans.report(r)
+        if metrics is not None:
+            metrics.report(r)
+
+    return report
+
+
 _open_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -818,8 +845,8 @@ class Engine:
     max_artifact_bytes: the bytes of one binary artifact (:meth:`Context.binary_artifact`;
     None: 16 MiB; at least 1024); more raises PayloadTooLarge naming the limit.
     telemetry: with opentelemetry-api installed (the ``otel`` extra), runs and step
-    attempts become spans under the span current at start() (README, OpenTelemetry);
-    False: none."""
+    attempts become spans under the span current at start(), and metrics once a meter
+    provider is set (README, OpenTelemetry); False: none."""
 
     def __init__(
         self,
@@ -863,7 +890,7 @@ class Engine:
         )
         self._otel = _telemetry.api() if telemetry else None
         if self._otel is not None:
-            self._native.set_lifecycle(_telemetry.LifecycleSpans(self._otel).report)
+            self._native.set_lifecycle(_lifecycle_mapper(self._otel, weakref.ref(self)))
         self._workflows: dict[str, Workflow] = {}
         self._close_lock = threading.Lock()
         self._starts = _async_starts.AsyncStarts()
@@ -1223,6 +1250,17 @@ class Engine:
         flt = _filter(status, workflow, owner, error_class, finished_after_ms, finished_before_ms)
         page = json.loads(self._native.list_runs(flt, _page_limit("Engine.list", limit), after))
         return RunPage([Run._from(r) for r in page["runs"]], page.get("next_cursor", ""))
+
+    def _queued_workflows(self) -> builtins.list[str]:
+        """The workflow of every queued run, read a page at a time (the queue depth gauge)."""
+        workflows: builtins.list[str] = []
+        after = ""
+        while True:
+            page = self.list(status="queued", limit=1000, after=after)
+            workflows.extend(r.workflow for r in page.runs)
+            after = page.next_cursor
+            if not after:
+                return workflows
 
     def retry_failed(
         self,

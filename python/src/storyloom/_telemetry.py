@@ -6,7 +6,6 @@ and a resume in another process), and one per step attempt, a child of its run's
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -32,7 +31,7 @@ def current_trace_parent(trace: Any) -> str:
 
 
 class LifecycleSpans:
-    """Maps lifecycle reports (JSON text) to spans of the tracer named "storyloom". Called
+    """Maps lifecycle reports (parsed JSON) to spans of the tracer named "storyloom". Called
     on the engine's one reporter thread, so its maps need no lock."""
 
     def __init__(self, trace: Any) -> None:
@@ -53,9 +52,8 @@ class LifecycleSpans:
         )
         return t.set_span_in_context(t.NonRecordingSpan(sc))
 
-    def report(self, text: str) -> None:
+    def report(self, r: dict[str, Any]) -> None:
         t = self._trace
-        r = json.loads(text)
         # Looked up each time: a tracer provider set after the engine opened is used too.
         tracer = t.get_tracer("storyloom")
         base = {"storyloom.run.id": r["run_id"], "storyloom.workflow": r["workflow"]}
@@ -92,7 +90,7 @@ class LifecycleSpans:
             if "model" in r:
                 span.set_attribute("storyloom.llm.model", r["model"])
             usage = r.get("usage") or {}
-            for k in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            for k in ("input_tokens", "output_tokens", "total_tokens"):
                 if isinstance(usage.get(k), int):
                     span.set_attribute(f"storyloom.llm.{k}", usage[k])
             if kind == "step.failed":
@@ -101,7 +99,8 @@ class LifecycleSpans:
                 span.set_status(t.Status(t.StatusCode.ERROR, r["error_class"]))
             span.end(end_time=r["ended_at_ms"] * _MS)
         elif kind == "run.finished":
-            # Attempts stopped by a cancel or a close report no end: they end with the run.
+            # An attempt whose end was not reported (one a finished workflow left behind)
+            # ends with the run.
             prefix = f"{r['run_id']}/"
             for key in [k for k in self._steps if k.startswith(prefix)]:
                 self._steps.pop(key).end(end_time=r["ended_at_ms"] * _MS)

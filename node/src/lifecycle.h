@@ -1,0 +1,18 @@
+// Lifecycle reports to JavaScript (src/lifecycle.cc), for lib/telemetry.ts
+// and lib/metrics.ts.
+#pragma once
+
+#include <napi.h>
+
+namespace storyloom_node {
+
+// The lifecycle callback's user_data: a thread-safe function to the JS mapper
+// (lib/telemetry.ts), released when the engine closes.
+struct Lifecycle {
+  Napi::ThreadSafeFunction tsfn;
+};
+
+// sl_lifecycle_fn (user_data: a Lifecycle).
+void on_lifecycle(void* user_data, const char* json, size_t len);
+
+}  // namespace storyloom_node
