@@ -107,6 +107,8 @@ EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {
   engine_id_ = "e";
   engine_id_.append(new_run_id(), 8, 16);
   store_ = store::open_store(options_.store, store::StoreOptions{options_.durability == Durability::full});
+  // Resources are shared by every engine on the store (store/shared_resources.h).
+  resources_->share(store_->shared_resources(), engine_id_, options_.lease_ttl);
   int64_t last_id = store_->begin_read()->last_event_id();
   hub_ = std::make_unique<EventHub>([this] { return store_->begin_read(); }, last_id,
                                     [this] { mark_engine_thread(); });
