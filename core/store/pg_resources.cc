@@ -123,6 +123,60 @@ class PgSharedResources final : public SharedResources {
     });
   }
 
+  void publish_workflow_limits(const WorkflowLimitsRow& row, int64_t now_ms) override {
+    in_transaction([&](Connection& c) {
+      c.query(
+          "INSERT INTO workflow_limits (workflow, max_running, concurrency_key, key_limit, "
+          "throttle_key, throttle_limit, throttle_period_ms, updated_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workflow) DO UPDATE SET "
+          "max_running = excluded.max_running, concurrency_key = excluded.concurrency_key, "
+          "key_limit = excluded.key_limit, throttle_key = excluded.throttle_key, "
+          "throttle_limit = excluded.throttle_limit, "
+          "throttle_period_ms = excluded.throttle_period_ms, updated_at = excluded.updated_at",
+          {row.workflow, std::to_string(row.max_running), row.concurrency_key,
+           std::to_string(row.key_limit), row.throttle_key, std::to_string(row.throttle_limit),
+           std::to_string(row.throttle_period_ms), std::to_string(now_ms)});
+      return 0;
+    });
+  }
+
+  std::vector<KeyLoadRow> busiest_keys(size_t top) override {
+    return in_transaction([&](Connection& c) {
+      Result r = c.query(
+          "SELECT r.workflow, r.concurrency_key, "
+          "SUM(CASE WHEN r.status = 'running' THEN 1 ELSE 0 END), "
+          "SUM(CASE WHEN r.status = 'queued' THEN 1 ELSE 0 END), COALESCE(MAX(w.key_limit), 0) "
+          "FROM runs r LEFT JOIN workflow_limits w ON w.workflow = r.workflow "
+          "WHERE r.status IN ('running', 'queued') AND r.concurrency_key IS NOT NULL "
+          "GROUP BY r.workflow, r.concurrency_key ORDER BY 3 DESC, 4 DESC, 1, 2 LIMIT $1",
+          {std::to_string(top)});
+      std::vector<KeyLoadRow> out;
+      for (int i = 0; i < r.rows(); ++i) {
+        out.push_back({r.text(i, 0), r.text(i, 1), r.int64(i, 2), r.int64(i, 3), r.int64(i, 4)});
+      }
+      return out;
+    });
+  }
+
+  std::vector<ThrottleWindowRow> throttle_windows(int64_t now_ms, size_t top) override {
+    return in_transaction([&](Connection& c) {
+      Result r = c.query(
+          "SELECT r.workflow, r.throttle_key, COUNT(*), MAX(w.throttle_limit), "
+          "MAX(w.throttle_period_ms), MIN(r.started_at) FROM runs r "
+          "JOIN workflow_limits w ON w.workflow = r.workflow "
+          "WHERE w.throttle_limit > 0 AND r.throttle_key IS NOT NULL "
+          "AND r.started_at > $1::bigint - w.throttle_period_ms "
+          "GROUP BY r.workflow, r.throttle_key ORDER BY 3 DESC, 1, 2 LIMIT $2",
+          {std::to_string(now_ms), std::to_string(top)});
+      std::vector<ThrottleWindowRow> out;
+      for (int i = 0; i < r.rows(); ++i) {
+        out.push_back({r.text(i, 0), r.text(i, 1), r.int64(i, 2), r.int64(i, 3), r.int64(i, 4),
+                       r.int64(i, 5)});
+      }
+      return out;
+    });
+  }
+
  private:
   // Runs `fn` in one transaction (rolled back when it throws); reconnects
   // first when the server went away.

@@ -180,6 +180,16 @@ CREATE TABLE resource_holders (
   in_flight BIGINT NOT NULL,
   PRIMARY KEY (resource, engine_id)
 );
+CREATE TABLE workflow_limits (
+  workflow TEXT PRIMARY KEY,
+  max_running BIGINT NOT NULL,
+  concurrency_key TEXT NOT NULL,
+  key_limit BIGINT NOT NULL,
+  throttle_key TEXT NOT NULL,
+  throttle_limit BIGINT NOT NULL,
+  throttle_period_ms BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
 )sql",
   };
   return all;

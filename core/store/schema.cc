@@ -188,6 +188,18 @@ CREATE TABLE resource_holders (
   in_flight INTEGER NOT NULL,
   PRIMARY KEY (resource, engine_id)
 ) WITHOUT ROWID;
+-- The limits each workflow was registered with, for inspectors (the engine
+-- counts limits from its own registration, never from here).
+CREATE TABLE workflow_limits (
+  workflow TEXT PRIMARY KEY,
+  max_running INTEGER NOT NULL,
+  concurrency_key TEXT NOT NULL,
+  key_limit INTEGER NOT NULL,
+  throttle_key TEXT NOT NULL,
+  throttle_limit INTEGER NOT NULL,
+  throttle_period_ms INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
 )sql",
   };
   return all;

@@ -52,6 +52,38 @@ struct SharedResourceUpdate {
   std::optional<double> tokens_left;
 };
 
+// A workflow's limits as registered (for inspectors; "" / 0: none).
+struct WorkflowLimitsRow {
+  std::string workflow;
+  int64_t max_running = 0;
+  std::string concurrency_key;  // JSON path
+  int64_t key_limit = 0;
+  std::string throttle_key;
+  int64_t throttle_limit = 0;
+  int64_t throttle_period_ms = 0;
+};
+
+// Runs of one concurrency key: running, and queued among runs whose key is
+// already known (computed at a run's first claim, so a run never claimed yet
+// counts in no key).
+struct KeyLoadRow {
+  std::string workflow;
+  std::string key;  // the key's JSON text
+  int64_t running = 0;
+  int64_t queued = 0;
+  int64_t limit = 0;  // from workflow_limits; 0 when not published
+};
+
+// First starts of one throttle key in the current window.
+struct ThrottleWindowRow {
+  std::string workflow;
+  std::string key;
+  int64_t started = 0;
+  int64_t limit = 0;
+  int64_t period_ms = 0;
+  int64_t oldest_start_ms = 0;  // the window frees a start at oldest + period
+};
+
 class SharedResources {
  public:
   virtual ~SharedResources() = default;
@@ -69,6 +101,13 @@ class SharedResources {
   // Every stored resource, refilled to `now_ms`, with in_flight counted over
   // live engines. Reads only (works on a read-only store). Throws Error(store).
   virtual std::vector<SharedResourceRow> list(int64_t now_ms, int64_t lease_ms) = 0;
+
+  // Records a workflow's limits for inspectors. Throws Error(store).
+  virtual void publish_workflow_limits(const WorkflowLimitsRow& row, int64_t now_ms) = 0;
+  // The `top` keys with the most running runs (then queued). Reads only.
+  virtual std::vector<KeyLoadRow> busiest_keys(size_t top) = 0;
+  // Throttle keys with starts inside their workflow's period, fullest first. Reads only.
+  virtual std::vector<ThrottleWindowRow> throttle_windows(int64_t now_ms, size_t top) = 0;
 };
 
 // The store-independent arithmetic, so both stores decide alike

@@ -119,6 +119,67 @@ class SqliteSharedResources final : public SharedResources {
     });
   }
 
+  void publish_workflow_limits(const WorkflowLimitsRow& row, int64_t now_ms) override {
+    guarded("record the limits of workflow '" + row.workflow + "'", [&](SQLite::Database& db) {
+      SQLite::Statement q(db,
+                          "INSERT OR REPLACE INTO workflow_limits (workflow, max_running, "
+                          "concurrency_key, key_limit, throttle_key, throttle_limit, "
+                          "throttle_period_ms, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      q.bind(1, row.workflow);
+      q.bind(2, row.max_running);
+      q.bind(3, row.concurrency_key);
+      q.bind(4, row.key_limit);
+      q.bind(5, row.throttle_key);
+      q.bind(6, row.throttle_limit);
+      q.bind(7, row.throttle_period_ms);
+      q.bind(8, now_ms);
+      q.exec();
+      return 0;
+    });
+  }
+
+  std::vector<KeyLoadRow> busiest_keys(size_t top) override {
+    return guarded("read concurrency keys", [&](SQLite::Database& db) {
+      SQLite::Statement q(
+          db,
+          "SELECT r.workflow, r.concurrency_key, SUM(r.status = 'running'), "
+          "SUM(r.status = 'queued'), COALESCE(MAX(w.key_limit), 0) FROM runs r "
+          "LEFT JOIN workflow_limits w ON w.workflow = r.workflow "
+          "WHERE r.status IN ('running', 'queued') AND r.concurrency_key IS NOT NULL "
+          "GROUP BY r.workflow, r.concurrency_key ORDER BY 3 DESC, 4 DESC, 1, 2 LIMIT ?1");
+      q.bind(1, static_cast<int64_t>(top));
+      std::vector<KeyLoadRow> out;
+      while (q.executeStep()) {
+        out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
+                       q.getColumn(2).getInt64(), q.getColumn(3).getInt64(),
+                       q.getColumn(4).getInt64()});
+      }
+      return out;
+    });
+  }
+
+  std::vector<ThrottleWindowRow> throttle_windows(int64_t now_ms, size_t top) override {
+    return guarded("read throttle windows", [&](SQLite::Database& db) {
+      SQLite::Statement q(
+          db,
+          "SELECT r.workflow, r.throttle_key, COUNT(*), MAX(w.throttle_limit), "
+          "MAX(w.throttle_period_ms), MIN(r.started_at) FROM runs r "
+          "JOIN workflow_limits w ON w.workflow = r.workflow "
+          "WHERE w.throttle_limit > 0 AND r.throttle_key IS NOT NULL "
+          "AND r.started_at > ?1 - w.throttle_period_ms "
+          "GROUP BY r.workflow, r.throttle_key ORDER BY 3 DESC, 1, 2 LIMIT ?2");
+      q.bind(1, now_ms);
+      q.bind(2, static_cast<int64_t>(top));
+      std::vector<ThrottleWindowRow> out;
+      while (q.executeStep()) {
+        out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
+                       q.getColumn(2).getInt64(), q.getColumn(3).getInt64(),
+                       q.getColumn(4).getInt64(), q.getColumn(5).getInt64()});
+      }
+      return out;
+    });
+  }
+
  private:
   template <typename Fn>
   auto guarded(const std::string& what, Fn fn) -> decltype(fn(std::declval<SQLite::Database&>())) {
