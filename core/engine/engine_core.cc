@@ -15,6 +15,7 @@
 #include "engine/run_page.h"
 #include "engine/validate.h"
 #include "store/row_codec.h"  // hardening: decode_stored_json
+#include "store/shared_resources.h"
 
 namespace storyloom::detail {
 namespace {
@@ -107,6 +108,8 @@ EngineCore::EngineCore(EngineOptions options) : options_(std::move(options)) {
   engine_id_ = "e";
   engine_id_.append(new_run_id(), 8, 16);
   store_ = store::open_store(options_.store, store::StoreOptions{options_.durability == Durability::full});
+  // Resources are shared by every engine on the store (store/shared_resources.h).
+  resources_->share(store_->shared_resources(), engine_id_, options_.lease_ttl);
   int64_t last_id = store_->begin_read()->last_event_id();
   hub_ = std::make_unique<EventHub>([this] { return store_->begin_read(); }, last_id,
                                     [this] { mark_engine_thread(); });
@@ -210,6 +213,7 @@ void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
   check_name("workflow name", name);
   if (workflow.options.retry) validate(*workflow.options.retry);
   validate_limits(workflow.options);
+  const WorkflowOptions options = workflow.options;
   {
     std::lock_guard lock(registry_mutex_);
     if (workflows_.count(name)) {
@@ -219,7 +223,33 @@ void EngineCore::register_workflow(std::string_view name, Workflow workflow) {
     workflows_.emplace(std::string(name), std::move(workflow));
   }
   heartbeat();  // tells other processes this engine executes it
+  publish_limits(name, options);
   wake_scheduler();
+}
+
+void EngineCore::publish_limits(std::string_view workflow, const WorkflowOptions& options) {
+  if (!options.max_running && !options.concurrency && !options.throttle) return;
+  auto shared = store_->shared_resources();
+  if (!shared) return;
+  store::WorkflowLimitsRow row;
+  row.workflow = std::string(workflow);
+  row.max_running = options.max_running;
+  if (options.concurrency) {
+    row.concurrency_key = options.concurrency->key;
+    row.key_limit = options.concurrency->limit;
+  }
+  if (options.throttle) {
+    row.throttle_key = options.throttle->key;
+    row.throttle_limit = options.throttle->limit;
+    row.throttle_period_ms = options.throttle->period.count();
+  }
+  try {
+    shared->publish_workflow_limits(row, now_ms());
+  } catch (const Error&) {
+    // Only inspectors read these rows (the engine counts limits from its own
+    // registration), so a store that cannot take them now must not refuse
+    // the registration: the inspector then shows the limit as unknown.
+  }
 }
 
 void EngineCore::launch() {

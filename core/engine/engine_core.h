@@ -110,6 +110,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
 
  private:
   void stop_webhooks();
+  // Records a workflow's limits in the store for inspectors (best effort).
+  void publish_limits(std::string_view workflow, const WorkflowOptions& options);
   explicit EngineCore(EngineOptions options);
   void start_threads();
   void mark_engine_thread() const;

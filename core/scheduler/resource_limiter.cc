@@ -11,6 +11,8 @@
 #include <thread>
 #include <utility>
 
+#include "store/shared_resources.h"
+
 namespace storyloom {
 namespace {
 
@@ -99,6 +101,8 @@ constexpr double kUnlimited = std::numeric_limits<double>::infinity();
 // 0.9999999999 requests, which must count as one.
 constexpr double kSlack = 1e-6;
 constexpr int64_t kMinuteMs = 60'000;
+// How soon the store is asked again after it could not be reached.
+constexpr std::chrono::milliseconds kStoreRetry{1000};
 
 // A bucket refilled continuously by `refill_amount` per `period_ms`, holding
 // at most `capacity`; capacity 0 means no limit of this kind. The level may go
@@ -188,14 +192,21 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
   // One resource: its limits, buckets, in-flight count, pause and queue.
   struct Resource {
     std::string name;
+    ResourceLimits limits;  // as configured (all zero: known only by a pause)
     int max_in_flight = 0;
     Bucket requests;
     Bucket tokens;
     int in_flight = 0;
     int64_t paused_until_ms = 0;
     std::deque<std::shared_ptr<Acquisition>> queue;
+    // Shared mode: the store said "not before" (Clock time for buckets and
+    // pauses; real time for an in-flight cap, which only a release elsewhere
+    // lifts, and after a store error).
+    int64_t shared_not_before_ms = 0;
+    std::chrono::steady_clock::time_point shared_not_before_real{};
 
-    void apply(const ResourceLimits& limits, int64_t now) {
+    void apply(const ResourceLimits& new_limits, int64_t now) {
+      limits = new_limits;
       max_in_flight = limits.max_in_flight;
       requests.resize(request_bucket_size(limits), limits.requests,
                       static_cast<double>(limits.period.count()), now);
@@ -255,6 +266,31 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
   bool closed = false;
   std::thread thread;
 
+  // Shared mode (share()): the store, who we are, and what this engine still
+  // has to tell the store (written by the limiter's thread, batched).
+  std::shared_ptr<store::SharedResources> shared;
+  std::string engine_id;
+  int64_t lease_ms = 0;
+  std::map<std::string, store::SharedResourceUpdate> outbox;
+  std::chrono::steady_clock::time_point outbox_not_before{};
+
+  store::SharedResourceUpdate& update(const std::string& name) {
+    auto [it, inserted] = outbox.try_emplace(name);
+    if (inserted) it->second.name = name;
+    return it->second;
+  }
+  static void merge(store::SharedResourceUpdate& into, const store::SharedResourceUpdate& u) {
+    if (!into.limits) into.limits = u.limits;  // `into` is the newer one
+    into.released += u.released;
+    into.tokens_returned += u.tokens_returned;
+    into.pause_until_ms = std::max(into.pause_until_ms, u.pause_until_ms);
+    auto lower = [](std::optional<double>& a, const std::optional<double>& b) {
+      if (b) a = a ? std::min(*a, *b) : *b;
+    };
+    lower(into.requests_left, u.requests_left);
+    lower(into.tokens_left, u.tokens_left);
+  }
+
   // The resource of `name`, added without limits when unknown.
   Resource& resource(const std::string& name) {
     auto [it, inserted] = resources.try_emplace(name);
@@ -289,8 +325,8 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
         at_once = Delivery{std::move(granted), {}, closed_error(name)};
       } else if (it == resources.end()) {
         at_once = Delivery{std::move(granted), permit(name, cost, false), std::nullopt};
-      } else if (Resource& r = it->second;
-                 r.queue.empty() && r.ms_until_admissible(cost, clock->now_ms()) == 0) {
+      } else if (Resource& r = it->second; !shared && r.queue.empty() &&
+                                             r.ms_until_admissible(cost, clock->now_ms()) == 0) {
         r.admit(cost);
         at_once = Delivery{std::move(granted), permit(name, cost, true), std::nullopt};
       } else {
@@ -330,6 +366,11 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
       if (it == resources.end()) return;
       --it->second.in_flight;
       waiters = !it->second.queue.empty();
+      if (shared) {
+        ++update(name).released;
+        it->second.shared_not_before_real = {};  // a slot of ours is free: ask again at once
+        waiters = true;                          // the thread writes the release
+      }
     }
     if (waiters) wake.notify_all();
   }
@@ -343,6 +384,10 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
       it->second.tokens.refill(clock->now_ms());
       it->second.tokens.give(unused);
       waiters = unused > 0 && !it->second.queue.empty();
+      if (shared && it->second.tokens.limited()) {
+        update(name).tokens_returned += unused;
+        waiters = true;
+      }
     }
     if (waiters) wake.notify_all();
   }
@@ -367,11 +412,25 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
 
   // Admits the resource's head waiters while they fit; returns Clock ms until
   // the head might fit (+inf when nothing is queued or only a release helps).
-  double admit_ready(Resource& r, int64_t now, std::vector<Delivery>& ready) {
+  // In shared mode a head that fits locally is not admitted here: `ask` is
+  // set to its resource (the first such one) for the store to decide.
+  double admit_ready(Resource& r, int64_t now, std::vector<Delivery>& ready, Resource*& ask) {
     while (!r.queue.empty()) {
       Acquisition& head = *r.queue.front();
       double wait = r.ms_until_admissible(head.tokens, now);
       if (wait > 0) return wait;
+      if (shared) {
+        double shared_wait = static_cast<double>(std::max<int64_t>(0, r.shared_not_before_ms - now));
+        auto real_left = r.shared_not_before_real - std::chrono::steady_clock::now();
+        if (real_left.count() > 0) {
+          shared_wait = std::max(
+              shared_wait,
+              std::ceil(std::chrono::duration<double, std::milli>(real_left).count()));
+        }
+        if (shared_wait > 0) return shared_wait;
+        if (!ask) ask = &r;
+        return 0;
+      }
       r.admit(head.tokens);
       head.queued = false;
       ready.push_back(
@@ -384,16 +443,87 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
   // The limiter's thread: admits what fits, then sleeps until the earliest
   // moment a head waiter may fit, but never longer than recheck_interval of
   // real time (a ManualClock moves without telling anyone).
+  // Shared mode: asks the store to admit the head waiter of `r`, with the
+  // mutex unlocked during the call. Returns the delivery when admitted.
+  std::optional<Delivery> ask_store(std::unique_lock<std::mutex>& lock, Resource& r, int64_t now) {
+    std::shared_ptr<Acquisition> head = r.queue.front();
+    std::string name = r.name;
+    ResourceLimits limits = r.limits;
+    lock.unlock();
+    std::optional<store::SharedAdmission> answer;
+    try {
+      answer = shared->admit(engine_id, name, limits, head->tokens, now, lease_ms);
+    } catch (const std::exception&) {
+      // The database is unreachable: the waiter stays queued (no request may
+      // pass the shared limit unseen) and the store is asked again later.
+    }
+    lock.lock();
+    if (!answer) {
+      r.shared_not_before_real = std::chrono::steady_clock::now() + kStoreRetry;
+      return std::nullopt;
+    }
+    if (!answer->admitted) {
+      if (answer->paused_until_ms > 0) r.pause_until(answer->paused_until_ms);
+      if (answer->retry_in_ms < 0) {
+        r.shared_not_before_real = std::chrono::steady_clock::now() + recheck_interval;
+      } else {
+        r.shared_not_before_ms = now + answer->retry_in_ms;
+      }
+      return std::nullopt;
+    }
+    if (closed || !head->queued || r.queue.empty() || r.queue.front() != head) {
+      // Cancelled or closed while the store admitted it: give the request back.
+      auto& u = update(name);
+      ++u.released;
+      u.tokens_returned += head->tokens;
+      return std::nullopt;
+    }
+    r.admit(head->tokens);
+    head->queued = false;
+    r.queue.pop_front();
+    return Delivery{std::move(head->granted), permit(name, head->tokens, true), std::nullopt};
+  }
+
+  // Shared mode: writes what this engine owes the store in one transaction;
+  // after a failure, keeps it and tries again kStoreRetry later.
+  void flush(std::unique_lock<std::mutex>& lock) {
+    std::vector<store::SharedResourceUpdate> updates;
+    for (auto& [name, u] : outbox) updates.push_back(std::move(u));
+    outbox.clear();
+    int64_t now = clock->now_ms();
+    lock.unlock();
+    bool written = true;
+    try {
+      shared->apply(engine_id, updates, now);
+    } catch (const std::exception&) {
+      written = false;
+    }
+    lock.lock();
+    if (!written) {
+      for (auto& u : updates) merge(update(u.name), u);
+      outbox_not_before = std::chrono::steady_clock::now() + kStoreRetry;
+    }
+  }
+
   void run() {
     std::unique_lock lock(mutex);
     while (!closed) {
+      if (shared && !outbox.empty() && std::chrono::steady_clock::now() >= outbox_not_before) {
+        flush(lock);
+        continue;
+      }
       int64_t now = clock->now_ms();
       std::vector<Delivery> ready;
       double wait_ms = kUnlimited;
       bool waiting = false;
+      Resource* ask = nullptr;
       for (auto& [name, r] : resources) {
-        wait_ms = std::min(wait_ms, admit_ready(r, now, ready));
+        wait_ms = std::min(wait_ms, admit_ready(r, now, ready, ask));
         waiting = waiting || !r.queue.empty();
+      }
+      if (ready.empty() && ask) {
+        if (auto admitted = ask_store(lock, *ask, now)) ready.push_back(std::move(*admitted));
+        if (ready.empty()) continue;
       }
       if (!ready.empty()) {
         lock.unlock();
@@ -401,7 +531,7 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
         lock.lock();
         continue;
       }
-      if (!waiting) {
+      if (!waiting && outbox.empty()) {
         wake.wait(lock);
         continue;
       }
@@ -410,6 +540,7 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
           std::chrono::milliseconds(static_cast<int64_t>(std::ceil(std::min(wait_ms, cap))));
       wake.wait_for(lock, std::max(sleep, std::chrono::milliseconds(1)));
     }
+    if (shared && !outbox.empty()) flush(lock);  // last releases, once
   }
 };
 
@@ -498,11 +629,25 @@ ResourceLimiter::~ResourceLimiter() {
 
 void ResourceLimiter::close() { state_->close(); }
 
+void ResourceLimiter::share(std::shared_ptr<store::SharedResources> shared, std::string engine_id,
+                            std::chrono::milliseconds lease) {
+  if (!shared) return;
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->shared = std::move(shared);
+    state_->engine_id = std::move(engine_id);
+    state_->lease_ms = lease.count();
+    for (auto& [name, r] : state_->resources) state_->update(name).limits = r.limits;
+  }
+  state_->wake.notify_all();
+}
+
 void ResourceLimiter::configure(const std::string& name, const ResourceLimits& limits) {
   validate(name, limits);
   {
     std::lock_guard lock(state_->mutex);
     state_->resource(name).apply(limits, state_->clock->now_ms());
+    if (state_->shared) state_->update(name).limits = limits;
   }
   state_->wake.notify_all();
 }
@@ -533,6 +678,10 @@ void ResourceLimiter::pause_until(const std::string& name, int64_t until_ms) {
   {
     std::lock_guard lock(state_->mutex);
     state_->resource(name).pause_until(until_ms);
+    if (state_->shared) {
+      auto& u = state_->update(name);
+      u.pause_until_ms = std::max(u.pause_until_ms, until_ms);
+    }
   }
   state_->wake.notify_all();
 }
@@ -558,6 +707,16 @@ void ResourceLimiter::observe_provider_limits(const std::string& name,
     if (tokens_left) {
       r.tokens.lower_to(*tokens_left);
       if (*tokens_left == 0) r.pause_until(tokens_reset_ms);
+    }
+    if (state_->shared) {
+      store::SharedResourceUpdate told;
+      told.requests_left = requests_left;
+      told.tokens_left = tokens_left;
+      if (requests_left && *requests_left == 0) told.pause_until_ms = requests_reset_ms;
+      if (tokens_left && *tokens_left == 0) {
+        told.pause_until_ms = std::max(told.pause_until_ms, tokens_reset_ms);
+      }
+      State::merge(state_->update(name), told);
     }
   }
   state_->wake.notify_all();

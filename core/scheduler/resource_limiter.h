@@ -7,7 +7,17 @@
 // Thread-safe. Time comes from the injected Clock; a thread of the limiter's
 // own admits waiters when time allows (it rechecks at least every
 // `recheck_interval` of real time, so a test moving a ManualClock sees waiters
-// admitted promptly, or at once after wake()). State is in memory only.
+// admitted promptly, or at once after wake()).
+//
+// State is in memory unless share() gave it the store's shared resources
+// (store/shared_resources.h): then every process on the store respects one
+// limit. The in-memory queue stays the local FIFO (no thread waits), and the
+// limiter's thread asks the store before admitting each head waiter of a
+// known resource (one short store transaction per admission); releases,
+// token corrections and pauses are written by that thread too, batched, so a
+// permit released on any thread never waits for the database. While the
+// database cannot be reached, waiters stay queued and the thread retries
+// every second; nothing is admitted past the shared limit meanwhile.
 #pragma once
 
 #include <chrono>
@@ -21,6 +31,10 @@
 #include "storyloom/clock.h"
 #include "storyloom/error.h"
 #include "storyloom/resource.h"
+
+namespace storyloom::store {
+class SharedResources;
+}
 
 namespace storyloom::detail {
 
@@ -82,6 +96,13 @@ class ResourceLimiter {
   // Ends every queued acquisition with Error(closed) (their callbacks run on
   // the calling thread); later acquire() calls too. Permits still held stay valid.
   void close();
+
+  // From now on admissions of known resources go through `shared` as engine
+  // `engine_id`, whose requests in flight stop counting once its heartbeat is
+  // older than `lease` (a dead process's slots come back). Call once, before
+  // the first acquire(); resources configured so far are written to the store.
+  void share(std::shared_ptr<store::SharedResources> shared, std::string engine_id,
+             std::chrono::milliseconds lease);
 
   // Sets or replaces the limits of `name` (validated; throws invalid_argument).
   // A new resource starts with full buckets. Replacing keeps the in-flight

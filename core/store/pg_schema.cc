@@ -159,6 +159,38 @@ ALTER TABLE events ALTER COLUMN id DROP IDENTITY;
       R"sql(
 ALTER TABLE runs ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
 )sql",
+      // 4 -> 5: SQLite's 8 -> 9, resources shared by every process
+      // (store/shared_resources.h); admissions lock a resource's row.
+      R"sql(
+CREATE TABLE resources (
+  name TEXT PRIMARY KEY,
+  requests DOUBLE PRECISION NOT NULL,
+  period_ms BIGINT NOT NULL,
+  burst DOUBLE PRECISION NOT NULL,
+  max_in_flight BIGINT NOT NULL,
+  tokens_per_minute DOUBLE PRECISION NOT NULL,
+  request_level DOUBLE PRECISION NOT NULL,
+  token_level DOUBLE PRECISION NOT NULL,
+  updated_at BIGINT NOT NULL,
+  paused_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE resource_holders (
+  resource TEXT NOT NULL,
+  engine_id TEXT NOT NULL,
+  in_flight BIGINT NOT NULL,
+  PRIMARY KEY (resource, engine_id)
+);
+CREATE TABLE workflow_limits (
+  workflow TEXT PRIMARY KEY,
+  max_running BIGINT NOT NULL,
+  concurrency_key TEXT NOT NULL,
+  key_limit BIGINT NOT NULL,
+  throttle_key TEXT NOT NULL,
+  throttle_limit BIGINT NOT NULL,
+  throttle_period_ms BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+)sql",
   };
   return all;
 }

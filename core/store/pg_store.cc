@@ -9,6 +9,7 @@
 #include "store/pg_connection.h"
 #include "store/pg_schema.h"
 #include "store/pg_tx.h"
+#include "store/shared_resources.h"
 
 namespace storyloom::store {
 namespace {
@@ -127,6 +128,12 @@ class PgStore final : public Store {
                                       nullptr);
   }
 
+  std::shared_ptr<SharedResources> shared_resources() override {
+    std::lock_guard lock(readers_mutex_);
+    if (!shared_) shared_ = open_pg_shared_resources(conninfo_, display_);
+    return shared_;
+  }
+
   void watch_changes(std::function<void()> on_change) override {
     listener_.reset();
     if (on_change) listener_ = std::make_unique<Listener>(conninfo_, display_, channel_, std::move(on_change));
@@ -178,6 +185,7 @@ class PgStore final : public Store {
   size_t opened_ = 0;
   std::vector<std::unique_ptr<Connection>> all_;
   std::vector<Connection*> idle_;
+  std::shared_ptr<SharedResources> shared_;  // under readers_mutex_
   std::unique_ptr<Listener> listener_;  // declared last: stops first
 };
 

@@ -166,6 +166,41 @@ DROP INDEX IF EXISTS runs_running;
       R"sql(
 ALTER TABLE runs ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
 )sql",
+      // 8 -> 9: resources shared by every process on the store
+      // (store/shared_resources.h): one row per resource (limits, bucket
+      // levels at updated_at, pause) and each engine's requests in flight.
+      R"sql(
+CREATE TABLE resources (
+  name TEXT PRIMARY KEY,
+  requests REAL NOT NULL,
+  period_ms INTEGER NOT NULL,
+  burst REAL NOT NULL,
+  max_in_flight INTEGER NOT NULL,
+  tokens_per_minute REAL NOT NULL,
+  request_level REAL NOT NULL,
+  token_level REAL NOT NULL,
+  updated_at INTEGER NOT NULL,
+  paused_until INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE resource_holders (
+  resource TEXT NOT NULL,
+  engine_id TEXT NOT NULL,
+  in_flight INTEGER NOT NULL,
+  PRIMARY KEY (resource, engine_id)
+) WITHOUT ROWID;
+-- The limits each workflow was registered with, for inspectors (the engine
+-- counts limits from its own registration, never from here).
+CREATE TABLE workflow_limits (
+  workflow TEXT PRIMARY KEY,
+  max_running INTEGER NOT NULL,
+  concurrency_key TEXT NOT NULL,
+  key_limit INTEGER NOT NULL,
+  throttle_key TEXT NOT NULL,
+  throttle_limit INTEGER NOT NULL,
+  throttle_period_ms INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
   };
   return all;
 }

@@ -12,6 +12,7 @@
 #include "storyloom/error.h"
 #include "store/pg_store.h"
 #include "store/schema.h"
+#include "store/shared_resources.h"
 #include "store/sqlite_checkpointer.h"
 #include "store/sqlite_connection.h"
 #include "store/sqlite_tx.h"
@@ -65,6 +66,13 @@ class SqliteStore final : public Store {
                                       &leases_);
   }
 
+  std::shared_ptr<SharedResources> shared_resources() override {
+    if (memory_) return nullptr;
+    std::lock_guard lock(readers_mutex_);
+    if (!shared_) shared_ = open_sqlite_shared_resources(path_, false);
+    return shared_;
+  }
+
  private:
   Connection* acquire_reader() {
     {
@@ -96,6 +104,7 @@ class SqliteStore final : public Store {
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<Connection>> all_readers_;
   std::vector<Connection*> idle_readers_;
+  std::shared_ptr<SharedResources> shared_;  // under readers_mutex_
   std::unique_ptr<Checkpointer> checkpointer_;  // declared last: stops first
 };
 
@@ -123,6 +132,10 @@ class ReadOnlySqliteStore : public Store {
   std::unique_ptr<WriteTx> begin_write() override {
     throw Error(ErrorCode::invalid_state,
                 "store '" + path_ + "' is open read-only; nothing can be changed through it");
+  }
+
+  std::shared_ptr<SharedResources> shared_resources() override {
+    return open_sqlite_shared_resources(path_, true);
   }
 
  private:

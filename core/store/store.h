@@ -15,6 +15,8 @@
 
 namespace storyloom::store {
 
+class SharedResources;
+
 // A run plus the fields only the scheduler uses.
 struct RunRecord {
   RunInfo info;
@@ -253,6 +255,10 @@ class Store {
   // call it; polling stays the safety net. Replaces any earlier watcher;
   // an empty function stops watching.
   virtual void watch_changes(std::function<void()> on_change) { (void)on_change; }
+  // Resource state every process on this store shares (shared_resources.h),
+  // on a connection of its own; null when nothing else can share the store
+  // (":memory:"), and the limiter then keeps resources in memory only.
+  virtual std::shared_ptr<SharedResources> shared_resources() { return nullptr; }
 };
 
 struct StoreOptions {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "storyloom/events.h"
+#include "storyloom/limits.h"
 #include "storyloom/run.h"
 
 namespace storyloom {
@@ -42,6 +43,13 @@ class StoreReader {
   // a run's child runs (invoke), in start order. Throw Error(store).
   std::optional<RunInfo> find_by_idempotency_key(std::string_view key);
   std::vector<std::string> children(std::string_view run_id);
+
+  // Resources, concurrency keys and throttle windows of every engine on the
+  // store (storyloom/limits.h), in store_reader_limits.cc. `now_ms` is the
+  // engines' clock (wall time); an engine's requests in flight count while
+  // its heartbeat is newer than `lease_ms` (the engines' lease_ttl); at most
+  // `top` keys and windows. An in-memory store has none. Throws Error(store).
+  LimitsView limits(int64_t now_ms, int64_t lease_ms = 10000, size_t top = 20);
 
  private:
   explicit StoreReader(std::unique_ptr<store::Store> store);

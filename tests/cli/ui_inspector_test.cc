@@ -5,6 +5,9 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <functional>
+#include <future>
+#include <thread>
 
 #include "inspector.h"
 #include "args.h"
@@ -197,3 +200,111 @@ TEST(UiCommandArgs, ParsesOptionsAndNamesBadOnes) {
 }
 
 }  // namespace
+
+namespace {
+
+// Polls `condition` every 10 ms for up to 10 s.
+bool soon(const std::function<bool()>& condition) {
+  for (int i = 0; i < 1000; ++i) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return condition();
+}
+
+}  // namespace
+
+// GET /api/limits while an engine works: the shared resource's bucket, its
+// requests in flight and a pause; the busiest concurrency key with its limit;
+// the throttle window in use.
+TEST_F(InspectorApiTest, LimitsShowResourcesKeysAndThrottles) {
+  EngineOptions options;
+  options.store = store_;
+  ResourceLimits api;
+  api.requests = 5;
+  api.max_in_flight = 3;
+  options.resources["llm:test"] = api;
+  options.resources["img"] = ResourceLimits{};
+  auto engine = Engine::open(options);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  WorkflowOptions keyed;
+  keyed.concurrency = ConcurrencyKey{"user", 2};
+  keyed.throttle = Throttle{"user", 10, std::chrono::milliseconds(60'000)};
+  engine->register_workflow(
+      "keyed",
+      [released](Context& ctx, const Json&) -> Json {
+        return ctx.step_using("llm:test", "call", [&]() -> Json {
+          released.wait();
+          return 1;
+        });
+      },
+      keyed);
+  engine->register_workflow("pauser", [](Context& ctx, const Json&) -> Json {
+    return ctx.step_using("img", "draw", []() -> Json {
+      throw Error(ErrorCode::provider, "HTTP 429", ErrorClass::rate_limited, 60'000);
+    });
+  });
+  for (int i = 0; i < 3; ++i) engine->start("keyed", boost::json::object{{"user", "ada"}});
+  engine->start("pauser", boost::json::object{});
+  engine->launch();
+
+  Inspector inspector = read_only();
+  Json view;
+  // The resource of that name (every engine also has its providers' own,
+  // llm:offline and image:offline).
+  auto resource = [&](std::string_view name) -> const boost::json::object* {
+    for (const auto& r : view.at("resources").as_array()) {
+      if (r.at("name").as_string() == name) return &r.as_object();
+    }
+    return nullptr;
+  };
+  auto ready = [&] {
+    auto r = inspector.handle({"GET", "/api/limits", "", ""});
+    if (r.status != 200) return false;
+    view = body(r);
+    return resource("llm:test") && resource("llm:test")->at("in_flight").as_int64() == 2 &&
+           resource("img") && resource("img")->at("paused_until_ms").as_int64() > 0 &&
+           !view.at("throttles").as_array().empty();
+  };
+  bool seen = soon(ready);
+  release.set_value();
+  engine->close();
+  ASSERT_TRUE(seen) << boost::json::serialize(view);
+
+  const auto& img = *resource("img");
+  EXPECT_TRUE(img.at("available_requests").is_null()) << "no rate limit shows as null";
+  EXPECT_GT(img.at("paused_until_ms").as_int64(), view.at("now_ms").as_int64() + 50'000);
+  const auto& llm = *resource("llm:test");
+  EXPECT_EQ(llm.at("limits").at("max_in_flight").as_int64(), 3);
+  double available = llm.at("available_requests").as_double();
+  EXPECT_GE(available, 3.0);  // 5, minus the two admitted, plus what refilled since
+  EXPECT_LE(available, 5.0);
+
+  const auto& key = view.at("concurrency_keys").at(0).as_object();
+  EXPECT_EQ(key.at("workflow").as_string(), "keyed");
+  EXPECT_EQ(key.at("key").as_string(), "\"ada\"");
+  EXPECT_EQ(key.at("running").as_int64(), 2);
+  EXPECT_EQ(key.at("limit").as_int64(), 2);
+  const auto& window = view.at("throttles").at(0).as_object();
+  EXPECT_EQ(window.at("workflow").as_string(), "keyed");
+  EXPECT_EQ(window.at("started").as_int64(), 2);
+  EXPECT_EQ(window.at("limit").as_int64(), 10);
+  EXPECT_EQ(window.at("period_ms").as_int64(), 60'000);
+}
+
+TEST_F(InspectorApiTest, LimitsRefusesBadParameters) {
+  Inspector inspector = read_only();
+  auto r = inspector.handle({"GET", "/api/limits?top=0", "", ""});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(error(r).find("top"), std::string::npos) << error(r);
+  r = inspector.handle({"GET", "/api/limits?lease=5", "", ""});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(error(r).find("lease"), std::string::npos) << error(r);
+  r = inspector.handle({"POST", "/api/limits", "", ""});
+  EXPECT_EQ(r.status, 405);
+  r = inspector.handle({"GET", "/api/limits", "", ""});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(body(r).at("concurrency_keys").as_array().empty());
+  EXPECT_TRUE(body(r).at("throttles").as_array().empty());
+}

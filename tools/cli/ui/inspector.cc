@@ -7,9 +7,12 @@
 //   GET  /api/runs/{id}/stream              SSE (server.cc; Last-Event-ID resumes)
 //   POST /api/runs/{id}/cancel | retry | rewind {"step"} | signal {"name","payload"} | priority {"priority"}
 //   POST /api/dead-letter/retry             {"workflow","owner","error_class","finished_after","finished_before"}
+//   GET  /api/limits?lease_ms&top           shared resources, busiest concurrency keys, throttle windows
 #include "inspector.h"
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
 
 #include "query_params.h"
 #include "storyloom/error.h"
@@ -224,6 +227,10 @@ ApiResponse Inspector::route(const ApiRequest& request) {
     if (!get) throw ApiError(405, "use GET for /api/runs");
     return ApiResponse{200, "application/json", list_runs(query)};
   }
+  if (path == "/api/limits") {
+    if (!get) throw ApiError(405, "use GET for /api/limits");
+    return ApiResponse{200, "application/json", limits(query)};
+  }
   if (path == "/api/dead-letter/retry") {
     if (!post) throw ApiError(405, "use POST for /api/dead-letter/retry");
     return ApiResponse{200, "application/json", retry_dead_letters(request.body)};
@@ -289,6 +296,53 @@ std::string Inspector::list_runs(std::string_view query) {
   if (filter.owner.size() > kMaxKeyBytes) throw ApiError(400, "owner is too long");
   std::lock_guard lock(reader_mutex_);
   return boost::json::serialize(to_json(reader_->list(filter)));
+}
+
+std::string Inspector::limits(std::string_view query) {
+  QueryParams params(query);
+  params.only({"lease_ms", "top"});
+  int64_t lease_ms = params.integer("lease_ms", 1, 86'400'000).value_or(10'000);
+  size_t top = static_cast<size_t>(params.integer("top", 1, 100).value_or(20));
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  LimitsView view;
+  {
+    std::lock_guard lock(reader_mutex_);
+    view = reader_->limits(now, lease_ms, top);
+  }
+  // +inf (no limit of that kind) is null in JSON.
+  auto level = [](double v) { return std::isinf(v) ? Json(nullptr) : Json(v); };
+  boost::json::array resources, keys, throttles;
+  for (const auto& r : view.resources) {
+    resources.push_back(boost::json::object{
+        {"name", r.name},
+        {"limits", boost::json::object{{"requests", r.limits.requests},
+                                       {"period_ms", r.limits.period.count()},
+                                       {"burst", r.limits.burst},
+                                       {"max_in_flight", r.limits.max_in_flight},
+                                       {"tokens_per_minute", r.limits.tokens_per_minute}}},
+        {"available_requests", level(r.available_requests)},
+        {"available_tokens", level(r.available_tokens)},
+        {"in_flight", r.in_flight},
+        {"paused_until_ms", r.paused_until_ms}});
+  }
+  for (const auto& k : view.keys) {
+    keys.push_back(boost::json::object{{"workflow", k.workflow}, {"key", k.key},
+                                       {"running", k.running}, {"queued", k.queued},
+                                       {"limit", k.limit}});
+  }
+  for (const auto& t : view.throttles) {
+    throttles.push_back(boost::json::object{{"workflow", t.workflow}, {"key", t.key},
+                                            {"started", t.started}, {"limit", t.limit},
+                                            {"period_ms", t.period_ms},
+                                            {"frees_at_ms", t.frees_at_ms}});
+  }
+  return boost::json::serialize(boost::json::object{{"now_ms", now},
+                                                    {"lease_ms", lease_ms},
+                                                    {"resources", std::move(resources)},
+                                                    {"concurrency_keys", std::move(keys)},
+                                                    {"throttles", std::move(throttles)}});
 }
 
 std::string Inspector::run_detail(const std::string& run_id) {

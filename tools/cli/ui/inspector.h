@@ -61,6 +61,7 @@ class Inspector {
  private:
   ApiResponse route(const ApiRequest& request);
   std::string list_runs(std::string_view query);
+  std::string limits(std::string_view query);
   std::string run_detail(const std::string& run_id);
   std::string run_events(const std::string& run_id, std::string_view query);
   std::string run_artifacts(const std::string& run_id);

@@ -35,7 +35,28 @@ int main(int argc, char** argv) {
   options.store = argv[1];
   options.durability = Durability::normal;
   options.chunk_flush_interval = std::chrono::milliseconds(20);
+  // For the Limits page: a resource with a cap, used by "busy" runs that
+  // hold it, one per user at a time.
+  ResourceLimits llm;
+  llm.requests = 5;
+  llm.max_in_flight = 2;
+  options.resources["llm:e2e"] = llm;
   auto engine = Engine::open(options);
+  WorkflowOptions one_per_user;
+  one_per_user.concurrency = ConcurrencyKey{"user", 1};
+  engine->register_workflow(
+      "busy",
+      [](Context& ctx, const Json& input) -> Json {
+        auto hold = std::chrono::milliseconds(int_field(input, "hold_ms", 1000));
+        return ctx.step_using("llm:e2e", "call", [&]() -> Json {
+          auto until = std::chrono::steady_clock::now() + hold;
+          while (std::chrono::steady_clock::now() < until && !ctx.cancelled()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+          return nullptr;
+        });
+      },
+      one_per_user);
   engine->register_workflow("story", [](Context& ctx, const Json& input) -> Json {
     int64_t pages = int_field(input, "pages", 3);
     auto delay = std::chrono::milliseconds(int_field(input, "delay_ms", 300));

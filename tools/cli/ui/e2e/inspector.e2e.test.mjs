@@ -1,7 +1,7 @@
 // `storyloom ui` end to end in Debian's Chromium (playwright-core): the runs
 // list and its filters, a run opened by keyboard and watched live to its end,
 // a failed run retried and a running one cancelled from the page, a
-// read-only server refusing actions, and the API's 400s. The store is written
+// read-only server refusing actions, the Limits page, and the API's 400s. The store is written
 // and executed by storyloom_ui_e2e_fixture (fixture.cc) in another process,
 // as an app's store would be.
 import { after, before, test } from 'node:test';
@@ -204,6 +204,34 @@ test('--read-only shows no usable action and the API refuses them', async () => 
   }
   const bulk = await api(uiReadOnly.base, 'POST', '/api/dead-letter/retry', '{}');
   assert.equal(bulk.status, 403);
+});
+
+test('the Limits page, opened by keyboard, shows resources and keys live', async () => {
+  const ada1 = await fixture.start('busy', { user: 'ada', hold_ms: 60000 });
+  const ada2 = await fixture.start('busy', { user: 'ada', hold_ms: 60000 });
+  await page.goto(ui.base);
+  await page.focus('#nav-limits');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid="resources"]');
+  const cell = (sel) => page.textContent(sel).catch(() => '');
+  // One run per user: ada's second run waits, so one request is in flight.
+  await until('one request of llm:e2e in flight', async () =>
+    (await cell('[data-resource="llm:e2e"] [data-testid="in-flight"]')) === '1 of 2');
+  await until('ada\'s key running 1 of limit 1', async () => {
+    const rows = await page.$$eval('[data-testid="concurrency-keys"] tbody tr',
+      (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    return rows.some((r) => r[0] === 'busy' && r[1] === '"ada"' && r[2] === '1' && r[4] === '1');
+  });
+  // Live: another user's run takes the second slot without a reload.
+  const bob = await fixture.start('busy', { user: 'bob', hold_ms: 60000 });
+  await until('two requests in flight', async () =>
+    (await cell('[data-resource="llm:e2e"] [data-testid="in-flight"]')) === '2 of 2');
+  assert.equal(await page.getAttribute('#nav-limits', 'aria-current'), 'page');
+  for (const id of [ada1, ada2, bob]) {
+    assert.equal((await api(ui.base, 'POST', `/api/runs/${id}/cancel`, '{}')).status, 200);
+  }
+  await until('the slots freed', async () =>
+    (await cell('[data-resource="llm:e2e"] [data-testid="in-flight"]')) === '0 of 2');
 });
 
 test('bad requests are 4xx answers with a message, and the server keeps serving', async () => {

@@ -1,5 +1,6 @@
-// storyloom inspector: a runs list and a run page over the JSON API of
-// `storyloom ui`, kept live with Server-Sent Events. Plain DOM, no build step.
+// storyloom inspector: a runs list, a run page and a resources and limits page
+// over the JSON API of `storyloom ui`, kept live with Server-Sent Events (runs)
+// and polling (lists, limits). Plain DOM, no build step.
 'use strict';
 
 const state = { readOnly: true, source: null, listTimer: null };
@@ -386,6 +387,65 @@ async function runAction(id, label, name, fields, snapshot, refresh) {
   }
 }
 
+// ---- resources and limits ----
+
+// A table with a caption (its heading for screen readers) and one row per item.
+function limitsTable(testid, caption, headers, rows, empty) {
+  return h('table', { class: 'runs', 'data-testid': testid },
+    h('caption', {}, caption),
+    h('thead', {}, h('tr', {}, headers.map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, rows.length ? rows
+      : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, empty))));
+}
+
+const amount = (v, limit) => (v === null ? 'no limit' : `${Math.floor(v * 10) / 10} of ${limit}`);
+
+function resourceRows(resources, now) {
+  return resources.map((r) => {
+    const l = r.limits;
+    const size = l.burst > 0 ? l.burst : Math.max(l.requests, 1);
+    const paused = r.paused_until_ms > now;
+    return h('tr', { 'data-resource': r.name },
+      h('td', { class: 'mono' }, r.name),
+      h('td', { 'data-testid': 'requests' }, amount(r.available_requests, size),
+        l.requests > 0 ? h('span', { class: 'muted' }, ` (${l.requests} per ${l.period_ms} ms)`) : null),
+      h('td', {}, amount(r.available_tokens, l.tokens_per_minute)),
+      h('td', { 'data-testid': 'in-flight' }, l.max_in_flight > 0 ? `${r.in_flight} of ${l.max_in_flight}` : String(r.in_flight)),
+      h('td', { 'data-testid': 'pause' }, paused
+        ? h('span', { class: 'status failed' }, `paused ${Math.ceil((r.paused_until_ms - now) / 1000)} s more`)
+        : 'no'));
+  });
+}
+
+async function renderLimits(main) {
+  const body = h('div', { 'aria-live': 'polite' });
+  main.replaceChildren(h('h1', {}, 'Resources and limits'),
+    h('p', { class: 'muted' }, 'Shared by every engine on this store · refreshes every 2 s'), body);
+  async function load() {
+    let v;
+    try {
+      v = await api('/api/limits');
+    } catch (err) {
+      body.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message));
+      return;
+    }
+    body.replaceChildren(
+      limitsTable('resources', 'Resources', ['Resource', 'Requests available', 'Tokens available', 'In flight', 'Paused'],
+        resourceRows(v.resources, v.now_ms), 'No resource has been used on this store.'),
+      limitsTable('concurrency-keys', 'Busiest concurrency keys', ['Workflow', 'Key', 'Running', 'Queued', 'Limit'],
+        v.concurrency_keys.map((k) => h('tr', {},
+          h('td', {}, k.workflow), h('td', { class: 'mono' }, k.key), h('td', {}, k.running),
+          h('td', {}, k.queued), h('td', {}, k.limit || 'unknown'))), 'No run holds a concurrency key.'),
+      limitsTable('throttles', 'Throttle windows', ['Workflow', 'Key', 'Started', 'Limit', 'Period', 'Next start frees at'],
+        v.throttles.map((t) => h('tr', {},
+          h('td', {}, t.workflow), h('td', { class: 'mono' }, t.key), h('td', {}, t.started),
+          h('td', {}, t.limit), h('td', {}, `${t.period_ms} ms`), h('td', {}, time(t.frees_at_ms)))),
+        'No throttle window is in use.'));
+  }
+  await load();
+  state.listTimer = setInterval(load, 2000);
+}
+
 // ---- routing ----
 
 async function route() {
@@ -395,7 +455,11 @@ async function route() {
   const params = Object.fromEntries(new URLSearchParams(query || ''));
   document.getElementById('nav-runs').removeAttribute('aria-current');
   document.getElementById('nav-dead').removeAttribute('aria-current');
-  if (path && path.startsWith('/runs/')) {
+  document.getElementById('nav-limits').removeAttribute('aria-current');
+  if (path === '/limits') {
+    document.getElementById('nav-limits').setAttribute('aria-current', 'page');
+    await renderLimits(main);
+  } else if (path && path.startsWith('/runs/')) {
     await renderRun(main, decodeURIComponent(path.slice('/runs/'.length)));
   } else if (path === '/dead-letter') {
     document.getElementById('nav-dead').setAttribute('aria-current', 'page');
