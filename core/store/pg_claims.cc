@@ -6,7 +6,8 @@
 // commits, so two engines cannot both take its last slot. The lock is only
 // tried: a workflow another engine is claiming right now is left for this
 // round (its runs count as held back by a limit, and the engine asks again
-// when a run ends), so a claim never waits and never deadlocks.
+// when a run ends, or at its next poll), so a claim never waits and never
+// deadlocks.
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -77,7 +78,12 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
   std::vector<std::string> names;
   for (auto& name : names_of(req.workflows_json_array)) {
     if (req.rules.count(name) && !try_lock_workflow(name)) {
+      // Nothing of this engine's may end soon to prompt another claim (it may
+      // have no run in flight), and the claim holding the lock may leave
+      // runs behind: ask again at the next poll, as for a throttle.
       out.limited = true;
+      int64_t retry = req.now_ms + 1;
+      out.throttle_wake_ms = out.throttle_wake_ms == 0 ? retry : std::min(out.throttle_wake_ms, retry);
       continue;
     }
     names.push_back(std::move(name));

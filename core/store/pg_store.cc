@@ -21,6 +21,27 @@ constexpr std::chrono::milliseconds kReconnectWindow{30000};
 // Reader connections per store; a read beyond them waits for one to be free.
 constexpr size_t kMaxReaders = 8;
 
+// The time left to get a working connection back, and the pause between
+// attempts (50 ms doubling to 1 s).
+class Reconnecting {
+ public:
+  std::chrono::milliseconds left() const {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+    return std::max(ms, std::chrono::milliseconds(0));
+  }
+  // Rethrows the current error once the window is over; else sleeps.
+  void wait_or_throw() {
+    if (Clock::now() + delay_ > deadline_) throw;
+    std::this_thread::sleep_for(delay_);
+    delay_ = std::min(delay_ * 2, std::chrono::milliseconds(1000));
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point deadline_ = Clock::now() + kReconnectWindow;
+  std::chrono::milliseconds delay_{50};
+};
+
 // Waits for NOTIFY on the store's channel on its own connection and thread,
 // and calls the watcher: a commit in another process woke us. After a lost
 // connection it reconnects (backoff) and calls the watcher once, since
@@ -100,17 +121,32 @@ class PgStore final : public Store {
 
   ~PgStore() override { listener_.reset(); }
 
+  // A pooled connection whose server restarted still looks open until it is
+  // used: its BEGIN fails. Both begins then reconnect (backoff, within
+  // kReconnectWindow) and begin again, so a restart costs a wait, not an
+  // error in whichever engine thread asked first.
   std::unique_ptr<ReadTx> begin_read() override {
-    Connection* conn = acquire_reader();
-    try {
-      conn->ensure(kReconnectWindow);
-    } catch (...) {
-      release_reader(conn);
-      throw;
+    Reconnecting retry;
+    for (;;) {
+      Connection* conn = nullptr;
+      try {
+        conn = acquire_reader();
+        conn->ensure(retry.left());
+      } catch (const Error&) {
+        if (conn) release_reader(conn);
+        retry.wait_or_throw();
+        continue;
+      }
+      try {
+        // On failure PgTx gives the connection back itself (on_end).
+        return std::make_unique<pg::PgTx>(*conn, std::unique_lock<std::mutex>(), false,
+                                          "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", nullptr,
+                                          [this, conn] { release_reader(conn); });
+      } catch (const Error&) {
+        if (conn->ok()) throw;  // the server answered: not a lost connection
+        retry.wait_or_throw();
+      }
     }
-    return std::make_unique<pg::PgTx>(*conn, std::unique_lock<std::mutex>(), false,
-                                      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", nullptr,
-                                      [this, conn] { release_reader(conn); });
   }
 
   std::unique_ptr<WriteTx> begin_write() override {
@@ -118,13 +154,21 @@ class PgStore final : public Store {
       throw Error(ErrorCode::invalid_state,
                   "store '" + display_ + "' is open read-only; nothing can be changed through it");
     }
-    std::unique_lock lock(write_mutex_);
-    if (!writer_->ok()) {
-      writer_->ensure(kReconnectWindow);
-      if (!writer_setup_.empty()) writer_->exec_script(writer_setup_);
+    Reconnecting retry;
+    for (;;) {
+      std::unique_lock lock(write_mutex_);
+      if (!writer_->ok()) {
+        writer_->ensure(retry.left());
+        if (!writer_setup_.empty()) writer_->exec_script(writer_setup_);
+      }
+      try {
+        return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, "BEGIN", &notify_sql_,
+                                          nullptr);
+      } catch (const Error&) {
+        if (writer_->ok()) throw;
+        retry.wait_or_throw();
+      }
     }
-    return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, "BEGIN", &notify_sql_,
-                                      nullptr);
   }
 
   void watch_changes(std::function<void()> on_change) override {
