@@ -67,8 +67,21 @@ class Connection {
   void ensure(std::chrono::milliseconds window);
   bool ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
 
-  // Runs one or more statements without parameters (simple protocol).
+  // Runs one or more statements without parameters (simple protocol), after
+  // any deferred ones, in one round trip.
   void exec_script(const std::string& sql);
+  // Like exec_script, but returns the result of each statement that ran, in
+  // order (deferred ones first); the server stops at the first that fails,
+  // which is the last result. Throws only when nothing could be sent.
+  std::vector<Result> exec_each(const std::string& sql);
+  // A statement without parameters or result (SAVEPOINT, RELEASE) that need
+  // not cost a round trip of its own: it is sent with the next statement
+  // (pipeline mode), and its error, if any, is thrown by that one. `sql`
+  // must outlive the call that sends it (a literal).
+  void defer(const char* sql) { deferred_.push_back(sql); }
+  // Forgets deferred statements not yet sent (the transaction is rolled back).
+  void discard_deferred() { deferred_.clear(); }
+  size_t deferred_count() const { return deferred_.size(); }
   // A statement with parameters, prepared once per connection (keyed by the
   // SQL literal's address, which must outlive the connection).
   Result query(const char* sql, const Params& params = {});
@@ -86,11 +99,15 @@ class Connection {
   void connect();
   Result run(const char* sql, const std::string* dynamic, const Params& params, bool check,
              std::string* sqlstate);
+  Result run_pipelined(const char* sql, const std::string* dynamic,
+                       const std::vector<const char*>& values, bool check, std::string* sqlstate);
+  std::string with_deferred(const std::string& sql);
 
   std::string conninfo_;
   std::string display_;
   PGconn* conn_ = nullptr;
   std::unordered_map<const char*, std::string> prepared_;
+  std::vector<const char*> deferred_;
 };
 
 // A PostgreSQL array literal of text values ({"a","b"}), for ANY($n::text[]).
