@@ -104,6 +104,23 @@ void Connection::connect() {
   // Notices (a DROP ... IF EXISTS that found nothing) are not errors; keep
   // them off stderr.
   PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  if (!setup_.empty()) {
+    Result r(PQexec(conn_, setup_.c_str()));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) fail("the session setup failed", r.get());
+  }
+}
+
+void Connection::set_session_setup(std::string sql) {
+  setup_ = std::move(sql);
+  Result r(PQexec(conn_, setup_.c_str()));
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) fail("the session setup failed", r.get());
+}
+
+void Connection::begin_deferred(std::string sql, std::chrono::milliseconds window) {
+  deferred_.clear();
+  deferred_.push_back(std::move(sql));
+  replay_ = true;
+  replay_window_ = window;
 }
 
 void Connection::ensure(std::chrono::milliseconds window) {
@@ -131,8 +148,9 @@ void Connection::fail(const std::string& what, const PGresult* r) const {
 
 std::string Connection::with_deferred(const std::string& sql) {
   std::string all;
-  for (const char* d : deferred_) all += std::string(d) + "; ";
+  for (const auto& d : deferred_) all += d + "; ";
   deferred_.clear();
+  replay_ = false;
   return all + sql;
 }
 
@@ -165,12 +183,14 @@ bool succeeded(const PGresult* r) {
 Result Connection::run_pipelined(const char* sql, const std::string* dynamic,
                                  const std::vector<const char*>& values, bool check,
                                  std::string* sqlstate) {
-  std::vector<const char*> deferred;
-  deferred.swap(deferred_);
+  std::vector<std::string> deferred = deferred_;  // kept for a replay
+  deferred_.clear();
   const int n = static_cast<int>(values.size());
   if (!PQenterPipelineMode(conn_)) fail("pipeline mode could not start");
   bool sent = true;
-  for (const char* d : deferred) sent = sent && PQsendQueryParams(conn_, d, 0, nullptr, nullptr, nullptr, nullptr, 0);
+  for (const auto& d : deferred) {
+    sent = sent && PQsendQueryParams(conn_, d.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+  }
   std::string fresh_name;  // a statement prepared in this pipeline
   if (dynamic) {
     sent = sent && PQsendQueryParams(conn_, dynamic->c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
@@ -240,7 +260,21 @@ Result Connection::run(const char* sql, const std::string* dynamic, const Params
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  if (!deferred_.empty()) return run_pipelined(sql, dynamic, values, check, sqlstate);
+  while (!deferred_.empty()) {
+    std::vector<std::string> kept = deferred_;
+    try {
+      Result r = run_pipelined(sql, dynamic, values, check, sqlstate);
+      replay_ = false;
+      return r;
+    } catch (const Error&) {
+      if (!replay_ || ok()) {
+        replay_ = false;
+        throw;
+      }
+      ensure(replay_window_);  // throws once the window is over
+      deferred_ = std::move(kept);
+    }
+  }
   const int n = static_cast<int>(values.size());
   PGresult* raw = nullptr;
   if (dynamic) {

@@ -45,20 +45,14 @@ PgTx::PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
            const std::string& begin_sql, const std::string* notify_sql, std::function<void()> on_end)
     : conn_(conn), lock_(std::move(lock)), write_(write), notify_sql_(notify_sql),
       on_end_(std::move(on_end)) {
-  conn_.discard_deferred();
-  try {
-    conn_.exec_script(begin_sql);
-  } catch (...) {
-    if (conn_.ok()) PQclear(PQexec(conn_.raw(), "ROLLBACK"));  // BEGIN ran, the lock failed
-    end();
-    throw;
-  }
+  // The BEGIN rides with the transaction's first statement.
+  conn_.begin_deferred(begin_sql, kReconnectWindow);
   open_ = true;
 }
 
 PgTx::~PgTx() {
-  conn_.discard_deferred();
-  if (open_ && conn_.ok()) {
+  conn_.discard_deferred();  // a BEGIN never sent leaves nothing to end
+  if (open_ && conn_.in_transaction()) {
     PQclear(PQexec(conn_.raw(), write_ ? "ROLLBACK" : "COMMIT"));
   }
   end();

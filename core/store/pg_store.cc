@@ -15,9 +15,7 @@ namespace {
 
 using pg::Connection;
 
-// How long a transaction's start waits for the database to come back (a
-// restart) before it fails with Error(store).
-constexpr std::chrono::milliseconds kReconnectWindow{30000};
+using pg::kReconnectWindow;
 // Reader connections per store; a read beyond them waits for one to be free.
 constexpr size_t kMaxReaders = 8;
 
@@ -112,8 +110,7 @@ class PgStore final : public Store {
     // database do not wake each other.
     std::string key = writer_->query_once("SELECT hashtext('storyloom.write.' || current_schema())")
                           .text(0, 0);
-    writer_setup_ = options.sync_every_commit ? "" : "SET synchronous_commit = off";
-    if (!writer_setup_.empty()) writer_->exec_script(writer_setup_);
+    if (!options.sync_every_commit) writer_->set_session_setup("SET synchronous_commit = off");
     std::string channel = "storyloom_" + (key[0] == '-' ? "n" + key.substr(1) : key);
     notify_sql_ = "BEGIN; SET LOCAL synchronous_commit = off; NOTIFY " + channel + "; COMMIT";
     channel_ = channel;
@@ -122,9 +119,11 @@ class PgStore final : public Store {
   ~PgStore() override { listener_.reset(); }
 
   // A pooled connection whose server restarted still looks open until it is
-  // used: its BEGIN fails. Both begins then reconnect (backoff, within
-  // kReconnectWindow) and begin again, so a restart costs a wait, not an
-  // error in whichever engine thread asked first.
+  // used. A transaction's BEGIN is sent with its first statement
+  // (Connection::begin_deferred): when that round trip finds the connection
+  // lost, it reconnects (backoff, within kReconnectWindow) and sends both
+  // again, so a restart costs a wait, not an error in whichever engine
+  // thread asked first. A connection that cannot be made is retried here.
   std::unique_ptr<ReadTx> begin_read() override {
     Reconnecting retry;
     for (;;) {
@@ -137,15 +136,9 @@ class PgStore final : public Store {
         retry.wait_or_throw();
         continue;
       }
-      try {
-        // On failure PgTx gives the connection back itself (on_end).
-        return std::make_unique<pg::PgTx>(*conn, std::unique_lock<std::mutex>(), false,
-                                          "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", nullptr,
-                                          [this, conn] { release_reader(conn); });
-      } catch (const Error&) {
-        if (conn->ok()) throw;  // the server answered: not a lost connection
-        retry.wait_or_throw();
-      }
+      return std::make_unique<pg::PgTx>(*conn, std::unique_lock<std::mutex>(), false,
+                                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", nullptr,
+                                        [this, conn] { release_reader(conn); });
     }
   }
 
@@ -154,21 +147,9 @@ class PgStore final : public Store {
       throw Error(ErrorCode::invalid_state,
                   "store '" + display_ + "' is open read-only; nothing can be changed through it");
     }
-    Reconnecting retry;
-    for (;;) {
-      std::unique_lock lock(write_mutex_);
-      if (!writer_->ok()) {
-        writer_->ensure(retry.left());
-        if (!writer_setup_.empty()) writer_->exec_script(writer_setup_);
-      }
-      try {
-        return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, "BEGIN", &notify_sql_,
-                                          nullptr);
-      } catch (const Error&) {
-        if (writer_->ok()) throw;
-        retry.wait_or_throw();
-      }
-    }
+    std::unique_lock lock(write_mutex_);
+    if (!writer_->ok()) writer_->ensure(kReconnectWindow);
+    return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, "BEGIN", &notify_sql_, nullptr);
   }
 
   void watch_changes(std::function<void()> on_change) override {
@@ -212,7 +193,6 @@ class PgStore final : public Store {
   std::string conninfo_;
   std::string display_;
   bool read_only_;
-  std::string writer_setup_;
   std::string notify_sql_;
   std::string channel_;
   std::mutex write_mutex_;
