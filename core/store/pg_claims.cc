@@ -190,7 +190,8 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
       picks.push_back(Pick{std::move(run), std::move(keys), rules.run_timeout_ms});
     }
     if (page.rows() < page_size) break;
-    page_size *= 2;
+    int64_t left = static_cast<int64_t>(kMaxScan - std::min(scanned, kMaxScan));
+    page_size = std::min(page_size * 2, left);  // never past kMaxScan
   }
   // The pages above were read without locking (a claim of a limited workflow
   // may scan thousands of held-back runs; locking each would write each):
