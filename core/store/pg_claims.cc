@@ -6,7 +6,8 @@
 // commits, so two engines cannot both take its last slot. The lock is only
 // tried: a workflow another engine is claiming right now is left for this
 // round (its runs count as held back by a limit, and the engine asks again
-// when a run ends), so a claim never waits and never deadlocks.
+// when a run ends, or at its next poll), so a claim never waits and never
+// deadlocks.
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -71,13 +72,23 @@ ClaimResult PgTx::claim_unlimited(const ClaimRequest& req) {
 }
 
 ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
-  constexpr int64_t kPage = 256;
+  // Each page's keyset condition is a filter, not an index bound (the order
+  // mixes DESC and ASC), so a page scans the index from the queue's head:
+  // pages double, so a claim that scans n held-back runs reads about 2n
+  // index entries rather than n²/512 (a deep backlog of one key made claims
+  // take a third of a second each with fixed pages of 256).
+  int64_t page_size = 256;
   constexpr size_t kMaxScan = 4096;  // bounds one claim; the rest wait for the next
   ClaimResult out;
   std::vector<std::string> names;
   for (auto& name : names_of(req.workflows_json_array)) {
     if (req.rules.count(name) && !try_lock_workflow(name)) {
+      // Nothing of this engine's may end soon to prompt another claim (it may
+      // have no run in flight), and the claim holding the lock may leave
+      // runs behind: ask again at the next poll, as for a throttle.
       out.limited = true;
+      int64_t retry = req.now_ms + 1;
+      out.throttle_wake_ms = out.throttle_wake_ms == 0 ? retry : std::min(out.throttle_wake_ms, retry);
       continue;
     }
     names.push_back(std::move(name));
@@ -138,7 +149,7 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
     }
     if (eligible.empty()) break;
     Result page = conn_.query(page_sql.c_str(), {p(req.now_ms), text_array(eligible), p(after_priority),
-                                                 p(after_available), p(after_seq), p(kPage)});
+                                                 p(after_available), p(after_seq), p(page_size)});
     for (int row = 0; row < page.rows() && picks.size() < req.limit; ++row) {
       ++scanned;
       after_seq = page.int64(row, 0);
@@ -178,7 +189,9 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
       if (rules.key_limit > 0 && keys.concurrency) ++count_key(wf, *keys.concurrency);
       picks.push_back(Pick{std::move(run), std::move(keys), rules.run_timeout_ms});
     }
-    if (page.rows() < kPage) break;
+    if (page.rows() < page_size) break;
+    int64_t left = static_cast<int64_t>(kMaxScan - std::min(scanned, kMaxScan));
+    page_size = std::min(page_size * 2, left);  // never past kMaxScan
   }
   // The pages above were read without locking (a claim of a limited workflow
   // may scan thousands of held-back runs; locking each would write each):

@@ -95,6 +95,7 @@ Connection::~Connection() {
 void Connection::connect() {
   if (conn_) PQfinish(conn_);
   prepared_.clear();
+  deferred_.clear();
   conn_ = PQconnectdb(conninfo_.c_str());
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string why = conn_ ? trimmed(PQerrorMessage(conn_)) : "out of memory";
@@ -103,6 +104,23 @@ void Connection::connect() {
   // Notices (a DROP ... IF EXISTS that found nothing) are not errors; keep
   // them off stderr.
   PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  if (!setup_.empty()) {
+    Result r(PQexec(conn_, setup_.c_str()));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) fail("the session setup failed", r.get());
+  }
+}
+
+void Connection::set_session_setup(std::string sql) {
+  setup_ = std::move(sql);
+  Result r(PQexec(conn_, setup_.c_str()));
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) fail("the session setup failed", r.get());
+}
+
+void Connection::begin_deferred(std::string sql, std::chrono::milliseconds window) {
+  deferred_.clear();
+  deferred_.push_back(std::move(sql));
+  replay_ = true;
+  replay_window_ = window;
 }
 
 void Connection::ensure(std::chrono::milliseconds window) {
@@ -128,10 +146,113 @@ void Connection::fail(const std::string& what, const PGresult* r) const {
   throw store_error(what + " on store '" + display_ + "': " + trimmed(why));
 }
 
+std::string Connection::with_deferred(const std::string& sql) {
+  std::string all;
+  for (const auto& d : deferred_) all += d + "; ";
+  deferred_.clear();
+  replay_ = false;
+  return all + sql;
+}
+
 void Connection::exec_script(const std::string& sql) {
-  Result r(PQexec(conn_, sql.c_str()));
+  Result r(PQexec(conn_, with_deferred(sql).c_str()));
   auto status = PQresultStatus(r.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("a statement failed", r.get());
+}
+
+std::vector<Result> Connection::exec_each(const std::string& sql) {
+  if (!PQsendQuery(conn_, with_deferred(sql).c_str())) fail("a statement could not be sent");
+  std::vector<Result> out;
+  while (PGresult* r = PQgetResult(conn_)) out.emplace_back(r);
+  if (out.empty()) fail("a statement returned nothing");
+  return out;
+}
+
+namespace {
+
+bool succeeded(const PGresult* r) {
+  auto status = PQresultStatus(r);
+  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}
+
+}  // namespace
+
+// The deferred statements, then this one, in one round trip: sent in
+// pipeline mode, then read back in order. The first failure is the one that
+// counts (the server skips the rest of the pipeline after it).
+Result Connection::run_pipelined(const char* sql, const std::string* dynamic,
+                                 const std::vector<const char*>& values, bool check,
+                                 std::string* sqlstate) {
+  std::vector<std::string> deferred = deferred_;  // kept for a replay
+  deferred_.clear();
+  const int n = static_cast<int>(values.size());
+  if (!PQenterPipelineMode(conn_)) fail("pipeline mode could not start");
+  bool sent = true;
+  for (const auto& d : deferred) {
+    sent = sent && PQsendQueryParams(conn_, d.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+  }
+  std::string fresh_name;  // a statement prepared in this pipeline
+  if (dynamic) {
+    sent = sent && PQsendQueryParams(conn_, dynamic->c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+  } else {
+    auto it = prepared_.find(sql);
+    const std::string* name = it == prepared_.end() ? nullptr : &it->second;
+    if (!name) {
+      fresh_name = "s" + std::to_string(prepared_.size());
+      sent = sent && PQsendPrepare(conn_, fresh_name.c_str(), sql, n, nullptr);
+      name = &fresh_name;
+    }
+    sent = sent && PQsendQueryPrepared(conn_, name->c_str(), n, values.data(), nullptr, nullptr, 0);
+  }
+  sent = sent && PQpipelineSync(conn_);
+  if (!sent) {
+    std::string why = trimmed(PQerrorMessage(conn_));
+    PQexitPipelineMode(conn_);
+    throw store_error("a statement could not be sent to store '" + display_ + "': " + why);
+  }
+  // Each statement's result (then a null), and the sync's at the end.
+  std::vector<Result> results;
+  for (;;) {
+    PGresult* r = PQgetResult(conn_);
+    if (!r) {
+      if (PQstatus(conn_) != CONNECTION_OK) break;
+      continue;
+    }
+    if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      break;
+    }
+    results.emplace_back(r);
+  }
+  PQexitPipelineMode(conn_);
+  size_t prepare = fresh_name.empty() ? 0 : 1;
+  if (results.size() < deferred.size() + prepare + 1) fail("the connection was lost");
+  for (size_t i = 0; i < deferred.size(); ++i) {
+    if (!succeeded(results[i].get())) fail("a statement failed", results[i].get());
+  }
+  if (prepare) {
+    Result& prep = results[deferred.size()];
+    if (!succeeded(prep.get())) {
+      if (!check) {
+        if (sqlstate) {
+          const char* s = PQresultErrorField(prep.get(), PG_DIAG_SQLSTATE);
+          *sqlstate = s ? s : "";
+        }
+        return std::move(prep);
+      }
+      fail("a statement could not be prepared", prep.get());
+    }
+    prepared_.emplace(sql, fresh_name);
+  }
+  Result r = std::move(results[deferred.size() + prepare]);
+  if (!succeeded(r.get())) {
+    if (sqlstate) {
+      const char* s = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+      *sqlstate = s ? s : "";
+    }
+    if (check) fail("a query failed", r.get());
+  }
+  return r;
 }
 
 Result Connection::run(const char* sql, const std::string* dynamic, const Params& params,
@@ -139,6 +260,21 @@ Result Connection::run(const char* sql, const std::string* dynamic, const Params
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  while (!deferred_.empty()) {
+    std::vector<std::string> kept = deferred_;
+    try {
+      Result r = run_pipelined(sql, dynamic, values, check, sqlstate);
+      replay_ = false;
+      return r;
+    } catch (const Error&) {
+      if (!replay_ || ok()) {
+        replay_ = false;
+        throw;
+      }
+      ensure(replay_window_);  // throws once the window is over
+      deferred_ = std::move(kept);
+    }
+  }
   const int n = static_cast<int>(values.size());
   PGresult* raw = nullptr;
   if (dynamic) {

@@ -17,6 +17,10 @@
 
 namespace storyloom::store::pg {
 
+// How long a transaction's start waits for the database to come back (a
+// restart) before it fails with Error(store).
+constexpr std::chrono::milliseconds kReconnectWindow{30000};
+
 // Whether `spec` names a PostgreSQL store: postgresql://..., postgres://...,
 // or a bare "postgresql:" / "postgres:" (every setting from the PG* variables).
 bool is_postgres_spec(const std::string& spec);
@@ -67,8 +71,32 @@ class Connection {
   void ensure(std::chrono::milliseconds window);
   bool ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
 
-  // Runs one or more statements without parameters (simple protocol).
+  // Runs one or more statements without parameters (simple protocol), after
+  // any deferred ones, in one round trip.
   void exec_script(const std::string& sql);
+  // Like exec_script, but returns the result of each statement that ran, in
+  // order (deferred ones first); the server stops at the first that fails,
+  // which is the last result. Throws only when nothing could be sent.
+  std::vector<Result> exec_each(const std::string& sql);
+  // A statement without parameters or result (SAVEPOINT, RELEASE) that need
+  // not cost a round trip of its own: it is sent with the next statement
+  // (pipeline mode), and its error, if any, is thrown by that one.
+  void defer(std::string sql) { deferred_.push_back(std::move(sql)); }
+  // Starts a transaction the same way. Until its first round trip succeeds
+  // nothing of it has reached the server, so if that round trip finds the
+  // connection lost (the server restarted since the connection was last
+  // used), it reconnects (ensure, up to `window`) and sends it again.
+  void begin_deferred(std::string sql, std::chrono::milliseconds window);
+  // Forgets deferred statements not yet sent (the transaction is rolled back).
+  void discard_deferred() {
+    deferred_.clear();
+    replay_ = false;
+  }
+  size_t deferred_count() const { return deferred_.size(); }
+  // Whether the server has a transaction open on this connection.
+  bool in_transaction() const { return ok() && PQtransactionStatus(conn_) != PQTRANS_IDLE; }
+  // Statements run after every (re)connection, such as SET of a session setting.
+  void set_session_setup(std::string sql);
   // A statement with parameters, prepared once per connection (keyed by the
   // SQL literal's address, which must outlive the connection).
   Result query(const char* sql, const Params& params = {});
@@ -86,11 +114,18 @@ class Connection {
   void connect();
   Result run(const char* sql, const std::string* dynamic, const Params& params, bool check,
              std::string* sqlstate);
+  Result run_pipelined(const char* sql, const std::string* dynamic,
+                       const std::vector<const char*>& values, bool check, std::string* sqlstate);
+  std::string with_deferred(const std::string& sql);
 
   std::string conninfo_;
   std::string display_;
   PGconn* conn_ = nullptr;
   std::unordered_map<const char*, std::string> prepared_;
+  std::vector<std::string> deferred_;
+  bool replay_ = false;  // the deferred statements start a transaction not yet sent
+  std::chrono::milliseconds replay_window_{0};
+  std::string setup_;
 };
 
 // A PostgreSQL array literal of text values ({"a","b"}), for ANY($n::text[]).

@@ -45,18 +45,14 @@ PgTx::PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
            const std::string& begin_sql, const std::string* notify_sql, std::function<void()> on_end)
     : conn_(conn), lock_(std::move(lock)), write_(write), notify_sql_(notify_sql),
       on_end_(std::move(on_end)) {
-  try {
-    conn_.exec_script(begin_sql);
-  } catch (...) {
-    if (conn_.ok()) PQclear(PQexec(conn_.raw(), "ROLLBACK"));  // BEGIN ran, the lock failed
-    end();
-    throw;
-  }
+  // The BEGIN rides with the transaction's first statement.
+  conn_.begin_deferred(begin_sql, kReconnectWindow);
   open_ = true;
 }
 
 PgTx::~PgTx() {
-  if (open_ && conn_.ok()) {
+  conn_.discard_deferred();  // a BEGIN never sent leaves nothing to end
+  if (open_ && conn_.in_transaction()) {
     PQclear(PQexec(conn_.raw(), write_ ? "ROLLBACK" : "COMMIT"));
   }
   end();
@@ -72,25 +68,32 @@ void PgTx::end() {
 // The NOTIFY goes after the COMMIT, in a transaction of its own that waits
 // for no disk flush: inside the writing transaction it would hold
 // PostgreSQL's notify lock across the commit's flush, so writers of the
-// whole cluster would commit one at a time. Losing it (the connection drops
-// just then) costs other engines one poll interval, never data.
+// whole cluster would commit one at a time. Both, and any deferred
+// statements before them, go in one round trip; the server stops at the
+// first that fails. Losing the NOTIFY (the connection drops just then) costs
+// other engines one poll interval, never data.
 void PgTx::commit() {
-  conn_.exec_script("COMMIT");
+  size_t at = conn_.deferred_count();  // the COMMIT's result comes after theirs
+  std::vector<Result> results = conn_.exec_each(notify_sql_ ? "COMMIT; " + *notify_sql_ : "COMMIT");
+  auto ok = [](const Result& r) { return PQresultStatus(r.get()) == PGRES_COMMAND_OK; };
+  if (results.size() <= at || !ok(results[at])) conn_.fail("the commit failed", results.back().get());
+  // COMMIT of a transaction that had failed answers ROLLBACK, with no error.
+  if (std::string(PQcmdStatus(results[at].get())) != "COMMIT") {
+    open_ = false;
+    conn_.fail("the commit failed: the transaction had been rolled back");
+  }
   open_ = false;
-  if (notify_sql_) {
-    try {
-      conn_.exec_script(*notify_sql_);
-    } catch (const Error&) {
-      if (conn_.ok()) PQclear(PQexec(conn_.raw(), "ROLLBACK"));
-    }
+  if (!ok(results.back()) && conn_.ok() && PQtransactionStatus(conn_.raw()) != PQTRANS_IDLE) {
+    PQclear(PQexec(conn_.raw(), "ROLLBACK"));  // the NOTIFY's transaction
   }
 }
 
-void PgTx::savepoint() { conn_.query("SAVEPOINT op"); }
-void PgTx::release() { conn_.query("RELEASE op"); }
+// Savepoints cost no round trip of their own: they ride with the next statement.
+void PgTx::savepoint() { conn_.defer("SAVEPOINT op"); }
+void PgTx::release() { conn_.defer("RELEASE op"); }
 void PgTx::rollback_to_savepoint() {
-  conn_.query("ROLLBACK TO op");
-  conn_.query("RELEASE op");
+  conn_.defer("ROLLBACK TO op");
+  conn_.defer("RELEASE op");
   locked_runs_.clear();  // row locks taken since the savepoint are gone; forget them all
 }
 

@@ -16,11 +16,30 @@ namespace {
 
 using pg::Connection;
 
-// How long a transaction's start waits for the database to come back (a
-// restart) before it fails with Error(store).
-constexpr std::chrono::milliseconds kReconnectWindow{30000};
+using pg::kReconnectWindow;
 // Reader connections per store; a read beyond them waits for one to be free.
 constexpr size_t kMaxReaders = 8;
+
+// The time left to get a working connection back, and the pause between
+// attempts (50 ms doubling to 1 s).
+class Reconnecting {
+ public:
+  std::chrono::milliseconds left() const {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+    return std::max(ms, std::chrono::milliseconds(0));
+  }
+  // Rethrows the current error once the window is over; else sleeps.
+  void wait_or_throw() {
+    if (Clock::now() + delay_ > deadline_) throw;
+    std::this_thread::sleep_for(delay_);
+    delay_ = std::min(delay_ * 2, std::chrono::milliseconds(1000));
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point deadline_ = Clock::now() + kReconnectWindow;
+  std::chrono::milliseconds delay_{50};
+};
 
 // Waits for NOTIFY on the store's channel on its own connection and thread,
 // and calls the watcher: a commit in another process woke us. After a lost
@@ -92,8 +111,7 @@ class PgStore final : public Store {
     // database do not wake each other.
     std::string key = writer_->query_once("SELECT hashtext('storyloom.write.' || current_schema())")
                           .text(0, 0);
-    writer_setup_ = options.sync_every_commit ? "" : "SET synchronous_commit = off";
-    if (!writer_setup_.empty()) writer_->exec_script(writer_setup_);
+    if (!options.sync_every_commit) writer_->set_session_setup("SET synchronous_commit = off");
     std::string channel = "storyloom_" + (key[0] == '-' ? "n" + key.substr(1) : key);
     notify_sql_ = "BEGIN; SET LOCAL synchronous_commit = off; NOTIFY " + channel + "; COMMIT";
     channel_ = channel;
@@ -101,17 +119,28 @@ class PgStore final : public Store {
 
   ~PgStore() override { listener_.reset(); }
 
+  // A pooled connection whose server restarted still looks open until it is
+  // used. A transaction's BEGIN is sent with its first statement
+  // (Connection::begin_deferred): when that round trip finds the connection
+  // lost, it reconnects (backoff, within kReconnectWindow) and sends both
+  // again, so a restart costs a wait, not an error in whichever engine
+  // thread asked first. A connection that cannot be made is retried here.
   std::unique_ptr<ReadTx> begin_read() override {
-    Connection* conn = acquire_reader();
-    try {
-      conn->ensure(kReconnectWindow);
-    } catch (...) {
-      release_reader(conn);
-      throw;
+    Reconnecting retry;
+    for (;;) {
+      Connection* conn = nullptr;
+      try {
+        conn = acquire_reader();
+        conn->ensure(retry.left());
+      } catch (const Error&) {
+        if (conn) release_reader(conn);
+        retry.wait_or_throw();
+        continue;
+      }
+      return std::make_unique<pg::PgTx>(*conn, std::unique_lock<std::mutex>(), false,
+                                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", nullptr,
+                                        [this, conn] { release_reader(conn); });
     }
-    return std::make_unique<pg::PgTx>(*conn, std::unique_lock<std::mutex>(), false,
-                                      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", nullptr,
-                                      [this, conn] { release_reader(conn); });
   }
 
   std::unique_ptr<WriteTx> begin_write() override {
@@ -120,12 +149,8 @@ class PgStore final : public Store {
                   "store '" + display_ + "' is open read-only; nothing can be changed through it");
     }
     std::unique_lock lock(write_mutex_);
-    if (!writer_->ok()) {
-      writer_->ensure(kReconnectWindow);
-      if (!writer_setup_.empty()) writer_->exec_script(writer_setup_);
-    }
-    return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, "BEGIN", &notify_sql_,
-                                      nullptr);
+    if (!writer_->ok()) writer_->ensure(kReconnectWindow);
+    return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, "BEGIN", &notify_sql_, nullptr);
   }
 
   std::shared_ptr<SharedResources> shared_resources() override {
@@ -175,7 +200,6 @@ class PgStore final : public Store {
   std::string conninfo_;
   std::string display_;
   bool read_only_;
-  std::string writer_setup_;
   std::string notify_sql_;
   std::string channel_;
   std::mutex write_mutex_;

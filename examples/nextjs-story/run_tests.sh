@@ -3,7 +3,8 @@
 # linked from ../../node, builds its addon there through its install script,
 # allowed by "allowScripts" in package.json), builds it with `next build` and
 # runs the browser end-to-end tests (e2e/, node:test + playwright-core) against
-# `next start` on 127.0.0.1. Needs Debian's Chromium (scripts/setup.sh installs
+# `next start` on 127.0.0.1 (e2e/postgres.e2e.test.mjs on PostgreSQL:
+# STORYLOOM_TEST_PG_URL, else a throwaway cluster). Needs Debian's Chromium (scripts/setup.sh installs
 # it) at /usr/bin/chromium or $CHROMIUM_PATH; no browser is downloaded.
 # Screenshots land in e2e-screenshots/. Exits non-zero on failure.
 set -euo pipefail

@@ -3,7 +3,8 @@
 // never exceeded across them, sampled from the store while they work and
 // checked exactly from the step bodies' clock), finish the runs of a process
 // killed with -9 without running a completed step again, ride out a database
-// restart, and a subscriber in another process sees their events gapless.
+// restart (and so does a bare store), and a subscriber in another process
+// sees their events gapless.
 // Needs the test cluster (STORYLOOM_TEST_STORE; the restart also
 // STORYLOOM_TEST_PG_DIR, its folder). STORYLOOM_PG_SHARE_RUNS sets the size
 // of the shared queue (400 by default, which CI runs; 8,000 gives each of the
@@ -22,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "store/store.h"
 #include "support/test_store.h"
 #include "support/test_support.h"
 
@@ -159,6 +161,16 @@ void expect_no_completed_step_rerun(const std::map<std::string, std::vector<std:
     auto s2 = std::find(steps.begin(), steps.end(), "s2");
     EXPECT_EQ(std::find(s2, steps.end(), "s1"), steps.end()) << "run " << run << " ran s1 after s2";
   }
+}
+
+store::RunRecord queued(const std::string& id) {
+  store::RunRecord r;
+  r.info.id = id;
+  r.info.workflow = "w";
+  r.info.status = RunStatus::queued;
+  r.info.input = boost::json::object{};
+  r.info.created_at_ms = r.info.updated_at_ms = 1;
+  return r;
 }
 
 int shared_runs() {
@@ -363,4 +375,30 @@ TEST_F(PgShare, StartsRacingWithOneIdempotencyKeyGetTheSameRun) {
   ASSERT_FALSE(count.empty());
   EXPECT_EQ(std::stoll(count[0][0]), kKeys);
   for (auto& engine : engines) engine->close();
+}
+
+// After the server restarts, the store's pooled connections look open until
+// used: the next read and write reconnect and succeed instead of failing
+// with "server closed the connection" (that error, thrown in the engine's
+// writer thread while publishing a commit, used to abort the process).
+TEST_F(PgShare, ReadsAndWritesReconnectAfterTheServerRestarts) {
+  const char* cluster = std::getenv("STORYLOOM_TEST_PG_DIR");
+  if (!cluster) GTEST_SKIP() << "STORYLOOM_TEST_PG_DIR (the test cluster's folder) is not set";
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);  // the store alone, no engine
+  {
+    auto tx = s->begin_write();
+    tx->insert_run(queued("before"));
+    tx->commit();
+  }
+  ASSERT_TRUE(s->begin_read()->find_run("before"));  // a pooled reader connection now exists
+  std::string restart = std::string(STORYLOOM_PG_CLUSTER_SCRIPT) + " restart " + cluster;
+  ASSERT_EQ(std::system(restart.c_str()), 0);
+  EXPECT_TRUE(s->begin_read()->find_run("before"));
+  {
+    auto tx = s->begin_write();
+    tx->insert_run(queued("after"));
+    tx->commit();
+  }
+  EXPECT_TRUE(s->begin_read()->find_run("after"));
 }

@@ -71,7 +71,10 @@ TEST_F(PgStore, BadUrlIsAStoreErrorNamingTheUrl) {
 }
 
 TEST_F(PgStore, WrongPasswordNeverShowsThePassword) {
-  admin("DROP ROLE IF EXISTS sl_pw_user");
+  // What an earlier run on this cluster left (the role owns its schema then).
+  admin("DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'sl_pw_user') THEN "
+        "DROP SCHEMA IF EXISTS sl_pw_user CASCADE; DROP OWNED BY sl_pw_user; DROP ROLE sl_pw_user; "
+        "END IF; END $$");
   admin("CREATE ROLE sl_pw_user LOGIN PASSWORD 'the-right-one'");
   std::string url = "postgresql://sl_pw_user:wrong-secret-42@" + host_port() + "/postgres";
   auto e = error_of([&] { store::open_store(url); });
@@ -266,4 +269,47 @@ TEST_F(PgStore, ACommitInOneStoreWakesTheWatcherOfAnother) {
   }
   EXPECT_TRUE(storyloom::testing::eventually([&] { return woken.load() > before; }));
   watcher->watch_changes(nullptr);
+}
+
+// A claim that finds another engine claiming the same limited workflow (its
+// lock held) takes nothing of it and asks to be tried again at the next
+// poll: the engine may have nothing in flight whose end would prompt it.
+TEST_F(PgStore, AClaimFindingTheWorkflowLockHeldAsksToBeRetriedSoon) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  {
+    auto tx = s->begin_write();
+    tx->insert_run(queued_run("r1"));
+    tx->commit();
+  }
+  PGconn* holder = PQconnectdb(url.c_str());
+  ASSERT_EQ(PQstatus(holder), CONNECTION_OK);
+  PQclear(PQexec(holder, "BEGIN"));
+  PGresult* locked = PQexec(holder,
+                            "SELECT pg_advisory_xact_lock(hashtext('storyloom.claim.' || "
+                            "current_schema()), hashtext('w'))");
+  ASSERT_EQ(PQresultStatus(locked), PGRES_TUPLES_OK) << PQresultErrorMessage(locked);
+  PQclear(locked);
+  store::ClaimRequest req;
+  req.owner = "e";
+  req.now_ms = 10;
+  req.limit = 10;
+  req.workflows_json_array = "[\"w\"]";
+  req.rules["w"].key_limit = 2;
+  req.keys = [](const store::RunRecord&) { return store::RunKeys{std::string("\"a\""), std::nullopt}; };
+  {
+    auto tx = s->begin_write();
+    auto busy = tx->claim_runs(req);
+    tx->commit();
+    EXPECT_TRUE(busy.runs.empty());
+    EXPECT_TRUE(busy.limited);
+    EXPECT_EQ(busy.throttle_wake_ms, 11);
+  }
+  PQclear(PQexec(holder, "COMMIT"));
+  PQfinish(holder);
+  auto tx = s->begin_write();
+  auto free = tx->claim_runs(req);
+  tx->commit();
+  ASSERT_EQ(free.runs.size(), 1u);
+  EXPECT_EQ(free.throttle_wake_ms, 0);
 }
