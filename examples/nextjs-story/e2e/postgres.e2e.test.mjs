@@ -85,13 +85,24 @@ async function readEvents(base, cookie, id, timeoutMs) {
   return events;
 }
 
+/** The store URL with a password in it (the test cluster trusts 127.0.0.1, so it is not checked). */
+function withPassword(url, password) {
+  const u = new URL(url);
+  if (!u.username) u.username = 'storyloom';
+  u.password = password;
+  return u.toString();
+}
+
 test('two app servers on one PostgreSQL database: a story started on one is followed live from the other', async () => {
-  servers.push(await startServer({ dir, env: { STORYLOOM_STORE: store } }));
+  // The first server's URL carries a password: its log line must not print it.
+  const password = 'pw-never-in-logs-7f3a';
+  servers.push(await startServer({ dir, env: { STORYLOOM_STORE: withPassword(store, password) } }));
   const cookie = await signUp(servers[0].base, 'pg-writer');
   // Started after the sign-up: a server reads the accounts file once.
   servers.push(await startServer({ dir, env: { STORYLOOM_STORE: store } }));
   const [first, second] = servers;
-  assert.match(first.output(), /engine launched on postgresql:\/\//);
+  assert.match(first.output(), /engine launched on postgresql:\/\/storyloom:\*\*\*@/);
+  assert.doesNotMatch(first.output(), new RegExp(password));
   assert.match(second.output(), /engine launched on postgresql:\/\//);
 
   const started = await apiAs(first.base, cookie)('POST', '/api/story/generate', { topic: 'a lighthouse keeper', pages: 2, quality: 0 });

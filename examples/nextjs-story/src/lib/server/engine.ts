@@ -20,6 +20,18 @@ export function storeUrl(): string {
   return process.env.STORYLOOM_STORE || 'sqlite:./storyloom.db';
 }
 
+/** The store for log lines: a PostgreSQL URL's password is never printed. */
+export function storeForLog(store: string = storeUrl()): string {
+  if (!/^postgres(ql)?:\/\//.test(store)) return store;
+  try {
+    const url = new URL(store);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return 'a PostgreSQL URL (unparsable, not printed)';
+  }
+}
+
 const holder = globalThis as typeof globalThis & { __storyloomEngine?: Promise<Engine> };
 
 async function open(): Promise<Engine> {
@@ -40,7 +52,7 @@ async function open(): Promise<Engine> {
   await configureOutboundWebhooks(engine);
   engine.launch();
   console.log(
-    `storyloom: engine launched on ${storeUrl()}; ` +
+    `storyloom: engine launched on ${storeForLog()}; ` +
       (resuming.length === 0
         ? 'no story to resume'
         : `resuming ${resuming.length} ${resuming.length === 1 ? 'story' : 'stories'}: ${resuming.join(', ')}`),
