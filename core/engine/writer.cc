@@ -181,7 +181,17 @@ void Writer::apply(std::vector<Item>& items, bool run_tail) {
     events.clear();
     after.clear();
   }
-  if (!events.empty()) publish_(std::move(events));
+  if (!events.empty()) {
+    try {
+      publish_(std::move(events));
+    } catch (...) {
+      // The events are committed. Publishing may read the store (PostgreSQL
+      // numbers events out of commit order), and a store that cannot be read
+      // now (a database restarting) leaves them to the next publish or
+      // catch-up, which reads on from the last id published. The writer
+      // thread must not die of it: every op below still gets its outcome.
+    }
+  }
   for (auto& fn : after) fn();
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].done) items[i].done(errors[i]);

@@ -99,3 +99,21 @@ TEST(WriterTail, AfterStopNoTailRuns) {
   EXPECT_THROW(w.writer.submit([](Batch&) {}, {}, Writer::Isolation::none, true), Error);
   EXPECT_EQ(tails.load(), 0);
 }
+
+// A publish that throws (the store unreadable after a commit) neither kills the
+// writer thread nor takes the ops' outcomes: they committed, and say so.
+TEST(Writer, APublishThatThrowsLeavesTheCommitAndTheWriterStanding) {
+  TempDir dir;
+  auto store = store::open_store(dir.file("w.db"));
+  std::atomic<int> publishes{0};
+  Writer writer{*store, [] { return int64_t{1}; }, [&](std::vector<store::EventRecord>&&) {
+                  ++publishes;
+                  throw Error(ErrorCode::store, "server closed the connection unexpectedly");
+                }};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NO_THROW(writer.run([](Batch& b) { b.event("r", "op", Json(nullptr)); }));
+  }
+  writer.stop();
+  EXPECT_EQ(publishes.load(), 3);
+  EXPECT_EQ(store->begin_read()->events("r", 0, 10).size(), 3u);
+}
