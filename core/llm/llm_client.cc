@@ -54,17 +54,26 @@ class LlmCallState final : public LlmCall, public std::enable_shared_from_this<L
 
   void begin() {
     auto self = shared_from_this();
-    auto wait = client_.limiter_.acquire(resource_, estimate_tokens(request_),
-                                         [self](ResourcePermit permit, const Error* error) {
-                                           self->granted_ = true;
-                                           if (!error) return self->admitted(std::move(permit));
-                                           std::optional<Error> why = self->stop_reason();
-                                           self->end(std::nullopt, why ? *why : *error);
-                                         });
-    // Under the mutex, so a grant racing this waits and on_waiting comes before on_start.
+    // on_waiting only when the resource holds the request back (its limits,
+    // its pause, the shared store's refusal), not while a shared resource's
+    // store is asked; it runs before the grant, which the limiter orders.
+    auto held = [self] {
+      std::lock_guard lock(self->mutex_);
+      if (!self->granted_ && !self->ended_ && self->callbacks_.on_waiting) {
+        self->callbacks_.on_waiting(self->resource_);
+      }
+    };
+    auto wait = client_.limiter_.acquire(
+        resource_, estimate_tokens(request_),
+        [self](ResourcePermit permit, const Error* error) {
+          self->granted_ = true;
+          if (!error) return self->admitted(std::move(permit));
+          std::optional<Error> why = self->stop_reason();
+          self->end(std::nullopt, why ? *why : *error);
+        },
+        held);
     std::lock_guard lock(mutex_);
     wait_ = wait;
-    if (!granted_ && !ended_ && callbacks_.on_waiting) callbacks_.on_waiting(resource_);
   }
 
   void cancel() override {

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 #include <utility>
+#include <utility>
 
 #include "store/shared_resources.h"
 
@@ -252,6 +253,7 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
     bool queued = false;
     Resource* resource = nullptr;  // while queued; map nodes never move
     Granted granted;
+    std::function<void()> on_held;  // emptied once it is due (held_due)
   };
 
   State(std::shared_ptr<Clock> c, std::chrono::milliseconds recheck)
@@ -269,6 +271,8 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
   // Shared mode (share()): the store, who we are, and what this engine still
   // has to tell the store (written by the limiter's thread, batched).
   std::shared_ptr<store::SharedResources> shared;
+  // on_held callbacks now due, run by the thread outside the lock.
+  std::vector<std::function<void()>> held_due;
   std::string engine_id;
   int64_t lease_ms = 0;
   std::map<std::string, store::SharedResourceUpdate> outbox;
@@ -315,9 +319,23 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
     for (auto& d : ds) deliver(d);
   }
 
-  std::shared_ptr<Acquisition> acquire(const std::string& name, double cost, Granted granted) {
+  // Whether the head of `r` waits on the shared store's last answer (it said
+  // "not before", or could not be reached).
+  bool store_said_wait(const Resource& r, int64_t now) const {
+    return r.shared_not_before_ms > now ||
+           r.shared_not_before_real > std::chrono::steady_clock::now();
+  }
+
+  // Moves a's on_held to held_due (it runs once). Caller holds mutex.
+  void hold(Acquisition& a) {
+    if (a.on_held) held_due.push_back(std::exchange(a.on_held, nullptr));
+  }
+
+  std::shared_ptr<Acquisition> acquire(const std::string& name, double cost, Granted granted,
+                                       std::function<void()> on_held) {
     auto acquisition = std::make_shared<Acquisition>(weak_from_this(), cost);
     std::optional<Delivery> at_once;
+    std::function<void()> held_at_once;
     {
       std::lock_guard lock(mutex);
       auto it = resources.find(name);
@@ -333,9 +351,20 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
         acquisition->queued = true;
         acquisition->resource = &r;
         acquisition->granted = std::move(granted);
+        int64_t now = clock->now_ms();
+        // In shared mode a request that fits here, with nobody ahead, only
+        // waits for the store's answer: it is not held back (yet).
+        bool held = !shared || !r.queue.empty() || r.ms_until_admissible(cost, now) > 0 ||
+                    store_said_wait(r, now);
+        if (held) {
+          held_at_once = std::move(on_held);
+        } else {
+          acquisition->on_held = std::move(on_held);
+        }
         r.queue.push_back(acquisition);
       }
     }
+    if (held_at_once) held_at_once();
     if (at_once) {
       deliver(*at_once);
     } else {
@@ -418,7 +447,10 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
     while (!r.queue.empty()) {
       Acquisition& head = *r.queue.front();
       double wait = r.ms_until_admissible(head.tokens, now);
-      if (wait > 0) return wait;
+      if (wait > 0) {
+        hold(head);  // a pause or a bucket holds it back now
+        return wait;
+      }
       if (shared) {
         double shared_wait = static_cast<double>(std::max<int64_t>(0, r.shared_not_before_ms - now));
         auto real_left = r.shared_not_before_real - std::chrono::steady_clock::now();
@@ -427,7 +459,10 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
               shared_wait,
               std::ceil(std::chrono::duration<double, std::milli>(real_left).count()));
         }
-        if (shared_wait > 0) return shared_wait;
+        if (shared_wait > 0) {
+          hold(head);
+          return shared_wait;
+        }
         if (!ask) ask = &r;
         return 0;
       }
@@ -458,6 +493,9 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
       // pass the shared limit unseen) and the store is asked again later.
     }
     lock.lock();
+    if (!answer || !answer->admitted) {
+      if (head->queued) hold(*head);
+    }
     if (!answer) {
       r.shared_not_before_real = std::chrono::steady_clock::now() + kStoreRetry;
       return std::nullopt;
@@ -520,6 +558,17 @@ struct ResourceLimiter::State : std::enable_shared_from_this<State> {
       for (auto& [name, r] : resources) {
         wait_ms = std::min(wait_ms, admit_ready(r, now, ready, ask));
         waiting = waiting || !r.queue.empty();
+      }
+      if (!held_due.empty()) {
+        // Outside the lock: the held ones hear of it, then the ready ones are
+        // delivered (taken from their queues above, they must not be dropped).
+        auto due = std::move(held_due);
+        held_due.clear();
+        lock.unlock();
+        for (auto& fn : due) fn();
+        deliver(ready);
+        lock.lock();
+        continue;
       }
       if (ready.empty() && ask) {
         if (auto admitted = ask_store(lock, *ask, now)) ready.push_back(std::move(*admitted));
@@ -661,7 +710,8 @@ std::vector<std::string> ResourceLimiter::names() const {
 }
 
 std::shared_ptr<ResourceWait> ResourceLimiter::acquire(const std::string& name, double tokens,
-                                                       Granted granted) {
+                                                       Granted granted,
+                                                       std::function<void()> on_held) {
   if (!granted) {
     throw Error(ErrorCode::invalid_argument,
                 "resource " + quoted(name) + ": acquire needs a granted callback");
@@ -671,7 +721,7 @@ std::shared_ptr<ResourceWait> ResourceLimiter::acquire(const std::string& name, 
                 "resource " + quoted(name) +
                     ": tokens estimate must be finite and at least 0, got " + number_text(tokens));
   }
-  return state_->acquire(name, tokens, std::move(granted));
+  return state_->acquire(name, tokens, std::move(granted), std::move(on_held));
 }
 
 void ResourceLimiter::pause_until(const std::string& name, int64_t until_ms) {

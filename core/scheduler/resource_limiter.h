@@ -121,7 +121,14 @@ class ResourceLimiter {
   // is admitted when the budget is full and takes its whole estimate (the
   // budget goes negative). Throws invalid_argument, without calling `granted`,
   // when `tokens` is negative or not finite or `granted` is empty.
-  std::shared_ptr<ResourceWait> acquire(const std::string& name, double tokens, Granted granted);
+  // `on_held` (optional) runs at most once, before `granted`, when the request
+  // is held back: by the resource's limits, its pause, waiters ahead of it, or
+  // the shared store's refusal. Not while only the store's answer is pending
+  // (every request of a shared resource waits for it), nor when admitted at
+  // once. It runs on the calling thread before acquire returns, or on the
+  // limiter's thread, never under the limiter's lock.
+  std::shared_ptr<ResourceWait> acquire(const std::string& name, double tokens, Granted granted,
+                                        std::function<void()> on_held = {});
 
   // The provider said "not before": no request of `name` is admitted until
   // `until_ms` (Clock time). Later pauses extend, earlier ones do not shorten.

@@ -104,3 +104,54 @@ TEST(SharedResourceLimiter, ReleasesAndPausesReachTheStoreAfterItComesBack) {
 }
 
 }  // namespace
+
+// A shared resource's request waits for the store's answer, but that alone is
+// not "held back": on_held (which the llm step turns into llm.waiting) runs
+// only for a request the limits, a refusal or an unreachable store hold back.
+TEST(SharedResourceLimiter, OnHeldRunsOnlyForRequestsHeldBackNotForTheStoresAnswer) {
+  auto store = std::make_shared<FakeSharedResources>();
+  ResourceLimiter limiter(std::make_shared<ManualClock>(), 5ms);
+  ResourceLimits one_at_a_time;
+  one_at_a_time.max_in_flight = 1;
+  limiter.configure("api", one_at_a_time);
+  limiter.share(store, "e1", 10s);
+
+  std::atomic<int> held{0};
+  std::atomic<int> granted{0};
+  ResourcePermit first;
+  limiter.acquire(
+      "api", 0,
+      [&](ResourcePermit p, const Error* e) {
+        ASSERT_EQ(e, nullptr);
+        first = std::move(p);
+        ++granted;
+      },
+      [&] { ++held; });
+  ASSERT_TRUE(eventually([&] { return granted.load() == 1; }));
+  EXPECT_EQ(held.load(), 0) << "admitted by the store, yet reported as held back";
+
+  // The cap is taken: the second request is held back at once, then admitted
+  // once the first is released.
+  std::atomic<bool> second_granted{false};
+  ResourcePermit second;
+  limiter.acquire(
+      "api", 0,
+      [&](ResourcePermit p, const Error* e) {
+        ASSERT_EQ(e, nullptr);
+        second = std::move(p);
+        second_granted = true;
+      },
+      [&] { ++held; });
+  EXPECT_EQ(held.load(), 1);
+  first.release();
+  ASSERT_TRUE(eventually([&] { return second_granted.load(); }));
+  EXPECT_EQ(held.load(), 1);
+
+  // An unreachable store holds a request back too.
+  second.release();
+  store->down = true;
+  std::atomic<int> held_third{0};
+  limiter.acquire("api", 0, [](ResourcePermit, const Error*) {}, [&] { ++held_third; });
+  EXPECT_TRUE(eventually([&] { return held_third.load() == 1; }));
+  limiter.close();
+}
