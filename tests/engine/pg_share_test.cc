@@ -244,7 +244,11 @@ TEST_F(PgShare, KilledProcessRunsAreFinishedByTheOthers) {
   constexpr int kRuns = 150;
   seed(url, kRuns);
   std::vector<pid_t> workers;
-  for (int i = 0; i < 3; ++i) workers.push_back(spawn(url, log, kRuns, 20, 3000));
+  // The victim's steps take 400 ms, so it is nearly always inside one: with
+  // 20 ms steps everywhere the other two could drain the queue while it sat
+  // between runs, and it was never seen holding one (1 run in 8 failed so).
+  workers.push_back(spawn(url, log, kRuns, 400, 3000));
+  for (int i = 0; i < 2; ++i) workers.push_back(spawn(url, log, kRuns, 20, 3000));
   ASSERT_TRUE(eventually([&] { return completed(url) >= 40; }, std::chrono::seconds(60)));
   // Killed while it holds runs (claims do not wait for each other, so a
   // process may be between runs at any moment).
