@@ -2,9 +2,10 @@
 // the caller's traceparent kept with the run across a restart.
 #include <gtest/gtest.h>
 
-#include <mutex>
+#include <string>
 #include <vector>
 
+#include "support/lifecycle_recorder.h"
 #include "support/test_support.h"
 
 using namespace storyloom;
@@ -14,43 +15,7 @@ namespace {
 
 constexpr const char* kTraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-// Collects reports; the callback runs on the engine's reporter thread.
-class Recorder {
- public:
-  LifecycleCallback callback() {
-    return [this](const LifecycleEvent& e) {
-      std::lock_guard lock(mutex_);
-      events_.push_back(e);
-    };
-  }
-  std::vector<LifecycleEvent> events() const {
-    std::lock_guard lock(mutex_);
-    return events_;
-  }
-  // "run.started", "step.started a#1", ... for comparing orders.
-  std::vector<std::string> lines() const {
-    std::vector<std::string> out;
-    for (const auto& e : events()) {
-      std::string line = to_string(e.kind);
-      if (e.seq >= 0) line += " " + e.step + "#" + std::to_string(e.attempt);
-      if (!e.outcome.empty()) line += " " + e.outcome;
-      if (!e.error_class.empty()) line += " " + e.error_class;
-      if (e.kind == LifecycleKind::step_failed && e.will_retry) line += " retry";
-      out.push_back(line);
-    }
-    return out;
-  }
-  bool has_run_end(const std::string& outcome) const {
-    for (const auto& e : events()) {
-      if (e.kind == LifecycleKind::run_finished && e.outcome == outcome) return true;
-    }
-    return false;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<LifecycleEvent> events_;
-};
+using Recorder = LifecycleRecorder;
 
 }  // namespace
 

@@ -36,9 +36,12 @@ class LifecycleRecorder {
     }
     return out;
   }
-  bool has_run_end() const {
+  // Whether a run.finished was reported (with `outcome`, when given).
+  bool has_run_end(const std::string& outcome = "") const {
     for (const auto& e : events()) {
-      if (e.kind == LifecycleKind::run_finished) return true;
+      if (e.kind == LifecycleKind::run_finished && (outcome.empty() || e.outcome == outcome)) {
+        return true;
+      }
     }
     return false;
   }
