@@ -546,42 +546,33 @@ def create_app(
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    async def picture(request: Request) -> Response:
+    async def on_owned_run(request: Request, answer) -> Response:
+        """The signed-in user's run of the path's id, handed to `answer`; engine errors as JSON."""
         user, refused = require_user(request)
         if refused:
             return refused
         run, missing = await owned_run(request.path_params["id"], user)
         if missing:
             return missing
-        page = request.path_params.get("page")
         try:
-            return await book_routes.picture_response(engine(), request, run.id, page)
+            return await answer(run)
         except storyloom.StoryloomError as e:
             return _engine_error(e)
+
+    async def picture(request: Request) -> Response:
+        page = request.path_params.get("page")
+        return await on_owned_run(
+            request, lambda run: book_routes.picture_response(engine(), request, run.id, page))
 
     async def retry_picture(request: Request) -> Response:
-        user, refused = require_user(request)
-        if refused:
-            return refused
-        run, missing = await owned_run(request.path_params["id"], user)
-        if missing:
-            return missing
-        try:
-            return await book_routes.retry_picture(engine(), run, request.path_params["page"])
-        except storyloom.StoryloomError as e:
-            return _engine_error(e)
+        return await on_owned_run(
+            request,
+            lambda run: book_routes.retry_picture(engine(), run, request.path_params["page"]))
 
     async def book(request: Request) -> Response:
-        user, refused = require_user(request)
-        if refused:
-            return refused
-        run, missing = await owned_run(request.path_params["id"], user)
-        if missing:
-            return missing
-        try:
-            return await book_routes.book_response(engine(), run, request.path_params["format"])
-        except storyloom.StoryloomError as e:
-            return _engine_error(e)
+        return await on_owned_run(
+            request,
+            lambda run: book_routes.book_response(engine(), run, request.path_params["format"]))
 
     async def page(request: Request) -> Response:
         # The pages are static: they read everything through the API above.
