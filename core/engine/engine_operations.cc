@@ -70,7 +70,7 @@ RunInfo EngineCore::start(std::string_view workflow, Json input, const StartOpti
   try {
     writer_->run([&](Batch& b) {
       start_op(b, run, direct, local, result, started);
-    });
+    }, Writer::Isolation::contained);
   } catch (...) {
     if (direct) execution_finished(run.info.id);
     throw;
@@ -110,7 +110,7 @@ std::vector<StartResult> EngineCore::start_many(std::vector<StartRequest> reques
       results[op_index[k]].run = std::move(info);
     });
   }
-  auto errors = writer_->run_many(std::move(ops));
+  auto errors = writer_->run_many(std::move(ops), Writer::Isolation::contained);
   for (size_t k = 0; k < errors.size(); ++k) {
     if (!errors[k]) continue;
     auto& result = results[op_index[k]];
@@ -139,7 +139,7 @@ std::vector<std::optional<Error>> EngineCore::signal_many(std::vector<SignalRequ
     op_index.push_back(i);
     ops.push_back([this, &signals, i](Batch& b) { signal_op(b, signals[i]); });
   }
-  auto errors = writer_->run_many(std::move(ops));
+  auto errors = writer_->run_many(std::move(ops), Writer::Isolation::contained);
   for (size_t k = 0; k < errors.size(); ++k) {
     if (!errors[k]) continue;
     try {
@@ -166,6 +166,8 @@ bool EngineCore::reserve_slot(const std::string& run_id) {
   return true;
 }
 
+// Contained (Writer::Isolation): every check comes before the run's insert,
+// and a taken key undoes only that insert.
 void EngineCore::start_op(Batch& b, store::RunRecord& run, bool direct, bool local, RunInfo& result,
                           std::shared_ptr<ExecutionState>& started) {
   {
@@ -391,9 +393,10 @@ void EngineCore::signal(std::string_view run_id, std::string_view name, Json pay
   check_name("signal name", name);
   checked_json_text("signal payload", payload, options_);
   SignalRequest request{std::string(run_id), std::string(name), std::move(payload), once};
-  writer_->run([&](Batch& b) { signal_op(b, request); });
+  writer_->run([&](Batch& b) { signal_op(b, request); }, Writer::Isolation::contained);
 }
 
+// Contained (Writer::Isolation): it refuses before it writes.
 void EngineCore::signal_op(Batch& b, const SignalRequest& request) {
   std::string_view run_id = request.run_id;
   std::string_view name = request.name;

@@ -50,7 +50,8 @@ void EngineCore::start_async(std::string_view workflow, Json input, const StartO
             // A throwing callback must not take the writer thread down with it;
             // the run itself is committed (or not) whatever the host does here.
           }
-        });
+        },
+        Writer::Isolation::contained);
   } catch (...) {
     if (direct) execution_finished(run->info.id);
     throw;

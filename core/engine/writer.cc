@@ -63,7 +63,7 @@ void Writer::run(Op op, Isolation isolation) {
   result.get();
 }
 
-std::vector<std::exception_ptr> Writer::run_many(std::vector<Op> ops) {
+std::vector<std::exception_ptr> Writer::run_many(std::vector<Op> ops, Isolation isolation) {
   struct Outcome {
     std::mutex mutex;
     std::condition_variable done;
@@ -83,7 +83,7 @@ std::vector<std::exception_ptr> Writer::run_many(std::vector<Op> ops) {
                               outcome->errors[i] = error;
                               if (--outcome->left == 0) outcome->done.notify_all();
                             },
-                            Isolation::savepoint});
+                            isolation});
     }
   }
   wake_.notify_one();
@@ -150,6 +150,22 @@ std::exception_ptr Writer::apply_isolated(Batch& batch, const Op& op) {
   }
 }
 
+std::exception_ptr Writer::apply_contained(Batch& batch, const Op& op) {
+  size_t events_before = batch.events_.size();
+  size_t after_before = batch.after_commit_.size();
+  int64_t written_before = batch.tx.rows_written();
+  try {
+    op(batch);
+    return batch.refused_;
+  } catch (...) {
+    // Wrote something, then failed: nothing can undo just this op.
+    if (!batch.tx.transaction_usable() || batch.tx.rows_written() != written_before) throw;
+    batch.events_.resize(events_before);
+    batch.after_commit_.resize(after_before);
+    return as_storyloom_error(std::current_exception());
+  }
+}
+
 void Writer::apply(std::vector<Item>& items, bool run_tail) {
   std::vector<std::exception_ptr> errors(items.size());
   std::vector<store::EventRecord> events;
@@ -162,6 +178,11 @@ void Writer::apply(std::vector<Item>& items, bool run_tail) {
       if (items[i].isolation == Isolation::none) {
         items[i].op(batch);  // throws out of the batch: everything rolls back
         errors[i] = batch.refused_;
+        continue;
+      }
+      if (items[i].isolation == Isolation::contained &&
+          batch.tx.failed_statement_undoes_only_itself()) {
+        errors[i] = apply_contained(batch, items[i].op);
         continue;
       }
       errors[i] = apply_isolated(batch, items[i].op);

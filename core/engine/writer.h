@@ -52,11 +52,19 @@ class Writer {
   Writer(store::Store& store, Now now, Publish publish, std::function<void()> on_thread_start = {});
   ~Writer();  // stop()
 
-  // Whether an operation gets its own savepoint. Operations that validate and
-  // may refuse (start, cancel, signal...) need one so they roll back alone;
-  // operations that only fail when the store itself fails skip its cost, and
-  // if one does fail, the whole batch fails with it.
-  enum class Isolation { savepoint, none };
+  // How an operation's failure is kept from the rest of its batch.
+  // - savepoint: the op gets its own savepoint and rolls back alone. For ops
+  //   that validate and may refuse after writing (cancel, retry...).
+  // - contained: the op fails only before it writes (its checks come first;
+  //   a unique key it hits undoes only that statement) or when the store
+  //   fails. Where the store's failed statements undo only themselves
+  //   (SQLite), it runs without a savepoint and its cost: an op that failed
+  //   having written nothing fails alone; one that had written, or that left
+  //   the transaction unusable, fails the whole batch. Elsewhere, a savepoint.
+  //   Start and signal are contained.
+  // - none: the op fails only when the store itself fails, and then the whole
+  //   batch fails with it.
+  enum class Isolation { savepoint, contained, none };
 
   // Queues `op`; `done` runs on the writer thread after the batch commits, or
   // with the op's exception, its refusal, or the error that failed the whole
@@ -70,7 +78,8 @@ class Writer {
   // Queues every op at once (so they share a commit, each in its own
   // savepoint) and waits for all; returns each op's error, null when it
   // committed. Throws Error(closed) after stop().
-  std::vector<std::exception_ptr> run_many(std::vector<Op> ops);
+  std::vector<std::exception_ptr> run_many(std::vector<Op> ops,
+                                          Isolation isolation = Isolation::savepoint);
   // The tail: an op the writer applies at the end of a batch (in its own
   // savepoint; its errors are dropped) when asked with request_tail(). The
   // engine refills a freed execution slot with it, so the claim of the next
@@ -92,6 +101,9 @@ class Writer {
   void apply(std::vector<Item>& items, bool run_tail);
   // Applies one op in its own savepoint; returns its error (null: applied).
   std::exception_ptr apply_isolated(Batch& batch, const Op& op);
+  // Applies a contained op without a savepoint (see Isolation); returns its
+  // error, or throws to fail the batch.
+  std::exception_ptr apply_contained(Batch& batch, const Op& op);
 
   store::Store& store_;
   Now now_;

@@ -158,6 +158,7 @@ std::vector<SignalRecord> SqliteTx::unconsumed_signals(const std::string& run_id
 
 std::vector<EventRecord> SqliteTx::events(const std::string& run_id, int64_t after_id,
                                           size_t limit) {
+  flush_events();
   auto& q = conn_.prepare(
       "SELECT id, run_id, type, data, created_at FROM events WHERE run_id = ? AND id > ? "
       "ORDER BY id LIMIT ?");
@@ -170,6 +171,7 @@ std::vector<EventRecord> SqliteTx::events(const std::string& run_id, int64_t aft
 }
 
 std::vector<EventRecord> SqliteTx::events_since(int64_t after_id, size_t limit) {
+  flush_events();
   auto& q = conn_.prepare(
       "SELECT id, run_id, type, data, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?");
   q.bind(1, after_id);
@@ -180,12 +182,14 @@ std::vector<EventRecord> SqliteTx::events_since(int64_t after_id, size_t limit) 
 }
 
 int64_t SqliteTx::last_event_id() {
+  flush_events();
   auto& q = conn_.prepare("SELECT coalesce(max(id), 0) FROM events");
   q.executeStep();
   return q.getColumn(0).getInt64();
 }
 
 int64_t SqliteTx::last_event_id(const std::string& run_id) {
+  flush_events();
   auto& q = conn_.prepare("SELECT coalesce(max(id), 0) FROM events WHERE run_id = ?");
   q.bind(1, run_id);
   q.executeStep();

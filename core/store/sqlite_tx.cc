@@ -47,6 +47,8 @@ SqliteTx::~SqliteTx() {
 }
 
 void SqliteTx::commit() {
+  flush_events();
+  if (events_lost_) throw Error(ErrorCode::store, "commit refused: events of this transaction were not written");
   conn_.reset_used();
   try {
     conn_.db().exec("COMMIT");
@@ -57,14 +59,27 @@ void SqliteTx::commit() {
   }
 }
 
-void SqliteTx::savepoint() { conn_.prepare("SAVEPOINT op").exec(); }
+void SqliteTx::savepoint() {
+  flush_events();  // so a rollback to it drops exactly the events held after it
+  conn_.prepare("SAVEPOINT op").exec();
+}
 
 void SqliteTx::release() { conn_.prepare("RELEASE op").exec(); }
 
 void SqliteTx::rollback_to_savepoint() {
   if (leases_) leases_->clear();
+  pending_events_.clear();  // all held since the savepoint
   conn_.prepare("ROLLBACK TO op").exec();
   conn_.prepare("RELEASE op").exec();
+}
+
+bool SqliteTx::transaction_usable() const {
+  return open_ && !sqlite3_get_autocommit(conn_.db().getHandle());
+}
+
+// Held events count as written: they will be.
+int64_t SqliteTx::rows_written() const {
+  return sqlite3_total_changes(conn_.db().getHandle()) + static_cast<int64_t>(pending_events_.size());
 }
 
 // A run row that cannot be decoded is an Error(store) naming the run.

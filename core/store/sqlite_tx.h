@@ -30,6 +30,9 @@ class SqliteTx : public WriteTx {
   void savepoint() override;
   void release() override;
   void rollback_to_savepoint() override;
+  bool failed_statement_undoes_only_itself() const override { return true; }
+  bool transaction_usable() const override;
+  int64_t rows_written() const override;
   std::optional<RunRecord> find_run(const std::string& run_id) override;
   std::optional<RunRecord> find_run_by_key(const std::string& key) override;
   std::optional<std::pair<RunStatus, std::string>> run_lease(const std::string& run_id) override;
@@ -92,6 +95,9 @@ class SqliteTx : public WriteTx {
   ClaimResult claim_unlimited(const ClaimRequest& req);
   ClaimResult claim_limited(const ClaimRequest& req);
   void finish_lock();
+  // Inserts the events append_event() has held back (see sqlite_events.cc).
+  void flush_events();
+  int64_t next_event_id();
 
   Connection& conn_;
   std::unique_lock<std::mutex> lock_;
@@ -99,6 +105,12 @@ class SqliteTx : public WriteTx {
   bool open_ = false;
   std::function<void()> on_end_;
   LeaseCache* leases_;
+  // Events appended in this transaction and not inserted yet: a batch's
+  // events go in by a few multi-row statements, flushed before anything
+  // that reads events, a savepoint, and the commit.
+  std::vector<EventRecord> pending_events_;
+  int64_t next_event_id_ = 0;  // 0: not read yet in this transaction
+  bool events_lost_ = false;   // a flush failed: the transaction must not commit
 };
 
 }  // namespace storyloom::store::sqlite

@@ -1,4 +1,5 @@
-// SqliteTx's writes: runs, steps, signals, artifacts, streams, events, engines, cursors.
+// SqliteTx's writes: runs, steps, signals, artifacts, streams, engines, cursors
+// (events: sqlite_events.cc).
 #include "store/sqlite_tx.h"
 
 #include <sqlite3.h>
@@ -78,6 +79,7 @@ void SqliteTx::update_run(const RunRecord& r) {
 }
 
 void SqliteTx::delete_run(const std::string& run_id) {
+  flush_events();
   if (leases_) leases_->forget(run_id);
   for (const char* sql :
        {"DELETE FROM steps WHERE run_id = ?", "DELETE FROM signals WHERE run_id = ?",
@@ -198,17 +200,6 @@ void SqliteTx::set_chunk_stream(const std::string& run_id, const ChunkStream& st
   q.bind(3, stream.end_offset);
   q.bind(4, stream.attempt_start);
   q.exec();
-}
-
-EventRecord SqliteTx::append_event(const std::string& run_id, const std::string& type,
-                                   const std::string& data, int64_t now_ms) {
-  auto& q = conn_.prepare("INSERT INTO events (run_id, type, data, created_at) VALUES (?, ?, ?, ?)");
-  q.bind(1, run_id);
-  q.bind(2, type);
-  q.bind(3, data);
-  q.bind(4, now_ms);
-  q.exec();
-  return EventRecord{conn_.db().getLastInsertRowid(), run_id, type, data, now_ms};
 }
 
 void SqliteTx::upsert_engine(const std::string& engine_id, int64_t pid, const std::string& host,

@@ -183,6 +183,19 @@ class WriteTx : public ReadTx {
   virtual void release() = 0;
   virtual void rollback_to_savepoint() = 0;
   virtual void commit() = 0;
+  // Whether a statement that fails (a unique key taken, say) undoes only
+  // itself and leaves the transaction usable (SQLite), rather than aborting
+  // the whole transaction until a savepoint rollback (PostgreSQL). The writer
+  // then runs operations that write nothing before they can fail without a
+  // savepoint of their own.
+  virtual bool failed_statement_undoes_only_itself() const { return false; }
+  // Whether the transaction is still open and usable. SQLite ends it on its
+  // own after some failures (a full disk, an I/O error).
+  virtual bool transaction_usable() const { return true; }
+  // Rows inserted, updated or deleted so far by completed statements (where
+  // failed_statement_undoes_only_itself()): unchanged across a failed
+  // operation means it wrote nothing.
+  virtual int64_t rows_written() const { return 0; }
 
   // Throws Error(invalid_argument) when the idempotency key or id exists.
   virtual int64_t insert_run(const RunRecord& run) = 0;
