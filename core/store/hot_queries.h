@@ -9,11 +9,13 @@ namespace storyloom::store::sql {
 
 // The next runs to claim, in queue order: ?1 owner, ?2 now, ?3 limit, ?4 the
 // workflows this engine executes (JSON array). A walk of runs_queue from its
-// start that stops after ?3 matches.
+// start that stops after ?3 matches. It selects seq, the rowid, so the claim's
+// UPDATE (WHERE seq IN ...) reaches each row without a lookup in the id index.
 inline constexpr const char* kClaimQueueWalk =
-    "SELECT id FROM runs INDEXED BY runs_queue WHERE status = 'queued' AND available_at <= ?2 "
+    "SELECT seq FROM runs INDEXED BY runs_queue WHERE status = 'queued' AND available_at <= ?2 "
     "AND workflow IN (SELECT value FROM json_each(?4)) "
     "ORDER BY priority DESC, available_at, seq LIMIT ?3";
+
 
 // A page of the queue after a position, for claims under limits: ?1 now,
 // ?2 workflows (JSON array), (?3, ?4, ?5) = (-priority, available_at, seq)

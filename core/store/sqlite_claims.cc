@@ -80,7 +80,7 @@ void SqliteTx::fail_unreadable(std::vector<RunRecord>& runs, int64_t now_ms) {
 ClaimResult SqliteTx::claim_unlimited(const ClaimRequest& req) {
   static const std::string sql =
       std::string("UPDATE runs SET status = 'running', lease_owner = ?1, updated_at = ?2 ") +
-      "WHERE id IN (" + sql::kClaimQueueWalk + ") RETURNING " + kRunColumns;
+      "WHERE seq IN (" + sql::kClaimQueueWalk + ") RETURNING " + kRunColumns;
   auto& q = conn_.prepare(sql.c_str());
   q.bind(1, req.owner);
   q.bind(2, req.now_ms);

@@ -58,7 +58,7 @@ class QueryPlan : public ::testing::Test {
 TEST_F(QueryPlan, TheClaimWalksTheQueueIndexInOrder) {
   expect_index(store::sql::kClaimQueueWalk, "runs_queue");
   expect_index(std::string("UPDATE runs SET status = 'running', lease_owner = ?1, updated_at = ?2 "
-                           "WHERE id IN (") +
+                           "WHERE seq IN (") +
                    store::sql::kClaimQueueWalk + ") RETURNING id",
                "runs_queue");
 }
