@@ -1,4 +1,5 @@
-// sl_execution_http, sl_execution_image and the calls that take a per-step retry policy
+// The built-in steps' calls (sl_execution_llm, sl_execution_http,
+// sl_execution_image) and the calls that take a per-step retry policy
 // (sl_execution_step_begin_with_retry, sl_execution_llm_with_retry).
 #include <optional>
 #include <string>
@@ -81,6 +82,21 @@ SL_API int sl_execution_llm_with_retry(sl_execution* execution, const char* name
         step, std::move(request),
         [fn, user_data](LlmOutcome outcome) { call_back<sl_llm_outcome>(fn, user_data, outcome); },
         std::move(retry));
+  });
+}
+
+SL_API int sl_execution_llm(sl_execution* execution, const char* name, size_t name_len,
+                            const char* request_json, size_t request_len, sl_llm_fn fn,
+                            void* user_data) {
+  Args args(__func__);
+  return guarded([&] {
+    auto& e = args.required(execution, "execution");
+    if (fn == nullptr) args.invalid("fn is NULL");
+    auto step = args.text(name, name_len, "name");
+    LlmRequest request = llm_request_from_json(args.json(request_json, request_len, "request_json"));
+    e.execution.llm(step, std::move(request), [fn, user_data](LlmOutcome outcome) {
+      call_back<sl_llm_outcome>(fn, user_data, outcome);
+    });
   });
 }
 
