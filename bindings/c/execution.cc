@@ -143,39 +143,6 @@ SL_API int sl_execution_step_rate_limited(sl_execution* execution, int64_t seq,
   });
 }
 
-SL_API int sl_execution_llm(sl_execution* execution, const char* name, size_t name_len,
-                            const char* request_json, size_t request_len, sl_llm_fn fn,
-                            void* user_data) {
-  Args args(__func__);
-  return guarded([&] {
-    auto& e = args.required(execution, "execution");
-    if (fn == nullptr) args.invalid("fn is NULL");
-    auto step = args.text(name, name_len, "name");
-    LlmRequest request = llm_request_from_json(args.json(request_json, request_len, "request_json"));
-    e.execution.llm(step, std::move(request), [fn, user_data](LlmOutcome outcome) {
-      sl_llm_outcome out{};
-      std::string result;
-      std::string message;
-      if (outcome.result) {
-        result = to_json_text(to_json(*outcome.result));
-        out.status = SL_OK;
-        out.error_class = SL_CLASS_FATAL;
-        out.result_json = result.c_str();
-        out.result_len = result.size();
-      } else {
-        out.status = static_cast<int>(outcome.error->code());
-        out.error_class = static_cast<int>(outcome.error->error_class());
-        message = outcome.error->what();
-      }
-      out.message = message.c_str();
-      out.message_len = message.size();
-      out.memoized = outcome.memoized ? 1 : 0;
-      out.will_retry = outcome.will_retry ? 1 : 0;
-      fn(user_data, &out);
-    });
-  });
-}
-
 SL_API int sl_execution_acquire(sl_execution* execution, int64_t seq, const char* resource,
                                 size_t resource_len, double tokens, sl_acquire_fn fn,
                                 void* user_data) {

@@ -1,4 +1,5 @@
-// sl_execution_http, sl_execution_image and the calls that take a per-step retry policy
+// The built-in steps' calls (sl_execution_llm, sl_execution_http,
+// sl_execution_image) and the calls that take a per-step retry policy
 // (sl_execution_step_begin_with_retry, sl_execution_llm_with_retry).
 #include <optional>
 #include <string>
@@ -46,6 +47,29 @@ void call_back(Fn fn, void* user_data, const Outcome& outcome) {
   fn(user_data, &out);
 }
 
+// The body of sl_execution_llm, _http and _image (and llm_with_retry):
+// checked arguments, the request read by `from_json`, then `start` on the
+// execution with the outcome handed to `fn`. `function` names the C call in errors.
+template <class COutcome, class Outcome, class Request, class Fn>
+int step_call(const char* function, sl_execution* execution, const char* name, size_t name_len,
+              const char* request_json, size_t request_len, const char* retry_json,
+              size_t retry_len, Fn fn, void* user_data, Request (*from_json)(const Json&),
+              void (Execution::*start)(std::string_view, Request, std::function<void(Outcome)>,
+                                       std::optional<RetryPolicy>)) {
+  Args args(function);
+  return guarded([&] {
+    auto& e = args.required(execution, "execution");
+    if (fn == nullptr) args.invalid("fn is NULL");
+    auto step = args.text(name, name_len, "name");
+    Request request = from_json(args.json(request_json, request_len, "request_json"));
+    auto retry = retry_of(args, retry_json, retry_len);
+    (e.execution.*start)(
+        step, std::move(request),
+        [fn, user_data](Outcome outcome) { call_back<COutcome>(fn, user_data, outcome); },
+        std::move(retry));
+  });
+}
+
 }  // namespace
 
 SL_API int sl_execution_step_begin_with_retry(int64_t* seq, int* memoized, char** result_json,
@@ -70,56 +94,31 @@ SL_API int sl_execution_llm_with_retry(sl_execution* execution, const char* name
                                        const char* request_json, size_t request_len,
                                        const char* retry_json, size_t retry_len, sl_llm_fn fn,
                                        void* user_data) {
-  Args args(__func__);
-  return guarded([&] {
-    auto& e = args.required(execution, "execution");
-    if (fn == nullptr) args.invalid("fn is NULL");
-    auto step = args.text(name, name_len, "name");
-    LlmRequest request = llm_request_from_json(args.json(request_json, request_len, "request_json"));
-    auto retry = retry_of(args, retry_json, retry_len);
-    e.execution.llm(
-        step, std::move(request),
-        [fn, user_data](LlmOutcome outcome) { call_back<sl_llm_outcome>(fn, user_data, outcome); },
-        std::move(retry));
-  });
+  return step_call<sl_llm_outcome, LlmOutcome, LlmRequest>(
+      __func__, execution, name, name_len, request_json, request_len, retry_json, retry_len, fn,
+      user_data, llm_request_from_json, &Execution::llm);
+}
+
+SL_API int sl_execution_llm(sl_execution* execution, const char* name, size_t name_len,
+                            const char* request_json, size_t request_len, sl_llm_fn fn,
+                            void* user_data) {
+  return step_call<sl_llm_outcome, LlmOutcome, LlmRequest>(
+      __func__, execution, name, name_len, request_json, request_len, nullptr, 0, fn,
+      user_data, llm_request_from_json, &Execution::llm);
 }
 
 SL_API int sl_execution_http(sl_execution* execution, const char* name, size_t name_len,
                              const char* request_json, size_t request_len, const char* retry_json,
                              size_t retry_len, sl_http_fn fn, void* user_data) {
-  Args args(__func__);
-  return guarded([&] {
-    auto& e = args.required(execution, "execution");
-    if (fn == nullptr) args.invalid("fn is NULL");
-    auto step = args.text(name, name_len, "name");
-    HttpStepRequest request =
-        http_request_from_json(args.json(request_json, request_len, "request_json"));
-    auto retry = retry_of(args, retry_json, retry_len);
-    e.execution.http(
-        step, std::move(request),
-        [fn, user_data](HttpStepOutcome outcome) {
-          call_back<sl_http_outcome>(fn, user_data, outcome);
-        },
-        std::move(retry));
-  });
+  return step_call<sl_http_outcome, HttpStepOutcome, HttpStepRequest>(
+      __func__, execution, name, name_len, request_json, request_len, retry_json, retry_len, fn,
+      user_data, http_request_from_json, &Execution::http);
 }
 
 SL_API int sl_execution_image(sl_execution* execution, const char* name, size_t name_len,
                               const char* request_json, size_t request_len, const char* retry_json,
                               size_t retry_len, sl_image_fn fn, void* user_data) {
-  Args args(__func__);
-  return guarded([&] {
-    auto& e = args.required(execution, "execution");
-    if (fn == nullptr) args.invalid("fn is NULL");
-    auto step = args.text(name, name_len, "name");
-    ImageRequest request =
-        image_request_from_json(args.json(request_json, request_len, "request_json"));
-    auto retry = retry_of(args, retry_json, retry_len);
-    e.execution.image(
-        step, std::move(request),
-        [fn, user_data](ImageOutcome outcome) {
-          call_back<sl_image_outcome>(fn, user_data, outcome);
-        },
-        std::move(retry));
-  });
+  return step_call<sl_image_outcome, ImageOutcome, ImageRequest>(
+      __func__, execution, name, name_len, request_json, request_len, retry_json, retry_len, fn,
+      user_data, image_request_from_json, &Execution::image);
 }

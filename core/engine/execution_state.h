@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/builtin_attempt.h"
 #include "engine/writer.h"
 #include "events/hub.h"
 #include "scheduler/resource_limiter.h"
@@ -154,8 +155,32 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   // returned version once the commit is durable. Throws what complete_step throws, and
   // payload_too_large over max_artifact_bytes. (image_step.cc)
   std::shared_ptr<int64_t> complete_image_step(int64_t seq, ImageResult& result, std::string bytes);
-  void llm_done(int64_t seq, std::optional<LlmResult> result, std::optional<Error> error,
-                const LlmCallback& done);
+  // The skeleton llm, http and image steps share (builtin_attempt.cc).
+  // Caller holds mutex_: the step's position, what it stored, or a new
+  // attempt begun after `check_new` (the step's own checks; may throw).
+  BuiltinStart start_builtin_locked(std::string_view name, std::string_view kind,
+                                    const std::optional<RetryPolicy>& retry,
+                                    const std::function<void()>& check_new);
+  // Ends an attempt: forgets its call, then stores `result` (complete_step)
+  // and calls `done` once that is durable, or records `error` (a stopped
+  // attempt is reported, not stored).
+  void end_attempt(int64_t seq, std::optional<Json> result, std::optional<Error> error,
+                   const AttemptDone& done);
+  // The same with the step's own `store` (set when the attempt has a result):
+  // it returns an error that fails the attempt instead; one it throws ends it as it is.
+  void end_attempt_storing(int64_t seq, const std::function<std::optional<Error>()>& store,
+                           std::optional<Error> error, const AttemptDone& done);
+  // Keeps `how.call`, waits for `how.resource` and sends, once every earlier
+  // write of the run is committed; or ends the attempt through `how.fail`.
+  void send_when_durable(int64_t seq, ProviderSend how);
+  // Error(closed) while the engine closes, else Error(cancelled), naming `label`.
+  Error attempt_stopped_error(const std::string& label) const;
+  // Waits for `resource` for the begun step `seq` (step_resources.cc): `then`
+  // gets the limiter's error, or held = whether the permit is kept until the
+  // step ends (false: the step ended meanwhile). A cancel or the end of the
+  // execution stops the wait.
+  void wait_for_resource(int64_t seq, const std::string& resource, double tokens,
+                         std::function<void(const Error* error, bool held)> then);
   // Caller holds mutex_; cancel what it returns after unlocking.
   std::vector<std::shared_ptr<LlmCall>> take_llm_calls_locked();
   // What the run's llm steps used (completed ones) or hold (in flight, as

@@ -6,11 +6,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include "engine/builtin_attempt.h"
 #include "engine/engine_core.h"
 #include "engine/execution_state.h"
+#include "engine/provider_transfer.h"
 #include "llm/llm_client.h"
 #include "llm/llm_errors.h"
-#include "store/row_codec.h"
 
 namespace storyloom::detail {
 namespace {
@@ -98,44 +99,6 @@ HttpRequest wire_request(const HttpStepRequest& r, const std::string& idempotenc
   return out;
 }
 
-// Stops an http step's transfer; kept with the llm steps' calls so a cancel,
-// a step timeout or the end of the execution stops both kinds alike.
-class HttpStepCall final : public LlmCall {
- public:
-  void cancel() override {
-    std::shared_ptr<HttpTransfer> transfer;
-    {
-      std::lock_guard lock(mutex_);
-      if (cancelled_) return;
-      cancelled_ = true;
-      transfer = transfer_;
-    }
-    if (transfer) transfer->cancel();
-  }
-  // Keeps the transfer to stop; false when cancel() came first (stop it then).
-  bool attach(std::shared_ptr<HttpTransfer> transfer) {
-    std::lock_guard lock(mutex_);
-    transfer_ = std::move(transfer);
-    return !cancelled_;
-  }
-  bool cancelled() const {
-    std::lock_guard lock(mutex_);
-    return cancelled_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  bool cancelled_ = false;
-  std::shared_ptr<HttpTransfer> transfer_;
-};
-
-// One attempt's response as it arrives (I/O thread only).
-struct Response {
-  HttpResponseHead head;
-  std::string body;
-  bool too_large = false;
-};
-
 }  // namespace
 
 void ExecutionState::http(std::string_view name, HttpStepRequest request, HttpStepCallback done,
@@ -143,30 +106,16 @@ void ExecutionState::http(std::string_view name, HttpStepRequest request, HttpSt
   validate(request);
   if (retry) validate(*retry);
   if (!done) throw Error(ErrorCode::invalid_argument, "http step '" + std::string(name) + "' needs a callback");
-  int64_t seq = 0;
-  int attempt = 1;
-  std::optional<HttpStepOutcome> memoized;
+  BuiltinStart start;
   {
     std::lock_guard lock(mutex_);
-    auto pos = next_position(name, "http");
-    seq = pos.seq;
-    if (pos.stored && pos.stored->status == "failed") {
-      memoized.emplace();
-      memoized->memoized = true;
-      memoized->error = stored_step_error(*pos.stored);
-    } else if (pos.stored && pos.stored->status == "completed") {
-      memoized.emplace();
-      memoized->memoized = true;
-      memoized->result = http_result_from_json(store::decode_stored_json(
-          pos.stored->result, run_id(), "the result of http step '" + pos.stored->name + "'"));
-    } else {
-      attempt = begin_attempt(pos, name, "http", retry);
-    }
+    start = start_builtin_locked(name, "http", retry, {});
   }
-  if (memoized) return done(std::move(*memoized));
+  if (start.memoized) return done(memoized_outcome<HttpStepOutcome>(std::move(start), http_result_from_json));
+  const int64_t seq = start.seq;
 
   auto self = shared_from_this();
-  auto call = std::make_shared<HttpStepCall>();
+  auto call = std::make_shared<TransferCall>();
   auto secrets = std::make_shared<const std::vector<std::string>>(secret_values(request));
   const std::string label =
       "http step '" + std::string(name) + "': " + request.method + " " + host_of(request.url);
@@ -174,70 +123,23 @@ void ExecutionState::http(std::string_view name, HttpStepRequest request, HttpSt
   // How the attempt ended: stored (the workflow sees it once committed) or failed.
   auto finish = [self, seq, done](std::optional<HttpStepResult> result,
                                   std::optional<Error> error) {
-    {
-      std::lock_guard lock(self->mutex_);
-      self->llm_calls_.erase(seq);
-    }
-    HttpStepOutcome out;
-    if (result) {
-      try {
-        self->complete_step(seq, to_json(*result));
-      } catch (const Error& e) {
-        out.error = e;  // too large, or the execution ended (a timeout) meanwhile
-        return done(std::move(out));
-      }
-      self->when_durable([out = std::move(out), result = std::move(result),
-                          done](std::optional<Error> lost) mutable {
-        if (lost) {
-          out.error = std::move(lost);
-        } else {
-          out.result = std::move(result);
-        }
-        done(std::move(out));
-      });
-      return;
-    }
-    out.error = std::move(error);
-    // A cancelled run or a closing engine is not the step's failure: nothing to
-    // record, but the attempt's report says how it ended.
-    bool stopped =
-        out.error->code() == ErrorCode::cancelled || out.error->code() == ErrorCode::closed;
-    if (stopped) self->report_attempt_stopped(seq, *out.error);
-    if (!stopped) {
-      try {
-        out.will_retry = self->fail_step(seq, *out.error).will_retry;
-      } catch (const Error&) {
-        // The step was already failed (by its timeout) or the execution ended.
-      }
-    }
-    done(std::move(out));
-  };
-
-  auto stopped_error = [self, call, label]() {
-    if (self->core_->closing()) return Error(ErrorCode::closed, label + ": the engine is closing");
-    return Error(ErrorCode::cancelled, label + ": the request was cancelled");
+    auto kept = result ? std::make_shared<HttpStepResult>(std::move(*result)) : nullptr;
+    self->end_attempt(seq, kept ? std::optional<Json>(to_json(*kept)) : std::nullopt,
+                      std::move(error), deliver_outcome(done, kept));
   };
 
   // Sends the request (admitted, if it has a resource).
-  auto send = [self, seq, call, secrets, label, finish, stopped_error,
+  auto send = [self, seq, call, secrets, label, finish,
                wire = wire_request(request, run_id() + ":" + std::to_string(seq)),
                max_bytes = core_->options().max_payload_bytes]() mutable {
-    auto response = std::make_shared<Response>();
-    HttpCallbacks cb;
-    cb.on_head = [response](const HttpResponseHead& head) { response->head = head; };
-    cb.on_body = [self, seq, response, max_bytes](std::string_view bytes) {
-      if (response->body.size() + bytes.size() > max_bytes) {
-        response->too_large = true;
-        throw Error(ErrorCode::payload_too_large, "over the payload limit");  // ends the transfer
-      }
-      response->body.append(bytes);
+    auto response = std::make_shared<CollectedResponse>();
+    HttpCallbacks cb = collect_response(response, max_bytes, [self, seq] {
       try {
-        self->heartbeat(seq);  // a body that keeps coming is alive, whatever its step timeout
+        self->heartbeat(seq);
       } catch (const Error&) {
       }
-    };
-    cb.on_done = [self, response, secrets, label, finish, stopped_error,
-                  max_bytes](const HttpOutcome& outcome) {
+    });
+    cb.on_done = [self, response, secrets, label, finish, max_bytes](const HttpOutcome& outcome) {
       auto scrub = [&](const std::string& text) {
         return redact(without_secrets(text, *secrets), *secrets);
       };
@@ -252,7 +154,7 @@ void ExecutionState::http(std::string_view name, HttpStepRequest request, HttpSt
         case Kind::completed:
           break;
         case Kind::cancelled:
-          return finish(std::nullopt, stopped_error());
+          return finish(std::nullopt, self->attempt_stopped_error(label));
         case Kind::idle_timeout:
         case Kind::total_timeout:
           return finish(std::nullopt, Error(ErrorCode::timeout, scrub(label + ": " + outcome.message),
@@ -296,61 +198,24 @@ void ExecutionState::http(std::string_view name, HttpStepRequest request, HttpSt
       }
       finish(std::move(result), std::nullopt);
     };
-    auto transfer = self->core_->llm().http().start(std::move(wire), std::move(cb));
-    if (!call->attach(transfer)) transfer->cancel();  // cancelled before it was known
+    call->start(self->core_->llm().http(), std::move(wire), std::move(cb));
   };
 
-  // The request goes out only once every earlier write of the run is
-  // committed: a crash must not find it sent with nothing before it stored.
-  when_durable([self, seq, attempt, call, finish, send, stopped_error,
-                resource = request.resource, method = request.method,
-                host = host_of(request.url), name = std::string(name)](
-                   std::optional<Error> lost) mutable {
-    if (lost) return finish(std::nullopt, std::move(lost));
-    bool stop_now = false;
-    {
-      std::lock_guard lock(self->mutex_);
-      auto it = self->stored_.find(seq);
-      stop_now = self->cancelled_.load() || self->finished_ || it == self->stored_.end() ||
-                 it->second.status != "begun";
-      if (!stop_now) {
-        self->llm_calls_[seq] = call;
-        self->submit_locked([run = self->run_id(), data = boost::json::object{
-                                                       {"seq", seq},
-                                                       {"name", name},
-                                                       {"attempt", attempt},
-                                                       {"method", method},
-                                                       {"host", host}}](Batch& b) {
-          b.event(run, "http.attempt", data);
-        });
-      }
-    }
-    if (stop_now) return finish(std::nullopt, stopped_error());
-    if (resource.empty()) return send();
-    auto wait = self->core_->resources().acquire(
-        resource, 0,
-        [self, seq, finish, send, stopped_error](ResourcePermit permit,
-                                                 const Error* error) mutable {
-          if (error) return finish(std::nullopt, *error);
-          bool wanted = false;
-          {
-            std::lock_guard lock(self->mutex_);
-            auto it = self->stored_.find(seq);
-            wanted = !self->finished_ && it != self->stored_.end() && it->second.status == "begun";
-            // Returned when the step completes or fails; a 429 pauses the resource then.
-            if (wanted) self->step_permits_[seq].push_back(std::move(permit));
-          }
-          if (!wanted) return finish(std::nullopt, stopped_error());  // ended meanwhile
-          send();
-        });
-    bool stopped = false;
-    {
-      std::lock_guard lock(self->mutex_);
-      stopped = self->cancelled_.load() || self->finished_;
-      if (!stopped && wait) self->step_waits_[seq].push_back(wait);
-    }
-    if (stopped && wait) wait->cancel();
-  });
+  ProviderSend how;
+  how.call = call;
+  how.resource = request.resource;
+  how.label = label;
+  // The attempt's event is written once the call is kept, before any resource wait.
+  how.on_kept_locked = [this, data = boost::json::object{{"seq", seq},
+                                                           {"name", std::string(name)},
+                                                           {"attempt", start.attempt},
+                                                           {"method", request.method},
+                                                           {"host", host_of(request.url)}}]() {
+    submit_locked([run = run_id(), data](Batch& b) { b.event(run, "http.attempt", data); });
+  };
+  how.send = std::move(send);
+  how.fail = [finish](Error error) { finish(std::nullopt, std::move(error)); };
+  send_when_durable(seq, std::move(how));
 }
 
 }  // namespace storyloom::detail

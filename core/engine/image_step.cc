@@ -6,8 +6,10 @@
 #include <future>
 
 #include "engine/artifact_bytes.h"
+#include "engine/builtin_attempt.h"
 #include "engine/engine_core.h"
 #include "engine/execution_state.h"
+#include "engine/provider_transfer.h"
 #include "engine/validate.h"
 #include "image/images_protocol.h"
 #include "llm/llm_client.h"
@@ -18,38 +20,6 @@
 namespace storyloom::detail {
 namespace {
 
-// Stops an image step's transfer (or its offline drawing before it starts);
-// kept with the llm steps' calls so a cancel, a step timeout or the end of
-// the execution stops it alike.
-class ImageCall final : public LlmCall {
- public:
-  void cancel() override {
-    std::shared_ptr<HttpTransfer> transfer;
-    {
-      std::lock_guard lock(mutex_);
-      if (cancelled_) return;
-      cancelled_ = true;
-      transfer = transfer_;
-    }
-    if (transfer) transfer->cancel();
-  }
-  // Keeps the transfer to stop; false when cancel() came first (stop it then).
-  bool attach(std::shared_ptr<HttpTransfer> transfer) {
-    std::lock_guard lock(mutex_);
-    transfer_ = std::move(transfer);
-    return !cancelled_;
-  }
-  bool cancelled() const {
-    std::lock_guard lock(mutex_);
-    return cancelled_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  bool cancelled_ = false;
-  std::shared_ptr<HttpTransfer> transfer_;
-};
-
 // An offline drawing queued on the HTTP client's I/O thread. A closing
 // client drops queued work without running it: the task then ends the step
 // itself (Error(closed)) as it is destroyed, so no workflow waits forever.
@@ -59,13 +29,6 @@ struct QueuedDraw {
   ~QueuedDraw() {
     if (!ran && on_dropped) on_dropped();
   }
-};
-
-// One attempt's response as it arrives (I/O thread only).
-struct Response {
-  HttpResponseHead head;
-  std::string body;
-  bool too_large = false;
 };
 
 // Neither the step nor its workflow chose a policy (as the llm step decides).
@@ -102,30 +65,16 @@ void ExecutionState::image(std::string_view name, ImageRequest request, ImageCal
   if (!retry && is_unset(workflow_retry_)) retry = default_image_retry_policy();
   if (request.artifact.empty()) request.artifact = std::string(name);
   ImageProviders& providers = core_->images();
-  int64_t seq = 0;
-  int attempt = 1;
-  std::optional<ImageOutcome> memoized;
+  const std::string label = "image step '" + std::string(name) + "'";
   ImageProviderConfig provider;
   std::string model, size;
+  BuiltinStart start;
   {
     std::lock_guard lock(mutex_);
-    auto pos = next_position(name, "image");
-    seq = pos.seq;
-    if (pos.stored && pos.stored->status == "failed") {
-      memoized.emplace();
-      memoized->memoized = true;
-      memoized->error = stored_step_error(*pos.stored);
-    } else if (pos.stored && pos.stored->status == "completed") {
-      memoized.emplace();
-      memoized->memoized = true;
-      memoized->result = image_result_from_json(store::decode_stored_json(
-          pos.stored->result, run_id(), "the result of image step '" + pos.stored->name + "'"));
-    } else {
-      // Only a new attempt needs its provider: a replay returns what is stored.
+    start = start_builtin_locked(name, "image", retry, [&] {
       provider = providers.provider(request.provider);  // throws not_found
       model = providers.model_for(request);
       size = providers.size_for(request);
-      std::string label = "image step '" + std::string(name) + "'";
       if (model.empty()) {
         throw Error(ErrorCode::invalid_argument,
                     label + ": provider '" + provider.name + "' has no default model; name one");
@@ -136,96 +85,64 @@ void ExecutionState::image(std::string_view name, ImageRequest request, ImageCal
                             "ImageOptions::offline_drawer (book::placeholder_png of the "
                             "storyloom_book library draws the placeholder picture)");
       }
-      attempt = begin_attempt(pos, name, "image", retry);
-    }
+    });
   }
-  if (memoized) return done(std::move(*memoized));
+  if (start.memoized) return done(memoized_outcome<ImageOutcome>(std::move(start), image_result_from_json));
+  const int64_t seq = start.seq;
 
   auto self = shared_from_this();
-  auto call = std::make_shared<ImageCall>();
-  const std::string label = "image step '" + std::string(name) + "'";
+  auto call = std::make_shared<TransferCall>();
   auto secrets = std::make_shared<const std::vector<std::string>>(providers.secrets());
 
-  // How the attempt ended: stored (the workflow sees it once committed) or failed.
+  // How the attempt ended: the picture and the result stored in one commit
+  // (the workflow sees them once committed), or failed.
   auto finish = [self, seq, done, artifact = request.artifact, provider_name = provider.name,
                  model](std::optional<ReceivedPicture> picture, std::optional<Error> error) {
-    {
-      std::lock_guard lock(self->mutex_);
-      self->llm_calls_.erase(seq);
-    }
-    ImageOutcome out;
+    auto result = std::make_shared<ImageResult>();
+    auto version = std::make_shared<std::shared_ptr<int64_t>>();  // set by the commit
+    std::function<std::optional<Error>()> store;
     if (picture) {
-      ImageResult result;
-      result.artifact = artifact;
-      result.content_type = picture->content_type;
-      result.bytes = static_cast<int64_t>(picture->bytes.size());
-      result.width = picture->width;
-      result.height = picture->height;
-      result.provider = provider_name;
-      result.model = model;
-      result.revised_prompt = std::move(picture->revised_prompt);
-      std::shared_ptr<int64_t> version;
-      try {
-        version = self->complete_image_step(seq, result, std::move(picture->bytes));
-      } catch (const Error& e) {
-        if (e.code() == ErrorCode::payload_too_large) {
-          error = e;  // a picture over the limit fails the attempt, for good
-        } else {
-          out.error = e;  // the execution ended (a timeout) meanwhile
-          return done(std::move(out));
+      store = [&]() -> std::optional<Error> {
+        result->artifact = artifact;
+        result->content_type = picture->content_type;
+        result->bytes = static_cast<int64_t>(picture->bytes.size());
+        result->width = picture->width;
+        result->height = picture->height;
+        result->provider = provider_name;
+        result->model = model;
+        result->revised_prompt = std::move(picture->revised_prompt);
+        try {
+          *version = self->complete_image_step(seq, *result, std::move(picture->bytes));
+        } catch (const Error& e) {
+          // A picture over the limit fails the attempt, for good; any other
+          // error (the execution ended meanwhile) ends it as it is.
+          if (e.code() != ErrorCode::payload_too_large) throw;
+          return e;
         }
-      }
-      if (version) {
-        self->when_durable([out = std::move(out), result = std::move(result), version,
-                            done](std::optional<Error> lost) mutable {
-          if (lost) {
-            out.error = std::move(lost);
-          } else {
-            result.version = *version;
-            out.result = std::move(result);
-          }
-          done(std::move(out));
-        });
-        return;
-      }
+        return std::nullopt;
+      };
     }
-    out.error = std::move(error);
-    // A cancelled run or a closing engine is not the step's failure: nothing to
-    // record, but the attempt's report says how it ended.
-    bool stopped =
-        out.error->code() == ErrorCode::cancelled || out.error->code() == ErrorCode::closed;
-    if (stopped) self->report_attempt_stopped(seq, *out.error);
-    if (!stopped) {
-      try {
-        out.will_retry = self->fail_step(seq, *out.error).will_retry;
-      } catch (const Error&) {
-        // The step was already failed (by its timeout) or the execution ended.
-      }
-    }
-    done(std::move(out));
-  };
-
-  auto stopped_error = [self, label]() {
-    if (self->core_->closing()) return Error(ErrorCode::closed, label + ": the engine is closing");
-    return Error(ErrorCode::cancelled, label + ": the request was cancelled");
+    self->end_attempt_storing(seq, store, std::move(error),
+                              [done, result, version](std::optional<Error> e, bool will_retry) {
+                                if (!e) result->version = **version;  // known once durable
+                                deliver_outcome(done, result)(std::move(e), will_retry);
+                              });
   };
 
   // Draws the offline picture on the HTTP client's I/O thread (never on the
   // writer's or the limiter's thread, which must stay quick).
-  auto draw = [self, call, finish, stopped_error, label, prompt = request.prompt, size,
+  auto draw = [self, call, finish, label, prompt = request.prompt, size,
                drawer = providers.offline_drawer()]() {
     auto task = std::make_shared<QueuedDraw>();
-    task->on_dropped = [finish, stopped_error]() { finish(std::nullopt, stopped_error()); };
+    task->on_dropped = [self, finish, label]() {
+      finish(std::nullopt, self->attempt_stopped_error(label));
+    };
     self->core_->llm().http().run_after(std::chrono::milliseconds(0), [=]() {
       task->ran = true;
-      if (call->cancelled()) return finish(std::nullopt, stopped_error());
+      if (call->cancelled()) return finish(std::nullopt, self->attempt_stopped_error(label));
       auto [width, height] = parse_image_size(size, label + " size");
       try {
         finish(sniff_picture(drawer(prompt, width, height)), std::nullopt);
-      } catch (const Error& e) {
-        finish(std::nullopt, Error(ErrorCode::step_failed,
-                                   label + ": the offline drawer failed: " + e.what(),
-                                   ErrorClass::fatal));
       } catch (const std::exception& e) {
         finish(std::nullopt, Error(ErrorCode::step_failed,
                                    label + ": the offline drawer failed: " + e.what(),
@@ -235,27 +152,20 @@ void ExecutionState::image(std::string_view name, ImageRequest request, ImageCal
   };
 
   // Sends the request (once admitted by the resource).
-  auto send = [self, seq, call, secrets, label, finish, stopped_error, provider, model,
+  auto send = [self, seq, call, secrets, label, finish, provider, model,
                wire = images_request(provider, request, model, size,
                                      run_id() + ":" + std::to_string(seq)),
                max_bytes = core_->options().max_artifact_bytes]() mutable {
-    auto response = std::make_shared<Response>();
+    auto response = std::make_shared<CollectedResponse>();
     // base64 is 4/3 of the picture, and the JSON around it is small.
     size_t max_body = max_bytes / 3 * 4 + 65536;
-    HttpCallbacks cb;
-    cb.on_head = [response](const HttpResponseHead& head) { response->head = head; };
-    cb.on_body = [self, seq, response, max_body](std::string_view bytes) {
-      if (response->body.size() + bytes.size() > max_body) {
-        response->too_large = true;
-        throw Error(ErrorCode::payload_too_large, "over the picture limit");  // ends the transfer
-      }
-      response->body.append(bytes);
+    HttpCallbacks cb = collect_response(response, max_body, [self, seq] {
       try {
-        self->heartbeat(seq);  // a body that keeps coming is alive, whatever its step timeout
+        self->heartbeat(seq);
       } catch (const Error&) {
       }
-    };
-    cb.on_done = [self, response, secrets, label, finish, stopped_error, provider, model,
+    });
+    cb.on_done = [self, response, secrets, label, finish, provider, model,
                   max_bytes](const HttpOutcome& outcome) {
       LlmProviderConfig named = as_llm_provider(provider);
       if (response->too_large) {
@@ -264,7 +174,9 @@ void ExecutionState::image(std::string_view name, ImageRequest request, ImageCal
                             label + ": the picture is over the artifact limit of " +
                                 std::to_string(max_bytes) + " bytes (max_artifact_bytes)"));
       }
-      if (outcome.kind == HttpOutcome::Kind::cancelled) return finish(std::nullopt, stopped_error());
+      if (outcome.kind == HttpOutcome::Kind::cancelled) {
+        return finish(std::nullopt, self->attempt_stopped_error(label));
+      }
       if (outcome.kind != HttpOutcome::Kind::completed) {
         return finish(std::nullopt, prefixed(label, transfer_error(named, model, outcome), *secrets));
       }
@@ -281,71 +193,28 @@ void ExecutionState::image(std::string_view name, ImageRequest request, ImageCal
         finish(std::nullopt, prefixed(label + ": " + call_label(named, model), e, *secrets));
       }
     };
-    auto transfer = self->core_->llm().http().start(std::move(wire), std::move(cb));
-    if (!call->attach(transfer)) transfer->cancel();  // cancelled before it was known
+    call->start(self->core_->llm().http(), std::move(wire), std::move(cb));
   };
 
-  // Nothing goes out before every earlier write of the run is committed: a
-  // crash must not find a picture paid for with nothing before it stored.
-  bool offline = provider.kind == ImageProviderKind::offline;
-  when_durable([self, seq, attempt, call, finish, send, draw, stopped_error, offline,
-                resource = ImageProviders::resource_of(provider), provider_name = provider.name,
-                model, size, artifact = request.artifact,
-                name = std::string(name)](std::optional<Error> lost) mutable {
-    if (lost) return finish(std::nullopt, std::move(lost));
-    bool stop_now = false;
-    {
-      std::lock_guard lock(self->mutex_);
-      auto it = self->stored_.find(seq);
-      stop_now = self->cancelled_.load() || self->finished_ || it == self->stored_.end() ||
-                 it->second.status != "begun";
-      if (!stop_now) self->llm_calls_[seq] = call;
-    }
-    if (stop_now) return finish(std::nullopt, stopped_error());
-    auto start = [self, seq, attempt, offline, send, draw, provider_name, model, size, artifact,
-                  name]() mutable {
-      {
-        std::lock_guard lock(self->mutex_);
-        if (!self->finished_ && !self->cancelled_) {
-          self->submit_locked([run = self->run_id(),
-                               data = boost::json::object{{"seq", seq},
-                                                          {"name", name},
-                                                          {"attempt", attempt},
-                                                          {"provider", provider_name},
-                                                          {"model", model},
-                                                          {"size", size},
-                                                          {"artifact", artifact}}](Batch& b) {
-            b.event(run, "image.attempt", data);
-          });
-        }
-      }
-      if (offline) return draw();
-      send();
-    };
-    auto wait = self->core_->resources().acquire(
-        resource, 0,
-        [self, seq, finish, start, stopped_error](ResourcePermit permit,
-                                                  const Error* error) mutable {
-          if (error) return finish(std::nullopt, *error);
-          bool wanted = false;
-          {
-            std::lock_guard lock(self->mutex_);
-            auto it = self->stored_.find(seq);
-            wanted = !self->finished_ && it != self->stored_.end() && it->second.status == "begun";
-            // Returned when the step completes or fails; a 429 pauses the resource then.
-            if (wanted) self->step_permits_[seq].push_back(std::move(permit));
-          }
-          if (!wanted) return finish(std::nullopt, stopped_error());  // ended meanwhile
-          start();
-        });
-    bool stopped = false;
-    {
-      std::lock_guard lock(self->mutex_);
-      stopped = self->cancelled_.load() || self->finished_;
-      if (!stopped && wait) self->step_waits_[seq].push_back(wait);
-    }
-    if (stopped && wait) wait->cancel();
-  });
+  ProviderSend how;
+  how.call = call;
+  how.resource = ImageProviders::resource_of(provider);
+  how.label = label;
+  // The attempt's event is written once the resource admitted it.
+  how.send = [self, offline = provider.kind == ImageProviderKind::offline, send, draw,
+              data = boost::json::object{{"seq", seq},
+                                         {"name", std::string(name)},
+                                         {"attempt", start.attempt},
+                                         {"provider", provider.name},
+                                         {"model", model},
+                                         {"size", size},
+                                         {"artifact", request.artifact}}]() mutable {
+    self->llm_event("image.attempt", data);
+    if (offline) return draw();
+    send();
+  };
+  how.fail = [finish](Error error) { finish(std::nullopt, std::move(error)); };
+  send_when_durable(seq, std::move(how));
 }
 
 std::shared_ptr<int64_t> ExecutionState::complete_image_step(int64_t seq, ImageResult& result,

@@ -1,5 +1,6 @@
 // The built-in llm step: memoized like a host step, executed by the core's
 // LLM client, its text streamed as chunks and its attempts retried per policy.
+#include "engine/builtin_attempt.h"
 #include "engine/engine_core.h"
 #include "engine/execution_state.h"
 #include "engine/run_budget.h"
@@ -19,26 +20,12 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
   LlmClient& client = core_->llm();
   std::string stream = request.stream_name.empty() ? std::string(name) : request.stream_name;
   check_name("stream name of llm step '" + std::string(name) + "'", stream);
-  int64_t seq = 0;
-  int attempt = 1;
   int64_t attempt_start = 0;
-  std::optional<LlmOutcome> memoized;
   std::optional<Error> over_budget;
+  BuiltinStart start;
   {
     std::lock_guard lock(mutex_);
-    auto pos = next_position(name, "llm");
-    seq = pos.seq;
-    if (pos.stored && pos.stored->status == "failed") {
-      memoized.emplace();
-      memoized->memoized = true;
-      memoized->error = stored_step_error(*pos.stored);
-    } else if (pos.stored && pos.stored->status == "completed") {
-      memoized.emplace();
-      memoized->memoized = true;
-      memoized->result = llm_result_from_json(store::decode_stored_json(pos.stored->result, run_id(), "the result of llm step '" + pos.stored->name + "'"));
-    } else {
-      // Only a new attempt needs its provider: a replay returns what is stored
-      // even if the provider has gone from the configuration since.
+    start = start_builtin_locked(name, "llm", retry, [&] {
       std::string provider = client.provider(request.provider).name;  // throws not_found
       if (client.model_for(request).empty()) {
         throw Error(ErrorCode::invalid_argument, "llm step '" + std::string(name) +
@@ -53,16 +40,23 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
                                               "llm step '" + std::string(name) + "' was not sent");
         }
       }
-      attempt = begin_attempt(pos, name, "llm", retry);
-      // Readers show this attempt's text from here on, not the earlier one's.
-      attempt_start = begin_stream_attempt_locked(stream);
-    }
+    });
+    // Readers show this attempt's text from here on, not the earlier one's.
+    if (!start.memoized) attempt_start = begin_stream_attempt_locked(stream);
   }
-  if (memoized) return done(std::move(*memoized));
-  // Recorded as the step's failure (fatal: no retry), with no request sent.
-  if (over_budget) return llm_done(seq, std::nullopt, std::move(over_budget), done);
-
+  if (start.memoized) return done(memoized_outcome<LlmOutcome>(std::move(start), llm_result_from_json));
+  const int64_t seq = start.seq;
+  const int attempt = start.attempt;
   auto self = shared_from_this();
+  // How the attempt ended: stored (the workflow sees it once committed) or failed.
+  auto finish = [self, seq, done](std::optional<LlmResult> result, std::optional<Error> error) {
+    auto kept = result ? std::make_shared<LlmResult>(std::move(*result)) : nullptr;
+    self->end_attempt(seq, kept ? std::optional<Json>(to_json(*kept)) : std::nullopt,
+                      std::move(error), deliver_outcome(done, kept));
+  };
+  // Recorded as the step's failure (fatal: no retry), with no request sent.
+  if (over_budget) return finish(std::nullopt, std::move(over_budget));
+
   LlmCallbacks callbacks;
   callbacks.on_waiting = [self, seq, name = std::string(name)](const std::string& resource) {
     self->llm_event("llm.waiting",
@@ -88,10 +82,7 @@ void ExecutionState::llm(std::string_view name, LlmRequest request, LlmCallback 
       }
     };
   }
-  callbacks.on_done = [self, seq, done = std::move(done)](std::optional<LlmResult> result,
-                                                          std::optional<Error> error) {
-    self->llm_done(seq, std::move(result), std::move(error), done);
-  };
+  callbacks.on_done = finish;
   // The request goes out only once every earlier write of the run is
   // committed: a crash must not find it paid for with nothing before it stored.
   auto key = run_id() + ":" + std::to_string(seq);
@@ -132,48 +123,6 @@ void ExecutionState::llm_event(std::string type, Json data) {
   submit_locked([run = run_id(), type = std::move(type), data = std::move(data)](Batch& b) {
     b.event(run, type, data);
   });
-}
-
-void ExecutionState::llm_done(int64_t seq, std::optional<LlmResult> result,
-                              std::optional<Error> error, const LlmCallback& done) {
-  {
-    std::lock_guard lock(mutex_);
-    llm_calls_.erase(seq);
-  }
-  LlmOutcome out;
-  if (result) {
-    try {
-      complete_step(seq, to_json(*result));
-    } catch (const Error& e) {
-      out.error = e;  // too large, or the execution ended (a timeout) meanwhile
-      return done(std::move(out));
-    }
-    // The workflow sees the answer once it is committed.
-    when_durable([out = std::move(out), result = std::move(result),
-                  done](std::optional<Error> lost) mutable {
-      if (lost) {
-        out.error = std::move(lost);
-      } else {
-        out.result = std::move(result);
-      }
-      done(std::move(out));
-    });
-    return;
-  }
-  out.error = std::move(error);
-  // A cancelled run or a closing engine is not the step's failure: nothing to
-  // record, but the attempt's report says how it ended.
-  bool stopped =
-      out.error->code() == ErrorCode::cancelled || out.error->code() == ErrorCode::closed;
-  if (stopped) report_attempt_stopped(seq, *out.error);
-  if (!stopped) {
-    try {
-      out.will_retry = fail_step(seq, *out.error).will_retry;
-    } catch (const Error&) {
-      // The step was already failed (by its timeout) or the execution ended.
-    }
-  }
-  done(std::move(out));
 }
 
 RunUsage ExecutionState::llm_usage_locked() const {

@@ -1,5 +1,6 @@
-// Host steps' use of resources: admitted through the engine's limiter with a
-// callback (no thread waits), returned when the step ends.
+// Steps' use of resources (host steps through acquire(), http and image
+// steps through wait_for_resource()): admitted through the engine's limiter
+// with a callback (no thread waits), returned when the step ends.
 #include "engine/engine_core.h"
 #include "engine/execution_state.h"
 #include "engine/validate.h"
@@ -20,20 +21,30 @@ void ExecutionState::acquire(int64_t seq, std::string_view resource, double toke
                                                    "' is not a host step begun by this execution");
     }
   }
+  // Not wanted any more (held is false): the permit went back at once.
+  wait_for_resource(seq, std::string(resource), tokens,
+                    [granted](const Error* error, bool) {
+                      if (error) return granted(*error);
+                      granted(std::nullopt);
+                    });
+}
+
+void ExecutionState::wait_for_resource(int64_t seq, const std::string& resource, double tokens,
+                                       std::function<void(const Error*, bool)> then) {
   auto self = shared_from_this();
   auto wait = core_->resources().acquire(
-      std::string(resource), tokens,
-      [self, seq, granted](ResourcePermit permit, const Error* error) {
-        if (error) return granted(*error);
+      resource, tokens, [self, seq, then](ResourcePermit permit, const Error* error) {
+        if (error) return then(error, false);
+        bool held = false;
         {
           std::lock_guard lock(self->mutex_);
           auto it = self->stored_.find(seq);
-          bool still_wanted =
-              !self->finished_ && it != self->stored_.end() && it->second.status == "begun";
-          // Not wanted any more: `permit` goes out of scope after the unlock.
-          if (still_wanted) self->step_permits_[seq].push_back(std::move(permit));
+          held = !self->finished_ && it != self->stored_.end() && it->second.status == "begun";
+          // Returned when the step completes or fails (a 429 pauses the
+          // resource then); not wanted any more, `permit` goes after the unlock.
+          if (held) self->step_permits_[seq].push_back(std::move(permit));
         }
-        granted(std::nullopt);
+        then(nullptr, held);
       });
   // A cancel (or the end of the execution) that came while the wait was being
   // set up found nothing to stop: stop it here.
@@ -41,7 +52,7 @@ void ExecutionState::acquire(int64_t seq, std::string_view resource, double toke
   {
     std::lock_guard lock(mutex_);
     stop_now = cancelled_.load() || finished_;
-    if (!stop_now) step_waits_[seq].push_back(wait);
+    if (!stop_now && wait) step_waits_[seq].push_back(wait);
   }
   if (stop_now && wait) wait->cancel();
 }

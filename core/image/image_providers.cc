@@ -2,24 +2,16 @@
 
 #include <algorithm>
 
+#include "common/named_providers.h"
+
 namespace storyloom::detail {
 
 ImageProviders::ImageProviders(const ImageOptions& options, ResourceLimiter& limiter,
                                const std::function<const char*(const char*)>& getenv)
     : drawer_(options.offline_drawer) {
   if (options.use_environment) providers_ = image_providers_from_environment(getenv);
-  for (const auto& p : options.providers) {
-    if (p.name.empty()) throw Error(ErrorCode::invalid_argument, "an image provider needs a name");
-    auto same = std::find_if(providers_.begin(), providers_.end(),
-                             [&](const ImageProviderConfig& q) { return q.name == p.name; });
-    if (same != providers_.end()) {
-      *same = p;
-    } else {
-      providers_.push_back(p);
-    }
-  }
-  if (std::none_of(providers_.begin(), providers_.end(),
-                   [](const ImageProviderConfig& p) { return p.name == "offline"; })) {
+  put_providers_by_name(providers_, options.providers, "an image provider");
+  if (!has_provider(providers_, "offline")) {
     ImageProviderConfig offline;
     offline.name = "offline";
     offline.kind = ImageProviderKind::offline;

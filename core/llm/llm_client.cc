@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "common/named_providers.h"
 #include "llm/json_schema.h"
 #include "llm/llm_errors.h"
 #include "llm/offline_generator.h"
@@ -390,20 +391,8 @@ LlmClient::LlmClient(const LlmOptions& options, ResourceLimiter& limiter,
                      const std::function<const char*(const char*)>& getenv)
     : limiter_(limiter), clock_(std::move(clock)) {
   if (options.use_environment) providers_ = llm_providers_from_environment(getenv);
-  for (const auto& p : options.providers) {
-    if (p.name.empty()) {
-      throw Error(ErrorCode::invalid_argument, "an llm provider needs a name");
-    }
-    auto same = std::find_if(providers_.begin(), providers_.end(),
-                             [&](const LlmProviderConfig& q) { return q.name == p.name; });
-    if (same != providers_.end()) {
-      *same = p;
-    } else {
-      providers_.push_back(p);
-    }
-  }
-  if (std::none_of(providers_.begin(), providers_.end(),
-                   [](const LlmProviderConfig& p) { return p.name == "offline"; })) {
+  put_providers_by_name(providers_, options.providers, "an llm provider");
+  if (!has_provider(providers_, "offline")) {
     LlmProviderConfig offline;
     offline.name = "offline";
     offline.kind = LlmProviderKind::offline;

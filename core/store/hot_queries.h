@@ -47,4 +47,11 @@ inline constexpr const char* kOverdueWhere =
     " FROM runs INDEXED BY runs_deadline WHERE deadline_at > 0 AND status IN ('queued', "
     "'running', 'sleeping', 'waiting') AND deadline_at <= ?1 ORDER BY deadline_at LIMIT ?2";
 
+// Runs of one status (?1), counted by workflow: the queue depth gauge, read
+// at each metrics collection. Not a per-claim query, but it must not grow
+// with the finished runs kept: it walks only ?1's entries of runs_by_status.
+inline constexpr const char* kCountByWorkflow =
+    "SELECT workflow, count(*) FROM runs INDEXED BY runs_by_status WHERE status = ?1 "
+    "GROUP BY workflow";
+
 }  // namespace storyloom::store::sql

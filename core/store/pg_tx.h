@@ -66,6 +66,7 @@ class PgTx : public WriteTx {
   std::vector<ChunkStream> chunk_streams(const std::string& run_id) override;
   std::optional<int64_t> next_parked_ms() override;
   std::optional<int64_t> next_queued_ms(int64_t after_ms) override;
+  std::map<std::string, int64_t> count_runs_by_workflow(RunStatus status) override;
   std::vector<std::string> children(const std::string& run_id) override;
   std::vector<RunRecord> overdue_runs(int64_t now_ms, size_t limit) override;
   std::vector<std::pair<std::string, RunStatus>> statuses(

@@ -164,6 +164,10 @@ class ReadTx {
   virtual std::optional<int64_t> next_parked_ms() = 0;
   // Earliest available_at among queued runs that is after `after_ms`.
   virtual std::optional<int64_t> next_queued_ms(int64_t after_ms) = 0;
+  // How many runs have `status`, by workflow (workflows with none are left
+  // out): the queue depth gauge. Reads that status's runs only, never the
+  // whole table (sqlite_counts.cc, pg_counts.cc).
+  virtual std::map<std::string, int64_t> count_runs_by_workflow(RunStatus status) = 0;
   virtual std::vector<std::string> children(const std::string& run_id) = 0;
   // Unfinished runs whose run timeout has passed.
   virtual std::vector<RunRecord> overdue_runs(int64_t now_ms, size_t limit) = 0;

@@ -358,6 +358,15 @@ TEST_F(ImageStep, EngineConfigJsonConfiguresImageProviders) {
                "config.images.providers[0].kind must be \"openai\" or \"offline\", got \"dalle\"");
 }
 
+TEST(ImageProviders, ANamelessProviderIsRefusedAtOpen) {
+  EngineOptions o = fast_options();
+  o.images.use_environment = false;
+  o.images.providers = {ImageProviderConfig{}};
+  Error e = error_of([&] { Engine::open(o); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "an image provider needs a name");
+}
+
 TEST(ImageProvidersFromEnvironment, OpenAiWhenItsKeyIsSetAndOfflineAlways) {
   auto none = image_providers_from_environment([](const char*) -> const char* { return nullptr; });
   ASSERT_EQ(none.size(), 1u);

@@ -591,6 +591,15 @@ TEST_F(LlmStep, MisconfiguredProvidersAreRefusedAtOpen) {
   EXPECT_NE(std::string(e.what()).find("'missing' is not configured"), std::string::npos);
 }
 
+TEST_F(LlmStep, ANamelessProviderIsRefusedAtOpen) {
+  EngineOptions o = fast_options();
+  o.llm.use_environment = false;
+  o.llm.providers = {LlmProviderConfig{}};
+  Error e = error_of([&] { Engine::open(o); });
+  EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+  EXPECT_STREQ(e.what(), "an llm provider needs a name");
+}
+
 // ---------------------------------------------------------------------------
 // Quota, default retries, results that say what happened, per-request
 // options, redaction and Gemini (issue 15, issue 16's first point).

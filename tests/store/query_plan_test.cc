@@ -81,3 +81,12 @@ TEST_F(QueryPlan, WithoutItsIndexNamedTheClaimWouldSortTheQueue) {
   std::string plan = plan_of(*db_, unhinted);
   EXPECT_NE(plan.find("USE TEMP B-TREE"), std::string::npos) << plan;
 }
+
+TEST_F(QueryPlan, TheQueueDepthCountSearchesOneStatusOnly) {
+  // A search of runs_by_status for one status, never a scan of every run;
+  // the temporary tree groups the workflows found (a handful), not the runs.
+  std::string plan = plan_of(*db_, store::sql::kCountByWorkflow);
+  EXPECT_NE(plan.find("SEARCH runs USING INDEX runs_by_status (status=?)"), std::string::npos)
+      << plan;
+  EXPECT_EQ(plan.find("SCAN runs"), std::string::npos) << plan;
+}
