@@ -9,11 +9,15 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 story="$build/examples/story/story"
 
-"$root/scripts/setup.sh"
+"$root/scripts/setup.sh" demo
 echo "demo: building the story program in $build (the first build takes a few minutes)" >&2
-# Only what the demo needs; scripts/test.sh later builds the rest in the same
-# directory with the same flags, so nothing is compiled twice.
-BUILD_TARGETS=story_example "$root/scripts/build.sh"
+# A first configure leaves the tests and benchmarks out, so neither their
+# packages (GoogleTest) nor their targets are needed; an existing build/ keeps
+# its settings. scripts/test.sh later turns them on in the same directory with
+# the same compiler flags, so the engine is not compiled twice.
+options=()
+[ -f "$build/CMakeCache.txt" ] || options=(-DSTORYLOOM_BUILD_TESTS=OFF -DSTORYLOOM_BUILD_BENCH=OFF)
+BUILD_TARGETS=story_example "$root/scripts/build.sh" "${options[@]}"
 if [ ! -x "$story" ]; then
   echo "demo: $story was not built; is STORYLOOM_BUILD_EXAMPLES off in $build/CMakeCache.txt?" >&2
   exit 1

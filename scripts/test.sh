@@ -4,7 +4,8 @@
 # the store-dependent ones again on a throwaway PostgreSQL), the npm package's
 # (node --test), then the pip package's (pytest, in a fresh virtual environment).
 # It reuses the build scripts/demo.sh made: the same flags, so only the targets
-# the demo did not need are compiled.
+# the demo did not need are compiled (CI=true adds -Werror, which changes every
+# compile command, so CI, which starts from a clean clone, compiles it all).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
@@ -15,7 +16,9 @@ trap '"$root/scripts/pg_test_cluster.sh" stop "$pg_dir"' EXIT
 pg_url="$("$root/scripts/pg_test_cluster.sh" start "$pg_dir")"
 # The Node and Python PostgreSQL tests, and the restart test, use these.
 export STORYLOOM_TEST_PG_URL="$pg_url" STORYLOOM_TEST_PG_DIR="$pg_dir"
-"$root/scripts/build.sh" -DSTORYLOOM_TEST_PG_URL="$pg_url"
+# Tests, benchmarks and examples on: scripts/demo.sh may have configured build/ without them.
+"$root/scripts/build.sh" -DSTORYLOOM_TEST_PG_URL="$pg_url" -DSTORYLOOM_BUILD_TESTS=ON \
+  -DSTORYLOOM_BUILD_BENCH=ON -DSTORYLOOM_BUILD_EXAMPLES=ON
 build="${BUILD_DIR:-$root/build}"
 (cd "$build" && ctest --output-on-failure -j "$(nproc)")
 # The Node and Python suites run the fake LLM server the C++ build made.
