@@ -15,7 +15,8 @@ const page = async (ctx, input) => {
 };
 const starter = await Engine.open(options);
 starter.workflow('page', page); // known, never launched: it starts runs, executes none
-const started = await starter.startMany(Array.from({ length: 300 }, (_, n) => ({ workflow: 'page', input: { n } })));
+const requests = Array.from({ length: 300 }, (_, n) => ({ workflow: 'page', input: { n } }));
+const started = await starter.startMany(requests);
 if (started.some((r) => !r.run)) throw new Error(JSON.stringify(started.find((r) => !r.run)));
 await starter.close();
 const engine = await Engine.open(options);

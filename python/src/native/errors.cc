@@ -13,7 +13,8 @@ std::atomic<unsigned long> main_thread_ident{0};
 }  // namespace
 
 void remember_main_thread() {
-  main_thread_ident = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  py::object main = py::module_::import("threading").attr("main_thread")();
+  main_thread_ident = main.attr("ident").cast<unsigned long>();
 }
 
 bool interpreter_exiting() {
