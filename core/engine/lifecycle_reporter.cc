@@ -1,47 +1,78 @@
 #include "engine/lifecycle_reporter.h"
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
 namespace storyloom::detail {
+
+struct LifecycleReporter::Shared {
+  mutable std::mutex mutex;
+  std::condition_variable wake;
+  std::shared_ptr<const LifecycleCallback> callback;
+  std::deque<LifecycleEvent> queue;
+  bool stopping = false;
+};
+
+LifecycleReporter::LifecycleReporter() : shared_(std::make_shared<Shared>()) {}
 
 LifecycleReporter::~LifecycleReporter() { stop(); }
 
 void LifecycleReporter::set(LifecycleCallback callback) {
-  std::lock_guard lock(mutex_);
-  if (stopping_) return;
-  callback_ = callback ? std::make_shared<const LifecycleCallback>(std::move(callback)) : nullptr;
-  if (callback_ && !thread_.joinable()) thread_ = std::thread([this] { loop(); });
+  std::lock_guard lock(shared_->mutex);
+  if (shared_->stopping) return;
+  shared_->callback =
+      callback ? std::make_shared<const LifecycleCallback>(std::move(callback)) : nullptr;
+  if (shared_->callback && !thread_.joinable()) {
+    thread_ = std::thread([shared = shared_] { loop(shared); });
+  }
 }
 
 bool LifecycleReporter::enabled() const {
-  std::lock_guard lock(mutex_);
-  return callback_ != nullptr && !stopping_;
+  std::lock_guard lock(shared_->mutex);
+  return shared_->callback != nullptr && !shared_->stopping;
 }
 
 void LifecycleReporter::report(LifecycleEvent event) {
   {
-    std::lock_guard lock(mutex_);
-    if (!callback_ || stopping_) return;
-    queue_.push_back(std::move(event));
+    std::lock_guard lock(shared_->mutex);
+    if (!shared_->callback || shared_->stopping) return;
+    shared_->queue.push_back(std::move(event));
   }
-  wake_.notify_one();
+  shared_->wake.notify_one();
 }
 
 void LifecycleReporter::stop() {
+  bool own_thread = thread_.joinable() && thread_.get_id() == std::this_thread::get_id();
+  std::deque<LifecycleEvent> dropped;
+  std::shared_ptr<const LifecycleCallback> callback;
   {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+    std::lock_guard lock(shared_->mutex);
+    shared_->stopping = true;
+    if (own_thread) {
+      // Nobody can wait here for the rest to be delivered, and the host may
+      // free what the callback uses as soon as the engine is closed.
+      dropped.swap(shared_->queue);
+      callback = std::move(shared_->callback);
+    }
   }
-  wake_.notify_one();
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  shared_->wake.notify_one();
+  if (!thread_.joinable()) return;
+  if (own_thread) {
+    thread_.detach();  // joining itself is impossible; destroying it joinable aborts
+  } else {
+    thread_.join();
+  }
 }
 
-void LifecycleReporter::loop() {
-  std::unique_lock lock(mutex_);
+void LifecycleReporter::loop(const std::shared_ptr<Shared>& shared) {
+  std::unique_lock lock(shared->mutex);
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and everything was delivered
-    LifecycleEvent event = std::move(queue_.front());
-    queue_.pop_front();
-    auto callback = callback_;
+    shared->wake.wait(lock, [&] { return shared->stopping || !shared->queue.empty(); });
+    if (shared->queue.empty()) return;  // stopping, and everything was delivered
+    LifecycleEvent event = std::move(shared->queue.front());
+    shared->queue.pop_front();
+    auto callback = shared->callback;
     lock.unlock();
     if (callback) {
       try {

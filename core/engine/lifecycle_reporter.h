@@ -3,10 +3,7 @@
 // host code with its locks held and never waits for a slow telemetry host.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #include "storyloom/lifecycle.h"
@@ -15,7 +12,7 @@ namespace storyloom::detail {
 
 class LifecycleReporter {
  public:
-  LifecycleReporter() = default;
+  LifecycleReporter();
   ~LifecycleReporter();  // stop()
   LifecycleReporter(const LifecycleReporter&) = delete;
   LifecycleReporter& operator=(const LifecycleReporter&) = delete;
@@ -27,16 +24,17 @@ class LifecycleReporter {
   bool enabled() const;
   void report(LifecycleEvent event);
   // Delivers what is queued, then ends the thread; later reports are dropped.
+  // From the reporter's own thread (a callback that closes the engine, or
+  // drops its last reference): what is still queued is dropped and the
+  // thread is detached, to end once that callback returns.
   void stop();
 
  private:
-  void loop();
+  struct Shared;
+  static void loop(const std::shared_ptr<Shared>& shared);
 
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::shared_ptr<const LifecycleCallback> callback_;
-  std::deque<LifecycleEvent> queue_;
-  bool stopping_ = false;
+  // The thread shares ownership, so it outlives this object safely.
+  std::shared_ptr<Shared> shared_;
   std::thread thread_;
 };
 

@@ -12,6 +12,7 @@
 
 #include "call_pool.h"
 #include "durable_waits.h"
+#include "js_channel.h"
 #include "marshal.h"
 
 namespace storyloom_node {
@@ -49,9 +50,9 @@ CallPool::Op returning_nothing(F f) {
 }
 
 // One registered workflow: the execute callback's user_data, which must
-// outlive the engine, and its thread-safe function to the JS dispatcher.
+// outlive the engine, and its channel to the JS dispatcher.
 struct Workflow {
-  Napi::ThreadSafeFunction tsfn;
+  std::shared_ptr<JsChannel> channel;
   int in_flight = 0;      // executions JS holds; JS thread only
   bool released = false;  // tsfn released by close; JS thread only
 };

@@ -132,8 +132,15 @@ class CallPool {
     }
   }
 
-  // Settles the call's Promise on the JS thread. Any thread.
+  // Settles the call's Promise on the JS thread. Any thread; dropped once
+  // Stop() began (an Answered from the engine's writer thread may come after
+  // it, when the environment is about to free tsfn_).
   void Deliver(Call* call) {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      delete call;
+      return;
+    }
     auto status = tsfn_.NonBlockingCall(call, [this](Napi::Env env, Napi::Function, Call* c) {
       std::unique_ptr<Call> owned(c);
       if (env == nullptr) return;

@@ -174,14 +174,13 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     options.throttle_period_ms = option_int(o, "throttlePeriodMs");
     options.run_timeout_ms = option_int(o, "runTimeoutMs");
     auto workflow = std::make_unique<Workflow>();
-    workflow->tsfn =
-        Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "storyloom.execute", 0, 1);
-    workflow->tsfn.Unref(env);
+    workflow->channel = JsChannel::Open(env, info[2].As<Napi::Function>(), "storyloom.execute");
+    workflow->channel->Unref(env);
     int code = sl_engine_register_workflow(live(env), name.data(), name.size(), &options,
                                            on_execute, workflow.get());
     if (code != SL_OK) {
       auto failure = last_failure(code);
-      workflow->tsfn.Release();
+      workflow->channel->Release();
       throw to_js_error(env, failure);
     }
     workflows_.push_back(std::move(workflow));
@@ -206,13 +205,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     }
     if (lifecycle_) throw Napi::Error::New(env, "setLifecycle: already set");
     auto lifecycle = std::make_unique<Lifecycle>();
-    lifecycle->tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(),
-                                                    "storyloom.lifecycle", 0, 1);
-    lifecycle->tsfn.Unref(env);
+    lifecycle->channel = JsChannel::Open(env, info[0].As<Napi::Function>(), "storyloom.lifecycle");
+    lifecycle->channel->Unref(env);
     int code = sl_engine_set_lifecycle(engine, on_lifecycle, lifecycle.get());
     if (code != SL_OK) {
       auto failure = last_failure(code);
-      lifecycle->tsfn.Release();
+      lifecycle->channel->Release();
       throw to_js_error(env, failure);
     }
     lifecycle_ = std::move(lifecycle);
@@ -508,10 +506,10 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       // touches the released thread-safe function when it finishes.
       for (auto& workflow : owner_->workflows_) {
         workflow->released = true;
-        workflow->tsfn.Release();
+        workflow->channel->Release();
       }
       // sl_engine_close delivered the last report: nothing calls it any more.
-      if (owner_->lifecycle_) owner_->lifecycle_->tsfn.Release();
+      if (owner_->lifecycle_) owner_->lifecycle_->channel->Release();
       deferred_.Resolve(Env().Undefined());
       self_.Reset();
     }

@@ -48,14 +48,14 @@ Napi::Object outcome_to_js(Napi::Env env, const LlmOutcomeCopy& c) {
 // (memoized), on the LLM client's I/O thread before or after the call
 // returns, or on another engine thread (a cancel). Until the JS thread has
 // returned from the call, an outcome is left in `early` for it to return
-// directly; after that it goes through `tsfn`, created only then, so a
+// directly; after that it goes through `channel`, created only then, so a
 // memoized replay creates no thread-safe function. Whoever takes the
 // outcome deletes the call.
 struct PendingOutcome {
   std::mutex mutex;
-  bool returned = false;  // the JS thread has left sl_execution_llm; tsfn is set
+  bool returned = false;  // the JS thread has left sl_execution_llm; channel is set
   std::optional<LlmOutcomeCopy> early;
-  Napi::ThreadSafeFunction tsfn;
+  std::shared_ptr<JsChannel> channel;
 };
 
 // Any thread; never runs JavaScript. Hands the outcome to the JS thread and
@@ -70,7 +70,7 @@ void deliver(PendingOutcome* call, std::unique_ptr<LlmOutcomeCopy> copy) {
   }
   auto* raw = copy.release();
   auto status =
-      call->tsfn.NonBlockingCall(raw, [](Napi::Env env, Napi::Function fn, LlmOutcomeCopy* c) {
+      call->channel->Call(raw, [](Napi::Env env, Napi::Function fn, LlmOutcomeCopy* c) {
         std::unique_ptr<LlmOutcomeCopy> owned(c);
         if (env == nullptr || fn.IsEmpty()) return;
         try {
@@ -80,7 +80,7 @@ void deliver(PendingOutcome* call, std::unique_ptr<LlmOutcomeCopy> copy) {
         }
       });
   if (status != napi_ok) delete raw;
-  call->tsfn.Release();
+  call->channel->Release();
   delete call;
 }
 
@@ -275,7 +275,7 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
       return outcome_to_js(env, outcome);
     }
     try {
-      call->tsfn = Napi::ThreadSafeFunction::New(env, fn, name, 0, 1);
+      call->channel = JsChannel::Open(env, fn, name);
     } catch (...) {
       lock.unlock();
       call.release();  // the outcome will land in `early`, unread: leaked, never dangling
@@ -444,7 +444,7 @@ class ExecutionWrap : public Napi::ObjectWrap<ExecutionWrap> {
   sl_execution* release(Napi::Env env) {
     auto* execution = live(env);
     execution_ = nullptr;
-    if (--workflow_->in_flight == 0 && !workflow_->released) workflow_->tsfn.Unref(env);
+    if (--workflow_->in_flight == 0 && !workflow_->released) workflow_->channel->Unref(env);
     return execution;
   }
 
@@ -488,14 +488,14 @@ Napi::Function DefineExecution(Napi::Env env) { return ExecutionWrap::Define(env
 // Engine thread -> JS thread. Runs on a worker of the engine.
 void on_execute(void* user_data, sl_execution* execution) {
   auto* workflow = static_cast<Workflow*>(user_data);
-  auto status = workflow->tsfn.NonBlockingCall(
+  auto status = workflow->channel->Call(
       execution, [workflow](Napi::Env env, Napi::Function dispatch, sl_execution* ex) {
         // The environment is going away (env or the function is gone): leave the
         // execution unfinished; the engine's close requeues the run.
         if (env == nullptr || dispatch.IsEmpty()) return;
         try {
           auto* data = env.GetInstanceData<AddonData>();
-          if (workflow->in_flight++ == 0) workflow->tsfn.Ref(env);
+          if (workflow->in_flight++ == 0) workflow->channel->Ref(env);
           auto wrapped = data->execution_ctor.New({Napi::External<sl_execution>::New(env, ex),
                                                    Napi::External<Workflow>::New(env, workflow)});
           dispatch.Call({wrapped});

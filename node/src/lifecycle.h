@@ -4,12 +4,16 @@
 
 #include <napi.h>
 
+#include <memory>
+
+#include "js_channel.h"
+
 namespace storyloom_node {
 
-// The lifecycle callback's user_data: a thread-safe function to the JS mapper
+// The lifecycle callback's user_data: a channel to the JS mapper
 // (lib/telemetry.ts), released when the engine closes.
 struct Lifecycle {
-  Napi::ThreadSafeFunction tsfn;
+  std::shared_ptr<JsChannel> channel;
 };
 
 // sl_lifecycle_fn (user_data: a Lifecycle).

@@ -87,13 +87,15 @@ def test_runs_are_counted_by_workflow_and_attempts_timed_by_kind_and_outcome(rea
     assert ok.status == "completed" and bad.status == "failed"
 
     w = {"storyloom__workflow": "py-flaky"}
+    # Reports reach the metrics on the reporter thread, after wait() returned: wait for
+    # each run's last one; what a run reported before it has been recorded by then.
     eventually(reader, "storyloom.runs.completed", lambda p: p.value == 1, **w)
-    # Two executions (the retry's backoff parks the run), one run started.
-    assert point_at(reader, "storyloom.runs.started", **w).value == 1
-    assert point_at(reader, "storyloom.runs.started", storyloom__workflow="py-broken").value == 1
     failed = eventually(
         reader, "storyloom.runs.failed", lambda p: p.value == 1, storyloom__workflow="py-broken"
     )
+    # Two executions (the retry's backoff parks the run), one run started.
+    assert point_at(reader, "storyloom.runs.started", **w).value == 1
+    assert point_at(reader, "storyloom.runs.started", storyloom__workflow="py-broken").value == 1
     assert failed.attributes["storyloom.error.class"] in ("fatal", "retryable")
     assert point_at(reader, "storyloom.runs.failed", **w) is None
 

@@ -2,6 +2,9 @@
 // the caller's traceparent kept with the run across a restart.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -180,4 +183,33 @@ TEST(Lifecycle, RefusesATraceParentThatIsNotW3C) {
               "trace_parent '" + bad + "' is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)");
   }
   EXPECT_TRUE(is_trace_parent(kTraceParent));
+}
+
+// A host may let go of its engine inside a lifecycle callback (Python's
+// garbage collector can free an engine there): close() then runs on the
+// reporter thread, and the engine's last reference goes with it. Before the
+// reporter could detach itself, this aborted the process ("terminate called
+// without an active exception").
+TEST(Lifecycle, ACallbackMayCloseAndDestroyTheEngine) {
+  auto engine = Engine::open(fast_options());
+  engine->register_workflow("w", [](Context&, const Json&) -> Json { return 1; });
+  std::mutex mutex;
+  std::condition_variable done;
+  bool destroyed = false;
+  Engine* raw = engine.get();
+  std::unique_ptr<Engine> held = std::move(engine);
+  raw->set_lifecycle_callback([&](const LifecycleEvent&) {
+    std::unique_lock lock(mutex);
+    if (!held) return;  // a report queued before the close: dropped by it
+    auto last = std::move(held);
+    lock.unlock();
+    last.reset();  // close() and ~Engine on the reporter thread
+    lock.lock();
+    destroyed = true;
+    done.notify_all();
+  });
+  raw->start("w", boost::json::object{});
+  raw->launch();  // the test thread's last use of the engine
+  std::unique_lock lock(mutex);
+  EXPECT_TRUE(done.wait_for(lock, std::chrono::seconds(20), [&] { return destroyed; }));
 }

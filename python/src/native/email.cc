@@ -1,11 +1,7 @@
 // sl_email_send: one SMTP exchange, run with the GIL released (it blocks).
-#include <pybind11/pybind11.h>
-
 #include <string>
 
-#include "storyloom/storyloom.h"
-
-namespace py = pybind11;
+#include "native.h"
 
 // `check` raises the calling thread's last error when the status is not SL_OK.
 void bind_email(py::module_& m, void (*check)(int)) {
@@ -16,7 +12,7 @@ void bind_email(py::module_& m, void (*check)(int)) {
         size_t len = 0;
         int rc;
         {
-          py::gil_scoped_release release;
+          storyloom_native::ReleasedGil released;
           rc = sl_email_send(&out, &len, config_json.data(), config_json.size(), message_json.data(),
                              message_json.size(), message_id.data(), message_id.size());
         }

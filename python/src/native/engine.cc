@@ -26,13 +26,17 @@ struct LifecycleHandler {
 };
 
 void on_lifecycle(void* user_data, const char* json, size_t len) {
-  if (!Py_IsInitialized()) return;
+  // Taking the GIL while the interpreter exits would end this thread (ReleasedGil).
+  if (!Py_IsInitialized() || interpreter_exiting()) return;
   auto* handler = static_cast<LifecycleHandler*>(user_data);
   py::gil_scoped_acquire gil;
+  // Our own reference: the mapper may let go of the last reference to the engine
+  // (which closes it and frees `handler`) before it returns.
+  py::object fn = handler->fn;
   try {
-    handler->fn(py::str(json, len));
+    fn(py::str(json, len));
   } catch (py::error_already_set& err) {
-    err.discard_as_unraisable(handler->fn);  // telemetry never breaks the engine
+    err.discard_as_unraisable(fn);  // telemetry never breaks the engine
   }
 }
 
@@ -70,17 +74,18 @@ class Engine {
 
   // With the GIL held. Not from an execute callback (sl_engine_close fails there).
   void close() {
-    py::gil_scoped_release release;
-    std::unique_lock lock(mutex_);
-    if (engine_ == nullptr || closing_) return;
-    closing_ = true;
-    idle_.wait(lock, [this] { return in_flight_ == 0; });
-    sl_engine* e = std::exchange(engine_, nullptr);
-    lock.unlock();
-    sl_engine_close(e);
+    {
+      ReleasedGil released;
+      std::unique_lock lock(mutex_);
+      if (engine_ == nullptr || closing_) return;
+      closing_ = true;
+      idle_.wait(lock, [this] { return in_flight_ == 0; });
+      sl_engine* e = std::exchange(engine_, nullptr);
+      lock.unlock();
+      sl_engine_close(e);
+    }
     // An execute callback left running by close may still read its
     // Registration: let go of the handlers, never of the Registrations.
-    py::gil_scoped_acquire gil;
     for (auto& reg : registrations_) {
       reg->handler = py::none();
       (void)reg.release();

@@ -1,8 +1,35 @@
 // Status codes and the thread's last error into Python exceptions; the
 // library's buffers into strings.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "native.h"
 
 namespace storyloom_native {
+
+namespace {
+std::atomic<unsigned long> main_thread_ident{0};
+}  // namespace
+
+void remember_main_thread() {
+  py::object main = py::module_::import("threading").attr("main_thread")();
+  main_thread_ident = main.attr("ident").cast<unsigned long>();
+}
+
+bool interpreter_exiting() {
+#if PY_VERSION_HEX >= 0x030D0000
+  bool finalizing = Py_IsFinalizing();
+#else
+  bool finalizing = _Py_IsFinalizing();
+#endif
+  return finalizing && PyThread_get_thread_ident() != main_thread_ident.load();
+}
+
+ReleasedGil::~ReleasedGil() {
+  if (!interpreter_exiting()) return;
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(24));
+}
 
 py::object& error_factory() {
   static py::object* factory = new py::object();  // leaked: outlives finalization

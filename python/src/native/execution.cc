@@ -322,7 +322,8 @@ class Execution {
 
 void execute(void* user_data, sl_execution* execution) {
   auto* reg = static_cast<Registration*>(user_data);
-  if (!Py_IsInitialized()) {
+  // Taking the GIL while the interpreter exits would end this thread (ReleasedGil).
+  if (!Py_IsInitialized() || interpreter_exiting()) {
     static const char kMsg[] = "the Python interpreter is shutting down";
     sl_execution_finish_failed(execution, SL_CLASS_RETRYABLE, kMsg, sizeof kMsg - 1);
     return;

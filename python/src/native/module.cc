@@ -37,6 +37,7 @@ void bind_email(py::module_& m, void (*check)(int));     // email.cc
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "storyloom C ABI binding (internal; use the storyloom package)";
+  remember_main_thread();
   bind_webhooks(m, check);
   bind_email(m, check);
   bind_sse(m);

@@ -35,12 +35,37 @@ std::optional<std::string> take_optional(char* buffer, size_t len);
 // (pointer, length) of an optional string; (nullptr, 0) for none.
 std::pair<const char*, size_t> view(const std::optional<std::string>& s);
 
+// Whether the interpreter is finalizing and this is not its main thread (the
+// one that finalizes): taking the GIL on this thread now would end the thread.
+bool interpreter_exiting();
+// Called once at import: the main thread is the one threading.main_thread() names.
+void remember_main_thread();
+
+// py::gil_scoped_release for any thread, daemon threads at interpreter exit
+// included. Before Python 3.14, a thread that takes the GIL back while the
+// interpreter finalizes is ended with pthread_exit, whose unwinding out of
+// pybind11's noexcept destructor aborts the process ("terminate called without
+// an active exception"): the async form of Engine.events waits here in a
+// daemon feeder thread. Such a thread is parked for good instead, holding no
+// lock (declare the guard before any lock); the process is exiting, and 3.14
+// parks it the same way.
+class ReleasedGil {
+ public:
+  ReleasedGil() = default;
+  ReleasedGil(const ReleasedGil&) = delete;
+  ReleasedGil& operator=(const ReleasedGil&) = delete;
+  ~ReleasedGil();  // then release_ takes the GIL back
+
+ private:
+  py::gil_scoped_release release_;
+};
+
 // Runs an sl_* call with the GIL released, then raises its error (GIL held).
 template <typename F>
 void call(F&& f) {
   int rc;
   {
-    py::gil_scoped_release release;
+    ReleasedGil released;
     rc = f();
   }
   check(rc);

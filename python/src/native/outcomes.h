@@ -54,7 +54,7 @@ class Inbox {
   std::vector<std::pair<uint64_t, OutcomeTuple>> next_batch(double timeout_s, size_t max_outcomes) {
     std::vector<std::pair<uint64_t, OutcomeCopy>> got;
     {
-      py::gil_scoped_release release;
+      ReleasedGil released;
       std::unique_lock lock(mutex_);
       auto has = [&] { return closed_ || !outcomes_.empty(); };
       if (timeout_s < 0) {
@@ -180,7 +180,7 @@ OutcomeTuple wait_for_outcome(Start&& start) {
   auto pending = std::make_shared<Pending>();
   int rc;
   {
-    py::gil_scoped_release release;
+    ReleasedGil released;
     auto* box = new Pending::Box(pending);
     rc = start(static_cast<void*>(box));
     if (rc != SL_OK) {

@@ -68,7 +68,7 @@ class Subscription {
   std::optional<EventTuple> next(double timeout_s) {
     std::optional<EventCopy> got;
     {
-      py::gil_scoped_release release;
+      ReleasedGil released;
       std::unique_lock lock(queue_->mutex);
       auto has = [&] { return !queue_->events.empty(); };
       if (timeout_s < 0) {
@@ -95,7 +95,7 @@ class Subscription {
   std::vector<EventTuple> next_batch(double timeout_s, size_t max_events) {
     std::vector<EventCopy> got;
     {
-      py::gil_scoped_release release;
+      ReleasedGil released;
       std::unique_lock lock(queue_->mutex);
       auto has = [&] { return !queue_->events.empty(); };
       if (timeout_s < 0) {
@@ -118,7 +118,7 @@ class Subscription {
   }
 
   void close() {
-    py::gil_scoped_release release;
+    ReleasedGil released;
     close_handle();
   }
 
