@@ -1032,12 +1032,15 @@ class Engine:
         self._native.register_workflow(name, self._handler_for(fn), retry, limits)
         self._workflows[name] = fn
 
-    def _handler_for(self, fn: Workflow) -> Callable[[_native.Execution], bool]:
+    def _handler_for(self, fn: Workflow) -> Callable[[_native.Execution], bool | str]:
         engine_ref = weakref.ref(self)
         is_async = inspect.iscoroutinefunction(fn)
 
-        def handle(execution: _native.Execution) -> bool:
-            # On an engine worker thread, GIL held.
+        def handle(execution: _native.Execution) -> bool | str:
+            # On an engine worker thread, GIL held. Returns True when the engine's loop
+            # finishes the execution, the output JSON when the workflow returned (the
+            # native side finishes the run with it after releasing the GIL), else False
+            # (finished here).
             if is_async:
                 # Hand the execution to the engine's loop and free this worker at once.
                 engine = engine_ref()
@@ -1066,8 +1069,7 @@ class Engine:
                 return False
             finally:
                 _in_workflow.active = False
-            _finish(execution, execution.finish_completed, output)
-            return False
+            return output
 
         return handle
 
