@@ -61,11 +61,12 @@ class Execution {
   // or the run was cancelled or taken over meanwhile.
   void step_complete(int64_t seq, const std::string& result_json) {
     sl_execution* e = unsettle();
+    uint64_t writes = writes_;
     call([&] {
       int rc = sl_execution_step_complete(e, seq, result_json.data(), result_json.size());
       return rc == SL_OK ? sl_execution_wait_durable(e) : rc;
     });
-    settled_ = true;
+    settle_if_no_write_since(writes);
   }
 
   // Host step, phase two, for an async workflow: queues the result; the durability
@@ -82,8 +83,9 @@ class Execution {
   // raises the engine's error otherwise. For sync workflows.
   void wait_durable() {
     sl_execution* e = live();
+    uint64_t writes = writes_;
     call([&] { return sl_execution_wait_durable(e); });
-    settled_ = true;
+    settle_if_no_write_since(writes);
   }
 
   // wait_durable() for an async workflow, completed like llm_begin.
@@ -327,7 +329,13 @@ class Execution {
   sl_execution* unsettle() {
     sl_execution* e = live();
     settled_ = false;
+    ++writes_;
     return e;
+  }
+  // After a wait for durability that began when writes_ was `writes`: another thread of
+  // the workflow (parallel steps) may have written meanwhile, after the wait began.
+  void settle_if_no_write_since(uint64_t writes) {
+    if (writes_ == writes) settled_ = true;
   }
   std::string lend(int (*fn)(const char**, size_t*, const sl_execution*)) const {
     const char* out = nullptr;
@@ -341,6 +349,7 @@ class Execution {
   // after each wait for durability), so that step_begin has nothing to wait for. Read
   // and written with the GIL held, like e_.
   bool settled_ = true;
+  uint64_t writes_ = 0;  // calls that may have written, counted by unsettle()
 };
 
 namespace {
