@@ -193,7 +193,9 @@ class Engine {
     pending->inbox = std::move(inbox);
     pending->token = token;
     pending->returned = true;  // the outcome always comes later, from the writer thread
-    use([&](sl_engine* e) {
+    // With the GIL held: sl_engine_start_async only checks and queues, never waits, and a
+    // GIL hand-off per start would make the caller's event loop wait for a worker thread.
+    use_holding_gil([&](sl_engine* e) {
       auto* box = new Pending::Box(pending);
       int rc = sl_engine_start_async(e, workflow.data(), workflow.size(), input_json.data(),
                                      input_json.size(), &o, &Pending::on_start, box);
@@ -414,6 +416,14 @@ class Engine {
     sl_engine* e = enter();
     Leave leave{this};
     call([&] { return fn(e); });
+  }
+
+  // use() for a call that never waits for the engine: the GIL stays held.
+  template <typename F>
+  void use_holding_gil(F&& fn) {
+    sl_engine* e = enter();
+    Leave leave{this};
+    check(fn(e));
   }
 
   std::string by_id(int (*fn)(char**, size_t*, sl_engine*, const char*, size_t),

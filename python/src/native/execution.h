@@ -12,10 +12,14 @@ namespace storyloom_native {
 // Registration is never freed. close() lets go of the handler instead (under
 // the GIL); a few bytes per registered workflow stay behind.
 struct Registration {
-  py::object handler;  // handler(Execution) -> True when it kept the execution to finish later
+  // handler(Execution) -> True when it kept the execution to finish later, the output
+  // JSON (a str) for execute() to finish it completed with, else anything (it finished
+  // the execution itself).
+  py::object handler;
 };
 
-// sl_execute_fn: on an engine worker thread; takes the GIL to run the handler.
+// sl_execute_fn: on an engine worker thread; takes the GIL to run the handler and
+// releases it before finishing a completed run.
 void execute(void* user_data, sl_execution* execution);
 
 }  // namespace storyloom_native

@@ -3,8 +3,9 @@
 ``Engine.astart`` queues the start with ``sl_engine_start_async``: the engine commits it
 with the other writes of its batch and calls back on its writer thread, which must never
 wait for the GIL. The native module copies that outcome into an :class:`_native.Inbox`;
-one feeder thread per engine (started on first use) drains it and settles each waiting
-future on the loop that awaits it. So an event-loop host keeps many starts in flight and
+one feeder thread per engine (started on first use) drains it a batch at a time and
+settles the batch's futures with one call per loop that awaits them (one wake-up of that
+loop, not one per start). So an event-loop host keeps many starts in flight and
 they share commits, where a thread per start would serialize them."""
 
 from __future__ import annotations
@@ -70,18 +71,22 @@ class AsyncStarts:
                 if inbox.closed:
                     return
                 continue
-            for token, outcome in batch:
-                with self._lock:
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outcome], Outcome]]]
+            by_loop = {}
+            with self._lock:
+                for token, outcome in batch:
                     waiter = self._waiting.pop(token, None)
-                if waiter is None:
-                    continue
-                loop, future = waiter
+                    if waiter is not None:
+                        loop, future = waiter
+                        by_loop.setdefault(loop, []).append((future, outcome))
+            for loop, settled in by_loop.items():
                 try:
-                    loop.call_soon_threadsafe(_settle, future, outcome)
+                    loop.call_soon_threadsafe(_settle, settled)
                 except RuntimeError:  # that loop is closed: nobody is waiting
                     pass
 
 
-def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
-    if not future.done():  # done: its task was cancelled
-        future.set_result(outcome)
+def _settle(settled: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:
+    for future, outcome in settled:
+        if not future.done():  # done: its task was cancelled
+            future.set_result(outcome)

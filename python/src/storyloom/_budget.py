@@ -23,7 +23,9 @@ class RunBudget:
     @classmethod
     def _from(cls, d: Mapping[str, Any] | None) -> RunBudget:
         d = d or {}
-        return cls(d.get("llm_calls", 0), d.get("llm_tokens", 0))
+        calls, tokens = d.get("llm_calls", 0), d.get("llm_tokens", 0)
+        # Most runs have no budget: they share one (frozen) instance.
+        return _NO_BUDGET if calls == 0 and tokens == 0 else cls(calls, tokens)
 
     @classmethod
     def _coerce(cls, where: str, value: Any) -> RunBudget:
@@ -51,6 +53,9 @@ class RunBudget:
                 )
             out[key] = v
         return cls(**out)
+
+
+_NO_BUDGET = RunBudget()
 
 
 @dataclass(frozen=True)

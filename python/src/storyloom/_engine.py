@@ -51,7 +51,7 @@ from . import (
     _telemetry,
     _webhooks,
 )
-from ._budget import RunBudget
+from ._budget import _NO_BUDGET, RunBudget
 from ._webhooks import InboundResult, WebhookDelivery, WebhookSubscription
 from ._config import ImageConfig, LlmConfig, ResourceLimits
 from ._image import ImageResult
@@ -225,7 +225,7 @@ class Context:
         self._running_seq = seq
         try:
             value = fn()
-            if inspect.isawaitable(value):
+            if type(value) not in _JSON_TYPES and inspect.isawaitable(value):
                 value = self.engine._run_on_loop(value)
             text = _json_text(f"the result of step '{name}'", value)
         except Exception as e:
@@ -481,6 +481,8 @@ def _describe(e: BaseException) -> str:
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
+# Never awaitable: spares inspect.isawaitable (an ABC check) for the usual step results.
+_JSON_TYPES = frozenset({str, int, bool, type(None), float, dict, list})
 
 
 def _as_replayed(value: Any, text: str) -> Any:
@@ -1032,12 +1034,17 @@ class Engine:
         self._native.register_workflow(name, self._handler_for(fn), retry, limits)
         self._workflows[name] = fn
 
-    def _handler_for(self, fn: Workflow) -> Callable[[_native.Execution], bool]:
+    def _handler_for(self, fn: Workflow) -> Callable[[_native.Execution], bool | str]:
         engine_ref = weakref.ref(self)
         is_async = inspect.iscoroutinefunction(fn)
 
-        def handle(execution: _native.Execution) -> bool:
-            # On an engine worker thread, GIL held.
+        sync_fn = cast(Callable[[Context, Any], Any], fn)
+
+        def handle(execution: _native.Execution) -> bool | str:
+            # On an engine worker thread, GIL held. Returns True when the engine's loop
+            # finishes the execution, the output JSON when the workflow returned (the
+            # native side finishes the run with it after releasing the GIL), else False
+            # (finished here).
             if is_async:
                 # Hand the execution to the engine's loop and free this worker at once.
                 engine = engine_ref()
@@ -1049,8 +1056,9 @@ class Engine:
             _in_workflow.active = True
             try:
                 ctx = Context(engine_ref, execution)
-                value = cast(Callable[[Context, Any], Any], fn)(ctx, json.loads(execution.input()))
-                if inspect.isawaitable(value):  # a plain function that returned a coroutine
+                value = sync_fn(ctx, json.loads(execution.input()))
+                if type(value) not in _JSON_TYPES and inspect.isawaitable(value):
+                    # a plain function that returned a coroutine
                     engine = engine_ref()
                     value = engine._run_on_loop(value) if engine else None
                 swallowed = ctx._swallowed_park()
@@ -1066,8 +1074,7 @@ class Engine:
                 return False
             finally:
                 _in_workflow.active = False
-            _finish(execution, execution.finish_completed, output)
-            return False
+            return output
 
         return handle
 
@@ -1164,7 +1171,7 @@ class Engine:
         _args.optional_text(f"Engine.start '{workflow}'", "owner", owner)
         _args.integer(f"Engine.start '{workflow}'", "priority", priority)
         text = _json_text(f"start '{workflow}': input", {} if input is None else input)
-        b = RunBudget() if budget is None else RunBudget._coerce("start: budget", budget)
+        b = _NO_BUDGET if budget is None else RunBudget._coerce("start: budget", budget)
         _args.optional_text(f"Engine.start '{workflow}'", "trace_parent", trace_parent)
         if trace_parent is None and self._otel is not None:
             trace_parent = _telemetry.current_trace_parent(self._otel)
@@ -1506,12 +1513,13 @@ class Engine:
         many astart() calls in flight share commits. Bad arguments raise at once. A
         cancelled await does not undo the start."""
         _args.text("Engine.astart", "workflow", workflow)
-        _args.optional_text(f"Engine.astart '{workflow}'", "idempotency_key", idempotency_key)
-        _args.optional_text(f"Engine.astart '{workflow}'", "owner", owner)
-        _args.integer(f"Engine.astart '{workflow}'", "priority", priority)
+        call = f"Engine.astart '{workflow}'"
+        _args.optional_text(call, "idempotency_key", idempotency_key)
+        _args.optional_text(call, "owner", owner)
+        _args.integer(call, "priority", priority)
         text = _json_text(f"astart '{workflow}': input", {} if input is None else input)
-        b = RunBudget() if budget is None else RunBudget._coerce("astart: budget", budget)
-        _args.optional_text(f"Engine.astart '{workflow}'", "trace_parent", trace_parent)
+        b = _NO_BUDGET if budget is None else RunBudget._coerce("astart: budget", budget)
+        _args.optional_text(call, "trace_parent", trace_parent)
         if trace_parent is None and self._otel is not None:
             trace_parent = _telemetry.current_trace_parent(self._otel)
         native = self._native

@@ -134,7 +134,7 @@ class Engine:
     def register_workflow(
         self,
         name: str,
-        handler: Callable[[Execution], bool | None],
+        handler: Callable[[Execution], bool | str | None],
         retry: tuple[int, int, float, int, bool] | None = None,
         limits: Limits | None = None,
     ) -> None: ...
