@@ -117,7 +117,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void mark_engine_thread() const;
   void scheduler_loop();
   void poller_loop();
-  void poll_once(int64_t now);
+  // `full`: also timers, run deadlines and ended backoffs (else events only).
+  void poll_once(int64_t now, bool full);
   void recover_orphans();
   void retry_releases();
   void heartbeat();
