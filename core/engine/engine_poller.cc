@@ -82,9 +82,9 @@ void EngineCore::poller_loop() {
   std::unique_lock lock(sched_mutex_);
   while (!stopping_) {
     lock.unlock();
-    // A commit elsewhere (NOTIFY) needs only its events read; timers, run
-    // deadlines and backoffs are read every poll_interval, however often
-    // other processes commit (each of their commits wakes every engine).
+    // A commit elsewhere is read by the store's listener (on_store_change);
+    // woken for one here, only its events are read. Timers, run deadlines and
+    // backoffs are read every poll_interval, however often others commit.
     bool full = SteadyClock::now() >= next_full;
     if (full) next_full = SteadyClock::now() + options_.poll_interval;
     try {
@@ -107,6 +107,33 @@ void EngineCore::poller_loop() {
     }
     if (state) state->flush_chunks();
   }
+}
+
+bool EngineCore::react_to_events(std::vector<std::string>& cancelled) {
+  // Events from other processes (and any of ours not yet fanned out).
+  bool hint = false;
+  bool slot_freed = false;
+  for (const auto& e : hub_->catch_up()) {
+    if (e.type == "run.cancelled") cancelled.push_back(e.run_id);
+    if (e.type == "run.created" || e.type == "run.resumed" || e.type == "run.retried" ||
+        e.type == "run.released" || e.type == "run.recovered" || e.type == "run.rewound" ||
+        e.type == "run.priority") {
+      hint = true;
+    } else if (e.type == "run.completed" || e.type == "run.failed" || e.type == "run.cancelled" ||
+               e.type == "run.sleeping" || e.type == "run.waiting" || e.type == "run.queued") {
+      slot_freed = true;
+    }
+  }
+  if (slot_freed) {
+    // Another process freed a slot a held-back run may take. A claim still
+    // being written may have counted that run as running (its statement ran
+    // before the end committed) and will report `limited` only when admitted,
+    // after this: it is asked to look again too, or the run would wait for a
+    // poll_interval (or longer, with nothing else happening).
+    std::lock_guard lock(sched_mutex_);
+    if (limited_.load() || claiming_ > 0) hint = true;
+  }
+  return hint;
 }
 
 void EngineCore::poll_once(int64_t now, bool full) {
@@ -133,29 +160,15 @@ void EngineCore::poll_once(int64_t now, bool full) {
   }
   for (auto& state : running) state->check_step_timeouts(now);
   retry_releases();
-  // Events from other processes (and any of ours not yet fanned out).
-  bool hint = false;
-  bool slot_freed = false;
-  for (const auto& e : hub_->catch_up()) {
-    if (e.type == "run.cancelled") stop_inflight({e.run_id});
-    if (e.type == "run.created" || e.type == "run.resumed" || e.type == "run.retried" ||
-        e.type == "run.released" || e.type == "run.recovered" || e.type == "run.rewound" ||
-        e.type == "run.priority") {
-      hint = true;
-    } else if (e.type == "run.completed" || e.type == "run.failed" || e.type == "run.cancelled" ||
-               e.type == "run.sleeping" || e.type == "run.waiting" || e.type == "run.queued") {
-      slot_freed = true;
-    }
-  }
-  if (slot_freed) {
-    // Another process freed a slot a held-back run may take. A claim still
-    // being written may have counted that run as running (its statement ran
-    // before the end committed) and will report `limited` only when admitted,
-    // after this: it is asked to look again too, or the run would wait for a
-    // poll_interval (or longer, with nothing else happening).
+  std::vector<std::string> cancelled;
+  {
     std::lock_guard lock(sched_mutex_);
-    if (limited_.load() || claiming_ > 0) hint = true;
+    cancelled.swap(cancelled_elsewhere_);  // read by the listener
   }
+  if (!cancelled.empty()) stop_inflight(cancelled);
+  cancelled.clear();
+  bool hint = react_to_events(cancelled);
+  if (!cancelled.empty()) stop_inflight(cancelled);
   int64_t throttle_wake = throttle_wake_ms_.load();
   if (throttle_wake > 0 && throttle_wake <= now) {
     throttle_wake_ms_ = 0;
@@ -194,6 +207,26 @@ void EngineCore::poll_once(int64_t now, bool full) {
     hint = true;
   }
   if (hint) wake_scheduler();
+}
+
+void EngineCore::on_store_change() {
+  std::vector<std::string> cancelled;
+  bool poll = false;
+  try {
+    if (react_to_events(cancelled)) wake_scheduler();
+  } catch (const std::exception&) {
+    poll = true;  // the store cannot be read now: the poller tries again
+  }
+  if (!cancelled.empty() || poll) {
+    // Stopping executions may release resources to waiting host steps: the
+    // poller does it, on an engine thread, rather than the store's listener.
+    {
+      std::lock_guard lock(sched_mutex_);
+      for (auto& id : cancelled) cancelled_elsewhere_.push_back(std::move(id));
+      store_changed_ = true;
+    }
+    poller_wake_.notify_all();
+  }
 }
 
 void EngineCore::heartbeat() {
