@@ -8,7 +8,10 @@
 // parent starts RUNS runs in batches of 1,000 and times the first start to
 // the last completion. Latency: 200 runs started one at a time, 5 ms apart,
 // each timed from start() returning to its run.completed event (a
-// subscription in the parent, an engine that executes nothing).
+// subscription in the parent, an engine that executes nothing). Beside it,
+// the commit floor: a one-row insert committed on its own connection (fsync
+// on) after each latency sample, so a latency can be read as the run's four
+// commits (start, claim, step, completion) plus the engine's own overhead.
 #include <libpq-fe.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,6 +126,9 @@ int main(int argc, char** argv) {
 
     // Latency: one run at a time, start() to its run.completed event.
     std::vector<double> latency_ms;
+    std::vector<double> commit_ms;
+    PGconn* probe = PQconnectdb(base.c_str());  // public: the engines' schema holds theirs only
+    PQclear(PQexec(probe, "CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)"));
     for (int i = 0; i < 200; ++i) {
       std::mutex m;
       std::condition_variable cv;
@@ -140,8 +146,12 @@ int main(int argc, char** argv) {
       latency_ms.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
       lock.unlock();
       sub.close();
+      auto c0 = SteadyClock::now();
+      PQclear(PQexec(probe, "INSERT INTO bench_commit_probe VALUES (1)"));
+      commit_ms.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - c0).count());
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    PQfinish(probe);
 
     // Throughput: a burst of runs, first start to last completion.
     auto t0 = SteadyClock::now();
@@ -163,9 +173,10 @@ int main(int argc, char** argv) {
     stop(w);
     driver->close();
     std::printf("%s  {\"processes\": %d, \"runs_per_s\": %.0f, \"seconds\": %.2f, "
-                "\"latency_ms_p50\": %.2f, \"latency_ms_p99\": %.2f}",
+                "\"latency_ms_p50\": %.2f, \"latency_ms_p99\": %.2f, \"commit_ms_p50\": %.2f, "
+                "\"commit_ms_p99\": %.2f}",
                 first ? "" : ",\n", processes, runs / seconds, seconds, percentile(latency_ms, 0.5),
-                percentile(latency_ms, 0.99));
+                percentile(latency_ms, 0.99), percentile(commit_ms, 0.5), percentile(commit_ms, 0.99));
     std::fflush(stdout);
     first = false;
   }

@@ -121,14 +121,8 @@ void EngineCore::start_threads() {
                                           [self = this] { tls_engine_thread = self; });
   scheduler_ = std::thread([this] { scheduler_loop(); });
   poller_ = std::thread([this] { poller_loop(); });
-  // A commit in another process (PostgreSQL NOTIFY) runs the poller now.
-  store_->watch_changes([this] {
-    {
-      std::lock_guard lock(sched_mutex_);
-      store_changed_ = true;
-    }
-    poller_wake_.notify_all();
-  });
+  // A commit in another process (PostgreSQL NOTIFY) is read at once.
+  store_->watch_changes([this] { on_store_change(); });
 }
 
 

@@ -117,7 +117,17 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void mark_engine_thread() const;
   void scheduler_loop();
   void poller_loop();
-  void poll_once(int64_t now);
+  // `full`: also timers, run deadlines and ended backoffs (else events only).
+  void poll_once(int64_t now, bool full);
+  // Reads what other processes committed and fans it out; true when the
+  // scheduler should look for work (a run was queued, a slot freed...).
+  // Adds the runs cancelled to `cancelled` (their executions must stop).
+  bool react_to_events(std::vector<std::string>& cancelled);
+  // A commit in another process (PostgreSQL NOTIFY), on the store's
+  // listener thread: its events are read and reacted to right there, one
+  // thread hand-off fewer between another engine's commit and a claim here
+  // or a subscriber's callback.
+  void on_store_change();
   void recover_orphans();
   void retry_releases();
   void heartbeat();
@@ -186,6 +196,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::thread poller_;
   std::condition_variable poller_wake_;
   bool store_changed_ = false;  // another process committed (guarded by sched_mutex_)
+  std::vector<std::string> cancelled_elsewhere_;  // read by the listener, for the poller (sched_mutex_)
 
   // Run executions; close() leaves behind those still in host code at its deadline.
   std::unique_ptr<WorkerPool> workers_;

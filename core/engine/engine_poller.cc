@@ -77,16 +77,23 @@ void EngineCore::dispatch(std::shared_ptr<ExecutionState> state) {
 
 void EngineCore::poller_loop() {
   mark_engine_thread();
+  using SteadyClock = std::chrono::steady_clock;
+  auto next_full = SteadyClock::now();
   std::unique_lock lock(sched_mutex_);
   while (!stopping_) {
     lock.unlock();
+    // A commit elsewhere is read by the store's listener (on_store_change);
+    // woken for one here, only its events are read. Timers, run deadlines and
+    // backoffs are read every poll_interval, however often others commit.
+    bool full = SteadyClock::now() >= next_full;
+    if (full) next_full = SteadyClock::now() + options_.poll_interval;
     try {
-      poll_once(now_ms());
+      poll_once(now_ms(), full);
     } catch (const std::exception&) {
       // A failing store shows up in the operations that use it; keep polling.
     }
     lock.lock();
-    poller_wake_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || store_changed_; });
+    poller_wake_.wait_until(lock, next_full, [this] { return stopping_ || store_changed_; });
     store_changed_ = false;
   }
   lock.unlock();
@@ -102,7 +109,34 @@ void EngineCore::poller_loop() {
   }
 }
 
-void EngineCore::poll_once(int64_t now) {
+bool EngineCore::react_to_events(std::vector<std::string>& cancelled) {
+  // Events from other processes (and any of ours not yet fanned out).
+  bool hint = false;
+  bool slot_freed = false;
+  for (const auto& e : hub_->catch_up()) {
+    if (e.type == "run.cancelled") cancelled.push_back(e.run_id);
+    if (e.type == "run.created" || e.type == "run.resumed" || e.type == "run.retried" ||
+        e.type == "run.released" || e.type == "run.recovered" || e.type == "run.rewound" ||
+        e.type == "run.priority") {
+      hint = true;
+    } else if (e.type == "run.completed" || e.type == "run.failed" || e.type == "run.cancelled" ||
+               e.type == "run.sleeping" || e.type == "run.waiting" || e.type == "run.queued") {
+      slot_freed = true;
+    }
+  }
+  if (slot_freed) {
+    // Another process freed a slot a held-back run may take. A claim still
+    // being written may have counted that run as running (its statement ran
+    // before the end committed) and will report `limited` only when admitted,
+    // after this: it is asked to look again too, or the run would wait for a
+    // poll_interval (or longer, with nothing else happening).
+    std::lock_guard lock(sched_mutex_);
+    if (limited_.load() || claiming_ > 0) hint = true;
+  }
+  return hint;
+}
+
+void EngineCore::poll_once(int64_t now, bool full) {
   int64_t beat = std::max<int64_t>(options_.lease_ttl.count() / 4, 1);
   if (now - last_heartbeat_ms_ >= beat) {
     heartbeat();
@@ -126,20 +160,23 @@ void EngineCore::poll_once(int64_t now) {
   }
   for (auto& state : running) state->check_step_timeouts(now);
   retry_releases();
-  // Events from other processes (and any of ours not yet fanned out).
-  bool hint = false;
-  for (const auto& e : hub_->catch_up()) {
-    if (e.type == "run.cancelled") {
-      stop_inflight({e.run_id});
-    } else if (e.type == "run.created" || e.type == "run.resumed" || e.type == "run.retried" ||
-               e.type == "run.released" || e.type == "run.recovered" ||
-               e.type == "run.rewound" || e.type == "run.priority") {
-      hint = true;
-    } else if (limited_.load() &&
-               (e.type == "run.completed" || e.type == "run.failed" || e.type == "run.cancelled" ||
-                e.type == "run.sleeping" || e.type == "run.waiting" || e.type == "run.queued")) {
-      hint = true;  // another process freed a slot a held-back run may take
-    }
+  std::vector<std::string> cancelled;
+  {
+    std::lock_guard lock(sched_mutex_);
+    cancelled.swap(cancelled_elsewhere_);  // read by the listener
+  }
+  if (!cancelled.empty()) stop_inflight(cancelled);
+  cancelled.clear();
+  bool hint = react_to_events(cancelled);
+  if (!cancelled.empty()) stop_inflight(cancelled);
+  int64_t throttle_wake = throttle_wake_ms_.load();
+  if (throttle_wake > 0 && throttle_wake <= now) {
+    throttle_wake_ms_ = 0;
+    hint = true;
+  }
+  if (!full) {
+    if (hint) wake_scheduler();
+    return;
   }
   std::optional<int64_t> due;
   std::optional<int64_t> queued_due;
@@ -151,11 +188,6 @@ void EngineCore::poll_once(int64_t now) {
     queued_due = tx->next_queued_ms(last_claim_ms_.load());
   }
   if (queued_due && *queued_due <= now) hint = true;
-  int64_t throttle_wake = throttle_wake_ms_.load();
-  if (throttle_wake > 0 && throttle_wake <= now) {
-    throttle_wake_ms_ = 0;
-    hint = true;
-  }
   expire_overdue_runs();
   if (due && *due <= now) {
     // Many timers can fall due at once (a rate-limit pause ending, a clock
@@ -175,6 +207,26 @@ void EngineCore::poll_once(int64_t now) {
     hint = true;
   }
   if (hint) wake_scheduler();
+}
+
+void EngineCore::on_store_change() {
+  std::vector<std::string> cancelled;
+  bool poll = false;
+  try {
+    if (react_to_events(cancelled)) wake_scheduler();
+  } catch (const std::exception&) {
+    poll = true;  // the store cannot be read now: the poller tries again
+  }
+  if (!cancelled.empty() || poll) {
+    // Stopping executions may release resources to waiting host steps: the
+    // poller does it, on an engine thread, rather than the store's listener.
+    {
+      std::lock_guard lock(sched_mutex_);
+      for (auto& id : cancelled) cancelled_elsewhere_.push_back(std::move(id));
+      store_changed_ = true;
+    }
+    poller_wake_.notify_all();
+  }
 }
 
 void EngineCore::heartbeat() {

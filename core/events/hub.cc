@@ -103,25 +103,24 @@ void EventHub::publish(std::vector<store::EventRecord>&& committed) {
   // events out of commit order (PostgreSQL): publish everything settled, in
   // id order, this batch included (it is in the store). A batch beyond what
   // is settled waits for the catch_up() that the commit settling it triggers.
-  auto read = read_();
-  publish_settled_locked(*read, read->settled_event_id());
+  publish_settled_locked(*read_());
 }
 
 std::vector<store::EventRecord> EventHub::catch_up() {
   std::lock_guard publishing(publish_mutex_);
-  auto read = read_();
-  return publish_settled_locked(*read, read->settled_event_id());
+  return publish_settled_locked(*read_());
 }
 
-std::vector<store::EventRecord> EventHub::publish_settled_locked(store::ReadTx& read, int64_t settled) {
+std::vector<store::EventRecord> EventHub::publish_settled_locked(store::ReadTx& read) {
   std::vector<store::EventRecord> all;
-  for (;;) {
-    auto page = read.events_since(published_through_, kCatchUpPage);
-    if (page.empty()) break;
+  int64_t settled = 0;
+  auto page = read.settled_events_since(published_through_, kCatchUpPage, &settled);
+  while (!page.empty()) {
     bool full = page.size() == kCatchUpPage;
     publish_locked(page);
     for (auto& r : page) all.push_back(std::move(r));
     if (!full) break;
+    page = read.events_since(published_through_, kCatchUpPage);
   }
   // Ids up to `settled` that were never read are holes (rolled back): no
   // event can appear there any more.

@@ -115,9 +115,9 @@ class EventHub {
   using StreamKey = std::pair<std::string, std::string>;  // run, stream
 
   void publish_locked(std::vector<store::EventRecord>& records);
-  // Publishes the stored events after published_through_ up to `settled`
-  // (read's), then moves published_through_ to `settled`. Caller holds publish_mutex_.
-  std::vector<store::EventRecord> publish_settled_locked(store::ReadTx& read, int64_t settled);
+  // Publishes the stored events after published_through_ up to read's
+  // settled id, then moves published_through_ there. Caller holds publish_mutex_.
+  std::vector<store::EventRecord> publish_settled_locked(store::ReadTx& read);
   void enqueue_locked(const std::shared_ptr<const Event>& event);
   void schedule_locked(const std::shared_ptr<SubscriptionState>& sub);
   void dispatch_loop();

@@ -52,7 +52,32 @@ bool PgTx::try_lock_workflow(const std::string& workflow) {
 ClaimResult PgTx::claim_runs(const ClaimRequest& req) {
   ClaimResult out = req.rules.empty() ? claim_unlimited(req) : claim_limited(req);
   fail_unreadable(out.runs, req.now_ms);
+  hold_claimed(out.runs);
   return out;
+}
+
+// The engine appends each claimed run's run.started and reads its steps
+// next: the UPDATE that claimed them holds their row locks already, and one
+// query reads the steps of all (rather than a lock and a read per run).
+void PgTx::hold_claimed(const std::vector<RunRecord>& runs) {
+  claimed_steps_.clear();
+  if (runs.empty()) return;
+  std::vector<std::string> ids;
+  for (const auto& run : runs) {
+    locked_runs_.insert(run.info.id);
+    claimed_steps_[run.info.id];
+    ids.push_back(run.info.id);
+  }
+  Result r = conn_.query(
+      "SELECT run_id, seq, name, kind, status, result, wake_at, child_id, completed_at, attempts "
+      "FROM steps WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq",
+      {text_array(ids)});
+  for (int i = 0; i < r.rows(); ++i) {
+    claimed_steps_[r.text(i, 0)].push_back(StepRecord{r.text(i, 0), r.int64(i, 1), r.text(i, 2),
+                                                      r.text(i, 3), r.text(i, 4), r.text(i, 5),
+                                                      r.int64(i, 6), r.text(i, 7), r.int64(i, 8),
+                                                      r.int64(i, 9)});
+  }
 }
 
 ClaimResult PgTx::claim_unlimited(const ClaimRequest& req) {

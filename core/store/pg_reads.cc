@@ -95,6 +95,7 @@ void PgTx::rollback_to_savepoint() {
   conn_.defer("ROLLBACK TO op");
   conn_.defer("RELEASE op");
   locked_runs_.clear();  // row locks taken since the savepoint are gone; forget them all
+  claimed_steps_.clear();
 }
 
 // A write transaction locks every run it reads until it ends: the engine
@@ -163,6 +164,12 @@ std::vector<RunRecord> PgTx::list_runs(const ListQuery& query, int64_t* last_seq
 }
 
 std::vector<StepRecord> PgTx::steps(const std::string& run_id) {
+  auto claimed = claimed_steps_.find(run_id);
+  if (claimed != claimed_steps_.end()) {
+    std::vector<StepRecord> out = std::move(claimed->second);
+    claimed_steps_.erase(claimed);
+    return out;
+  }
   Result r = conn_.query(
       "SELECT seq, name, kind, status, result, wake_at, child_id, completed_at, attempts "
       "FROM steps WHERE run_id = $1 ORDER BY seq",
@@ -265,6 +272,24 @@ int64_t PgTx::last_event_id() {
 int64_t PgTx::settled_event_id() {
   static const std::string sql = std::string("SELECT ") + kSettledEventId;
   return conn_.query(sql.c_str()).int64(0, 0);
+}
+
+// One round trip: the settled id, and the events up to it on the rows that
+// follow (none: one row of NULLs beside it).
+std::vector<EventRecord> PgTx::settled_events_since(int64_t after_id, size_t limit, int64_t* settled) {
+  static const std::string sql =
+      std::string("SELECT s.settled, e.id, e.run_id, e.type, e.data, e.created_at FROM (SELECT ") +
+      kSettledEventId + " AS settled) s LEFT JOIN LATERAL (SELECT id, run_id, type, data, created_at "
+      "FROM events WHERE id > $1::bigint AND id <= s.settled ORDER BY id LIMIT $2::bigint) e ON true";
+  Result r = conn_.query(sql.c_str(), {p(after_id), p(static_cast<int64_t>(limit))});
+  *settled = r.int64(0, 0);
+  std::vector<EventRecord> out;
+  if (r.null(0, 1)) return out;
+  out.reserve(static_cast<size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) {
+    out.push_back(EventRecord{r.int64(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4), r.int64(i, 5)});
+  }
+  return out;
 }
 
 int64_t PgTx::last_event_id(const std::string& run_id) {

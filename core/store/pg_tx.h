@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -62,6 +63,8 @@ class PgTx : public WriteTx {
   int64_t last_event_id() override;
   int64_t last_event_id(const std::string& run_id) override;
   int64_t settled_event_id() override;
+  std::vector<EventRecord> settled_events_since(int64_t after_id, size_t limit,
+                                                int64_t* settled) override;
   ChunkStream chunk_stream(const std::string& run_id, const std::string& stream) override;
   std::vector<ChunkStream> chunk_streams(const std::string& run_id) override;
   std::optional<int64_t> next_parked_ms() override;
@@ -109,6 +112,8 @@ class PgTx : public WriteTx {
   ClaimResult claim_unlimited(const ClaimRequest& req);
   ClaimResult claim_limited(const ClaimRequest& req);
   void fail_unreadable(std::vector<RunRecord>& runs, int64_t now_ms);
+  // After a claim: its runs are locked (the claim updated them) and their steps read.
+  void hold_claimed(const std::vector<RunRecord>& runs);
   void lock_run(const std::string& run_id);
   bool try_lock_workflow(const std::string& workflow);
   void end();
@@ -122,6 +127,10 @@ class PgTx : public WriteTx {
   // run's events are appended only under its row lock, so they commit in id
   // order. Emptied by a rollback to a savepoint, which releases the locks.
   std::set<std::string> locked_runs_;
+  // The steps of the runs the last claim took, read in one query for all of
+  // them; steps() hands each run's out once. Dropped by any write of steps
+  // and by a rollback to a savepoint.
+  std::map<std::string, std::vector<StepRecord>> claimed_steps_;
   const std::string* notify_sql_;
   std::function<void()> on_end_;
 };

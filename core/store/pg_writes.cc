@@ -54,6 +54,7 @@ void PgTx::update_run(const RunRecord& r) {
 }
 
 void PgTx::delete_run(const std::string& run_id) {
+  claimed_steps_.clear();
   for (const char* sql :
        {"DELETE FROM steps WHERE run_id = $1", "DELETE FROM signals WHERE run_id = $1",
         "DELETE FROM artifacts WHERE run_id = $1", "DELETE FROM artifact_bytes WHERE run_id = $1",
@@ -64,6 +65,7 @@ void PgTx::delete_run(const std::string& run_id) {
 }
 
 bool PgTx::upsert_step(const StepRecord& s) {
+  claimed_steps_.clear();
   Result r = conn_.query(
       "INSERT INTO steps (run_id, seq, name, kind, status, result, wake_at, child_id, "
       "completed_at, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
@@ -77,10 +79,12 @@ bool PgTx::upsert_step(const StepRecord& s) {
 }
 
 void PgTx::delete_steps_from(const std::string& run_id, int64_t seq) {
+  claimed_steps_.clear();
   conn_.query("DELETE FROM steps WHERE run_id = $1 AND seq >= $2::bigint", {run_id, p(seq)});
 }
 
 void PgTx::delete_retrying_steps(const std::string& run_id) {
+  claimed_steps_.clear();
   conn_.query("DELETE FROM steps WHERE run_id = $1 AND status IN ('retrying', 'failed')", {run_id});
 }
 

@@ -156,6 +156,14 @@ class ReadTx {
   // (one writer at a time: SQLite) returns last_event_id(); PostgreSQL, whose
   // writers commit in any order, stops below its oldest writer still running.
   virtual int64_t settled_event_id() { return last_event_id(); }
+  // settled_event_id() into `settled` and the first page of events_since(),
+  // in one read where the store can (the event hub's fan-out runs it at every
+  // commit another process announces).
+  virtual std::vector<EventRecord> settled_events_since(int64_t after_id, size_t limit,
+                                                        int64_t* settled) {
+    *settled = settled_event_id();
+    return events_since(after_id, limit);
+  }
   // A chunk stream as persisted (zeros when none): where its text ends, and
   // where the text of its current attempt begins.
   virtual ChunkStream chunk_stream(const std::string& run_id, const std::string& stream) = 0;

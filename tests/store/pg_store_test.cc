@@ -313,3 +313,81 @@ TEST_F(PgStore, AClaimFindingTheWorkflowLockHeldAsksToBeRetriedSoon) {
   ASSERT_EQ(free.runs.size(), 1u);
   EXPECT_EQ(free.throttle_wake_ms, 0);
 }
+
+// The fan-out's one-query read: the settled id and the events up to it, the
+// same as settled_event_id() and events_since() in that transaction, and
+// nothing of a newer transaction while an older one still runs.
+TEST_F(PgStore, SettledEventsSinceStopsBelowAWriterStillRunning) {
+  std::string url = fresh_postgres_schema();
+  auto a = store::open_store(url);
+  auto b = store::open_store(url);
+  auto reader = store::open_store(url);
+  {
+    auto tx = a->begin_write();
+    tx->append_event("a", "x", "{}", 1);
+    tx->append_event("a", "x", "{}", 1);
+    tx->commit();
+  }
+  auto older = b->begin_write();
+  older->append_event("b", "x", "{}", 1);  // running: its id is taken, not yet visible
+  int64_t newer_id;
+  {
+    auto tx = a->begin_write();
+    newer_id = tx->append_event("c", "x", "{}", 1).id;
+    tx->commit();
+  }
+  auto read = [&](int64_t after, int64_t* settled) {
+    auto tx = reader->begin_read();
+    auto events = tx->settled_events_since(after, 100, settled);
+    EXPECT_EQ(*settled, tx->settled_event_id());
+    auto same = tx->events_since(after, 100);
+    EXPECT_EQ(events.size(), same.size());
+    for (size_t i = 0; i < std::min(events.size(), same.size()); ++i) EXPECT_EQ(events[i].id, same[i].id);
+    return events;
+  };
+  int64_t settled = 0;
+  std::vector<store::EventRecord> seen;
+  // Other tests' transactions may hold the settled id lower for a moment.
+  ASSERT_TRUE(storyloom::testing::eventually([&] { return (seen = read(0, &settled)).size() == 2; }));
+  EXPECT_LT(settled, newer_id);
+  EXPECT_EQ(seen[0].run_id, "a");
+  older->commit();
+  ASSERT_TRUE(storyloom::testing::eventually([&] { return (seen = read(0, &settled)).size() == 4; }));
+  EXPECT_GE(settled, newer_id);
+  EXPECT_EQ(seen[2].run_id, "b");
+  EXPECT_EQ(seen[3].run_id, "c");
+  // Nothing after the last: no event, and the settled id all the same.
+  EXPECT_TRUE(read(seen.back().id, &settled).empty());
+  EXPECT_GE(settled, newer_id);
+}
+
+// A claim reads the steps of every run it took in one query; each run's
+// steps come out as stored, and a second read of them still finds them.
+TEST_F(PgStore, AClaimHandsOutTheStepsOfEachRunItTook) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  {
+    auto tx = s->begin_write();
+    tx->insert_run(queued_run("r1"));
+    tx->insert_run(queued_run("r2"));
+    tx->upsert_step(store::StepRecord{"r1", 0, "outline", "step", "completed", "\"o\"", 0, "", 5, 0});
+    tx->upsert_step(store::StepRecord{"r1", 1, "page", "step", "completed", "\"p\"", 0, "", 6, 0});
+    tx->commit();
+  }
+  auto tx = s->begin_write();
+  store::ClaimRequest req;
+  req.owner = "e";
+  req.now_ms = 10;
+  req.limit = 10;
+  req.workflows_json_array = "[\"w\"]";
+  ASSERT_EQ(tx->claim_runs(req).runs.size(), 2u);
+  auto r1 = tx->steps("r1");
+  ASSERT_EQ(r1.size(), 2u);
+  EXPECT_EQ(r1[0].name, "outline");
+  EXPECT_EQ(r1[1].result, "\"p\"");
+  EXPECT_EQ(r1[1].completed_at_ms, 6);
+  EXPECT_TRUE(tx->steps("r2").empty());
+  EXPECT_EQ(tx->steps("r1").size(), 2u);
+  tx->append_event("r1", "run.started", "{}", 10);  // the claim holds its row: no wait, no error
+  tx->commit();
+}
