@@ -280,18 +280,21 @@ std::vector<SqliteTx::EngineRow> SqliteTx::engines() {
   return out;
 }
 
+// Only the orphans' rows are read and decoded: the running runs of live
+// engines (every run in flight, at every heartbeat) stay in the index.
 std::vector<RunRecord> SqliteTx::running_runs_without(
-                                                      const std::vector<std::string>& live_engine_ids) {
-  static const std::string sql =
-      std::string("SELECT ") + kRunColumns + " FROM runs WHERE status = 'running'";
+    const std::vector<std::string>& live_engine_ids) {
+  static const std::string sql = std::string("SELECT ") + kRunColumns +
+                                 " FROM runs WHERE status = 'running' AND lease_owner NOT IN "
+                                 "(SELECT value FROM json_each(?))";
+  boost::json::array live;
+  for (const auto& id : live_engine_ids) live.emplace_back(id);
   auto& q = conn_.prepare(sql.c_str());
+  q.bind(1, boost::json::serialize(live));
   std::vector<RunRecord> out;
   while (q.executeStep()) {
     RunRecord r = read_run(q);
-    if (!r.info.unreadable.empty()) continue;  // never resumed: its input is unknown
-    bool live = false;
-    for (const auto& id : live_engine_ids) live = live || id == r.lease_owner;
-    if (!live) out.push_back(std::move(r));
+    if (r.info.unreadable.empty()) out.push_back(std::move(r));  // never resumed: its input is unknown
   }
   return out;
 }
