@@ -97,15 +97,6 @@ void Writer::set_tail(Op tail) {
   tail_ = std::move(tail);
 }
 
-void Writer::request_tail() {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_ || !tail_) return;
-    tail_requested_ = true;
-  }
-  wake_.notify_one();
-}
-
 void Writer::stop() {
   {
     std::lock_guard lock(mutex_);

@@ -81,13 +81,11 @@ class Writer {
   std::vector<std::exception_ptr> run_many(std::vector<Op> ops,
                                           Isolation isolation = Isolation::savepoint);
   // The tail: an op the writer applies at the end of a batch (in its own
-  // savepoint; its errors are dropped) when asked with request_tail(). The
-  // engine refills a freed execution slot with it, so the claim of the next
-  // run shares the commit of the run that just ended. Set before any submit.
+  // savepoint; its errors are dropped) that holds an op submitted with
+  // then_tail. The engine refills a freed execution slot with it, so the
+  // claim of the next run shares the commit of the run that just ended. Set
+  // before any submit.
   void set_tail(Op tail);
-  // Runs the tail at the end of the next batch (one of its own if nothing is
-  // queued). Requests made before that batch starts collapse into one.
-  void request_tail();
   // Applies everything queued, then stops the thread.
   void stop();
 

@@ -61,20 +61,6 @@ TEST(WriterTail, WithoutAskingTheTailDoesNotRun) {
   EXPECT_EQ(tails.load(), 0);
 }
 
-TEST(WriterTail, RequestedWithNothingQueuedItRunsInABatchOfItsOwn) {
-  CountingWriter w;
-  std::promise<void> ran;
-  std::atomic<bool> once{false};
-  w.writer.set_tail([&](Batch& b) {
-    b.event("r", "tail", Json(nullptr));
-    if (!once.exchange(true)) ran.set_value();
-  });
-  w.writer.request_tail();
-  ASSERT_EQ(ran.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
-  w.writer.stop();
-  EXPECT_EQ(w.store->begin_read()->events("r", 0, 10).size(), 1u);
-}
-
 TEST(WriterTail, AFailingTailRollsBackAloneAndTheBatchCommits) {
   CountingWriter w;
   w.writer.set_tail([](Batch& b) {
@@ -95,7 +81,6 @@ TEST(WriterTail, AfterStopNoTailRuns) {
   std::atomic<int> tails{0};
   w.writer.set_tail([&](Batch&) { ++tails; });
   w.writer.stop();
-  w.writer.request_tail();
   EXPECT_THROW(w.writer.submit([](Batch&) {}, {}, Writer::Isolation::none, true), Error);
   EXPECT_EQ(tails.load(), 0);
 }
