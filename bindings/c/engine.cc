@@ -178,6 +178,12 @@ SL_API void sl_engine_close(sl_engine* engine) {
   if (status == SL_OK) delete engine;
 }
 
+SL_API void sl_engine_close_now(sl_engine* engine) {
+  if (engine == nullptr) return;
+  int status = guarded([&] { engine->engine->close_now(); });
+  if (status == SL_OK) delete engine;  // as sl_engine_close
+}
+
 SL_API int sl_engine_register_workflow(sl_engine* engine, const char* name, size_t name_len,
                                        const sl_workflow_options* options, sl_execute_fn fn,
                                        void* user_data) {

@@ -34,6 +34,7 @@ std::unique_ptr<Engine> Engine::open(EngineOptions options) {
 
 Engine::~Engine() { close(); }
 void Engine::close() { core_->close(); }
+void Engine::close_now() { core_->close(std::chrono::milliseconds{0}); }
 void Engine::launch() { core_->launch(); }
 
 void Engine::register_workflow(std::string_view name, WorkflowFn fn, WorkflowOptions options) {

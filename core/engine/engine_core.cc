@@ -126,7 +126,7 @@ void EngineCore::start_threads() {
 }
 
 
-void EngineCore::close() {
+void EngineCore::close(std::chrono::milliseconds drain_timeout) {
   {
     std::unique_lock lock(sched_mutex_);
     if (stopping_) return;
@@ -137,7 +137,7 @@ void EngineCore::close() {
     }
     stopping_ = true;
   }
-  auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+  auto deadline = std::chrono::steady_clock::now() + drain_timeout;
   closing_ = true;
   store_->watch_changes(nullptr);
   // Built-in steps in flight stop at once (their runs go back to the queue).

@@ -40,7 +40,9 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
  public:
   static std::shared_ptr<EngineCore> open(EngineOptions options);
   ~EngineCore();
-  void close();
+  void close() { close(options_.drain_timeout); }
+  // close() waiting at most `drain_timeout` for executions in flight.
+  void close(std::chrono::milliseconds drain_timeout);
 
   void register_workflow(std::string_view name, Workflow workflow);
   // From now on the engine claims and executes runs (none before: a recovered

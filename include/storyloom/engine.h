@@ -195,6 +195,11 @@ class Engine {
   // valid until it returns. Refused with Error(invalid_state) from the
   // engine's own threads (inside a workflow, step or subscription callback).
   void close();
+  // close() without waiting for executions: every one still in flight is put
+  // back in the queue at once, as after a crash (nothing committed is lost).
+  // For a host that is exiting and will never finish them (Node's
+  // process.exit(): its event loop no longer runs).
+  void close_now();
 
   void register_workflow(std::string_view name, WorkflowFn fn, WorkflowOptions options = {});
   void register_workflow(std::string_view name, ExecuteFn fn, WorkflowOptions options = {});

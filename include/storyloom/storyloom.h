@@ -196,6 +196,12 @@ SL_API int sl_engine_launch(sl_engine* engine);
  * it: their calls fail, and they must still be finished / closed. */
 SL_API void sl_engine_close(sl_engine* engine);
 
+/* sl_engine_close without waiting for executions (a zero drain timeout): each
+ * one still in flight is put back in the queue at once, as after a crash, and
+ * resumes after the next open; nothing committed is lost. For a host that is
+ * exiting and will never finish its executions (Node's process.exit()). */
+SL_API void sl_engine_close_now(sl_engine* engine);
+
 /* Per-workflow options (storyloom/engine.h WorkflowOptions).
  * The retry policy for every step of the workflow (storyloom/retry.h): up to
  * max_attempts tries; before try n+1 a wait in [0, min(max_backoff_ms,

@@ -159,6 +159,8 @@ export interface Native {
   version(): string;
   sseHeartbeat(): string;
   sseRetry(ms: number): string;
+  /** Closes every open engine at once (sl_engine_close_now); for process 'exit'. */
+  closeEnginesNow(): void;
   /** sl_email_send on a worker thread: the result JSON. */
   sendEmail(configJson: string, messageJson: string, messageId: string): Promise<string>;
   /** sl_webhook_sign */
@@ -183,6 +185,11 @@ export function native(): Native {
   if (!loaded) {
     // dist/cjs/native.js -> ../../build/Release
     loaded = require(path.join(__dirname, '..', '..', 'build', 'Release', 'storyloom.node')) as Native;
+    // process.exit() goes on to exit(), which runs the C++ static destructors:
+    // no engine thread may still be running then. The event loop is over, so
+    // executions in JavaScript are not waited for; they resume after the next open.
+    const addon = loaded;
+    process.on('exit', () => addon.closeEnginesNow());
   }
   return loaded;
 }

@@ -20,6 +20,7 @@
 #include <storyloom/storyloom.h>
 
 #include <memory>
+#include <vector>
 
 #include "addon_data.h"
 #include "email.h"
@@ -50,6 +51,17 @@ Napi::Value SseRetry(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), take(out, len));
 }
 
+// closeEnginesNow(): for process 'exit' (lib/native.ts). Closes every open
+// engine without waiting for executions, after joining the call pool's
+// threads (which may be inside a call on one of them).
+Napi::Value CloseEnginesNow(const Napi::CallbackInfo& info) {
+  auto* data = info.Env().GetInstanceData<AddonData>();
+  data->calls->Stop();
+  std::vector<ClosesOnExit*> open(data->open_engines.begin(), data->open_engines.end());
+  for (auto* engine : open) engine->CloseNow();
+  return info.Env().Undefined();
+}
+
 Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   auto engine = DefineEngine(env);
@@ -69,6 +81,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("sseHeartbeat", Napi::Function::New(env, SseHeartbeat));
   exports.Set("sseRetry", Napi::Function::New(env, SseRetry));
+  exports.Set("closeEnginesNow", Napi::Function::New(env, CloseEnginesNow));
   exports.Set("Engine", engine);
   InitWebhooks(env, exports);
   InitEmail(env, exports);

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <utility>
 
 #include "call_pool.h"
@@ -17,12 +18,22 @@
 
 namespace storyloom_node {
 
+// An open engine, which the host's exit closes at once (closeEnginesNow).
+class ClosesOnExit {
+ public:
+  virtual void CloseNow() = 0;
+
+ protected:
+  ~ClosesOnExit() = default;
+};
+
 struct AddonData {
   Napi::FunctionReference engine_ctor;
   Napi::FunctionReference execution_ctor;
   Napi::FunctionReference subscription_ctor;
   std::unique_ptr<CallPool> calls;
   std::unique_ptr<DurableWaits> durable;
+  std::unordered_set<ClosesOnExit*> open_engines;  // JS thread only
 };
 
 inline Napi::Value schedule(Napi::Env env, CallPool::Op op) {

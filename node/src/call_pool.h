@@ -70,8 +70,8 @@ class CallPool {
     return promise;
   }
 
-  // Environment teardown: calls still queued are dropped (nobody can receive
-  // them), those running finish their C call first.
+  // Environment teardown or process exit: calls still queued are dropped
+  // (nobody can receive them), those running finish their C call first.
   void Stop() {
     {
       std::lock_guard lock(mutex_);

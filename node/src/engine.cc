@@ -77,7 +77,7 @@ RunFilter run_filter(const Napi::CallbackInfo& info, size_t i) {
   return f;
 }
 
-class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
+class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public ClosesOnExit {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Engine",
@@ -116,14 +116,33 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
     engine_ = info[0].As<Napi::External<sl_engine>>().Data();
+    data_ = info.Env().GetInstanceData<AddonData>();
+    data_->open_engines.insert(this);
   }
 
   ~EngineWrap() override {
+    data_->open_engines.erase(this);
     // Not closed by JS: close here (no executions can be in JS any more, as
     // they hold the engine object alive through the dispatcher). The
     // environment is going away: no report may reach JS any more.
     if (engine_ && lifecycle_) sl_engine_set_lifecycle(engine_, nullptr, nullptr);
     if (engine_) sl_engine_close(engine_);
+  }
+
+  // JS thread, from process 'exit' (closeEnginesNow), once the call pool has
+  // stopped: exit() next runs the C++ static destructors, which the engine's
+  // threads must not outlive. The event loop no longer runs, so executions in
+  // JS never finish: they are not waited for, and resume after the next open.
+  // A close() already under way finishes on the libuv pool, which Node joins
+  // before exit().
+  void CloseNow() override {
+    data_->open_engines.erase(this);
+    if (!engine_ || closing_) return;
+    closing_ = true;
+    if (lifecycle_) sl_engine_set_lifecycle(engine_, nullptr, nullptr);
+    sl_engine_close_now(engine_);
+    engine_ = nullptr;
+    ReleaseChannels();
   }
 
  private:
@@ -502,14 +521,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     void Execute() override { sl_engine_close(engine_); }
     void OnOK() override {
       owner_->engine_ = nullptr;
-      // An execution close gave up on may still be in JS: it no longer
-      // touches the released thread-safe function when it finishes.
-      for (auto& workflow : owner_->workflows_) {
-        workflow->released = true;
-        workflow->channel->Release();
-      }
-      // sl_engine_close delivered the last report: nothing calls it any more.
-      if (owner_->lifecycle_) owner_->lifecycle_->channel->Release();
+      owner_->data_->open_engines.erase(owner_);
+      owner_->ReleaseChannels();
       deferred_.Resolve(Env().Undefined());
       self_.Reset();
     }
@@ -521,6 +534,18 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     Napi::ObjectReference self_;
   };
 
+  // After sl_engine_close*: an execution close gave up on may still be in JS;
+  // it no longer touches the released thread-safe function when it finishes.
+  // The close delivered the last lifecycle report: nothing calls it any more.
+  void ReleaseChannels() {
+    for (auto& workflow : workflows_) {
+      workflow->released = true;
+      workflow->channel->Release();
+    }
+    if (lifecycle_) lifecycle_->channel->Release();
+  }
+
+  AddonData* data_ = nullptr;
   sl_engine* engine_ = nullptr;
   bool closing_ = false;
   std::vector<std::unique_ptr<Workflow>> workflows_;  // user_data of the engine's callbacks

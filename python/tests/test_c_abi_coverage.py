@@ -20,6 +20,8 @@ NOT_BOUND: dict = {
     "call with a per-step retry policy (none when not given)",
     "sl_execution_llm": "the binding calls sl_execution_llm_with_retry, the same call with a "
     "per-step retry policy (none when not given)",
+    "sl_engine_close_now": "for hosts whose exit skips pending work (Node's process.exit()); "
+    "Python's close() drains, and the interpreter runs no executions after it exits",
 }
 
 
