@@ -10,6 +10,9 @@ werror=OFF
 # ccache, when the machine has it, makes rebuilds in several checkouts cheap.
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# Without these, ccache compiles every file that uses a precompiled header
+# (CMakeLists.txt, storyloom_precompile) but caches none of them.
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 cmake -S "$root" -B "$build" -G Ninja "${launcher[@]}" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
   -DSTORYLOOM_WERROR="$werror" "$@" >/dev/null
 targets=()
