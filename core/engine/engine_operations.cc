@@ -16,7 +16,6 @@
 namespace storyloom::detail {
 namespace {
 
-
 bool waits_for(const std::string& waiting_for, const std::string& what) {
   size_t start = 0;
   while (start <= waiting_for.size()) {

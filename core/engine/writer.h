@@ -1,6 +1,6 @@
 // Writer: the one thread that writes to the store. Operations queued from any
 // thread are applied in order and group-committed: one transaction per batch,
-// one savepoint per operation so a failing operation rolls back alone.
+// and a failing operation rolls back alone (see Isolation for how).
 #pragma once
 
 #include <condition_variable>

@@ -38,6 +38,13 @@ TEST(CapiEngineOpen, NullOptionsOpenAnInMemoryEngine) {
 
 TEST(CapiEngineOpen, CloseAcceptsNull) { sl_engine_close(nullptr); }
 
+TEST(CapiEngineOpen, CloseNowClosesAndAcceptsNull) {
+  sl_engine_close_now(nullptr);
+  sl_engine* engine = nullptr;
+  ASSERT_EQ(sl_engine_open(&engine, nullptr), SL_OK) << last_message();
+  sl_engine_close_now(engine);  // frees the handle, as sl_engine_close (ASan/valgrind would see a leak)
+}
+
 TEST(CapiEngineOpen, RejectsNullOut) {
   EXPECT_EQ(sl_engine_open(nullptr, nullptr), SL_EINVALID);
   EXPECT_EQ(last_message(), "sl_engine_open: out is NULL");

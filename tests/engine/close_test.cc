@@ -136,6 +136,46 @@ TEST(Close, ReturnsWithinTheDrainTimeoutWhileAStepIgnoresIt) {
   EXPECT_EQ(snapshot.steps[0].result.as_string(), "second engine");
 }
 
+// close_now() does not wait for the drain timeout: the run in flight goes
+// back to the queue at once and the next open completes it.
+TEST(Close, CloseNowPutsTheRunInFlightBackWithoutWaitingForTheDrain) {
+  TempDir dir;
+  std::string db = dir.file("close_now.db");
+  auto stuck = std::make_shared<Stuck>();
+  auto slow_drain = options_for(db);
+  slow_drain.drain_timeout = 5s;
+  std::string run_id;
+  {
+    auto engine = Engine::open(slow_drain);
+    engine->register_workflow("slow", [stuck](Context& ctx, const Json&) -> Json {
+      return ctx.step("block", [stuck] {
+        stuck->in_step = true;
+        std::unique_lock lock(stuck->mutex);
+        stuck->cv.wait_for(lock, 10s, [&] { return stuck->released; });
+        return Json("first engine");
+      });
+    });
+    engine->launch();
+    run_id = engine->start("slow", boost::json::object{}).id;
+    ASSERT_TRUE(eventually([&] { return stuck->in_step.load(); }));
+    auto begin = std::chrono::steady_clock::now();
+    engine->close_now();
+    EXPECT_LT(std::chrono::steady_clock::now() - begin, slow_drain.drain_timeout / 2);
+    EXPECT_EQ(engine->get(run_id).status, RunStatus::queued);
+  }
+  {
+    auto engine = Engine::open(options_for(db));
+    engine->register_workflow("slow", [](Context& ctx, const Json&) -> Json {
+      return ctx.step("block", [] { return Json("second engine"); });
+    });
+    engine->launch();
+    auto done = wait_finished(*engine, run_id);
+    ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
+    EXPECT_EQ(done.output.as_string(), "second engine");
+  }
+  stuck->release();
+}
+
 TEST(Close, AProcessExitsAtOnceWithAStepStillRunning) {
   TempDir dir;
   std::string db = dir.file("exit.db");

@@ -26,6 +26,18 @@ store::StepRecord step(const std::string& run_id, int64_t seq) {
   return s;
 }
 
+// A store at `path` whose events table refuses rows of type 'poison': stands
+// for any failure of the held events' insert (a full disk, say).
+std::unique_ptr<store::Store> store_refusing_poison_events(const std::string& path) {
+  store::open_store(path);  // creates the schema
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("CREATE TRIGGER refuse_poison BEFORE INSERT ON events WHEN NEW.type = 'poison' "
+            "BEGIN SELECT RAISE(ABORT, 'poison refused'); END");
+  }
+  return store::open_store(path);
+}
+
 }  // namespace
 
 TEST(SqliteEvents, ManyEventsInOneTransactionKeepTheirIdsAndOrder) {
@@ -117,14 +129,7 @@ TEST(SqliteEvents, ARolledBackSavepointDropsOnlyTheEventsAppendedSinceIt) {
 TEST(SqliteEvents, ATransactionWhoseEventsCannotBeWrittenNeverCommits) {
   TempDir dir;
   std::string path = dir.file("e.db");
-  store::open_store(path);  // creates the schema
-  {
-    // Stands for any failure of the held events' insert (a full disk, say).
-    SQLite::Database db(path, SQLite::OPEN_READWRITE);
-    db.exec("CREATE TRIGGER refuse_poison BEFORE INSERT ON events WHEN NEW.type = 'poison' "
-            "BEGIN SELECT RAISE(ABORT, 'poison refused'); END");
-  }
-  auto store = store::open_store(path);
+  auto store = store_refusing_poison_events(path);
   {
     auto tx = store->begin_write();
     tx->upsert_step(step("r", 0));
@@ -141,13 +146,7 @@ TEST(SqliteEvents, ATransactionWhoseEventsCannotBeWrittenNeverCommits) {
 TEST(SqliteEvents, AFailedFlushBeforeAReadAlsoKeepsTheTransactionFromCommitting) {
   TempDir dir;
   std::string path = dir.file("e.db");
-  store::open_store(path);
-  {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE);
-    db.exec("CREATE TRIGGER refuse_poison BEFORE INSERT ON events WHEN NEW.type = 'poison' "
-            "BEGIN SELECT RAISE(ABORT, 'poison refused'); END");
-  }
-  auto store = store::open_store(path);
+  auto store = store_refusing_poison_events(path);
   {
     auto tx = store->begin_write();
     tx->upsert_step(step("r", 0));
