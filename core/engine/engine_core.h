@@ -99,6 +99,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void slot_left();
   // Wakes the parent waiting on `child` if the child is now finished. Inside a batch.
   void wake_parent(Batch& batch, const store::RunRecord& child);
+  void wake_parent(Batch& batch, const std::string& child_id, const std::string& parent_id);
   void wake_scheduler();
   // A run whose execution lost a write could not even be put back in the
   // queue (the store is still failing): the poller retries `release` until it

@@ -442,10 +442,14 @@ void EngineCore::retry(std::string_view run_id) {
 }
 
 void EngineCore::wake_parent(Batch& b, const store::RunRecord& child) {
-  if (child.info.parent_id.empty()) return;
-  auto parent = b.tx.find_run(child.info.parent_id);
+  wake_parent(b, child.info.id, child.info.parent_id);
+}
+
+void EngineCore::wake_parent(Batch& b, const std::string& child_id, const std::string& parent_id) {
+  if (parent_id.empty()) return;
+  auto parent = b.tx.find_run(parent_id);
   if (!parent || parent->info.status != RunStatus::waiting ||
-      !waits_for(parent->waiting_for, "child:" + child.info.id)) {
+      !waits_for(parent->waiting_for, "child:" + child_id)) {
     return;
   }
   parent->info.status = RunStatus::queued;
@@ -454,7 +458,7 @@ void EngineCore::wake_parent(Batch& b, const store::RunRecord& child) {
   parent->waiting_for.clear();
   b.tx.update_run(*parent);
   b.event(parent->info.id, "run.resumed",
-          boost::json::object{{"reason", "child"}, {"child_id", child.info.id}});
+          boost::json::object{{"reason", "child"}, {"child_id", child_id}});
   b.after_commit([this] { wake_scheduler(); });
 }
 }  // namespace storyloom::detail

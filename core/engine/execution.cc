@@ -346,6 +346,22 @@ StepFailure ExecutionState::fail_step(int64_t seq, const Error& error) {
   return out;
 }
 
+namespace {
+
+// An end that changes more than a finished run's columns: the run's row is
+// read in the write, released from this engine, changed by `apply`, written.
+ExecutionState::EndWrite rewriting_run(std::function<void(Batch&, store::RunRecord&)> apply) {
+  return [apply = std::move(apply)](Batch& b, const std::string& run_id) {
+    auto r = b.tx.find_run(run_id);
+    if (!r) return;
+    r->lease_owner.clear();
+    r->info.updated_at_ms = b.now_ms;
+    apply(b, *r);
+  };
+}
+
+}  // namespace
+
 int64_t ExecutionState::pending_retry_at() const {
   std::lock_guard lock(mutex_);
   return retry_at_;
@@ -353,7 +369,7 @@ int64_t ExecutionState::pending_retry_at() const {
 
 void ExecutionState::finish_for_retry(int64_t retry_at_ms) {
   auto core = core_;
-  finish([retry_at_ms, core](Batch& b, store::RunRecord& r) {
+  finish(rewriting_run([retry_at_ms, core](Batch& b, store::RunRecord& r) {
     r.info.status = RunStatus::queued;
     r.available_at_ms = retry_at_ms;
     r.wake_at_ms = 0;
@@ -362,7 +378,7 @@ void ExecutionState::finish_for_retry(int64_t retry_at_ms) {
     b.event(r.info.id, "run.queued",
             boost::json::object{{"reason", "step retry"}, {"available_at", retry_at_ms}});
     b.after_commit([core] { core->wake_scheduler(); });
-  }, "queued");
+  }), "queued");
 }
 
 void ExecutionState::complete_wait_step(int64_t seq, std::string_view name, std::string_view kind,
@@ -617,8 +633,8 @@ int64_t ExecutionState::begin_stream_attempt_locked(const std::string& stream) {
   return position.end;
 }
 
-void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply,
-                            std::string_view outcome, std::string_view error_class) {
+void ExecutionState::finish(EndWrite write_end, std::string_view outcome,
+                            std::string_view error_class) {
   std::vector<std::shared_ptr<LlmCall>> calls;  // a host that finishes early leaves none running
   HeldResources held;
   bool slot_left_to_writer = false;
@@ -650,12 +666,8 @@ void ExecutionState::finish(std::function<void(Batch&, store::RunRecord&)> apply
       // that records this end: one commit for both.
       core_->leave_slot_to_writer(run_id());
       slot_left_to_writer = true;
-      submit_locked([run = run_id(), apply = std::move(apply)](Batch& b) {
-        auto r = b.tx.find_run(run);
-        if (!r) return;
-        r->lease_owner.clear();
-        r->info.updated_at_ms = b.now_ms;
-        apply(b, *r);
+      submit_locked([run = run_id(), write_end = std::move(write_end)](Batch& b) {
+        write_end(b, run);
       }, /*guarded=*/false, /*then_tail=*/true);
       // The end itself may be lost with its batch: then release the run.
       durable_waiters_.emplace_back(writes_submitted_, [weak](std::optional<Error> error) {
@@ -696,15 +708,26 @@ void ExecutionState::finish_completed(Json output) {
     finish_failed(e);
     throw;  // the run failed with this error; the host should know why
   }
+  finish_for_good(RunStatus::completed, std::move(output), std::move(text), "completed");
+}
+
+void ExecutionState::finish_for_good(RunStatus status, Json value, std::string value_json,
+                                     std::string_view outcome, std::string_view error_class) {
+  bool completed = status == RunStatus::completed;
+  boost::json::object event_data;
+  if (completed) {
+    event_data["output"] = value;
+  } else {
+    event_data["error"] = event_error_json(value);
+  }
   auto core = core_;
-  finish([output = std::move(output), core](Batch& b, store::RunRecord& r) {
-    r.info.status = RunStatus::completed;
-    r.info.output = output;
-    r.info.finished_at_ms = b.now_ms;
-    b.tx.update_run(r);
-    b.event(r.info.id, "run.completed", boost::json::object{{"output", output}});
-    core->wake_parent(b, r);
-  }, "completed");
+  finish([status, value = std::move(value), value_json = std::move(value_json),
+          event_data = std::move(event_data), completed, core,
+          parent = run_.info.parent_id](Batch& b, const std::string& run) {
+    if (!b.tx.end_run(store::RunEnd{run, status, value, value_json, b.now_ms})) return;
+    b.event(run, completed ? "run.completed" : "run.failed", event_data);
+    core->wake_parent(b, run, parent);  // a run's parent never changes
+  }, outcome, error_class);
 }
 
 namespace {
@@ -746,19 +769,13 @@ void ExecutionState::finish_failed(const Error& error) {
       failure = error_json(error);
     }
   }
-  auto core = core_;
   std::string error_class;
   if (const auto* cls = failure.as_object().if_contains("class"); cls && cls->is_string()) {
     error_class = std::string(cls->as_string());
   }
-  finish([failure = std::move(failure), core](Batch& b, store::RunRecord& r) {
-    r.info.status = RunStatus::failed;
-    r.info.error = failure;
-    r.info.finished_at_ms = b.now_ms;
-    b.tx.update_run(r);
-    b.event(r.info.id, "run.failed", boost::json::object{{"error", event_error_json(failure)}});
-    core->wake_parent(b, r);
-  }, "failed", error_class);
+  std::string failure_json = boost::json::serialize(failure);
+  finish_for_good(RunStatus::failed, std::move(failure), std::move(failure_json), "failed",
+                  error_class);
 }
 
 void ExecutionState::finish_parked() {
@@ -779,7 +796,7 @@ void ExecutionState::finish_parked() {
   }
   if (failed) return finish_failed(Error(ErrorCode::step_failed, "a step failed"));
   auto core = core_;
-  finish([waiting_for, wake_at, core](Batch& b, store::RunRecord& r) {
+  finish(rewriting_run([waiting_for, wake_at, core](Batch& b, store::RunRecord& r) {
     // Whatever it waits for may have happened since the wait was checked.
     std::string reason;
     if (wake_at > 0 && b.now_ms >= wake_at) reason = "timer";
@@ -809,7 +826,7 @@ void ExecutionState::finish_parked() {
     boost::json::object data{{"until", wake_at}};
     if (!waiting_for.empty()) data["for"] = reasons;
     b.event(r.info.id, waiting_for.empty() ? "run.sleeping" : "run.waiting", data);
-  }, "parked");
+  }), "parked");
 }
 
 void ExecutionState::abandon() {

@@ -36,6 +36,9 @@ void write_chunk_events(Batch& b, EventHub& hub, const std::vector<PendingChunk>
 
 class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
  public:
+  // Writes a run's end inside a batch, given the run id (see finish()).
+  using EndWrite = std::function<void(Batch&, const std::string& run_id)>;
+
   ExecutionState(std::shared_ptr<EngineCore> core, store::RunRecord run,
                  std::vector<store::StepRecord> steps, std::optional<RetryPolicy> retry);
 
@@ -132,9 +135,14 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   // A new attempt's text begins at the stream's end; returns that offset.
   // Caller holds mutex_.
   int64_t begin_stream_attempt_locked(const std::string& stream);
-  // `outcome` and `error_class` are what the lifecycle report says of the end.
-  void finish(std::function<void(Batch&, store::RunRecord&)> apply, std::string_view outcome,
-              std::string_view error_class = {});
+  // Writes the run's end (`write_end` gets the batch and the run id) and
+  // gives up the execution's slot; `outcome` and `error_class` are what the
+  // lifecycle report says of the end.
+  void finish(EndWrite write_end, std::string_view outcome, std::string_view error_class = {});
+  // A run that ends for good: completed with its output or failed with its
+  // error (`value`, and `value_json` its serialized text).
+  void finish_for_good(RunStatus status, Json value, std::string value_json,
+                       std::string_view outcome, std::string_view error_class = {});
   // Fills in the run's fields and hands the report to the engine's reporter.
   void report(LifecycleEvent event) const;
   // An llm, http or image attempt stopped by a cancel or a close (`error`'s

@@ -31,9 +31,11 @@ inline constexpr const char* kNextParked =
     "WHERE status IN ('sleeping', 'waiting') AND wake_at > 0";
 
 // The earliest available_at of a queued run after ?1 (a backoff ending).
+// Only runs queued for later are in runs_delayed: a run queued to start at
+// once has available_at equal to the updated_at of the write that queued it.
 inline constexpr const char* kNextQueued =
-    "SELECT min(available_at) FROM runs INDEXED BY runs_available "
-    "WHERE status = 'queued' AND available_at > ?1";
+    "SELECT min(available_at) FROM runs INDEXED BY runs_delayed "
+    "WHERE status = 'queued' AND available_at > updated_at AND available_at > ?1";
 
 // Sleeping or waiting runs whose timer is due: ?1 now, ?2 limit.
 inline constexpr const char* kDueParked =
@@ -47,11 +49,19 @@ inline constexpr const char* kOverdueWhere =
     " FROM runs INDEXED BY runs_deadline WHERE deadline_at > 0 AND status IN ('queued', "
     "'running', 'sleeping', 'waiting') AND deadline_at <= ?1 ORDER BY deadline_at LIMIT ?2";
 
-// Runs of one status (?1), counted by workflow: the queue depth gauge, read
-// at each metrics collection. Not a per-claim query, but it must not grow
-// with the finished runs kept: it walks only ?1's entries of runs_by_status.
-inline constexpr const char* kCountByWorkflow =
-    "SELECT workflow, count(*) FROM runs INDEXED BY runs_by_status WHERE status = ?1 "
+// Runs of one status, counted by workflow: the queue depth gauge, read at
+// each metrics collection. Not a per-claim query, but it must not grow with
+// the finished runs kept: it walks only that status's entries of the index
+// holding it (a partial index is used only for a status written in the SQL).
+inline constexpr const char* kCountQueuedByWorkflow =
+    "SELECT workflow, count(*) FROM runs INDEXED BY runs_queue WHERE status = 'queued' "
     "GROUP BY workflow";
+inline constexpr const char* kCountRunningByWorkflow =
+    "SELECT workflow, count(*) FROM runs INDEXED BY runs_running_key WHERE status = 'running' "
+    "GROUP BY workflow";
+// ... and for the other statuses: this, the status's quoted name, kCountByWorkflowEnd.
+inline constexpr const char* kCountByWorkflowBegin =
+    "SELECT workflow, count(*) FROM runs INDEXED BY runs_by_status WHERE status = ";
+inline constexpr const char* kCountByWorkflowEnd = " GROUP BY workflow";
 
 }  // namespace storyloom::store::sql

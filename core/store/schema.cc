@@ -145,13 +145,13 @@ CREATE TABLE cursors (
       // whenever the columns it covers change, and a run's status changes at
       // least twice (claimed, ended). What each remaining one serves:
       //   runs_queue        claims, in queue order (hot_queries.h kClaimQueueWalk)
-      //   runs_available    the poller's next backoff end (kNextQueued)
+      //   runs_available    the poller's next backoff end (kNextQueued; see 9 -> 10)
       //   runs_parked       due timers and the next one (kDueParked, kNextParked)
       //   runs_running_key  concurrency and max_running counts at claim time, and
       //                     recovery's scan of running runs (running_runs_without)
       //   runs_throttle     throttle windows at claim time
       //   runs_deadline     run timeouts (expire_overdue_runs)
-      //   runs_by_status    list(status=...) pages, in start order
+      //   runs_by_status    list(status=...) pages, in start order (see 9 -> 10)
       //   runs_by_workflow  list(workflow=...) pages
       //   runs_by_owner     list(owner=...) pages (one user's stories)
       //   runs_by_parent    a parent's children (cancel of a tree)
@@ -200,6 +200,25 @@ CREATE TABLE workflow_limits (
   throttle_period_ms INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+)sql",
+      // 9 -> 10: two indexes no longer moved by every run. A run that is
+      // started, claimed and ends wrote 7 entries in them; now it writes 1.
+      //   runs_delayed      only queued runs that are not yet available
+      //                     (available_at ahead of the write that queued
+      //                     them: a delayed start, a retry's backoff), for
+      //                     the poller's next backoff end (kNextQueued). It
+      //                     replaces runs_available, which held every queued run.
+      //   runs_by_status    only the statuses no other index covers: parked
+      //                     and finished runs. Queued runs are listed from
+      //                     runs_queue, running ones from runs_running_key.
+      R"sql(
+DROP INDEX IF EXISTS runs_available;
+CREATE INDEX runs_delayed ON runs(available_at)
+  WHERE status = 'queued' AND available_at > updated_at;
+DROP INDEX IF EXISTS runs_by_status;
+CREATE INDEX runs_by_status ON runs(status, seq)
+  WHERE status = 'sleeping' OR status = 'waiting' OR status = 'completed' OR
+        status = 'failed' OR status = 'cancelled';
 )sql",
   };
   return all;

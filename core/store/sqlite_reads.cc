@@ -44,7 +44,9 @@ int64_t SqliteTx::run_seq(const std::string& run_id) {
 
 std::vector<RunRecord> SqliteTx::list_runs(const ListQuery& query, int64_t* last_seq) {
   std::string sql = std::string("SELECT seq, ") + kRunColumns + " FROM runs WHERE seq > ?";
-  if (query.status) sql += " AND status = ?";
+  // Written in the SQL, not bound: SQLite then uses the partial index holding
+  // that status (runs_by_status holds only parked and finished runs).
+  if (query.status) sql += std::string(" AND status = '") + to_string(*query.status) + "'";
   if (query.unfinished_only) sql += " AND status IN ('queued', 'running', 'sleeping', 'waiting')";
   if (!query.workflow.empty()) sql += " AND workflow = ?";
   if (!query.owner.empty()) sql += " AND owner = ?";
@@ -58,7 +60,6 @@ std::vector<RunRecord> SqliteTx::list_runs(const ListQuery& query, int64_t* last
   SQLite::Statement q(conn_.db(), sql);
   int i = 1;
   q.bind(i++, query.after_seq);
-  if (query.status) q.bind(i++, to_string(*query.status));
   if (!query.workflow.empty()) q.bind(i++, query.workflow);
   if (!query.owner.empty()) q.bind(i++, query.owner);
   if (!query.error_class.empty()) q.bind(i++, query.error_class);

@@ -13,7 +13,9 @@ SqliteTx::SqliteTx(Connection& conn, std::unique_lock<std::mutex> lock, bool wri
     : conn_(conn), lock_(std::move(lock)), write_(write), on_end_(std::move(on_end)),
       leases_(leases) {
   try {
-    conn_.db().exec(write ? "BEGIN IMMEDIATE" : "BEGIN");
+    // Cached statements: parsing these again for each transaction cost more
+    // than a small run's inserts (sqlite3_exec).
+    conn_.prepare(write ? "BEGIN IMMEDIATE" : "BEGIN").exec();
     if (leases_) {
       auto& q = conn_.prepare("PRAGMA data_version");
       q.executeStep();
@@ -51,7 +53,7 @@ void SqliteTx::commit() {
   if (events_lost_) throw Error(ErrorCode::store, "commit refused: events of this transaction were not written");
   conn_.reset_used();
   try {
-    conn_.db().exec("COMMIT");
+    conn_.prepare("COMMIT").exec();
     open_ = false;
   } catch (const std::exception& e) {
     if (leases_) leases_->clear();

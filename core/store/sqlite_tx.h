@@ -62,6 +62,7 @@ class SqliteTx : public WriteTx {
       const std::vector<std::string>& run_ids) override;
   int64_t insert_run(const RunRecord& r) override;
   void update_run(const RunRecord& r) override;
+  bool end_run(const RunEnd& end) override;
   void delete_run(const std::string& run_id) override;
   bool upsert_step(const StepRecord& s) override;
   void delete_steps_from(const std::string& run_id, int64_t seq) override;

@@ -30,6 +30,15 @@ struct RunRecord {
   bool first_start = false;     // set by EngineCore::claim_into: the run's first execution
 };
 
+// A run's end for good (completed or failed), as WriteTx::end_run writes it.
+struct RunEnd {
+  std::string run_id;
+  RunStatus status = RunStatus::completed;  // completed or failed
+  Json value;               // the output (completed) or the error (failed)
+  std::string value_json;   // the same, serialized
+  int64_t now_ms = 0;      // finished_at and updated_at
+};
+
 // What a claim must respect for one workflow (set only for workflows with limits).
 struct ClaimRules {
   int64_t max_running = 0;        // running runs of the workflow; 0: no limit
@@ -212,6 +221,11 @@ class WriteTx : public ReadTx {
   // Throws Error(invalid_argument) when the idempotency key or id exists.
   virtual int64_t insert_run(const RunRecord& run) = 0;
   virtual void update_run(const RunRecord& run) = 0;  // every mutable column
+  // Writes a run's end: its status, output (completed) or error (failed),
+  // finished_at and updated_at, and clears its lease; every other column is
+  // left as it is. Returns false when no run has that id. The default reads
+  // the whole row and rewrites it.
+  virtual bool end_run(const RunEnd& end);
   virtual void delete_run(const std::string& run_id) = 0;  // and its steps, events, artifacts (bytes too), signals
 
   // Inserts or updates a step; a completed step is never overwritten (returns false).

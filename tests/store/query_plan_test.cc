@@ -70,7 +70,7 @@ TEST_F(QueryPlan, ALimitedClaimPagesThroughTheQueueIndex) {
 TEST_F(QueryPlan, ThePollersQueriesUseTheirIndexes) {
   expect_index(store::sql::kNextParked, "runs_parked");
   expect_index(store::sql::kDueParked, "runs_parked");
-  expect_index(store::sql::kNextQueued, "runs_available");
+  expect_index(store::sql::kNextQueued, "runs_delayed");
   expect_index(std::string("SELECT id") + store::sql::kOverdueWhere, "runs_deadline");
 }
 
@@ -82,11 +82,30 @@ TEST_F(QueryPlan, WithoutItsIndexNamedTheClaimWouldSortTheQueue) {
   EXPECT_NE(plan.find("USE TEMP B-TREE"), std::string::npos) << plan;
 }
 
-TEST_F(QueryPlan, TheQueueDepthCountSearchesOneStatusOnly) {
-  // A search of runs_by_status for one status, never a scan of every run;
-  // the temporary tree groups the workflows found (a handful), not the runs.
-  std::string plan = plan_of(*db_, store::sql::kCountByWorkflow);
-  EXPECT_NE(plan.find("SEARCH runs USING INDEX runs_by_status (status=?)"), std::string::npos)
-      << plan;
-  EXPECT_EQ(plan.find("SCAN runs"), std::string::npos) << plan;
+TEST_F(QueryPlan, TheQueueDepthCountWalksOnlyTheIndexOfItsStatus) {
+  // Never a scan of every run; the temporary tree groups the workflows found
+  // (a handful), not the runs.
+  auto expect_walk = [this](const std::string& sql, const std::string& index) {
+    std::string plan = plan_of(*db_, sql);
+    EXPECT_NE(plan.find("USING INDEX " + index), std::string::npos) << sql << "\n" << plan;
+    EXPECT_EQ(plan.find("SCAN runs\n"), std::string::npos) << sql << "\n" << plan;
+  };
+  expect_walk(store::sql::kCountQueuedByWorkflow, "runs_queue");
+  expect_walk(store::sql::kCountRunningByWorkflow, "runs_running_key");
+  expect_walk(std::string(store::sql::kCountByWorkflowBegin) + "'failed'" +
+                  store::sql::kCountByWorkflowEnd,
+              "runs_by_status (status=?)");
+}
+
+TEST_F(QueryPlan, AListOfParkedOrFinishedRunsSearchesTheirStatusInStartOrder) {
+  // list_runs writes the status in its SQL, so the partial runs_by_status
+  // (parked and finished runs only) serves it without a sort.
+  for (const char* status : {"sleeping", "waiting", "completed", "failed", "cancelled"}) {
+    std::string sql = std::string("SELECT seq, id FROM runs WHERE seq > ? AND status = '") +
+                      status + "' ORDER BY seq LIMIT ?";
+    std::string plan = plan_of(*db_, sql);
+    EXPECT_NE(plan.find("SEARCH runs USING INDEX runs_by_status (status=? AND seq>?)"),
+              std::string::npos) << sql << "\n" << plan;
+    EXPECT_EQ(plan.find("USE TEMP B-TREE"), std::string::npos) << sql << "\n" << plan;
+  }
 }
