@@ -181,8 +181,8 @@ TEST(DocsBlocks, EveryShellLineNamesAToolCommandOrAScriptThatExists) {
   EXPECT_GE(checked, 15);
 }
 
-// Someone who clones the repository has nothing outside it: a link such as
-// ../shared/DESIGN.md, or to a file that was moved, leads nowhere.
+// Someone who clones the repository has nothing outside it: a link that
+// climbs out of it, or to a file that was moved, leads nowhere.
 TEST(DocsLinks, EveryRelativeLinkPointsAtAFileInsideTheRepository) {
   // [text](target) and ![alt](target); an optional "title" after the target.
   const std::regex link(R"(\]\(([^)\s]+)(\s+"[^"]*")?\))");
