@@ -26,6 +26,7 @@ storyloom_use_node() {
   if [[ -x "$storyloom_tools_node/bin/node" ]]; then
     export PATH="$storyloom_tools_node/bin:$PATH"
     hash -r
+    echo "storyloom: using Node.js $(node --version) from .tools/node" >&2
     return 0
   fi
   local found="none"
