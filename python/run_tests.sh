@@ -10,6 +10,10 @@
 #   STORYLOOM_VENV    where to create the venv [a temporary directory, removed at exit]
 #   CMAKE_BUILD_PARALLEL_LEVEL  compile jobs [nproc]
 set -euo pipefail
+# test_pages_browser.py runs node: the machine's when it is 20 or later, else the
+# clone's (.tools/node); without either that test fails, the others run.
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/node_path.sh"
+storyloom_use_node || true
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python="${STORYLOOM_PYTHON:-python3}"

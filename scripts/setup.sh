@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages storyloom builds with, on a machine that has never seen it.
 #   scripts/setup.sh demo   what building and running the story example needs (scripts/demo.sh)
-#   scripts/setup.sh [all]  that, plus what the tests need (scripts/test.sh)
+#   scripts/setup.sh [all]  that, plus what the tests need (scripts/test.sh), and a
+#                           Node.js 20+ in .tools/node when the machine has none (setup_node.sh)
 set -euo pipefail
 mode="${1:-all}"
 # The engine, the book library, the CLI and the story example: the packages
@@ -12,8 +13,10 @@ demo_packages=(build-essential cmake ninja-build pkg-config libsqlitecpp-dev lib
   libcairo2-dev libpango1.0-dev libpq-dev)
 # GoogleTest; the Python module's headers and virtual environment; Chromium for
 # the browser tests; epubcheck and poppler-utils to check the exported books;
-# the PostgreSQL server for the pg.* suites.
-test_packages=(libgtest-dev python3-dev python3-venv chromium epubcheck poppler-utils postgresql-15)
+# the PostgreSQL server for the pg.* suites; pip, which installs Node.js
+# into the clone when the machine's is missing or too old (setup_node.sh).
+test_packages=(libgtest-dev python3-dev python3-venv python3-pip chromium epubcheck poppler-utils
+  postgresql-15)
 case "$mode" in
   demo) packages=("${demo_packages[@]}") ;;
   all) packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
@@ -33,3 +36,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+if [ "$mode" = all ]; then "$(dirname "$0")/setup_node.sh"; fi

@@ -27,10 +27,9 @@ export STORYLOOM_FAKE_LLM_SERVER="$build/tests/support/fake_llm_server"
 # libstoryloom and CLI instead of compiling the core twice more (their tests
 # check the files they load are this build's).
 export STORYLOOM_CORE_BUILD="$build"
-if ! command -v npm >/dev/null; then
-  echo "test: npm is not installed; the Node package needs Node.js 20+ with npm" >&2
-  exit 1
-fi
+# The machine's Node.js when it is 20 or later, else the clone's (.tools/node).
+source "$root/scripts/node_path.sh"
+storyloom_use_node
 "$root/node/run_tests.sh"
 "$root/examples/nextjs-story/run_tests.sh"
 "$root/python/run_tests.sh"

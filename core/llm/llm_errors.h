@@ -1,4 +1,4 @@
-// How a provider's answers become storyloom errors (DESIGN.md, LLM and HTTP):
+// How a provider's answers become storyloom errors (docs/design.md, LLM and HTTP):
 // 401/403 fatal, 400 and other 4xx fatal with the provider's message,
 // 408/409/425/429/5xx and broken connections retryable, 429 rate-limited with
 // its Retry-After. Every message names the provider and model and is scrubbed

@@ -9,6 +9,9 @@
 # Screenshots land in e2e-screenshots/. Exits non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")"
+# The machine's Node.js when it is 20 or later, else the clone's (.tools/node).
+source ../../scripts/node_path.sh
+storyloom_use_node
 export NEXT_TELEMETRY_DISABLED=1
 chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
 if [[ ! -x "$chromium" ]]; then

@@ -1,5 +1,5 @@
 // Durable before visible, launch() before execution, and the durability
-// option: the Node side of DESIGN.md's execution model rules 7 and 9.
+// option: the Node side of docs/design.md's execution model rules 7 and 9.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';

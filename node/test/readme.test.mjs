@@ -6,10 +6,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../test-support/helpers.mjs';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
 
 test("the README's example runs twice", (t) => {
   const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -29,4 +31,47 @@ test("the README's example runs twice", (t) => {
     assert.equal(r.status, 0, `run ${attempt}:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /run\.completed/, `run ${attempt}:\n${r.stdout}`);
   }
+});
+
+// The route handler at the end of the same block, as Next.js 15 and later call
+// it: `params` is a Promise (reading `params.id` without awaiting it gives
+// undefined, and the handler fails).
+test("the README's Next.js route handler serves the run's events when params is a Promise", (t) => {
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  const block = /^```ts\n([\s\S]*?)^```$/m.exec(readme);
+  const [program, handler] = block[1].split('// Next.js');
+  assert.ok(handler, 'the block ends with a Next.js route handler');
+  // The handler needs the engine open: the script's own close comes last here.
+  const open = program.replace(/^await engine\.close\(\);.*$/m, '');
+  assert.notEqual(open, program, 'the program closes its engine');
+  const ts = require('typescript');
+  const js = ts.transpileModule(`// Next.js${handler}`, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  }).outputText;
+  const call = `
+const response = await GET(new Request('http://127.0.0.1/api/runs/' + run.id + '/events'),
+                           { params: Promise.resolve({ id: run.id }) });
+const reader = response.body.getReader();
+let text = '';
+while (!text.includes('event: run.completed')) {
+  const { value, done } = await reader.read();
+  if (done) break;
+  text += new TextDecoder().decode(value);
+}
+await reader.cancel();
+console.log(JSON.stringify({ status: response.status, type: response.headers.get('content-type'), text }));
+await engine.close();
+`;
+  const dir = mkdtempSync(path.join(root, '.readme-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'route.mjs');
+  writeFileSync(file, open + js + call);
+  const env = { ...process.env, OPENAI_API_KEY: '', OPENROUTER_API_KEY: '', ANTHROPIC_API_KEY: '' };
+  const r = spawnSync(process.execPath, [file], { cwd: tempDir(t), env, encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const answer = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(answer.status, 200);
+  assert.match(answer.type, /^text\/event-stream/);
+  assert.match(answer.text, /^id: \d+\nevent: run\.started\n/m);
+  assert.match(answer.text, /^event: run\.completed\n/m);
 });

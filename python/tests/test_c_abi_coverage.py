@@ -1,5 +1,5 @@
 """Every function exported by the C ABI is bound by storyloom._native, or listed here as
-deliberately not exposed with the reason (STYLE.md, rule 8)."""
+deliberately not exposed with the reason."""
 
 import re
 from pathlib import Path

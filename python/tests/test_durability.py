@@ -1,4 +1,4 @@
-"""Durable before visible, launch(), and the durability option (DESIGN.md rules 7 and 9):
+"""Durable before visible, launch(), and the durability option (docs/design.md rules 7 and 9):
 a step returns only once its result is committed, so another engine on the store (a second
 connection, never launched: it only reads) sees it inside the next step; no run executes
 before launch(); async workflows with many concurrent steps do not deadlock on the GIL."""

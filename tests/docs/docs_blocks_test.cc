@@ -2,14 +2,16 @@
 // compiles against the public headers, every ```json block parses, and every
 // ```sh line that runs the `storyloom` tool or a script of this repository
 // names a command the tool accepts (its own argument parser) or a script that
-// exists. (The ```python blocks run in python/tests/test_readme_examples.py,
-// the Node ones in node/test/readme.test.mjs.)
+// exists; every relative link points at a file inside the repository. (The
+// ```python blocks run in python/tests/test_readme_examples.py, the Node ones
+// in node/test/readme.test.mjs.)
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "args.h"
@@ -177,4 +179,43 @@ TEST(DocsBlocks, EveryShellLineNamesAToolCommandOrAScriptThatExists) {
     }
   }
   EXPECT_GE(checked, 15);
+}
+
+// Someone who clones the repository has nothing outside it: a link that
+// climbs out of it, or to a file that was moved, leads nowhere.
+TEST(DocsLinks, EveryRelativeLinkPointsAtAFileInsideTheRepository) {
+  // [text](target) and ![alt](target); an optional "title" after the target.
+  const std::regex link(R"(\]\(([^)\s]+)(\s+"[^"]*")?\))");
+  const fs::path root = fs::canonical(kRoot);
+  int checked = 0;
+  for (const auto& file : documents()) {
+    std::ifstream in(file);
+    std::string line;
+    int n = 0;
+    bool fenced = false;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.rfind("```", 0) == 0) fenced = !fenced;
+      if (fenced) continue;
+      // Inline code (`a[i](x)`) is not a link.
+      std::string prose = std::regex_replace(line, std::regex("`[^`]*`"), "``");
+      for (std::sregex_iterator m(prose.begin(), prose.end(), link), e; m != e; ++m) {
+        std::string target = (*m)[1];
+        if (target.starts_with("#") || target.find("://") != std::string::npos ||
+            target.starts_with("mailto:")) {
+          continue;
+        }
+        std::string place = fs::relative(file, kRoot).string() + ":" + std::to_string(n);
+        target = target.substr(0, target.find('#'));
+        EXPECT_FALSE(target.starts_with("/")) << place << ": " << target << " is an absolute path";
+        std::error_code ec;
+        fs::path resolved = fs::weakly_canonical(file.parent_path() / target, ec);
+        bool inside = !ec && resolved.string().rfind(root.string() + "/", 0) == 0;
+        EXPECT_TRUE(inside) << place << ": " << target << " leads outside the repository";
+        EXPECT_TRUE(fs::exists(resolved)) << place << ": " << target << " does not exist";
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 10);
 }

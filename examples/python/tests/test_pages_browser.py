@@ -50,7 +50,10 @@ def _chromium(tmp_path: Path, port: int) -> subprocess.Popen:
 def test_the_pages_show_pictures_live_retry_one_and_show_covers(server, tmp_path):  # noqa: F811
     base, _ = server
     node = shutil.which("node")
-    assert node, "node 20 or later is missing (scripts/setup.sh does not install it; see README.md)"
+    assert node, (
+        "node 20 or later is missing (scripts/setup.sh installs one into .tools/node when"
+        " the machine has none; python/run_tests.sh puts it on PATH)"
+    )
     with signed_in(base) as c:
         rid, done = _finished_story(c, base, pages=3)
         assert done["story"]["pictures"] == [None, "page/2/picture", "page/3/picture"]

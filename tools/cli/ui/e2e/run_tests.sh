@@ -6,6 +6,9 @@
 # e2e-screenshots/. Exits non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")"
+# The machine's Node.js when it is 20 or later, else the clone's (.tools/node).
+source ../../../../scripts/node_path.sh
+storyloom_use_node
 root="$(cd ../../../.. && pwd)"
 build="${BUILD_DIR:-$root/build}"
 chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
