@@ -36,6 +36,9 @@ store::RunRecord EngineCore::new_run(std::string_view workflow, Json input,
   check_name("workflow name", workflow);
   check_key("idempotency key", options.idempotency_key);
   check_key("owner", options.owner);
+  // As Engine::start does: start_many and start_async come here without it.
+  check_no_control("owner", options.owner);
+  check_no_control("idempotency key", options.idempotency_key);
   check_object("run input", input);
   checked_json_text("run input", input, options_);  // hardening: + depth limit
   store::RunRecord run;
@@ -130,7 +133,7 @@ std::vector<std::optional<Error>> EngineCore::signal_many(std::vector<SignalRequ
   for (size_t i = 0; i < signals.size(); ++i) {
     try {
       check_name("signal name", signals[i].name);
-      checked_json_text("signal payload", signals[i].payload, options_.max_payload_bytes);
+      checked_json_text("signal payload", signals[i].payload, options_);  // + depth, as signal()
     } catch (const Error& e) {
       results[i] = e;
       continue;
