@@ -306,6 +306,7 @@ std::vector<Result> Connection::run_with_replay(const std::vector<Statement>& st
       }
       ensure(replay_window_);  // throws once the window is over
       deferred_ = std::move(kept);
+      deferred_failed_ = false;  // what failed died with the old connection, before its BEGIN
     }
   }
 }
