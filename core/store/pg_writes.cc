@@ -83,14 +83,15 @@ bool PgTx::upsert_step(const StepRecord& s) {
   return r.affected() > 0;
 }
 
+// These writes, like update_run, need no answer: sent with the next statement.
 void PgTx::delete_steps_from(const std::string& run_id, int64_t seq) {
   claimed_steps_.clear();
-  conn_.query("DELETE FROM steps WHERE run_id = $1 AND seq >= $2::bigint", {run_id, p(seq)});
+  conn_.defer("DELETE FROM steps WHERE run_id = $1 AND seq >= $2::bigint", {run_id, p(seq)});
 }
 
 void PgTx::delete_retrying_steps(const std::string& run_id) {
   claimed_steps_.clear();
-  conn_.query("DELETE FROM steps WHERE run_id = $1 AND status IN ('retrying', 'failed')", {run_id});
+  conn_.defer("DELETE FROM steps WHERE run_id = $1 AND status IN ('retrying', 'failed')", {run_id});
 }
 
 int64_t PgTx::insert_signal(const SignalRecord& s, int64_t now_ms) {
@@ -102,7 +103,7 @@ int64_t PgTx::insert_signal(const SignalRecord& s, int64_t now_ms) {
 }
 
 void PgTx::consume_signal(int64_t signal_id, int64_t step_seq) {
-  conn_.query("UPDATE signals SET consumed_seq = $1 WHERE id = $2", {p(step_seq), p(signal_id)});
+  conn_.defer("UPDATE signals SET consumed_seq = $1 WHERE id = $2", {p(step_seq), p(signal_id)});
 }
 
 int64_t PgTx::insert_artifact(const std::string& run_id, const std::string& key,
@@ -139,7 +140,7 @@ void PgTx::set_cursor(const std::string& name, int64_t position) {
 }
 
 void PgTx::set_chunk_stream(const std::string& run_id, const ChunkStream& stream) {
-  conn_.query(
+  conn_.defer(
       "INSERT INTO chunk_streams (run_id, stream, end_offset, attempt_start) VALUES ($1, $2, $3, $4) "
       "ON CONFLICT (run_id, stream) DO UPDATE SET end_offset = excluded.end_offset, "
       "attempt_start = excluded.attempt_start",
