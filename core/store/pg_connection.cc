@@ -169,14 +169,6 @@ void Connection::exec_script(const std::string& sql) {
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("a statement failed", r.get());
 }
 
-std::vector<Result> Connection::exec_each(const std::string& sql) {
-  if (!PQsendQuery(conn_, with_deferred(sql).c_str())) fail("a statement could not be sent");
-  std::vector<Result> out;
-  while (PGresult* r = PQgetResult(conn_)) out.emplace_back(r);
-  if (out.empty()) fail("a statement returned nothing");
-  return out;
-}
-
 namespace {
 
 bool succeeded(const PGresult* r) {

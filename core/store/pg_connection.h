@@ -81,12 +81,9 @@ class Connection {
   bool ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
 
   // Runs one or more statements without parameters (simple protocol), after
-  // any deferred ones, in one round trip.
+  // any deferred ones: in one round trip, unless some of those have
+  // parameters (they go first, in a pipeline of their own).
   void exec_script(const std::string& sql);
-  // Like exec_script, but returns the result of each statement that ran, in
-  // order (deferred ones first); the server stops at the first that fails,
-  // which is the last result. Throws only when nothing could be sent.
-  std::vector<Result> exec_each(const std::string& sql);
   // A statement without parameters or result (SAVEPOINT, RELEASE) that need
   // not cost a round trip of its own: it is sent with the next statement
   // (pipeline mode), and its error, if any, is thrown by that one and
