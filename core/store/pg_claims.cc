@@ -68,15 +68,25 @@ void PgTx::hold_claimed(const std::vector<RunRecord>& runs) {
     claimed_steps_[run.info.id];
     ids.push_back(run.info.id);
   }
-  Result r = conn_.query(
-      "SELECT run_id, seq, name, kind, status, result, wake_at, child_id, completed_at, attempts "
-      "FROM steps WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq",
-      {text_array(ids)});
+  // Their last event ids too (append_event), by a statement after the claim's.
+  auto results = conn_.query_each(
+      {Statement{"SELECT run_id, seq, name, kind, status, result, wake_at, child_id, completed_at, "
+                 "attempts FROM steps WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq",
+                 {}, {text_array(ids)}},
+       Statement{"SELECT pg_current_xact_id()::text::bigint, r.id, (SELECT coalesce(max(e.id), 0) "
+                 "FROM events e WHERE e.run_id = r.id) FROM unnest($1::text[]) AS r(id)",
+                 {}, {text_array(ids)}}});
+  const Result& r = results[0];
   for (int i = 0; i < r.rows(); ++i) {
     claimed_steps_[r.text(i, 0)].push_back(StepRecord{r.text(i, 0), r.int64(i, 1), r.text(i, 2),
                                                       r.text(i, 3), r.text(i, 4), r.text(i, 5),
                                                       r.int64(i, 6), r.text(i, 7), r.int64(i, 8),
                                                       r.int64(i, 9)});
+  }
+  const Result& last = results[1];
+  for (int i = 0; i < last.rows(); ++i) {
+    xid_ = last.int64(i, 0);
+    last_event_[last.text(i, 1)] = last.int64(i, 2);
   }
 }
 

@@ -95,6 +95,7 @@ Connection::~Connection() {
 void Connection::connect() {
   if (conn_) PQfinish(conn_);
   prepared_.clear();
+  next_name_ = 0;
   deferred_.clear();
   conn_ = PQconnectdb(conninfo_.c_str());
   if (PQstatus(conn_) != CONNECTION_OK) {
@@ -118,7 +119,8 @@ void Connection::set_session_setup(std::string sql) {
 
 void Connection::begin_deferred(std::string sql, std::chrono::milliseconds window) {
   deferred_.clear();
-  deferred_.push_back(std::move(sql));
+  deferred_failed_ = false;
+  deferred_.push_back(Statement{nullptr, std::move(sql), {}});
   replay_ = true;
   replay_window_ = window;
 }
@@ -147,8 +149,15 @@ void Connection::fail(const std::string& what, const PGresult* r) const {
 }
 
 std::string Connection::with_deferred(const std::string& sql) {
+  // Statements with parameters cannot ride in a simple-protocol string.
+  for (const auto& d : deferred_) {
+    if (d.sql || !d.params.empty()) {
+      run_with_replay({}, true, nullptr);
+      break;
+    }
+  }
   std::string all;
-  for (const auto& d : deferred_) all += d + "; ";
+  for (const auto& d : deferred_) all += d.text + "; ";
   deferred_.clear();
   replay_ = false;
   return all + sql;
@@ -160,14 +169,6 @@ void Connection::exec_script(const std::string& sql) {
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("a statement failed", r.get());
 }
 
-std::vector<Result> Connection::exec_each(const std::string& sql) {
-  if (!PQsendQuery(conn_, with_deferred(sql).c_str())) fail("a statement could not be sent");
-  std::vector<Result> out;
-  while (PGresult* r = PQgetResult(conn_)) out.emplace_back(r);
-  if (out.empty()) fail("a statement returned nothing");
-  return out;
-}
-
 namespace {
 
 bool succeeded(const PGresult* r) {
@@ -175,32 +176,46 @@ bool succeeded(const PGresult* r) {
   return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
 }
 
+void take_sqlstate(const PGresult* r, std::string* sqlstate) {
+  if (!sqlstate) return;
+  const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  *sqlstate = s ? s : "";
+}
+
 }  // namespace
 
-// The deferred statements, then this one, in one round trip: sent in
+// The deferred statements, then `statements`, in one round trip: sent in
 // pipeline mode, then read back in order. The first failure is the one that
-// counts (the server skips the rest of the pipeline after it).
-Result Connection::run_pipelined(const char* sql, const std::string* dynamic,
-                                 const std::vector<const char*>& values, bool check,
-                                 std::string* sqlstate) {
-  std::vector<std::string> deferred = deferred_;  // kept for a replay
+// counts (the server skips the rest of the pipeline after it). A statement
+// not yet prepared on this connection is prepared in the same pipeline.
+std::vector<Result> Connection::run_pipelined(const std::vector<Statement>& statements, bool check,
+                                              std::string* sqlstate) {
+  std::vector<Statement> deferred = std::move(deferred_);
   deferred_.clear();
-  const int n = static_cast<int>(values.size());
+  std::vector<const Statement*> all;
+  for (const auto& d : deferred) all.push_back(&d);
+  for (const auto& s : statements) all.push_back(&s);
   if (!PQenterPipelineMode(conn_)) fail("pipeline mode could not start");
   bool sent = true;
-  for (const auto& d : deferred) {
-    sent = sent && PQsendQueryParams(conn_, d.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
-  }
-  std::string fresh_name;  // a statement prepared in this pipeline
-  if (dynamic) {
-    sent = sent && PQsendQueryParams(conn_, dynamic->c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
-  } else {
-    auto it = prepared_.find(sql);
-    const std::string* name = it == prepared_.end() ? nullptr : &it->second;
+  std::vector<std::string> fresh(all.size());  // a name prepared in this pipeline, per statement
+  std::unordered_map<const char*, std::string> preparing;
+  for (size_t i = 0; i < all.size() && sent; ++i) {
+    const Statement& s = *all[i];
+    std::vector<const char*> values;
+    values.reserve(s.params.size());
+    for (const auto& v : s.params) values.push_back(v ? v->c_str() : nullptr);
+    const int n = static_cast<int>(values.size());
+    if (!s.sql) {
+      sent = PQsendQueryParams(conn_, s.text.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+      continue;
+    }
+    const std::string* name = nullptr;
+    if (auto it = prepared_.find(s.sql); it != prepared_.end()) name = &it->second;
+    if (auto it = preparing.find(s.sql); !name && it != preparing.end()) name = &it->second;
     if (!name) {
-      fresh_name = "s" + std::to_string(prepared_.size());
-      sent = sent && PQsendPrepare(conn_, fresh_name.c_str(), sql, n, nullptr);
-      name = &fresh_name;
+      fresh[i] = "s" + std::to_string(next_name_++);
+      sent = PQsendPrepare(conn_, fresh[i].c_str(), s.sql, n, nullptr);
+      name = &preparing.emplace(s.sql, fresh[i]).first->second;
     }
     sent = sent && PQsendQueryPrepared(conn_, name->c_str(), n, values.data(), nullptr, nullptr, 0);
   }
@@ -208,6 +223,7 @@ Result Connection::run_pipelined(const char* sql, const std::string* dynamic,
   if (!sent) {
     std::string why = trimmed(PQerrorMessage(conn_));
     PQexitPipelineMode(conn_);
+    deferred_ = std::move(deferred);  // kept for a replay
     throw store_error("a statement could not be sent to store '" + display_ + "': " + why);
   }
   // Each statement's result (then a null), and the sync's at the end.
@@ -225,47 +241,56 @@ Result Connection::run_pipelined(const char* sql, const std::string* dynamic,
     results.emplace_back(r);
   }
   PQexitPipelineMode(conn_);
-  size_t prepare = fresh_name.empty() ? 0 : 1;
-  if (results.size() < deferred.size() + prepare + 1) fail("the connection was lost");
-  for (size_t i = 0; i < deferred.size(); ++i) {
-    if (!succeeded(results[i].get())) fail("a statement failed", results[i].get());
+  size_t expected = all.size();
+  for (const auto& f : fresh) expected += f.empty() ? 0 : 1;
+  if (results.size() < expected) {
+    deferred_ = std::move(deferred);  // kept for a replay
+    fail("the connection was lost");
   }
-  if (prepare) {
-    Result& prep = results[deferred.size()];
-    if (!succeeded(prep.get())) {
-      if (!check) {
-        if (sqlstate) {
-          const char* s = PQresultErrorField(prep.get(), PG_DIAG_SQLSTATE);
-          *sqlstate = s ? s : "";
-        }
-        return std::move(prep);
+  std::vector<Result> out;
+  size_t at = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    bool is_deferred = i < deferred.size();
+    if (!fresh[i].empty()) {
+      Result& prep = results[at++];
+      if (succeeded(prep.get())) {
+        prepared_.emplace(all[i]->sql, fresh[i]);
+      } else if (is_deferred) {
+        deferred_failed_ = true;
+        fail("a statement could not be prepared", prep.get());
+      } else if (check) {
+        fail("a statement could not be prepared", prep.get());
+      } else {
+        take_sqlstate(prep.get(), sqlstate);
+        out.push_back(std::move(prep));
+        ++at;  // its execution was skipped
+        continue;
       }
-      fail("a statement could not be prepared", prep.get());
     }
-    prepared_.emplace(sql, fresh_name);
-  }
-  Result r = std::move(results[deferred.size() + prepare]);
-  if (!succeeded(r.get())) {
-    if (sqlstate) {
-      const char* s = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-      *sqlstate = s ? s : "";
+    Result& r = results[at++];
+    if (!succeeded(r.get())) {
+      if (is_deferred) {
+        deferred_failed_ = true;
+        fail("a statement failed", r.get());
+      }
+      if (check) fail("a query failed", r.get());
+      if (sqlstate && sqlstate->empty()) take_sqlstate(r.get(), sqlstate);
     }
-    if (check) fail("a query failed", r.get());
+    if (!is_deferred) out.push_back(std::move(r));
   }
-  return r;
+  return out;
 }
 
-Result Connection::run(const char* sql, const std::string* dynamic, const Params& params,
-                       bool check, std::string* sqlstate) {
-  std::vector<const char*> values;
-  values.reserve(params.size());
-  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  while (!deferred_.empty()) {
-    std::vector<std::string> kept = deferred_;
+// A transaction whose BEGIN has not reached the server yet is sent again,
+// whole, after a reconnection (its first round trip found the connection lost).
+std::vector<Result> Connection::run_with_replay(const std::vector<Statement>& statements, bool check,
+                                                std::string* sqlstate) {
+  for (;;) {
+    std::vector<Statement> kept = deferred_;
     try {
-      Result r = run_pipelined(sql, dynamic, values, check, sqlstate);
+      auto out = run_pipelined(statements, check, sqlstate);
       replay_ = false;
-      return r;
+      return out;
     } catch (const Error&) {
       if (!replay_ || ok()) {
         replay_ = false;
@@ -273,8 +298,20 @@ Result Connection::run(const char* sql, const std::string* dynamic, const Params
       }
       ensure(replay_window_);  // throws once the window is over
       deferred_ = std::move(kept);
+      deferred_failed_ = false;  // what failed died with the old connection, before its BEGIN
     }
   }
+}
+
+Result Connection::run(const char* sql, const std::string* dynamic, const Params& params,
+                       bool check, std::string* sqlstate) {
+  if (!deferred_.empty()) {
+    Statement s{sql, dynamic ? *dynamic : std::string(), params};
+    return std::move(run_with_replay({s}, check, sqlstate)[0]);
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   const int n = static_cast<int>(values.size());
   PGresult* raw = nullptr;
   if (dynamic) {
@@ -282,14 +319,11 @@ Result Connection::run(const char* sql, const std::string* dynamic, const Params
   } else {
     auto it = prepared_.find(sql);
     if (it == prepared_.end()) {
-      std::string name = "s" + std::to_string(prepared_.size());
+      std::string name = "s" + std::to_string(next_name_++);
       Result prep(PQprepare(conn_, name.c_str(), sql, n, nullptr));
       if (PQresultStatus(prep.get()) != PGRES_COMMAND_OK) {
         if (!check) {
-          if (sqlstate) {
-            const char* s = PQresultErrorField(prep.get(), PG_DIAG_SQLSTATE);
-            *sqlstate = s ? s : "";
-          }
+          take_sqlstate(prep.get(), sqlstate);
           return prep;
         }
         fail("a statement could not be prepared", prep.get());
@@ -299,15 +333,15 @@ Result Connection::run(const char* sql, const std::string* dynamic, const Params
     raw = PQexecPrepared(conn_, it->second.c_str(), n, values.data(), nullptr, nullptr, 0);
   }
   Result r(raw);
-  auto status = PQresultStatus(raw);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    if (sqlstate) {
-      const char* s = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
-      *sqlstate = s ? s : "";
-    }
+  if (!succeeded(raw)) {
+    take_sqlstate(raw, sqlstate);
     if (check) fail("a query failed", raw);
   }
   return r;
+}
+
+std::vector<Result> Connection::query_each(const std::vector<Statement>& statements, bool check) {
+  return run_with_replay(statements, check, nullptr);
 }
 
 Result Connection::query(const char* sql, const Params& params) {

@@ -58,6 +58,15 @@ class Result {
 // Parameters of one query, as text; nullopt is SQL NULL.
 using Params = std::vector<std::optional<std::string>>;
 
+// One statement of a pipeline: prepared once per connection when `sql` is set
+// (keyed by the literal's address, which must outlive the connection), else
+// `text` sent as is.
+struct Statement {
+  const char* sql = nullptr;
+  std::string text;
+  Params params;
+};
+
 class Connection {
  public:
   // Connects now; throws Error(store) naming the redacted spec and the reason.
@@ -72,16 +81,24 @@ class Connection {
   bool ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
 
   // Runs one or more statements without parameters (simple protocol), after
-  // any deferred ones, in one round trip.
+  // any deferred ones: in one round trip, unless some of those have
+  // parameters (they go first, in a pipeline of their own).
   void exec_script(const std::string& sql);
-  // Like exec_script, but returns the result of each statement that ran, in
-  // order (deferred ones first); the server stops at the first that fails,
-  // which is the last result. Throws only when nothing could be sent.
-  std::vector<Result> exec_each(const std::string& sql);
   // A statement without parameters or result (SAVEPOINT, RELEASE) that need
   // not cost a round trip of its own: it is sent with the next statement
-  // (pipeline mode), and its error, if any, is thrown by that one.
-  void defer(std::string sql) { deferred_.push_back(std::move(sql)); }
+  // (pipeline mode), and its error, if any, is thrown by that one and
+  // remembered (deferred_failed) until the next transaction starts.
+  void defer(std::string sql) { deferred_.push_back(Statement{nullptr, std::move(sql), {}}); }
+  // The same for a statement with parameters whose result is not needed (an
+  // event's INSERT, a run's UPDATE); prepared once per connection, like query.
+  void defer(const char* sql, Params params) {
+    deferred_.push_back(Statement{sql, {}, std::move(params)});
+  }
+  // Whether a deferred statement failed since the transaction began: its
+  // error was thrown by whichever statement carried it, so the caller that
+  // caught it may not be the one whose write was lost. Such a transaction
+  // must not commit.
+  bool deferred_failed() const { return deferred_failed_; }
   // Starts a transaction the same way. Until its first round trip succeeds
   // nothing of it has reached the server, so if that round trip finds the
   // connection lost (the server restarted since the connection was last
@@ -100,6 +117,12 @@ class Connection {
   // A statement with parameters, prepared once per connection (keyed by the
   // SQL literal's address, which must outlive the connection).
   Result query(const char* sql, const Params& params = {});
+  // The deferred statements, then these, in one round trip (pipeline mode):
+  // one result per statement of `statements`. With `check`, the first that
+  // fails throws Error(store); without, failed results are returned (and
+  // statements after a failure come back as PGRES_PIPELINE_ABORTED). A
+  // deferred statement's failure always throws.
+  std::vector<Result> query_each(const std::vector<Statement>& statements, bool check = true);
   // A statement built at run time: not cached.
   Result query_once(const std::string& sql, const Params& params = {});
   // Like query but returns the failed result instead of throwing, so the
@@ -114,15 +137,19 @@ class Connection {
   void connect();
   Result run(const char* sql, const std::string* dynamic, const Params& params, bool check,
              std::string* sqlstate);
-  Result run_pipelined(const char* sql, const std::string* dynamic,
-                       const std::vector<const char*>& values, bool check, std::string* sqlstate);
+  std::vector<Result> run_pipelined(const std::vector<Statement>& statements, bool check,
+                                    std::string* sqlstate);
+  std::vector<Result> run_with_replay(const std::vector<Statement>& statements, bool check,
+                                      std::string* sqlstate);
   std::string with_deferred(const std::string& sql);
 
   std::string conninfo_;
   std::string display_;
   PGconn* conn_ = nullptr;
   std::unordered_map<const char*, std::string> prepared_;
-  std::vector<std::string> deferred_;
+  std::vector<Statement> deferred_;
+  bool deferred_failed_ = false;
+  size_t next_name_ = 0;  // prepared statements are named s0, s1, ...
   bool replay_ = false;  // the deferred statements start a transaction not yet sent
   std::chrono::milliseconds replay_window_{0};
   std::string setup_;

@@ -69,16 +69,32 @@ void PgTx::end() {
 // for no disk flush: inside the writing transaction it would hold
 // PostgreSQL's notify lock across the commit's flush, so writers of the
 // whole cluster would commit one at a time. Both, and any deferred
-// statements before them, go in one round trip; the server stops at the
-// first that fails. Losing the NOTIFY (the connection drops just then) costs
-// other engines one poll interval, never data.
+// statements before them (event inserts, run updates), go in one round trip
+// (pipeline mode); the server stops at the first that fails. Losing the
+// NOTIFY (the connection drops just then) costs other engines one poll
+// interval, never data.
 void PgTx::commit() {
-  size_t at = conn_.deferred_count();  // the COMMIT's result comes after theirs
-  std::vector<Result> results = conn_.exec_each(notify_sql_ ? "COMMIT; " + *notify_sql_ : "COMMIT");
+  // A deferred statement failed earlier and its error was thrown by a later
+  // operation's statement, which the writer undid by itself: the failed
+  // write may belong to an operation that looked done, so nothing commits.
+  if (conn_.deferred_failed()) {
+    conn_.fail("the commit failed: a statement sent ahead of a later one failed");
+  }
+  std::vector<Statement> statements{Statement{nullptr, "COMMIT", {}}};
+  if (notify_sql_) {
+    for (const char* s : {"BEGIN", "SET LOCAL synchronous_commit = off"}) {
+      statements.push_back(Statement{nullptr, s, {}});
+    }
+    statements.push_back(Statement{nullptr, *notify_sql_, {}});
+    statements.push_back(Statement{nullptr, "COMMIT", {}});
+  }
+  std::vector<Result> results = conn_.query_each(statements, /*check=*/false);
   auto ok = [](const Result& r) { return PQresultStatus(r.get()) == PGRES_COMMAND_OK; };
-  if (results.size() <= at || !ok(results[at])) conn_.fail("the commit failed", results.back().get());
+  if (results.empty() || !ok(results[0])) {
+    conn_.fail("the commit failed", results.empty() ? nullptr : results[0].get());
+  }
   // COMMIT of a transaction that had failed answers ROLLBACK, with no error.
-  if (std::string(PQcmdStatus(results[at].get())) != "COMMIT") {
+  if (std::string(PQcmdStatus(results[0].get())) != "COMMIT") {
     open_ = false;
     conn_.fail("the commit failed: the transaction had been rolled back");
   }
@@ -95,16 +111,25 @@ void PgTx::rollback_to_savepoint() {
   conn_.defer("ROLLBACK TO op");
   conn_.defer("RELEASE op");
   locked_runs_.clear();  // row locks taken since the savepoint are gone; forget them all
+  last_event_.clear();   // and the events appended since
   claimed_steps_.clear();
 }
 
 // A write transaction locks every run it reads until it ends: the engine
 // checks a run's status or lease and then writes it, and no other process
 // may change the run in between.
+// The run's last event id is read in the same round trip, by a statement of
+// its own: one that waited for the row lock sees what the lock's previous
+// holder committed only with a snapshot taken after the wait.
 std::optional<RunRecord> PgTx::find_run(const std::string& run_id) {
   if (!write_) return one_run(conn_.query(run_sql("WHERE id = $1").c_str(), {run_id}));
-  auto run = one_run(conn_.query(run_sql("WHERE id = $1 FOR NO KEY UPDATE").c_str(), {run_id}));
-  if (run) locked_runs_.insert(run_id);
+  auto results = conn_.query_each(
+      {Statement{run_sql("WHERE id = $1 FOR NO KEY UPDATE").c_str(), {}, {run_id}}, last_event_of(run_id)});
+  auto run = one_run(results[0]);
+  if (run) {
+    locked_runs_.insert(run_id);
+    learn_last(run_id, results[1]);
+  }
   return run;
 }
 
@@ -118,8 +143,21 @@ std::optional<RunRecord> PgTx::find_run_by_key(const std::string& key) {
 
 void PgTx::lock_run(const std::string& run_id) {
   if (!write_ || locked_runs_.count(run_id)) return;
-  conn_.query("SELECT 1 FROM runs WHERE id = $1 FOR NO KEY UPDATE", {run_id});
+  auto results = conn_.query_each(
+      {Statement{"SELECT 1 FROM runs WHERE id = $1 FOR NO KEY UPDATE", {}, {run_id}}, last_event_of(run_id)});
   locked_runs_.insert(run_id);
+  learn_last(run_id, results[1]);
+}
+
+Statement PgTx::last_event_of(const std::string& run_id) {
+  return Statement{"SELECT pg_current_xact_id()::text::bigint, coalesce(max(id), 0) FROM events "
+                   "WHERE run_id = $1",
+                   {}, {run_id}};
+}
+
+void PgTx::learn_last(const std::string& run_id, const Result& r) {
+  xid_ = r.int64(0, 0);
+  last_event_[run_id] = r.int64(0, 1);
 }
 
 int64_t PgTx::run_seq(const std::string& run_id) {
@@ -128,11 +166,18 @@ int64_t PgTx::run_seq(const std::string& run_id) {
 }
 
 std::optional<std::pair<RunStatus, std::string>> PgTx::run_lease(const std::string& run_id) {
-  Result r = write_ ? conn_.query("SELECT status, lease_owner FROM runs WHERE id = $1 FOR NO KEY UPDATE",
-                                  {run_id})
-                    : conn_.query("SELECT status, lease_owner FROM runs WHERE id = $1", {run_id});
+  if (!write_) {
+    Result r = conn_.query("SELECT status, lease_owner FROM runs WHERE id = $1", {run_id});
+    if (r.rows() == 0) return std::nullopt;
+    return std::make_pair(parse_run_status(r.text(0, 0)), r.text(0, 1));
+  }
+  auto results = conn_.query_each(
+      {Statement{"SELECT status, lease_owner FROM runs WHERE id = $1 FOR NO KEY UPDATE", {}, {run_id}},
+       last_event_of(run_id)});
+  const Result& r = results[0];
   if (r.rows() == 0) return std::nullopt;
-  if (write_) locked_runs_.insert(run_id);
+  locked_runs_.insert(run_id);
+  learn_last(run_id, results[1]);
   return std::make_pair(parse_run_status(r.text(0, 0)), r.text(0, 1));
 }
 

@@ -113,7 +113,7 @@ class PgStore final : public Store {
                           .text(0, 0);
     if (!options.sync_every_commit) writer_->set_session_setup("SET synchronous_commit = off");
     std::string channel = "storyloom_" + (key[0] == '-' ? "n" + key.substr(1) : key);
-    notify_sql_ = "BEGIN; SET LOCAL synchronous_commit = off; NOTIFY " + channel + "; COMMIT";
+    notify_sql_ = "NOTIFY " + channel;  // PgTx::commit sends it in a transaction of its own
     channel_ = channel;
   }
 

@@ -32,8 +32,9 @@ std::string bytes_from_hex(const std::string& text);
 
 class PgTx : public WriteTx {
  public:
-  // `begin_sql` starts the transaction; `notify_sql` runs after a write
-  // transaction commits (other processes wake and read what it wrote).
+  // `begin_sql` starts the transaction; `notify_sql` (a NOTIFY) runs in a
+  // transaction of its own after a write transaction commits (other
+  // processes wake and read what it wrote).
   PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write, const std::string& begin_sql,
        const std::string* notify_sql, std::function<void()> on_end);
   ~PgTx() override;
@@ -115,6 +116,11 @@ class PgTx : public WriteTx {
   // After a claim: its runs are locked (the claim updated them) and their steps read.
   void hold_claimed(const std::vector<RunRecord>& runs);
   void lock_run(const std::string& run_id);
+  // The statement that reads this transaction's id and `run_id`'s last event
+  // id ($1), to follow a statement that locked the run, in the same round trip.
+  static Statement last_event_of(const std::string& run_id);
+  // Takes that statement's result: the run's event ids are known from here on.
+  void learn_last(const std::string& run_id, const Result& r);
   bool try_lock_workflow(const std::string& workflow);
   void end();
 
@@ -123,6 +129,12 @@ class PgTx : public WriteTx {
   bool write_;
   bool open_ = false;
   int64_t events_ = 0;  // appended in this transaction: the low bits of the next event id
+  int64_t xid_ = 0;     // this transaction's id, once read
+  // The last event id of each run this transaction has locked and read it
+  // for (with its own appends): an event id above it and in this
+  // transaction's range is free, so the INSERT needs no answer and is sent
+  // with the next statement (Connection::defer). Emptied with locked_runs_.
+  std::map<std::string, int64_t> last_event_;
   // Runs whose row this write transaction has locked (reads lock them): a
   // run's events are appended only under its row lock, so they commit in id
   // order. Emptied by a rollback to a savepoint, which releases the locks.

@@ -19,7 +19,8 @@ int64_t PgTx::insert_run(const RunRecord& r) {
       "INSERT INTO runs (id, workflow, status, input, owner, idempotency_key, parent_id, "
       "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
       "updated_at, finished_at, budget, trace_parent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-      "$10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING RETURNING seq",
+      "$10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING "
+      "RETURNING seq, pg_current_xact_id()::text::bigint",
       {r.info.id, r.info.workflow, std::string(to_string(r.info.status)),
        boost::json::serialize(r.info.input), r.info.owner,
        r.info.idempotency_key.empty() ? std::nullopt : std::optional(r.info.idempotency_key),
@@ -39,11 +40,14 @@ int64_t PgTx::insert_run(const RunRecord& r) {
                                                  r.info.idempotency_key + "' already exists");
   }
   locked_runs_.insert(r.info.id);  // a new row is this transaction's until it commits
+  xid_ = res.int64(0, 1);
+  last_event_[r.info.id] = 0;  // a new run has no events (delete_run takes a run's with it)
   return res.int64(0, 0);
 }
 
+// Sent with the next statement (or the COMMIT): nothing waits for its answer.
 void PgTx::update_run(const RunRecord& r) {
-  conn_.query(
+  conn_.defer(
       "UPDATE runs SET status = $1, output = $2, error = $3, progress = $4, priority = $5, "
       "available_at = $6, wake_at = $7, waiting_for = $8, lease_owner = $9, updated_at = $10, "
       "finished_at = $11, deadline_at = $12 WHERE id = $13",
@@ -55,6 +59,7 @@ void PgTx::update_run(const RunRecord& r) {
 
 void PgTx::delete_run(const std::string& run_id) {
   claimed_steps_.clear();
+  last_event_.erase(run_id);
   for (const char* sql :
        {"DELETE FROM steps WHERE run_id = $1", "DELETE FROM signals WHERE run_id = $1",
         "DELETE FROM artifacts WHERE run_id = $1", "DELETE FROM artifact_bytes WHERE run_id = $1",
@@ -78,14 +83,15 @@ bool PgTx::upsert_step(const StepRecord& s) {
   return r.affected() > 0;
 }
 
+// These writes, like update_run, need no answer: sent with the next statement.
 void PgTx::delete_steps_from(const std::string& run_id, int64_t seq) {
   claimed_steps_.clear();
-  conn_.query("DELETE FROM steps WHERE run_id = $1 AND seq >= $2::bigint", {run_id, p(seq)});
+  conn_.defer("DELETE FROM steps WHERE run_id = $1 AND seq >= $2::bigint", {run_id, p(seq)});
 }
 
 void PgTx::delete_retrying_steps(const std::string& run_id) {
   claimed_steps_.clear();
-  conn_.query("DELETE FROM steps WHERE run_id = $1 AND status IN ('retrying', 'failed')", {run_id});
+  conn_.defer("DELETE FROM steps WHERE run_id = $1 AND status IN ('retrying', 'failed')", {run_id});
 }
 
 int64_t PgTx::insert_signal(const SignalRecord& s, int64_t now_ms) {
@@ -97,7 +103,7 @@ int64_t PgTx::insert_signal(const SignalRecord& s, int64_t now_ms) {
 }
 
 void PgTx::consume_signal(int64_t signal_id, int64_t step_seq) {
-  conn_.query("UPDATE signals SET consumed_seq = $1 WHERE id = $2", {p(step_seq), p(signal_id)});
+  conn_.defer("UPDATE signals SET consumed_seq = $1 WHERE id = $2", {p(step_seq), p(signal_id)});
 }
 
 int64_t PgTx::insert_artifact(const std::string& run_id, const std::string& key,
@@ -134,7 +140,7 @@ void PgTx::set_cursor(const std::string& name, int64_t position) {
 }
 
 void PgTx::set_chunk_stream(const std::string& run_id, const ChunkStream& stream) {
-  conn_.query(
+  conn_.defer(
       "INSERT INTO chunk_streams (run_id, stream, end_offset, attempt_start) VALUES ($1, $2, $3, $4) "
       "ON CONFLICT (run_id, stream) DO UPDATE SET end_offset = excluded.end_offset, "
       "attempt_start = excluded.attempt_start",
@@ -149,6 +155,13 @@ void PgTx::set_chunk_stream(const std::string& run_id, const ChunkStream& stream
 // one's come after them (the run's last id + 1, the next free one if another
 // such event took it): a run's events are in id order, in commit order. Such
 // an id is above this transaction's own, so it is not passed while it runs.
+//
+// The run's last id is read once per transaction, with the statement that
+// locked the run (lock_run, find_run, run_lease, a claim, an insert). An id
+// in this transaction's own range is free (no other transaction writes
+// there while this one runs, and ours are numbered in turn), so its INSERT
+// is deferred: sent with the next statement or the COMMIT, in the same round
+// trip. Only an id past another transaction's needs the slow path below.
 EventRecord PgTx::append_event(const std::string& run_id, const std::string& type,
                                const std::string& data, int64_t now_ms) {
   if (events_ >= (int64_t{1} << kEventIdBits)) {
@@ -156,6 +169,19 @@ EventRecord PgTx::append_event(const std::string& run_id, const std::string& typ
                                       std::to_string(int64_t{1} << kEventIdBits) + " events");
   }
   lock_run(run_id);
+  auto last = last_event_.find(run_id);
+  if (last == last_event_.end()) {  // locked by a read that did not learn it (find_run_by_key)
+    learn_last(run_id, conn_.query_each({last_event_of(run_id)})[0]);
+    last = last_event_.find(run_id);
+  }
+  const int64_t own = (xid_ << kEventIdBits) + events_;
+  if (last->second < own) {
+    conn_.defer("INSERT INTO events (id, run_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5)",
+                {p(own), run_id, type, data, p(now_ms)});
+    last->second = own;
+    ++events_;
+    return EventRecord{own, run_id, type, data, now_ms};
+  }
   Result r = conn_.query(
       "INSERT INTO events (id, run_id, type, data, created_at) SELECT CASE WHEN last < own THEN own "
       "ELSE last + 1 END, $1, $2, $3, $4 FROM (SELECT (pg_current_xact_id()::text::bigint << 20) + "
@@ -184,6 +210,7 @@ EventRecord PgTx::append_event(const std::string& run_id, const std::string& typ
     }
   }
   ++events_;
+  last->second = r.int64(0, 0);
   return EventRecord{r.int64(0, 0), run_id, type, data, now_ms};
 }
 

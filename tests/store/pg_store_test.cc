@@ -391,3 +391,105 @@ TEST_F(PgStore, AClaimHandsOutTheStepsOfEachRunItTook) {
   tx->append_event("r1", "run.started", "{}", 10);  // the claim holds its row: no wait, no error
   tx->commit();
 }
+
+// A transaction's events are sent without waiting for an answer (with the
+// next statement or the COMMIT): their ids are handed out at once, a read in
+// the same transaction sees them, and after the commit every reader finds
+// them under those ids, in the order they were appended.
+TEST_F(PgStore, ManyEventsInOneTransactionKeepTheirIdsAndOrder) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  std::vector<store::EventRecord> appended;
+  {
+    auto tx = s->begin_write();
+    tx->insert_run(queued_run("r1"));
+    tx->insert_run(queued_run("r2"));
+    for (int i = 0; i < 300; ++i) {
+      std::string data = "{\"n\":" + std::to_string(i) + "}";
+      appended.push_back(tx->append_event(i % 2 ? "r2" : "r1", "x", data, i));
+    }
+    for (size_t i = 1; i < appended.size(); ++i) EXPECT_LT(appended[i - 1].id, appended[i].id);
+    auto inside = tx->events("r1", 0, 1000);  // read before the commit, in the same transaction
+    ASSERT_EQ(inside.size(), 150u);
+    EXPECT_EQ(inside[0].id, appended[0].id);
+    EXPECT_EQ(inside[149].data, "{\"n\":298}");
+    tx->commit();
+  }
+  std::vector<store::EventRecord> all;
+  ASSERT_TRUE(storyloom::testing::eventually(
+      [&] { return (all = s->begin_read()->events_since(0, 1000)).size() == appended.size(); }));
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].id, appended[i].id);
+    EXPECT_EQ(all[i].run_id, appended[i].run_id);
+    EXPECT_EQ(all[i].data, appended[i].data);
+    EXPECT_EQ(all[i].created_at_ms, appended[i].created_at_ms);
+  }
+  EXPECT_EQ(s->begin_read()->last_event_id("r2"), appended.back().id);
+}
+
+// An older transaction that appends to a run after a newer one committed
+// events of it numbers its own after them (not in its own, lower range),
+// event after event, so the run's events stay in id order.
+TEST_F(PgStore, EventsAfterANewerTransactionsComeAfterItsIds) {
+  std::string url = fresh_postgres_schema();
+  auto a = store::open_store(url);
+  auto b = store::open_store(url);
+  auto older = a->begin_write();
+  older->insert_run(queued_run("first"));  // takes its transaction id now
+  std::vector<int64_t> newer_ids;
+  {
+    auto tx = b->begin_write();
+    tx->insert_run(queued_run("r"));
+    newer_ids.push_back(tx->append_event("r", "newer", "{}", 1).id);
+    newer_ids.push_back(tx->append_event("r", "newer", "{}", 1).id);
+    tx->commit();
+  }
+  int64_t own = older->append_event("first", "older", "{}", 1).id;  // in its own range
+  EXPECT_LT(own, newer_ids[0]);
+  int64_t o1 = older->append_event("r", "older", "{}", 2).id;
+  int64_t o2 = older->append_event("r", "older", "{}", 2).id;
+  EXPECT_GT(o1, newer_ids[1]);
+  EXPECT_GT(o2, o1);
+  older->commit();
+  auto events = a->begin_read()->events("r", 0, 10);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].type, "newer");
+  EXPECT_EQ(events[1].type, "newer");
+  EXPECT_EQ(events[2].id, o1);
+  EXPECT_EQ(events[3].id, o2);
+}
+
+// A deferred write that fails is reported by the statement that carried it,
+// which may belong to a later operation; the writer undoes that operation
+// alone, so the earlier one's write is lost with it: the commit must fail,
+// and nothing of the transaction is stored.
+TEST_F(PgStore, ADeferredWriteThatFailsFailsTheCommit) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  {
+    auto tx = s->begin_write();
+    tx->savepoint();
+    tx->insert_run(queued_run("r1"));
+    tx->append_event("r1", "x", "\xff\xfe not UTF-8", 1);  // the server refuses it, later
+    tx->release();
+    tx->savepoint();
+    Error carried = error_of([&] { tx->find_run("r1"); });
+    EXPECT_EQ(carried.code(), ErrorCode::store);
+    EXPECT_NE(std::string(carried.what()).find("invalid byte sequence"), std::string::npos) << carried.what();
+    tx->rollback_to_savepoint();
+    Error commit = error_of([&] { tx->commit(); });
+    EXPECT_EQ(commit.code(), ErrorCode::store);
+    EXPECT_NE(std::string(commit.what()).find("a statement sent ahead of a later one failed"),
+              std::string::npos)
+        << commit.what();
+  }
+  auto read = s->begin_read();
+  EXPECT_FALSE(read->find_run("r1").has_value());
+  EXPECT_TRUE(read->events("r1", 0, 10).empty());
+  // The store's writer is usable again.
+  auto tx = s->begin_write();
+  tx->insert_run(queued_run("r2"));
+  tx->append_event("r2", "x", "{}", 1);
+  tx->commit();
+  EXPECT_EQ(s->begin_read()->events("r2", 0, 10).size(), 1u);
+}
