@@ -27,6 +27,11 @@ export STORYLOOM_FAKE_LLM_SERVER="$build/tests/support/fake_llm_server"
 # libstoryloom and CLI instead of compiling the core twice more (their tests
 # check the files they load are this build's).
 export STORYLOOM_CORE_BUILD="$build"
+# The caches the test stages fill (npm's, pip's, Chromium's) stay inside the
+# clone (.cache/, git-ignored), not in the home directory. Set after the
+# build, which may use the user's compiler cache.
+export npm_config_cache="${npm_config_cache:-$root/.cache/npm}"
+export XDG_CACHE_HOME="$root/.cache"
 # The machine's Node.js when it is 20 or later, else the clone's (.tools/node).
 source "$root/scripts/node_path.sh"
 storyloom_use_node
