@@ -75,3 +75,39 @@ await engine.close();
   assert.match(answer.text, /^id: \d+\nevent: run\.started\n/m);
   assert.match(answer.text, /^event: run\.completed\n/m);
 });
+
+// The top README's OpenTelemetry example for Node, run twice on one store: the
+// block as written (it takes `Engine` from its surroundings, as the README's
+// other fragments do), then a check that the run completed and its spans
+// joined the caller's trace (the second run finds the first's store).
+test("the top README's OpenTelemetry example runs twice and its run's spans join the caller's trace", (t) => {
+  const readme = readFileSync(path.join(root, '..', 'README.md'), 'utf8');
+  const block = [...readme.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((m) => m[1])
+    .find((text) => text.includes("from '@opentelemetry/api'"));
+  assert.ok(block, "README.md has a ```js block using '@opentelemetry/api'");
+  const program = `import { Engine } from 'storyloom';\n${block}
+const output = await engine.result(run.id);
+await engine.close(); // delivers every report
+const finished = spans.getFinishedSpans();
+const caller = finished.find((s) => s.name === 'POST /hello');
+const runSpan = finished.find((s) => s.name === 'storyloom.run hello');
+console.log(JSON.stringify({
+  output,
+  names: [...new Set(finished.map((s) => s.name))].sort(),
+  joined: Boolean(caller && runSpan && runSpan.spanContext().traceId === caller.spanContext().traceId),
+}));
+`;
+  const dir = mkdtempSync(path.join(root, '.readme-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'telemetry-example.mjs');
+  writeFileSync(file, program);
+  const cwd = tempDir(t);
+  for (const attempt of [1, 2]) {
+    const r = spawnSync(process.execPath, [file], { cwd, encoding: 'utf8', timeout: 60000 });
+    assert.equal(r.status, 0, `run ${attempt}:\n${r.stdout}\n${r.stderr}`);
+    const report = JSON.parse(r.stdout.trim().split('\n').pop());
+    assert.equal(report.output, 'hi', `run ${attempt}: ${r.stdout}`);
+    assert.ok(report.names.includes('storyloom.step greet'), `run ${attempt}: ${r.stdout}`);
+    assert.ok(report.joined, `run ${attempt}: the run's span is not in the caller's trace: ${r.stdout}`);
+  }
+});
