@@ -81,8 +81,8 @@ void SqliteTx::update_run(const RunRecord& r) {
 // One statement, and only the columns an end changes: no read of the row
 // before it, no other column bound (a quarter of a one-step run's writer
 // work went into reading the row back and writing every column). No
-// RETURNING either: it makes SQLite keep a statement journal, a second copy
-// of every page the statement changes, which cost more than the read.
+// RETURNING either: measured, it cost more than the read (probably a
+// statement journal, a second copy of every page the statement changes).
 bool SqliteTx::end_run(const RunEnd& end) {
   bool completed = end.status == RunStatus::completed;
   auto& q = conn_.prepare(
