@@ -8,13 +8,14 @@
 // Mounting a tmpfs needs root (CI runs as root); elsewhere the test is
 // skipped, and on PostgreSQL too (the disk is the database server's).
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 
 #include <atomic>
 #include <fstream>
 #include <map>
 #include <mutex>
 
+#include "support/run_pages.h"
+#include "support/small_disk.h"
 #include "support/test_support.h"
 
 using namespace storyloom;
@@ -22,31 +23,6 @@ using namespace storyloom::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A tmpfs of `bytes` at `path`, unmounted at the end.
-class SmallDisk {
- public:
-  SmallDisk(const std::string& path, size_t bytes) : path_(path) {
-    std::filesystem::create_directories(path);
-    std::string options = "size=" + std::to_string(bytes);
-    mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, options.c_str()) == 0;
-  }
-  ~SmallDisk() {
-    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  void fill() {
-    std::ofstream out(path_ + "/ballast", std::ios::binary | std::ios::app);
-    std::string block(64 * 1024, 'x');
-    while (out.write(block.data(), static_cast<std::streamsize>(block.size()))) {
-    }
-  }
-  void make_room() { std::filesystem::remove(path_ + "/ballast"); }
-
- private:
-  std::string path_;
-  bool mounted_ = false;
-};
 
 // What the callers were told, from every thread.
 struct Told {
@@ -85,14 +61,7 @@ std::vector<RunInfo> list_all(Engine& engine, std::optional<RunStatus> status, s
   RunFilter filter;
   filter.workflow = "tale";
   filter.status = status;
-  filter.limit = std::min<size_t>(limit, 1000);
-  std::vector<RunInfo> runs;
-  for (;;) {
-    auto page = engine.list(filter);
-    runs.insert(runs.end(), page.runs.begin(), page.runs.end());
-    if (page.next_cursor.empty() || runs.size() >= limit) return runs;
-    filter.after_run_id = page.next_cursor;
-  }
+  return list_every(engine, filter, limit);
 }
 
 // The go signal to every parked run (up to `limit`), each with a fresh token.

@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "support/child_process.h"
 #include "support/test_support.h"
 
 using namespace storyloom;
@@ -34,20 +35,7 @@ int rounds() {
 
 pid_t spawn_worker(const std::string& store, const std::string& log, const std::string& steps,
                    int round) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::string r = std::to_string(round);
-    execl(STORYLOOM_BATCH_KILL_WORKER, STORYLOOM_BATCH_KILL_WORKER, store.c_str(), log.c_str(),
-          steps.c_str(), r.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
-}
-
-int exit_code(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  return spawn_program({STORYLOOM_BATCH_KILL_WORKER, store, log, steps, std::to_string(round)});
 }
 
 // The file's complete lines (a kill may cut the last one short).

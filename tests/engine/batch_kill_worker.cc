@@ -35,8 +35,10 @@
 #include <vector>
 
 #include "storyloom/engine.h"
+#include "support/run_pages.h"
 
 using namespace storyloom;
+using storyloom::testing::list_every;
 
 namespace {
 
@@ -162,14 +164,7 @@ std::vector<RunInfo> tales(Engine& engine, std::optional<RunStatus> status, size
   RunFilter filter;
   filter.workflow = "tale";
   filter.status = status;
-  filter.limit = std::min<size_t>(limit, 1000);
-  std::vector<RunInfo> runs;
-  for (;;) {
-    auto page = engine.list(filter);
-    runs.insert(runs.end(), page.runs.begin(), page.runs.end());
-    if (page.next_cursor.empty() || runs.size() >= limit) return runs;
-    filter.after_run_id = page.next_cursor;
-  }
+  return list_every(engine, filter, limit);
 }
 
 void signal_parked(Engine& engine, SyncedLog& log, int round, const std::atomic<bool>& stop) {

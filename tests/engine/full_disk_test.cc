@@ -6,12 +6,12 @@
 //
 // Mounting a tmpfs needs root (CI runs as root); elsewhere the test is skipped.
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 
 #include <fstream>
 #include <mutex>
 #include <set>
 
+#include "support/small_disk.h"
 #include "support/test_support.h"
 
 using namespace storyloom;
@@ -21,32 +21,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr int kSteps = 4;
-
-// A tmpfs of `bytes` at `path`, unmounted at the end.
-class SmallDisk {
- public:
-  SmallDisk(const std::string& path, size_t bytes) : path_(path) {
-    std::filesystem::create_directories(path);
-    std::string options = "size=" + std::to_string(bytes);
-    mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, options.c_str()) == 0;
-  }
-  ~SmallDisk() {
-    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  // Writes a ballast file until the disk is full.
-  void fill() {
-    std::ofstream out(path_ + "/ballast", std::ios::binary | std::ios::app);
-    std::string block(64 * 1024, 'x');
-    while (out.write(block.data(), static_cast<std::streamsize>(block.size()))) {
-    }
-  }
-  void make_room() { std::filesystem::remove(path_ + "/ballast"); }
-
- private:
-  std::string path_;
-  bool mounted_ = false;
-};
 
 // What the workflows were told: (run, step) pairs whose ctx.step returned.
 struct Told {

@@ -16,6 +16,7 @@
 #include <random>
 #include <sstream>
 
+#include "support/child_process.h"
 #include "support/test_support.h"
 
 using namespace storyloom;
@@ -29,20 +30,7 @@ namespace {
 constexpr int kRunsPerRound = 24;
 
 pid_t spawn_worker(const std::string& db, const std::string& log, int books) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::string runs = std::to_string(books);
-    execl(STORYLOOM_KILL_WORKER, STORYLOOM_KILL_WORKER, db.c_str(), log.c_str(), runs.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
-}
-
-int exit_code(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  return spawn_program({STORYLOOM_KILL_WORKER, db, log, std::to_string(books)});
 }
 
 int rounds() {

@@ -25,6 +25,7 @@
 
 #include "store/store.h"
 #include "support/test_store.h"
+#include "support/child_process.h"
 #include "support/test_support.h"
 
 using namespace storyloom;
@@ -38,20 +39,8 @@ namespace {
 // it checks. The kill test uses a short one so the takeover comes soon.
 pid_t spawn(const std::string& url, const std::string& log, int runs, int step_ms,
             int lease_ms = 10000) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::string r = std::to_string(runs), s = std::to_string(step_ms), l = std::to_string(lease_ms);
-    execl(STORYLOOM_PG_SHARE_WORKER, STORYLOOM_PG_SHARE_WORKER, url.c_str(), log.c_str(), r.c_str(),
-          s.c_str(), l.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
-}
-
-int exit_code(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  return spawn_program({STORYLOOM_PG_SHARE_WORKER, url, log, std::to_string(runs),
+                        std::to_string(step_ms), std::to_string(lease_ms)});
 }
 
 // Rows of a query on the test store's schema, as text.

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "support/child_process.h"
 #include "support/test_store.h"
 #include "support/test_support.h"
 
@@ -29,32 +30,10 @@ struct Worker {
 };
 
 pid_t spawn(const std::string& store, const std::string& log, const Worker& w) {
-  std::vector<std::string> args = {STORYLOOM_RESOURCE_SHARE_WORKER,
-                                   store,
-                                   log,
-                                   w.tag,
-                                   w.workflow,
-                                   std::to_string(w.runs),
-                                   std::to_string(w.steps),
-                                   std::to_string(w.hold_ms),
-                                   std::to_string(w.requests),
-                                   std::to_string(w.max_in_flight),
-                                   std::to_string(w.lease_ms)};
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int exit_code(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  return spawn_program({STORYLOOM_RESOURCE_SHARE_WORKER, store, log, w.tag, w.workflow,
+                        std::to_string(w.runs), std::to_string(w.steps), std::to_string(w.hold_ms),
+                        std::to_string(w.requests), std::to_string(w.max_in_flight),
+                        std::to_string(w.lease_ms)});
 }
 
 struct Line {
