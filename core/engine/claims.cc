@@ -3,6 +3,13 @@
 // that ends instead leaves its slot to the writer: the claim of the next run
 // is the tail of the batch that records the end, so one commit both ends a
 // run and starts the next (writer.h, set_tail).
+//
+// The engine also claims a few runs more than it has slots (kClaimAhead):
+// they wait in ready_, and one starts the moment a run ends. Its first write
+// then shares a commit with that end (Writer::Urgency::soon), where without
+// it the end, then the claim's commit, then the first write would each wait
+// for a commit in turn. A ready run is `running` in the store, under this
+// engine's lease, like any claimed run.
 #include "engine/concurrency.h"
 #include "engine/engine_core.h"
 #include "engine/execution_state.h"
@@ -11,6 +18,9 @@ namespace storyloom::detail {
 namespace {
 
 constexpr size_t kClaimBatch = 128;
+// Runs claimed beyond the execution slots. Few: a ready run waits for any
+// slot here while another engine on the store might be idle.
+constexpr size_t kClaimAhead = 1;
 
 }  // namespace
 
@@ -53,20 +63,59 @@ void EngineCore::wake_scheduler() {
   sched_wake_.notify_one();
 }
 
+size_t EngineCore::claim_capacity() const {
+  return static_cast<size_t>(options_.max_executions) + kClaimAhead;
+}
+
+std::shared_ptr<ExecutionState> EngineCore::next_ready_locked() {
+  if (ready_.empty() || executing_locked() >= static_cast<size_t>(options_.max_executions)) {
+    return nullptr;
+  }
+  auto next = std::move(ready_.front());
+  ready_.pop_front();
+  return next;
+}
+
+void EngineCore::start_ready(std::shared_ptr<ExecutionState> state) {
+  bool closing;
+  {
+    std::lock_guard lock(sched_mutex_);
+    closing = stopping_;
+  }
+  if (closing) {
+    state->release_unstarted();
+  } else {
+    dispatch(std::move(state));
+  }
+}
+
+void EngineCore::release_ready() {
+  std::deque<std::shared_ptr<ExecutionState>> unstarted;
+  {
+    std::lock_guard lock(sched_mutex_);
+    unstarted.swap(ready_);
+  }
+  for (auto& state : unstarted) state->release_unstarted();
+}
+
 void EngineCore::execution_finished(const std::string& run_id) {
+  std::shared_ptr<ExecutionState> next;
   {
     std::lock_guard lock(sched_mutex_);
     inflight_.erase(run_id);
+    next = next_ready_locked();
     // A freed slot may let a run held back by a limit start.
-    if (backlog_ || limited_) work_hint_ = true;
+    if (backlog_ || limited_ || next) work_hint_ = true;
   }
+  if (next) start_ready(std::move(next));
   sched_wake_.notify_one();
   drained_.notify_all();
 }
 
-void EngineCore::leave_slot_to_writer(const std::string& run_id) {
+std::shared_ptr<ExecutionState> EngineCore::leave_slot_to_writer(const std::string& run_id) {
   std::lock_guard lock(sched_mutex_);
   inflight_.erase(run_id);
+  return next_ready_locked();
 }
 
 void EngineCore::slot_left() { drained_.notify_all(); }
@@ -95,6 +144,7 @@ EngineCore::Claimed EngineCore::claim_into(Batch& b, size_t want) {
 
 void EngineCore::admit(Claimed claimed, SlotReservation& reservation) {
   std::vector<std::shared_ptr<ExecutionState>> states;
+  std::vector<std::shared_ptr<ExecutionState>> unstarted;  // claimed while closing
   bool hint;
   {
     std::lock_guard lock(sched_mutex_);
@@ -104,16 +154,25 @@ void EngineCore::admit(Claimed claimed, SlotReservation& reservation) {
     throttle_wake_ms_ = claimed.throttle_wake_ms;
     backlog_ = claimed.runs.size() == reservation.slots();
     if (backlog_) work_hint_ = true;
+    const auto slots = static_cast<size_t>(options_.max_executions);
     for (auto& [run, steps] : claimed.runs) {
       std::optional<RetryPolicy> retry = retry_policy(run.info.workflow);
       auto state = std::make_shared<ExecutionState>(shared_from_this(), std::move(run),
                                                     std::move(steps), retry);
+      bool slot_free = executing_locked() < slots;
       inflight_[state->run_id()] = state;
-      states.push_back(std::move(state));
+      if (slot_free) {
+        states.push_back(std::move(state));
+      } else if (stopping_) {
+        unstarted.push_back(std::move(state));  // in inflight_ until released: close() waits
+      } else {
+        ready_.push_back(std::move(state));
+      }
     }
     hint = work_hint_;
   }
   if (hint) sched_wake_.notify_one();
+  for (auto& state : unstarted) state->release_unstarted();
   for (auto& state : states) dispatch(std::move(state));
 }
 
@@ -123,7 +182,7 @@ void EngineCore::refill_slots(Batch& b) {
     // Every tail tries: a request may come from an end applied in this batch
     // after an earlier tail (in an earlier batch) already looked.
     std::lock_guard lock(sched_mutex_);
-    size_t max = static_cast<size_t>(options_.max_executions);
+    size_t max = claim_capacity();
     size_t busy = inflight_.size() + claiming_;
     if (stopping_ || !launched_.load() || busy >= max) return;
     want = std::min(max - busy, kClaimBatch);
@@ -142,12 +201,11 @@ void EngineCore::scheduler_loop() {
   auto busy = [this] { return inflight_.size() + claiming_; };
   for (;;) {
     sched_wake_.wait(lock, [&] {
-      return stopping_ || (work_hint_ && launched_.load() &&
-                           busy() < static_cast<size_t>(options_.max_executions));
+      return stopping_ || (work_hint_ && launched_.load() && busy() < claim_capacity());
     });
     if (stopping_) return;
     work_hint_ = false;
-    size_t want = std::min(static_cast<size_t>(options_.max_executions) - busy(), kClaimBatch);
+    size_t want = std::min(claim_capacity() - busy(), kClaimBatch);
     claiming_ += want;
     lock.unlock();
     auto reservation = std::make_shared<SlotReservation>(*this, want, false);

@@ -147,6 +147,7 @@ void EngineCore::close(std::chrono::milliseconds drain_timeout) {
   sched_wake_.notify_all();
   poller_wake_.notify_all();
   if (scheduler_.joinable()) scheduler_.join();
+  release_ready();  // claimed runs that never began: back to the queue at once
   // Let executions finish, then put the rest back in the queue.
   std::vector<std::shared_ptr<ExecutionState>> leftovers;
   {

@@ -91,12 +91,22 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   WorkflowOptions workflow_options(std::string_view workflow);
   double jitter01();
   std::string new_run_id();
+  // An execution ended: its slot goes to the next ready run, if any (else the
+  // scheduler is hinted).
   void execution_finished(const std::string& run_id);
-  // An execution about to write its run's end frees its slot for the writer
-  // to refill in the batch of that write (claims.cc): call before submitting
-  // the end with Writer::submit(..., then_tail = true), then slot_left().
-  void leave_slot_to_writer(const std::string& run_id);
+  // An execution about to write its run's end frees its slot (claims.cc):
+  // returns the ready run that takes the slot (start it with start_ready once
+  // the end is submitted), or null, and then the writer refills the slot in
+  // the batch of that write. Call before submitting the end with
+  // Writer::submit(..., then_tail = true), then slot_left().
+  std::shared_ptr<ExecutionState> leave_slot_to_writer(const std::string& run_id);
   void slot_left();
+  // Whether an execution already dispatched waits for a worker thread: the
+  // thread that ends a run takes it up at once, and it writes soon.
+  bool execution_waits_for_thread() const { return workers_ && workers_->has_waiting_tasks(); }
+  // Dispatches a run taken from the ready queue, or puts it back in the store's
+  // queue when the engine is closing.
+  void start_ready(std::shared_ptr<ExecutionState> state);
   // Wakes the parent waiting on `child` if the child is now finished. Inside a batch.
   void wake_parent(Batch& batch, const store::RunRecord& child);
   void wake_parent(Batch& batch, const std::string& child_id, const std::string& parent_id);
@@ -147,6 +157,15 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   Claimed claim_into(Batch& b, size_t want);
   void admit(Claimed claimed, SlotReservation& reservation);
   void refill_slots(Batch& b);  // the writer's tail
+  // How many runs may be claimed here at once: the execution slots plus the
+  // ready queue's room. Caller holds sched_mutex_.
+  size_t claim_capacity() const;
+  size_t executing_locked() const { return inflight_.size() - ready_.size(); }
+  // The ready run that may take a free slot, popped from ready_, or null.
+  // Caller holds sched_mutex_.
+  std::shared_ptr<ExecutionState> next_ready_locked();
+  // close(): releases the runs still waiting in ready_ (never started).
+  void release_ready();
   // Fails runs whose run timeout passed (timeouts.cc).
   void expire_overdue_runs();
   // Marks in-flight executions of these runs cancelled (their steps should stop).
@@ -187,7 +206,11 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   std::mutex sched_mutex_;
   std::condition_variable sched_wake_;
   std::condition_variable drained_;
+  // Every run claimed here and not yet ended: executing, or waiting in ready_.
   std::unordered_map<std::string, std::weak_ptr<ExecutionState>> inflight_;
+  // Claimed runs waiting for a free slot (claims.cc, kClaimAhead): the next
+  // starts the moment a run ends, without waiting for a claim's commit.
+  std::deque<std::shared_ptr<ExecutionState>> ready_;
   bool work_hint_ = true;
   size_t claiming_ = 0;          // slots held by claims not yet committed
   bool backlog_ = false;  // the last claim filled every free slot

@@ -638,6 +638,7 @@ void ExecutionState::finish(EndWrite write_end, std::string_view outcome,
   std::vector<std::shared_ptr<LlmCall>> calls;  // a host that finishes early leaves none running
   HeldResources held;
   bool slot_left_to_writer = false;
+  std::shared_ptr<ExecutionState> next;  // the ready run that takes this slot
   {
     std::lock_guard lock(mutex_);
     if (finished_) {
@@ -662,13 +663,17 @@ void ExecutionState::finish(EndWrite write_end, std::string_view outcome,
       if (lost_to_store_) release_locked("store error");
     } else {
       std::weak_ptr<ExecutionState> weak = weak_from_this();
-      // The slot goes to the writer, which claims the next run in the batch
-      // that records this end: one commit for both.
-      core_->leave_slot_to_writer(run_id());
+      // The slot goes to the next ready run, or to the writer, which claims
+      // the next run in the batch that records this end: one commit for both.
+      // A run about to start (ready, or dispatched and waiting for a thread)
+      // writes within microseconds, so the end waits to share that commit.
+      next = core_->leave_slot_to_writer(run_id());
       slot_left_to_writer = true;
+      bool starting_soon = next || core_->execution_waits_for_thread();
       submit_locked([run = run_id(), write_end = std::move(write_end)](Batch& b) {
         write_end(b, run);
-      }, /*guarded=*/false, /*then_tail=*/true);
+      }, /*guarded=*/false, /*then_tail=*/true,
+                    starting_soon ? Writer::Urgency::soon : Writer::Urgency::now);
       // The end itself may be lost with its batch: then release the run.
       durable_waiters_.emplace_back(writes_submitted_, [weak](std::optional<Error> error) {
         auto self = weak.lock();  // alive: the failing write's `done` holds it
@@ -679,6 +684,7 @@ void ExecutionState::finish(EndWrite write_end, std::string_view outcome,
     }
   }
   for (auto& call : calls) call->cancel();
+  if (next) core_->start_ready(std::move(next));
   if (slot_left_to_writer) {
     core_->slot_left();
   } else {
@@ -827,6 +833,16 @@ void ExecutionState::finish_parked() {
     if (!waiting_for.empty()) data["for"] = reasons;
     b.event(r.info.id, waiting_for.empty() ? "run.sleeping" : "run.waiting", data);
   }), "parked");
+}
+
+void ExecutionState::release_unstarted() {
+  {
+    std::lock_guard lock(mutex_);
+    if (finished_) return;
+    finished_ = true;
+    release_locked("engine closed");
+  }
+  core_->execution_finished(run_id());
 }
 
 void ExecutionState::abandon() {

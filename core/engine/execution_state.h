@@ -98,6 +98,10 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   void finish_parked();
   // The engine is closing and gave up waiting: put the run back in the queue.
   void abandon();
+  // The engine is closing before this claimed run ever began executing (it
+  // waited in the engine's ready queue): put it back in the queue, with no
+  // lifecycle report (its execution never started).
+  void release_unstarted();
 
  private:
   // A position in the run's order of steps, checked against what was recorded.
@@ -115,12 +119,14 @@ class ExecutionState : public std::enable_shared_from_this<ExecutionState> {
   // failed or was refused, or when the run is no longer running under this
   // engine: no write of the run commits unless every earlier one did.
   // `then_tail`: the writer's tail runs in the batch that applies `op`.
-  void submit_locked(std::function<void(Batch&)> op, bool guarded = false, bool then_tail = false);
+  void submit_locked(std::function<void(Batch&)> op, bool guarded = false, bool then_tail = false,
+                     Writer::Urgency urgency = Writer::Urgency::now);
   // Queues a write counted by the barrier; `on_done` (optional) runs after
   // write_done. Caller holds mutex_.
   void submit_tracked_locked(std::function<void(Batch&)> op, Writer::Isolation isolation,
                              std::function<void(const std::optional<Error>&)> on_done = {},
-                             bool then_tail = false);
+                             bool then_tail = false,
+                             Writer::Urgency urgency = Writer::Urgency::now);
   // A tracked write ended (on the writer thread).
   void write_done(uint64_t n, std::exception_ptr error);
   // Puts the run back in the queue after its writes were lost to a store

@@ -29,7 +29,7 @@ Error refusal(const std::string& run_id, std::optional<std::pair<RunStatus, std:
 void ExecutionState::submit_tracked_locked(std::function<void(Batch&)> op,
                                            Writer::Isolation isolation,
                                            std::function<void(const std::optional<Error>&)> on_done,
-                                           bool then_tail) {
+                                           bool then_tail, Writer::Urgency urgency) {
   uint64_t n = ++writes_submitted_;
   std::weak_ptr<ExecutionState> weak = weak_from_this();
   auto wrapped = [weak, op = std::move(op)](Batch& b) {
@@ -65,7 +65,7 @@ void ExecutionState::submit_tracked_locked(std::function<void(Batch&)> op,
     }
   };
   try {
-    core_->writer().submit(std::move(wrapped), std::move(done), isolation, then_tail);
+    core_->writer().submit(std::move(wrapped), std::move(done), isolation, then_tail, urgency);
   } catch (const Error& e) {
     // The writer has stopped: this write will never be applied.
     writes_done_ = n;
@@ -75,13 +75,14 @@ void ExecutionState::submit_tracked_locked(std::function<void(Batch&)> op,
   }
 }
 
-void ExecutionState::submit_locked(std::function<void(Batch&)> op, bool guarded, bool then_tail) {
+void ExecutionState::submit_locked(std::function<void(Batch&)> op, bool guarded, bool then_tail,
+                                   Writer::Urgency urgency) {
   auto chunks = core_->hub().take_chunks(run_id());
   if (!chunks.empty()) {
     last_chunk_flush_ms_ = core_->now_ms();
     submit_tracked_locked([chunks = std::move(chunks), core = core_](Batch& b) {
       write_chunk_events(b, core->hub(), chunks);
-    }, Writer::Isolation::none);
+    }, Writer::Isolation::none, {}, false, urgency);
   }
   if (!op) return;
   // Once the run is cancelled, deleted or reclaimed, this execution's writes
@@ -93,7 +94,7 @@ void ExecutionState::submit_locked(std::function<void(Batch&)> op, bool guarded,
       return;
     }
     op(b);
-  }, guarded ? Writer::Isolation::savepoint : Writer::Isolation::none, {}, then_tail);
+  }, guarded ? Writer::Isolation::savepoint : Writer::Isolation::none, {}, then_tail, urgency);
 }
 
 void ExecutionState::flush_chunks() {

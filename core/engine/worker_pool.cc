@@ -45,6 +45,11 @@ void WorkerPool::post(std::function<void()> task) {
   shared_->wake.notify_one();
 }
 
+bool WorkerPool::has_waiting_tasks() const {
+  std::lock_guard lock(shared_->mutex);
+  return !shared_->tasks.empty();
+}
+
 void WorkerPool::loop(const std::shared_ptr<Shared>& shared) {
   std::unique_lock lock(shared->mutex);
   for (;;) {

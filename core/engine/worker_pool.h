@@ -26,6 +26,8 @@ class WorkerPool {
 
   // Queues `task` for a free thread. Dropped unrun once stop() began.
   void post(std::function<void()> task);
+  // Whether a posted task waits for a thread (every thread is busy).
+  bool has_waiting_tasks() const;
   // Drops the tasks no thread has taken, joins the threads that are idle or
   // return from their task before `deadline`, and detaches the others.
   // Returns how many were detached (still inside a task). Idempotent.

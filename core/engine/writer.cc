@@ -39,13 +39,18 @@ Writer::Writer(store::Store& store, Now now, Publish publish, std::function<void
 
 Writer::~Writer() { stop(); }
 
-void Writer::submit(Op op, Done done, Isolation isolation, bool then_tail) {
+void Writer::submit(Op op, Done done, Isolation isolation, bool then_tail, Urgency urgency) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw Error(ErrorCode::closed, "the engine is closed");
+    if (urgency == Urgency::soon && queue_.empty()) {
+      deferred_until_ = std::chrono::steady_clock::now() + defer_at_most_;
+    }
     queue_.push_back(Item{std::move(op), std::move(done), isolation});
     // Under the same lock as the push: the batch that takes `op` runs the tail.
     if (then_tail && tail_) tail_requested_ = true;
+    if (urgency == Urgency::soon) return;  // the next urgent submit, or the deadline, wakes us
+    urgent_ = true;
   }
   wake_.notify_one();
 }
@@ -76,6 +81,7 @@ std::vector<std::exception_ptr> Writer::run_many(std::vector<Op> ops, Isolation 
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw Error(ErrorCode::closed, "the engine is closed");
+    urgent_ = true;
     for (size_t i = 0; i < ops.size(); ++i) {
       queue_.push_back(Item{std::move(ops[i]),
                             [outcome, i](std::exception_ptr error) {
@@ -113,8 +119,17 @@ void Writer::loop() {
     bool run_tail = false;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || tail_requested_; });
+      // Work that can wait (Urgency::soon) waits for the next urgent submit or
+      // its deadline, so it shares that batch's commit.
+      while (!stopping_ && !urgent_) {
+        if (queue_.empty()) {
+          wake_.wait(lock);
+        } else if (wake_.wait_until(lock, deferred_until_) == std::cv_status::timeout) {
+          break;
+        }
+      }
       if (queue_.empty() && stopping_) return;  // stopping and drained
+      urgent_ = false;
       items.swap(queue_);
       run_tail = tail_requested_ && !stopping_;
       tail_requested_ = false;

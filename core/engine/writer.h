@@ -3,6 +3,7 @@
 // and a failing operation rolls back alone (see Isolation for how).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -65,6 +66,14 @@ class Writer {
   // - none: the op fails only when the store itself fails, and then the whole
   //   batch fails with it.
   enum class Isolation { savepoint, contained, none };
+  // When the writer should take an op up.
+  // - now: wake the writer at once.
+  // - soon: the op may wait, at most kDeferAtMost, for the next op submitted
+  //   with `now` and share its commit. For a run's end when the execution
+  //   slot it frees has its next run ready: that run's first write follows
+  //   within microseconds, and the two then pay one commit instead of two.
+  enum class Urgency { now, soon };
+  static constexpr std::chrono::microseconds kDeferAtMost{1000};
 
   // Queues `op`; `done` runs on the writer thread after the batch commits, or
   // with the op's exception, its refusal, or the error that failed the whole
@@ -72,7 +81,7 @@ class Writer {
   // `done`: no write is dropped silently. Throws Error(closed) after stop().
   // `then_tail`: the tail (set_tail) runs at the end of the batch that applies `op`.
   void submit(Op op, Done done = {}, Isolation isolation = Isolation::savepoint,
-              bool then_tail = false);
+              bool then_tail = false, Urgency urgency = Urgency::now);
   // Queues `op` and waits until it is committed; rethrows its exception.
   void run(Op op, Isolation isolation = Isolation::savepoint);
   // Queues every op at once (so they share a commit, each in its own
@@ -86,6 +95,9 @@ class Writer {
   // claim of the next run shares the commit of the run that just ended. Set
   // before any submit.
   void set_tail(Op tail);
+  // How long a `soon` op may wait (kDeferAtMost unless set; tests set it).
+  // Set before any submit.
+  void set_defer_at_most(std::chrono::microseconds wait) { defer_at_most_ = wait; }
   // Applies everything queued, then stops the thread.
   void stop();
 
@@ -111,6 +123,9 @@ class Writer {
   std::vector<Item> queue_;
   Op tail_;
   bool tail_requested_ = false;
+  bool urgent_ = false;  // an op submitted with Urgency::now is queued
+  std::chrono::steady_clock::time_point deferred_until_;  // when queued `soon` ops stop waiting
+  std::chrono::microseconds defer_at_most_ = kDeferAtMost;
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -57,7 +57,9 @@ struct EngineOptions {
   // step's commit before going on, so this many runs share a group commit:
   // more workers, more runs per commit (threads waiting hold no CPU).
   int workers = 32;
-  int max_executions = 256;       // executions in flight at once, host-driven ones included
+  // Executions in flight at once, host-driven ones included. One run more is
+  // claimed ahead: `running` in the store, it waits for the next free slot.
+  int max_executions = 256;
   size_t max_payload_bytes = kDefaultMaxPayloadBytes;
   // The bytes of one binary artifact (a picture); larger ones are refused
   // with payload_too_large naming this limit. At least 1024.
