@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include "store/hot_queries.h"
 #include "store/row_codec.h"
 
 namespace storyloom::store::sqlite {
@@ -162,9 +163,7 @@ std::optional<int64_t> SqliteTx::complete_pending_wait(const std::string& run_id
                                                        const std::string& kind,
                                                        const std::string& name,
                                                        const std::string& result, int64_t now_ms) {
-  auto& find = conn_.prepare(
-      "SELECT seq FROM steps WHERE run_id = ? AND status = 'pending' AND kind = ? AND name = ? "
-      "ORDER BY seq LIMIT 1");
+  auto& find = conn_.prepare(sql::kPendingWait);
   find.bind(1, run_id);
   find.bind(2, kind);
   find.bind(3, name);
