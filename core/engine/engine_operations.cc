@@ -416,15 +416,38 @@ void EngineCore::signal_op(Batch& b, const SignalRequest& request) {
                   "run '" + run.info.id + "' has already received signal '" + std::string(name) +
                       "'; a signal sent once is delivered to the first sender only");
     }
-    b.tx.insert_signal(store::SignalRecord{0, run.info.id, std::string(name), text}, b.now_ms);
+    bool wakes = run.info.status == RunStatus::waiting &&
+                 waits_for(run.waiting_for, "signal:" + std::string(name));
+    store::SignalRecord signal{0, run.info.id, std::string(name), text};
+    // The wait's outcome is recorded with the signal that satisfies it: the
+    // run's oldest pending wait for this name completes with the payload and
+    // reads the signal, in this transaction. The run's next execution finds
+    // the wait completed on replay and goes past it with no write of its own
+    // (it would otherwise read the mailbox, then wait for the commit of the
+    // signal's consumption before the workflow could see it, rule 7). A run
+    // waiting without such a step (none is expected) finds it in the mailbox.
+    Json result;
+    std::optional<int64_t> wait_seq;
+    if (wakes) {
+      result = boost::json::object{{"signal", payload}};
+      wait_seq = b.tx.complete_pending_wait(run.info.id, "signal", signal.name,
+                                            boost::json::serialize(result), b.now_ms);
+    }
+    if (wait_seq) signal.consumed_seq = *wait_seq;
+    b.tx.insert_signal(signal, b.now_ms);
     b.event(run.info.id, "signal.received",
             boost::json::object{{"name", name}, {"payload", payload}});
-    if (run.info.status == RunStatus::waiting && waits_for(run.waiting_for, "signal:" + std::string(name))) {
+    if (wait_seq) {
+      b.event(run.info.id, "step.completed",
+              boost::json::object{{"seq", *wait_seq}, {"name", name}, {"kind", "signal"},
+                                  {"result", std::move(result)}});
+    }
+    if (wakes) {
       run.info.status = RunStatus::queued;
       run.available_at_ms = run.info.updated_at_ms = b.now_ms;
       run.wake_at_ms = 0;
       run.waiting_for.clear();
-      b.tx.update_run(run);
+      b.tx.resume_parked(run);
       b.event(run.info.id, "run.resumed", boost::json::object{{"reason", "signal"}, {"name", name}});
       b.after_commit([this] { wake_scheduler(); });
     }

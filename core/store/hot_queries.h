@@ -64,4 +64,11 @@ inline constexpr const char* kCountByWorkflowBegin =
     "SELECT workflow, count(*) FROM runs INDEXED BY runs_by_status WHERE status = ";
 inline constexpr const char* kCountByWorkflowEnd = " GROUP BY workflow";
 
+// The oldest pending wait of a run for a kind and name (?1 run, ?2 kind, ?3
+// name): run for every signal that wakes a run. A search of the steps' primary
+// key on the run, in seq order; never a scan of every run's steps.
+inline constexpr const char* kPendingWait =
+    "SELECT seq FROM steps WHERE run_id = ?1 AND status = 'pending' AND kind = ?2 AND name = ?3 "
+    "ORDER BY seq LIMIT 1";
+
 }  // namespace storyloom::store::sql

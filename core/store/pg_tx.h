@@ -83,6 +83,9 @@ class PgTx : public WriteTx {
   void update_run(const RunRecord& run) override;
   void delete_run(const std::string& run_id) override;
   bool upsert_step(const StepRecord& step) override;
+  std::optional<int64_t> complete_pending_wait(const std::string& run_id, const std::string& kind,
+                                               const std::string& name, const std::string& result,
+                                               int64_t now_ms) override;
   void delete_steps_from(const std::string& run_id, int64_t seq) override;
   void delete_retrying_steps(const std::string& run_id) override;
   int64_t insert_signal(const SignalRecord& signal, int64_t now_ms) override;

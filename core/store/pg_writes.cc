@@ -83,6 +83,22 @@ bool PgTx::upsert_step(const StepRecord& s) {
   return r.affected() > 0;
 }
 
+// One round trip: the step is found and completed by one statement (the
+// caller holds the run's row lock, so no other engine completes it meanwhile).
+std::optional<int64_t> PgTx::complete_pending_wait(const std::string& run_id,
+                                                   const std::string& kind,
+                                                   const std::string& name,
+                                                   const std::string& result, int64_t now_ms) {
+  claimed_steps_.clear();
+  Result r = conn_.query(
+      "UPDATE steps SET status = 'completed', result = $4, wake_at = 0, completed_at = $5 "
+      "WHERE run_id = $1 AND seq = (SELECT min(seq) FROM steps WHERE run_id = $1 AND "
+      "status = 'pending' AND kind = $2 AND name = $3) RETURNING seq",
+      {run_id, kind, name, result, p(now_ms)});
+  if (r.rows() == 0) return std::nullopt;
+  return r.int64(0, 0);
+}
+
 // These writes, like update_run, need no answer: sent with the next statement.
 void PgTx::delete_steps_from(const std::string& run_id, int64_t seq) {
   claimed_steps_.clear();
@@ -96,9 +112,9 @@ void PgTx::delete_retrying_steps(const std::string& run_id) {
 
 int64_t PgTx::insert_signal(const SignalRecord& s, int64_t now_ms) {
   return conn_
-      .query("INSERT INTO signals (run_id, name, payload, created_at) VALUES ($1, $2, $3, $4) "
-             "RETURNING id",
-             {s.run_id, s.name, s.payload, p(now_ms)})
+      .query("INSERT INTO signals (run_id, name, payload, created_at, consumed_seq) "
+             "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+             {s.run_id, s.name, s.payload, p(now_ms), p(s.consumed_seq)})
       .int64(0, 0);
 }
 

@@ -63,6 +63,10 @@ class SqliteTx : public WriteTx {
   int64_t insert_run(const RunRecord& r) override;
   void update_run(const RunRecord& r) override;
   bool end_run(const RunEnd& end) override;
+  void resume_parked(const RunRecord& r) override;
+  std::optional<int64_t> complete_pending_wait(const std::string& run_id, const std::string& kind,
+                                               const std::string& name, const std::string& result,
+                                               int64_t now_ms) override;
   void delete_run(const std::string& run_id) override;
   bool upsert_step(const StepRecord& s) override;
   void delete_steps_from(const std::string& run_id, int64_t seq) override;

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include "store/hot_queries.h"
 #include "store/row_codec.h"
 
 namespace storyloom::store::sqlite {
@@ -103,6 +104,24 @@ bool SqliteTx::end_run(const RunEnd& end) {
   return true;
 }
 
+// Only the columns a wake-up changes: an UPDATE naming every column also
+// rewrites the entries of every index on them (runs_by_workflow,
+// runs_by_owner...), which a wake-up leaves as they are.
+void SqliteTx::resume_parked(const RunRecord& r) {
+  auto& q = conn_.prepare(
+      "UPDATE runs SET status = ?, available_at = ?, updated_at = ?, wake_at = ?, "
+      "waiting_for = ?, lease_owner = ? WHERE id = ?");
+  q.bind(1, to_string(r.info.status));
+  q.bind(2, r.available_at_ms);
+  q.bind(3, r.info.updated_at_ms);
+  q.bind(4, r.wake_at_ms);
+  q.bind(5, r.waiting_for);
+  q.bind(6, r.lease_owner);
+  q.bind(7, r.info.id);
+  q.exec();
+  if (leases_) leases_->put(r.info.id, r.info.status, r.lease_owner);
+}
+
 void SqliteTx::delete_run(const std::string& run_id) {
   flush_events();
   if (leases_) leases_->forget(run_id);
@@ -138,6 +157,33 @@ bool SqliteTx::upsert_step(const StepRecord& s) {
   return q.exec() > 0;
 }
 
+// The step found by the primary key's run_id prefix, then updated by its
+// key: no read of the other steps' rows, no insert attempt.
+std::optional<int64_t> SqliteTx::complete_pending_wait(const std::string& run_id,
+                                                       const std::string& kind,
+                                                       const std::string& name,
+                                                       const std::string& result, int64_t now_ms) {
+  auto& find = conn_.prepare(sql::kPendingWait);
+  find.bind(1, run_id);
+  find.bind(2, kind);
+  find.bind(3, name);
+  if (!find.executeStep()) {
+    find.reset();
+    return std::nullopt;
+  }
+  int64_t seq = find.getColumn(0).getInt64();
+  find.reset();
+  auto& update = conn_.prepare(
+      "UPDATE steps SET status = 'completed', result = ?, wake_at = 0, completed_at = ? "
+      "WHERE run_id = ? AND seq = ?");
+  update.bind(1, result);
+  update.bind(2, now_ms);
+  update.bind(3, run_id);
+  update.bind(4, seq);
+  update.exec();
+  return seq;
+}
+
 void SqliteTx::delete_steps_from(const std::string& run_id, int64_t seq) {
   auto& q = conn_.prepare("DELETE FROM steps WHERE run_id = ? AND seq >= ?");
   q.bind(1, run_id);
@@ -154,11 +200,12 @@ void SqliteTx::delete_retrying_steps(const std::string& run_id) {
 
 int64_t SqliteTx::insert_signal(const SignalRecord& s, int64_t now_ms) {
   auto& q = conn_.prepare(
-      "INSERT INTO signals (run_id, name, payload, created_at) VALUES (?, ?, ?, ?)");
+      "INSERT INTO signals (run_id, name, payload, created_at, consumed_seq) VALUES (?, ?, ?, ?, ?)");
   q.bind(1, s.run_id);
   q.bind(2, s.name);
   q.bind(3, s.payload);
   q.bind(4, now_ms);
+  q.bind(5, s.consumed_seq);
   q.exec();
   return conn_.db().getLastInsertRowid();
 }

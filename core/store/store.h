@@ -87,6 +87,7 @@ struct SignalRecord {
   std::string run_id;
   std::string name;
   std::string payload;  // JSON text
+  int64_t consumed_seq = -1;  // the wait step that read it; -1: unread (in the mailbox)
 };
 
 struct EventRecord {
@@ -226,16 +227,29 @@ class WriteTx : public ReadTx {
   // left as it is. Returns false when no run has that id. The default reads
   // the whole row and rewrites it.
   virtual bool end_run(const RunEnd& end);
+  // Writes what waking a parked run changes: its status, available_at,
+  // updated_at, wake_at, waiting_for and lease owner, from `run`. The default
+  // writes every mutable column (update_run).
+  virtual void resume_parked(const RunRecord& run);
   virtual void delete_run(const std::string& run_id) = 0;  // and its steps, events, artifacts (bytes too), signals
 
   // Inserts or updates a step; a completed step is never overwritten (returns false).
   virtual bool upsert_step(const StepRecord& step) = 0;
+  // Completes the run's pending wait step of that kind and name with the
+  // lowest seq: status completed, `result` (JSON text), completed at `now_ms`,
+  // no timer. Returns its seq, or nullopt when the run has no such step. The
+  // default reads the run's steps and upserts the one found.
+  virtual std::optional<int64_t> complete_pending_wait(const std::string& run_id,
+                                                       const std::string& kind,
+                                                       const std::string& name,
+                                                       const std::string& result, int64_t now_ms);
   virtual void delete_steps_from(const std::string& run_id, int64_t seq) = 0;
   // Forgets the failed attempts of unfinished steps (a retried run starts them afresh).
   // Forgets the steps of a run that are retrying or failed for good, so a
   // retry of the run executes them again.
   virtual void delete_retrying_steps(const std::string& run_id) = 0;
 
+  // Inserts the signal unread, or read by the wait step signal.consumed_seq.
   virtual int64_t insert_signal(const SignalRecord& signal, int64_t now_ms) = 0;
   virtual void consume_signal(int64_t signal_id, int64_t step_seq) = 0;
 

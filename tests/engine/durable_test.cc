@@ -86,6 +86,78 @@ TEST(Durable, SignalAfterTheWaitWakesTheRun) {
   EXPECT_EQ(boost::json::serialize(done.output), "[1,2]");
 }
 
+// The signal's commit records the wait's outcome (the step completed, the
+// signal consumed): the woken execution goes past its wait on replay with no
+// write of its own before the run's end.
+TEST(Durable, ASignalCompletesTheWaitItSatisfiesInItsOwnCommit) {
+  TempDir dir;
+  std::string store = test_store(dir.file("wait.db"));
+  auto workflow = [](Context& ctx, const Json&) -> Json {
+    return *ctx.wait_for_signal("approve", 3600s);
+  };
+  std::string run_id;
+  {
+    auto parked = Engine::open(fast_options(store));
+    parked->register_workflow("approve", workflow);
+    parked->launch();
+    run_id = parked->start("approve", boost::json::object{}).id;
+    ASSERT_EQ(wait_status(*parked, run_id, RunStatus::waiting).status, RunStatus::waiting);
+    parked->close();
+  }
+  // Not launched: nothing executes the run after the signal.
+  auto engine = Engine::open(fast_options(store));
+  int64_t before = engine->snapshot(run_id).last_event_id;
+  engine->signal(run_id, "approve", boost::json::object{{"ok", 1}});
+  auto snap = engine->snapshot(run_id);
+  EXPECT_EQ(snap.run.status, RunStatus::queued);
+  ASSERT_EQ(snap.steps.size(), 1u);
+  EXPECT_EQ(snap.steps[0].kind, "signal");
+  EXPECT_EQ(snap.steps[0].status, "completed");
+  EXPECT_EQ(boost::json::serialize(snap.steps[0].result), R"({"signal":{"ok":1}})");
+  std::vector<std::string> types;
+  for (const auto& e : engine->events(run_id, before)) types.push_back(e.type);
+  EXPECT_EQ(types, (std::vector<std::string>{"signal.received", "step.completed", "run.resumed"}));
+  // A second signal of that name, the wait already satisfied, stays in the mailbox.
+  engine->signal(run_id, "approve", boost::json::object{{"ok", 2}});
+
+  int64_t resumed = engine->snapshot(run_id).last_event_id;
+  engine->register_workflow("approve", workflow);
+  engine->launch();
+  auto done = wait_finished(*engine, run_id);
+  ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
+  EXPECT_EQ(boost::json::serialize(done.output), R"({"ok":1})");
+  types.clear();
+  for (const auto& e : engine->events(run_id, resumed)) types.push_back(e.type);
+  EXPECT_EQ(types, (std::vector<std::string>{"run.started", "run.completed"}));
+}
+
+// A wait that timed out before the run executed again is not satisfied by a
+// signal sent after the timer woke the run: the signal stays in the mailbox.
+TEST(Durable, ASignalAfterTheTimeoutWokeTheRunDoesNotCompleteTheWait) {
+  Fixture f;
+  f.engine->register_workflow("w", [&](Context& ctx, const Json&) -> Json {
+    auto got = ctx.wait_for_signal("reply", 10s);
+    if (got) return *got;
+    return *ctx.wait_for_signal("late");
+  });
+  auto run = f.engine->start("w", boost::json::object{});
+  wait_status(*f.engine, run.id, RunStatus::waiting);
+  f.clock->advance_ms(10'001);
+  ASSERT_TRUE(eventually([&] {
+    auto snap = f.engine->snapshot(run.id);
+    return snap.steps.size() == 2 && snap.run.status == RunStatus::waiting;
+  }));
+  f.engine->signal(run.id, "reply", Json(1));  // too late for the first wait
+  EXPECT_EQ(f.engine->get(run.id).status, RunStatus::waiting);
+  auto snap = f.engine->snapshot(run.id);
+  EXPECT_EQ(boost::json::serialize(snap.steps[0].result), R"({"timed_out":true})");
+  EXPECT_EQ(snap.steps[1].status, "pending");
+  f.engine->signal(run.id, "late", Json(2));
+  auto done = wait_finished(*f.engine, run.id);
+  ASSERT_EQ(done.status, RunStatus::completed) << boost::json::serialize(done.error);
+  EXPECT_EQ(boost::json::serialize(done.output), "2");
+}
+
 TEST(Durable, WaitForSignalTimesOut) {
   Fixture f;
   f.engine->register_workflow("w", [&](Context& ctx, const Json&) -> Json {

@@ -97,6 +97,12 @@ TEST_F(QueryPlan, TheQueueDepthCountWalksOnlyTheIndexOfItsStatus) {
               "runs_by_status (status=?)");
 }
 
+TEST_F(QueryPlan, ASignalFindsTheWaitItCompletesByTheRunsStepsKey) {
+  std::string plan = plan_of(*db_, store::sql::kPendingWait);
+  EXPECT_NE(plan.find("SEARCH steps USING PRIMARY KEY (run_id=?)"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("USE TEMP B-TREE"), std::string::npos) << plan;
+}
+
 TEST_F(QueryPlan, AListOfParkedOrFinishedRunsSearchesTheirStatusInStartOrder) {
   // list_runs writes the status in its SQL, so the partial runs_by_status
   // (parked and finished runs only) serves it without a sort.
