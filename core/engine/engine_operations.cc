@@ -57,6 +57,9 @@ store::RunRecord EngineCore::new_run(std::string_view workflow, Json input,
                     "' is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)");
   }
   run.info.trace_parent = options.trace_parent;
+  // The keys claims count, stored now that this engine knows the options:
+  // claims then reach the queued runs of a key with a free slot by index.
+  run.start_keys = run_keys(workflow_options(workflow), run.info.input);
   return run;
 }
 

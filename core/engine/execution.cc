@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "engine/concurrency.h"
 #include "engine/engine_core.h"
 #include "engine/execution_state.h"
 #include "engine/run_budget.h"
@@ -522,6 +523,7 @@ WaitResult ExecutionState::invoke(std::string_view name, std::string_view workfl
   child.info.parent_id = run_id();
   child.info.idempotency_key = run_id() + ":" + std::to_string(pos.seq);
   child.parent_step = pos.seq;
+  child.start_keys = run_keys(core_->workflow_options(workflow), child.info.input);
   auto rec = make_step(run_id(), pos.seq, name, "invoke", "pending", "null", 0, child.info.id);
   stored_[pos.seq] = rec;
   park_waiting_for_.push_back("child:" + child.info.id);

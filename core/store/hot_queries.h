@@ -25,6 +25,38 @@ inline constexpr const char* kQueuePageWhere =
     "workflow IN (SELECT value FROM json_each(?2)) AND (-priority, available_at, seq) > (?3, ?4, ?5) "
     "ORDER BY priority DESC, available_at, seq LIMIT ?6";
 
+// Claims under limits reach the queued runs of one workflow per concurrency
+// key through runs_queue_key (workflow, concurrency_key, then queue order),
+// so the runs of a key that is full are never read: the first stored key of
+// a workflow's queued runs (?1 workflow), and the next one after ?2.
+inline constexpr const char* kFirstQueuedKey =
+    "SELECT concurrency_key FROM runs INDEXED BY runs_queue_key WHERE status = 'queued' AND "
+    "workflow = ?1 AND concurrency_key IS NOT NULL ORDER BY concurrency_key LIMIT 1";
+inline constexpr const char* kNextQueuedKey =
+    "SELECT concurrency_key FROM runs INDEXED BY runs_queue_key WHERE status = 'queued' AND "
+    "workflow = ?1 AND concurrency_key > ?2 ORDER BY concurrency_key LIMIT 1";
+
+// The queued runs of one workflow with one stored key (kQueuedOfKeyWhere, ?2
+// the key) or with none (kQueuedWithoutKeyWhere, no ?2), in queue order
+// after a position: ?1 workflow, ?3 now, (?4, ?5, ?6) = (-priority,
+// available_at, seq) of the last row seen, ?7 limit. Prefixed with
+// "SELECT seq, " and the run's columns.
+inline constexpr const char* kQueuedOfKeyWhere =
+    " FROM runs INDEXED BY runs_queue_key WHERE status = 'queued' AND workflow = ?1 AND "
+    "concurrency_key = ?2 AND available_at <= ?3 AND (-priority, available_at, seq) > (?4, ?5, ?6) "
+    "ORDER BY priority DESC, available_at, seq LIMIT ?7";
+inline constexpr const char* kQueuedWithoutKeyWhere =
+    " FROM runs INDEXED BY runs_queue_key WHERE status = 'queued' AND workflow = ?1 AND "
+    "concurrency_key IS NULL AND available_at <= ?3 AND "
+    "(-priority, available_at, seq) > (?4, ?5, ?6) ORDER BY priority DESC, available_at, seq "
+    "LIMIT ?7";
+
+// Running runs of one workflow by concurrency key (?1 workflow): every key's
+// count in one read of runs_running_key, for claims that reach runs by key.
+inline constexpr const char* kRunningByKey =
+    "SELECT concurrency_key, count(*) FROM runs INDEXED BY runs_running_key WHERE "
+    "status = 'running' AND workflow = ?1 AND concurrency_key IS NOT NULL GROUP BY concurrency_key";
+
 // The earliest timer of a sleeping or waiting run.
 inline constexpr const char* kNextParked =
     "SELECT min(wake_at) FROM runs INDEXED BY runs_parked "

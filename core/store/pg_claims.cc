@@ -106,14 +106,19 @@ ClaimResult PgTx::claim_unlimited(const ClaimRequest& req) {
   return out;
 }
 
+// As on SQLite (sqlite_claims.cc): the queue in order until kHeldBackWalk
+// runs were held back by a limit, then, past them, per workflow the first runs
+// of each stored concurrency key with a free slot (runs_queue_key; one
+// statement walks the keys) and a page of the runs without a stored key.
 ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
+  constexpr size_t kMaxScan = 4096;     // bounds one claim; the rest wait for the next
+  constexpr size_t kHeldBackWalk = 64;  // held-back runs the queue-order walk reads
+  constexpr int64_t kPage = 256;
   // Each page's keyset condition is a filter, not an index bound (the order
   // mixes DESC and ASC), so a page scans the index from the queue's head:
-  // pages double, so a claim that scans n held-back runs reads about 2n
-  // index entries rather than n²/512 (a deep backlog of one key made claims
-  // take a third of a second each with fixed pages of 256).
-  int64_t page_size = 256;
-  constexpr size_t kMaxScan = 4096;  // bounds one claim; the rest wait for the next
+  // pages double, so a claim that scans n runs reads about 2n index entries
+  // rather than n²/page.
+  int64_t page_size = static_cast<int64_t>(req.limit + kHeldBackWalk);
   ClaimResult out;
   std::vector<std::string> names;
   for (auto& name : names_of(req.workflows_json_array)) {
@@ -131,6 +136,7 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
   if (names.empty()) return out;
   std::map<std::string, int64_t> running;
   std::map<std::pair<std::string, std::string>, int64_t> running_by_key;
+  std::set<std::string> keys_counted;  // workflows with every running key in running_by_key
   std::map<std::pair<std::string, std::string>, std::vector<int64_t>> starts;
   std::set<std::string> full;  // workflows at their global limit
   struct Pick {
@@ -150,6 +156,7 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
     auto id = std::make_pair(wf, key);
     auto it = running_by_key.find(id);
     if (it != running_by_key.end()) return it->second;
+    if (keys_counted.count(wf)) return running_by_key[id] = 0;
     return running_by_key[id] =
                conn_.query("SELECT count(*) FROM runs WHERE status = 'running' AND workflow = $1 AND "
                            "concurrency_key = $2",
@@ -169,6 +176,45 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
     for (int i = 0; i < r.rows(); ++i) v.push_back(r.int64(i, 0));
     return v;
   };
+  // Takes `run` into picks if its workflow's limits allow; false when a limit
+  // holds it back.
+  auto consider = [&](RunRecord run) -> bool {
+    const std::string& wf = run.info.workflow;
+    auto rules_it = req.rules.find(wf);
+    if (rules_it == req.rules.end()) {
+      picks.push_back(Pick{std::move(run), RunKeys{}, 0});
+      return true;
+    }
+    const ClaimRules& rules = rules_it->second;
+    if (full.count(wf)) return false;
+    if (rules.max_running > 0 && count_running(wf) >= rules.max_running) {
+      full.insert(wf);
+      out.limited = true;
+      return false;
+    }
+    RunKeys keys = req.keys(run);
+    if (rules.key_limit > 0 && keys.concurrency && count_key(wf, *keys.concurrency) >= rules.key_limit) {
+      out.limited = true;
+      return false;
+    }
+    bool first_start = run.started_at_ms == 0;
+    if (rules.throttle_limit > 0 && keys.throttle && first_start) {
+      auto& v = starts_of(wf, *keys.throttle, req.now_ms - rules.throttle_period_ms);
+      if (static_cast<int64_t>(v.size()) >= rules.throttle_limit) {
+        int64_t wake = v[v.size() - static_cast<size_t>(rules.throttle_limit)] + rules.throttle_period_ms;
+        out.throttle_wake_ms = out.throttle_wake_ms == 0 ? wake : std::min(out.throttle_wake_ms, wake);
+        out.limited = true;
+        return false;
+      }
+      v.push_back(req.now_ms);
+    }
+    if (rules.max_running > 0) ++count_running(wf);
+    if (rules.key_limit > 0 && keys.concurrency) ++count_key(wf, *keys.concurrency);
+    picks.push_back(Pick{std::move(run), std::move(keys), rules.run_timeout_ms});
+    return true;
+  };
+
+  // 1. The queue in order, until kHeldBackWalk runs were held back.
   static const std::string page_sql =
       std::string("SELECT seq, ") + kRunColumns +
       " FROM runs WHERE status = 'queued' AND available_at <= $1::bigint AND "
@@ -176,8 +222,8 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
       "($3::bigint, $4::bigint, $5::bigint) ORDER BY priority DESC, available_at, seq "
       "LIMIT $6::bigint";
   int64_t after_priority = INT64_MIN, after_available = INT64_MIN, after_seq = INT64_MIN;
-  size_t scanned = 0;
-  while (picks.size() < req.limit && scanned < kMaxScan) {
+  size_t scanned = 0, held = 0;
+  while (picks.size() < req.limit && scanned < kMaxScan && held < kHeldBackWalk) {
     std::vector<std::string> eligible;
     for (const auto& n : names) {
       if (!full.count(n)) eligible.push_back(n);
@@ -185,48 +231,93 @@ ClaimResult PgTx::claim_limited(const ClaimRequest& req) {
     if (eligible.empty()) break;
     Result page = conn_.query(page_sql.c_str(), {p(req.now_ms), text_array(eligible), p(after_priority),
                                                  p(after_available), p(after_seq), p(page_size)});
-    for (int row = 0; row < page.rows() && picks.size() < req.limit; ++row) {
+    for (int row = 0; row < page.rows() && picks.size() < req.limit && held < kHeldBackWalk; ++row) {
       ++scanned;
       after_seq = page.int64(row, 0);
       RunRecord run = read_run(page, row, 1);
       after_priority = -static_cast<int64_t>(run.info.priority);
       after_available = run.available_at_ms;
-      const std::string& wf = run.info.workflow;
-      auto rules_it = req.rules.find(wf);
-      if (rules_it == req.rules.end()) {
-        picks.push_back(Pick{std::move(run), RunKeys{}, 0});
-        continue;
-      }
-      const ClaimRules& rules = rules_it->second;
-      if (full.count(wf)) continue;
-      if (rules.max_running > 0 && count_running(wf) >= rules.max_running) {
-        full.insert(wf);
-        out.limited = true;
-        continue;
-      }
-      RunKeys keys = req.keys(run);
-      if (rules.key_limit > 0 && keys.concurrency && count_key(wf, *keys.concurrency) >= rules.key_limit) {
-        out.limited = true;
-        continue;
-      }
-      bool first_start = run.started_at_ms == 0;
-      if (rules.throttle_limit > 0 && keys.throttle && first_start) {
-        auto& v = starts_of(wf, *keys.throttle, req.now_ms - rules.throttle_period_ms);
-        if (static_cast<int64_t>(v.size()) >= rules.throttle_limit) {
-          int64_t wake = v[v.size() - static_cast<size_t>(rules.throttle_limit)] + rules.throttle_period_ms;
-          out.throttle_wake_ms = out.throttle_wake_ms == 0 ? wake : std::min(out.throttle_wake_ms, wake);
-          out.limited = true;
-          continue;
-        }
-        v.push_back(req.now_ms);
-      }
-      if (rules.max_running > 0) ++count_running(wf);
-      if (rules.key_limit > 0 && keys.concurrency) ++count_key(wf, *keys.concurrency);
-      picks.push_back(Pick{std::move(run), std::move(keys), rules.run_timeout_ms});
+      if (!consider(std::move(run))) ++held;
     }
     if (page.rows() < page_size) break;
     int64_t left = static_cast<int64_t>(kMaxScan - std::min(scanned, kMaxScan));
     page_size = std::min(page_size * 2, left);  // never past kMaxScan
+  }
+
+  // 2. Past the held-back runs, per workflow and after the position reached
+  // above: the running count of every key (so the picks below are counted
+  // without a query each), the first runs of each stored key with a free slot
+  // (at most the key's free slots; a full key gives none and none of its
+  // runs is read), and a page of the runs without a stored key. Merged in
+  // queue order and considered like the walk's.
+  if (picks.size() < req.limit && held >= kHeldBackWalk) {
+    static const std::string counts_sql =
+        "SELECT concurrency_key, count(*) FROM runs WHERE status = 'running' AND workflow = $1 AND "
+        "concurrency_key IS NOT NULL GROUP BY concurrency_key";
+    // $1 workflow, $2 now, ($3, $4, $5) position, $6 key limit (0: none), $7 most per key.
+    static const std::string of_keys_sql =
+        std::string(
+            "WITH RECURSIVE queued_keys(k) AS ("
+            "(SELECT concurrency_key FROM runs WHERE status = 'queued' AND workflow = $1 AND "
+            "concurrency_key IS NOT NULL ORDER BY concurrency_key LIMIT 1) UNION ALL "
+            "SELECT (SELECT r.concurrency_key FROM runs r WHERE r.status = 'queued' AND "
+            "r.workflow = $1 AND r.concurrency_key > q.k ORDER BY r.concurrency_key LIMIT 1) "
+            "FROM queued_keys q WHERE q.k IS NOT NULL) "
+            "SELECT h.* FROM queued_keys q CROSS JOIN LATERAL (SELECT seq, ") +
+        kRunColumns +
+        " FROM runs r WHERE r.status = 'queued' AND r.workflow = $1 AND r.concurrency_key = q.k AND "
+        "r.available_at <= $2::bigint AND (-r.priority::bigint, r.available_at, r.seq) > "
+        "($3::bigint, $4::bigint, $5::bigint) ORDER BY r.priority DESC, r.available_at, r.seq "
+        "LIMIT CASE WHEN $6::bigint = 0 THEN $7::bigint ELSE greatest(0, least($7::bigint, "
+        "$6::bigint - (SELECT count(*) FROM runs c WHERE c.status = 'running' AND "
+        "c.workflow = $1 AND c.concurrency_key = q.k))) END) h WHERE q.k IS NOT NULL";
+    // $1 workflow, $2 now, ($3, $4, $5) position, $6 limit.
+    static const std::string without_key_sql =
+        std::string("SELECT seq, ") + kRunColumns +
+        " FROM runs WHERE status = 'queued' AND workflow = $1 AND concurrency_key IS NULL AND "
+        "available_at <= $2::bigint AND (-priority::bigint, available_at, seq) > "
+        "($3::bigint, $4::bigint, $5::bigint) ORDER BY priority DESC, available_at, seq "
+        "LIMIT $6::bigint";
+    int64_t want = static_cast<int64_t>(req.limit - picks.size());
+    int64_t page = std::min<int64_t>(kPage, static_cast<int64_t>(kMaxScan - std::min(scanned, kMaxScan)));
+    std::vector<Statement> statements;
+    std::vector<std::string> counted;
+    for (const auto& wf : names) {
+      if (full.count(wf)) continue;
+      auto rules_it = req.rules.find(wf);
+      int64_t key_limit = rules_it == req.rules.end() ? 0 : rules_it->second.key_limit;
+      if (key_limit > 0 && !keys_counted.count(wf)) {
+        statements.push_back(Statement{counts_sql.c_str(), {}, {wf}});
+        counted.push_back(wf);
+      }
+      statements.push_back(Statement{of_keys_sql.c_str(), {},
+                                     {wf, p(req.now_ms), p(after_priority), p(after_available),
+                                      p(after_seq), p(key_limit), p(want)}});
+      statements.push_back(Statement{without_key_sql.c_str(), {},
+                                     {wf, p(req.now_ms), p(after_priority), p(after_available),
+                                      p(after_seq), p(page)}});
+    }
+    std::vector<std::pair<int64_t, RunRecord>> found;
+    auto results = conn_.query_each(statements);
+    size_t next_count = 0;
+    for (size_t i = 0; i < statements.size(); ++i) {
+      const Result& r = results[i];
+      if (statements[i].sql == counts_sql.c_str()) {
+        const std::string& wf = counted[next_count++];
+        keys_counted.insert(wf);
+        // A count already taken (and raised by the picks above) is kept.
+        for (int row = 0; row < r.rows(); ++row) {
+          running_by_key.emplace(std::make_pair(wf, r.text(row, 0)), r.int64(row, 1));
+        }
+        continue;
+      }
+      for (int row = 0; row < r.rows(); ++row) found.emplace_back(r.int64(row, 0), read_run(r, row, 1));
+    }
+    queue_order(found);
+    for (auto& [seq, run] : found) {
+      if (picks.size() >= req.limit) break;
+      consider(std::move(run));
+    }
   }
   // The pages above were read without locking (a claim of a limited workflow
   // may scan thousands of held-back runs; locking each would write each):

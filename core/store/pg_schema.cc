@@ -191,6 +191,14 @@ CREATE TABLE workflow_limits (
   updated_at BIGINT NOT NULL
 );
 )sql",
+      // 5 -> 6: SQLite's 10 -> 11, queued runs by workflow and concurrency
+      // key in queue order: keys are stored at start when the starting
+      // engine knows the options, and claims reach each key with a free slot
+      // through this index (pg_claims.cc).
+      R"sql(
+CREATE INDEX runs_queue_key ON runs(workflow, concurrency_key, priority DESC, available_at, seq)
+  WHERE status = 'queued';
+)sql",
   };
   return all;
 }

@@ -18,8 +18,9 @@ int64_t PgTx::insert_run(const RunRecord& r) {
   Result res = conn_.try_query(
       "INSERT INTO runs (id, workflow, status, input, owner, idempotency_key, parent_id, "
       "parent_step, priority, available_at, wake_at, waiting_for, lease_owner, created_at, "
-      "updated_at, finished_at, budget, trace_parent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-      "$10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING "
+      "updated_at, finished_at, budget, trace_parent, concurrency_key, throttle_key) VALUES ($1, $2, "
+      "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
+      "ON CONFLICT DO NOTHING "
       "RETURNING seq, pg_current_xact_id()::text::bigint",
       {r.info.id, r.info.workflow, std::string(to_string(r.info.status)),
        boost::json::serialize(r.info.input), r.info.owner,
@@ -29,7 +30,7 @@ int64_t PgTx::insert_run(const RunRecord& r) {
        p(r.info.finished_at_ms),
        r.info.budget.limited() ? std::optional(boost::json::serialize(to_json(r.info.budget)))
                                : std::nullopt,
-       r.info.trace_parent},
+       r.info.trace_parent, r.start_keys.concurrency, r.start_keys.throttle},
       &sqlstate);
   if (!sqlstate.empty()) conn_.fail("inserting run '" + r.info.id + "' failed", res.get());
   // DO NOTHING rather than an error, so the transaction stays usable: the

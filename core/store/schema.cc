@@ -220,6 +220,16 @@ CREATE INDEX runs_by_status ON runs(status, seq)
   WHERE status = 'sleeping' OR status = 'waiting' OR status = 'completed' OR
         status = 'failed' OR status = 'cancelled';
 )sql",
+      // 10 -> 11: queued runs by workflow and concurrency key, in queue order.
+      // A run's keys are stored when it is started by an engine that knows
+      // its workflow's options (NULL: not computed, the claim computes them),
+      // and a claim under a concurrency limit reaches each key with a free
+      // slot through this index instead of walking every queued run held
+      // back by a full key (sqlite_claims.cc; hot_queries.h kQueuedOfKeyWhere).
+      R"sql(
+CREATE INDEX runs_queue_key ON runs(workflow, concurrency_key, priority DESC, available_at, seq)
+  WHERE status = 'queued';
+)sql",
   };
   return all;
 }

@@ -13,8 +13,9 @@ int64_t SqliteTx::insert_run(const RunRecord& r) {
   auto& q = conn_.prepare(
       "INSERT INTO runs (id, workflow, status, input, output, error, progress, owner, "
       "idempotency_key, parent_id, parent_step, priority, available_at, wake_at, waiting_for, "
-      "lease_owner, created_at, updated_at, finished_at, budget, trace_parent) "
-      "VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "lease_owner, created_at, updated_at, finished_at, budget, trace_parent, concurrency_key, "
+      "throttle_key) "
+      "VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   int i = 1;
   q.bind(i++, r.info.id);
   q.bind(i++, r.info.workflow);
@@ -42,6 +43,9 @@ int64_t SqliteTx::insert_run(const RunRecord& r) {
     q.bind(i++);  // NULL: no limit
   }
   q.bind(i++, r.info.trace_parent);
+  for (const auto* key : {&r.start_keys.concurrency, &r.start_keys.throttle}) {
+    if (*key) q.bind(i++, **key); else q.bind(i++);  // NULL: not computed
+  }
   try {
     q.exec();
   } catch (const SQLite::Exception& e) {

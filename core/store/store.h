@@ -17,6 +17,12 @@ namespace storyloom::store {
 
 class SharedResources;
 
+// The bucket values of one run (serialized JSON; "null" for a missing path).
+struct RunKeys {
+  std::optional<std::string> concurrency;
+  std::optional<std::string> throttle;
+};
+
 // A run plus the fields only the scheduler uses.
 struct RunRecord {
   RunInfo info;
@@ -28,6 +34,12 @@ struct RunRecord {
   int64_t deadline_at_ms = 0;   // run timeout: fail then unless finished (0 = none)
   int64_t started_at_ms = 0;    // first claim (0 = never started); set by claims only
   bool first_start = false;     // set by EngineCore::claim_into: the run's first execution
+  // Written by insert_run only: the run's keys as the starting engine computed
+  // them from its registration (none when it did not register the workflow or
+  // gave it no key). Stored in concurrency_key and throttle_key, so a claim
+  // finds the queued runs of one key through an index; a claim computes the
+  // keys of the runs it takes again, and a NULL key means "not computed".
+  RunKeys start_keys;
 };
 
 // A run's end for good (completed or failed), as WriteTx::end_run writes it.
@@ -46,12 +58,6 @@ struct ClaimRules {
   int64_t throttle_limit = 0;     // first starts per throttle key per period; 0: no throttle
   int64_t throttle_period_ms = 0;
   int64_t run_timeout_ms = 0;     // sets deadline_at at the first start; 0: none
-};
-
-// The bucket values of one run (serialized JSON; "null" for a missing path).
-struct RunKeys {
-  std::optional<std::string> concurrency;
-  std::optional<std::string> throttle;
 };
 
 struct ClaimRequest {

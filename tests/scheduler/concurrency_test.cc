@@ -390,3 +390,36 @@ TEST(Concurrency, HeldBackRunsStartWhenTheirKeyFreesWithoutAPoll) {
   engine->launch();
   for (auto& id : ids) ASSERT_EQ(wait_finished(*engine, id, 20s).status, RunStatus::completed);
 }
+
+TEST(Concurrency, AFreeKeyStartsBehindThousandsOfRunsHeldBackByAFullOne) {
+  // An engine that registered the workflow stores each run's key at start,
+  // so a claim reaches the run of "b" without reading the 4,500 runs of "a"
+  // waiting before it (a walk of the queue in order gave up after 4,096).
+  auto o = fast_options();
+  auto engine = Engine::open(o);
+  std::atomic<bool> release{false};
+  engine->register_workflow(
+      "page",
+      [&](Context& ctx, const Json& input) -> Json {
+        return ctx.step("write", [&] {
+          while (user_of(input) == "\"a\"" && !release.load()) std::this_thread::sleep_for(1ms);
+          return Json(1);
+        });
+      },
+      keyed("$.user_id", 1));
+  engine->launch();
+  std::string first = engine->start("page", boost::json::object{{"user_id", "a"}}).id;
+  ASSERT_EQ(wait_status(*engine, first, RunStatus::running).status, RunStatus::running);
+  for (int done = 0; done < 4500; done += 500) {
+    std::vector<StartRequest> batch;
+    for (int i = 0; i < 500; ++i) {
+      batch.push_back(StartRequest{"page", boost::json::object{{"user_id", "a"}}, {}});
+    }
+    engine->start_many(std::move(batch));
+  }
+  std::string b = engine->start("page", boost::json::object{{"user_id", "b"}}).id;
+  EXPECT_EQ(wait_finished(*engine, b, 30s).status, RunStatus::completed);
+  EXPECT_EQ(engine->get(first).status, RunStatus::running);  // "a" was full all along
+  release = true;
+  EXPECT_EQ(wait_finished(*engine, first).status, RunStatus::completed);
+}

@@ -115,3 +115,21 @@ TEST_F(QueryPlan, AListOfParkedOrFinishedRunsSearchesTheirStatusInStartOrder) {
     EXPECT_EQ(plan.find("USE TEMP B-TREE"), std::string::npos) << sql << "\n" << plan;
   }
 }
+
+TEST_F(QueryPlan, AClaimPastHeldBackRunsSeeksEachKeyInTheKeyIndex) {
+  // Each is a search of runs_queue_key bounded by the workflow and the key,
+  // in the index's order: the runs of a full key are never read.
+  auto expect_search = [this](const std::string& sql, const std::string& index_bound) {
+    std::string plan = plan_of(*db_, sql);
+    EXPECT_NE(plan.find("SEARCH runs USING INDEX " + index_bound), std::string::npos) << sql << "\n"
+                                                                                      << plan;
+    EXPECT_EQ(plan.find("USE TEMP B-TREE"), std::string::npos) << "sorts: " << sql << "\n" << plan;
+  };
+  expect_search(store::sql::kFirstQueuedKey, "runs_queue_key (workflow=? AND concurrency_key>?)");
+  expect_search(store::sql::kNextQueuedKey, "runs_queue_key (workflow=? AND concurrency_key>?)");
+  expect_search(std::string("SELECT seq, id") + store::sql::kQueuedOfKeyWhere,
+                "runs_queue_key (workflow=? AND concurrency_key=?)");
+  expect_search(std::string("SELECT seq, id") + store::sql::kQueuedWithoutKeyWhere,
+                "runs_queue_key (workflow=? AND concurrency_key=?)");
+  expect_search(store::sql::kRunningByKey, "runs_running_key (workflow=? AND concurrency_key>?)");
+}
