@@ -53,7 +53,11 @@ PgTx::PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
 PgTx::~PgTx() {
   conn_.discard_deferred();  // a BEGIN never sent leaves nothing to end
   if (open_ && conn_.in_transaction()) {
-    PQclear(PQexec(conn_.raw(), write_ ? "ROLLBACK" : "COMMIT"));
+    if (write_) {
+      PQclear(PQexec(conn_.raw(), "ROLLBACK"));
+    } else {
+      conn_.send_ahead("COMMIT");  // a read's end costs it no round trip
+    }
   }
   end();
 }

@@ -493,3 +493,20 @@ TEST_F(PgStore, ADeferredWriteThatFailsFailsTheCommit) {
   tx->commit();
   EXPECT_EQ(s->begin_read()->events("r2", 0, 10).size(), 1u);
 }
+
+// A read ends without waiting for its COMMIT's answer; the connection's next
+// use takes that answer first, so the next read on it starts a transaction of
+// its own and sees what committed in between.
+TEST_F(PgStore, AReadEndedWithoutWaitingLeavesItsConnectionReadyForTheNext) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  for (int i = 0; i < 3; ++i) {
+    {
+      auto tx = s->begin_write();
+      tx->insert_run(queued_run("r" + std::to_string(i)));
+      tx->commit();
+    }
+    auto read = s->begin_read();  // one reader connection, reused each time
+    EXPECT_TRUE(read->find_run("r" + std::to_string(i)).has_value());
+  }
+}
