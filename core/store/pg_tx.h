@@ -113,8 +113,10 @@ class PgTx : public WriteTx {
   ClaimResult claim_unlimited(const ClaimRequest& req);
   ClaimResult claim_limited(const ClaimRequest& req);
   void fail_unreadable(std::vector<RunRecord>& runs, int64_t now_ms);
-  // After a claim: its runs are locked (the claim updated them) and their steps read.
-  void hold_claimed(const std::vector<RunRecord>& runs);
+  // After a claim: its runs are locked (the claim updated them) and their
+  // steps and last event ids read (`held`, from held_runs_of or with the claim).
+  void hold_claimed(const std::vector<RunRecord>& runs, const std::vector<Result>& held);
+  std::vector<Result> held_runs_of(const std::vector<RunRecord>& runs);
   void lock_run(const std::string& run_id);
   // The statement that reads this transaction's id and `run_id`'s last event
   // id ($1), to follow a statement that locked the run, in the same round trip.

@@ -494,6 +494,52 @@ TEST_F(PgStore, ADeferredWriteThatFailsFailsTheCommit) {
   EXPECT_EQ(s->begin_read()->events("r2", 0, 10).size(), 1u);
 }
 
+// An unlimited claim reads the steps and last event ids of the runs it took
+// in its own round trip, naming them as this engine's running runs updated
+// at the claim's time: a run of its claimed earlier in the same millisecond
+// matches too, and must not be handed out again or mixed in.
+TEST_F(PgStore, AClaimInTheSameMillisecondAsAnEarlierOneHandsOutOnlyItsOwnRuns) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  {
+    auto tx = s->begin_write();
+    auto r1 = queued_run("r1");
+    r1.info.priority = 1;  // claimed first
+    tx->insert_run(r1);
+    tx->insert_run(queued_run("r2"));
+    tx->upsert_step(store::StepRecord{"r1", 0, "outline", "step", "completed", "\"o\"", 0, "", 5, 0});
+    tx->upsert_step(store::StepRecord{"r2", 0, "page", "step", "completed", "\"p\"", 0, "", 6, 0});
+    tx->commit();
+  }
+  store::ClaimRequest req;
+  req.owner = "e";
+  req.now_ms = 10;
+  req.limit = 1;
+  req.workflows_json_array = "[\"w\"]";
+  {
+    auto tx = s->begin_write();
+    auto first = tx->claim_runs(req);
+    ASSERT_EQ(first.runs.size(), 1u);
+    EXPECT_EQ(first.runs[0].info.id, "r1");
+    tx->append_event("r1", "run.started", "{}", 10);
+    tx->commit();
+  }
+  auto tx = s->begin_write();
+  auto second = tx->claim_runs(req);
+  ASSERT_EQ(second.runs.size(), 1u);
+  EXPECT_EQ(second.runs[0].info.id, "r2");
+  auto steps = tx->steps("r2");
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].name, "page");
+  // r2's last event id was learned with the claim: its event follows r1's.
+  auto started = tx->append_event("r2", "run.started", "{}", 10);
+  tx->commit();
+  auto events = s->begin_read()->events_since(0, 10);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].id, started.id);
+  EXPECT_EQ(events[1].run_id, "r2");
+}
+
 // A read ends without waiting for its COMMIT's answer; the connection's next
 // use takes that answer first, so the next read on it starts a transaction of
 // its own and sees what committed in between.
