@@ -494,6 +494,118 @@ TEST_F(PgStore, ADeferredWriteThatFailsFailsTheCommit) {
   EXPECT_EQ(s->begin_read()->events("r2", 0, 10).size(), 1u);
 }
 
+// Only a commit that wrote sends a NOTIFY: a claim that took nothing would
+// only make every other engine's listener read for nothing. A write without
+// events (a heartbeat) still sends it: its transaction id may have held other
+// commits' events back from being settled, and listeners read them now.
+TEST_F(PgStore, OnlyACommitThatWroteNotifiesOtherEngines) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  PGconn* listen = PQconnectdb(url.c_str());
+  ASSERT_EQ(PQstatus(listen), CONNECTION_OK);
+  PGresult* channel = PQexec(listen,
+                             "SELECT 'storyloom_' || translate(hashtext('storyloom.write.' || "
+                             "current_schema())::text, '-', 'n')");
+  ASSERT_EQ(PQresultStatus(channel), PGRES_TUPLES_OK);
+  PQclear(PQexec(listen, ("LISTEN " + std::string(PQgetvalue(channel, 0, 0))).c_str()));
+  PQclear(channel);
+  {
+    auto tx = s->begin_write();
+    store::ClaimRequest req;
+    req.owner = "e";
+    req.now_ms = 10;
+    req.limit = 10;
+    req.workflows_json_array = "[\"w\"]";
+    EXPECT_TRUE(tx->claim_runs(req).runs.empty());  // nothing queued
+    tx->commit();
+  }
+  {
+    auto tx = s->begin_write();
+    tx->upsert_engine("e", 1, "host", 10, "[\"w\"]");
+    tx->commit();
+  }
+  // Notifications arrive in commit order: once the second commit's is in,
+  // any of the first would be too.
+  int notifications = 0;
+  ASSERT_TRUE(storyloom::testing::eventually([&] {
+    PQconsumeInput(listen);
+    while (PGnotify* n = PQnotifies(listen)) {
+      ++notifications;
+      PQfreemem(n);
+    }
+    return notifications > 0;
+  }));
+  EXPECT_EQ(notifications, 1);
+  PQfinish(listen);
+}
+
+// The engine publishes what its writer committed by reading the settled
+// events next, on the same thread: that read rides with the commit's round
+// trip. So the writer thread's next read answers as of the commit (an event
+// committed elsewhere a moment later is not in it yet), once; the next read,
+// and a read on another thread, ask the server. A read after an id below the
+// one read ahead from asks the server too.
+TEST_F(PgStore, ACommitReadsTheSettledEventsForItsThreadsNextRead) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  auto other = store::open_store(url);
+  int64_t settled = 0;
+  int64_t first = 0;
+  {
+    auto tx = s->begin_write();
+    first = tx->append_event("r0", "x", "{}", 1).id;
+    tx->commit();
+  }
+  // Nothing is read ahead until a read says from where (the engine's first publish).
+  ASSERT_TRUE(storyloom::testing::eventually([&] {
+    return s->begin_read()->settled_events_since(0, 500, &settled).size() == 1;
+  }));
+  const int64_t from = settled;  // what the engine would ask after next
+  int64_t mine = 0;
+  {
+    auto tx = s->begin_write();
+    mine = tx->append_event("r1", "x", "{}", 1).id;
+    tx->commit();
+  }
+  {
+    auto tx = other->begin_write();
+    tx->append_event("r2", "x", "{}", 1);
+    tx->commit();
+  }
+  // (Another client's transaction still running on the server could keep
+  // `mine` unsettled for a moment: then the answer is empty, never wrong.)
+  auto ahead = s->begin_read()->settled_events_since(from, 500, &settled);
+  EXPECT_LE(ahead.size(), 1u);
+  for (const auto& e : ahead) EXPECT_EQ(e.id, mine);
+  // Used once: the next read asks the server and finds the other store's event too.
+  std::vector<store::EventRecord> fresh;
+  ASSERT_TRUE(storyloom::testing::eventually([&] {
+    return (fresh = s->begin_read()->settled_events_since(from, 500, &settled)).size() == 2;
+  }));
+  EXPECT_EQ(fresh[0].id, mine);
+  EXPECT_EQ(fresh[1].run_id, "r2");
+  // Another thread never gets this thread's answer.
+  {
+    auto tx = s->begin_write();
+    tx->append_event("r3", "x", "{}", 1);
+    tx->commit();
+  }
+  std::vector<store::EventRecord> elsewhere;
+  ASSERT_TRUE(storyloom::testing::eventually([&] {
+    std::thread([&] { elsewhere = s->begin_read()->settled_events_since(from, 500, &settled); }).join();
+    return elsewhere.size() == 3u;
+  }));
+  // A read from below the id read ahead from asks the server: the first event is in it.
+  {
+    auto tx = s->begin_write();
+    tx->append_event("r4", "x", "{}", 1);
+    tx->commit();
+  }
+  auto below = s->begin_read()->settled_events_since(0, 500, &settled);
+  ASSERT_FALSE(below.empty());
+  EXPECT_EQ(below[0].id, first);
+}
+
 // An unlimited claim reads the steps and last event ids of the runs it took
 // in its own round trip, naming them as this engine's running runs updated
 // at the claim's time: a run of its claimed earlier in the same millisecond
