@@ -70,33 +70,38 @@ namespace {
 // too, and are ignored).
 enum class Held { listed, just_claimed };
 
-const char* held_set(Held held) {
-  return held == Held::listed ? "SELECT unnest($1::text[])"
-                              : "SELECT id FROM runs WHERE status = 'running' AND lease_owner = $1 AND "
-                                "updated_at = $2::bigint";
+std::string held_set(Held held) {
+  if (held == Held::listed) return "SELECT unnest($1::text[])";
+  return "SELECT id FROM runs WHERE status = 'running' AND lease_owner = $1 AND "
+         "updated_at = $2::bigint";
+}
+
+// One statement per set, prepared once per connection (keyed by the
+// address of its text, which lives as long as the process).
+Statement for_each_set(const std::string (&sql)[2], Held held, Params params) {
+  return Statement{sql[static_cast<int>(held)].c_str(), {}, std::move(params)};
 }
 
 Statement steps_of(Held held, Params params) {
-  static const std::string sql[2] = {
-      std::string("SELECT run_id, seq, name, kind, status, result, wake_at, child_id, completed_at, "
-                  "attempts FROM steps WHERE run_id IN (") + held_set(Held::listed) + ") ORDER BY run_id, seq",
-      std::string("SELECT run_id, seq, name, kind, status, result, wake_at, child_id, completed_at, "
-                  "attempts FROM steps WHERE run_id IN (") + held_set(Held::just_claimed) +
-          ") ORDER BY run_id, seq"};
-  return Statement{sql[static_cast<int>(held)].c_str(), {}, std::move(params)};
+  auto text = [](Held h) {
+    return "SELECT run_id, seq, name, kind, status, result, wake_at, child_id, completed_at, "
+           "attempts FROM steps WHERE run_id IN (" +
+           held_set(h) + ") ORDER BY run_id, seq";
+  };
+  static const std::string sql[2] = {text(Held::listed), text(Held::just_claimed)};
+  return for_each_set(sql, held, std::move(params));
 }
 
 // The transaction's id is read only if it has one (a claim that took
 // nothing has none, and reading it would give it one).
 Statement last_events_of(Held held, Params params) {
-  static const std::string sql[2] = {
-      std::string("SELECT pg_current_xact_id_if_assigned()::text::bigint, r.id, (SELECT "
-                  "coalesce(max(e.id), 0) FROM events e WHERE e.run_id = r.id) FROM (") +
-          held_set(Held::listed) + ") AS r(id)",
-      std::string("SELECT pg_current_xact_id_if_assigned()::text::bigint, r.id, (SELECT "
-                  "coalesce(max(e.id), 0) FROM events e WHERE e.run_id = r.id) FROM (") +
-          held_set(Held::just_claimed) + ") AS r(id)"};
-  return Statement{sql[static_cast<int>(held)].c_str(), {}, std::move(params)};
+  auto text = [](Held h) {
+    return "SELECT pg_current_xact_id_if_assigned()::text::bigint, r.id, (SELECT "
+           "coalesce(max(e.id), 0) FROM events e WHERE e.run_id = r.id) FROM (" +
+           held_set(h) + ") AS r(id)";
+  };
+  static const std::string sql[2] = {text(Held::listed), text(Held::just_claimed)};
+  return for_each_set(sql, held, std::move(params));
 }
 
 }  // namespace

@@ -114,7 +114,8 @@ class PgStore final : public Store {
     if (!options.sync_every_commit) writer_->set_session_setup("SET synchronous_commit = off");
     std::string channel = "storyloom_" + (key[0] == '-' ? "n" + key.substr(1) : key);
     // PgTx::commit sends it in a transaction of its own, after kNoteWrote.
-    notify_sql_ = "SELECT pg_notify('" + channel + "', '') WHERE current_setting('storyloom.wrote') = 't'";
+    notify_sql_ = "SELECT pg_notify('" + channel +
+                  "', '') WHERE current_setting('storyloom.wrote', true) = 't'";
     channel_ = channel;
   }
 
