@@ -507,8 +507,9 @@ TEST_F(PgStore, OnlyACommitThatWroteNotifiesOtherEngines) {
                              "SELECT 'storyloom_' || translate(hashtext('storyloom.write.' || "
                              "current_schema())::text, '-', 'n')");
   ASSERT_EQ(PQresultStatus(channel), PGRES_TUPLES_OK);
-  PQclear(PQexec(listen, ("LISTEN " + std::string(PQgetvalue(channel, 0, 0))).c_str()));
+  std::string name = PQgetvalue(channel, 0, 0);
   PQclear(channel);
+  PQclear(PQexec(listen, ("LISTEN " + name).c_str()));
   {
     auto tx = s->begin_write();
     store::ClaimRequest req;
@@ -524,18 +525,24 @@ TEST_F(PgStore, OnlyACommitThatWroteNotifiesOtherEngines) {
     tx->upsert_engine("e", 1, "host", 10, "[\"w\"]");
     tx->commit();
   }
-  // Notifications arrive in commit order: once the second commit's is in,
-  // any of the first would be too.
-  int notifications = 0;
+  // Notifications arrive in commit order: once this one is in, any of the
+  // two commits above is too.
+  admin("NOTIFY " + name + ", 'end'");
+  int from_commits = 0;
+  bool end = false;
   ASSERT_TRUE(storyloom::testing::eventually([&] {
     PQconsumeInput(listen);
     while (PGnotify* n = PQnotifies(listen)) {
-      ++notifications;
+      if (std::string(n->extra) == "end") {
+        end = true;
+      } else {
+        ++from_commits;
+      }
       PQfreemem(n);
     }
-    return notifications > 0;
+    return end;
   }));
-  EXPECT_EQ(notifications, 1);
+  EXPECT_EQ(from_commits, 1);
   PQfinish(listen);
 }
 
