@@ -50,59 +50,120 @@ bool PgTx::try_lock_workflow(const std::string& workflow) {
 }
 
 ClaimResult PgTx::claim_runs(const ClaimRequest& req) {
-  ClaimResult out = req.rules.empty() ? claim_unlimited(req) : claim_limited(req);
+  if (req.rules.empty()) return claim_unlimited(req);
+  ClaimResult out = claim_limited(req);
   fail_unreadable(out.runs, req.now_ms);
-  hold_claimed(out.runs);
+  hold_claimed(out.runs, held_runs_of(out.runs));
   return out;
 }
 
+namespace {
+
 // The engine appends each claimed run's run.started and reads its steps
 // next: the UPDATE that claimed them holds their row locks already, and one
-// query reads the steps of all (rather than a lock and a read per run).
-void PgTx::hold_claimed(const std::vector<RunRecord>& runs) {
+// query reads the steps of all (rather than a lock and a read per run), and
+// another their last event ids (append_event). The runs are named by a set:
+// either listed ($1, a text array), or the ones an unlimited claim took,
+// named before its answer is back: this engine's ($1) running runs updated
+// at the claim's time ($2), which a statement after the claim's, in its
+// transaction, sees (runs of its claimed earlier in the same millisecond come
+// too, and are ignored).
+enum class Held { listed, just_claimed };
+
+std::string held_set(Held held) {
+  if (held == Held::listed) return "SELECT unnest($1::text[])";
+  return "SELECT id FROM runs WHERE status = 'running' AND lease_owner = $1 AND "
+         "updated_at = $2::bigint";
+}
+
+// One statement per set, prepared once per connection (keyed by the
+// address of its text, which lives as long as the process).
+Statement for_each_set(const std::string (&sql)[2], Held held, Params params) {
+  return Statement{sql[static_cast<int>(held)].c_str(), {}, std::move(params)};
+}
+
+Statement steps_of(Held held, Params params) {
+  auto text = [](Held h) {
+    return "SELECT run_id, seq, name, kind, status, result, wake_at, child_id, completed_at, "
+           "attempts FROM steps WHERE run_id IN (" +
+           held_set(h) + ") ORDER BY run_id, seq";
+  };
+  static const std::string sql[2] = {text(Held::listed), text(Held::just_claimed)};
+  return for_each_set(sql, held, std::move(params));
+}
+
+// The transaction's id is read only if it has one (a claim that took
+// nothing has none, and reading it would give it one).
+Statement last_events_of(Held held, Params params) {
+  auto text = [](Held h) {
+    return "SELECT pg_current_xact_id_if_assigned()::text::bigint, r.id, (SELECT "
+           "coalesce(max(e.id), 0) FROM events e WHERE e.run_id = r.id) FROM (" +
+           held_set(h) + ") AS r(id)";
+  };
+  static const std::string sql[2] = {text(Held::listed), text(Held::just_claimed)};
+  return for_each_set(sql, held, std::move(params));
+}
+
+}  // namespace
+
+std::vector<Result> PgTx::held_runs_of(const std::vector<RunRecord>& runs) {
+  if (runs.empty()) return {};
+  std::vector<std::string> ids;
+  for (const auto& run : runs) ids.push_back(run.info.id);
+  Params listed{text_array(ids)};
+  return conn_.query_each({steps_of(Held::listed, listed), last_events_of(Held::listed, listed)});
+}
+
+// `held`: the answers of steps_of and last_events_of for these runs (and
+// perhaps others, which are ignored).
+void PgTx::hold_claimed(const std::vector<RunRecord>& runs, const std::vector<Result>& held) {
   claimed_steps_.clear();
   if (runs.empty()) return;
-  std::vector<std::string> ids;
   for (const auto& run : runs) {
     locked_runs_.insert(run.info.id);
     claimed_steps_[run.info.id];
-    ids.push_back(run.info.id);
   }
-  // Their last event ids too (append_event), by a statement after the claim's.
-  auto results = conn_.query_each(
-      {Statement{"SELECT run_id, seq, name, kind, status, result, wake_at, child_id, completed_at, "
-                 "attempts FROM steps WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq",
-                 {}, {text_array(ids)}},
-       Statement{"SELECT pg_current_xact_id()::text::bigint, r.id, (SELECT coalesce(max(e.id), 0) "
-                 "FROM events e WHERE e.run_id = r.id) FROM unnest($1::text[]) AS r(id)",
-                 {}, {text_array(ids)}}});
-  const Result& r = results[0];
+  const Result& r = held[0];
   for (int i = 0; i < r.rows(); ++i) {
-    claimed_steps_[r.text(i, 0)].push_back(StepRecord{r.text(i, 0), r.int64(i, 1), r.text(i, 2),
-                                                      r.text(i, 3), r.text(i, 4), r.text(i, 5),
-                                                      r.int64(i, 6), r.text(i, 7), r.int64(i, 8),
-                                                      r.int64(i, 9)});
+    auto it = claimed_steps_.find(r.text(i, 0));
+    if (it == claimed_steps_.end()) continue;
+    it->second.push_back(StepRecord{r.text(i, 0), r.int64(i, 1), r.text(i, 2), r.text(i, 3),
+                                    r.text(i, 4), r.text(i, 5), r.int64(i, 6), r.text(i, 7),
+                                    r.int64(i, 8), r.int64(i, 9)});
   }
-  const Result& last = results[1];
+  const Result& last = held[1];
   for (int i = 0; i < last.rows(); ++i) {
+    if (!claimed_steps_.count(last.text(i, 1))) continue;
     xid_ = last.int64(i, 0);
     last_event_[last.text(i, 1)] = last.int64(i, 2);
   }
 }
 
+// One round trip: the claim, the steps of the runs it took and their last
+// event ids, pipelined (an unlimited claim is one statement, so the
+// statements after it can name what it took without its answer).
 ClaimResult PgTx::claim_unlimited(const ClaimRequest& req) {
   static const std::string sql =
       std::string("UPDATE runs SET status = 'running', lease_owner = $1, updated_at = $2 ") +
       "WHERE seq IN (SELECT seq FROM runs WHERE status = 'queued' AND available_at <= $2 AND "
       "workflow = ANY($4::text[]) ORDER BY priority DESC, available_at, seq LIMIT $3::bigint "
       "FOR UPDATE SKIP LOCKED) RETURNING seq, " + kRunColumns;
-  Result r = conn_.query(sql.c_str(), {req.owner, p(req.now_ms), p(static_cast<int64_t>(req.limit)),
-                                       text_array(names_of(req.workflows_json_array))});
+  Params claim{req.owner, p(req.now_ms)};
+  auto results = conn_.query_each(
+      {Statement{sql.c_str(), {}, {req.owner, p(req.now_ms), p(static_cast<int64_t>(req.limit)),
+                                   text_array(names_of(req.workflows_json_array))}},
+       steps_of(Held::just_claimed, claim), last_events_of(Held::just_claimed, claim)});
   std::vector<std::pair<int64_t, RunRecord>> runs;
-  for (int i = 0; i < r.rows(); ++i) runs.emplace_back(r.int64(i, 0), read_run(r, i, 1));
+  {
+    const Result& r = results[0];
+    for (int i = 0; i < r.rows(); ++i) runs.emplace_back(r.int64(i, 0), read_run(r, i, 1));
+  }
   queue_order(runs);  // RETURNING gives no order
   ClaimResult out;
   for (auto& [seq, run] : runs) out.runs.push_back(std::move(run));
+  fail_unreadable(out.runs, req.now_ms);
+  results.erase(results.begin());  // steps_of's and last_events_of's answers are left
+  hold_claimed(out.runs, results);
   return out;
 }
 

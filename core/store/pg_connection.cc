@@ -94,6 +94,7 @@ Connection::~Connection() {
 
 void Connection::connect() {
   if (conn_) PQfinish(conn_);
+  answer_ahead_ = false;
   prepared_.clear();
   next_name_ = 0;
   deferred_.clear();
@@ -125,7 +126,20 @@ void Connection::begin_deferred(std::string sql, std::chrono::milliseconds windo
   replay_window_ = window;
 }
 
+void Connection::send_ahead(const char* sql) {
+  take_answer_ahead();
+  // A failure to send leaves the connection broken: its next use reconnects.
+  answer_ahead_ = PQsendQuery(conn_, sql) == 1;
+}
+
+void Connection::take_answer_ahead() {
+  if (!answer_ahead_) return;
+  answer_ahead_ = false;
+  while (PGresult* r = PQgetResult(conn_)) PQclear(r);
+}
+
 void Connection::ensure(std::chrono::milliseconds window) {
+  take_answer_ahead();
   if (ok()) return;
   auto deadline = std::chrono::steady_clock::now() + window;
   auto delay = std::chrono::milliseconds(50);
@@ -164,6 +178,7 @@ std::string Connection::with_deferred(const std::string& sql) {
 }
 
 void Connection::exec_script(const std::string& sql) {
+  take_answer_ahead();
   Result r(PQexec(conn_, with_deferred(sql).c_str()));
   auto status = PQresultStatus(r.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("a statement failed", r.get());
@@ -190,6 +205,7 @@ void take_sqlstate(const PGresult* r, std::string* sqlstate) {
 // not yet prepared on this connection is prepared in the same pipeline.
 std::vector<Result> Connection::run_pipelined(const std::vector<Statement>& statements, bool check,
                                               std::string* sqlstate) {
+  take_answer_ahead();
   std::vector<Statement> deferred = std::move(deferred_);
   deferred_.clear();
   std::vector<const Statement*> all;
@@ -305,6 +321,7 @@ std::vector<Result> Connection::run_with_replay(const std::vector<Statement>& st
 
 Result Connection::run(const char* sql, const std::string* dynamic, const Params& params,
                        bool check, std::string* sqlstate) {
+  take_answer_ahead();
   if (!deferred_.empty()) {
     Statement s{sql, dynamic ? *dynamic : std::string(), params};
     return std::move(run_with_replay({s}, check, sqlstate)[0]);

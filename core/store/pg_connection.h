@@ -111,7 +111,15 @@ class Connection {
   }
   size_t deferred_count() const { return deferred_.size(); }
   // Whether the server has a transaction open on this connection.
-  bool in_transaction() const { return ok() && PQtransactionStatus(conn_) != PQTRANS_IDLE; }
+  bool in_transaction() {
+    take_answer_ahead();
+    return ok() && PQtransactionStatus(conn_) != PQTRANS_IDLE;
+  }
+  // Sends a statement whose answer nobody waits for (the COMMIT that ends a
+  // read-only transaction) and returns at once: the server runs it now, and
+  // the next use of the connection reads its answer first, so the reader
+  // that sent it pays no round trip for it.
+  void send_ahead(const char* sql);
   // Statements run after every (re)connection, such as SET of a session setting.
   void set_session_setup(std::string sql);
   // A statement with parameters, prepared once per connection (keyed by the
@@ -129,12 +137,17 @@ class Connection {
   // caller can look at the SQLSTATE (a unique violation, say).
   Result try_query(const char* sql, const Params& params, std::string* sqlstate);
 
-  PGconn* raw() { return conn_; }
+  PGconn* raw() {
+    take_answer_ahead();
+    return conn_;
+  }
   const std::string& display() const { return display_; }
   [[noreturn]] void fail(const std::string& what, const PGresult* r = nullptr) const;
 
  private:
   void connect();
+  // Reads and drops the answer of a statement sent ahead (send_ahead).
+  void take_answer_ahead();
   Result run(const char* sql, const std::string* dynamic, const Params& params, bool check,
              std::string* sqlstate);
   std::vector<Result> run_pipelined(const std::vector<Statement>& statements, bool check,
@@ -149,6 +162,7 @@ class Connection {
   std::unordered_map<const char*, std::string> prepared_;
   std::vector<Statement> deferred_;
   bool deferred_failed_ = false;
+  bool answer_ahead_ = false;  // send_ahead's answer is still to be read
   size_t next_name_ = 0;  // prepared statements are named s0, s1, ...
   bool replay_ = false;  // the deferred statements start a transaction not yet sent
   std::chrono::milliseconds replay_window_{0};

@@ -42,9 +42,10 @@ const char* const kSettledEventId =
     "(SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20) - 1)";
 
 PgTx::PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
-           const std::string& begin_sql, const std::string* notify_sql, std::function<void()> on_end)
+           const std::string& begin_sql, const std::string* notify_sql, std::function<void()> on_end,
+           SettledAhead* settled_ahead)
     : conn_(conn), lock_(std::move(lock)), write_(write), notify_sql_(notify_sql),
-      on_end_(std::move(on_end)) {
+      on_end_(std::move(on_end)), settled_ahead_(settled_ahead) {
   // The BEGIN rides with the transaction's first statement.
   conn_.begin_deferred(begin_sql, kReconnectWindow);
   open_ = true;
@@ -53,7 +54,11 @@ PgTx::PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write,
 PgTx::~PgTx() {
   conn_.discard_deferred();  // a BEGIN never sent leaves nothing to end
   if (open_ && conn_.in_transaction()) {
-    PQclear(PQexec(conn_.raw(), write_ ? "ROLLBACK" : "COMMIT"));
+    if (write_) {
+      PQclear(PQexec(conn_.raw(), "ROLLBACK"));
+    } else {
+      conn_.send_ahead("COMMIT");  // a read's end costs it no round trip
+    }
   }
   end();
 }
@@ -64,6 +69,13 @@ void PgTx::end() {
   on_end_ = nullptr;
 }
 
+// Notes for the NOTIFY's transaction (PgStore's notify_sql) whether this one
+// wrote anything: only then can other engines find something new, or see
+// events settle that this transaction's id held back.
+const char* const kNoteWrote =
+    "SELECT set_config('storyloom.wrote', CASE WHEN pg_current_xact_id_if_assigned() IS NULL "
+    "THEN 'f' ELSE 't' END, false)";
+
 // On failure the transaction stays open for the destructor to roll back.
 // The NOTIFY goes after the COMMIT, in a transaction of its own that waits
 // for no disk flush: inside the writing transaction it would hold
@@ -72,7 +84,10 @@ void PgTx::end() {
 // statements before them (event inserts, run updates), go in one round trip
 // (pipeline mode); the server stops at the first that fails. Losing the
 // NOTIFY (the connection drops just then) costs other engines one poll
-// interval, never data.
+// interval, never data. The NOTIFY is sent only when the transaction wrote
+// (had a transaction id, kNoteWrote): a claim that took nothing wakes no
+// one. The read of settled events that the engine makes
+// next, to publish what it committed, rides along too (pg_settled_ahead.h).
 void PgTx::commit() {
   // A deferred statement failed earlier and its error was thrown by a later
   // operation's statement, which the writer undid by itself: the failed
@@ -80,7 +95,10 @@ void PgTx::commit() {
   if (conn_.deferred_failed()) {
     conn_.fail("the commit failed: a statement sent ahead of a later one failed");
   }
-  std::vector<Statement> statements{Statement{nullptr, "COMMIT", {}}};
+  std::vector<Statement> statements;
+  if (notify_sql_) statements.push_back(Statement{nullptr, kNoteWrote, {}});
+  statements.push_back(Statement{nullptr, "COMMIT", {}});
+  const size_t commit_at = statements.size() - 1;
   if (notify_sql_) {
     for (const char* s : {"BEGIN", "SET LOCAL synchronous_commit = off"}) {
       statements.push_back(Statement{nullptr, s, {}});
@@ -88,19 +106,40 @@ void PgTx::commit() {
     statements.push_back(Statement{nullptr, *notify_sql_, {}});
     statements.push_back(Statement{nullptr, "COMMIT", {}});
   }
+  const size_t last_of_commit = statements.size() - 1;
+  int64_t read_after = write_ && settled_ahead_ ? settled_ahead_->floor() : 0;
+  if (settled_ahead_) settled_ahead_->drop();
+  if (read_after > 0) {
+    statements.push_back(Statement{settled_events_sql(), {},
+                                   {p(read_after), p(static_cast<int64_t>(SettledAhead::kPage))}});
+  }
   std::vector<Result> results = conn_.query_each(statements, /*check=*/false);
-  auto ok = [](const Result& r) { return PQresultStatus(r.get()) == PGRES_COMMAND_OK; };
-  if (results.empty() || !ok(results[0])) {
-    conn_.fail("the commit failed", results.empty() ? nullptr : results[0].get());
+  auto ok = [](const Result& r) {
+    auto status = PQresultStatus(r.get());
+    return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+  };
+  for (size_t i = 0; i <= commit_at; ++i) {
+    if (i >= results.size() || !ok(results[i])) {
+      conn_.fail("the commit failed", i < results.size() ? results[i].get() : nullptr);
+    }
   }
   // COMMIT of a transaction that had failed answers ROLLBACK, with no error.
-  if (std::string(PQcmdStatus(results[0].get())) != "COMMIT") {
+  if (std::string(PQcmdStatus(results[commit_at].get())) != "COMMIT") {
     open_ = false;
     conn_.fail("the commit failed: the transaction had been rolled back");
   }
   open_ = false;
-  if (!ok(results.back()) && conn_.ok() && PQtransactionStatus(conn_.raw()) != PQTRANS_IDLE) {
-    PQclear(PQexec(conn_.raw(), "ROLLBACK"));  // the NOTIFY's transaction
+  if (results.size() <= last_of_commit || !ok(results[last_of_commit])) {
+    if (conn_.ok() && PQtransactionStatus(conn_.raw()) != PQTRANS_IDLE) {
+      PQclear(PQexec(conn_.raw(), "ROLLBACK"));  // the NOTIFY's transaction
+    }
+    return;
+  }
+  if (read_after > 0 && results.size() > last_of_commit + 1 &&
+      PQresultStatus(results.back().get()) == PGRES_TUPLES_OK) {
+    int64_t settled = 0;
+    auto events = read_settled_events(results.back(), &settled);
+    settled_ahead_->keep(read_after, settled, std::move(events));
   }
 }
 
@@ -319,14 +358,15 @@ int64_t PgTx::settled_event_id() {
   return conn_.query(sql.c_str()).int64(0, 0);
 }
 
-// One round trip: the settled id, and the events up to it on the rows that
-// follow (none: one row of NULLs beside it).
-std::vector<EventRecord> PgTx::settled_events_since(int64_t after_id, size_t limit, int64_t* settled) {
+const char* settled_events_sql() {
   static const std::string sql =
       std::string("SELECT s.settled, e.id, e.run_id, e.type, e.data, e.created_at FROM (SELECT ") +
       kSettledEventId + " AS settled) s LEFT JOIN LATERAL (SELECT id, run_id, type, data, created_at "
       "FROM events WHERE id > $1::bigint AND id <= s.settled ORDER BY id LIMIT $2::bigint) e ON true";
-  Result r = conn_.query(sql.c_str(), {p(after_id), p(static_cast<int64_t>(limit))});
+  return sql.c_str();
+}
+
+std::vector<EventRecord> read_settled_events(const Result& r, int64_t* settled) {
   *settled = r.int64(0, 0);
   std::vector<EventRecord> out;
   if (r.null(0, 1)) return out;
@@ -334,6 +374,18 @@ std::vector<EventRecord> PgTx::settled_events_since(int64_t after_id, size_t lim
   for (int i = 0; i < r.rows(); ++i) {
     out.push_back(EventRecord{r.int64(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4), r.int64(i, 5)});
   }
+  return out;
+}
+
+// One round trip, or none: the answer the last commit on this thread read
+// with itself (pg_settled_ahead.h), when it has what is asked.
+std::vector<EventRecord> PgTx::settled_events_since(int64_t after_id, size_t limit, int64_t* settled) {
+  if (settled_ahead_) {
+    if (auto kept = settled_ahead_->take(after_id, limit, settled)) return std::move(*kept);
+  }
+  auto out = read_settled_events(
+      conn_.query(settled_events_sql(), {p(after_id), p(static_cast<int64_t>(limit))}), settled);
+  if (settled_ahead_) settled_ahead_->note_read(after_id, *settled);
   return out;
 }
 

@@ -113,7 +113,9 @@ class PgStore final : public Store {
                           .text(0, 0);
     if (!options.sync_every_commit) writer_->set_session_setup("SET synchronous_commit = off");
     std::string channel = "storyloom_" + (key[0] == '-' ? "n" + key.substr(1) : key);
-    notify_sql_ = "NOTIFY " + channel;  // PgTx::commit sends it in a transaction of its own
+    // PgTx::commit sends it in a transaction of its own, after kNoteWrote.
+    notify_sql_ = "SELECT pg_notify('" + channel +
+                  "', '') WHERE current_setting('storyloom.wrote', true) = 't'";
     channel_ = channel;
   }
 
@@ -139,7 +141,7 @@ class PgStore final : public Store {
       }
       return std::make_unique<pg::PgTx>(*conn, std::unique_lock<std::mutex>(), false,
                                         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", nullptr,
-                                        [this, conn] { release_reader(conn); });
+                                        [this, conn] { release_reader(conn); }, &settled_ahead_);
     }
   }
 
@@ -150,7 +152,8 @@ class PgStore final : public Store {
     }
     std::unique_lock lock(write_mutex_);
     if (!writer_->ok()) writer_->ensure(kReconnectWindow);
-    return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, "BEGIN", &notify_sql_, nullptr);
+    return std::make_unique<pg::PgTx>(*writer_, std::move(lock), true, "BEGIN", &notify_sql_, nullptr,
+                                      &settled_ahead_);
   }
 
   std::shared_ptr<SharedResources> shared_resources() override {
@@ -202,6 +205,7 @@ class PgStore final : public Store {
   bool read_only_;
   std::string notify_sql_;
   std::string channel_;
+  pg::SettledAhead settled_ahead_;
   std::mutex write_mutex_;
   std::unique_ptr<Connection> writer_;
   std::mutex readers_mutex_;

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "store/pg_connection.h"
+#include "store/pg_settled_ahead.h"
 #include "store/store.h"
 
 namespace storyloom::store::pg {
@@ -32,11 +33,15 @@ std::string bytes_from_hex(const std::string& text);
 
 class PgTx : public WriteTx {
  public:
-  // `begin_sql` starts the transaction; `notify_sql` (a NOTIFY) runs in a
-  // transaction of its own after a write transaction commits (other
-  // processes wake and read what it wrote).
+  // `begin_sql` starts the transaction; `notify_sql` (a NOTIFY when
+  // storyloom.wrote is 't', kNoteWrote) runs in a transaction of its own
+  // after a write transaction commits (other processes wake and read what
+  // it wrote).
+  // `settled_ahead`: where a write's commit keeps the settled events it
+  // reads in its own round trip, and where a read finds them.
   PgTx(Connection& conn, std::unique_lock<std::mutex> lock, bool write, const std::string& begin_sql,
-       const std::string* notify_sql, std::function<void()> on_end);
+       const std::string* notify_sql, std::function<void()> on_end,
+       SettledAhead* settled_ahead = nullptr);
   ~PgTx() override;
 
   void savepoint() override;
@@ -116,8 +121,10 @@ class PgTx : public WriteTx {
   ClaimResult claim_unlimited(const ClaimRequest& req);
   ClaimResult claim_limited(const ClaimRequest& req);
   void fail_unreadable(std::vector<RunRecord>& runs, int64_t now_ms);
-  // After a claim: its runs are locked (the claim updated them) and their steps read.
-  void hold_claimed(const std::vector<RunRecord>& runs);
+  // After a claim: its runs are locked (the claim updated them) and their
+  // steps and last event ids read (`held`, from held_runs_of or with the claim).
+  void hold_claimed(const std::vector<RunRecord>& runs, const std::vector<Result>& held);
+  std::vector<Result> held_runs_of(const std::vector<RunRecord>& runs);
   void lock_run(const std::string& run_id);
   // The statement that reads this transaction's id and `run_id`'s last event
   // id ($1), to follow a statement that locked the run, in the same round trip.
@@ -148,13 +155,23 @@ class PgTx : public WriteTx {
   std::map<std::string, std::vector<StepRecord>> claimed_steps_;
   const std::string* notify_sql_;
   std::function<void()> on_end_;
+  SettledAhead* settled_ahead_;
 };
+
+// Before a write's COMMIT: sets the session setting storyloom.wrote to 't'
+// when the transaction had an id (wrote or locked something), else 'f'.
+extern const char* const kNoteWrote;
 
 // The largest event id every reader may pass (ReadTx::settled_event_id), as
 // SQL: below the ids of the oldest transaction still running in the
 // cluster, whose events may commit after newer ones. A long transaction of
 // another application on the same server delays events; it never loses one.
 extern const char* const kSettledEventId;
+// The settled id, then the events after $1 up to it ($2 at most) on the
+// rows that follow (none: one row of NULLs beside it), in one statement.
+const char* settled_events_sql();
+// Reads settled_events_sql's answer.
+std::vector<EventRecord> read_settled_events(const Result& r, int64_t* settled);
 // Event ids: (transaction id << kEventIdBits) + the event's number in its transaction.
 constexpr int kEventIdBits = 20;
 

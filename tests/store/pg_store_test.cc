@@ -493,3 +493,185 @@ TEST_F(PgStore, ADeferredWriteThatFailsFailsTheCommit) {
   tx->commit();
   EXPECT_EQ(s->begin_read()->events("r2", 0, 10).size(), 1u);
 }
+
+// Only a commit that wrote sends a NOTIFY: a claim that took nothing would
+// only make every other engine's listener read for nothing. A write without
+// events (a heartbeat) still sends it: its transaction id may have held other
+// commits' events back from being settled, and listeners read them now.
+TEST_F(PgStore, OnlyACommitThatWroteNotifiesOtherEngines) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  PGconn* listen = PQconnectdb(url.c_str());
+  ASSERT_EQ(PQstatus(listen), CONNECTION_OK);
+  PGresult* channel = PQexec(listen,
+                             "SELECT 'storyloom_' || translate(hashtext('storyloom.write.' || "
+                             "current_schema())::text, '-', 'n')");
+  ASSERT_EQ(PQresultStatus(channel), PGRES_TUPLES_OK);
+  std::string name = PQgetvalue(channel, 0, 0);
+  PQclear(channel);
+  PQclear(PQexec(listen, ("LISTEN " + name).c_str()));
+  {
+    auto tx = s->begin_write();
+    store::ClaimRequest req;
+    req.owner = "e";
+    req.now_ms = 10;
+    req.limit = 10;
+    req.workflows_json_array = "[\"w\"]";
+    EXPECT_TRUE(tx->claim_runs(req).runs.empty());  // nothing queued
+    tx->commit();
+  }
+  {
+    auto tx = s->begin_write();
+    tx->upsert_engine("e", 1, "host", 10, "[\"w\"]");
+    tx->commit();
+  }
+  // Notifications arrive in commit order: once this one is in, any of the
+  // two commits above is too.
+  admin("NOTIFY " + name + ", 'end'");
+  int from_commits = 0;
+  bool end = false;
+  ASSERT_TRUE(storyloom::testing::eventually([&] {
+    PQconsumeInput(listen);
+    while (PGnotify* n = PQnotifies(listen)) {
+      if (std::string(n->extra) == "end") {
+        end = true;
+      } else {
+        ++from_commits;
+      }
+      PQfreemem(n);
+    }
+    return end;
+  }));
+  EXPECT_EQ(from_commits, 1);
+  PQfinish(listen);
+}
+
+// The engine publishes what its writer committed by reading the settled
+// events next, on the same thread: that read rides with the commit's round
+// trip. So the writer thread's next read answers as of the commit (an event
+// committed elsewhere a moment later is not in it yet), once; the next read,
+// and a read on another thread, ask the server. A read after an id below the
+// one read ahead from asks the server too.
+TEST_F(PgStore, ACommitReadsTheSettledEventsForItsThreadsNextRead) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  auto other = store::open_store(url);
+  int64_t settled = 0;
+  int64_t first = 0;
+  {
+    auto tx = s->begin_write();
+    first = tx->append_event("r0", "x", "{}", 1).id;
+    tx->commit();
+  }
+  // Nothing is read ahead until a read says from where (the engine's first publish).
+  ASSERT_TRUE(storyloom::testing::eventually([&] {
+    return s->begin_read()->settled_events_since(0, 500, &settled).size() == 1;
+  }));
+  const int64_t from = settled;  // what the engine would ask after next
+  int64_t mine = 0;
+  {
+    auto tx = s->begin_write();
+    mine = tx->append_event("r1", "x", "{}", 1).id;
+    tx->commit();
+  }
+  {
+    auto tx = other->begin_write();
+    tx->append_event("r2", "x", "{}", 1);
+    tx->commit();
+  }
+  // (Another client's transaction still running on the server could keep
+  // `mine` unsettled for a moment: then the answer is empty, never wrong.)
+  auto ahead = s->begin_read()->settled_events_since(from, 500, &settled);
+  EXPECT_LE(ahead.size(), 1u);
+  for (const auto& e : ahead) EXPECT_EQ(e.id, mine);
+  // Used once: the next read asks the server and finds the other store's event too.
+  std::vector<store::EventRecord> fresh;
+  ASSERT_TRUE(storyloom::testing::eventually([&] {
+    return (fresh = s->begin_read()->settled_events_since(from, 500, &settled)).size() == 2;
+  }));
+  EXPECT_EQ(fresh[0].id, mine);
+  EXPECT_EQ(fresh[1].run_id, "r2");
+  // Another thread never gets this thread's answer.
+  {
+    auto tx = s->begin_write();
+    tx->append_event("r3", "x", "{}", 1);
+    tx->commit();
+  }
+  std::vector<store::EventRecord> elsewhere;
+  ASSERT_TRUE(storyloom::testing::eventually([&] {
+    std::thread([&] { elsewhere = s->begin_read()->settled_events_since(from, 500, &settled); }).join();
+    return elsewhere.size() == 3u;
+  }));
+  // A read from below the id read ahead from asks the server: the first event is in it.
+  {
+    auto tx = s->begin_write();
+    tx->append_event("r4", "x", "{}", 1);
+    tx->commit();
+  }
+  auto below = s->begin_read()->settled_events_since(0, 500, &settled);
+  ASSERT_FALSE(below.empty());
+  EXPECT_EQ(below[0].id, first);
+}
+
+// An unlimited claim reads the steps and last event ids of the runs it took
+// in its own round trip, naming them as this engine's running runs updated
+// at the claim's time: a run of its claimed earlier in the same millisecond
+// matches too, and must not be handed out again or mixed in.
+TEST_F(PgStore, AClaimInTheSameMillisecondAsAnEarlierOneHandsOutOnlyItsOwnRuns) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  {
+    auto tx = s->begin_write();
+    auto r1 = queued_run("r1");
+    r1.info.priority = 1;  // claimed first
+    tx->insert_run(r1);
+    tx->insert_run(queued_run("r2"));
+    tx->upsert_step(store::StepRecord{"r1", 0, "outline", "step", "completed", "\"o\"", 0, "", 5, 0});
+    tx->upsert_step(store::StepRecord{"r2", 0, "page", "step", "completed", "\"p\"", 0, "", 6, 0});
+    tx->commit();
+  }
+  store::ClaimRequest req;
+  req.owner = "e";
+  req.now_ms = 10;
+  req.limit = 1;
+  req.workflows_json_array = "[\"w\"]";
+  {
+    auto tx = s->begin_write();
+    auto first = tx->claim_runs(req);
+    ASSERT_EQ(first.runs.size(), 1u);
+    EXPECT_EQ(first.runs[0].info.id, "r1");
+    tx->append_event("r1", "run.started", "{}", 10);
+    tx->commit();
+  }
+  auto tx = s->begin_write();
+  auto second = tx->claim_runs(req);
+  ASSERT_EQ(second.runs.size(), 1u);
+  EXPECT_EQ(second.runs[0].info.id, "r2");
+  auto steps = tx->steps("r2");
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].name, "page");
+  // r2's last event id was learned with the claim: its event follows r1's.
+  auto started = tx->append_event("r2", "run.started", "{}", 10);
+  tx->commit();
+  auto events = s->begin_read()->events_since(0, 10);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].id, started.id);
+  EXPECT_EQ(events[1].run_id, "r2");
+}
+
+// A read ends without waiting for its COMMIT's answer; the connection's next
+// use takes that answer first, so the next read on it starts a transaction of
+// its own and sees what committed in between.
+TEST_F(PgStore, AReadEndedWithoutWaitingLeavesItsConnectionReadyForTheNext) {
+  std::string url = fresh_postgres_schema();
+  auto s = store::open_store(url);
+  for (int i = 0; i < 3; ++i) {
+    {
+      auto tx = s->begin_write();
+      tx->insert_run(queued_run("r" + std::to_string(i)));
+      tx->commit();
+    }
+    auto read = s->begin_read();  // one reader connection, reused each time
+    EXPECT_TRUE(read->find_run("r" + std::to_string(i)).has_value());
+  }
+}
